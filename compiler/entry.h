@@ -1,0 +1,36 @@
+/* entry.h — entry points and their memory plans.
+ * An entry is the list of graph nodes one netrun call executes: `train`
+ * (forward with dropout, loss, backward, updates), `eval` (forward without
+ * dropout, loss and output) and `infer` (forward to the output).  Dead
+ * nodes are dropped; the order is the graph's creation order, which is
+ * topological.  plan.c then gives every arena tensor an offset. */
+#ifndef NC_ENTRY_H
+#define NC_ENTRY_H
+
+#include "graph.h"
+
+typedef struct {
+    const char *name;
+    int n_nodes;
+    ng_node *nodes;      /* copies, inputs renamed past removed dropout */
+    int *src;            /* graph node index of each */
+    /* memory plan (plan.c); per graph tensor, -1 when not in the arena */
+    int64_t *offset;
+    int *first, *last;   /* step of first definition and last use */
+    int64_t arena;       /* planned bytes */
+    int64_t naive;       /* sum of all arena tensors' bytes */
+    int64_t lower;       /* max bytes live at one step (liveness bound) */
+} nc_entry;
+
+#define NC_MAX_ENTRIES 3
+
+/* Build the entries of g into e[]; returns how many (1 without a loss). */
+int nc_entries_build(const nc_graph *g, nc_entry *e);
+void nc_entry_free(nc_entry *e);
+
+/* Lifetimes and offsets (greedy by size, best fit), see plan.c. */
+void nc_plan(const nc_graph *g, nc_entry *e);
+
+#define NC_ALIGN 64
+
+#endif

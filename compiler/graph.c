@@ -1,0 +1,117 @@
+/* graph.c — building the graph IR: tensors with unique names, nodes whose
+ * output shapes come from the shared shape rules (ng_op_shape). */
+#include "graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nc_graph_init(nc_graph *g, nc_arena *a)
+{
+    memset(g, 0, sizeof *g);
+    g->arena = a;
+    g->bind.image = g->bind.labels = g->bind.loss = g->bind.output = -1;
+    g->bind.class_weights = -1;
+    g->bind.ignore = 255;
+}
+
+void nc_graph_free(nc_graph *g)
+{
+    if (!g)
+        return;
+    free(g->tensors);
+    free(g->nodes);
+    free(g->grad_of);
+    g->grad_of = NULL;
+    g->tensors = NULL;
+    g->nodes = NULL;
+    g->n_tensors = g->n_nodes = 0;
+}
+
+static int name_taken(const nc_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (strcmp(g->tensors[i].t.name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int nc_graph_tensor(nc_graph *g, const char *name, int dtype, int role,
+                    int ndim, const int32_t *dim, nc_loc loc)
+{
+    g->tensors = nc_grow(g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof *g->tensors);
+    nc_tensor *t = &g->tensors[g->n_tensors];
+    memset(t, 0, sizeof *t);
+    char *nm = nc_arena_strdup(g->arena, name);
+    for (int k = 2; name_taken(g, nm); k++)
+        nm = nc_arena_printf(g->arena, "%s_%d", name, k);
+    t->t.name = nm;
+    t->t.dtype = (uint8_t)dtype;
+    t->t.role = (uint8_t)role;
+    t->t.ndim = (uint8_t)ndim;
+    for (int i = 0; i < ndim; i++)
+        t->t.dim[i] = dim[i];
+    t->loc = loc;
+    t->producer = -1;
+    return (int)g->n_tensors++;
+}
+
+int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
+                const int32_t *ia, const float *fa, const char *name,
+                int out_role, nc_loc loc, int backward, char *err, size_t errlen)
+{
+    if (op < 0 || op >= NG_OP_COUNT || n_in > NG_MAX_IN)
+        nc_die("bad op %d / %d inputs", op, n_in);
+    ng_node n;
+    memset(&n, 0, sizeof n);
+    n.op = (uint16_t)op;
+    n.n_in = (uint8_t)n_in;
+    for (int i = 0; i < NG_MAX_IN; i++)
+        n.in[i] = i < n_in ? in[i] : -1;
+    if (ia)
+        memcpy(n.ia, ia, sizeof n.ia);
+    if (fa)
+        memcpy(n.fa, fa, sizeof n.fa);
+    n.out = n.ws = -1;
+
+    const ng_tensor *ins[NG_MAX_IN] = {0};
+    for (int i = 0; i < n_in; i++)
+        ins[i] = in[i] >= 0 ? &g->tensors[in[i]].t : NULL;
+    ng_tensor out;
+    memset(&out, 0, sizeof out);
+    int64_t ws = 0;
+    if (ng_op_shape(&n, ins, &out, &ws, err, errlen) != 0)
+        return -1;
+
+    int result = 0;
+    if (!(ng_ops[op].flags & NG_F_UPDATE)) {
+        n.out = nc_graph_tensor(g, name, out.dtype, out_role, out.ndim, out.dim, loc);
+        g->tensors[n.out].producer = (int)g->n_nodes;
+        result = n.out;
+    }
+    if (ws > 0) {
+        if (ws > INT32_MAX)
+            nc_die("workspace of %lld elements", (long long)ws);
+        int32_t d = (int32_t)ws;
+        n.ws = nc_graph_tensor(g, nc_arena_printf(g->arena, "%s.ws", name), NG_F32,
+                               NG_ROLE_WORKSPACE, 1, &d, loc);
+        g->tensors[n.ws].producer = (int)g->n_nodes;
+    }
+    g->nodes = nc_grow(g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes);
+    g->nodes[g->n_nodes].n = n;
+    g->nodes[g->n_nodes].loc = loc;
+    g->nodes[g->n_nodes].backward = backward;
+    g->n_nodes++;
+    return result;
+}
+
+const char *nc_shape_str(const ng_tensor *t, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    if (t->ndim == 0)
+        snprintf(buf, n, "scalar");
+    for (int i = 0; i < t->ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? "x%d" : "%d", (int)t->dim[i]);
+    return buf;
+}

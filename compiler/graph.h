@@ -1,0 +1,61 @@
+/* graph.h — netc's graph IR: tensors and nodes (one op each, from the op
+ * table) in creation order, which is always a topological order.  The
+ * elaborator builds the forward graph; autodiff.c appends the backward pass
+ * and the optimizer updates; entry.c selects and plans each entry point;
+ * emit.c lowers the result to an ng_graph.  All arrays are heap-grown with
+ * nc_grow and released by nc_graph_free; names live in the compile arena. */
+#ifndef NC_GRAPH_H
+#define NC_GRAPH_H
+
+#include "arena.h"
+#include "ast.h"
+#include "../runtime/netg.h"
+
+typedef struct {
+    ng_tensor t;         /* name, dtype, role, init, shape */
+    nc_loc loc;          /* the source that created it */
+    int producer;        /* node index, or -1 for persistent tensors */
+} nc_tensor;
+
+typedef struct {
+    ng_node n;
+    nc_loc loc;
+    int backward;        /* 1 for nodes appended by autodiff or the optimizer */
+} nc_node;
+
+enum { NC_OPT_NONE = 0, NC_OPT_ADAM, NC_OPT_SGD };
+
+typedef struct {
+    nc_arena *arena;
+    nc_tensor *tensors;
+    size_t n_tensors, cap_tensors;
+    nc_node *nodes;
+    size_t n_nodes, cap_nodes;
+    ng_bindings bind;    /* image, labels, classes, ignore, loss, output, ... */
+    nc_loc loss_loc;     /* the minimize statement */
+    int opt;             /* NC_OPT_*; NONE: autodiff appends no update */
+    int32_t *grad_of;    /* set by autodiff: per forward tensor, its gradient or -1 */
+    size_t n_grad_of;
+    float opt_fa[NG_MAX_FA];
+} nc_graph;
+
+void nc_graph_init(nc_graph *g, nc_arena *a);
+void nc_graph_free(nc_graph *g);
+
+/* A new tensor; name is copied into the arena and made unique by appending
+ * _2, _3, ... when taken.  Returns its id. */
+int nc_graph_tensor(nc_graph *g, const char *name, int dtype, int role,
+                    int ndim, const int32_t *dim, nc_loc loc);
+
+/* Append a node: checks shapes with the op table's shape rule, creates the
+ * output tensor (role out_role, named name) and its workspace tensor.
+ * Returns the output tensor id (or 0 for update ops), or -1 with the shape
+ * rule's message in err. */
+int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
+                const int32_t *ia, const float *fa, const char *name,
+                int out_role, nc_loc loc, int backward, char *err, size_t errlen);
+
+/* "1x8x64x64" */
+const char *nc_shape_str(const ng_tensor *t, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,178 @@
+/* main.c — netc, the model compiler driver.
+ * The pipeline is one list: read → parse → elaborate → autodiff (+ optimizer)
+ * → entries (dead code, dropout off outside training) → plan → emit → save.
+ * Exit status: 0 ok, 1 compile error, 2 usage error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "elaborate.h"
+#include "emit.h"
+#include "entry.h"
+#include "parse.h"
+
+#define NETC_VERSION "0.1.0"
+#define MAX_DEFINES 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: netc MODEL.net [-o OUT.netg] [-D NAME=VALUE]... [--emit graph|dot|plan]\n"
+            "  -o FILE        write the compiled graph (default: MODEL.netg; with --emit, only if given)\n"
+            "  -D NAME=VALUE  override a const of the model (number, true/false or a name)\n"
+            "  --emit KIND    print the graph (graph), a Graphviz view (dot) or the memory plan (plan)\n"
+            "  --version, --help\n");
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf = nb;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        errno = bad ? EIO : ENOMEM;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model = NULL, *out_path = NULL, *emit = NULL;
+    nc_define defs[MAX_DEFINES];
+    int n_defs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("netc %s (netg format %d)\n", NETC_VERSION, NG_VERSION);
+            return 0;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strncmp(a, "-D", 2)) {
+            const char *v = a + 2;
+            if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "-D")) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "netc: %s needs a value\n", a);
+                    usage(stderr);
+                    return 2;
+                }
+                v = argv[++i];
+            }
+            if (!strcmp(a, "-o")) {
+                out_path = v;
+                continue;
+            }
+            if (!strcmp(a, "--emit")) {
+                emit = v;
+                continue;
+            }
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v || !eq[1]) {
+                fprintf(stderr, "netc: -D needs NAME=VALUE, got '%s'\n", v);
+                return 2;
+            }
+            if (n_defs == MAX_DEFINES) {
+                fprintf(stderr, "netc: more than %d -D options\n", MAX_DEFINES);
+                return 2;
+            }
+            defs[n_defs].name = strndup(v, (size_t)(eq - v));
+            defs[n_defs].value = eq + 1;
+            defs[n_defs].used = 0;
+            n_defs++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "netc: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (model) {
+            fprintf(stderr, "netc: one model file at a time ('%s' and '%s')\n", model, a);
+            return 2;
+        } else {
+            model = a;
+        }
+    }
+    if (!model) {
+        usage(stderr);
+        return 2;
+    }
+    if (emit && strcmp(emit, "graph") && strcmp(emit, "dot") && strcmp(emit, "plan")) {
+        fprintf(stderr, "netc: --emit takes graph, dot or plan, not '%s'\n", emit);
+        return 2;
+    }
+
+    size_t len;
+    char *text = read_file(model, &len);
+    if (!text) {
+        fprintf(stderr, "netc: cannot read '%s': %s\n", model, strerror(errno));
+        return 1;
+    }
+    nc_diag d;
+    nc_diag_init(&d, stderr);
+    nc_arena arena = {0};
+    nc_graph g;
+    nc_graph_init(&g, &arena);
+    nc_entry entries[NC_MAX_ENTRIES];
+    int n_entries = 0, status = 1;
+    int file = nc_diag_add_file(&d, model, text, len);
+
+    nc_stmt *prog = nc_parse(&arena, &d, file);
+    if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs) || nc_autodiff(&g, &d))
+        goto done;
+    n_entries = nc_entries_build(&g, entries);
+
+    if (emit && !strcmp(emit, "graph"))
+        nc_print_graph(stdout, &g, entries, n_entries);
+    else if (emit && !strcmp(emit, "dot"))
+        nc_print_dot(stdout, &g, entries, n_entries);
+    else if (emit)
+        nc_print_plan(stdout, &g, entries, n_entries);
+
+    char default_out[4096];
+    if (!out_path && !emit) {
+        const char *dot = strrchr(model, '.');
+        size_t stem = dot && dot > strrchr(model, '/') ? (size_t)(dot - model) : strlen(model);
+        snprintf(default_out, sizeof default_out, "%.*s.netg", (int)stem, model);
+        out_path = default_out;
+    }
+    ng_graph *ng = nc_emit_graph(&g, entries, n_entries, model);
+    char err[1024];
+    if (ng_graph_check(ng, err, sizeof err) != 0)
+        nc_die("emitted graph is invalid: %s", err);
+    if (out_path && ng_graph_save(ng, out_path, err, sizeof err) != 0) {
+        fprintf(stderr, "netc: %s\n", err);
+        ng_graph_free(ng);
+        goto done;
+    }
+    ng_graph_free(ng);
+    status = 0;
+done:
+    for (int i = 0; i < n_entries; i++)
+        nc_entry_free(&entries[i]);
+    nc_graph_free(&g);
+    nc_arena_free(&arena);
+    free(text);
+    for (int i = 0; i < n_defs; i++)
+        free((char *)defs[i].name);
+    return status;
+}

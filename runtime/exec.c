@@ -1,0 +1,389 @@
+/* exec.c — the graph runner: state and arena allocation, parameter
+ * initialization, and one dispatch table from op to kernel call. */
+#define _POSIX_C_SOURCE 200809L
+#include "exec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+struct nr_model {
+    ng_graph *g;
+    unsigned char *state;     /* all persistent tensors */
+    int64_t *state_off;       /* per tensor: byte offset in state, or -1 */
+    unsigned char **arena;    /* per entry, NULL until first run */
+    unsigned char ***unshared;/* per entry, per tensor (debug mode) */
+    int unshared_on;
+    uint64_t seed;
+    int64_t step;
+    char err[1024];
+};
+
+static void set_err(nr_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(nr_model *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof m->err, fmt, ap);
+    va_end(ap);
+}
+
+/* --- random numbers: splitmix64 streams ---------------------------------- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s) { return (splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static double normal01(uint64_t *s)
+{
+    double u = uniform01(s), v = uniform01(s);
+    if (u < 1e-300)
+        u = 1e-300;
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
+{
+    int64_t n = ng_tensor_nelem(t);
+    uint64_t s = seed ^ hash_name(t->name);
+    switch (t->init) {
+    case NG_INIT_ONES:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = 1.0f;
+        break;
+    case NG_INIT_HE_NORMAL: {
+        /* Keras he_normal: truncated normal (2 sigma), stddev corrected so
+         * the truncated distribution has std sqrt(2 / fan_in) */
+        double sd = sqrt(2.0 / (t->init_arg[0] > 0 ? t->init_arg[0] : 1)) / 0.87962566103423978;
+        for (int64_t i = 0; i < n; i++) {
+            double z;
+            do
+                z = normal01(&s);
+            while (fabs(z) > 2.0);
+            x[i] = (float)(z * sd);
+        }
+        break;
+    }
+    case NG_INIT_GLOROT_UNIFORM: {
+        double lim = sqrt(6.0 / (t->init_arg[0] + t->init_arg[1] > 0 ? t->init_arg[0] + t->init_arg[1] : 1));
+        for (int64_t i = 0; i < n; i++)
+            x[i] = (float)((2.0 * uniform01(&s) - 1.0) * lim);
+        break;
+    }
+    case NG_INIT_DATA:
+        memcpy(x, t->data, (size_t)n * sizeof(float));
+        break;
+    case NG_INIT_CLASS_WEIGHTS: /* until set from the data: all ones */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = 1.0f;
+        break;
+    default: /* NONE, ZEROS: the state buffer starts zeroed */
+        break;
+    }
+}
+
+nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
+{
+    nr_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        ng_graph_free(g);
+        return NULL;
+    }
+    m->g = g;
+    m->seed = seed;
+    m->state_off = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *m->state_off);
+    m->arena = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->arena);
+    m->unshared = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->unshared);
+    if (!m->state_off || !m->arena || !m->unshared) {
+        snprintf(err, errlen, "out of memory");
+        nr_model_free(m);
+        return NULL;
+    }
+    int64_t total = 0;
+    for (int t = 0; t < g->n_tensors; t++) {
+        m->state_off[t] = -1;
+        if (!ng_role_is_persistent(g->tensors[t].role))
+            continue;
+        m->state_off[t] = total;
+        total += (ng_tensor_bytes(&g->tensors[t]) + 63) / 64 * 64;
+    }
+    m->state = aligned_alloc(64, (size_t)(total ? total : 64));
+    if (!m->state) {
+        snprintf(err, errlen, "out of memory for %lld bytes of parameters and state", (long long)total);
+        nr_model_free(m);
+        return NULL;
+    }
+    memset(m->state, 0, (size_t)(total ? total : 64));
+    for (int t = 0; t < g->n_tensors; t++)
+        if (m->state_off[t] >= 0)
+            init_tensor(&g->tensors[t], (float *)(m->state + m->state_off[t]), seed);
+    return m;
+}
+
+void nr_model_free(nr_model *m)
+{
+    if (!m)
+        return;
+    for (int e = 0; m->g && e < m->g->n_entries; e++) {
+        if (m->arena)
+            free(m->arena[e]);
+        if (m->unshared && m->unshared[e]) {
+            for (int t = 0; t < m->g->n_tensors; t++)
+                free(m->unshared[e][t]);
+            free(m->unshared[e]);
+        }
+    }
+    free(m->arena);
+    free(m->unshared);
+    free(m->state);
+    free(m->state_off);
+    ng_graph_free(m->g);
+    free(m);
+}
+
+const ng_graph *nr_model_graph(const nr_model *m) { return m->g; }
+const char *nr_model_error(const nr_model *m) { return m->err; }
+int64_t nr_model_step(const nr_model *m) { return m->step; }
+void nr_model_set_step(nr_model *m, int64_t step) { m->step = step; }
+void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
+
+void *nr_model_state(nr_model *m, int t)
+{
+    if (t < 0 || t >= m->g->n_tensors || m->state_off[t] < 0)
+        return NULL;
+    return m->state + m->state_off[t];
+}
+
+static int entry_index(const nr_model *m, const char *name)
+{
+    for (int e = 0; e < m->g->n_entries; e++)
+        if (strcmp(m->g->entries[e].name, name) == 0)
+            return e;
+    return -1;
+}
+
+static void *tensor_ptr(nr_model *m, int e, int t)
+{
+    if (t < 0)
+        return NULL;
+    if (m->state_off[t] >= 0)
+        return m->state + m->state_off[t];
+    if (m->unshared[e])
+        return m->unshared[e][t];
+    if (!m->arena[e] || m->g->entries[e].offset[t] < 0)
+        return NULL;
+    return m->arena[e] + m->g->entries[e].offset[t];
+}
+
+void *nr_model_tensor(nr_model *m, const char *entry, int t)
+{
+    int e = entry_index(m, entry);
+    if (e < 0 || t < 0 || t >= m->g->n_tensors)
+        return NULL;
+    return tensor_ptr(m, e, t);
+}
+
+static int alloc_entry(nr_model *m, int e)
+{
+    const ng_entry *en = &m->g->entries[e];
+    if (m->unshared_on) {
+        if (m->unshared[e])
+            return 0;
+        m->unshared[e] = calloc((size_t)m->g->n_tensors, sizeof *m->unshared[e]);
+        if (!m->unshared[e])
+            goto oom;
+        for (int t = 0; t < m->g->n_tensors; t++) {
+            if (en->offset[t] < 0)
+                continue;
+            m->unshared[e][t] = malloc((size_t)ng_tensor_bytes(&m->g->tensors[t]));
+            if (!m->unshared[e][t])
+                goto oom;
+        }
+        return 0;
+    }
+    if (m->arena[e])
+        return 0;
+    size_t bytes = (size_t)(en->arena_bytes + 63) / 64 * 64;
+    m->arena[e] = aligned_alloc(64, bytes ? bytes : 64);
+    if (!m->arena[e])
+        goto oom;
+    return 0;
+oom:
+    set_err(m, "out of memory for the %s arena (%lld bytes)", en->name, (long long)en->arena_bytes);
+    return -1;
+}
+
+static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y, const ng_node *n,
+                      nr_conv_geom *g)
+{
+    g->n = x->dim[0];
+    g->c = x->dim[1];
+    g->h = x->dim[2];
+    g->w = x->dim[3];
+    g->k = w->dim[0];
+    g->kh = w->dim[2];
+    g->kw = w->dim[3];
+    g->stride = n->ia[0];
+    g->pad_t = n->ia[1];
+    g->pad_l = n->ia[2];
+    g->oh = y->dim[2];
+    g->ow = y->dim[3];
+}
+
+/* Execute one node.  Shapes were validated at load (ng_graph_check). */
+static void run_node(nr_model *m, int e, const ng_node *n)
+{
+    const ng_tensor *T = m->g->tensors;
+    float *in[NG_MAX_IN] = {0};
+    for (int k = 0; k < n->n_in; k++)
+        in[k] = tensor_ptr(m, e, n->in[k]);
+    float *y = tensor_ptr(m, e, n->out), *ws = tensor_ptr(m, e, n->ws);
+    const ng_tensor *t0 = n->n_in ? &T[n->in[0]] : NULL, *to = n->out >= 0 ? &T[n->out] : NULL;
+    nr_conv_geom g;
+    switch ((int)n->op) {
+    case NG_OP_CONV2D:
+        conv_geom(t0, &T[n->in[1]], to, n, &g);
+        nr_conv2d_fwd(&g, in[0], in[1], in[2], y, ws);
+        break;
+    case NG_OP_CONV2D_BWD_DATA: /* dy, w -> dx */
+        conv_geom(to, &T[n->in[1]], t0, n, &g);
+        nr_conv2d_bwd_data(&g, in[0], in[1], y, ws);
+        break;
+    case NG_OP_CONV2D_BWD_FILTER: /* dy, x -> dw */
+        conv_geom(&T[n->in[1]], to, t0, n, &g);
+        nr_conv2d_bwd_filter(&g, in[0], in[1], y, ws);
+        break;
+    case NG_OP_CONV2D_BWD_BIAS: /* dy -> db: only n, k, oh, ow matter */
+        memset(&g, 0, sizeof g);
+        g.n = t0->dim[0];
+        g.k = t0->dim[1];
+        g.oh = t0->dim[2];
+        g.ow = t0->dim[3];
+        nr_conv2d_bwd_bias(&g, in[0], y);
+        break;
+    case NG_OP_RELU:
+        nr_relu_fwd(ng_tensor_nelem(t0), in[0], y);
+        break;
+    case NG_OP_RELU_BWD:
+        nr_relu_bwd(ng_tensor_nelem(t0), in[0], in[1], y);
+        break;
+    case NG_OP_MAXPOOL:
+        nr_maxpool_fwd(t0->dim[0], t0->dim[1], t0->dim[2], t0->dim[3], n->ia[0], in[0], y);
+        break;
+    case NG_OP_MAXPOOL_BWD: /* dy, x, y -> dx */
+        nr_maxpool_bwd(to->dim[0], to->dim[1], to->dim[2], to->dim[3], n->ia[0], in[0], in[1], in[2], y);
+        break;
+    case NG_OP_UPSAMPLE:
+        nr_upsample_fwd(t0->dim[0], t0->dim[1], t0->dim[2], t0->dim[3], n->ia[0], in[0], y);
+        break;
+    case NG_OP_UPSAMPLE_BWD:
+        nr_upsample_bwd(to->dim[0], to->dim[1], to->dim[2], to->dim[3], n->ia[0], in[0], y);
+        break;
+    case NG_OP_CONCAT: {
+        int cs[NG_MAX_IN];
+        const float *xs[NG_MAX_IN];
+        for (int k = 0; k < n->n_in; k++) {
+            cs[k] = T[n->in[k]].dim[1];
+            xs[k] = in[k];
+        }
+        nr_concat_fwd(to->dim[0], n->n_in, cs, (int64_t)to->dim[2] * to->dim[3], xs, y);
+        break;
+    }
+    case NG_OP_SLICE_C:
+        nr_slice_c(t0->dim[0], t0->dim[1], n->ia[0], to->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], y);
+        break;
+    case NG_OP_DROPOUT_MASK:
+        nr_dropout_mask(to->dim[0], to->dim[1], n->fa[0], m->seed, (uint64_t)m->step, (uint32_t)n->ia[0], y);
+        break;
+    case NG_OP_MUL_CHANNEL:
+        nr_mul_channel(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], in[1], y);
+        break;
+    case NG_OP_SOFTMAX:
+        nr_softmax_c(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], y);
+        break;
+    case NG_OP_CROSS_ENTROPY:
+        y[0] = nr_cross_entropy_fwd(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0],
+                                    (const int32_t *)in[1], in[2], n->ia[0]);
+        break;
+    case NG_OP_CROSS_ENTROPY_BWD: { /* dloss, logits, labels, w */
+        const ng_tensor *lg = &T[n->in[1]];
+        nr_cross_entropy_bwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], in[0][0], in[1],
+                             (const int32_t *)in[2], in[3], n->ia[0], y);
+        break;
+    }
+    case NG_OP_ADD:
+        nr_add(ng_tensor_nelem(t0), in[0], in[1], y);
+        break;
+    case NG_OP_ADAM:
+        nr_adam(ng_tensor_nelem(t0), in[0], in[1], in[2], in[3], n->fa[0], n->fa[1], n->fa[2], n->fa[3],
+                n->fa[4], m->step + 1);
+        break;
+    case NG_OP_SGD:
+        nr_sgd(ng_tensor_nelem(t0), in[0], in[1], in[2], n->fa[0], n->fa[1], n->fa[2]);
+        break;
+    }
+}
+_Static_assert(NG_OP_COUNT == 20, "run_node must handle every op in ops.def");
+
+int nr_model_run(nr_model *m, const char *entry)
+{
+    int e = entry_index(m, entry);
+    if (e < 0) {
+        set_err(m, "%s: the graph has no '%s' entry", m->g->source ? m->g->source : "graph", entry);
+        return -1;
+    }
+    if (alloc_entry(m, e) != 0)
+        return -1;
+    const ng_entry *en = &m->g->entries[e];
+    int updates = 0;
+    for (int i = 0; i < en->n_nodes; i++) {
+        run_node(m, e, &en->nodes[i]);
+        updates |= (ng_ops[en->nodes[i].op].flags & NG_F_UPDATE) != 0;
+    }
+    if (updates)
+        m->step++;
+    return 0;
+}
+
+void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out)
+{
+    int t = m->g->bind.class_weights;
+    int k = m->g->bind.classes;
+    if (t < 0 || m->g->tensors[t].init != NG_INIT_CLASS_WEIGHTS)
+        return;
+    const ng_tensor *wt = &m->g->tensors[t];
+    float lo = wt->init_arg[1], hi = wt->init_arg[2];
+    int64_t total = 0;
+    for (int c = 0; c < k; c++)
+        total += counts[c];
+    float *w = nr_model_state(m, t);
+    for (int c = 0; c < k; c++) {
+        double x = 0; /* an absent class never weighs in the loss */
+        if (counts[c] > 0)
+            x = (double)total / ((double)k * (double)counts[c]);
+        if (hi > 0 && counts[c] > 0)
+            x = x < lo ? lo : x > hi ? hi : x;
+        w[c] = (float)x;
+        if (w_out)
+            w_out[c] = (float)x;
+    }
+}

@@ -1,0 +1,45 @@
+/* exec.h — running a compiled graph.
+ * An nr_model owns the loaded ng_graph, one state buffer for every
+ * persistent tensor (inputs, parameters, optimizer state, constants) and
+ * one arena per entry, allocated once on first use.  Functions that can
+ * fail return 0 / -1 and leave the message in nr_model_error(). */
+#ifndef NR_EXEC_H
+#define NR_EXEC_H
+
+#include <stdint.h>
+#include "netg.h"
+
+typedef struct nr_model nr_model;
+
+/* Takes ownership of g.  Initializes the parameters from seed (each
+ * tensor's stream also depends on its name, so adding a layer does not
+ * change the others' initial values).  NULL with err on failure. */
+nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen);
+void nr_model_free(nr_model *m);
+const ng_graph *nr_model_graph(const nr_model *m);
+const char *nr_model_error(const nr_model *m);
+
+/* Storage of a persistent tensor (NULL for arena tensors). */
+void *nr_model_state(nr_model *m, int t);
+/* Storage of any tensor as of the last run of entry (arena tensors are
+ * valid until the next run of that entry). */
+void *nr_model_tensor(nr_model *m, const char *entry, int t);
+
+/* Run one entry.  The step counter (Adam's t, dropout draws) advances
+ * after each run of an entry with update ops. */
+int nr_model_run(nr_model *m, const char *entry);
+int64_t nr_model_step(const nr_model *m);
+void nr_model_set_step(nr_model *m, int64_t step);
+
+/* With debug set, each arena tensor gets its own buffer (no sharing):
+ * used to check that the memory plan changes no result. */
+void nr_model_set_unshared(nr_model *m, int on);
+
+/* Class weights from pixel counts per class, by the scheme of the class
+ * weight tensor (init_arg: scheme, clip_lo, clip_hi).  Classes with no
+ * pixels get weight 0... they cannot occur in the loss anyway; no-op when
+ * the graph has no computed weights.  Writes the weights to w_out too
+ * (may be NULL). */
+void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out);
+
+#endif

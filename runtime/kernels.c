@@ -1,0 +1,604 @@
+/* kernels.c — netrun's CPU kernels (see kernels.h for each contract).
+ * Convolutions are im2col + OpenBLAS sgemm, one image and one band of output
+ * rows at a time so the im2col band stays in cache; everything else is a
+ * plain single-threaded loop over NCHW f32 buffers. */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- convolution ------------------------------------------------------ */
+
+/* Target size of one im2col band, in floats (8 MiB): small enough to stay in
+ * L2/L3 between im2col and the sgemm that reads it, large enough that each
+ * sgemm is big.  Measured in bench/bench_conv.c. */
+#ifndef NR_CONV_BAND_FLOATS
+#define NR_CONV_BAND_FLOATS (2 * 1024 * 1024)
+#endif
+
+/* True when x_n (C, H*W) is already the col matrix: 1x1, stride 1, no pad. */
+static int nr_conv_is_direct(const nr_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad_t == 0 &&
+           g->pad_l == 0 && g->oh == g->h && g->ow == g->w;
+}
+
+int64_t nr_conv_ws_elems(const nr_conv_geom *g)
+{
+    if (nr_conv_is_direct(g))
+        return 0;
+    return (int64_t)g->c * g->kh * g->kw * g->oh * g->ow;
+}
+
+/* Output rows per band: at least 1, at most oh. */
+static int nr_conv_band_rows(const nr_conv_geom *g)
+{
+    int64_t row = (int64_t)g->c * g->kh * g->kw * g->ow; /* floats per row */
+    int64_t rows = row > 0 ? NR_CONV_BAND_FLOATS / row : g->oh;
+    if (rows < 1)
+        rows = 1;
+    if (rows > g->oh)
+        rows = g->oh;
+    return (int)rows;
+}
+
+/* Output columns [*lo, *hi) whose input column ox*s + off lies in [0, w). */
+static void nr_valid_cols(int off, int s, int w, int ow, int *lo, int *hi)
+{
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - 1 - off < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (l > ow)
+        l = ow;
+    if (h > ow)
+        h = ow;
+    if (h < l)
+        h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* col (C*KH*KW, nrows*OW): row (c,ky,kx), column (oy-oy0, ox) holds
+ * x[c][oy*s - pad_t + ky][ox*s - pad_l + kx], 0 outside x; for output rows
+ * oy0 .. oy0+nrows-1 of one image x (C,H,W). */
+static void nr_im2col(const nr_conv_geom *g, const float *x, int oy0, int nrows,
+                      float *col)
+{
+    const int s = g->stride, h = g->h, w = g->w, ow = g->ow, kk = g->kh * g->kw;
+    const int64_t ncols = (int64_t)nrows * ow;
+    for (int q = 0; q < g->c * kk; q++) {   /* q = (c*KH + ky)*KW + kx */
+        const int c = q / kk, ky = q % kk / g->kw, kx = q % g->kw;
+        const int off = kx - g->pad_l;
+        const float *xc = x + (int64_t)c * h * w;             /* (H,W) */
+        float *row = col + (int64_t)q * ncols;                /* (nrows*OW) */
+        int lo, hi;
+        nr_valid_cols(off, s, w, ow, &lo, &hi);
+        for (int r = 0; r < nrows; r++) {
+            float *dst = row + (int64_t)r * ow;               /* (OW) */
+            int iy = (oy0 + r) * s - g->pad_t + ky;
+            if (iy < 0 || iy >= h) {
+                memset(dst, 0, (size_t)ow * sizeof *dst);
+                continue;
+            }
+            memset(dst, 0, (size_t)lo * sizeof *dst);
+            memset(dst + hi, 0, (size_t)(ow - hi) * sizeof *dst);
+            if (hi == lo)
+                continue;
+            /* x row iy from input column lo*s + off, stride s */
+            const float *src = xc + (int64_t)iy * w + (int64_t)lo * s + off;
+            if (s == 1) {
+                memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof *dst);
+            } else {
+                for (int ox = lo; ox < hi; ox++)
+                    dst[ox] = src[(int64_t)(ox - lo) * s];
+            }
+        }
+    }
+}
+
+/* The adjoint of nr_im2col: dx (C,H,W) += col (C*KH*KW, nrows*OW) scattered
+ * back for output rows oy0 .. oy0+nrows-1; entries that fell in the padding
+ * are dropped. */
+static void nr_col2im(const nr_conv_geom *g, const float *col, int oy0, int nrows,
+                      float *dx)
+{
+    const int s = g->stride, h = g->h, w = g->w, ow = g->ow, kk = g->kh * g->kw;
+    const int64_t ncols = (int64_t)nrows * ow;
+    for (int c = 0; c < g->c; c++) {  /* channels write disjoint planes of dx */
+        float *dxc = dx + (int64_t)c * h * w;                 /* (H,W) */
+        for (int ky = 0; ky < g->kh; ky++) {
+            for (int kx = 0; kx < g->kw; kx++) {
+                const float *row = col + ((int64_t)c * kk + ky * g->kw + kx) * ncols;
+                const int off = kx - g->pad_l;
+                int lo, hi;
+                nr_valid_cols(off, s, w, ow, &lo, &hi);
+                for (int r = 0; r < nrows; r++) {
+                    int iy = (oy0 + r) * s - g->pad_t + ky;
+                    if (iy < 0 || iy >= h || hi == lo)
+                        continue;
+                    const float *src = row + (int64_t)r * ow + lo; /* (hi-lo) */
+                    /* dx row iy from input column lo*s + off, stride s */
+                    float *dst = dxc + (int64_t)iy * w + (int64_t)lo * s + off;
+                    if (s == 1) {
+                        for (int j = 0; j < hi - lo; j++)
+                            dst[j] += src[j];
+                    } else {
+                        for (int j = 0; j < hi - lo; j++)
+                            dst[(int64_t)j * s] += src[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,
+                   const float *b, float *y, float *ws)
+{
+    const int ckk = g->c * g->kh * g->kw;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
+    if (ohw == 0)
+        return;
+    for (int n = 0; n < g->n; n++) {
+        const float *xn = x + n * g->c * hw;                   /* (C,H,W) */
+        float *yn = y + n * g->k * ohw;                        /* (K,OH,OW) */
+        if (direct) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->k, (int)ohw,
+                        ckk, 1.0f, w, ckk, xn, (int)ohw, 0.0f, yn, (int)ohw);
+        } else {
+            for (int oy = 0; oy < g->oh; oy += band) {
+                int nr = g->oh - oy < band ? g->oh - oy : band;
+                int cols = nr * g->ow;
+                nr_im2col(g, xn, oy, nr, ws);                  /* (CKK, cols) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->k, cols,
+                            ckk, 1.0f, w, ckk, ws, cols, 0.0f,
+                            yn + (int64_t)oy * g->ow, (int)ohw);
+            }
+        }
+        if (b) {
+            for (int k = 0; k < g->k; k++) {
+                float *yk = yn + k * ohw, bk = b[k];
+                for (int64_t i = 0; i < ohw; i++)
+                    yk[i] += bk;
+            }
+        }
+    }
+}
+
+void nr_conv2d_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
+                        float *dx, float *ws)
+{
+    const int ckk = g->c * g->kh * g->kw;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
+    for (int n = 0; n < g->n; n++) {
+        const float *dyn = dy + n * g->k * ohw;                /* (K,OH,OW) */
+        float *dxn = dx + n * g->c * hw;                       /* (C,H,W) */
+        if (direct && hw > 0) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->c, (int)hw,
+                        g->k, 1.0f, w, ckk, dyn, (int)ohw, 0.0f, dxn, (int)hw);
+            continue;
+        }
+        memset(dxn, 0, (size_t)(g->c * hw) * sizeof *dxn);
+        for (int oy = 0; ohw > 0 && oy < g->oh; oy += band) {
+            int nr = g->oh - oy < band ? g->oh - oy : band;
+            int cols = nr * g->ow;
+            /* col (CKK, cols) = w^T (CKK, K) * dy band (K, cols) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, g->k,
+                        1.0f, w, ckk, dyn + (int64_t)oy * g->ow, (int)ohw, 0.0f,
+                        ws, cols);
+            nr_col2im(g, ws, oy, nr, dxn);
+        }
+    }
+}
+
+void nr_conv2d_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
+                          float *dw, float *ws)
+{
+    const int ckk = g->c * g->kh * g->kw;
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
+    float beta = 0.0f;
+    if (g->n == 0 || ohw == 0) {
+        memset(dw, 0, (size_t)g->k * (size_t)ckk * sizeof *dw);
+        return;
+    }
+    for (int n = 0; n < g->n; n++) {
+        const float *dyn = dy + n * g->k * ohw;                /* (K,OH,OW) */
+        const float *xn = x + n * g->c * hw;                   /* (C,H,W) */
+        if (direct) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->k, ckk, (int)ohw,
+                        1.0f, dyn, (int)ohw, xn, (int)hw, beta, dw, ckk);
+            beta = 1.0f;
+            continue;
+        }
+        for (int oy = 0; oy < g->oh; oy += band) {
+            int nr = g->oh - oy < band ? g->oh - oy : band;
+            int cols = nr * g->ow;
+            nr_im2col(g, xn, oy, nr, ws);                      /* (CKK, cols) */
+            /* dw (K, CKK) += dy band (K, cols) * col^T (cols, CKK) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->k, ckk, cols,
+                        1.0f, dyn + (int64_t)oy * g->ow, (int)ohw, ws, cols, beta,
+                        dw, ckk);
+            beta = 1.0f;
+        }
+    }
+}
+
+void nr_conv2d_bwd_bias(const nr_conv_geom *g, const float *dy, float *db)
+{
+    const int64_t ohw = (int64_t)g->oh * g->ow;
+    for (int k = 0; k < g->k; k++) {
+        double acc = 0.0;
+        for (int n = 0; n < g->n; n++) {
+            const float *p = dy + ((int64_t)n * g->k + k) * ohw; /* (OH,OW) */
+            /* 8 independent float lanes (vectorizable), flushed per plane */
+            float lane[8] = {0};
+            int64_t i = 0;
+            for (; i + 8 <= ohw; i += 8)
+                for (int j = 0; j < 8; j++)
+                    lane[j] += p[i + j];
+            for (; i < ohw; i++)
+                acc += p[i];
+            for (int j = 0; j < 8; j++)
+                acc += lane[j];
+        }
+        db[k] = (float)acc;
+    }
+}
+
+/* ---- elementwise ------------------------------------------------------ */
+
+void nr_relu_fwd(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void nr_add(int64_t n, const float *a, const float *b, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y)
+{
+    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
+        const float *xp = x + nc * hw;                         /* (HW) */
+        float *yp = y + nc * hw, mv = m[nc];
+        for (int64_t i = 0; i < hw; i++)
+            yp[i] = xp[i] * mv;
+    }
+}
+
+/* ---- pooling, upsampling, channel moves ------------------------------- */
+
+/* Index (ky*w + kx) of the first maximum of the k*k window at xw, whose rows
+ * are w apart; a NaN wins, as in PyTorch. */
+static int nr_window_argmax(const float *xw, int w, int k)
+{
+    int best = 0;
+    float m = xw[0];
+    for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++) {
+            float v = xw[ky * w + kx];
+            if (v > m || (v != v && m == m)) {
+                m = v;
+                best = ky * w + kx;
+            }
+        }
+    }
+    return best;
+}
+
+void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y)
+{
+    const int oh = h / k, ow = w / k;
+    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
+        const float *xp = x + nc * h * w;                      /* (H,W) */
+        float *yp = y + nc * oh * ow;                          /* (OH,OW) */
+        for (int oy = 0; oy < oh; oy++) {
+            const float *xr = xp + (int64_t)oy * k * w;        /* k rows of x */
+            float *yr = yp + (int64_t)oy * ow;                 /* (OW) */
+            /* a running max per window, swept one window offset at a time in
+             * row-major order (the rule of nr_window_argmax), so that the
+             * loop over ox vectorizes */
+            for (int ox = 0; ox < ow; ox++)
+                yr[ox] = xr[ox * k];
+            for (int ky = 0; ky < k; ky++) {
+                for (int kx = 0; kx < k; kx++) {
+                    const float *xs = xr + (int64_t)ky * w + kx;
+                    for (int ox = 0; ox < ow; ox++) {
+                        float v = xs[ox * k], m = yr[ox];
+                        yr[ox] = v > m || (v != v && m == m) ? v : m;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* y is not read: the argmax is recomputed from x with the same rule as the
+ * forward pass, which also keeps NaN windows consistent. */
+void nr_maxpool_bwd(int n, int c, int h, int w, int k, const float *dy,
+                    const float *x, const float *y, float *dx)
+{
+    const int oh = h / k, ow = w / k;
+    (void)y;
+    memset(dx, 0, (size_t)((int64_t)n * c * h * w) * sizeof *dx);
+    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
+        const float *xp = x + nc * h * w;                      /* (H,W) */
+        const float *dyp = dy + nc * oh * ow;                  /* (OH,OW) */
+        float *dxp = dx + nc * h * w;                          /* (H,W) */
+        for (int oy = 0; oy < oh; oy++) {
+            int64_t r = (int64_t)oy * k * w;
+            for (int ox = 0; ox < ow; ox++) {
+                int64_t at = r + ox * k;
+                dxp[at + nr_window_argmax(xp + at, w, k)] = dyp[(int64_t)oy * ow + ox];
+            }
+        }
+    }
+}
+
+void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y)
+{
+    const int64_t ws = (int64_t)w * s;
+    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
+        const float *xp = x + nc * h * w;                      /* (H,W) */
+        float *yp = y + nc * h * s * ws;                       /* (H*s,W*s) */
+        for (int iy = 0; iy < h; iy++) {
+            const float *xr = xp + (int64_t)iy * w;
+            float *yr = yp + (int64_t)iy * s * ws;
+            for (int ix = 0; ix < w; ix++)
+                for (int j = 0; j < s; j++)
+                    yr[ix * s + j] = xr[ix];
+            for (int a = 1; a < s; a++)
+                memcpy(yr + a * ws, yr, (size_t)ws * sizeof *yr);
+        }
+    }
+}
+
+void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *dx)
+{
+    const int64_t ws = (int64_t)w * s;
+    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
+        const float *dyp = dy + nc * h * s * ws;               /* (H*s,W*s) */
+        float *dxp = dx + nc * h * w;                          /* (H,W) */
+        for (int iy = 0; iy < h; iy++) {
+            float *dxr = dxp + (int64_t)iy * w;
+            for (int ix = 0; ix < w; ix++)
+                dxr[ix] = 0.0f;
+            for (int a = 0; a < s; a++) {
+                const float *dyr = dyp + ((int64_t)iy * s + a) * ws;
+                for (int ix = 0; ix < w; ix++) {
+                    float acc = 0.0f;
+                    for (int j = 0; j < s; j++)
+                        acc += dyr[ix * s + j];
+                    dxr[ix] += acc;
+                }
+            }
+        }
+    }
+}
+
+void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
+                   const float *const *xs, float *y)
+{
+    for (int b = 0; b < n; b++) {
+        for (int i = 0; i < n_in; i++) {
+            int64_t len = (int64_t)cs[i] * hw;                 /* xs[i] (N,cs[i],HW) */
+            memcpy(y, xs[i] + b * len, (size_t)len * sizeof *y);
+            y += len;
+        }
+    }
+}
+
+void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float *y)
+{
+    for (int b = 0; b < n; b++)
+        memcpy(y + (int64_t)b * cy * hw, x + ((int64_t)b * cx + c0) * hw,
+               (size_t)((int64_t)cy * hw) * sizeof *y);
+}
+
+/* ---- dropout mask ----------------------------------------------------- */
+
+#define NR_GOLDEN 0x9e3779b97f4a7c15ull
+
+/* splitmix64's output function: a bijective 64-bit mixer. */
+static uint64_t nr_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
+                     uint32_t salt, float *mask)
+{
+    const int64_t len = (int64_t)n * c;
+    /* the stream key: seed, step and salt each pass through the mixer */
+    uint64_t key = nr_mix64(seed + NR_GOLDEN);
+    key = nr_mix64(key ^ (step + NR_GOLDEN));
+    key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
+    const float keep = p >= 1.0f ? 0.0f : p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < len; i++) {
+        uint64_t r = nr_mix64(key + (uint64_t)(i + 1) * NR_GOLDEN);
+        float u = (float)(r >> 40) * 0x1p-24f;                /* [0,1), 24 bits */
+        mask[i] = u < p ? 0.0f : keep;
+    }
+}
+
+/* ---- softmax and cross-entropy ---------------------------------------- */
+
+/* Pixels per block: the per-pixel running max and sum live on the stack
+ * while the C channel rows of the block are swept, each one contiguous. */
+#define NR_PIX_BLOCK 256
+
+/* mx[j] = max over channels, se[j] = sum of exp(x - mx[j]) for pixels j of
+ * the block x (C, HW) starting at the block's first pixel, nb pixels. */
+static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
+                         double *se)
+{
+    for (int j = 0; j < nb; j++)
+        mx[j] = x[j];
+    for (int ch = 1; ch < c; ch++) {
+        const float *xc = x + ch * hw;
+        for (int j = 0; j < nb; j++)
+            mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
+    }
+    for (int j = 0; j < nb; j++)
+        se[j] = 0.0;
+    for (int ch = 0; ch < c; ch++) {
+        const float *xc = x + ch * hw;
+        for (int j = 0; j < nb; j++)
+            se[j] += expf(xc[j] - mx[j]);
+    }
+}
+
+void nr_softmax_c(int n, int c, int64_t hw, const float *x, float *y)
+{
+    float mx[NR_PIX_BLOCK], inv[NR_PIX_BLOCK];
+    for (int b = 0; b < n; b++) {
+        const float *xb = x + (int64_t)b * c * hw;             /* (C,HW) */
+        float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
+        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
+            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
+            for (int j = 0; j < nb; j++)
+                mx[j] = xb[p0 + j];
+            for (int ch = 1; ch < c; ch++) {
+                const float *xc = xb + ch * hw + p0;
+                for (int j = 0; j < nb; j++)
+                    mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
+            }
+            for (int j = 0; j < nb; j++)
+                inv[j] = 0.0f;
+            for (int ch = 0; ch < c; ch++) {
+                const float *xc = xb + ch * hw + p0;
+                float *yc = yb + ch * hw + p0;
+                for (int j = 0; j < nb; j++) {
+                    yc[j] = expf(xc[j] - mx[j]);
+                    inv[j] += yc[j];
+                }
+            }
+            for (int j = 0; j < nb; j++)
+                inv[j] = 1.0f / inv[j];
+            for (int ch = 0; ch < c; ch++) {
+                float *yc = yb + ch * hw + p0;
+                for (int j = 0; j < nb; j++)
+                    yc[j] *= inv[j];
+            }
+        }
+    }
+}
+
+/* Class weight of a label, or 0 when the pixel does not count (ignored or
+ * out of [0,c)). */
+static float nr_label_weight(int32_t y, int c, const float *w, int ignore)
+{
+    if (y == ignore || y < 0 || y >= c)
+        return 0.0f;
+    return w ? w[y] : 1.0f;
+}
+
+float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
+                           const int32_t *labels, const float *w, int ignore)
+{
+    float mx[NR_PIX_BLOCK];
+    double se[NR_PIX_BLOCK], loss = 0.0, wsum = 0.0;
+    for (int b = 0; b < n; b++) {
+        const float *xb = logits + (int64_t)b * c * hw;        /* (C,HW) */
+        const int32_t *lb = labels + (int64_t)b * hw;          /* (HW) */
+        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
+            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
+            nr_block_lse(c, hw, xb + p0, nb, mx, se);
+            for (int j = 0; j < nb; j++) {
+                int32_t y = lb[p0 + j];
+                float wy = nr_label_weight(y, c, w, ignore);
+                if (wy == 0.0f)
+                    continue;
+                double nll = mx[j] + log(se[j]) - xb[(int64_t)y * hw + p0 + j];
+                loss += wy * nll;
+                wsum += wy;
+            }
+        }
+    }
+    return wsum != 0.0 ? (float)(loss / wsum) : 0.0f;
+}
+
+void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
+                          const int32_t *labels, const float *w, int ignore,
+                          float *dlogits)
+{
+    float mx[NR_PIX_BLOCK], coef[NR_PIX_BLOCK], scale[NR_PIX_BLOCK];
+    double se[NR_PIX_BLOCK], wsum = 0.0;
+    for (int64_t i = 0; i < (int64_t)n * hw; i++)
+        wsum += nr_label_weight(labels[i], c, w, ignore);
+    if (wsum == 0.0) {
+        memset(dlogits, 0, (size_t)((int64_t)n * c * hw) * sizeof *dlogits);
+        return;
+    }
+    const double g = dloss / wsum;
+    for (int b = 0; b < n; b++) {
+        const float *xb = logits + (int64_t)b * c * hw;        /* (C,HW) */
+        const int32_t *lb = labels + (int64_t)b * hw;          /* (HW) */
+        float *db = dlogits + (int64_t)b * c * hw;             /* (C,HW) */
+        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
+            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
+            nr_block_lse(c, hw, xb + p0, nb, mx, se);
+            /* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
+            for (int j = 0; j < nb; j++) {
+                coef[j] = (float)(g * nr_label_weight(lb[p0 + j], c, w, ignore));
+                scale[j] = (float)(coef[j] / se[j]);
+            }
+            for (int ch = 0; ch < c; ch++) {
+                const float *xc = xb + ch * hw + p0;
+                float *dc = db + ch * hw + p0;
+                for (int j = 0; j < nb; j++)
+                    dc[j] = expf(xc[j] - mx[j]) * scale[j];
+            }
+            for (int j = 0; j < nb; j++)
+                if (coef[j] != 0.0f)
+                    db[(int64_t)lb[p0 + j] * hw + p0 + j] -= coef[j];
+        }
+    }
+}
+
+/* ---- optimizers ------------------------------------------------------- */
+
+void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
+             float b1, float b2, float eps, float clip, int64_t t)
+{
+    const float lr_t = (float)(lr * sqrt(1.0 - pow(b2, (double)t)) /
+                               (1.0 - pow(b1, (double)t)));
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+    const float lo = clip > 0.0f ? -clip : -INFINITY, hi = clip > 0.0f ? clip : INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
+        m[i] = b1 * m[i] + c1 * gi;
+        v[i] = b2 * v[i] + c2 * gi * gi;
+        p[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps);
+    }
+}
+
+void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
+            float momentum, float clip)
+{
+    const float lo = clip > 0.0f ? -clip : -INFINITY, hi = clip > 0.0f ? clip : INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
+        v[i] = momentum * v[i] + gi;
+        p[i] -= lr * v[i];
+    }
+}
+
+void nr_kernels_set_threads(int n)
+{
+    openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
+}

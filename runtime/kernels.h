@@ -1,0 +1,92 @@
+/* kernels.h — netrun's CPU kernels, one function per op of ops.def; layouts
+ * NCHW f32, labels (N,H,W) int32.  Kernels never allocate: the caller owns
+ * every buffer, including the conv workspace (nr_conv_ws_elems floats).
+ * Outputs are overwritten, never accumulated into. */
+#ifndef NR_KERNELS_H
+#define NR_KERNELS_H
+
+#include <stdint.h>
+
+/* Geometry of one 2-D convolution.  Output rows cover input rows
+ * oy*stride - pad_t .. + kh-1; rows outside 0..h-1 read as 0, so the
+ * bottom/right padding is whatever oh/ow imply (TensorFlow 'same' puts the
+ * extra row/col of an even kernel there). */
+typedef struct { int n, c, h, w;   /* input x (N,C,H,W) */
+                 int k, kh, kw;    /* output channels, kernel size */
+                 int stride, pad_t, pad_l; /* pad_b/pad_r are implied by oh/ow */
+                 int oh, ow; } nr_conv_geom;
+
+/* workspace floats needed by the conv kernels below (C*KH*KW*OH*OW, or 0 when
+ * the conv is 1x1, stride 1, no padding and needs no im2col) */
+int64_t nr_conv_ws_elems(const nr_conv_geom *g);
+/* y(N,K,OH,OW) = conv(x(N,C,H,W), w(K,C,KH,KW)) + b(K) */
+void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,
+                   const float *b /*may be NULL*/, float *y, float *ws);
+/* dx(N,C,H,W) from dy(N,K,OH,OW), w(K,C,KH,KW); dx overwritten */
+void nr_conv2d_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
+                        float *dx, float *ws);
+/* dw(K,C,KH,KW) from dy(N,K,OH,OW), x(N,C,H,W); dw overwritten */
+void nr_conv2d_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
+                          float *dw, float *ws);
+/* db(K) = sum of dy(N,K,OH,OW) over N, OH, OW; db overwritten */
+void nr_conv2d_bwd_bias(const nr_conv_geom *g, const float *dy, float *db);
+
+/* y = max(x, 0); dx = dy * (y > 0).  All (n). */
+void nr_relu_fwd(int64_t n, const float *x, float *y);
+void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx);
+
+/* y (N,C,H/k,W/k), floor */
+void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y);
+/* first max in row-major window order gets the gradient; dx overwritten
+ * (positions outside the pooled area get 0) */
+void nr_maxpool_bwd(int n, int c, int h, int w, int k, const float *dy,
+                    const float *x, const float *y, float *dx);
+
+/* x (N,C,H,W) -> y (N,C,H*s,W*s), nearest neighbour */
+void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y);
+/* dx (N,C,H,W) = sums of s*s blocks of dy (N,C,H*s,W*s); h,w are the SMALL sizes */
+void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *dx);
+
+/* y (N,sum cs,HW) = xs[i] (N,cs[i],HW) stacked along channels */
+void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
+                   const float *const *xs, float *y);
+/* y (N,CY,HW) = x (N,CX,HW)[:, c0:c0+cy] */
+void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float *y);
+
+/* mask (N,C): 0 w.p. p else 1/(1-p); a pure function of (seed, step, salt,
+ * index) through a splitmix64 counter hash */
+void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
+                     uint32_t salt, float *mask);
+/* y (N,C,HW) = x (N,C,HW) * m (N,C) broadcast over HW */
+void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y);
+/* y (N,C,HW) = softmax over C of x (N,C,HW), max-subtracted */
+void nr_softmax_c(int n, int c, int64_t hw, const float *x, float *y);
+
+/* weighted mean CE, PyTorch CrossEntropyLoss(weight=w, ignore_index=ignore)
+ * semantics; logits (N,C,HW), labels (N,HW), w (C) may be NULL = all ones;
+ * labels outside [0,c) that are not `ignore` are treated as ignored.
+ * Returns the loss; 0 when the weight sum is 0.  Accumulates in double. */
+float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
+                           const int32_t *labels, const float *w, int ignore);
+/* dlogits (N,C,HW) = dloss * d(loss)/d(logits); dlogits overwritten */
+void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
+                          const int32_t *labels, const float *w, int ignore,
+                          float *dlogits);
+
+/* y = a + b, all (n) */
+void nr_add(int64_t n, const float *a, const float *b, float *y);
+
+/* Keras/TF Adam with clipvalue: g' = clip(g, -clip, clip) if clip > 0;
+ * m = b1*m + (1-b1)*g'; v = b2*v + (1-b2)*g'^2;
+ * lr_t = lr*sqrt(1-b2^t)/(1-b1^t); p -= lr_t * m / (sqrt(v) + eps).
+ * t counts from 1.  p, g, m, v all (n); p, m, v updated in place. */
+void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
+             float b1, float b2, float eps, float clip, int64_t t);
+/* v = momentum*v + g'; p -= lr*v (g' clipped as above); p, v updated in place */
+void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
+            float momentum, float clip);
+
+/* Number of threads used by the kernels and OpenBLAS; 0 = all cores. */
+void nr_kernels_set_threads(int n);
+
+#endif

@@ -1,0 +1,181 @@
+/* netg.h — the compiled graph (.netg): in-memory form, file reader and writer.
+ * netc fills an ng_graph and calls ng_graph_save; netrun calls ng_graph_load,
+ * which validates every index, size and offset before returning.
+ * File layout: see netg.c.  All strings and arrays are owned by the graph and
+ * released by ng_graph_free. */
+#ifndef NETG_H
+#define NETG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NG_MAGIC       "NETG"
+#define NG_VERSION     1
+#define NG_MAX_DIMS    4
+#define NG_MAX_IN      8
+#define NG_MAX_IA      8
+#define NG_MAX_FA      6
+#define NG_MAX_CLASSES 256
+
+/* Limits the reader and ng_graph_check enforce. */
+#define NG_MAX_STRING  4096      /* bytes in a name or other string */
+#define NG_MAX_TENSORS 1000000
+#define NG_MAX_NODES   1000000   /* per entry point */
+#define NG_MAX_ENTRIES 256
+#define NG_MAX_TENSOR_BYTES ((int64_t)1 << 40)
+#define NG_MAX_ARENA_BYTES  ((int64_t)1 << 40)
+
+enum {
+#define OP(id, name, n_in, flags) NG_OP_##id,
+#include "ops.def"
+#undef OP
+    NG_OP_COUNT
+};
+
+/* Op flags */
+#define NG_F_WORKSPACE 1u /* needs a scratch buffer (node.ws) */
+#define NG_F_RANDOM    2u /* draws random numbers: seed, step, ia[0] */
+#define NG_F_UPDATE    4u /* no output; writes its inputs in place */
+
+typedef struct {
+    const char *name;
+    int n_in;
+    unsigned flags;
+} ng_op_info;
+
+extern const ng_op_info ng_ops[NG_OP_COUNT];
+
+enum { NG_F32 = 0, NG_I32 = 1 };
+
+/* Where a tensor lives.  Persistent tensors survive across steps and entries
+ * (one state buffer per process); the rest get offsets in each entry's arena. */
+enum {
+    NG_ROLE_INPUT = 0,   /* persistent: filled by netrun before a step */
+    NG_ROLE_PARAM,       /* persistent: trainable weight, checkpointed */
+    NG_ROLE_OPT_STATE,   /* persistent: optimizer moment, checkpointed */
+    NG_ROLE_CONST,       /* persistent: set once at load (class weights) */
+    NG_ROLE_ACT,         /* arena: forward activation */
+    NG_ROLE_GRAD,        /* arena: gradient */
+    NG_ROLE_WORKSPACE,   /* arena: op scratch */
+    NG_ROLE_COUNT
+};
+
+/* How a persistent tensor gets its first value. */
+enum {
+    NG_INIT_NONE = 0,    /* filled by netrun (inputs) */
+    NG_INIT_ZEROS,
+    NG_INIT_ONES,
+    NG_INIT_HE_NORMAL,   /* N(0, sqrt(2/fan_in)) truncated at 2 sigma, as Keras */
+    NG_INIT_GLOROT_UNIFORM, /* U(+-sqrt(6/(fan_in+fan_out))) */
+    NG_INIT_DATA,        /* values stored in the file (ng_tensor.data) */
+    NG_INIT_CLASS_WEIGHTS, /* computed by netrun from the training masks */
+    NG_INIT_COUNT
+};
+
+/* Class-weight schemes for NG_INIT_CLASS_WEIGHTS. */
+enum {
+    NG_CW_BALANCED = 0,  /* n_pixels / (n_classes * count_c) */
+    NG_CW_COUNT
+};
+
+typedef struct {
+    char *name;          /* stable, readable; the checkpoint key */
+    uint8_t dtype;       /* NG_F32 | NG_I32 */
+    uint8_t role;        /* NG_ROLE_* */
+    uint8_t init;        /* NG_INIT_* */
+    uint8_t ndim;        /* 0..NG_MAX_DIMS; 0 means a scalar of one element */
+    int32_t dim[NG_MAX_DIMS];
+    float init_arg[4];   /* HE: fan_in; GLOROT: fan_in, fan_out;
+                            CLASS_WEIGHTS: scheme, clip_max (0: none) */
+    float *data;         /* NG_INIT_DATA: nelem floats; else NULL */
+} ng_tensor;
+
+typedef struct {
+    uint16_t op;                 /* NG_OP_* */
+    uint8_t n_in;
+    int32_t in[NG_MAX_IN];       /* tensor ids; -1 = absent optional input */
+    int32_t out;                 /* tensor id, -1 for NG_F_UPDATE ops */
+    int32_t ws;                  /* workspace tensor id or -1 */
+    int32_t ia[NG_MAX_IA];
+    float fa[NG_MAX_FA];
+} ng_node;
+
+typedef struct {
+    char *name;          /* "train", "eval", "infer" */
+    int32_t n_nodes;
+    ng_node *nodes;      /* in execution order */
+    int64_t arena_bytes;
+    int64_t *offset;     /* per tensor: byte offset in this arena, -1 if unused
+                            here or persistent */
+} ng_entry;
+
+/* Bindings netrun needs to feed and read the graph. -1 when absent. */
+typedef struct {
+    int32_t image;       /* input f32 (N,C,H,W) */
+    int32_t labels;      /* input i32 (N,H,W) */
+    int32_t classes;     /* number of classes of the labels */
+    int32_t ignore;      /* label value that is ignored (255) */
+    int32_t loss;        /* f32 scalar (eval, train) */
+    int32_t output;      /* f32 (N,classes,H,W) probabilities (infer, eval) */
+    int32_t class_weights; /* CONST tensor (classes) or -1 */
+    char *output_name;   /* name given in the model: "prediction" */
+    char *optimizer;     /* "adam" | "sgd", for info */
+} ng_bindings;
+
+typedef struct {
+    int32_t n_tensors;
+    ng_tensor *tensors;
+    int32_t n_entries;
+    ng_entry *entries;
+    ng_bindings bind;
+    char *source;        /* model file name, for info */
+} ng_graph;
+
+/* Product of dims (1 for ndim 0); -1 for ndim > 4, a negative dim or int64
+ * overflow.  Bytes are 4 per element for both dtypes (-1 likewise). */
+int64_t ng_tensor_nelem(const ng_tensor *t);
+int64_t ng_tensor_bytes(const ng_tensor *t);
+int ng_role_is_persistent(int role);
+const char *ng_role_name(int role);
+const char *ng_init_name(int init);
+const ng_entry *ng_graph_entry(const ng_graph *g, const char *name);
+
+/* Write g to path atomically (path.tmp.PID, fsync, rename).  Does not
+ * validate: call ng_graph_check first.  Returns 0, or -1 with a message in err. */
+int ng_graph_save(const ng_graph *g, const char *path, char *err, size_t errlen);
+/* Read and validate path.  Returns a new graph, or NULL with a message in err
+ * naming the file and the problem. */
+ng_graph *ng_graph_load(const char *path, char *err, size_t errlen);
+/* Same on an in-memory image of a file (used by tests and the fuzzer). */
+ng_graph *ng_graph_parse(const unsigned char *buf, size_t len, const char *name,
+                         char *err, size_t errlen);
+/* Validate an in-memory graph (shapes per op, ids, offsets).  0 or -1. */
+int ng_graph_check(const ng_graph *g, char *err, size_t errlen);
+void ng_graph_free(ng_graph *g);
+
+uint32_t ng_crc32(const void *buf, size_t len);
+
+/* The file image of g (header and payload) in a new buffer *out of *outlen
+ * bytes, freed by the caller.  Like ng_graph_save it checks only what the
+ * format needs (counts, string lengths, data present), not ids or shapes:
+ * call ng_graph_check first.  Returns 0, or -1 with a message in err. */
+int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
+                       char *err, size_t errlen);
+
+/* Shape rule of node n, the single source of truth for netc and netrun.
+ * in[i] is the tensor of n->in[i] for i < n->n_in, NULL where n->in[i] == -1
+ * (only the CONV2D bias and the CROSS_ENTROPY(_BWD) weights are optional); only
+ * dtype, ndim and dim are read.  On success fills out->dtype, ndim and dim
+ * (unused dims 0; UPDATE ops: ndim 0, nothing to write) and *ws_elems, the f32
+ * elements of workspace the op needs (0: none), and returns 0; otherwise -1
+ * with "op: problem" in err.  Attribute conventions beyond ops.def:
+ *   CONV2D_BWD_DATA    ia[5], ia[6] = H, W of the forward input
+ *   CONV2D_BWD_FILTER  ia[5], ia[6] = KH, KW of the kernel
+ *   DROPOUT_MASK       ia[1], ia[2] = N, C of the mask (it has no inputs)
+ *   SLICE_C            ia[0] = first channel, ia[1] = channel count
+ *   CROSS_ENTROPY      output shape (1): ndim 1, dim[0] 1
+ * Conv workspace: C*KH*KW*OH*OW, 0 for a 1x1 kernel, stride 1, no padding. */
+int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
+                int64_t *ws_elems, char *err, size_t errlen);
+
+#endif

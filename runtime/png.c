@@ -1,0 +1,442 @@
+/* png.c — nr_png_*: PNG images and masks through libpng.
+ * libpng reports errors by longjmp.  Each entry point keeps everything it must
+ * clean up in a state struct in its own frame and calls a static *_body helper
+ * that does the setjmp, so no local modified after setjmp is read after a
+ * longjmp (C11 7.13.2.1) and no volatile is needed. */
+#define _POSIX_C_SOURCE 200809L
+#include "png.h" /* ours: quotes search runtime/ first */
+
+/* libpng's header is also called png.h; name it by its versioned folder so an
+ * -Iruntime ahead of libpng's include path cannot pick ours instead. */
+#if defined(__has_include)
+#if __has_include(<libpng16/png.h>)
+#include <libpng16/png.h>
+#else
+#include <png.h>
+#endif
+#else
+#include <png.h>
+#endif
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- shared ------------------------------------------------------------ */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void nr_png_voc_color(int i, uint8_t rgb[3])
+{
+    int r = 0, g = 0, b = 0, c = i & 255;
+    for (int j = 0; j < 8; j++, c >>= 3) {
+        r |= ((c >> 0) & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
+    }
+    rgb[0] = (uint8_t)r, rgb[1] = (uint8_t)g, rgb[2] = (uint8_t)b;
+}
+
+static const char *color_type_name(int ctype)
+{
+    switch (ctype) {
+    case PNG_COLOR_TYPE_GRAY: return "gray";
+    case PNG_COLOR_TYPE_GRAY_ALPHA: return "gray+alpha";
+    case PNG_COLOR_TYPE_RGB: return "RGB";
+    case PNG_COLOR_TYPE_RGB_ALPHA: return "RGBA";
+    case PNG_COLOR_TYPE_PALETTE: return "palette";
+    default: return "unknown colour type";
+    }
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+typedef struct {
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    unsigned char *pixels; /* (H, rowbytes) decoded rows */
+    png_bytep *rows;       /* (H) pointers into pixels */
+    int eof;               /* the read callback met end of file */
+    char msg[256];         /* reason, without the file name */
+} rd_state;
+
+static void rd_error(png_structp png, png_const_charp msg)
+{
+    rd_state *r = png_get_error_ptr(png);
+    snprintf(r->msg, sizeof r->msg, "corrupt PNG (%s)", msg);
+    png_longjmp(png, 1);
+}
+
+static void rd_warning(png_structp png, png_const_charp msg)
+{
+    (void)png, (void)msg; /* ancillary-chunk trouble does not stop a read */
+}
+
+static void rd_read(png_structp png, png_bytep data, size_t len)
+{
+    rd_state *r = png_get_io_ptr(png);
+    if (fread(data, 1, len, r->fp) != len) {
+        if (ferror(r->fp))
+            png_error(png, strerror(errno));
+        r->eof = 1;
+        png_error(png, "unexpected end of file");
+    }
+}
+
+/* Open path, check the signature and set up libpng.  0 or -1 with err. */
+static int rd_open(rd_state *r, const char *path, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->fp = fopen(path, "rb");
+    if (!r->fp) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char sig[8];
+    size_t n = fread(sig, 1, sizeof sig, r->fp);
+    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
+        if (ferror(r->fp))
+            set_err(err, errlen, "%s: %s", path, strerror(errno));
+        else
+            set_err(err, errlen, "%s: not a PNG file%s", path,
+                    n == 0 ? " (empty)" : "");
+        return -1;
+    }
+    r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, rd_error,
+                                    rd_warning);
+    if (r->png)
+        r->info = png_create_info_struct(r->png);
+    if (!r->png || !r->info) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    png_set_read_fn(r->png, r, rd_read);
+    png_set_sig_bytes(r->png, (int)sizeof sig);
+    return 0;
+}
+
+static void rd_close(rd_state *r)
+{
+    if (r->png)
+        png_destroy_read_struct(&r->png, r->info ? &r->info : NULL, NULL);
+    free(r->rows);
+    free(r->pixels);
+    if (r->fp)
+        fclose(r->fp);
+    memset(r, 0, sizeof *r);
+}
+
+/* After png_read_update_info: decode all rows of the h-row image into
+ * r->pixels.  Called only from inside a setjmp-protected body. */
+static int rd_rows(rd_state *r, int h, size_t want_rowbytes)
+{
+    size_t rowbytes = png_get_rowbytes(r->png, r->info);
+    if (rowbytes != want_rowbytes) {
+        snprintf(r->msg, sizeof r->msg, "unsupported pixel layout");
+        return -1;
+    }
+    if (rowbytes && (size_t)h > SIZE_MAX / rowbytes) {
+        snprintf(r->msg, sizeof r->msg, "image too large");
+        return -1;
+    }
+    r->pixels = malloc(rowbytes * (size_t)h);
+    r->rows = malloc(sizeof *r->rows * (size_t)h);
+    if (!r->pixels || !r->rows) {
+        snprintf(r->msg, sizeof r->msg, "out of memory");
+        return -1;
+    }
+    for (int y = 0; y < h; y++)
+        r->rows[y] = r->pixels + (size_t)y * rowbytes;
+    png_read_image(r->png, r->rows);
+    png_read_end(r->png, NULL);
+    return 0;
+}
+
+static int check_size(rd_state *r, int h, int w)
+{
+    png_uint_32 pw = png_get_image_width(r->png, r->info);
+    png_uint_32 ph = png_get_image_height(r->png, r->info);
+    if (pw != (png_uint_32)w || ph != (png_uint_32)h) {
+        snprintf(r->msg, sizeof r->msg, "%lux%lu, the model expects %dx%d",
+                 (unsigned long)pw, (unsigned long)ph, w, h);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_image_body(rd_state *r, int c, int h, int w, float *out)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return -1;
+    png_read_info(r->png, r->info);
+    if (check_size(r, h, w) < 0)
+        return -1;
+    int ctype = png_get_color_type(r->png, r->info);
+    int depth = png_get_bit_depth(r->png, r->info);
+    if (ctype == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(r->png);
+    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(r->png);
+    png_set_interlace_handling(r->png);
+    png_read_update_info(r->png, r->info);
+
+    /* Whatever libpng now hands back: 1..4 channels of 8 or 16 bits. */
+    int nch = png_get_channels(r->png, r->info);
+    int bytes = png_get_bit_depth(r->png, r->info) == 16 ? 2 : 1;
+    if (nch < 1 || nch > 4 || png_get_bit_depth(r->png, r->info) < 8) {
+        snprintf(r->msg, sizeof r->msg, "unsupported pixel layout");
+        return -1;
+    }
+    if (rd_rows(r, h, (size_t)w * (size_t)nch * (size_t)bytes) < 0)
+        return -1;
+
+    int color = nch >= 3;
+    float full = bytes == 2 ? 65535.0f : 255.0f; /* divide: exact v/255 */
+    size_t hw = (size_t)h * (size_t)w;
+    for (int y = 0; y < h; y++) {
+        const unsigned char *p = r->rows[y];
+        for (int x = 0; x < w; x++, p += nch * bytes) {
+            float v[3];
+            for (int k = 0; k < (color ? 3 : 1); k++)
+                v[k] = (bytes == 2 ? (float)(p[2 * k] << 8 | p[2 * k + 1])
+                                   : (float)p[k]) / full;
+            size_t o = (size_t)y * (size_t)w + (size_t)x;
+            if (c == 1)
+                out[o] = color ? 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2]
+                               : v[0];
+            else
+                for (int k = 0; k < 3; k++)
+                    out[(size_t)k * hw + o] = color ? v[k] : v[0];
+        }
+    }
+    return 0;
+}
+
+int nr_png_read_image(const char *path, int c, int h, int w, float *out,
+                      char *err, size_t errlen)
+{
+    if (c != 1 && c != 3) {
+        set_err(err, errlen, "%s: cannot load %d channels (1 or 3 supported)",
+                path, c);
+        return -1;
+    }
+    if (h <= 0 || w <= 0) {
+        set_err(err, errlen, "%s: bad requested size %dx%d", path, w, h);
+        return -1;
+    }
+    rd_state r;
+    if (rd_open(&r, path, err, errlen) < 0) {
+        rd_close(&r);
+        return -1;
+    }
+    int rc = read_image_body(&r, c, h, w, out);
+    if (rc < 0) {
+        if (r.eof)
+            set_err(err, errlen, "%s: truncated PNG file", path);
+        else
+            set_err(err, errlen, "%s: %s", path, r.msg);
+    }
+    rd_close(&r);
+    return rc;
+}
+
+static int read_mask_body(rd_state *r, int h, int w, int classes, int ignore,
+                          int32_t *out)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return -1;
+    png_read_info(r->png, r->info);
+    if (check_size(r, h, w) < 0)
+        return -1;
+    int ctype = png_get_color_type(r->png, r->info);
+    int depth = png_get_bit_depth(r->png, r->info);
+    if ((ctype != PNG_COLOR_TYPE_GRAY && ctype != PNG_COLOR_TYPE_PALETTE) ||
+        depth > 8) {
+        snprintf(r->msg, sizeof r->msg,
+                 "%d-bit %s mask; masks must be 8-bit grayscale or palette PNGs "
+                 "whose pixel value is the class index",
+                 depth, color_type_name(ctype));
+        return -1;
+    }
+    if (depth < 8)
+        png_set_packing(r->png); /* one byte per pixel, value unchanged */
+    png_set_interlace_handling(r->png);
+    png_read_update_info(r->png, r->info);
+    if (rd_rows(r, h, (size_t)w) < 0)
+        return -1;
+
+    for (int y = 0; y < h; y++) {
+        const unsigned char *p = r->rows[y];
+        for (int x = 0; x < w; x++) {
+            int v = p[x];
+            if (v >= classes && v != ignore) {
+                snprintf(r->msg, sizeof r->msg,
+                         "value %d out of range (%d classes) at pixel (%d,%d)",
+                         v, classes, x, y);
+                return -1;
+            }
+            out[(size_t)y * (size_t)w + (size_t)x] = v;
+        }
+    }
+    return 0;
+}
+
+int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
+                     int32_t *out, char *err, size_t errlen)
+{
+    if (h <= 0 || w <= 0 || classes <= 0) {
+        set_err(err, errlen, "%s: bad requested size %dx%d or %d classes",
+                path, w, h, classes);
+        return -1;
+    }
+    rd_state r;
+    if (rd_open(&r, path, err, errlen) < 0) {
+        rd_close(&r);
+        return -1;
+    }
+    int rc = read_mask_body(&r, h, w, classes, ignore, out);
+    if (rc < 0) {
+        if (r.eof)
+            set_err(err, errlen, "%s: truncated PNG file", path);
+        else
+            set_err(err, errlen, "%s: %s", path, r.msg);
+    }
+    rd_close(&r);
+    return rc;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+typedef struct {
+    FILE *fp;
+    char *tmp; /* "path.tmp.<pid>", renamed over path on success */
+    png_structp png;
+    png_infop info;
+    char msg[256];
+} wr_state;
+
+static void wr_error(png_structp png, png_const_charp msg)
+{
+    wr_state *s = png_get_error_ptr(png);
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void wr_write(png_structp png, png_bytep data, size_t len)
+{
+    wr_state *s = png_get_io_ptr(png);
+    if (fwrite(data, 1, len, s->fp) != len)
+        png_error(png, strerror(errno));
+}
+
+static void wr_flush(png_structp png)
+{
+    (void)png;
+}
+
+/* Encode px (H,W) as one byte per pixel, palette or gray. */
+static int write_body(wr_state *s, int h, int w, const uint8_t *px,
+                      int palette)
+{
+    if (setjmp(png_jmpbuf(s->png)))
+        return -1;
+    png_set_write_fn(s->png, s, wr_write, wr_flush);
+    png_set_IHDR(s->png, s->info, (png_uint_32)w, (png_uint_32)h, 8,
+                 palette ? PNG_COLOR_TYPE_PALETTE : PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (palette) {
+        png_color pal[256];
+        for (int i = 0; i < 256; i++) {
+            uint8_t rgb[3];
+            nr_png_voc_color(i, rgb);
+            pal[i].red = rgb[0], pal[i].green = rgb[1], pal[i].blue = rgb[2];
+        }
+        png_set_PLTE(s->png, s->info, pal, 256);
+    }
+    png_write_info(s->png, s->info);
+    for (int y = 0; y < h; y++)
+        png_write_row(s->png, px + (size_t)y * (size_t)w);
+    png_write_end(s->png, s->info);
+    return 0;
+}
+
+/* Write to "path.tmp.<pid>" and rename it over path.  No fsync: predicted
+ * masks are cheap to regenerate; the rename alone keeps readers from ever
+ * seeing a half-written file. */
+static int write_png8(const char *path, int h, int w, const uint8_t *px,
+                      int palette, char *err, size_t errlen)
+{
+    if (h <= 0 || w <= 0) {
+        set_err(err, errlen, "%s: bad size %dx%d", path, w, h);
+        return -1;
+    }
+    wr_state s;
+    memset(&s, 0, sizeof s);
+    size_t len = strlen(path) + 32;
+    s.tmp = malloc(len);
+    if (!s.tmp) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    snprintf(s.tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    int rc = -1;
+    s.fp = fopen(s.tmp, "wb");
+    if (!s.fp) {
+        set_err(err, errlen, "%s: cannot create %s: %s", path, s.tmp,
+                strerror(errno));
+        free(s.tmp);
+        return -1;
+    }
+    s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, wr_error, NULL);
+    if (s.png)
+        s.info = png_create_info_struct(s.png);
+    if (!s.png || !s.info)
+        snprintf(s.msg, sizeof s.msg, "out of memory");
+    else if (write_body(&s, h, w, px, palette) == 0)
+        rc = 0;
+    if (s.png)
+        png_destroy_write_struct(&s.png, s.info ? &s.info : NULL);
+    if (rc == 0 && fflush(s.fp) != 0) {
+        snprintf(s.msg, sizeof s.msg, "%s", strerror(errno));
+        rc = -1;
+    }
+    if (fclose(s.fp) != 0 && rc == 0) {
+        snprintf(s.msg, sizeof s.msg, "%s", strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && rename(s.tmp, path) != 0) {
+        snprintf(s.msg, sizeof s.msg, "cannot replace: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc < 0) {
+        set_err(err, errlen, "%s: %s", path, s.msg);
+        remove(s.tmp);
+    }
+    free(s.tmp);
+    return rc;
+}
+
+int nr_png_write_mask(const char *path, int h, int w, const uint8_t *classes,
+                      char *err, size_t errlen)
+{
+    return write_png8(path, h, w, classes, 1, err, errlen);
+}
+
+int nr_png_write_gray8(const char *path, int h, int w, const uint8_t *px,
+                       char *err, size_t errlen)
+{
+    return write_png8(path, h, w, px, 0, err, errlen);
+}

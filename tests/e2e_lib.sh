@@ -1,0 +1,34 @@
+# e2e_lib.sh — helpers for the end-to-end tests: TAP-like "ok"/"FAIL"
+# lines, expected exit codes and stderr text.  Needs NETC, NETRUN, GEN_DATA
+# and SOURCE_ROOT (set by meson).
+set -u
+fails=0
+checks=0
+WORK=$(mktemp -d /tmp/netc-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+ok()   { checks=$((checks + 1)); echo "ok - $1"; }
+fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL - $1"; }
+
+# expect STATUS "TEXT" name -- command...: exit status and a stderr/stdout substring
+expect() {
+    local want=$1 text=$2 name=$3
+    shift 4
+    local out status=0
+    out=$("$@" 2>&1) || status=$?
+    if [ "$status" -ne "$want" ]; then
+        fail "$name: exit $status, expected $want; output: $(echo "$out" | tail -3)"
+    elif [ -n "$text" ] && ! grep -qF -- "$text" <<<"$out"; then
+        fail "$name: output lacks '$text'; got: $(echo "$out" | tail -3)"
+    else
+        ok "$name"
+    fi
+}
+
+# json_num FILE KEY: a top-level number from netrun eval --json
+json_num() { grep -o "\"$2\":[-0-9.eE+]*" "$1" | head -1 | cut -d: -f2; }
+
+finish() {
+    echo "# $checks checks, $fails failed"
+    [ "$fails" -eq 0 ]
+}

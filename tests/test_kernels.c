@@ -1,0 +1,791 @@
+/* test_kernels.c — checks every kernel of runtime/kernels.c: forward passes
+ * against naive loops or PyTorch numbers, backward passes by central finite
+ * differences and dot-product (adjoint) tests, optimizers and the loss
+ * against hand-computed values.  One line per check; exit status 1 on failure. */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reporting, random data ------------------------------------------- */
+
+static int n_checks, n_fail;
+
+/* Prints `ok - name` or `FAIL - name: detail`; returns ok. */
+static int check(int ok, const char *name, const char *fmt, ...)
+{
+    n_checks++;
+    if (ok) {
+        printf("ok - %s\n", name);
+        return 1;
+    }
+    n_fail++;
+    printf("FAIL - %s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    return 0;
+}
+
+static uint64_t rng_state = 12345;
+
+/* Uniform in [-1, 1), from a fixed-seed xorshift64*. */
+static float frand(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+    return (float)(r >> 40) * 0x1p-23f - 1.0f;
+}
+
+static float *alloc_f(int64_t n)
+{
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static float *alloc_rand(int64_t n)
+{
+    float *p = alloc_f(n);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+static double dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Largest |a-b| / max(floor, |b|) over n entries; *at gets its index. */
+static double max_err(const float *a, const float *b, int64_t n, double floor,
+                      int64_t *at)
+{
+    double worst = 0.0;
+    *at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / fmax(floor, fabs((double)b[i]));
+        if (d > worst || d != d) {
+            worst = d;
+            *at = i;
+        }
+    }
+    return worst;
+}
+
+/* Checks got (n) against want (n) entry by entry, relative to max(floor,|want|). */
+static void check_close(const char *name, const float *got, const float *want,
+                        int64_t n, double floor, double tol)
+{
+    int64_t at;
+    double e = max_err(got, want, n, floor, &at);
+    check(e <= tol, name, "err %.3g at [%lld]: got %.9g want %.9g", e,
+          (long long)at, n ? got[at] : 0.0f, n ? want[at] : 0.0f);
+}
+
+/* ---- finite differences ----------------------------------------------- */
+
+/* A forward pass writing out (n_out) from inputs captured in ctx. */
+typedef void (*fwd_fn)(void *ctx, float *out);
+
+/* Compares analytic (n) with central differences of L = sum(out * r) with
+ * respect to param (n), which fwd reads through ctx.  At most ~300 entries
+ * are probed (evenly spaced).  Error is |a - num| / max(floor, |num|). */
+static void fd_check(const char *name, fwd_fn fwd, void *ctx, float *param, int64_t n,
+                     const float *analytic, const float *r, int64_t n_out,
+                     float eps, double floor, double tol)
+{
+    float *out = alloc_f(n_out);
+    int64_t step = n > 300 ? n / 300 : 1, worst_i = 0;
+    double worst = 0.0, worst_num = 0.0;
+    for (int64_t i = 0; i < n; i += step) {
+        float keep = param[i], hi = keep + eps, lo = keep - eps;
+        param[i] = hi;
+        fwd(ctx, out);
+        double lp = dot(out, r, n_out);
+        param[i] = lo;
+        fwd(ctx, out);
+        double lm = dot(out, r, n_out);
+        param[i] = keep;
+        double num = (lp - lm) / ((double)hi - lo);
+        double e = fabs(analytic[i] - num) / fmax(floor, fabs(num));
+        if (e > worst || e != e) {
+            worst = e;
+            worst_i = i;
+            worst_num = num;
+        }
+    }
+    check(worst <= tol, name, "rel err %.3g at [%lld]: analytic %.7g numeric %.7g",
+          worst, (long long)worst_i, analytic[worst_i], worst_num);
+    free(out);
+}
+
+/* ---- convolution ------------------------------------------------------ */
+
+/* Direct convolution in double: y (N,K,OH,OW) from x (N,C,H,W), w (K,C,KH,KW), b (K). */
+static void naive_conv(const nr_conv_geom *g, const float *x, const float *w,
+                       const float *b, float *y)
+{
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    double s = b ? b[k] : 0.0;
+                    for (int c = 0; c < g->c; c++)
+                        for (int ky = 0; ky < g->kh; ky++)
+                            for (int kx = 0; kx < g->kw; kx++) {
+                                int iy = oy * g->stride - g->pad_t + ky;
+                                int ix = ox * g->stride - g->pad_l + kx;
+                                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                    continue;
+                                s += (double)x[((n * g->c + c) * g->h + iy) * g->w + ix] *
+                                     w[((k * g->c + c) * g->kh + ky) * g->kw + kx];
+                            }
+                    y[((n * g->k + k) * g->oh + oy) * g->ow + ox] = (float)s;
+                }
+}
+
+typedef struct {
+    const nr_conv_geom *g;
+    float *x, *w, *b, *ws;
+} conv_ctx;
+
+static void conv_fwd(void *p, float *out)
+{
+    conv_ctx *c = p;
+    nr_conv2d_fwd(c->g, c->x, c->w, c->b, out, c->ws);
+}
+
+typedef struct {
+    const char *name;
+    nr_conv_geom g;   /* n,c,h,w, k,kh,kw, stride,pad_t,pad_l, oh,ow */
+    int fd;           /* also run finite differences (small cases only) */
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {"1x1",                              {1, 4, 5, 6, 3, 1, 1, 1, 0, 0, 5, 6}, 1},
+    {"1x1 batch 2",                      {2, 3, 4, 3, 5, 1, 1, 1, 0, 0, 4, 3}, 1},
+    {"1x1 stride 2",                     {1, 3, 6, 5, 2, 1, 1, 2, 0, 0, 3, 3}, 1},
+    {"3x3 same pad 1",                   {1, 3, 6, 6, 4, 3, 3, 1, 1, 1, 6, 6}, 1},
+    {"2x2 same, extra row/col bottom/right", {1, 2, 5, 5, 3, 2, 2, 1, 0, 0, 5, 5}, 1},
+    {"3x3 stride 2 valid",               {1, 3, 7, 7, 2, 3, 3, 2, 0, 0, 3, 3}, 1},
+    {"3x3 stride 2 same (pad_t 0)",      {1, 2, 8, 8, 3, 3, 3, 2, 0, 0, 4, 4}, 1},
+    {"batch 2 C=3 K=5 non-square",       {2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 5, 7}, 1},
+    {"5x5 pad 2 non-square",             {1, 2, 4, 9, 3, 5, 5, 1, 2, 2, 4, 9}, 1},
+    /* big enough that the im2col runs in several row bands, the last short */
+    {"banded 3x3 C=64 128 wide",         {2, 64, 20, 128, 4, 3, 3, 1, 1, 1, 20, 128}, 0},
+    {"banded 3x3 stride 2 C=32",         {1, 32, 255, 255, 3, 3, 3, 2, 1, 1, 128, 128}, 0},
+};
+
+static void test_conv_case(const conv_case *cc)
+{
+    const nr_conv_geom *g = &cc->g;
+    char name[160];
+    int64_t nx = (int64_t)g->n * g->c * g->h * g->w;
+    int64_t nw = (int64_t)g->k * g->c * g->kh * g->kw;
+    int64_t ny = (int64_t)g->n * g->k * g->oh * g->ow;
+    int64_t nws = nr_conv_ws_elems(g);
+    float *x = alloc_rand(nx);              /* (N,C,H,W) */
+    float *w = alloc_rand(nw);              /* (K,C,KH,KW) */
+    float *b = alloc_rand(g->k);            /* (K) */
+    float *ws = nws ? alloc_f(nws) : NULL;  /* (C*KH*KW, OH*OW) */
+    float *y = alloc_f(ny), *yref = alloc_f(ny);  /* (N,K,OH,OW) */
+    float *r = alloc_rand(ny);              /* dy (N,K,OH,OW) */
+    float *dx = alloc_f(nx), *dw = alloc_f(nw), *db = alloc_f(g->k);
+
+    int direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad_t == 0 &&
+                 g->pad_l == 0;
+    snprintf(name, sizeof name, "conv ws_elems %s", cc->name);
+    check(nws == (direct ? 0 : (int64_t)g->c * g->kh * g->kw * g->oh * g->ow), name,
+          "got %lld", (long long)nws);
+
+    /* float sums of C*KH*KW products of O(1) values: error grows ~ sqrt(terms) */
+    double tol = 4e-6 * sqrt((double)g->c * g->kh * g->kw + 1.0);
+    nr_conv2d_fwd(g, x, w, b, y, ws);
+    naive_conv(g, x, w, b, yref);
+    snprintf(name, sizeof name, "conv fwd %s", cc->name);
+    check_close(name, y, yref, ny, 1.0, tol);
+    nr_conv2d_fwd(g, x, w, NULL, y, ws);
+    naive_conv(g, x, w, NULL, yref);
+    snprintf(name, sizeof name, "conv fwd no bias %s", cc->name);
+    check_close(name, y, yref, ny, 1.0, tol);
+
+    /* garbage in the outputs must not leak: they are overwritten */
+    for (int64_t i = 0; i < nx; i++)
+        dx[i] = 1e30f;
+    for (int64_t i = 0; i < nw; i++)
+        dw[i] = 1e30f;
+    nr_conv2d_bwd_data(g, r, w, dx, ws);
+    nr_conv2d_bwd_filter(g, r, x, dw, ws);
+    nr_conv2d_bwd_bias(g, r, db);
+
+    /* adjoint test: <conv(x), r> = <x, bwd_data(r)> = <w, bwd_filter(r)> */
+    double lhs = dot(yref, r, ny);
+    double rx = dot(x, dx, nx), rw = dot(w, dw, nw);
+    snprintf(name, sizeof name, "conv adjoint data %s", cc->name);
+    check(fabs(lhs - rx) <= 1e-4 * (fabs(lhs) + 1.0), name, "%.9g vs %.9g", lhs, rx);
+    snprintf(name, sizeof name, "conv adjoint filter %s", cc->name);
+    check(fabs(lhs - rw) <= 1e-4 * (fabs(lhs) + 1.0), name, "%.9g vs %.9g", lhs, rw);
+
+    if (cc->fd) {
+        conv_ctx ctx = {g, x, w, b, ws};
+        snprintf(name, sizeof name, "grad conv bwd_data %s", cc->name);
+        fd_check(name, conv_fwd, &ctx, x, nx, dx, r, ny, 1e-2f, 1.0, 1e-2);
+        snprintf(name, sizeof name, "grad conv bwd_filter %s", cc->name);
+        fd_check(name, conv_fwd, &ctx, w, nw, dw, r, ny, 1e-2f, 1.0, 1e-2);
+        snprintf(name, sizeof name, "grad conv bwd_bias %s", cc->name);
+        fd_check(name, conv_fwd, &ctx, b, g->k, db, r, ny, 1e-2f, 1.0, 1e-2);
+    }
+    free(x); free(w); free(b); free(ws); free(y); free(yref); free(r);
+    free(dx); free(dw); free(db);
+}
+
+/* ---- relu, add, mul_channel ------------------------------------------- */
+
+typedef struct { int64_t n; float *x; } relu_ctx;
+
+static void relu_fwd(void *p, float *out)
+{
+    relu_ctx *c = p;
+    nr_relu_fwd(c->n, c->x, out);
+}
+
+static void test_relu_add(void)
+{
+    enum { N = 200 };
+    float *x = alloc_f(N), *y = alloc_f(N), *r = alloc_rand(N), *dx = alloc_f(N);
+    int ok = 1;
+    for (int i = 0; i < N; i++) {  /* |x| >= 0.1: no kink within eps */
+        float u = frand();
+        x[i] = u < 0 ? u - 0.1f : u + 0.1f;
+    }
+    nr_relu_fwd(N, x, y);
+    for (int i = 0; i < N; i++)
+        ok &= y[i] == (x[i] > 0 ? x[i] : 0.0f);
+    check(ok, "relu fwd", "mismatch");
+    nr_relu_bwd(N, r, y, dx);
+    relu_ctx ctx = {N, x};
+    fd_check("grad relu_bwd", relu_fwd, &ctx, x, N, dx, r, N, 1e-2f, 1.0, 1e-2);
+
+    nr_add(N, x, r, y);
+    ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= y[i] == x[i] + r[i];
+    check(ok, "add", "mismatch");
+    free(x); free(y); free(r); free(dx);
+}
+
+typedef struct { int n, c; int64_t hw; float *x, *m; } mulc_ctx;
+
+static void mulc_fwd(void *p, float *out)
+{
+    mulc_ctx *c = p;
+    nr_mul_channel(c->n, c->c, c->hw, c->x, c->m, out);
+}
+
+static void test_mul_channel(void)
+{
+    enum { N = 2, C = 3, HW = 7, T = N * C * HW };
+    float *x = alloc_rand(T), *m = alloc_rand(N * C), *y = alloc_f(T);
+    float *r = alloc_rand(T), *dx = alloc_f(T);
+    nr_mul_channel(N, C, HW, x, m, y);
+    int ok = 1;
+    for (int i = 0; i < T; i++)
+        ok &= y[i] == x[i] * m[i / HW];
+    check(ok, "mul_channel fwd", "mismatch");
+    nr_mul_channel(N, C, HW, r, m, dx);  /* grad wrt x */
+    mulc_ctx ctx = {N, C, HW, x, m};
+    fd_check("grad mul_channel wrt x", mulc_fwd, &ctx, x, T, dx, r, T, 1e-2f, 1.0, 1e-2);
+    free(x); free(m); free(y); free(r); free(dx);
+}
+
+/* ---- maxpool, upsample ------------------------------------------------ */
+
+typedef struct { int n, c, h, w, k; float *x; } pool_ctx;
+
+static void pool_fwd(void *p, float *out)
+{
+    pool_ctx *c = p;
+    nr_maxpool_fwd(c->n, c->c, c->h, c->w, c->k, c->x, out);
+}
+
+static void test_maxpool(int n, int c, int h, int w, int k)
+{
+    char name[96];
+    int oh = h / k, ow = w / k;
+    int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * oh * ow;
+    float *x = alloc_f(nx), *y = alloc_f(ny), *yref = alloc_f(ny);
+    float *r = alloc_rand(ny), *dx = alloc_f(nx);
+    /* distinct values 0.05 apart, shuffled: no ties, no argmax change within eps */
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = 0.05f * (float)i - 0.025f * (float)nx;
+    for (int64_t i = nx - 1; i > 0; i--) {
+        int64_t j = (int64_t)((frand() + 1.0f) * 0.5f * (float)(i + 1)) % (i + 1);
+        float t = x[i]; x[i] = x[j]; x[j] = t;
+    }
+    for (int p = 0; p < n * c; p++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        m = fmaxf(m, x[((int64_t)p * h + oy * k + ky) * w + ox * k + kx]);
+                yref[((int64_t)p * oh + oy) * ow + ox] = m;
+            }
+    nr_maxpool_fwd(n, c, h, w, k, x, y);
+    snprintf(name, sizeof name, "maxpool fwd k=%d %dx%d", k, h, w);
+    check(memcmp(y, yref, (size_t)ny * sizeof *y) == 0, name, "mismatch");
+    for (int64_t i = 0; i < nx; i++)
+        dx[i] = 1e30f;
+    nr_maxpool_bwd(n, c, h, w, k, r, x, y, dx);
+    pool_ctx ctx = {n, c, h, w, k, x};
+    snprintf(name, sizeof name, "grad maxpool_bwd k=%d %dx%d", k, h, w);
+    fd_check(name, pool_fwd, &ctx, x, nx, dx, r, ny, 1e-2f, 1.0, 1e-2);
+    free(x); free(y); free(yref); free(r); free(dx);
+}
+
+static void test_maxpool_ties(void)
+{
+    /* one 2x2 window of equal values: only the first (row-major) gets dy */
+    float x[4] = {1, 1, 1, 1}, y[1], dy[1] = {3}, dx[4];
+    nr_maxpool_fwd(1, 1, 2, 2, 2, x, y);
+    nr_maxpool_bwd(1, 1, 2, 2, 2, dy, x, y, dx);
+    check(dx[0] == 3 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0,
+          "maxpool_bwd tie goes to the first maximum", "dx %g %g %g %g",
+          dx[0], dx[1], dx[2], dx[3]);
+}
+
+typedef struct { int n, c, h, w, s; float *x; } up_ctx;
+
+static void up_fwd(void *p, float *out)
+{
+    up_ctx *c = p;
+    nr_upsample_fwd(c->n, c->c, c->h, c->w, c->s, c->x, out);
+}
+
+static void test_upsample(int n, int c, int h, int w, int s)
+{
+    char name[96];
+    int64_t nx = (int64_t)n * c * h * w, ny = nx * s * s;
+    float *x = alloc_rand(nx), *y = alloc_f(ny), *r = alloc_rand(ny), *dx = alloc_f(nx);
+    nr_upsample_fwd(n, c, h, w, s, x, y);
+    int ok = 1;
+    for (int p = 0; p < n * c; p++)
+        for (int yy = 0; yy < h * s; yy++)
+            for (int xx = 0; xx < w * s; xx++)
+                ok &= y[((int64_t)p * h * s + yy) * w * s + xx] ==
+                      x[((int64_t)p * h + yy / s) * w + xx / s];
+    snprintf(name, sizeof name, "upsample fwd s=%d %dx%d", s, h, w);
+    check(ok, name, "mismatch");
+    nr_upsample_bwd(n, c, h, w, s, r, dx);
+    up_ctx ctx = {n, c, h, w, s, x};
+    snprintf(name, sizeof name, "grad upsample_bwd s=%d %dx%d", s, h, w);
+    fd_check(name, up_fwd, &ctx, x, nx, dx, r, ny, 1e-2f, 1.0, 1e-2);
+    free(x); free(y); free(r); free(dx);
+}
+
+/* ---- concat, slice ---------------------------------------------------- */
+
+enum { CAT_N = 2, CAT_HW = 5, CAT_IN = 3, CAT_C = 6 };
+static const int cat_cs[CAT_IN] = {2, 3, 1};
+
+typedef struct { const float *xs[CAT_IN]; } cat_ctx;
+
+static void cat_fwd(void *p, float *out)
+{
+    cat_ctx *c = p;
+    nr_concat_fwd(CAT_N, CAT_IN, cat_cs, CAT_HW, c->xs, out);
+}
+
+typedef struct { float *x; int c0, cy; } slice_ctx;
+
+static void slice_fwd(void *p, float *out)
+{
+    slice_ctx *c = p;
+    nr_slice_c(CAT_N, CAT_C, c->c0, c->cy, CAT_HW, c->x, out);
+}
+
+static void test_concat_slice(void)
+{
+    enum { T = CAT_N * CAT_C * CAT_HW };
+    float *xs[CAT_IN], *y = alloc_f(T), *r = alloc_rand(T), *g = alloc_f(T);
+    cat_ctx ctx;
+    for (int i = 0; i < CAT_IN; i++) {
+        xs[i] = alloc_rand((int64_t)CAT_N * cat_cs[i] * CAT_HW);
+        ctx.xs[i] = xs[i];
+    }
+    nr_concat_fwd(CAT_N, CAT_IN, cat_cs, CAT_HW, ctx.xs, y);
+    int ok = 1;
+    for (int n = 0; n < CAT_N; n++)
+        for (int i = 0, c0 = 0; i < CAT_IN; c0 += cat_cs[i++])
+            for (int c = 0; c < cat_cs[i]; c++)
+                for (int p = 0; p < CAT_HW; p++)
+                    ok &= y[((n * CAT_C) + c0 + c) * CAT_HW + p] ==
+                          xs[i][((n * cat_cs[i]) + c) * CAT_HW + p];
+    check(ok, "concat fwd", "mismatch");
+
+    /* the gradient of concat wrt input i is the slice of dy at its channels */
+    for (int i = 0, c0 = 0; i < CAT_IN; c0 += cat_cs[i++]) {
+        char name[64];
+        nr_slice_c(CAT_N, CAT_C, c0, cat_cs[i], CAT_HW, r, g);
+        snprintf(name, sizeof name, "grad concat input %d (= slice of dy)", i);
+        fd_check(name, cat_fwd, &ctx, xs[i], (int64_t)CAT_N * cat_cs[i] * CAT_HW, g,
+                 r, T, 1e-2f, 1.0, 1e-2);
+    }
+
+    /* slice channels 2..4 of y; its gradient is dy padded with zero channels */
+    enum { C0 = 2, CY = 3 };
+    float *sl = alloc_f(CAT_N * CY * CAT_HW);
+    nr_slice_c(CAT_N, CAT_C, C0, CY, CAT_HW, y, sl);
+    ok = 1;
+    for (int n = 0; n < CAT_N; n++)
+        for (int c = 0; c < CY; c++)
+            for (int p = 0; p < CAT_HW; p++)
+                ok &= sl[(n * CY + c) * CAT_HW + p] == y[(n * CAT_C + C0 + c) * CAT_HW + p];
+    check(ok, "slice_c fwd", "mismatch");
+    float *z0 = alloc_f(CAT_N * C0 * CAT_HW), *z1 = alloc_f(CAT_N * CAT_HW);
+    const float *parts[3] = {z0, r, z1};
+    const int pcs[3] = {C0, CY, CAT_C - C0 - CY};
+    nr_concat_fwd(CAT_N, 3, pcs, CAT_HW, parts, g);
+    slice_ctx sctx = {y, C0, CY};
+    fd_check("grad slice_c (= dy between zero channels)", slice_fwd, &sctx, y, T, g, r,
+             CAT_N * CY * CAT_HW, 1e-2f, 1.0, 1e-2);
+    for (int i = 0; i < CAT_IN; i++)
+        free(xs[i]);
+    free(y); free(r); free(g); free(sl); free(z0); free(z1);
+}
+
+/* ---- softmax ---------------------------------------------------------- */
+
+static void test_softmax(void)
+{
+    enum { N = 2, C = 5, HW = 300 };   /* 300 pixels: crosses a 256-pixel block */
+    const int64_t T = (int64_t)N * C * HW;
+    float *x = alloc_f(T), *y = alloc_f(T), *ref = alloc_f(T);
+    for (int64_t i = 0; i < T; i++)
+        x[i] = 8.0f * frand() + ((i / HW) % 2 ? 1000.0f : 0.0f) * (i < T / 2);
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) {
+            double m = -INFINITY, s = 0.0;
+            for (int c = 0; c < C; c++)
+                m = fmax(m, x[(n * C + c) * HW + p]);
+            for (int c = 0; c < C; c++)
+                s += exp(x[(n * C + c) * HW + p] - m);
+            for (int c = 0; c < C; c++)
+                ref[(n * C + c) * HW + p] = (float)(exp(x[(n * C + c) * HW + p] - m) / s);
+        }
+    nr_softmax_c(N, C, HW, x, y);
+    double worst = 0.0;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < HW; p++) {
+            double s = 0.0;
+            for (int c = 0; c < C; c++)
+                s += y[(n * C + c) * HW + p];
+            worst = fmax(worst, fabs(s - 1.0));
+        }
+    check(worst < 1e-5, "softmax rows sum to 1 (incl. logits ~1000)", "off by %.3g", worst);
+    check_close("softmax vs double reference", y, ref, T, 1e-3, 1e-5);
+    free(x); free(y); free(ref);
+}
+
+/* ---- cross-entropy ---------------------------------------------------- */
+
+/* Naive double CE: loss, and dlogits (N,C,HW) for dloss when d is not NULL. */
+static double naive_ce(int n, int c, int64_t hw, const float *x, const int32_t *lab,
+                       const float *w, int ignore, float dloss, float *d)
+{
+    double loss = 0.0, wsum = 0.0;
+    for (int64_t i = 0; i < n * hw; i++) {
+        int32_t y = lab[i];
+        if (y != ignore && y >= 0 && y < c)
+            wsum += w ? w[y] : 1.0;
+    }
+    for (int b = 0; b < n; b++)
+        for (int64_t p = 0; p < hw; p++) {
+            const float *xp = x + (int64_t)b * c * hw + p;
+            int32_t y = lab[b * hw + p];
+            int valid = y != ignore && y >= 0 && y < c;
+            double m = -INFINITY, s = 0.0, wy = valid ? (w ? w[y] : 1.0) : 0.0;
+            for (int k = 0; k < c; k++)
+                m = fmax(m, xp[k * hw]);
+            for (int k = 0; k < c; k++)
+                s += exp(xp[k * hw] - m);
+            if (valid)
+                loss += wy * (m + log(s) - xp[y * hw]);
+            if (d)
+                for (int k = 0; k < c; k++) {
+                    double sm = exp(xp[k * hw] - m) / s;
+                    d[(int64_t)b * c * hw + k * hw + p] = wsum == 0.0 ? 0.0f :
+                        (float)(dloss * wy / wsum * (sm - (valid && k == y)));
+                }
+        }
+    return wsum == 0.0 ? 0.0 : loss / wsum;
+}
+
+static void test_ce_hand(void)
+{
+    /* N=1, C=2, HW=3; logits (C,HW), labels (HW), w = {1, 3}.
+     *   pixel 0: logits (0, 0)     label 0: p = (1/2, 1/2),  nll = ln 2     = 0.693147181
+     *   pixel 1: logits (0, ln 3)  label 1: p = (1/4, 3/4),  nll = ln(4/3)  = 0.287682072
+     *   pixel 2: logits (5, -5)    label -100 = ignore: no contribution
+     * weighted:   (1*ln 2 + 3*ln(4/3)) / (1 + 3) = 1.556193398 / 4 = 0.389048349
+     * unweighted: (ln 2 + ln(4/3)) / 2                              = 0.490414627
+     * ignore = 1 (a class; -100 is then out of range, also skipped): ln 2
+     * dlogits, weighted, dloss 1:  coef_i = w_yi / 4, d = coef * (p - onehot)
+     *   pixel 0: 1/4 * (-1/2, 1/2) = (-0.125, 0.125)
+     *   pixel 1: 3/4 * (1/4, -1/4) = (0.1875, -0.1875);  pixel 2: (0, 0) */
+    const float x[6] = {0.0f, 0.0f, 5.0f, /* class 1: */ 0.0f, 1.09861229f, -5.0f};
+    const int32_t lab[3] = {0, 1, -100};
+    const float w[2] = {1.0f, 3.0f};
+    const float dwant[6] = {-0.125f, 0.1875f, 0.0f, 0.125f, -0.1875f, 0.0f};
+    float d[6];
+    float l = nr_cross_entropy_fwd(1, 2, 3, x, lab, w, -100);
+    check(fabsf(l - 0.389048349f) < 1e-6f, "CE hand: weighted mean, ignore -100",
+          "got %.9g", l);
+    l = nr_cross_entropy_fwd(1, 2, 3, x, lab, NULL, -100);
+    check(fabsf(l - 0.490414627f) < 1e-6f, "CE hand: no weights", "got %.9g", l);
+    l = nr_cross_entropy_fwd(1, 2, 3, x, lab, w, 1);
+    check(fabsf(l - 0.693147181f) < 1e-6f, "CE hand: ignore a class index, label out of range",
+          "got %.9g", l);
+    nr_cross_entropy_bwd(1, 2, 3, 1.0f, x, lab, w, -100, d);
+    check_close("CE hand: dlogits", d, dwant, 6, 1.0, 1e-6);
+
+    const int32_t none[3] = {-100, -100, 7};
+    l = nr_cross_entropy_fwd(1, 2, 3, x, none, w, -100);
+    for (int i = 0; i < 6; i++)
+        d[i] = 1e30f;
+    nr_cross_entropy_bwd(1, 2, 3, 1.0f, x, none, w, -100, d);
+    int zero = 1;
+    for (int i = 0; i < 6; i++)
+        zero &= d[i] == 0.0f;
+    check(l == 0.0f && zero, "CE: no counted pixel gives loss 0 and zero grad",
+          "loss %g", l);
+}
+
+static void test_ce_torch(void)
+{
+    /* logits (2,3,2,3), labels (2,2,3), weights (3), ignore_index=-100; from
+     *   torch.nn.functional.cross_entropy(x, lab, weight=w, ignore_index=-100)
+     * (torch 2.x, float32), and x.grad after loss.backward(). */
+    static const float x[36] = {
+        -2.54f, 1.68f, -0.37f, 1.34f, 2.87f, 0.23f, 0.01f, -2.57f, -1.39f,
+        0.00f, 1.08f, 1.82f, -0.71f, -2.60f, -1.27f, 2.46f, -1.72f, -0.29f,
+        2.59f, -2.85f, 0.60f, 2.70f, -1.62f, 0.29f, 2.45f, -2.20f, 0.14f,
+        1.50f, 1.01f, -0.19f, -1.77f, -0.06f, -0.77f, -0.14f, -0.80f, 2.03f};
+    static const int32_t lab[12] = {0, 2, 1, -100, 1, 0, 2, 2, -100, 1, 0, 1};
+    static const float w[3] = {0.5f, 2.0f, 1.25f};
+    static const float grad[36] = {
+        -0.0358529165f, 0.0917605162f, 0.0854155794f, 0.0f, 0.128231853f,
+        -0.0319287889f, 0.0241149236f, 0.00130889367f, -0.120142974f, 0.0f,
+        -0.129533783f, 0.0284763705f, 0.0117379939f, -0.0930694118f, 0.0347273834f,
+        0.0f, 0.00130191969f, 0.00345241698f, 0.0501236841f, 0.00491440296f, 0.0f,
+        0.111018822f, -0.035534773f, 0.0206316002f, 0.0435754433f, 0.00941373594f,
+        0.0f, -0.117505178f, 0.0305372309f, -0.138176903f, -0.0936991274f,
+        -0.0143281417f, 0.0f, 0.00648634741f, 0.00499754399f, 0.117545307f};
+    /* same labels with -100 replaced by 0, ignore_index=2 */
+    static const int32_t lab2[12] = {0, 2, 1, 0, 1, 0, 2, 2, 0, 1, 0, 1};
+    float d[36];
+    float l = nr_cross_entropy_fwd(2, 3, 6, x, lab, w, -100);
+    check(fabsf(l - 2.31894445f) < 2e-6f, "CE vs PyTorch: weighted", "got %.9g", l);
+    l = nr_cross_entropy_fwd(2, 3, 6, x, lab, NULL, -100);
+    check(fabsf(l - 2.46955633f) < 2e-6f, "CE vs PyTorch: unweighted", "got %.9g", l);
+    l = nr_cross_entropy_fwd(2, 3, 6, x, lab2, w, 2);
+    check(fabsf(l - 1.89946806f) < 2e-6f, "CE vs PyTorch: ignore_index=2", "got %.9g", l);
+    nr_cross_entropy_bwd(2, 3, 6, 1.0f, x, lab, w, -100, d);
+    check_close("CE bwd vs PyTorch grad", d, grad, 36, 1e-2, 1e-4);
+}
+
+typedef struct {
+    int n, c; int64_t hw; float *x; const int32_t *lab; const float *w; int ignore;
+} ce_ctx;
+
+static void ce_fwd(void *p, float *out)
+{
+    ce_ctx *c = p;
+    out[0] = nr_cross_entropy_fwd(c->n, c->c, c->hw, c->x, c->lab, c->w, c->ignore);
+}
+
+static void test_ce_grad(void)
+{
+    enum { N = 2, C = 4, HW = 9, T = N * C * HW };
+    float *x = alloc_f(T), *d = alloc_f(T);
+    int32_t lab[N * HW];
+    const float w[C] = {0.3f, 1.7f, 1.0f, 2.5f};
+    const float dl[1] = {0.7f};
+    for (int i = 0; i < T; i++)
+        x[i] = 2.0f * frand();
+    for (int i = 0; i < N * HW; i++)
+        lab[i] = i % 5 == 4 ? 255 : i % C;   /* every 5th pixel ignored */
+    ce_ctx ctx = {N, C, HW, x, lab, w, 255};
+    nr_cross_entropy_bwd(N, C, HW, dl[0], x, lab, w, 255, d);
+    fd_check("grad CE weighted, ignored pixels", ce_fwd, &ctx, x, T, d, dl, 1, 1e-2f,
+             1e-2, 1e-2);
+    ctx.w = NULL;
+    nr_cross_entropy_bwd(N, C, HW, dl[0], x, lab, NULL, 255, d);
+    fd_check("grad CE unweighted", ce_fwd, &ctx, x, T, d, dl, 1, 1e-2f, 1e-2, 1e-2);
+    free(x); free(d);
+}
+
+static void test_ce_blocks(void)
+{
+    /* 700 pixels (three blocks, the last partial), out-of-range labels */
+    enum { N = 2, C = 4, HW = 700, T = N * C * HW };
+    float *x = alloc_f(T), *d = alloc_f(T), *dref = alloc_f(T);
+    int32_t *lab = malloc(N * HW * sizeof *lab);
+    /* w[C] is a poison value: a label C read as a class would pick it up */
+    const float w[C + 1] = {0.3f, 1.7f, 1.0f, 2.5f, 1000.0f};
+    for (int i = 0; i < T; i++)
+        x[i] = 6.0f * frand();
+    for (int i = 0; i < N * HW; i++)
+        lab[i] = i % 11 == 3 ? -1 : i % 13 == 5 ? 99 : i % 17 == 2 ? C :
+                 i % 7 == 1 ? -100 : i % C;
+    double ref = naive_ce(N, C, HW, x, lab, w, -100, 0.5f, dref);
+    float l = nr_cross_entropy_fwd(N, C, HW, x, lab, w, -100);
+    check(fabs(l - ref) < 1e-6 * fabs(ref), "CE fwd vs double reference, 700 px",
+          "got %.9g want %.9g", l, ref);
+    nr_cross_entropy_bwd(N, C, HW, 0.5f, x, lab, w, -100, d);
+    check_close("CE bwd vs double reference, 700 px", d, dref, T, 1e-4, 1e-4);
+    free(x); free(d); free(dref); free(lab);
+}
+
+/* ---- optimizers ------------------------------------------------------- */
+
+static void test_adam(void)
+{
+    /* lr 0.01, b1 0.9, b2 0.999, eps 1e-7; element 0 by hand:
+     * t=1: g=0.5  m=0.05  v=0.00025  lr_t=0.01*sqrt(0.001)/0.1=0.00316227766
+     *      p = 1 - 0.00316227766*0.05/(0.0158113883+1e-7) = 0.990000063
+     * t=2: g=-0.2 m=0.045-0.02=0.025  v=0.00024975+0.00004=0.00028975
+     *      lr_t=0.01*sqrt(0.001999)/0.19=0.00235316725
+     *      p = 0.990000063 - 0.00235316725*0.025/(0.0170220445+1e-7) = 0.986544025
+     * The other elements follow the same arithmetic (done in double).  v is
+     * off by ~1.3e-5 relative in float32 because 1 - (float)0.999 != 0.001. */
+    const float g1[3] = {0.5f, -1.0f, 3.0f}, g2[3] = {-0.2f, 0.3f, 3.0f};
+    const float pw[3] = {0.986544025f, -1.98572156f, 0.480000018f};
+    const float mw[3] = {0.025f, -0.06f, 0.57f}, vw[3] = {0.00028975f, 0.001089f, 0.017991f};
+    /* clip 2: the third gradient becomes 2 */
+    const float pc[3] = {0.986544025f, -1.98572156f, 0.480000027f};
+    const float mc[3] = {0.025f, -0.06f, 0.38f}, vc[3] = {0.00028975f, 0.001089f, 0.007996f};
+    for (int clip = 0; clip <= 2; clip += 2) {
+        float p[3] = {1.0f, -2.0f, 0.5f}, m[3] = {0}, v[3] = {0};
+        nr_adam(3, p, g1, m, v, 0.01f, 0.9f, 0.999f, 1e-7f, (float)clip, 1);
+        check(fabsf(p[0] - 0.990000063f) < 1e-7f,
+              clip ? "adam step 1, clip 2" : "adam step 1", "p0 %.9g", p[0]);
+        nr_adam(3, p, g2, m, v, 0.01f, 0.9f, 0.999f, 1e-7f, (float)clip, 2);
+        check_close(clip ? "adam step 2 p, clip 2" : "adam step 2 p", p,
+                    clip ? pc : pw, 3, 1.0, 2e-7);
+        check_close(clip ? "adam step 2 m, clip 2" : "adam step 2 m", m,
+                    clip ? mc : mw, 3, 1e-3, 1e-5);
+        check_close(clip ? "adam step 2 v, clip 2" : "adam step 2 v", v,
+                    clip ? vc : vw, 3, 1e-6, 3e-5);
+    }
+}
+
+static void test_sgd(void)
+{
+    /* lr 0.1, momentum 0.9, g = (0.5, -2) twice:
+     * v = (0.5, -2), p = (0.95, -0.8); v = (0.95, -3.8), p = (0.855, -0.42)
+     * clip 1: g' = (0.5, -1): v = (0.5, -1),  p = (0.95, -0.9);
+     *                         v = (0.95, -1.9), p = (0.855, -0.71) */
+    const float g[2] = {0.5f, -2.0f};
+    const float want[2][2] = {{0.855f, -0.42f}, {0.855f, -0.71f}};
+    const float vwant[2][2] = {{0.95f, -3.8f}, {0.95f, -1.9f}};
+    for (int clip = 0; clip <= 1; clip++) {
+        float p[2] = {1.0f, -1.0f}, v[2] = {0.0f, 0.0f};
+        nr_sgd(2, p, g, v, 0.1f, 0.9f, (float)clip);
+        nr_sgd(2, p, g, v, 0.1f, 0.9f, (float)clip);
+        check_close(clip ? "sgd momentum two steps, clip 1 (p)" :
+                           "sgd momentum two steps (p)", p, want[clip], 2, 1.0, 1e-6);
+        check_close(clip ? "sgd momentum two steps, clip 1 (v)" :
+                           "sgd momentum two steps (v)", v, vwant[clip], 2, 1.0, 1e-6);
+    }
+}
+
+/* ---- dropout mask ----------------------------------------------------- */
+
+static void test_dropout(void)
+{
+    enum { N = 64, C = 4096, T = N * C };
+    const float p = 0.3f, keep = 1.0f / (1.0f - p);
+    float *a = alloc_f(T), *b = alloc_f(T);
+    nr_dropout_mask(N, C, p, 42, 7, 3, a);
+    nr_dropout_mask(N, C, p, 42, 7, 3, b);
+    check(memcmp(a, b, (size_t)T * sizeof *a) == 0, "dropout deterministic", "differs");
+    int64_t zeros = 0, bad = 0;
+    double sum = 0.0;
+    for (int i = 0; i < T; i++) {
+        zeros += a[i] == 0.0f;
+        bad += a[i] != 0.0f && a[i] != keep;
+        sum += a[i];
+    }
+    check(bad == 0, "dropout values in {0, 1/(1-p)}", "%lld bad", (long long)bad);
+    double rate = (double)zeros / T;
+    check(fabs(rate - p) < 0.01, "dropout rate ~ p", "rate %.4f", rate);
+    check(fabs(sum / T - 1.0) < 0.01, "dropout mean ~ 1", "mean %.4f", sum / T);
+
+    int64_t diff = 0;
+    nr_dropout_mask(N, C, p, 42, 7, 4, b);
+    for (int i = 0; i < T; i++)
+        diff += a[i] != b[i];
+    check(diff > T / 4, "dropout: different salts differ", "%lld differ", (long long)diff);
+    diff = 0;
+    nr_dropout_mask(N, C, p, 42, 8, 3, b);
+    for (int i = 0; i < T; i++)
+        diff += a[i] != b[i];
+    check(diff > T / 4, "dropout: different steps differ", "%lld differ", (long long)diff);
+    diff = 0;
+    nr_dropout_mask(N, C, p, 43, 7, 3, b);
+    for (int i = 0; i < T; i++)
+        diff += a[i] != b[i];
+    check(diff > T / 4, "dropout: different seeds differ", "%lld differ", (long long)diff);
+
+    nr_dropout_mask(N, C, 0.0f, 42, 7, 3, b);
+    int ones = 1;
+    for (int i = 0; i < T; i++)
+        ones &= b[i] == 1.0f;
+    check(ones, "dropout p=0 keeps everything", "not all 1");
+    nr_dropout_mask(N, C, 1.0f, 42, 7, 3, b);
+    int zero = 1;
+    for (int i = 0; i < T; i++)
+        zero &= b[i] == 0.0f;
+    check(zero, "dropout p=1 drops everything", "not all 0");
+    free(a); free(b);
+}
+
+int main(void)
+{
+    nr_kernels_set_threads(0);
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        test_conv_case(&conv_cases[i]);
+    test_relu_add();
+    test_mul_channel();
+    test_maxpool(2, 2, 7, 6, 2);   /* odd H: the last row gets no gradient */
+    test_maxpool(1, 3, 7, 8, 3);
+    test_maxpool_ties();
+    test_upsample(2, 2, 3, 4, 2);
+    test_upsample(1, 2, 2, 3, 3);
+    test_concat_slice();
+    test_softmax();
+    test_ce_hand();
+    test_ce_torch();
+    test_ce_grad();
+    test_ce_blocks();
+    test_adam();
+    test_sgd();
+    test_dropout();
+    printf("%d checks, %d failed\n", n_checks, n_fail);
+    return n_fail ? 1 : 0;
+}
