@@ -75,11 +75,12 @@ static double rng_gauss(rng_t *r) /* N(0,1), Box-Muller */
 
 /* ---- what a class looks like -------------------------------------------- */
 
-/* Class k >= 1 is object number j = k-1: shape j % 4, texture (j / 4) % 2,
- * brightness level j / 8, levels spread evenly over 0.45..1.0.  Striped
- * objects alternate the level with dark (0.05) diagonal stripes, darker than
- * any background, so texture is visible at a glance. */
-enum { SHAPE_DISK, SHAPE_SQUARE, SHAPE_DIAMOND, SHAPE_PLUS, N_SHAPES };
+/* Class k >= 1 is object number j = k-1.  Brightness is the first cue:
+ * up to 8 levels spread evenly over 0.45..1.0 (level j % 8), then the shape
+ * (disk, square, ring, plus: (j / 8) % 4), then a texture (solid or dark
+ * diagonal stripes, darker than any background: j / 32).  So a few classes
+ * differ by brightness alone, and 32 classes by brightness and shape. */
+enum { SHAPE_DISK, SHAPE_SQUARE, SHAPE_RING, SHAPE_PLUS, N_SHAPES };
 
 typedef struct {
     int shape, striped;
@@ -88,10 +89,10 @@ typedef struct {
 
 static look_t class_look(int k, int classes)
 {
-    int j = k - 1, n_levels = (classes - 1 + 7) / 8;
-    look_t l = {j % N_SHAPES, (j / N_SHAPES) % 2, 0.45};
+    int j = k - 1, n_levels = classes - 1 < 8 ? classes - 1 : 8;
+    look_t l = {(j / n_levels) % N_SHAPES, (j / (n_levels * N_SHAPES)) % 2, 0.45};
     if (n_levels > 1)
-        l.level = 0.45 + 0.55 * (double)(j / 8) / (double)(n_levels - 1);
+        l.level = 0.45 + 0.55 * (double)(j % n_levels) / (double)(n_levels - 1);
     return l;
 }
 
@@ -102,7 +103,8 @@ static int in_shape(int shape, double dx, double dy, double r)
     switch (shape) {
     case SHAPE_DISK: return dx * dx + dy * dy <= r * r;
     case SHAPE_SQUARE: return ax <= 0.85 * r && ay <= 0.85 * r;
-    case SHAPE_DIAMOND: return ax + ay <= 1.15 * r;
+    case SHAPE_RING: return dx * dx + dy * dy <= r * r &&
+                            dx * dx + dy * dy > 0.25 * r * r;
     default: return (ax <= 0.4 * r && ay <= r) || (ay <= 0.4 * r && ax <= r);
     }
 }

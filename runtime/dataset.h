@@ -12,8 +12,8 @@
 typedef struct nr_dataset nr_dataset;
 typedef struct nr_batcher nr_batcher;
 
-/* List DIR/images/ *.png sorted by name (byte order, so the sample numbering
- * is the same on every machine).  need_masks: pair every image with
+/* List the .png files in DIR/images, sorted by name (byte order, so sample
+ * numbers are the same on every machine).  need_masks: pair every image with
  * DIR/masks/<same name>; an image without a mask, or a mask without an image,
  * is an error listing up to 5 names.  Without need_masks and without
  * DIR/images, DIR may itself hold the PNGs, or be a single .png file (for

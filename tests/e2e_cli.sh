@@ -31,7 +31,7 @@ expect 2 "--epochs takes an integer" "netrun bad --epochs" -- "$NETRUN" train "$
 
 D=$WORK/data
 "$GEN_DATA" --out "$D" --count 6 --size 16 --classes 4 --seed 3 >/dev/null
-expect 0 "" "train on a tiny dataset" -- "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 2 --out "$WORK/run" --quiet
+expect 0 "class weights (balanced" "train prints the class weights it computed" -- "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 2 --out "$WORK/run"
 expect 1 "No such file" "train on a missing folder" -- "$NETRUN" train "$WORK/s.netg" --data "$WORK/none" --steps 1 --out "$WORK/run2"
 
 # a mask with a class value the model does not have

@@ -2,24 +2,25 @@
 # e2e_imbalance.sh — the mission's claim, deterministic with fixed seeds: on
 # the example data (>= 97% background) the class-weighted model beats the
 # unweighted one on foreground mIoU after the same number of steps, while
-# the unweighted one shows the higher pixel accuracy.
+# the unweighted one shows the higher pixel accuracy.  Five classes (four
+# brightness levels) keep the run short enough for CI.
 . "$(dirname "$0")/e2e_lib.sh"
 M=$SOURCE_ROOT/models/unet.net
 D=$WORK/train V=$WORK/val
-"$GEN_DATA" --out "$D" --count 96 --size 32 --classes 8 --seed 11 >/dev/null
-"$GEN_DATA" --out "$V" --count 24 --size 32 --classes 8 --seed 12 >/dev/null
-common=(-D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=8 -D LR=3e-3)
+"$GEN_DATA" --out "$D" --count 96 --size 32 --classes 5 --seed 11 >/dev/null
+"$GEN_DATA" --out "$V" --count 32 --size 32 --classes 5 --seed 12 >/dev/null
+common=(-D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=5 -D LR=3e-3)
 "$NETC" "$M" "${common[@]}" -o "$WORK/weighted.netg"
 "$NETC" "$M" "${common[@]}" -D WEIGHTS=none -o "$WORK/plain.netg"
 for m in weighted plain; do
-    "$NETRUN" train "$WORK/$m.netg" --data "$D" --epochs 8 --seed 3 --out "$WORK/$m" --quiet || fail "train $m"
+    "$NETRUN" train "$WORK/$m.netg" --data "$D" --epochs 10 --seed 3 --out "$WORK/$m" --quiet || fail "train $m"
     "$NETRUN" eval "$WORK/$m.netg" --weights "$WORK/$m/last.safetensors" --data "$V" --json > "$WORK/$m.json" || fail "eval $m"
 done
 wi=$(json_num "$WORK/weighted.json" miou_foreground); pi=$(json_num "$WORK/plain.json" miou_foreground)
 wa=$(json_num "$WORK/weighted.json" pixel_accuracy); pa=$(json_num "$WORK/plain.json" pixel_accuracy)
 echo "# weighted: foreground mIoU $wi, pixel accuracy $wa"
 echo "# plain:    foreground mIoU $pi, pixel accuracy $pa"
-awk -v w="$wi" -v p="$pi" 'BEGIN { exit !(w > p + 0.05) }' && ok "weighted foreground mIoU clearly higher" \
+awk -v w="$wi" -v p="$pi" 'BEGIN { exit !(w > p + 0.1) }' && ok "weighted foreground mIoU clearly higher" \
     || fail "weighted foreground mIoU $wi is not clearly above plain $pi"
 awk -v w="$wa" -v p="$pa" 'BEGIN { exit !(p > w) }' && ok "unweighted pixel accuracy higher" \
     || fail "unweighted pixel accuracy $pa is not above weighted $wa"

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # e2e_pipeline.sh — compile models/unet.net small, train on generated data
-# (the loss falls), validate, checkpoint, evaluate, predict, resume, and
+# without class weights (the loss falls), validate, checkpoint, evaluate, predict, resume, and
 # reproduce a run bit for bit from its seed.
 . "$(dirname "$0")/e2e_lib.sh"
 M=$SOURCE_ROOT/models/unet.net
 D=$WORK/train V=$WORK/val R=$WORK/run
 "$GEN_DATA" --out "$D" --count 32 --size 32 --classes 6 --seed 1 >/dev/null
 "$GEN_DATA" --out "$V" --count 8 --size 32 --classes 6 --seed 2 >/dev/null
-"$NETC" "$M" -D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=6 -D LR=3e-3 -o "$WORK/u.netg" || fail "compile"
+"$NETC" "$M" -D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=6 -D LR=3e-3 -D WEIGHTS=none -o "$WORK/u.netg" || fail "compile"
 
-expect 0 "class weights (balanced" "train 6 epochs with validation" -- \
+expect 0 "epoch 6: train loss" "train 6 epochs with validation" -- \
     "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$V" --epochs 6 --seed 5 --out "$R"
 first=$(sed -n 2p "$R/log.csv" | cut -d, -f3)
 last=$(tail -1 "$R/log.csv" | cut -d, -f3)
-if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.8 * a) }'; then
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.5 * a) }'; then
     ok "training loss falls ($first -> $last)"
 else
     fail "training loss does not fall enough ($first -> $last)"
