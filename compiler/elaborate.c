@@ -83,10 +83,26 @@ static void verror(elab *E, nc_loc loc, const char *fmt, va_list ap)
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     nc_diag_error(E->d, loc, "%s", msg);
+    /* the call chain, innermost first; a recursion's repeated frames fold */
+    int shown = 0;
     for (frame *f = E->top; f && f->fn; f = f->parent) {
+        int repeats = 0;
+        while (f->parent && f->parent->fn && f->parent->fn == f->fn &&
+               f->parent->call_loc.first_line == f->call_loc.first_line &&
+               f->parent->call_loc.first_col == f->call_loc.first_col) {
+            f = f->parent;
+            repeats++;
+        }
         char where[256];
-        nc_diag_note(E->d, "in %s() called from %s", f->fn,
-                     nc_loc_str(E->d, f->call_loc, where, sizeof where));
+        nc_loc_str(E->d, f->call_loc, where, sizeof where);
+        if (++shown > 12) {
+            nc_diag_note(E->d, "...");
+            break;
+        }
+        if (repeats)
+            nc_diag_note(E->d, "in %s() called from %s (%d times)", f->fn, where, repeats + 1);
+        else
+            nc_diag_note(E->d, "in %s() called from %s", f->fn, where);
     }
 }
 
@@ -1107,16 +1123,14 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         }
         int over;
         value v = eval_const_define(E, s, &over);
-        if (v.k == V_ERR)
-            return;
         if (v.k == V_TENSOR) {
             error(E, s->value->loc, "const %s: a const is a compile-time value, not a tensor", s->name);
-            return;
+            v = v_err();
         }
         bind(E, &E->globals, s->name, v, 1, s->loc);
         return;
     }
-    case NC_S_INPUT:
+    case NC_S_INPUT: {
         if (f->fn) {
             error(E, s->loc, "'input' is only allowed at top level");
             return;
@@ -1125,8 +1139,12 @@ static void exec_stmt(elab *E, const nc_stmt *s)
             error(E, s->name_loc, "'%s' is already defined", s->name);
             return;
         }
+        int errors = E->d->n_errors;
         exec_input(E, s);
+        if (E->d->n_errors > errors) /* later uses of the name stay quiet */
+            bind(E, &E->globals, s->name, v_err(), 1, s->loc);
         return;
+    }
     case NC_S_DEF:
         if (f->fn)
             error(E, s->loc, "'def' is only allowed at top level");
@@ -1134,9 +1152,8 @@ static void exec_stmt(elab *E, const nc_stmt *s)
     case NC_S_ASSIGN: {
         binding *b = lookup(E, s->name);
         if (b && b->is_const && (!f->fn || lookup_in(E->globals, s->name) == b)) {
-            char where[128];
-            error(E, s->name_loc, "cannot assign to '%s': it is a %s defined at %s", s->name,
-                  b->v.k == V_TENSOR ? "model input" : "const", nc_loc_str(E->d, b->loc, where, sizeof where));
+            error(E, s->name_loc, "cannot assign to '%s': it is a %s (line %d)", s->name,
+                  b->v.k == V_TENSOR ? "model input" : "const", b->loc.first_line);
             return;
         }
         if (find_builtin(s->name) || find_func(E, s->name)) {
@@ -1261,10 +1278,9 @@ int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_
             continue;
         func *old = find_func(&E, s->name);
         if (old || find_builtin(s->name) || strcmp(s->name, "concat") == 0) {
-            char where[128];
             if (old)
-                error(&E, s->name_loc, "function '%s' is already defined at %s", s->name,
-                      nc_loc_str(d, old->def->name_loc, where, sizeof where));
+                error(&E, s->name_loc, "function '%s' is already defined (line %d)", s->name,
+                      old->def->name_loc.first_line);
             else
                 error(&E, s->name_loc, "'%s' is a builtin op and cannot be redefined", s->name);
             continue;

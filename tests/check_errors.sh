@@ -1,6 +1,7 @@
 #!/bin/sh
 # check_errors.sh NETC FILE.net — golden test for netc's diagnostics.
-# FILE.net says what netc must report in lines "# expect: LINE:COL: error: MSG".
+# FILE.net says what netc must report in lines "# expect: LINE:COL: error: MSG"
+# and, for the call chain under an error, "# expect-note: in f() called from L:C".
 # Runs NETC on it, requires exit status 1, takes the "FILE:LINE:COL: error:"
 # lines of stderr (FILE: prefix stripped) and compares them, in order and
 # exactly, with the expected lines; prints a diff and exits 1 on mismatch.
@@ -16,7 +17,8 @@ src=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_errors.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-sed -n 's/^#[[:space:]]*expect:[[:space:]]*//p' "$src" > "$tmp/expected"
+sed -n -e 's/^#[[:space:]]*expect:[[:space:]]*//p' \
+       -e 's/^#[[:space:]]*expect-note:[[:space:]]*/note: /p' "$src" > "$tmp/expected"
 if [ ! -s "$tmp/expected" ]; then
     echo "$src: no '# expect:' lines" >&2
     exit 2
@@ -32,6 +34,12 @@ awk -v prefix="$src:" '
     index($0, prefix) == 1 {
         rest = substr($0, length(prefix) + 1)
         if (rest ~ /^[0-9]+:[0-9]+: error: /) { print rest; next }
+    }
+    /^  in .*\(\) called from / {
+        line = substr($0, 3)
+        gsub(prefix, "", line)
+        print "note: " line
+        next
     }
     /^[^ \t#][^ \t]*:[0-9]+:[0-9]+: error: / || /^netc: error: / { print }
 ' "$tmp/stderr" > "$tmp/actual"
