@@ -3,6 +3,7 @@
  * rows at a time so the im2col band stays in cache; everything else is a
  * plain single-threaded loop over NCHW f32 buffers. */
 #include "kernels.h"
+#include "netg.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -10,12 +11,9 @@
 
 /* ---- convolution ------------------------------------------------------ */
 
-/* Target size of one im2col band, in floats (8 MiB): small enough to stay in
- * L2/L3 between im2col and the sgemm that reads it, large enough that each
- * sgemm is big.  Measured in bench/bench_conv.c. */
-#ifndef NR_CONV_BAND_FLOATS
-#define NR_CONV_BAND_FLOATS (2 * 1024 * 1024)
-#endif
+/* One im2col band is at most NG_CONV_BAND_FLOATS (8 MiB, netg.h): small
+ * enough to stay in L2/L3 between im2col and the sgemm that reads it, large
+ * enough that each sgemm is big.  Measured in bench/bench_conv.c. */
 
 /* True when x_n (C, H*W) is already the col matrix: 1x1, stride 1, no pad. */
 static int nr_conv_is_direct(const nr_conv_geom *g)
@@ -24,23 +22,17 @@ static int nr_conv_is_direct(const nr_conv_geom *g)
            g->pad_l == 0 && g->oh == g->h && g->ow == g->w;
 }
 
+/* Output rows per band: at least 1, at most oh. */
+static int nr_conv_band_rows(const nr_conv_geom *g)
+{
+    return (int)ng_conv_band_rows(g->c, g->kh, g->kw, g->oh, g->ow);
+}
+
 int64_t nr_conv_ws_elems(const nr_conv_geom *g)
 {
     if (nr_conv_is_direct(g))
         return 0;
-    return (int64_t)g->c * g->kh * g->kw * g->oh * g->ow;
-}
-
-/* Output rows per band: at least 1, at most oh. */
-static int nr_conv_band_rows(const nr_conv_geom *g)
-{
-    int64_t row = (int64_t)g->c * g->kh * g->kw * g->ow; /* floats per row */
-    int64_t rows = row > 0 ? NR_CONV_BAND_FLOATS / row : g->oh;
-    if (rows < 1)
-        rows = 1;
-    if (rows > g->oh)
-        rows = g->oh;
-    return (int)rows;
+    return (int64_t)g->c * g->kh * g->kw * g->ow * nr_conv_band_rows(g);
 }
 
 /* Output columns [*lo, *hi) whose input column ox*s + off lies in [0, w). */

@@ -16,8 +16,9 @@ typedef struct { int n, c, h, w;   /* input x (N,C,H,W) */
                  int stride, pad_t, pad_l; /* pad_b/pad_r are implied by oh/ow */
                  int oh, ow; } nr_conv_geom;
 
-/* workspace floats needed by the conv kernels below (C*KH*KW*OH*OW, or 0 when
- * the conv is 1x1, stride 1, no padding and needs no im2col) */
+/* workspace floats needed by the conv kernels below: one im2col band
+ * (C*KH*KW, rows*OW) with rows from ng_conv_band_rows (netg.h), or 0 when the
+ * conv is 1x1, stride 1, no padding and needs no im2col */
 int64_t nr_conv_ws_elems(const nr_conv_geom *g);
 /* y(N,K,OH,OW) = conv(x(N,C,H,W), w(K,C,KH,KW)) + b(K) */
 void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,

@@ -299,14 +299,18 @@ static int conv_geom(const sctx *c, const int32_t *ia, int32_t H, int32_t W,
     return 0;
 }
 
-/* im2col buffer (C*KH*KW, OH*OW) in floats; 0 for a 1x1 kernel with stride 1
- * and no padding (the input is its own column matrix); -1 when too large. */
+/* im2col buffer in floats: one band of output rows (C*KH*KW, rows*OW), see
+ * ng_conv_band_rows; 0 for a 1x1 kernel with stride 1 and no padding (the
+ * input is its own column matrix); -1 when too large. */
 static int64_t conv_ws(const int32_t *ia, int64_t C, int64_t KH, int64_t KW,
                        int64_t OH, int64_t OW)
 {
     if (KH == 1 && KW == 1 && ia[0] == 1 && !ia[1] && !ia[2] && !ia[3] && !ia[4])
         return 0;
-    return mul_lim(mul_lim(mul_lim(mul_lim(C, KH), KW), OH), OW);
+    int64_t row = mul_lim(mul_lim(mul_lim(C, KH), KW), OW);
+    if (row < 0)
+        return -1;
+    return mul_lim(row, ng_conv_band_rows(C, KH, KW, OH, OW));
 }
 
 static void set_out(ng_tensor *out, int ndim, int32_t d0, int32_t d1,

@@ -37,6 +37,18 @@ enum {
 #define NG_F_RANDOM    2u /* draws random numbers: seed, step, ia[0] */
 #define NG_F_UPDATE    4u /* no output; writes its inputs in place */
 
+/* The im2col workspace of a convolution holds one band of output rows at a
+ * time: as many rows as fit in NG_CONV_BAND_FLOATS (at least one, at most
+ * oh).  Shared by the shape rules (which size the workspace tensor) and the
+ * kernels (which walk the bands), so the two cannot disagree. */
+#define NG_CONV_BAND_FLOATS (2 * 1024 * 1024)
+static inline int64_t ng_conv_band_rows(int64_t c, int64_t kh, int64_t kw, int64_t oh, int64_t ow)
+{
+    int64_t row = c * kh * kw * ow; /* floats per output row */
+    int64_t rows = row > 0 ? NG_CONV_BAND_FLOATS / row : oh;
+    return rows < 1 ? 1 : rows > oh ? oh : rows;
+}
+
 typedef struct {
     const char *name;
     int n_in;

@@ -3,6 +3,7 @@
  * differences and dot-product (adjoint) tests, optimizers and the loss
  * against hand-computed values.  One line per check; exit status 1 on failure. */
 #include "kernels.h"
+#include "netg.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -201,7 +202,7 @@ static void test_conv_case(const conv_case *cc)
     float *x = alloc_rand(nx);              /* (N,C,H,W) */
     float *w = alloc_rand(nw);              /* (K,C,KH,KW) */
     float *b = alloc_rand(g->k);            /* (K) */
-    float *ws = nws ? alloc_f(nws) : NULL;  /* (C*KH*KW, OH*OW) */
+    float *ws = nws ? alloc_f(nws) : NULL;  /* (C*KH*KW, band rows*OW) */
     float *y = alloc_f(ny), *yref = alloc_f(ny);  /* (N,K,OH,OW) */
     float *r = alloc_rand(ny);              /* dy (N,K,OH,OW) */
     float *dx = alloc_f(nx), *dw = alloc_f(nw), *db = alloc_f(g->k);
@@ -209,7 +210,8 @@ static void test_conv_case(const conv_case *cc)
     int direct = g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad_t == 0 &&
                  g->pad_l == 0;
     snprintf(name, sizeof name, "conv ws_elems %s", cc->name);
-    check(nws == (direct ? 0 : (int64_t)g->c * g->kh * g->kw * g->oh * g->ow), name,
+    check(nws == (direct ? 0 : (int64_t)g->c * g->kh * g->kw * g->ow *
+                                  ng_conv_band_rows(g->c, g->kh, g->kw, g->oh, g->ow)), name,
           "got %lld", (long long)nws);
 
     /* float sums of C*KH*KW products of O(1) values: error grows ~ sqrt(terms) */
