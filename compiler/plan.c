@@ -2,8 +2,9 @@
  * Requires an entry's node list.  Every non-persistent tensor gets a
  * lifetime [first, last] in steps of the schedule (the loss and the output
  * live to the end, so netrun can read them) and an offset in one arena.
- * Offsets: greedy by size with best fit into the gaps left by placed
- * tensors whose lifetimes overlap (the TFLite arena planner's method).
+ * Offsets: best fit into the gaps left by placed tensors whose lifetimes
+ * overlap, in two orders -- largest first (the TFLite arena planner's
+ * greedy by size) and first use first -- keeping the smaller arena.
  * Also records the naive sum and the liveness lower bound. */
 #include "entry.h"
 
@@ -20,7 +21,6 @@ typedef struct {
     int64_t size;
 } item;
 
-static const nc_graph *sort_graph;
 static const nc_entry *sort_entry;
 
 static int by_size_desc(const void *a, const void *b)
@@ -34,6 +34,19 @@ static int by_size_desc(const void *a, const void *b)
     return x->t - y->t;
 }
 
+/* First use, then larger first: the order in which a linear scan would
+ * allocate (first fit in time). */
+static int by_first_use(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    int fx = sort_entry->first[x->t], fy = sort_entry->first[y->t];
+    if (fx != fy)
+        return fx < fy ? -1 : 1;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->t - y->t;
+}
+
 typedef struct {
     int64_t off, end;
 } span;
@@ -42,6 +55,41 @@ static int by_off(const void *a, const void *b)
 {
     const span *x = a, *y = b;
     return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Place items in the given order: each at the smallest gap between the
+ * already placed tensors whose lifetimes overlap its own that fits it (best
+ * fit), else above them.  Writes offset[t]; returns the arena size. */
+static int64_t place(const nc_entry *e, const item *items, int n_items, span *placed, int64_t *offset)
+{
+    int64_t arena = 0;
+    for (int i = 0; i < n_items; i++) {
+        int t = items[i].t;
+        int64_t size = items[i].size;
+        int n_placed = 0;
+        for (int j = 0; j < i; j++) {
+            int u = items[j].t;
+            if (e->first[u] <= e->last[t] && e->first[t] <= e->last[u])
+                placed[n_placed++] = (span){offset[u], offset[u] + items[j].size};
+        }
+        qsort(placed, (size_t)n_placed, sizeof *placed, by_off);
+        int64_t best = -1, best_gap = INT64_MAX, prev_end = 0;
+        for (int j = 0; j < n_placed; j++) {
+            int64_t gap = placed[j].off - prev_end;
+            if (gap >= size && gap < best_gap) {
+                best = prev_end;
+                best_gap = gap;
+            }
+            if (placed[j].end > prev_end)
+                prev_end = placed[j].end;
+        }
+        if (best < 0)
+            best = prev_end;
+        offset[t] = best;
+        if (best + size > arena)
+            arena = best + size;
+    }
+    return arena;
 }
 
 static void touch(nc_entry *e, const nc_graph *g, int t, int step)
@@ -99,36 +147,21 @@ void nc_plan(const nc_graph *g, nc_entry *e)
         if (live[s] > e->lower)
             e->lower = live[s];
 
-    sort_graph = g;
+    /* two orders of placement, each with best fit; keep the smaller arena */
+    int64_t *alt = malloc((nt + 1) * sizeof *alt);
+    if (!alt)
+        nc_die("out of memory");
     sort_entry = e;
     qsort(items, (size_t)n_items, sizeof *items, by_size_desc);
-    e->arena = 0;
-    for (int i = 0; i < n_items; i++) {
-        int t = items[i].t;
-        int64_t size = items[i].size;
-        int n_placed = 0;
-        for (int j = 0; j < i; j++) {
-            int u = items[j].t;
-            if (e->first[u] <= e->last[t] && e->first[t] <= e->last[u])
-                placed[n_placed++] = (span){e->offset[u], e->offset[u] + items[j].size};
-        }
-        qsort(placed, (size_t)n_placed, sizeof *placed, by_off);
-        int64_t best = -1, best_gap = INT64_MAX, prev_end = 0;
-        for (int j = 0; j < n_placed; j++) {
-            int64_t gap = placed[j].off - prev_end;
-            if (gap >= size && gap < best_gap) {
-                best = prev_end;
-                best_gap = gap;
-            }
-            if (placed[j].end > prev_end)
-                prev_end = placed[j].end;
-        }
-        if (best < 0)
-            best = prev_end;
-        e->offset[t] = best;
-        if (best + size > e->arena)
-            e->arena = best + size;
+    e->arena = place(e, items, n_items, placed, e->offset);
+    qsort(items, (size_t)n_items, sizeof *items, by_first_use);
+    int64_t alt_arena = place(e, items, n_items, placed, alt);
+    if (alt_arena < e->arena) {
+        e->arena = alt_arena;
+        for (int i = 0; i < n_items; i++)
+            e->offset[items[i].t] = alt[items[i].t];
     }
+    free(alt);
     free(items);
     free(placed);
     free(live);

@@ -18,14 +18,15 @@ static void usage(FILE *out)
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json]\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR\n"
-            "common: --threads N (default: all cores), --quiet\n"
+            "common: --threads N (default: all cores), --quiet,\n"
+            "        --debug-unshared (every tensor in its own buffer: checks the memory plan)\n"
             "A dataset DIR holds images/*.png and masks/*.png with the same names;\n"
             "mask pixel values are class indices, 255 = ignore.\n");
 }
 
 typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output;
-    int epochs, shuffle, augment, json, quiet, threads;
+    int epochs, shuffle, augment, json, quiet, threads, unshared;
     long long steps;
     unsigned long long seed;
 } options;
@@ -55,6 +56,7 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--augment")) { o->augment = 1; continue; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--data")) str = &o->data;
         else if (!strcmp(a, "--val")) str = &o->val;
         else if (!strcmp(a, "--out")) str = &o->out;
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
     nr_model *m = load(path, o.seed);
     if (!m)
         return 1;
+    nr_model_set_unshared(m, o.unshared);
     const ng_graph *g = nr_model_graph(m);
     char err[2048];
     int rc = 0;

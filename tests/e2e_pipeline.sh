@@ -43,6 +43,11 @@ expect 0 "" "resume to 8 epochs" -- "$NETRUN" train "$WORK/u.netg" --data "$D" -
 cmp -s "$WORK/a/last.safetensors" "$WORK/b/last.safetensors" && ok "training is reproducible from its seed" || fail "same seed, different weights"
 "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 5 --seed 10 --out "$WORK/c" --quiet
 cmp -s "$WORK/a/last.safetensors" "$WORK/c/last.safetensors" && fail "different seeds gave identical weights" || ok "the seed matters"
+# the memory plan changes no bit: every tensor in its own buffer gives the
+# same weights (the model has spatial dropout, so masks are compared too)
+"$NETRUN" train "$WORK/u.netg" --data "$D" --steps 5 --seed 9 --out "$WORK/a2" --quiet --debug-unshared
+cmp -s "$WORK/a/last.safetensors" "$WORK/a2/last.safetensors" && ok "planned arena and unshared buffers agree bit for bit" \
+    || fail "the memory plan changes the results"
 expect 0 "" "train --init from a checkpoint" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 2 --init "$R/best.safetensors" --out "$WORK/d" --quiet
 
 # the checkpoint is plain safetensors: read it back with Python when present

@@ -1,0 +1,194 @@
+/* test_plan.c — properties of the memory plan, on every entry of the
+ * models given on the command line (at several sizes) and on random graphs:
+ * tensors whose lifetimes overlap never share a byte, every tensor lies in
+ * the arena, and the arena sits between the liveness bound and the naive sum.
+ * Usage: test_plan MODEL.net... */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "elaborate.h"
+#include "entry.h"
+#include "parse.h"
+
+static int failures, checks;
+
+static void expect(int ok, const char *name, const char *detail)
+{
+    checks++;
+    if (!ok) {
+        failures++;
+        printf("FAIL - %s: %s\n", name, detail);
+    }
+}
+
+static int64_t span_bytes(const ng_tensor *t)
+{
+    return (ng_tensor_bytes(t) + NC_ALIGN - 1) / NC_ALIGN * NC_ALIGN;
+}
+
+/* Check one planned entry; returns the number of violations. */
+static int check_entry(const nc_graph *g, const nc_entry *e, const char *name)
+{
+    char msg[512];
+    int bad = 0;
+    size_t nt = g->n_tensors;
+    for (size_t t = 0; t < nt; t++) {
+        if (e->offset[t] < 0)
+            continue;
+        int64_t end = e->offset[t] + span_bytes(&g->tensors[t].t);
+        if (e->offset[t] % NC_ALIGN || end > e->arena) {
+            snprintf(msg, sizeof msg, "%s: %s at %lld..%lld outside the %lld-byte arena or unaligned",
+                     e->name, g->tensors[t].t.name, (long long)e->offset[t], (long long)end, (long long)e->arena);
+            expect(0, name, msg);
+            bad++;
+        }
+        for (size_t u = t + 1; u < nt; u++) {
+            if (e->offset[u] < 0 || e->first[u] > e->last[t] || e->first[t] > e->last[u])
+                continue;
+            int64_t uend = e->offset[u] + span_bytes(&g->tensors[u].t);
+            if (e->offset[t] < uend && e->offset[u] < end) {
+                snprintf(msg, sizeof msg, "%s: %s and %s are live together and overlap", e->name,
+                         g->tensors[t].t.name, g->tensors[u].t.name);
+                expect(0, name, msg);
+                bad++;
+            }
+        }
+    }
+    snprintf(msg, sizeof msg, "%s: arena %lld, bound %lld, naive %lld", e->name, (long long)e->arena,
+             (long long)e->lower, (long long)e->naive);
+    expect(e->lower <= e->arena && e->arena <= e->naive, name, msg);
+    return bad + (e->lower > e->arena || e->arena > e->naive);
+}
+
+static void check_model(const char *path, const char *text, nc_define *defs, int n_defs, const char *label)
+{
+    nc_diag d;
+    nc_diag_init(&d, stderr);
+    nc_arena a = {0};
+    nc_graph g;
+    nc_graph_init(&g, &a);
+    int file = nc_diag_add_file(&d, path, text, strlen(text));
+    nc_stmt *prog = nc_parse(&a, &d, file);
+    if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs) || nc_autodiff(&g, &d)) {
+        expect(0, label, "does not compile");
+    } else {
+        nc_entry e[NC_MAX_ENTRIES];
+        int n = nc_entries_build(&g, e);
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            bad += check_entry(&g, &e[i], label);
+            nc_entry_free(&e[i]);
+        }
+        if (!bad)
+            printf("ok - %s: %d entries planned without overlap\n", label, n);
+    }
+    nc_graph_free(&g);
+    nc_arena_free(&a);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static int rnd(int n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (int)(rng % (uint64_t)n);
+}
+
+/* A random DAG of relu, add, concat and slice ops over (1, C, 8, 8)
+ * tensors with random channel counts; the last tensor is the root. */
+static void check_random(int seed)
+{
+    char label[64];
+    snprintf(label, sizeof label, "random graph %d", seed);
+    nc_arena a = {0};
+    nc_graph g;
+    nc_graph_init(&g, &a);
+    nc_loc loc = {0};
+    int32_t dim[4] = {1, 1 + rnd(16), 8, 8};
+    int pool[256], n_pool = 0;
+    pool[n_pool++] = nc_graph_tensor(&g, "x", NG_F32, NG_ROLE_INPUT, 4, dim, loc);
+    int n_ops = 10 + rnd(60);
+    char err[256];
+    for (int i = 0; i < n_ops; i++) {
+        int x = pool[rnd(n_pool)], y = pool[rnd(n_pool)];
+        int32_t in[2] = {x, y}, ia[NG_MAX_IA] = {0};
+        int t = -1, kind = rnd(4);
+        const char *nm = nc_arena_printf(&a, "t%d", i);
+        if (kind == 0) {
+            t = nc_graph_op(&g, NG_OP_RELU, 1, in, NULL, NULL, nm, NG_ROLE_ACT, loc, 0, err, sizeof err);
+        } else if (kind == 1 && g.tensors[x].t.dim[1] == g.tensors[y].t.dim[1]) {
+            t = nc_graph_op(&g, NG_OP_ADD, 2, in, NULL, NULL, nm, NG_ROLE_ACT, loc, 0, err, sizeof err);
+        } else if (kind == 2) {
+            t = nc_graph_op(&g, NG_OP_CONCAT, 2, in, NULL, NULL, nm, NG_ROLE_ACT, loc, 0, err, sizeof err);
+        } else {
+            int c = g.tensors[x].t.dim[1];
+            ia[0] = rnd(c);
+            ia[1] = 1 + rnd(c - ia[0]);
+            t = nc_graph_op(&g, NG_OP_SLICE_C, 1, in, ia, NULL, nm, NG_ROLE_ACT, loc, 0, err, sizeof err);
+        }
+        if (t >= 0 && n_pool < 256)
+            pool[n_pool++] = t;
+    }
+    g.bind.output = pool[n_pool - 1];
+    /* every node kept: an entry of all nodes, as in the gradient tests */
+    nc_entry e;
+    memset(&e, 0, sizeof e);
+    e.name = "random";
+    e.n_nodes = (int)g.n_nodes;
+    e.nodes = calloc(g.n_nodes + 1, sizeof *e.nodes);
+    e.src = calloc(g.n_nodes + 1, sizeof *e.src);
+    for (size_t i = 0; i < g.n_nodes; i++)
+        e.nodes[i] = g.nodes[i].n;
+    nc_plan(&g, &e);
+    int bad = check_entry(&g, &e, label);
+    if (!bad && seed % 50 == 0)
+        printf("ok - %s: %d ops, arena / bound %.3f\n", label, e.n_nodes,
+               e.lower ? (double)e.arena / e.lower : 1.0);
+    nc_entry_free(&e);
+    nc_graph_free(&g);
+    nc_arena_free(&a);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *text = read_all(argv[i]);
+        if (!text) {
+            expect(0, argv[i], "cannot read");
+            continue;
+        }
+        char label[512];
+        snprintf(label, sizeof label, "%s (as written)", argv[i]);
+        check_model(argv[i], text, NULL, 0, label);
+        nc_define small[] = {{"BASE", "4", 0}, {"SIZE", "32", 0}, {"BATCH", "3", 0}, {"DEPTH", "3", 0}};
+        snprintf(label, sizeof label, "%s (base 4, 32x32, batch 3, depth 3)", argv[i]);
+        check_model(argv[i], text, small, 4, label);
+        free(text);
+    }
+    for (int s = 1; s <= 300; s++)
+        check_random(s);
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
