@@ -477,7 +477,7 @@ static value b_conv2d(elab *E, const nc_expr *call, value *a)
     if (!want_4d(E, &a[0], "conv2d") || !want_int(E, &a[1], "conv2d", "channels", 1, 1 << 20, &ch) ||
         !want_pair(E, &a[2], "conv2d", "kernel", k) ||
         !want_int(E, &a[3], "conv2d", "stride", 1, 1 << 16, &stride) ||
-        !want_choice(E, &a[4], "conv2d", "padding", pad_names, &pad) ||
+        !want_choice(E, &a[4], "conv2d", "pad", pad_names, &pad) ||
         !want_choice(E, &a[6], "conv2d", "init", init_names, &initi))
         return v_err();
     if (a[5].k != V_BOOL) {
@@ -637,6 +637,11 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
         return v_err();
     }
 
+    int no_weights = a[2].k == V_NONE || ((a[2].k == V_SYM || a[2].k == V_STR) && !strcmp(a[2].s, "none"));
+    if (clip_hi > 0 && no_weights) {
+        error(E, a[4].loc, "%s: clip bounds class weights, but no weights are given", fn);
+        return v_err();
+    }
     int wt = -1;
     int32_t wd[1] = {classes};
     if (a[2].k == V_LIST) {
@@ -650,7 +655,7 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
             if (!want_num(E, &a[2].items[i], fn, "weights", &x))
                 return v_err();
             if (x < 0 || !isfinite(x)) {
-                error(E, a[2].items[i].loc, "%s: weight %g of class %d is negative", fn, x, i);
+                error(E, a[2].items[i].loc, "%s: weight %g of class %d must be finite and >= 0", fn, x, i);
                 return v_err();
             }
             if (clip_hi > 0)
@@ -766,9 +771,12 @@ static value call_user(elab *E, const nc_expr *call, func *f, const char *hint)
         bind(E, &fr.locals, def->params[i].name, args[i], 0, def->params[i].loc);
     E->top = &fr;
     E->depth++;
+    int errors = E->d->n_errors;
     exec_block(E, def->body);
     E->depth--;
     E->top = fr.parent;
+    if (E->d->n_errors > errors)
+        return v_err(); /* reported inside; the caller need not repeat it */
     if (!fr.returned) {
         error(E, call->loc, "%s() returned no value", def->name);
         return v_err();
@@ -802,6 +810,15 @@ static value eval_call(elab *E, const nc_expr *call)
 
 static value arith(elab *E, const nc_expr *e, value l, value r)
 {
+    /* names such as `balanced` compare with names and strings */
+    int named = (l.k == V_SYM || l.k == V_STR) && (r.k == V_SYM || r.k == V_STR);
+    if ((e->op == NC_OP_EQ || e->op == NC_OP_NE) && named) {
+        value v = {0};
+        v.k = V_BOOL;
+        v.loc = e->loc;
+        v.num = (strcmp(l.s, r.s) == 0) == (e->op == NC_OP_EQ);
+        return v;
+    }
     if (!check_defined(E, &l, NULL) || !check_defined(E, &r, NULL))
         return v_err();
     static const char *const opname[] = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">="};
@@ -1224,6 +1241,12 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_FOR: {
+        binding *old = lookup(E, s->name);
+        if (old && old->is_const) {
+            error(E, s->name_loc, "cannot use '%s' as the loop variable: it is a %s (line %d)", s->name,
+                  old->v.k == V_TENSOR ? "model input" : "const", old->loc.first_line);
+            return;
+        }
         value lo = eval(E, s->value), hi = eval(E, s->value2);
         int a, b;
         if (!want_int(E, &lo, "for", "start", -(1 << 20), 1 << 20, &a) ||
@@ -1283,6 +1306,11 @@ int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_
                       old->def->name_loc.first_line);
             else
                 error(&E, s->name_loc, "'%s' is a builtin op and cannot be redefined", s->name);
+            continue;
+        }
+        if (s->n_params > MAX_PARAMS) {
+            error(&E, s->name_loc, "function '%s' has %d parameters; at most %d are allowed", s->name,
+                  s->n_params, MAX_PARAMS);
             continue;
         }
         func *f = nc_arena_alloc(E.a, sizeof *f);

@@ -93,6 +93,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "netc: -D needs NAME=VALUE, got '%s'\n", v);
                 return 2;
             }
+            for (int k = 0; k < n_defs; k++)
+                if (strlen(defs[k].name) == (size_t)(eq - v) && !strncmp(defs[k].name, v, (size_t)(eq - v))) {
+                    fprintf(stderr, "netc: -D %s given twice\n", defs[k].name);
+                    return 2;
+                }
             if (n_defs == MAX_DEFINES) {
                 fprintf(stderr, "netc: more than %d -D options\n", MAX_DEFINES);
                 return 2;

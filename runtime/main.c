@@ -215,7 +215,7 @@ int main(int argc, char **argv)
         return 1;
     nr_model_set_unshared(m, o.unshared);
     const ng_graph *g = nr_model_graph(m);
-    char err[2048];
+    char err[2048] = "out of memory";
     int rc = 0;
     if (!strcmp(cmd, "info")) {
         info(g);
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
             snprintf(err, sizeof err, "%s: the model has no loss, so it cannot be evaluated", path);
-        else if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+        else if (nr_ckpt_load(m, o.weights, 0, NULL, NULL, err, sizeof err) == 0 &&
                  (ds = nr_dataset_open(o.data, 1, err, sizeof err)) &&
                  nr_confusion_init(&conf, g->bind.classes) == 0 &&
                  nr_evaluate(m, ds, &conf, &loss, err, sizeof err) == 0) {
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
     } else {
         nr_dataset *ds = NULL;
         rc = -1;
-        if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+        if (nr_ckpt_load(m, o.weights, 0, NULL, NULL, err, sizeof err) == 0 &&
             (ds = nr_dataset_open(o.input, 0, err, sizeof err)))
             rc = nr_predict(m, ds, o.output, o.quiet, err, sizeof err);
         nr_dataset_free(ds);

@@ -819,6 +819,8 @@ static int check_bindings(const ng_graph *g, char *err, size_t errlen)
                     *ls = BOUND(b->loss), *out = BOUND(b->output),
                     *cw = BOUND(b->class_weights);
 #undef BOUND
+    if (!im || !out)
+        return fail(err, errlen, "bindings: the graph has no %s", !im ? "image input" : "output");
     int32_t k = b->classes;
     char s1[64], s2[64];
     if (k != -1 && (k < 1 || k > NG_MAX_CLASSES))

@@ -98,7 +98,8 @@ typedef struct {
     uint8_t ndim;        /* 0..NG_MAX_DIMS; 0 means a scalar of one element */
     int32_t dim[NG_MAX_DIMS];
     float init_arg[4];   /* HE: fan_in; GLOROT: fan_in, fan_out;
-                            CLASS_WEIGHTS: scheme, clip_max (0: none) */
+                            CLASS_WEIGHTS: scheme, clip_lo, clip_hi
+                            (clip_hi 0: no clipping) */
     float *data;         /* NG_INIT_DATA: nelem floats; else NULL */
 } ng_tensor;
 
@@ -186,7 +187,8 @@ int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
  *   DROPOUT_MASK       ia[1], ia[2] = N, C of the mask (it has no inputs)
  *   SLICE_C            ia[0] = first channel, ia[1] = channel count
  *   CROSS_ENTROPY      output shape (1): ndim 1, dim[0] 1
- * Conv workspace: C*KH*KW*OH*OW, 0 for a 1x1 kernel, stride 1, no padding. */
+ * Conv workspace: one im2col band, C*KH*KW*OW*ng_conv_band_rows(), 0 for a
+ * 1x1 kernel with stride 1 and no padding. */
 int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
                 int64_t *ws_elems, char *err, size_t errlen);
 

@@ -67,7 +67,8 @@ static int ckpt_role(int role, int opt_state)
     return role == NG_ROLE_PARAM || (opt_state && role == NG_ROLE_OPT_STATE) || role == NG_ROLE_CONST;
 }
 
-int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, char *err, size_t errlen)
+int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, double best,
+                 char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
     nr_st_tensor *ts = calloc((size_t)g->n_tensors + 1, sizeof *ts);
@@ -89,17 +90,20 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, char *
         ts[n].data = nr_model_state(m, t);
         n++;
     }
-    char step[32], ep[32];
+    char step[32], ep[32], bs[32];
     snprintf(step, sizeof step, "%lld", (long long)nr_model_step(m));
     snprintf(ep, sizeof ep, "%d", epoch);
+    snprintf(bs, sizeof bs, "%.9g", best);
     const char *meta[] = {"format", "netrun", "step", step, "epoch", ep,
-                          "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no"};
-    int rc = nr_st_save(path, n, ts, 5, meta, err, errlen);
+                          "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
+                          "best_score", bs};
+    int rc = nr_st_save(path, n, ts, 6, meta, err, errlen);
     free(ts);
     return rc;
 }
 
-int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, char *err, size_t errlen)
+int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, double *best,
+                 char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
     nr_st_file *f = nr_st_load(path, err, errlen);
@@ -142,8 +146,11 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, char 
     if (opt_state) {
         const char *st = nr_st_meta(f, "step"), *ep = nr_st_meta(f, "epoch");
         nr_model_set_step(m, st ? atoll(st) : 0);
+        const char *bs = nr_st_meta(f, "best_score");
         if (epoch)
             *epoch = ep ? atoi(ep) : 0;
+        if (best && bs)
+            *best = strtod(bs, NULL);
     }
     rc = 0;
 done:
@@ -382,10 +389,15 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         goto done;
     int n = nr_dataset_count(ds);
 
-    if (o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
+    double best = -INFINITY; /* best score so far: validation fg mIoU, or -train loss */
+    int have_best = 0;
+    if (o->init && nr_ckpt_load(m, o->init, 0, NULL, NULL, err, errlen) != 0)
         goto done;
-    if (o->resume && nr_ckpt_load(m, o->resume, 1, &start_epoch, err, errlen) != 0)
-        goto done;
+    if (o->resume) {
+        if (nr_ckpt_load(m, o->resume, 1, &start_epoch, &best, err, errlen) != 0)
+            goto done;
+        have_best = isfinite(best);
+    }
 
     if (g->bind.class_weights >= 0 && g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
         counts = calloc((size_t)g->bind.classes, sizeof *counts);
@@ -437,7 +449,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     fflush(stdout);
 
     int tty = isatty(fileno(stderr));
-    double t0 = now(), last_print = 0, best = -INFINITY;
+    double t0 = now(), last_print = 0;
     double epoch_loss = 0;
     int epoch_batches = 0, cur_epoch = -1;
     nr_batcher_submit(b, idx, step_batch(start, spe, n, d.batch, o, perm, &cur_epoch, idx));
@@ -508,13 +520,14 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         fflush(log);
         if (have_metrics)
             nr_metrics_free(&mt);
-        if (nr_ckpt_save(m, last_path, 1, epoch, err, errlen) != 0)
-            goto done;
-        if (score > best) {
+        if (!have_best || score > best) {
             best = score;
-            if (nr_ckpt_save(m, best_path, 1, epoch, err, errlen) != 0)
+            have_best = 1;
+            if (nr_ckpt_save(m, best_path, 1, epoch, best, err, errlen) != 0)
                 goto done;
         }
+        if (nr_ckpt_save(m, last_path, 1, epoch, best, err, errlen) != 0)
+            goto done;
         fflush(stdout);
         epoch_loss = 0;
         epoch_batches = 0;

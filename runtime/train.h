@@ -37,10 +37,14 @@ int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet
                char *err, size_t errlen);
 
 /* Checkpoints (safetensors): parameters under their graph names; with
- * opt_state also the optimizer tensors and the step, for --resume. */
-int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, char *err, size_t errlen);
-/* Load parameters (and, with opt_state, the optimizer state and the step
- * and epoch) by name; every parameter must be present with its shape. */
-int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, char *err, size_t errlen);
+ * opt_state also the optimizer tensors and the step, for --resume; best is
+ * the run's best validation score (metadata "best_score"). */
+int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, double best,
+                 char *err, size_t errlen);
+/* Load parameters (and, with opt_state, the optimizer state, the step, the
+ * epoch and the best score so far) by name; every parameter must be present
+ * with its shape.  epoch and best may be NULL. */
+int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, double *best,
+                 char *err, size_t errlen);
 
 #endif
