@@ -207,13 +207,14 @@ void nc_print_plan(FILE *out, const nc_graph *g, const nc_entry *e, int n_entrie
         if (en->lower > 0 && en->naive > 0)
             fprintf(out, "  arena / bound %.3f   arena / naive %.3f\n", (double)en->arena / en->lower,
                     (double)en->arena / en->naive);
-        fprintf(out, "  %-48s %12s %6s %6s %14s\n", "tensor", "bytes", "first", "last", "offset");
+        fprintf(out, "  %-48s %12s %6s %6s %14s  %s\n", "tensor", "bytes", "first", "last", "offset",
+                "in place over");
         for (size_t t = 0; t < g->n_tensors; t++) {
             if (en->offset[t] < 0)
                 continue;
-            fprintf(out, "  %-48s %12lld %6d %6d %14lld\n", g->tensors[t].t.name,
+            fprintf(out, "  %-48s %12lld %6d %6d %14lld  %s\n", g->tensors[t].t.name,
                     (long long)ng_tensor_bytes(&g->tensors[t].t), en->first[t], en->last[t],
-                    (long long)en->offset[t]);
+                    (long long)en->offset[t], en->alias[t] != (int)t ? g->tensors[en->alias[t]].t.name : "");
         }
     }
 }

@@ -1,5 +1,7 @@
 /* entry.c — select each entry's nodes: roots, dropout removal, dead-code
- * elimination, in the graph's (topological) creation order. */
+ * elimination, in the graph's (topological) creation order; then, for the
+ * train entry, optional recomputation of cheap activations in the backward
+ * pass and a schedule that runs each optimizer update as early as it may. */
 #include "entry.h"
 
 #include <stdlib.h>
@@ -60,13 +62,153 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
     free(keep);
 }
 
-int nc_entries_build(const nc_graph *g, nc_entry *e)
+static int recomputable(int op)
+{
+    /* cheap, and their inputs stay alive for the backward pass anyway;
+     * relu is not here: it runs in place on its input instead */
+    return op == NG_OP_UPSAMPLE || op == NG_OP_CONCAT || op == NG_OP_MAXPOOL || op == NG_OP_MUL_CHANNEL;
+}
+
+/* Recompute: each cheap forward op whose output the backward pass reads is
+ * run again right before its first backward reader, which then reads the
+ * copy; the forward output dies at its last forward use.  Adds tensors to g
+ * (the copies are named NAME.recompute). */
+static void recompute(nc_graph *g, nc_entry *e)
+{
+    int n = e->n_nodes, first_bwd = n;
+    for (int s = 0; s < n; s++)
+        if (g->nodes[e->src[s]].backward) {
+            first_bwd = s;
+            break;
+        }
+    ng_node *nodes = calloc((size_t)n * 2 + 1, sizeof *nodes);
+    int *src = calloc((size_t)n * 2 + 1, sizeof *src);
+    size_t n_orig = g->n_tensors;
+    int *copy_of = malloc(n_orig * sizeof *copy_of); /* forward tensor -> its copy */
+    if (!nodes || !src || !copy_of)
+        nc_die("out of memory");
+    for (size_t t = 0; t < n_orig; t++)
+        copy_of[t] = -1;
+    int m = 0;
+    for (int s = 0; s < n; s++) {
+        if (s >= first_bwd) {
+            /* before backward node s: the copies of the forward outputs it
+             * reads first */
+            ng_node *b = &e->nodes[s];
+            for (int k = 0; k < b->n_in; k++) {
+                int t = b->in[k];
+                if (t < 0 || g->tensors[t].producer < 0)
+                    continue;
+                int p = -1;
+                for (int q = 0; q < first_bwd; q++)
+                    if (e->nodes[q].out == t)
+                        p = q;
+                if (p < 0 || !recomputable(e->nodes[p].op))
+                    continue;
+                ng_node copy = e->nodes[p];
+                for (int j = 0; j < copy.n_in; j++) /* read earlier copies */
+                    if (copy.in[j] >= 0 && (size_t)copy.in[j] < n_orig && copy_of[copy.in[j]] >= 0)
+                        copy.in[j] = copy_of[copy.in[j]];
+                const nc_tensor orig = g->tensors[t]; /* a copy: the table grows */
+                copy.out = nc_graph_tensor(g, nc_arena_printf(g->arena, "%s.recompute", orig.t.name),
+                                           orig.t.dtype, NG_ROLE_ACT, orig.t.ndim, orig.t.dim, orig.loc);
+                copy_of[t] = copy.out;
+                g->tensors[copy.out].producer = e->src[p];
+                nodes[m] = copy;
+                src[m++] = e->src[p];
+                for (int r = s; r < n; r++) /* later backward readers use the copy */
+                    for (int j = 0; j < e->nodes[r].n_in; j++)
+                        if (e->nodes[r].in[j] == t)
+                            e->nodes[r].in[j] = copy.out;
+            }
+        }
+        nodes[m] = e->nodes[s];
+        src[m++] = e->src[s];
+    }
+    free(e->nodes);
+    free(e->src);
+    free(copy_of);
+    e->nodes = nodes;
+    e->src = src;
+    e->n_nodes = m;
+}
+
+/* Run each optimizer update right after its gradient is complete and the
+ * last op that reads its parameter (the update writes it in place), instead
+ * of at the end: the gradient then dies at once rather than living until
+ * every update ran.  Other ops keep their order. */
+static void schedule_updates(const nc_graph *g, nc_entry *e)
+{
+    int n = e->n_nodes;
+    size_t nt = g->n_tensors;
+    int *produced = malloc(nt * sizeof *produced), *last_read = malloc(nt * sizeof *last_read);
+    int *ready = malloc((size_t)(n + 1) * sizeof *ready);
+    ng_node *nodes = malloc((size_t)(n + 1) * sizeof *nodes);
+    int *src = malloc((size_t)(n + 1) * sizeof *src);
+    if (!produced || !last_read || !ready || !nodes || !src)
+        nc_die("out of memory");
+    for (size_t t = 0; t < nt; t++)
+        produced[t] = last_read[t] = -1;
+    for (int s = 0; s < n; s++) {
+        const ng_node *x = &e->nodes[s];
+        if (ng_ops[x->op].flags & NG_F_UPDATE)
+            continue;
+        if (x->out >= 0)
+            produced[x->out] = s;
+        for (int k = 0; k < x->n_in; k++)
+            if (x->in[k] >= 0)
+                last_read[x->in[k]] = s;
+    }
+    for (int s = 0; s < n; s++) {
+        const ng_node *x = &e->nodes[s];
+        ready[s] = -2; /* not an update */
+        if (!(ng_ops[x->op].flags & NG_F_UPDATE))
+            continue;
+        ready[s] = -1;
+        for (int k = 0; k < x->n_in; k++) {
+            int t = x->in[k];
+            if (t < 0)
+                continue;
+            if (produced[t] > ready[s])
+                ready[s] = produced[t];
+            if (last_read[t] > ready[s])
+                ready[s] = last_read[t];
+        }
+    }
+    int m = 0;
+    for (int s = -1; s < n; s++) {
+        if (s >= 0 && ready[s] == -2) {
+            nodes[m] = e->nodes[s];
+            src[m++] = e->src[s];
+        }
+        for (int u = 0; u < n; u++)
+            if (ready[u] == s) {
+                nodes[m] = e->nodes[u];
+                src[m++] = e->src[u];
+            }
+    }
+    if (m != n)
+        nc_die("update schedule lost ops (%d of %d)", m, n);
+    free(e->nodes);
+    free(e->src);
+    e->nodes = nodes;
+    e->src = src;
+    free(produced);
+    free(last_read);
+    free(ready);
+}
+
+int nc_entries_build(nc_graph *g, nc_entry *e, int recompute_on)
 {
     memset(e, 0, NC_MAX_ENTRIES * sizeof *e);
     int n = 0;
     if (g->bind.loss >= 0) {
         int roots[1] = {g->bind.loss};
-        build(g, &e[n++], "train", 1, roots, 1);
+        build(g, &e[n], "train", 1, roots, 1);
+        if (recompute_on)
+            recompute(g, &e[n]);
+        schedule_updates(g, &e[n]);
+        n++;
         int roots2[2] = {g->bind.loss, g->bind.output};
         build(g, &e[n++], "eval", 0, roots2, 2);
     }
@@ -86,5 +228,6 @@ void nc_entry_free(nc_entry *e)
     free(e->offset);
     free(e->first);
     free(e->last);
+    free(e->alias);
     memset(e, 0, sizeof *e);
 }

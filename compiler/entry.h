@@ -17,6 +17,8 @@ typedef struct {
     /* memory plan (plan.c); per graph tensor, -1 when not in the arena */
     int64_t *offset;
     int *first, *last;   /* step of first definition and last use */
+    int *alias;          /* storage group: the tensor whose bytes it shares
+                            (itself unless written in place over another) */
     int64_t arena;       /* planned bytes */
     int64_t naive;       /* sum of all arena tensors' bytes */
     int64_t lower;       /* max bytes live at one step (liveness bound) */
@@ -24,8 +26,11 @@ typedef struct {
 
 #define NC_MAX_ENTRIES 3
 
-/* Build the entries of g into e[]; returns how many (1 without a loss). */
-int nc_entries_build(const nc_graph *g, nc_entry *e);
+/* Build and plan the entries of g into e[]; returns how many (1 without a
+ * loss).  With recompute, the train entry recomputes cheap activations
+ * (upsample, concat, maxpool, dropout) in the backward pass instead of
+ * keeping them from the forward pass; the copies are new tensors of g. */
+int nc_entries_build(nc_graph *g, nc_entry *e, int recompute);
 void nc_entry_free(nc_entry *e);
 
 /* Lifetimes and offsets (greedy by size, best fit), see plan.c. */

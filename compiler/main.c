@@ -23,6 +23,8 @@ static void usage(FILE *out)
             "  -o FILE        write the compiled graph (default: MODEL.netg; with --emit, only if given)\n"
             "  -D NAME=VALUE  override a const of the model (number, true/false or a name)\n"
             "  --emit KIND    print the graph (graph), a Graphviz view (dot) or the memory plan (plan)\n"
+            "  --recompute    recompute upsample, concat, maxpool and dropout outputs in the backward\n"
+            "                 pass instead of keeping them (less memory, a little more time)\n"
             "  --version, --help\n");
 }
 
@@ -60,6 +62,7 @@ static char *read_file(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
     const char *model = NULL, *out_path = NULL, *emit = NULL;
+    int recompute_on = 0;
     nc_define defs[MAX_DEFINES];
     int n_defs = 0;
     for (int i = 1; i < argc; i++) {
@@ -67,6 +70,8 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--recompute")) {
+            recompute_on = 1;
         } else if (!strcmp(a, "--version")) {
             printf("netc %s (netg format %d)\n", NETC_VERSION, NG_VERSION);
             return 0;
@@ -144,7 +149,7 @@ int main(int argc, char **argv)
     nc_stmt *prog = nc_parse(&arena, &d, file);
     if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs) || nc_autodiff(&g, &d))
         goto done;
-    n_entries = nc_entries_build(&g, entries);
+    n_entries = nc_entries_build(&g, entries, recompute_on);
 
     if (emit && !strcmp(emit, "graph"))
         nc_print_graph(stdout, &g, entries, n_entries);

@@ -2,9 +2,12 @@
  * Requires an entry's node list.  Every non-persistent tensor gets a
  * lifetime [first, last] in steps of the schedule (the loss and the output
  * live to the end, so netrun can read them) and an offset in one arena.
- * Offsets: best fit into the gaps left by placed tensors whose lifetimes
- * overlap, in two orders -- largest first (the TFLite arena planner's
- * greedy by size) and first use first -- keeping the smaller arena.
+ * Elementwise ops write in place over an input that dies there (one storage
+ * group).  Offsets: best fit into the gaps left by placed groups whose
+ * lifetimes overlap, in three orders -- largest first (the TFLite arena
+ * planner's greedy by size), first use first, longest lifetime first --
+ * keeping the smallest arena.
+ * The liveness bound counts each group once.
  * Also records the naive sum and the liveness lower bound. */
 #include "entry.h"
 
@@ -21,14 +24,16 @@ typedef struct {
     int64_t size;
 } item;
 
-static const nc_entry *sort_entry;
+/* Lifetimes used by the sort orders and the placement: one per storage
+ * group (a tensor and the tensors written in place over it). */
+static const int *life_first, *life_last;
 
 static int by_size_desc(const void *a, const void *b)
 {
     const item *x = a, *y = b;
     if (x->size != y->size)
         return x->size < y->size ? 1 : -1;
-    int fx = sort_entry->first[x->t], fy = sort_entry->first[y->t];
+    int fx = life_first[x->t], fy = life_first[y->t];
     if (fx != fy)
         return fx < fy ? -1 : 1;
     return x->t - y->t;
@@ -39,9 +44,22 @@ static int by_size_desc(const void *a, const void *b)
 static int by_first_use(const void *a, const void *b)
 {
     const item *x = a, *y = b;
-    int fx = sort_entry->first[x->t], fy = sort_entry->first[y->t];
+    int fx = life_first[x->t], fy = life_first[y->t];
     if (fx != fy)
         return fx < fy ? -1 : 1;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->t - y->t;
+}
+
+/* Longest lifetime first, then larger first: long-lived groups settle at
+ * the bottom and short ones fill the gaps above. */
+static int by_lifetime(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    int lx = life_last[x->t] - life_first[x->t], ly = life_last[y->t] - life_first[y->t];
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
     if (x->size != y->size)
         return x->size < y->size ? 1 : -1;
     return x->t - y->t;
@@ -58,9 +76,9 @@ static int by_off(const void *a, const void *b)
 }
 
 /* Place items in the given order: each at the smallest gap between the
- * already placed tensors whose lifetimes overlap its own that fits it (best
+ * already placed groups whose lifetimes overlap its own that fits it (best
  * fit), else above them.  Writes offset[t]; returns the arena size. */
-static int64_t place(const nc_entry *e, const item *items, int n_items, span *placed, int64_t *offset)
+static int64_t place(const item *items, int n_items, span *placed, int64_t *offset)
 {
     int64_t arena = 0;
     for (int i = 0; i < n_items; i++) {
@@ -69,7 +87,7 @@ static int64_t place(const nc_entry *e, const item *items, int n_items, span *pl
         int n_placed = 0;
         for (int j = 0; j < i; j++) {
             int u = items[j].t;
-            if (e->first[u] <= e->last[t] && e->first[t] <= e->last[u])
+            if (life_first[u] <= life_last[t] && life_first[t] <= life_last[u])
                 placed[n_placed++] = (span){offset[u], offset[u] + items[j].size};
         }
         qsort(placed, (size_t)n_placed, sizeof *placed, by_off);
@@ -102,13 +120,52 @@ static void touch(nc_entry *e, const nc_graph *g, int t, int step)
         e->last[t] = step;
 }
 
+/* Elementwise ops whose kernels may write their output over an input. */
+static int in_place_op(int op)
+{
+    return op == NG_OP_RELU || op == NG_OP_RELU_BWD || op == NG_OP_ADD || op == NG_OP_MUL_CHANNEL;
+}
+
+/* In place: an elementwise op writes over an input of its size that dies
+ * at that op.  Joins the output to the input's storage group (alias[] is
+ * the group's first tensor) and extends the group's lifetime (gfirst,
+ * glast, indexed by the group). */
+static void find_in_place(const nc_graph *g, nc_entry *e, int *gfirst, int *glast)
+{
+    size_t nt = g->n_tensors;
+    for (size_t t = 0; t < nt; t++) {
+        e->alias[t] = (int)t;
+        gfirst[t] = e->first[t];
+        glast[t] = e->last[t];
+    }
+    for (int s = 0; s < e->n_nodes; s++) {
+        const ng_node *n = &e->nodes[s];
+        if (!in_place_op(n->op) || n->out < 0 || n->out == g->bind.loss || n->out == g->bind.output)
+            continue;
+        for (int k = 0; k < n->n_in; k++) {
+            int x = n->in[k];
+            if (x < 0 || ng_role_is_persistent(g->tensors[x].t.role) || x == g->bind.loss ||
+                x == g->bind.output || ng_tensor_bytes(&g->tensors[x].t) != ng_tensor_bytes(&g->tensors[n->out].t))
+                continue;
+            int r = e->alias[x];
+            if (glast[r] != s)
+                continue; /* the input is read later: no */
+            e->alias[n->out] = r;
+            glast[r] = glast[n->out];
+            break;
+        }
+    }
+}
+
 void nc_plan(const nc_graph *g, nc_entry *e)
 {
     size_t nt = g->n_tensors;
     e->offset = malloc(nt * sizeof *e->offset);
     e->first = malloc(nt * sizeof *e->first);
     e->last = malloc(nt * sizeof *e->last);
-    if (!e->offset || !e->first || !e->last)
+    e->alias = malloc(nt * sizeof *e->alias);
+    int *gfirst = malloc(nt * sizeof *gfirst), *glast = malloc(nt * sizeof *glast);
+    if (!e->offset || !e->first || !e->last || !e->alias || !gfirst || !glast)
         nc_die("out of memory");
     for (size_t t = 0; t < nt; t++) {
         e->offset[t] = -1;
@@ -125,11 +182,13 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     for (int i = 0; i < 2; i++)
         if (ends[i] >= 0 && e->first[ends[i]] >= 0)
             e->last[ends[i]] = e->n_nodes - 1;
+    find_in_place(g, e, gfirst, glast);
 
     item *items = malloc((nt + 1) * sizeof *items);
     span *placed = malloc((nt + 1) * sizeof *placed);
     int64_t *live = calloc((size_t)e->n_nodes + 1, sizeof *live);
-    if (!items || !placed || !live)
+    int64_t *alt = malloc((nt + 1) * sizeof *alt);
+    if (!items || !placed || !live || !alt)
         nc_die("out of memory");
     int n_items = 0;
     e->naive = 0;
@@ -137,9 +196,11 @@ void nc_plan(const nc_graph *g, nc_entry *e)
         if (e->first[t] < 0)
             continue;
         int64_t sz = aligned_bytes(&g->tensors[t].t);
-        items[n_items++] = (item){(int)t, sz};
         e->naive += sz;
-        for (int s = e->first[t]; s <= e->last[t]; s++)
+        if (e->alias[t] != (int)t)
+            continue; /* stored in its group's first tensor */
+        items[n_items++] = (item){(int)t, sz};
+        for (int s = gfirst[t]; s <= glast[t]; s++)
             live[s] += sz;
     }
     e->lower = 0;
@@ -147,22 +208,28 @@ void nc_plan(const nc_graph *g, nc_entry *e)
         if (live[s] > e->lower)
             e->lower = live[s];
 
-    /* two orders of placement, each with best fit; keep the smaller arena */
-    int64_t *alt = malloc((nt + 1) * sizeof *alt);
-    if (!alt)
-        nc_die("out of memory");
-    sort_entry = e;
+    /* three orders of placement, each with best fit; keep the smallest arena */
+    life_first = gfirst;
+    life_last = glast;
     qsort(items, (size_t)n_items, sizeof *items, by_size_desc);
-    e->arena = place(e, items, n_items, placed, e->offset);
-    qsort(items, (size_t)n_items, sizeof *items, by_first_use);
-    int64_t alt_arena = place(e, items, n_items, placed, alt);
-    if (alt_arena < e->arena) {
-        e->arena = alt_arena;
-        for (int i = 0; i < n_items; i++)
-            e->offset[items[i].t] = alt[items[i].t];
+    e->arena = place(items, n_items, placed, e->offset);
+    int (*const orders[])(const void *, const void *) = {by_first_use, by_lifetime};
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+        qsort(items, (size_t)n_items, sizeof *items, orders[o]);
+        int64_t alt_arena = place(items, n_items, placed, alt);
+        if (alt_arena < e->arena) {
+            e->arena = alt_arena;
+            for (int i = 0; i < n_items; i++)
+                e->offset[items[i].t] = alt[items[i].t];
+        }
     }
+    for (size_t t = 0; t < nt; t++)
+        if (e->first[t] >= 0 && e->alias[t] != (int)t)
+            e->offset[t] = e->offset[e->alias[t]];
     free(alt);
     free(items);
     free(placed);
     free(live);
+    free(gfirst);
+    free(glast);
 }

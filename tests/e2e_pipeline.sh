@@ -48,6 +48,11 @@ cmp -s "$WORK/a/last.safetensors" "$WORK/c/last.safetensors" && fail "different 
 "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 5 --seed 9 --out "$WORK/a2" --quiet --debug-unshared
 cmp -s "$WORK/a/last.safetensors" "$WORK/a2/last.safetensors" && ok "planned arena and unshared buffers agree bit for bit" \
     || fail "the memory plan changes the results"
+# recomputation in the backward pass changes no bit either
+"$NETC" "$M" -D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=6 -D LR=3e-3 -D WEIGHTS=none --recompute -o "$WORK/ur.netg"
+"$NETRUN" train "$WORK/ur.netg" --data "$D" --steps 5 --seed 9 --out "$WORK/a3" --quiet
+cmp -s "$WORK/a/last.safetensors" "$WORK/a3/last.safetensors" && ok "--recompute gives the same weights bit for bit" \
+    || fail "--recompute changes the results"
 expect 0 "" "train --init from a checkpoint" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 2 --init "$R/best.safetensors" --out "$WORK/d" --quiet
 
 # the checkpoint is plain safetensors: read it back with Python when present
