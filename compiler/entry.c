@@ -62,11 +62,14 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
     free(keep);
 }
 
-static int recomputable(int op)
+static int recomputable(const nc_graph *g, const ng_node *n)
 {
     /* cheap, and their inputs stay alive for the backward pass anyway;
-     * relu is not here: it runs in place on its input instead */
-    return op == NG_OP_UPSAMPLE || op == NG_OP_CONCAT || op == NG_OP_MAXPOOL || op == NG_OP_MUL_CHANNEL;
+     * relu is not here: it runs in place on its input instead, and neither
+     * is a concat of a batch of one, which costs nothing (plan.c) */
+    if (n->op == NG_OP_CONCAT)
+        return g->tensors[n->out].t.dim[0] != 1;
+    return n->op == NG_OP_UPSAMPLE || n->op == NG_OP_MAXPOOL || n->op == NG_OP_MUL_CHANNEL;
 }
 
 /* Recompute: each cheap forward op whose output the backward pass reads is
@@ -103,7 +106,7 @@ static void recompute(nc_graph *g, nc_entry *e)
                 for (int q = 0; q < first_bwd; q++)
                     if (e->nodes[q].out == t)
                         p = q;
-                if (p < 0 || !recomputable(e->nodes[p].op))
+                if (p < 0 || !recomputable(g, &e->nodes[p]))
                     continue;
                 ng_node copy = e->nodes[p];
                 for (int j = 0; j < copy.n_in; j++) /* read earlier copies */
@@ -229,5 +232,6 @@ void nc_entry_free(nc_entry *e)
     free(e->first);
     free(e->last);
     free(e->alias);
+    free(e->delta);
     memset(e, 0, sizeof *e);
 }

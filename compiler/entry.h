@@ -17,8 +17,10 @@ typedef struct {
     /* memory plan (plan.c); per graph tensor, -1 when not in the arena */
     int64_t *offset;
     int *first, *last;   /* step of first definition and last use */
-    int *alias;          /* storage group: the tensor whose bytes it shares
-                            (itself unless written in place over another) */
+    int *alias;          /* storage group: the tensor whose storage it lies in
+                            (itself, unless written in place over another or
+                            placed in a concat's output or a slice's input) */
+    int64_t *delta;      /* its byte position in the group's storage */
     int64_t arena;       /* planned bytes */
     int64_t naive;       /* sum of all arena tensors' bytes */
     int64_t lower;       /* max bytes live at one step (liveness bound) */

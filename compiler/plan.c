@@ -126,18 +126,27 @@ static int in_place_op(int op)
     return op == NG_OP_RELU || op == NG_OP_RELU_BWD || op == NG_OP_ADD || op == NG_OP_MUL_CHANNEL;
 }
 
-/* In place: an elementwise op writes over an input of its size that dies
- * at that op.  Joins the output to the input's storage group (alias[] is
- * the group's first tensor) and extends the group's lifetime (gfirst,
- * glast, indexed by the group). */
+/* Move storage group a into group b at byte position d of b's storage. */
+static void merge_group(const nc_graph *g, nc_entry *e, int *gfirst, int *glast, int a, int b, int64_t d)
+{
+    for (size_t t = 0; t < g->n_tensors; t++)
+        if (e->first[t] >= 0 && e->alias[t] == a) {
+            e->alias[t] = b;
+            e->delta[t] += d;
+        }
+    if (gfirst[a] < gfirst[b])
+        gfirst[b] = gfirst[a];
+    if (glast[a] > glast[b])
+        glast[b] = glast[a];
+}
+
+/* In place: an elementwise op writes over an input of its size whose
+ * storage group dies at that op.  The two groups merge so that output and
+ * input coincide: the output's group moves onto the input's, or, when the
+ * output already lies in a concat's storage, the input's group moves there
+ * (so a conv followed by relu writes straight into the concat). */
 static void find_in_place(const nc_graph *g, nc_entry *e, int *gfirst, int *glast)
 {
-    size_t nt = g->n_tensors;
-    for (size_t t = 0; t < nt; t++) {
-        e->alias[t] = (int)t;
-        gfirst[t] = e->first[t];
-        glast[t] = e->last[t];
-    }
     for (int s = 0; s < e->n_nodes; s++) {
         const ng_node *n = &e->nodes[s];
         if (!in_place_op(n->op) || n->out < 0 || n->out == g->bind.loss || n->out == g->bind.output)
@@ -147,14 +156,72 @@ static void find_in_place(const nc_graph *g, nc_entry *e, int *gfirst, int *glas
             if (x < 0 || ng_role_is_persistent(g->tensors[x].t.role) || x == g->bind.loss ||
                 x == g->bind.output || ng_tensor_bytes(&g->tensors[x].t) != ng_tensor_bytes(&g->tensors[n->out].t))
                 continue;
-            int r = e->alias[x];
-            if (glast[r] != s)
-                continue; /* the input is read later: no */
-            e->alias[n->out] = r;
-            glast[r] = glast[n->out];
+            int a = e->alias[n->out], b = e->alias[x];
+            if (a == b || glast[b] != s)
+                continue; /* the input's storage is read later: no */
+            if (a == n->out)
+                merge_group(g, e, gfirst, glast, a, b, e->delta[x] - e->delta[n->out]);
+            else if (b == x)
+                merge_group(g, e, gfirst, glast, b, a, e->delta[n->out] - e->delta[x]);
+            else
+                continue;
             break;
         }
     }
+}
+
+/* Zero-copy channel concat and slice, for a batch of one (where a channel
+ * range is contiguous): the producers of a concat's inputs write straight
+ * into their part of its output, and a slice's output is its part of the
+ * input.  Each input joins the concat's group at its channel offset, if it
+ * is alone in its group (so parts never overlap) and has joined no other
+ * container.  The ops then find their data in place and copy nothing. */
+static int singleton(const nc_graph *g, const nc_entry *e, int a)
+{
+    if (e->alias[a] != a)
+        return 0;
+    for (size_t t = 0; t < g->n_tensors; t++)
+        if (e->first[t] >= 0 && e->alias[t] == a && (int)t != a)
+            return 0;
+    return 1;
+}
+
+static void find_zero_copy(const nc_graph *g, nc_entry *e, int *gfirst, int *glast)
+{
+    size_t nt = g->n_tensors;
+    char *joined = calloc(nt + 1, 1);
+    if (!joined)
+        nc_die("out of memory");
+    for (int s = 0; s < e->n_nodes; s++) {
+        const ng_node *n = &e->nodes[s];
+        if ((n->op != NG_OP_CONCAT && n->op != NG_OP_SLICE_C) || n->out < 0)
+            continue;
+        const ng_tensor *y = &g->tensors[n->out].t;
+        if (y->dim[0] != 1)
+            continue;
+        int64_t plane = (int64_t)y->dim[2] * y->dim[3] * 4; /* bytes per channel */
+        if (n->op == NG_OP_SLICE_C) {
+            int x = n->in[0], a = e->alias[n->out], b = e->alias[x];
+            if (ng_role_is_persistent(g->tensors[x].t.role) || a == b || joined[a] || n->out == g->bind.output ||
+                !singleton(g, e, a))
+                continue;
+            merge_group(g, e, gfirst, glast, a, b, e->delta[x] + n->ia[0] * plane - e->delta[n->out]);
+            joined[a] = 1;
+            continue;
+        }
+        int64_t c0 = 0;
+        for (int k = 0; k < n->n_in; k++) {
+            int x = n->in[k], a = e->alias[x], b = e->alias[n->out];
+            int64_t cx = g->tensors[x].t.dim[1];
+            if (!ng_role_is_persistent(g->tensors[x].t.role) && a != b && !joined[a] && x != g->bind.output &&
+                x != g->bind.loss && singleton(g, e, a)) {
+                merge_group(g, e, gfirst, glast, a, b, e->delta[n->out] + c0 * plane - e->delta[x]);
+                joined[a] = 1;
+            }
+            c0 += cx;
+        }
+    }
+    free(joined);
 }
 
 void nc_plan(const nc_graph *g, nc_entry *e)
@@ -164,8 +231,9 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     e->first = malloc(nt * sizeof *e->first);
     e->last = malloc(nt * sizeof *e->last);
     e->alias = malloc(nt * sizeof *e->alias);
+    e->delta = malloc(nt * sizeof *e->delta);
     int *gfirst = malloc(nt * sizeof *gfirst), *glast = malloc(nt * sizeof *glast);
-    if (!e->offset || !e->first || !e->last || !e->alias || !gfirst || !glast)
+    if (!e->offset || !e->first || !e->last || !e->alias || !e->delta || !gfirst || !glast)
         nc_die("out of memory");
     for (size_t t = 0; t < nt; t++) {
         e->offset[t] = -1;
@@ -182,6 +250,13 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     for (int i = 0; i < 2; i++)
         if (ends[i] >= 0 && e->first[ends[i]] >= 0)
             e->last[ends[i]] = e->n_nodes - 1;
+    for (size_t t = 0; t < nt; t++) {
+        e->alias[t] = (int)t;
+        e->delta[t] = 0;
+        gfirst[t] = e->first[t];
+        glast[t] = e->last[t];
+    }
+    find_zero_copy(g, e, gfirst, glast);
     find_in_place(g, e, gfirst, glast);
 
     item *items = malloc((nt + 1) * sizeof *items);
@@ -190,19 +265,28 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     int64_t *alt = malloc((nt + 1) * sizeof *alt);
     if (!items || !placed || !live || !alt)
         nc_die("out of memory");
+    int64_t *extent = calloc(nt + 1, sizeof *extent); /* bytes of each group's storage */
+    if (!extent)
+        nc_die("out of memory");
     int n_items = 0;
     e->naive = 0;
     for (size_t t = 0; t < nt; t++) {
         if (e->first[t] < 0)
             continue;
-        int64_t sz = aligned_bytes(&g->tensors[t].t);
+        int64_t sz = aligned_bytes(&g->tensors[t].t), end = e->delta[t] + sz;
         e->naive += sz;
-        if (e->alias[t] != (int)t)
+        if (end > extent[e->alias[t]])
+            extent[e->alias[t]] = end;
+    }
+    for (size_t t = 0; t < nt; t++) {
+        if (e->first[t] < 0 || e->alias[t] != (int)t)
             continue; /* stored in its group's first tensor */
+        int64_t sz = (extent[t] + NC_ALIGN - 1) / NC_ALIGN * NC_ALIGN;
         items[n_items++] = (item){(int)t, sz};
         for (int s = gfirst[t]; s <= glast[t]; s++)
             live[s] += sz;
     }
+    free(extent);
     e->lower = 0;
     for (int s = 0; s < e->n_nodes; s++)
         if (live[s] > e->lower)
@@ -225,7 +309,7 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     }
     for (size_t t = 0; t < nt; t++)
         if (e->first[t] >= 0 && e->alias[t] != (int)t)
-            e->offset[t] = e->offset[e->alias[t]];
+            e->offset[t] = e->offset[e->alias[t]] + e->delta[t];
     free(alt);
     free(items);
     free(placed);

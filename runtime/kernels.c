@@ -386,7 +386,8 @@ void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
     for (int b = 0; b < n; b++) {
         for (int i = 0; i < n_in; i++) {
             int64_t len = (int64_t)cs[i] * hw;                 /* xs[i] (N,cs[i],HW) */
-            memcpy(y, xs[i] + b * len, (size_t)len * sizeof *y);
+            if (xs[i] + b * len != y) /* equal: the planner put it in place */
+                memcpy(y, xs[i] + b * len, (size_t)len * sizeof *y);
             y += len;
         }
     }
@@ -394,9 +395,12 @@ void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
 
 void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float *y)
 {
-    for (int b = 0; b < n; b++)
-        memcpy(y + (int64_t)b * cy * hw, x + ((int64_t)b * cx + c0) * hw,
-               (size_t)((int64_t)cy * hw) * sizeof *y);
+    for (int b = 0; b < n; b++) {
+        const float *src = x + ((int64_t)b * cx + c0) * hw; /* (cy, HW) */
+        float *dst = y + (int64_t)b * cy * hw;
+        if (src != dst) /* equal: a zero-copy slice */
+            memcpy(dst, src, (size_t)((int64_t)cy * hw) * sizeof *y);
+    }
 }
 
 /* ---- dropout mask ----------------------------------------------------- */

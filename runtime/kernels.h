@@ -48,10 +48,12 @@ void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y
 /* dx (N,C,H,W) = sums of s*s blocks of dy (N,C,H*s,W*s); h,w are the SMALL sizes */
 void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *dx);
 
-/* y (N,sum cs,HW) = xs[i] (N,cs[i],HW) stacked along channels */
+/* y (N,sum cs,HW) = xs[i] (N,cs[i],HW) stacked along channels; an input
+ * that already lies at its place in y (zero-copy plan) is not copied */
 void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
                    const float *const *xs, float *y);
-/* y (N,CY,HW) = x (N,CX,HW)[:, c0:c0+cy] */
+/* y (N,CY,HW) = x (N,CX,HW)[:, c0:c0+cy]; nothing is copied when y is
+ * that part of x (zero-copy plan) */
 void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float *y);
 
 /* mask (N,C): 0 w.p. p else 1/(1-p); a pure function of (seed, step, salt,

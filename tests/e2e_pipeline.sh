@@ -48,6 +48,12 @@ cmp -s "$WORK/a/last.safetensors" "$WORK/c/last.safetensors" && fail "different 
 "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 5 --seed 9 --out "$WORK/a2" --quiet --debug-unshared
 cmp -s "$WORK/a/last.safetensors" "$WORK/a2/last.safetensors" && ok "planned arena and unshared buffers agree bit for bit" \
     || fail "the memory plan changes the results"
+# with a batch of one, concat and slice copy nothing (zero-copy): same bits
+"$NETC" "$M" -D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=1 -D CLASSES=6 -D LR=3e-3 -o "$WORK/u1.netg"
+"$NETRUN" train "$WORK/u1.netg" --data "$D" --steps 6 --seed 9 --out "$WORK/b1" --quiet
+"$NETRUN" train "$WORK/u1.netg" --data "$D" --steps 6 --seed 9 --out "$WORK/b2" --quiet --debug-unshared
+cmp -s "$WORK/b1/last.safetensors" "$WORK/b2/last.safetensors" && ok "batch 1: zero-copy concat agrees with unshared buffers bit for bit" \
+    || fail "batch 1: the memory plan changes the results"
 # recomputation in the backward pass changes no bit either
 "$NETC" "$M" -D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=6 -D LR=3e-3 -D WEIGHTS=none --recompute -o "$WORK/ur.netg"
 "$NETRUN" train "$WORK/ur.netg" --data "$D" --steps 5 --seed 9 --out "$WORK/a3" --quiet

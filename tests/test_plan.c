@@ -1,7 +1,8 @@
 /* test_plan.c — properties of the memory plan, on every entry of the
  * models given on the command line (at several sizes) and on random graphs:
  * tensors whose lifetimes overlap never share a byte (except an in-place
- * output and the input it overwrites, at that op only), every tensor lies in
+ * output and the input it overwrites, at that op only, and views of the same
+ * data through zero-copy concats and slices), every tensor lies in
  * the arena, and the arena sits between the liveness bound and the naive sum.
  * Usage: test_plan MODEL.net... */
 #include <stdio.h>
@@ -24,9 +25,35 @@ static void expect(int ok, const char *name, const char *detail)
     }
 }
 
-static int64_t span_bytes(const ng_tensor *t)
+/* The tensor whose storage t is a view of: follows concat inputs to their
+ * output and slice outputs to their input while the offsets match (the
+ * parts of a zero-copy concat or slice).  t itself when it is no view. */
+static int view_root(const nc_graph *g, const nc_entry *e, int t)
 {
-    return (ng_tensor_bytes(t) + NC_ALIGN - 1) / NC_ALIGN * NC_ALIGN;
+    for (int hops = 0; hops < 64; hops++) {
+        int parent = -1;
+        for (int s = 0; s < e->n_nodes && parent < 0; s++) {
+            const ng_node *n = &e->nodes[s];
+            if (n->op != NG_OP_CONCAT && n->op != NG_OP_SLICE_C)
+                continue;
+            const ng_tensor *y = &g->tensors[n->out].t;
+            int64_t plane = (int64_t)y->dim[2] * y->dim[3] * 4;
+            if (n->op == NG_OP_SLICE_C && n->out == t && e->offset[t] == e->offset[n->in[0]] + n->ia[0] * plane)
+                parent = n->in[0];
+            if (n->op == NG_OP_CONCAT) {
+                int64_t c0 = 0;
+                for (int k = 0; k < n->n_in; k++) {
+                    if (n->in[k] == t && e->offset[t] == e->offset[n->out] + c0 * plane)
+                        parent = n->out;
+                    c0 += g->tensors[n->in[k]].t.dim[1];
+                }
+            }
+        }
+        if (parent < 0)
+            return t;
+        t = parent;
+    }
+    return t;
 }
 
 /* Check one planned entry; returns the number of violations. */
@@ -38,9 +65,9 @@ static int check_entry(const nc_graph *g, const nc_entry *e, const char *name)
     for (size_t t = 0; t < nt; t++) {
         if (e->offset[t] < 0)
             continue;
-        int64_t end = e->offset[t] + span_bytes(&g->tensors[t].t);
-        if (e->offset[t] % NC_ALIGN || end > e->arena) {
-            snprintf(msg, sizeof msg, "%s: %s at %lld..%lld outside the %lld-byte arena or unaligned",
+        int64_t end = e->offset[t] + (int64_t)ng_tensor_bytes(&g->tensors[t].t);
+        if (e->offset[t] % 4 || end > e->arena) {
+            snprintf(msg, sizeof msg, "%s: %s at %lld..%lld outside the %lld-byte arena or not 4-byte aligned",
                      e->name, g->tensors[t].t.name, (long long)e->offset[t], (long long)end, (long long)e->arena);
             expect(0, name, msg);
             bad++;
@@ -48,21 +75,26 @@ static int check_entry(const nc_graph *g, const nc_entry *e, const char *name)
         for (size_t u = t + 1; u < nt; u++) {
             if (e->offset[u] < 0 || e->first[u] > e->last[t] || e->first[t] > e->last[u])
                 continue;
+            int64_t tend = e->offset[t] + (int64_t)ng_tensor_bytes(&g->tensors[t].t);
+            int64_t uend = e->offset[u] + (int64_t)ng_tensor_bytes(&g->tensors[u].t);
+            if (e->offset[t] >= uend || e->offset[u] >= tend)
+                continue; /* disjoint bytes (a slice of a concat's storage, say) */
+            if (view_root(g, e, (int)t) == view_root(g, e, (int)u))
+                continue; /* views of the same data: zero-copy concat or slice */
             if (e->alias[t] == e->alias[u]) {
                 /* written in place: the two may meet only at the op that
                  * reads one and writes the other */
                 int lo = e->first[t] > e->first[u] ? e->first[t] : e->first[u];
                 int hi = e->last[t] < e->last[u] ? e->last[t] : e->last[u];
                 if (hi > lo) {
-                    snprintf(msg, sizeof msg, "%s: %s and %s share storage but are live together at steps %d..%d",
+                    snprintf(msg, sizeof msg, "%s: %s and %s share bytes and are live together at steps %d..%d",
                              e->name, g->tensors[t].t.name, g->tensors[u].t.name, lo, hi);
                     expect(0, name, msg);
                     bad++;
                 }
                 continue;
             }
-            int64_t uend = e->offset[u] + span_bytes(&g->tensors[u].t);
-            if (e->offset[t] < uend && e->offset[u] < end) {
+            {
                 snprintf(msg, sizeof msg, "%s: %s and %s are live together and overlap", e->name,
                          g->tensors[t].t.name, g->tensors[u].t.name);
                 expect(0, name, msg);
@@ -158,6 +190,15 @@ static void check_random(int seed)
     for (size_t i = 0; i < g.n_nodes; i++)
         e.nodes[i] = g.nodes[i].n;
     nc_plan(&g, &e);
+    if (getenv("DUMP") && seed == atoi(getenv("DUMP")))
+        for (int s2 = 0; s2 < e.n_nodes; s2++) {
+            const ng_node *q = &e.nodes[s2];
+            printf("# %2d %-14s out t%-3d [%d..%d] off %lld grp %d |", s2, ng_ops[q->op].name, q->out,
+                   e.first[q->out], e.last[q->out], (long long)e.offset[q->out], e.alias[q->out]);
+            for (int k = 0; k < q->n_in; k++)
+                printf(" %d", q->in[k]);
+            printf(" c=%d\n", (int)g.tensors[q->out].t.dim[1]);
+        }
     int bad = check_entry(&g, &e, label);
     if (!bad && seed % 50 == 0)
         printf("ok - %s: %d ops, arena / bound %.3f\n", label, e.n_nodes,
