@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "  info    GRAPH.netg                     entry points, inputs, parameters, arena sizes\n"
             "  train   GRAPH.netg --data DIR [--val DIR] [--epochs N | --steps N] [--seed N]\n"
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
+            "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json]\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR\n"
             "common: --threads N (default: all cores), --quiet,\n"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
 }
 
 typedef struct {
-    const char *data, *val, *out, *init, *resume, *weights, *input, *output;
+    const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric;
     int epochs, shuffle, augment, json, quiet, threads, unshared;
     long long steps;
     unsigned long long seed;
@@ -65,6 +66,7 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--weights")) str = &o->weights;
         else if (!strcmp(a, "--input")) str = &o->input;
         else if (!strcmp(a, "--output")) str = &o->output;
+        else if (!strcmp(a, "--best-metric")) str = &o->best_metric;
         else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads")) {
             fprintf(stderr, "netrun: unknown option '%s'\n", a);
             return -1;
@@ -199,6 +201,16 @@ int main(int argc, char **argv)
         return 2;
     if (!strcmp(cmd, "train") && need(cmd, "--data DIR", o.data))
         return 2;
+    if (o.best_metric) {
+        int known = 0;
+        for (int i = 0; nr_metric_names[i]; i++)
+            known |= !strcmp(o.best_metric, nr_metric_names[i]);
+        if (!known) {
+            fprintf(stderr, "netrun: unknown --best-metric '%s' (miou_fg, miou, fw_iou, mdice_fg, worst_iou_fg, "
+                            "pixel_accuracy or val_loss)\n", o.best_metric);
+            return 2;
+        }
+    }
     if (!strcmp(cmd, "train") && o.init && o.resume) {
         fprintf(stderr, "netrun train: give --init or --resume, not both\n");
         return 2;
@@ -221,7 +233,7 @@ int main(int argc, char **argv)
         info(g);
     } else if (!strcmp(cmd, "train")) {
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
-                           o.init, o.resume, o.quiet};
+                           o.init, o.resume, o.best_metric, o.quiet};
         rc = nr_train(m, &t, err, sizeof err);
     } else if (!strcmp(cmd, "eval")) {
         nr_dataset *ds = NULL;

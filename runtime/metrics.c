@@ -93,8 +93,9 @@ int nr_metrics_compute(const nr_confusion *c, nr_metrics *m)
                 correct += v;
         }
     m->pixel_acc = total ? (double)correct / total : NAN;
-    double sum_fg = 0, sum_all = 0, fw = 0;
+    double sum_fg = 0, sum_all = 0, fw = 0, sum_dice = 0;
     int n_fg = 0, n_all = 0;
+    m->worst_iou_fg = NAN;
     for (int i = 0; i < k; i++) {
         int64_t tp = c->m[(int64_t)i * k + i], fn = m->truth[i] - tp, fp = m->pred[i] - tp;
         m->iou[i] = tp + fn + fp ? (double)tp / (double)(tp + fn + fp) : NAN;
@@ -109,8 +110,11 @@ int nr_metrics_compute(const nr_confusion *c, nr_metrics *m)
             fw += (double)m->truth[i] / total * m->iou[i];
         if (i > 0) {
             sum_fg += m->iou[i];
+            sum_dice += m->dice[i];
             n_fg++;
         }
+        if (i > 0 && m->truth[i] > 0 && !(m->iou[i] >= m->worst_iou_fg))
+            m->worst_iou_fg = m->iou[i];
         if (i > 0 && m->truth[i] > 0) {
             m->fg_present++;
             if (m->pred[i] == 0)
@@ -118,6 +122,7 @@ int nr_metrics_compute(const nr_confusion *c, nr_metrics *m)
         }
     }
     m->miou_fg = n_fg ? sum_fg / n_fg : NAN;
+    m->mdice_fg = n_fg ? sum_dice / n_fg : NAN;
     m->miou = n_all ? sum_all / n_all : NAN;
     m->fw_iou = total ? fw : NAN;
     m->pred_share0 = total ? (double)m->pred[0] / total : NAN;
@@ -167,8 +172,9 @@ void nr_metrics_print(FILE *out, const nr_metrics *m)
         cell(out, m->recall[i]);
         fprintf(out, "\n");
     }
-    fprintf(out, "pixel accuracy %.4f   foreground mIoU %.4f   mIoU %.4f   frequency-weighted IoU %.4f\n",
-            m->pixel_acc, m->miou_fg, m->miou, m->fw_iou);
+    fprintf(out, "pixel accuracy %.4f   foreground mIoU %.4f   worst foreground IoU %.4f\n"
+                 "mIoU %.4f   frequency-weighted IoU %.4f   foreground mean Dice %.4f\n",
+            m->pixel_acc, m->miou_fg, m->worst_iou_fg, m->miou, m->fw_iou, m->mdice_fg);
 }
 
 static void jnum(FILE *out, double v)
@@ -202,6 +208,14 @@ void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c
     jnum(out, m->miou);
     fprintf(out, ",\"fw_iou\":");
     jnum(out, m->fw_iou);
+    fprintf(out, ",\"mdice_foreground\":");
+    jnum(out, m->mdice_fg);
+    fprintf(out, ",\"worst_iou_foreground\":");
+    jnum(out, m->worst_iou_fg);
+    fprintf(out, ",\"pred_share_class0\":");
+    jnum(out, m->pred_share0);
+    fprintf(out, ",\"true_share_class0\":");
+    jnum(out, m->true_share0);
     fprintf(out, ",");
     jarr(out, "iou", m->iou, m->k);
     fprintf(out, ",");
@@ -242,4 +256,18 @@ int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m)
             "cross_entropy(..., weights = balanced, clip = 50), or explicit weights = [...].\n",
             100 * m->pred_share0, 100 * m->true_share0, m->fg_never_predicted, m->fg_present);
     return 1;
+}
+
+const char *const nr_metric_names[] = {"miou_fg", "miou", "fw_iou", "mdice_fg", "worst_iou_fg",
+                                       "pixel_accuracy", "val_loss", NULL};
+
+int nr_metrics_score(const nr_metrics *m, double loss, const char *name, double *score)
+{
+    const double v[] = {m->miou_fg, m->miou, m->fw_iou, m->mdice_fg, m->worst_iou_fg, m->pixel_acc, -loss};
+    for (int i = 0; nr_metric_names[i]; i++)
+        if (strcmp(name, nr_metric_names[i]) == 0) {
+            *score = isnan(v[i]) ? -INFINITY : v[i];
+            return 0;
+        }
+    return -1;
 }

@@ -19,6 +19,8 @@ typedef struct {
     double miou_fg;      /* mean IoU over foreground classes (1..k-1) present */
     double miou;         /* mean IoU over all present classes */
     double fw_iou;       /* frequency-weighted IoU */
+    double mdice_fg;     /* mean Dice over foreground classes present */
+    double worst_iou_fg; /* lowest IoU of a foreground class present in the truth */
     double *iou, *dice, *precision, *recall; /* (k); NAN when undefined */
     int64_t *truth, *pred;                   /* (k) pixel counts */
     double pred_share0, true_share0;         /* share of class 0 */
@@ -40,6 +42,12 @@ void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c
 /* Plain-words warning when predictions collapse toward class 0; returns 1
  * when it printed one. */
 int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m);
+
+/* The score a checkpoint is chosen by (higher is better): name is one of
+ * nr_metric_names; loss is the validation loss ("val_loss" scores -loss).
+ * NAN-valued scores become -INFINITY.  -1 for an unknown name. */
+int nr_metrics_score(const nr_metrics *m, double loss, const char *name, double *score);
+extern const char *const nr_metric_names[]; /* NULL-terminated */
 
 /* argmax over C of probs (N, C, HW) into pred (N, HW). */
 void nr_argmax_c(int n, int c, int64_t hw, const float *probs, uint8_t *pred);

@@ -378,8 +378,10 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     int *perm = NULL, *idx = NULL;
     int64_t *counts = NULL;
     float *w = NULL;
-    FILE *log = NULL;
+    FILE *log = NULL, *mlog = NULL;
     nr_confusion conf = {0};
+    nr_metrics last = {0};
+    const char *metric = o->best_metric ? o->best_metric : "miou_fg";
 
     if (make_dir(o->out, err, errlen) != 0)
         return -1;
@@ -432,8 +434,9 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     if (o->augment)
         nr_batcher_set_augment(b, o->seed);
 
-    char log_path[4096], last_path[4096], best_path[4096];
+    char log_path[4096], last_path[4096], best_path[4096], mlog_path[4096];
     snprintf(log_path, sizeof log_path, "%s/log.csv", o->out);
+    snprintf(mlog_path, sizeof mlog_path, "%s/metrics.jsonl", o->out);
     snprintf(last_path, sizeof last_path, "%s/last.safetensors", o->out);
     snprintf(best_path, sizeof best_path, "%s/best.safetensors", o->out);
     log = fopen(log_path, o->resume ? "a" : "w");
@@ -442,7 +445,12 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         goto done;
     }
     if (!o->resume)
-        fprintf(log, "epoch,step,train_loss,val_loss,val_pixel_accuracy,val_miou_foreground,seconds\n");
+        fprintf(log, "epoch,step,train_loss,val_loss,val_pixel_accuracy,val_miou_foreground,"
+                     "val_worst_iou_foreground,seconds\n");
+    if (vs && !(mlog = fopen(mlog_path, o->resume ? "a" : "w"))) {
+        fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
+        goto done;
+    }
     if (!o->quiet)
         printf("training %s: %d images, batch %d, %d steps per epoch, steps %lld..%lld\n",
                g->source ? g->source : "", n, d.batch, spe, (long long)start + 1, (long long)total);
@@ -493,33 +501,33 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         if (tty && !o->quiet)
             fprintf(stderr, "\n");
         double train_loss = epoch_loss / epoch_batches, val_loss = NAN, score;
-        nr_metrics mt = {0};
-        int have_metrics = 0;
         if (vs) {
             nr_confusion_reset(&conf);
+            nr_metrics_free(&last);
             if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
                 goto done;
-            if (nr_metrics_compute(&conf, &mt) != 0) {
+            if (nr_metrics_compute(&conf, &last) != 0) {
                 fail(err, errlen, "out of memory");
                 goto done;
             }
-            have_metrics = 1;
-            score = isnan(mt.miou_fg) ? -INFINITY : mt.miou_fg;
+            nr_metrics_score(&last, val_loss, metric, &score);
+            fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"validation\":", epoch,
+                    (long long)s + 1, train_loss);
+            nr_metrics_print_json(mlog, &last, &conf, val_loss);
+            fflush(mlog);
             if (!o->quiet) {
-                printf("epoch %d: train loss %.4f  val loss %.4f  pixel accuracy %.4f  foreground mIoU %.4f\n",
-                       epoch, train_loss, val_loss, mt.pixel_acc, mt.miou_fg);
-                nr_metrics_warn_collapse(stdout, &mt);
+                printf("epoch %d: train loss %.4f  val loss %.4f  pixel accuracy %.4f  foreground mIoU %.4f"
+                       "  worst %.4f\n", epoch, train_loss, val_loss, last.pixel_acc, last.miou_fg, last.worst_iou_fg);
+                nr_metrics_warn_collapse(stdout, &last);
             }
         } else {
             score = -train_loss;
             if (!o->quiet)
                 printf("epoch %d: train loss %.4f\n", epoch, train_loss);
         }
-        fprintf(log, "%d,%lld,%.6f,%.6f,%.6f,%.6f,%.1f\n", epoch, (long long)s + 1, train_loss, val_loss,
-                have_metrics ? mt.pixel_acc : NAN, have_metrics ? mt.miou_fg : NAN, now() - t0);
+        fprintf(log, "%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f\n", epoch, (long long)s + 1, train_loss, val_loss,
+                vs ? last.pixel_acc : NAN, vs ? last.miou_fg : NAN, vs ? last.worst_iou_fg : NAN, now() - t0);
         fflush(log);
-        if (have_metrics)
-            nr_metrics_free(&mt);
         if (!have_best || score > best) {
             best = score;
             have_best = 1;
@@ -533,13 +541,22 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         epoch_batches = 0;
     }
     if (!o->quiet)
+    {
+        if (vs && last.k) {
+            printf("validation after the last epoch:\n");
+            nr_metrics_print(stdout, &last);
+        }
         printf("done: %lld steps in %.1f s; checkpoints in %s (last.safetensors, best.safetensors by %s)\n",
                (long long)(total - start), now() - t0, o->out,
-               vs ? "validation foreground mIoU" : "training loss, no --val given");
+               vs ? metric : "training loss, no --val given");
+    }
     rc = 0;
 done:
     if (log)
         fclose(log);
+    if (mlog)
+        fclose(mlog);
+    nr_metrics_free(&last);
     nr_batcher_free(b);
     nr_dataset_free(ds);
     nr_dataset_free(vs);

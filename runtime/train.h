@@ -21,6 +21,8 @@ typedef struct {
     int augment;
     const char *init;     /* start from these weights (params only) */
     const char *resume;   /* continue this run: params, optimizer, step */
+    const char *best_metric; /* validation metric best.safetensors is chosen by
+                                (nr_metric_names; NULL: miou_fg) */
     int quiet;
 } nr_train_opts;
 

@@ -16,6 +16,9 @@ for m in weighted plain; do
     "$NETRUN" train "$WORK/$m.netg" --data "$D" --epochs 10 --seed 3 --out "$WORK/$m" --quiet || fail "train $m"
     "$NETRUN" eval "$WORK/$m.netg" --weights "$WORK/$m/last.safetensors" --data "$V" --json > "$WORK/$m.json" || fail "eval $m"
 done
+# the trap, detected: early in training the plain model predicts background only
+expect 0 "collapsing toward class 0" "netrun warns of the collapse in plain words" -- \
+    "$NETRUN" train "$WORK/plain.netg" --data "$D" --val "$V" --epochs 1 --seed 3 --out "$WORK/collapse"
 wi=$(json_num "$WORK/weighted.json" miou_foreground); pi=$(json_num "$WORK/plain.json" miou_foreground)
 wa=$(json_num "$WORK/weighted.json" pixel_accuracy); pa=$(json_num "$WORK/plain.json" pixel_accuracy)
 echo "# weighted: foreground mIoU $wi, pixel accuracy $wa"

@@ -20,6 +20,11 @@ else
 fi
 [ "$(wc -l < "$R/log.csv")" -eq 7 ] && ok "log.csv has one row per epoch" || fail "log.csv rows: $(wc -l < "$R/log.csv")"
 [ -s "$R/last.safetensors" ] && [ -s "$R/best.safetensors" ] && ok "checkpoints written" || fail "checkpoints missing"
+[ "$(grep -c '"worst_iou_foreground"' "$R/metrics.jsonl")" -eq 6 ] && ok "metrics.jsonl has every epoch's validation" \
+    || fail "metrics.jsonl: $(head -c 300 "$R/metrics.jsonl")"
+expect 2 "unknown --best-metric" "an unknown --best-metric is refused" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --best-metric accuracy
+expect 0 "best.safetensors by worst_iou_fg" "--best-metric chooses the checkpoint metric" -- \
+    "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$V" --epochs 1 --out "$WORK/bm" --best-metric worst_iou_fg
 ls "$R"/*.tmp.* >/dev/null 2>&1 && fail "temporary checkpoint files left" || ok "no temporary files left"
 
 "$NETRUN" eval "$WORK/u.netg" --weights "$R/last.safetensors" --data "$V" --json > "$WORK/e1.json" || fail "eval --json"
