@@ -180,19 +180,27 @@ static void feed(nr_model *m, const dims *d, const float *image, const int32_t *
         memcpy(nr_model_state(m, g->bind.labels), mask, (size_t)d->batch * d->hw * sizeof(int32_t));
 }
 
-int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
+/* Run `entry` over every sample of ds in file order, a batch at a time,
+ * loading the next batch while the current one computes; after each run,
+ * visit(ctx, first sample, samples in the batch, argmax prediction (batch,
+ * HW), labels (batch, HW) or NULL) sees the results.  visit returns 0 or -1
+ * with a message in err. */
+typedef int (*batch_visit)(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
+                           char *err, size_t errlen);
+
+static int run_batches(nr_model *m, const nr_dataset *ds, const char *entry, int with_masks, batch_visit visit,
+                       void *ctx, char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
     dims d = model_dims(g);
     int n = nr_dataset_count(ds);
-    nr_batcher *b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen);
+    nr_batcher *b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, with_masks,
+                                   err, errlen);
     if (!b)
         return -1;
     uint8_t *pred = malloc((size_t)d.batch * d.hw);
     int *idx = malloc((size_t)d.batch * sizeof *idx);
     int rc = -1;
-    double loss_sum = 0;
-    int loss_n = 0;
     if (!pred || !idx) {
         fail(err, errlen, "out of memory");
         goto done;
@@ -212,19 +220,15 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
         int got;
         if (nr_batcher_wait(b, &image, &mask, &got, err, errlen) != 0)
             goto done;
-        feed(m, &d, image, mask);
-        if (nr_model_run(m, "eval") != 0) {
+        feed(m, &d, image, with_masks ? mask : NULL);
+        if (nr_model_run(m, entry) != 0) {
             fail(err, errlen, "%s", nr_model_error(m));
             goto done;
         }
-        float l = *(float *)nr_model_tensor(m, "eval", g->bind.loss);
-        loss_sum += (double)l * got;
-        loss_n += got;
-        const float *probs = nr_model_tensor(m, "eval", g->bind.output);
-        nr_argmax_c(d.batch, g->bind.classes, d.hw, probs, pred);
-        nr_confusion_add(conf, mask, pred, (int64_t)got * d.hw, g->bind.ignore);
+        nr_argmax_c(d.batch, g->bind.classes, d.hw, nr_model_tensor(m, entry, g->bind.output), pred);
+        if (visit(ctx, m, (k - 1) * d.batch, got, pred, with_masks ? mask : NULL, err, errlen) != 0)
+            goto done;
     }
-    *loss = loss_n ? loss_sum / loss_n : NAN;
     rc = 0;
 done:
     nr_batcher_free(b);
@@ -233,60 +237,63 @@ done:
     return rc;
 }
 
+typedef struct {
+    nr_confusion *conf;
+    double loss_sum;
+    int loss_n;
+} eval_ctx;
+
+static int eval_visit(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
+                      char *err, size_t errlen)
+{
+    (void)first, (void)err, (void)errlen;
+    eval_ctx *c = ctx;
+    const ng_graph *g = nr_model_graph(m);
+    const ng_tensor *lb = &g->tensors[g->bind.labels];
+    c->loss_sum += (double)*(float *)nr_model_tensor(m, "eval", g->bind.loss) * got;
+    c->loss_n += got;
+    nr_confusion_add(c->conf, mask, pred, (int64_t)got * lb->dim[1] * lb->dim[2], g->bind.ignore);
+    return 0;
+}
+
+int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
+{
+    eval_ctx c = {conf, 0, 0};
+    if (run_batches(m, ds, "eval", 1, eval_visit, &c, err, errlen) != 0)
+        return -1;
+    *loss = c.loss_n ? c.loss_sum / c.loss_n : NAN;
+    return 0;
+}
+
+typedef struct {
+    const nr_dataset *ds;
+    const char *out_dir;
+    int quiet;
+} predict_ctx;
+
+static int predict_visit(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
+                         char *err, size_t errlen)
+{
+    (void)mask;
+    predict_ctx *c = ctx;
+    dims d = model_dims(nr_model_graph(m));
+    for (int j = 0; j < got; j++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", c->out_dir, nr_dataset_name(c->ds, first + j));
+        if (nr_png_write_mask(path, d.h, d.w, pred + (int64_t)j * d.hw, err, errlen) != 0)
+            return -1;
+        if (!c->quiet)
+            printf("%s\n", path);
+    }
+    return 0;
+}
+
 int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, char *err, size_t errlen)
 {
-    const ng_graph *g = nr_model_graph(m);
-    dims d = model_dims(g);
     if (make_dir(out_dir, err, errlen) != 0)
         return -1;
-    int n = nr_dataset_count(ds);
-    nr_batcher *b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 0, err, errlen);
-    if (!b)
-        return -1;
-    uint8_t *pred = malloc((size_t)d.batch * d.hw);
-    int *idx = malloc((size_t)d.batch * sizeof *idx);
-    int rc = -1;
-    if (!pred || !idx) {
-        fail(err, errlen, "out of memory");
-        goto done;
-    }
-    int n_batches = (n + d.batch - 1) / d.batch;
-    for (int k = 0; k <= n_batches; k++) {
-        if (k < n_batches) {
-            int cnt = 0;
-            for (int i = k * d.batch; i < n && cnt < d.batch; i++)
-                idx[cnt++] = i;
-            nr_batcher_submit(b, idx, cnt);
-        }
-        if (k == 0)
-            continue;
-        float *image;
-        int32_t *mask;
-        int got;
-        if (nr_batcher_wait(b, &image, &mask, &got, err, errlen) != 0)
-            goto done;
-        feed(m, &d, image, NULL);
-        if (nr_model_run(m, "infer") != 0) {
-            fail(err, errlen, "%s", nr_model_error(m));
-            goto done;
-        }
-        nr_argmax_c(d.batch, g->bind.classes, d.hw, nr_model_tensor(m, "infer", g->bind.output), pred);
-        for (int j = 0; j < got; j++) {
-            int i = (k - 1) * d.batch + j;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", out_dir, nr_dataset_name(ds, i));
-            if (nr_png_write_mask(path, d.h, d.w, pred + (int64_t)j * d.hw, err, errlen) != 0)
-                goto done;
-            if (!quiet)
-                printf("%s\n", path);
-        }
-    }
-    rc = 0;
-done:
-    nr_batcher_free(b);
-    free(pred);
-    free(idx);
-    return rc;
+    predict_ctx c = {ds, out_dir, quiet};
+    return run_batches(m, ds, "infer", 0, predict_visit, &c, err, errlen);
 }
 
 /* --- training ---------------------------------------------------------- */
