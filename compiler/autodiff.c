@@ -117,15 +117,159 @@ static void g_cross_entropy(ad *A, const nc_node *n, int dy)
         n->loc);
 }
 
-static void g_add(ad *A, const nc_node *n, int dy)
+/* A name for an intermediate of the gradient of t: "<t>.grad_<what>". */
+static const char *gtmp(ad *A, int t, const char *what)
 {
-    for (int i = 0; i < 2; i++)
-        if (A->needs[n->n.in[i]])
-            acc(A, n->n.in[i], dy, n->loc);
+    return nc_arena_printf(A->g->arena, "%s.grad_%s", tname(A, t), what);
+}
+
+static int bop1(ad *A, int op, int x, const int32_t *ia, const float *fa, const char *name, nc_loc loc)
+{
+    int32_t in[1] = {x};
+    return bop(A, op, 1, in, ia, fa, name, loc);
+}
+
+static int bop2(ad *A, int op, int x, int y, const char *name, nc_loc loc)
+{
+    int32_t in[2] = {x, y};
+    return bop(A, op, 2, in, NULL, NULL, name, loc);
+}
+
+/* g (a broadcast result) summed down to the shape of tensor x, which
+ * broadcast to it: leading dims g has and x lacks are summed away, dims
+ * where x has 1 are summed and kept.  g itself when the shapes agree. */
+static int sum_to(ad *A, int g, int x, const char *name, nc_loc loc)
+{
+    const ng_tensor gt = A->g->tensors[g].t, xt = A->g->tensors[x].t;
+    int32_t ia[NG_MAX_IA] = {0};
+    for (int i = 0; i < gt.ndim; i++) {
+        int j = i - (gt.ndim - xt.ndim);
+        if (j < 0)
+            ia[0] |= 1 << i;
+        else if (xt.dim[j] == 1 && gt.dim[i] != 1)
+            ia[0] |= 1 << i, ia[1] |= 1 << i;
+    }
+    if (!ia[0])
+        return g;
+    float fa[NG_MAX_FA] = {1};
+    return bop1(A, NG_OP_REDUCE_SUM, g, ia, fa, name, loc);
+}
+
+/* add, sub, mul, div with broadcasting: each input's gradient is the
+ * product rule's term summed back to the input's shape. */
+static void g_binary(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    int a = f->in[0], b = f->in[1], y = f->out;
+    for (int i = 0; i < 2; i++) {
+        int x = f->in[i], g = dy;
+        if (!A->needs[x])
+            continue;
+        switch (f->op) {
+        case NG_OP_SUB:
+            if (i == 1)
+                g = bop1(A, NG_OP_NEG, dy, NULL, NULL, gtmp(A, x, "neg"), n->loc);
+            break;
+        case NG_OP_MUL:
+            g = bop2(A, NG_OP_MUL, dy, i ? a : b, gtmp(A, x, "mul"), n->loc);
+            break;
+        case NG_OP_DIV: /* d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b */
+            if (i == 0) {
+                g = bop2(A, NG_OP_DIV, dy, b, gtmp(A, x, "div"), n->loc);
+            } else {
+                g = bop2(A, NG_OP_MUL, dy, y, gtmp(A, x, "mul"), n->loc);
+                g = bop2(A, NG_OP_DIV, g, b, gtmp(A, x, "div"), n->loc);
+                g = bop1(A, NG_OP_NEG, g, NULL, NULL, gtmp(A, x, "neg"), n->loc);
+            }
+            break;
+        }
+        acc(A, x, sum_to(A, g, x, gname(A, x), n->loc), n->loc);
+    }
+}
+
+/* Elementwise unary ops: dx from dy, x and y. */
+static void g_unary(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    int x = f->in[0], y = f->out, g;
+    const char *nm = gname(A, x);
+    switch (f->op) {
+    case NG_OP_NEG: g = bop1(A, NG_OP_NEG, dy, NULL, NULL, nm, n->loc); break;
+    case NG_OP_EXP: g = bop2(A, NG_OP_MUL, dy, y, nm, n->loc); break;
+    case NG_OP_LOG: g = bop2(A, NG_OP_DIV, dy, x, nm, n->loc); break;
+    case NG_OP_ABS: {
+        int s = bop1(A, NG_OP_SIGN, x, NULL, NULL, gtmp(A, x, "sign"), n->loc);
+        g = bop2(A, NG_OP_MUL, dy, s, nm, n->loc);
+        break;
+    }
+    case NG_OP_SQRT: /* sqrt(x) = x^0.5 */
+    case NG_OP_POW: {
+        float fa[NG_MAX_FA] = {f->op == NG_OP_SQRT ? 0.5f : f->fa[0]};
+        int32_t in[2] = {dy, x};
+        g = bop(A, NG_OP_POW_BWD, 2, in, NULL, fa, nm, n->loc);
+        break;
+    }
+    case NG_OP_CLAMP: {
+        int32_t in[2] = {dy, x};
+        g = bop(A, NG_OP_CLAMP_BWD, 2, in, NULL, f->fa, nm, n->loc);
+        break;
+    }
+    default:
+        nc_die("g_unary: op %d", f->op);
+    }
+    acc(A, x, g, n->loc);
+}
+
+/* sum/mean: the gradient is dy broadcast back over the reduced dims. */
+static void g_reduce_sum(ad *A, const nc_node *n, int dy)
+{
+    const ng_tensor x = A->g->tensors[n->n.in[0]].t;
+    int32_t ia[NG_MAX_IA] = {n->n.ia[0], n->n.ia[1], x.ndim, x.dim[0], x.dim[1], x.dim[2], x.dim[3]};
+    for (int i = x.ndim; i < NG_MAX_DIMS; i++)
+        ia[3 + i] = 0;
+    acc(A, n->n.in[0], bop1(A, NG_OP_EXPAND, dy, ia, n->n.fa, gname(A, n->n.in[0]), n->loc), n->loc);
+}
+
+/* softmax: dx = y * (dy - sum(dy * y)) over the axis. */
+static void g_softmax(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0], y = n->n.out;
+    int32_t ia[NG_MAX_IA] = {1 << n->n.ia[0], 1 << n->n.ia[0]};
+    float fa[NG_MAX_FA] = {1};
+    int t = bop2(A, NG_OP_MUL, dy, y, gtmp(A, x, "dy_y"), n->loc);
+    int s = bop1(A, NG_OP_REDUCE_SUM, t, ia, fa, gtmp(A, x, "rowsum"), n->loc);
+    int u = bop2(A, NG_OP_SUB, dy, s, gtmp(A, x, "sub"), n->loc);
+    acc(A, x, bop2(A, NG_OP_MUL, u, y, gname(A, x), n->loc), n->loc);
+}
+
+/* log_softmax: dx = dy - exp(y) * sum(dy) over the axis. */
+static void g_log_softmax(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0], y = n->n.out;
+    int32_t ia[NG_MAX_IA] = {1 << n->n.ia[0], 1 << n->n.ia[0]};
+    float fa[NG_MAX_FA] = {1};
+    int s = bop1(A, NG_OP_REDUCE_SUM, dy, ia, fa, gtmp(A, x, "rowsum"), n->loc);
+    int e = bop1(A, NG_OP_EXP, y, NULL, NULL, gtmp(A, x, "softmax"), n->loc);
+    int t = bop2(A, NG_OP_MUL, e, s, gtmp(A, x, "mul"), n->loc);
+    acc(A, x, bop2(A, NG_OP_SUB, dy, t, gname(A, x), n->loc), n->loc);
+}
+
+static void g_reshape(ad *A, const nc_node *n, int dy)
+{
+    const ng_tensor x = A->g->tensors[n->n.in[0]].t;
+    int32_t ia[NG_MAX_IA] = {x.ndim, x.dim[0], x.dim[1], x.dim[2], x.dim[3]};
+    acc(A, n->n.in[0], bop1(A, NG_OP_RESHAPE, dy, ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
+}
+
+static void g_slice(ad *A, const nc_node *n, int dy)
+{
+    const ng_tensor x = A->g->tensors[n->n.in[0]].t;
+    int32_t ia[NG_MAX_IA] = {n->n.ia[0], n->n.ia[1], x.dim[n->n.ia[0]]};
+    acc(A, n->n.in[0], bop1(A, NG_OP_PAD, dy, ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
 }
 
 /* One row per op; NULL: not differentiable (backward and update ops, and
- * ops whose inputs never need gradients). */
+ * ops whose inputs never need gradients: see differentiable_input). */
 static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_CONV2D] = g_conv2d,
     [NG_OP_RELU] = g_relu,
@@ -133,10 +277,25 @@ static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_UPSAMPLE] = g_upsample,
     [NG_OP_CONCAT] = g_concat,
     [NG_OP_MUL_CHANNEL] = g_mul_channel,
+    [NG_OP_SOFTMAX] = g_softmax,
     [NG_OP_CROSS_ENTROPY] = g_cross_entropy,
-    [NG_OP_ADD] = g_add,
+    [NG_OP_ADD] = g_binary,
+    [NG_OP_SUB] = g_binary,
+    [NG_OP_MUL] = g_binary,
+    [NG_OP_DIV] = g_binary,
+    [NG_OP_NEG] = g_unary,
+    [NG_OP_EXP] = g_unary,
+    [NG_OP_LOG] = g_unary,
+    [NG_OP_SQRT] = g_unary,
+    [NG_OP_ABS] = g_unary,
+    [NG_OP_POW] = g_unary,
+    [NG_OP_CLAMP] = g_unary,
+    [NG_OP_REDUCE_SUM] = g_reduce_sum,
+    [NG_OP_LOG_SOFTMAX] = g_log_softmax,
+    [NG_OP_RESHAPE] = g_reshape,
+    [NG_OP_SLICE] = g_slice,
 };
-_Static_assert(NG_OP_COUNT == 20, "a new op in ops.def needs a row in grad_rules (or none: not differentiable)");
+_Static_assert(NG_OP_COUNT == 42, "a new op in ops.def needs a row in grad_rules (or none: not differentiable)");
 
 /* Inputs through which no gradient flows. */
 static int differentiable_input(const ng_node *n, int i)
@@ -144,6 +303,10 @@ static int differentiable_input(const ng_node *n, int i)
     switch (n->op) {
     case NG_OP_MUL_CHANNEL: return i == 0;
     case NG_OP_CROSS_ENTROPY: return i == 0;
+    case NG_OP_STOP_GRADIENT: return 0; /* by definition */
+    case NG_OP_SIGN: return 0;          /* its derivative is 0 almost everywhere */
+    case NG_OP_ONE_HOT: return 0;       /* labels are integers */
+    case NG_OP_VALID_MASK: return 0;
     default: return 1;
     }
 }

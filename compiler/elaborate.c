@@ -2,10 +2,15 @@
  * Values are numbers, booleans, strings, symbols (bare names that are not
  * bound, such as `same` or `balanced`), tensors and lists.  Builtin ops are
  * one table (builtins[]); user functions bind arguments the same way.
+ * Tensor arithmetic broadcasts (numbers and lists become const tensors);
+ * `import` runs another file's top level in the same global scope, once.
  * Parameter names come from the source: the assignment target or function
  * name of each call level, then the op and its ordinal (`e1.conv2.weight`). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "elaborate.h"
+#include "parse.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +64,20 @@ typedef struct frame {
     value ret;
 } frame;
 
+/* The files being imported, innermost first (the model file last). */
+typedef struct import_frame {
+    const char *real;    /* realpath, NULL when unknown */
+    const char *shown;   /* path relative to the model file's directory */
+    nc_loc loc;          /* the import statement (model file: unused) */
+    struct import_frame *up;
+} import_frame;
+
+/* Files already imported (executed once). */
+typedef struct imported {
+    const char *real;
+    struct imported *next;
+} imported;
+
 typedef struct {
     nc_graph *g;
     nc_diag *d;
@@ -72,6 +91,12 @@ typedef struct {
     counter *top_names;  /* top-level scope names taken */
     const char *hint;    /* assignment target of a call being evaluated */
     int salt;            /* per dropout node */
+    const char *ignore_by; /* the op that fixed bind.ignore, NULL: not yet */
+    nc_loc ignore_loc;
+    import_frame *imports; /* the file being executed and its importers */
+    imported *done;
+    const char *root_dir;  /* the model file's directory ("" or ending in '/') */
+    int import_failed;     /* an import was reported: unknown functions are quiet */
 } elab;
 
 static value v_err(void) { value v = {0}; v.k = V_ERR; return v; }
@@ -103,6 +128,12 @@ static void verror(elab *E, nc_loc loc, const char *fmt, va_list ap)
             nc_diag_note(E->d, "in %s() called from %s (%d times)", f->fn, where, repeats + 1);
         else
             nc_diag_note(E->d, "in %s() called from %s", f->fn, where);
+    }
+    /* then the imports that led here */
+    for (import_frame *f = E->imports; f && f->up; f = f->up) {
+        char where[256];
+        nc_loc_str(E->d, f->loc, where, sizeof where);
+        nc_diag_note(E->d, "in %s imported from %s", f->shown, where);
     }
 }
 
@@ -583,28 +614,479 @@ static value b_spatial_dropout(elab *E, const nc_expr *call, value *a)
     return emit(E, call->loc, NG_OP_MUL_CHANNEL, 2, in, NULL, NULL, "dropout");
 }
 
-static value b_softmax(elab *E, const nc_expr *call, value *a)
+static int is_none(const value *v)
 {
-    int axis;
-    if (!want_4d(E, &a[0], "softmax") || !want_int(E, &a[1], "softmax", "axis", -4, 3, &axis))
-        return v_err();
-    if (axis != 1 && axis != -3) {
-        error(E, a[1].loc, "softmax: only axis = 1 (channels) is supported, got %d", axis);
-        return v_err();
-    }
-    int32_t in[1] = {a[0].t};
-    return emit(E, call->loc, NG_OP_SOFTMAX, 1, in, NULL, NULL, "softmax");
+    return v->k == V_NONE || ((v->k == V_SYM || v->k == V_STR) && strcmp(v->s, "none") == 0);
 }
 
-static const char *const weight_names[] = {"none", "balanced", NULL};
+/* Any f32 tensor (the labels input is i32: say what to do with it). */
+static int want_f32(elab *E, const value *v, const char *fn, const char *arg)
+{
+    if (!want_tensor(E, v, fn, arg))
+        return 0;
+    if (T(E, v->t)->dtype != NG_F32) {
+        error(E, v->loc, "%s: '%s' is the labels input (integers); use one_hot(...) or valid_mask(...)",
+              fn, T(E, v->t)->name);
+        return 0;
+    }
+    return 1;
+}
 
-/* cross_entropy(logits, labels, weights = none, ignore = 255, clip = none) */
+/* The labels input, for the ops that read labels. */
+static int want_labels(elab *E, const value *v, const char *fn)
+{
+    if (!want_tensor(E, v, fn, "labels"))
+        return 0;
+    if (v->t != E->g->bind.labels) {
+        error(E, v->loc, "%s: argument 'labels' must be a labels input", fn);
+        return 0;
+    }
+    return 1;
+}
+
+/* An axis of a rank-ndim tensor, negative counting from the end. */
+static int want_axis(elab *E, const value *v, const char *fn, int ndim, int *out)
+{
+    int axis;
+    if (ndim < 1) {
+        error(E, v->loc, "%s: a scalar has no axis", fn);
+        return 0;
+    }
+    if (!want_int(E, v, fn, "axis", -ndim, ndim - 1, &axis))
+        return 0;
+    *out = axis < 0 ? axis + ndim : axis;
+    return 1;
+}
+
+/* axis = none (every dim), an integer or a list of integers: a bit mask
+ * over the dims of a rank-ndim tensor. */
+static int want_axes(elab *E, const value *v, const char *fn, int ndim, int32_t *mask)
+{
+    *mask = 0;
+    if (is_none(v)) {
+        *mask = (1 << ndim) - 1;
+        return 1;
+    }
+    int n = v->k == V_LIST ? v->n : 1;
+    for (int i = 0; i < n; i++) {
+        const value *it = v->k == V_LIST ? &v->items[i] : v;
+        int axis;
+        if (!want_axis(E, it, fn, ndim, &axis))
+            return 0;
+        if (*mask >> axis & 1) {
+            error(E, it->loc, "%s: axis %d is given twice", fn, axis);
+            return 0;
+        }
+        *mask |= 1 << axis;
+    }
+    return 1;
+}
+
+/* A const f32 tensor of the given shape holding data (copied). */
+static int const_tensor(elab *E, int ndim, const int32_t *dim, const float *data, nc_loc loc)
+{
+    int t = nc_graph_tensor(E->g, op_name(E, "const"), NG_F32, NG_ROLE_CONST, ndim, dim, loc);
+    int64_t n = ng_tensor_nelem(T(E, t));
+    float *d = nc_arena_array(E->a, (size_t)n, sizeof *d);
+    memcpy(d, data, (size_t)n * sizeof *d);
+    E->g->tensors[t].t.init = NG_INIT_DATA;
+    E->g->tensors[t].t.data = d;
+    return t;
+}
+
+/* A number or a list of numbers as a tensor operand: a number is a scalar
+ * (rank 0), a list of K numbers a vector along channels (1,K,1,1); tensors
+ * pass through.  what names the operation in messages. */
+static int operand_tensor(elab *E, const value *v, const char *what, int *out)
+{
+    if (v->k == V_TENSOR) {
+        if (!want_f32(E, v, what, "operand"))
+            return 0;
+        *out = v->t;
+        return 1;
+    }
+    if (v->k == V_NUM) {
+        float x = (float)v->num;
+        *out = const_tensor(E, 0, NULL, &x, v->loc);
+        return 1;
+    }
+    if (v->k == V_LIST && v->n >= 1 && v->n <= 1 << 20) {
+        float *x = nc_arena_array(E->a, (size_t)v->n, sizeof *x);
+        for (int i = 0; i < v->n; i++) {
+            if (v->items[i].k != V_NUM) {
+                error(E, v->items[i].loc, "%s: a list in tensor arithmetic holds numbers, got %s", what,
+                      kind_name(&v->items[i]));
+                return 0;
+            }
+            x[i] = (float)v->items[i].num;
+        }
+        int32_t dim[4] = {1, v->n, 1, 1};
+        *out = const_tensor(E, 4, dim, x, v->loc);
+        return 1;
+    }
+    error(E, v->loc, "%s: expected a tensor, a number or a list of numbers, got %s", what,
+          v->k == V_LIST ? "an empty list" : kind_name(v));
+    return 0;
+}
+
+/* exp(x), log(x), sqrt(x), abs(x): elementwise on a tensor; on a number,
+ * the number. */
+static value unary_op(elab *E, const nc_expr *call, value *a, const char *fn, int op)
+{
+    if (a[0].k == V_NUM) {
+        double x = a[0].num, y = 0;
+        if ((op == NG_OP_LOG && x <= 0) || (op == NG_OP_SQRT && x < 0)) {
+            error(E, a[0].loc, "%s(%g) is not a real number", fn, x);
+            return v_err();
+        }
+        switch (op) {
+        case NG_OP_EXP: y = exp(x); break;
+        case NG_OP_LOG: y = log(x); break;
+        case NG_OP_SQRT: y = sqrt(x); break;
+        default: y = fabs(x); break;
+        }
+        value v = a[0];
+        v.num = y;
+        v.is_int = op == NG_OP_ABS && a[0].is_int;
+        v.loc = call->loc;
+        return v;
+    }
+    if (!want_f32(E, &a[0], fn, "x"))
+        return v_err();
+    int32_t in[1] = {a[0].t};
+    return emit(E, call->loc, op, 1, in, NULL, NULL, fn);
+}
+
+static value b_exp(elab *E, const nc_expr *call, value *a) { return unary_op(E, call, a, "exp", NG_OP_EXP); }
+static value b_log(elab *E, const nc_expr *call, value *a) { return unary_op(E, call, a, "log", NG_OP_LOG); }
+static value b_sqrt(elab *E, const nc_expr *call, value *a) { return unary_op(E, call, a, "sqrt", NG_OP_SQRT); }
+static value b_abs(elab *E, const nc_expr *call, value *a) { return unary_op(E, call, a, "abs", NG_OP_ABS); }
+
+/* pow(x, p): p a number */
+static value b_pow(elab *E, const nc_expr *call, value *a)
+{
+    double p;
+    if (!want_num(E, &a[1], "pow", "p", &p))
+        return v_err();
+    if (a[0].k == V_NUM) {
+        value v = a[0];
+        v.num = pow(a[0].num, p);
+        v.is_int = a[0].is_int && a[1].is_int && p >= 0;
+        v.loc = call->loc;
+        if (!isfinite(v.num)) {
+            error(E, call->loc, "pow(%g, %g) is not a finite real number", a[0].num, p);
+            return v_err();
+        }
+        return v;
+    }
+    if (!want_f32(E, &a[0], "pow", "x"))
+        return v_err();
+    int32_t in[1] = {a[0].t};
+    float fa[NG_MAX_FA] = {(float)p};
+    return emit(E, call->loc, NG_OP_POW, 1, in, NULL, fa, "pow");
+}
+
+static value clamp_tensor(elab *E, nc_loc loc, int t, double lo, double hi, const char *base)
+{
+    int32_t in[1] = {t};
+    float fa[NG_MAX_FA] = {(float)lo, (float)hi};
+    return emit(E, loc, NG_OP_CLAMP, 1, in, NULL, fa, base);
+}
+
+/* clamp(x, lo, hi): either bound may be none */
+static value b_clamp(elab *E, const nc_expr *call, value *a)
+{
+    double b[2] = {-INFINITY, INFINITY};
+    if (!want_f32(E, &a[0], "clamp", "x"))
+        return v_err();
+    for (int i = 0; i < 2; i++)
+        if (!is_none(&a[1 + i]) && !want_num(E, &a[1 + i], "clamp", i ? "hi" : "lo", &b[i]))
+            return v_err();
+    if (!(b[0] <= b[1])) {
+        error(E, call->loc, "clamp: lo = %g is above hi = %g", b[0], b[1]);
+        return v_err();
+    }
+    return clamp_tensor(E, call->loc, a[0].t, b[0], b[1], "clamp");
+}
+
+/* min(x, c) and max(x, c): a tensor against a number (either order), or
+ * two numbers */
+static value min_max(elab *E, const nc_expr *call, value *a, int is_max)
+{
+    const char *fn = is_max ? "max" : "min";
+    value x = a[0], c = a[1];
+    if (x.k == V_NUM && c.k == V_NUM) {
+        value v = (is_max ? x.num >= c.num : x.num <= c.num) ? x : c;
+        v.loc = call->loc;
+        return v;
+    }
+    if (x.k != V_TENSOR && c.k == V_TENSOR) {
+        x = a[1];
+        c = a[0];
+    }
+    if (x.k == V_TENSOR && c.k == V_TENSOR) {
+        error(E, call->loc, "%s of two tensors is not supported: one argument must be a number", fn);
+        return v_err();
+    }
+    double k;
+    if (!want_f32(E, &x, fn, "x") || !want_num(E, &c, fn, "c", &k))
+        return v_err();
+    return clamp_tensor(E, call->loc, x.t, is_max ? k : -INFINITY, is_max ? INFINITY : k, fn);
+}
+
+static value b_min(elab *E, const nc_expr *call, value *a) { return min_max(E, call, a, 0); }
+static value b_max(elab *E, const nc_expr *call, value *a) { return min_max(E, call, a, 1); }
+
+/* sum(x, axis = none, keepdims = false) and mean(...) */
+static value reduce(elab *E, const nc_expr *call, value *a, int is_mean)
+{
+    const char *fn = is_mean ? "mean" : "sum";
+    int32_t mask;
+    if (!want_f32(E, &a[0], fn, "x"))
+        return v_err();
+    const ng_tensor *x = T(E, a[0].t);
+    if (!want_axes(E, &a[1], fn, x->ndim, &mask))
+        return v_err();
+    if (a[2].k != V_BOOL) {
+        error(E, a[2].loc, "%s: argument 'keepdims' must be true or false", fn);
+        return v_err();
+    }
+    double count = 1;
+    for (int i = 0; i < x->ndim; i++)
+        if (mask >> i & 1)
+            count *= x->dim[i];
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {mask, a[2].num ? mask : 0};
+    float fa[NG_MAX_FA] = {is_mean ? (float)(1.0 / count) : 1.0f};
+    return emit(E, call->loc, NG_OP_REDUCE_SUM, 1, in, ia, fa, fn);
+}
+
+static value b_sum(elab *E, const nc_expr *call, value *a) { return reduce(E, call, a, 0); }
+static value b_mean(elab *E, const nc_expr *call, value *a) { return reduce(E, call, a, 1); }
+
+/* softmax(x, axis = 1) and log_softmax(x, axis = 1) */
+static value softmax_like(elab *E, const nc_expr *call, value *a, int op, const char *fn)
+{
+    int axis;
+    if (!want_f32(E, &a[0], fn, "x") || !want_axis(E, &a[1], fn, T(E, a[0].t)->ndim, &axis))
+        return v_err();
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {axis};
+    return emit(E, call->loc, op, 1, in, ia, NULL, fn);
+}
+
+static value b_softmax(elab *E, const nc_expr *call, value *a)
+{
+    return softmax_like(E, call, a, NG_OP_SOFTMAX, "softmax");
+}
+
+static value b_log_softmax(elab *E, const nc_expr *call, value *a)
+{
+    return softmax_like(E, call, a, NG_OP_LOG_SOFTMAX, "log_softmax");
+}
+
+/* The model has one ignore label (netrun pads batches with it and checks
+ * masks against it): the first op that reads labels fixes it, from its
+ * `ignore` argument or 255; a later op may not name another one. */
+static int model_ignore(elab *E, const value *v, const char *fn, int *out)
+{
+    int ig = E->ignore_by ? E->g->bind.ignore : 255, classes = E->g->bind.classes;
+    if (!is_none(v) && !want_int(E, v, fn, "ignore", -1, 1 << 30, &ig))
+        return 0;
+    if (ig >= 0 && ig < classes) {
+        error(E, v->loc, "%s: ignore = %d is a valid class (0..%d)", fn, ig, classes - 1);
+        return 0;
+    }
+    if (E->ignore_by && ig != E->g->bind.ignore) {
+        error(E, v->loc, "%s: ignore = %d, but %s at line %d already uses %d (a model has one ignore label)",
+              fn, ig, E->ignore_by, E->ignore_loc.first_line, E->g->bind.ignore);
+        return 0;
+    }
+    if (!E->ignore_by) {
+        E->ignore_by = fn;
+        E->ignore_loc = v->loc;
+    }
+    E->g->bind.ignore = ig;
+    *out = ig;
+    return 1;
+}
+
+/* one_hot(labels, classes = none, ignore = none) */
+static value b_one_hot(elab *E, const nc_expr *call, value *a)
+{
+    int classes = E->g->bind.classes, ignore;
+    if (!want_labels(E, &a[0], "one_hot") ||
+        (!is_none(&a[1]) && !want_int(E, &a[1], "one_hot", "classes", 1, NG_MAX_CLASSES, &classes)) ||
+        !model_ignore(E, &a[2], "one_hot", &ignore))
+        return v_err();
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {classes, ignore};
+    return emit(E, call->loc, NG_OP_ONE_HOT, 1, in, ia, NULL, "one_hot");
+}
+
+/* valid_mask(labels, ignore = none) */
+static value b_valid_mask(elab *E, const nc_expr *call, value *a)
+{
+    int ignore;
+    if (!want_labels(E, &a[0], "valid_mask") || !model_ignore(E, &a[1], "valid_mask", &ignore))
+        return v_err();
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {E->g->bind.classes, ignore};
+    return emit(E, call->loc, NG_OP_VALID_MASK, 1, in, ia, NULL, "valid_mask");
+}
+
+static value b_stop_gradient(elab *E, const nc_expr *call, value *a)
+{
+    if (!want_f32(E, &a[0], "stop_gradient", "x"))
+        return v_err();
+    int32_t in[1] = {a[0].t};
+    return emit(E, call->loc, NG_OP_STOP_GRADIENT, 1, in, NULL, NULL, "stop_gradient");
+}
+
+static value reshape_to(elab *E, nc_loc loc, int t, int ndim, const int32_t *dim, const char *base)
+{
+    int32_t in[1] = {t}, ia[NG_MAX_IA] = {ndim};
+    for (int i = 0; i < ndim; i++)
+        ia[1 + i] = dim[i];
+    return emit(E, loc, NG_OP_RESHAPE, 1, in, ia, NULL, base);
+}
+
+/* reshape(x, shape): shape a list of up to 4 dims, one of them may be -1
+ * (the rest of the elements) */
+static value b_reshape(elab *E, const nc_expr *call, value *a)
+{
+    if (!want_f32(E, &a[0], "reshape", "x"))
+        return v_err();
+    if (a[1].k != V_LIST || a[1].n > NG_MAX_DIMS) {
+        error(E, a[1].loc, "reshape: argument 'shape' must be a list of at most %d dims", NG_MAX_DIMS);
+        return v_err();
+    }
+    int32_t dim[NG_MAX_DIMS] = {0};
+    int64_t known = 1, have = ng_tensor_nelem(T(E, a[0].t));
+    int infer = -1;
+    for (int i = 0; i < a[1].n; i++) {
+        int d;
+        if (!want_int(E, &a[1].items[i], "reshape", "shape", -1, 1 << 30, &d))
+            return v_err();
+        if (d == 0 || (d == -1 && infer >= 0)) {
+            error(E, a[1].items[i].loc, "reshape: dims are >= 1, with at most one -1");
+            return v_err();
+        }
+        if (d == -1)
+            infer = i;
+        else
+            known *= d;
+        dim[i] = d;
+    }
+    if (infer >= 0 && known > 0 && have % known == 0)
+        dim[infer] = (int32_t)(have / known), known = have;
+    if (known != have) {
+        char sh[64];
+        error(E, a[1].loc, "reshape: %s has %lld elements, the new shape %lld",
+              nc_shape_str(T(E, a[0].t), sh, sizeof sh), (long long)have, (long long)known);
+        return v_err();
+    }
+    return reshape_to(E, call->loc, a[0].t, a[1].n, dim, "reshape");
+}
+
+/* slice(x, start, end = none, axis = 1): negative start/end count from the
+ * end of the axis, as in Python; end none: to the end */
+static value b_slice(elab *E, const nc_expr *call, value *a)
+{
+    int axis, start, end;
+    if (!want_f32(E, &a[0], "slice", "x") || !want_axis(E, &a[3], "slice", T(E, a[0].t)->ndim, &axis))
+        return v_err();
+    int n = T(E, a[0].t)->dim[axis];
+    if (!want_int(E, &a[1], "slice", "start", -n, n - 1, &start))
+        return v_err();
+    end = n;
+    if (!is_none(&a[2]) && !want_int(E, &a[2], "slice", "end", -n, n, &end))
+        return v_err();
+    start += start < 0 ? n : 0;
+    end += end < 0 ? n : 0;
+    if (end <= start) {
+        error(E, call->loc, "slice: %d:%d of axis %d (size %d) is empty", start, end, axis, n);
+        return v_err();
+    }
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {axis, start, end - start};
+    return emit(E, call->loc, NG_OP_SLICE, 1, in, ia, NULL, "slice");
+}
+
+/* Class-weight schemes, in NG_CW_* order. */
+static const char *const scheme_names[] = {"balanced", "median_freq", "inverse_sqrt", NULL};
+
+/* clip = c > 0 (upper bound), [lo, hi], or none/0 (none): into lo, hi
+ * (hi 0: no clipping). */
+static int want_clip(elab *E, const value *v, const char *fn, double *lo, double *hi)
+{
+    *lo = *hi = 0;
+    if (v->k == V_LIST) {
+        if (v->n != 2) {
+            error(E, v->loc, "%s: clip must be a maximum or a list [min, max]", fn);
+            return 0;
+        }
+        if (!want_num(E, &v->items[0], fn, "clip", lo) || !want_num(E, &v->items[1], fn, "clip", hi))
+            return 0;
+    } else if (!is_none(v) && !want_num(E, v, fn, "clip", hi)) {
+        return 0;
+    }
+    if (*lo < 0 || *hi < 0 || (*hi > 0 && *lo > *hi) || !isfinite(*lo) || !isfinite(*hi)) {
+        error(E, v->loc, "%s: clip range [%g, %g] is invalid", fn, *lo, *hi);
+        return 0;
+    }
+    return 1;
+}
+
+/* The model's one table of class weights computed by netrun (classes), made
+ * on first use; a later use must ask for the same scheme and clip. */
+static int computed_weights(elab *E, const char *fn, int scheme, double lo, double hi, nc_loc loc)
+{
+    int t = E->g->bind.class_weights;
+    if (t >= 0) {
+        const ng_tensor *w = T(E, t);
+        if (w->init_arg[0] != scheme || w->init_arg[1] != (float)lo || w->init_arg[2] != (float)hi) {
+            error(E, loc, "%s: a model computes one class-weight table, and line %d already asks for %s "
+                  "clipped to [%g, %g] (0: none)", fn, E->g->tensors[t].loc.first_line,
+                  ng_cw_name((int)w->init_arg[0]), (double)w->init_arg[1], (double)w->init_arg[2]);
+            return -1;
+        }
+        return t;
+    }
+    int32_t wd[1] = {E->g->bind.classes};
+    t = nc_graph_tensor(E->g, op_name(E, "class_weights"), NG_F32, NG_ROLE_CONST, 1, wd, loc);
+    ng_tensor *w = &E->g->tensors[t].t;
+    w->init = NG_INIT_CLASS_WEIGHTS;
+    w->init_arg[0] = (float)scheme;
+    w->init_arg[1] = (float)lo;
+    w->init_arg[2] = (float)hi;
+    E->g->bind.class_weights = t;
+    return t;
+}
+
+/* class_weights(scheme = balanced, clip = none): the computed table as a
+ * (1, classes, 1, 1) tensor, ready to broadcast along channels */
+static value b_class_weights(elab *E, const nc_expr *call, value *a)
+{
+    const char *fn = "class_weights";
+    int scheme;
+    double lo, hi;
+    if (!want_choice(E, &a[0], fn, "scheme", scheme_names, &scheme) || !want_clip(E, &a[1], fn, &lo, &hi))
+        return v_err();
+    if (E->g->bind.classes <= 0) {
+        error(E, call->loc, "%s: declare the labels input first (the table has one weight per class)", fn);
+        return v_err();
+    }
+    int t = computed_weights(E, fn, scheme, lo, hi, call->loc);
+    if (t < 0)
+        return v_err();
+    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
+    return reshape_to(E, call->loc, t, 4, dim, "class_weights_view");
+}
+
+static const char *const weight_names[] = {"none", "balanced", "median_freq", "inverse_sqrt", NULL};
+
+/* cross_entropy(logits, labels, weights = none, ignore = none, clip = none) */
 static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
 {
     const char *fn = "cross_entropy";
     int ignore;
-    if (!want_4d(E, &a[0], fn) || !want_tensor(E, &a[1], fn, "labels") ||
-        !want_int(E, &a[3], fn, "ignore", -1, 1 << 30, &ignore))
+    if (!want_4d(E, &a[0], fn) || !want_tensor(E, &a[1], fn, "labels"))
         return v_err();
     const ng_tensor *lg = T(E, a[0].t), *lb = T(E, a[1].t);
     if (lb->dtype != NG_I32 || a[1].t != E->g->bind.labels) {
@@ -617,28 +1099,10 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
               (int)lg->dim[1], classes);
         return v_err();
     }
-    if (ignore >= 0 && ignore < classes) {
-        error(E, a[3].loc, "%s: ignore = %d is a valid class (0..%d)", fn, ignore, classes - 1);
+    double clip_lo, clip_hi;
+    if (!model_ignore(E, &a[3], fn, &ignore) || !want_clip(E, &a[4], fn, &clip_lo, &clip_hi))
         return v_err();
-    }
-    double clip_lo = 0, clip_hi = 0;
-    if (a[4].k == V_LIST) {
-        if (a[4].n != 2 || !want_num(E, &a[4].items[0], fn, "clip", &clip_lo) ||
-            !want_num(E, &a[4].items[1], fn, "clip", &clip_hi)) {
-            if (a[4].n != 2)
-                error(E, a[4].loc, "%s: clip must be a maximum or a list [min, max]", fn);
-            return v_err();
-        }
-    } else if (a[4].k != V_NONE && !want_num(E, &a[4], fn, "clip", &clip_hi)) {
-        return v_err();
-    }
-    if (clip_lo < 0 || clip_hi < 0 || (clip_hi > 0 && clip_lo > clip_hi)) {
-        error(E, a[4].loc, "%s: clip range [%g, %g] is invalid", fn, clip_lo, clip_hi);
-        return v_err();
-    }
-
-    int no_weights = a[2].k == V_NONE || ((a[2].k == V_SYM || a[2].k == V_STR) && !strcmp(a[2].s, "none"));
-    if (clip_hi > 0 && no_weights) {
+    if (clip_hi > 0 && is_none(&a[2])) {
         error(E, a[4].loc, "%s: clip bounds class weights, but no weights are given", fn);
         return v_err();
     }
@@ -667,24 +1131,11 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
         E->g->tensors[wt].t.data = data;
     } else {
         int scheme = 0;
-        if (a[2].k != V_NONE && !want_choice(E, &a[2], fn, "weights", weight_names, &scheme))
+        if (!is_none(&a[2]) && !want_choice(E, &a[2], fn, "weights", weight_names, &scheme))
             return v_err();
-        if (scheme == 1) {
-            if (E->g->bind.class_weights >= 0) {
-                error(E, call->loc, "%s: only one loss may use computed class weights", fn);
-                return v_err();
-            }
-            wt = nc_graph_tensor(E->g, op_name(E, "class_weights"), NG_F32, NG_ROLE_CONST, 1, wd,
-                                 call->loc);
-            ng_tensor *w = &E->g->tensors[wt].t;
-            w->init = NG_INIT_CLASS_WEIGHTS;
-            w->init_arg[0] = NG_CW_BALANCED;
-            w->init_arg[1] = (float)clip_lo;
-            w->init_arg[2] = (float)clip_hi;
-            E->g->bind.class_weights = wt;
-        }
+        if (scheme > 0 && (wt = computed_weights(E, fn, scheme - 1, clip_lo, clip_hi, call->loc)) < 0)
+            return v_err();
     }
-    E->g->bind.ignore = ignore;
     int32_t in[3] = {a[0].t, a[1].t, wt}, ia[NG_MAX_IA] = {ignore};
     return emit(E, call->loc, NG_OP_CROSS_ENTROPY, 3, in, ia, NULL, "cross_entropy");
 }
@@ -698,8 +1149,25 @@ static const builtin builtins[] = {
     {"upsample", b_upsample, 2, {{"x", 0}, {"factor", "2"}}},
     {"spatial_dropout", b_spatial_dropout, 2, {{"x", 0}, {"rate", 0}}},
     {"softmax", b_softmax, 2, {{"x", 0}, {"axis", "1"}}},
+    {"log_softmax", b_log_softmax, 2, {{"x", 0}, {"axis", "1"}}},
     {"cross_entropy", b_cross_entropy, 5,
-     {{"logits", 0}, {"labels", 0}, {"weights", "none"}, {"ignore", "255"}, {"clip", "none"}}},
+     {{"logits", 0}, {"labels", 0}, {"weights", "none"}, {"ignore", "none"}, {"clip", "none"}}},
+    {"exp", b_exp, 1, {{"x", 0}}},
+    {"log", b_log, 1, {{"x", 0}}},
+    {"sqrt", b_sqrt, 1, {{"x", 0}}},
+    {"abs", b_abs, 1, {{"x", 0}}},
+    {"pow", b_pow, 2, {{"x", 0}, {"p", 0}}},
+    {"clamp", b_clamp, 3, {{"x", 0}, {"lo", 0}, {"hi", 0}}},
+    {"min", b_min, 2, {{"x", 0}, {"c", 0}}},
+    {"max", b_max, 2, {{"x", 0}, {"c", 0}}},
+    {"sum", b_sum, 3, {{"x", 0}, {"axis", "none"}, {"keepdims", "false"}}},
+    {"mean", b_mean, 3, {{"x", 0}, {"axis", "none"}, {"keepdims", "false"}}},
+    {"one_hot", b_one_hot, 3, {{"labels", 0}, {"classes", "none"}, {"ignore", "none"}}},
+    {"valid_mask", b_valid_mask, 2, {{"labels", 0}, {"ignore", "none"}}},
+    {"stop_gradient", b_stop_gradient, 1, {{"x", 0}}},
+    {"reshape", b_reshape, 2, {{"x", 0}, {"shape", 0}}},
+    {"slice", b_slice, 4, {{"x", 0}, {"start", 0}, {"end", "none"}, {"axis", "1"}}},
+    {"class_weights", b_class_weights, 2, {{"scheme", "balanced"}, {"clip", "none"}}},
 };
 
 static const builtin *find_builtin(const char *name)
@@ -736,6 +1204,7 @@ static value call_concat(elab *E, const nc_expr *call)
 /* --- statements and user functions ------------------------------------- */
 
 static void exec_block(elab *E, const nc_stmt *s);
+static void exec_import(elab *E, const nc_stmt *s);
 
 static value call_user(elab *E, const nc_expr *call, func *f, const char *hint)
 {
@@ -798,7 +1267,7 @@ static value eval_call(elab *E, const nc_expr *call)
         if (strcmp(call->name, "adam") == 0 || strcmp(call->name, "sgd") == 0)
             error(E, call->loc, "%s is an optimizer: use it as 'minimize LOSS with %s(...)'",
                   call->name, call->name);
-        else
+        else if (!E->import_failed) /* else it is likely in the file that failed */
             error(E, call->loc, "unknown function '%s'", call->name);
         return v_err();
     }
@@ -808,8 +1277,40 @@ static value eval_call(elab *E, const nc_expr *call)
     return b->fn(E, call, args);
 }
 
+/* a + b, a - b, a * b, a / b with a tensor on either side: numbers and
+ * lists of numbers become const tensors, shapes broadcast (numpy). */
+static value tensor_arith(elab *E, const nc_expr *e, value l, value r)
+{
+    static const int ops[] = {NG_OP_ADD, NG_OP_SUB, NG_OP_MUL, NG_OP_DIV};
+    static const char *const sym[] = {"+", "-", "*", "/"};
+    char what[32], err[512];
+    snprintf(what, sizeof what, "operator '%s'", sym[e->op]);
+    int a, b;
+    if (!operand_tensor(E, &l, what, &a) || !operand_tensor(E, &r, what, &b))
+        return v_err();
+    const char *name = ng_ops[ops[e->op]].name;
+    int32_t in[2] = {a, b};
+    int t = nc_graph_op(E->g, ops[e->op], 2, in, NULL, NULL, op_name(E, name), NG_ROLE_ACT, e->loc, 0,
+                        err, sizeof err);
+    if (t < 0) { /* "mul: shapes ..." from the shape rule */
+        size_t skip = strlen(name) + 2;
+        error(E, e->loc, "%s: %s", what, strncmp(err, name, skip - 2) == 0 ? err + skip : err);
+        return v_err();
+    }
+    return tensor_value(t, e->loc);
+}
+
 static value arith(elab *E, const nc_expr *e, value l, value r)
 {
+    /* `x == none` asks whether x is none (V_NONE from a builtin default or
+     * -D, the name none otherwise), whatever x is */
+    if ((e->op == NC_OP_EQ || e->op == NC_OP_NE) && (is_none(&l) || is_none(&r))) {
+        value v = {0};
+        v.k = V_BOOL;
+        v.loc = e->loc;
+        v.num = (is_none(&l) && is_none(&r)) == (e->op == NC_OP_EQ);
+        return v;
+    }
     /* names such as `balanced` compare with names and strings */
     int named = (l.k == V_SYM || l.k == V_STR) && (r.k == V_SYM || r.k == V_STR);
     if ((e->op == NC_OP_EQ || e->op == NC_OP_NE) && named) {
@@ -824,10 +1325,8 @@ static value arith(elab *E, const nc_expr *e, value l, value r)
     static const char *const opname[] = {"+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">="};
     value v = {0};
     v.loc = e->loc;
-    if (l.k == V_TENSOR && r.k == V_TENSOR && e->op == NC_OP_ADD) {
-        int32_t in[2] = {l.t, r.t};
-        return emit(E, e->loc, NG_OP_ADD, 2, in, NULL, NULL, "add");
-    }
+    if ((l.k == V_TENSOR || r.k == V_TENSOR) && e->op <= NC_OP_DIV)
+        return tensor_arith(E, e, l, r);
     if (e->op == NC_OP_EQ || e->op == NC_OP_NE) {
         int eq;
         if (l.k == V_NUM && r.k == V_NUM)
@@ -847,7 +1346,7 @@ static value arith(elab *E, const nc_expr *e, value l, value r)
     if (l.k != V_NUM || r.k != V_NUM) {
         error(E, e->loc, "operator '%s' needs numbers, got %s and %s%s", opname[e->op],
               kind_name(&l), kind_name(&r),
-              (l.k == V_TENSOR || r.k == V_TENSOR) ? " (tensor arithmetic supports only a + b)" : "");
+              (l.k == V_TENSOR || r.k == V_TENSOR) ? " (tensor arithmetic has + - * /)" : "");
         return v_err();
     }
     double a = l.num, b = r.num;
@@ -927,6 +1426,10 @@ static value eval(elab *E, const nc_expr *e)
             error(E, e->loc, "'%s' is a function; call it with (...)", e->name);
             return v_err();
         }
+        if (strcmp(e->name, "none") == 0) { /* a value: may be assigned, returned */
+            v.k = V_NONE;
+            return v;
+        }
         v.k = V_SYM;
         v.s = e->name;
         return v;
@@ -949,6 +1452,12 @@ static value eval(elab *E, const nc_expr *e)
             x.num = -x.num;
             x.loc = e->loc;
             return x;
+        }
+        if (e->op == NC_OP_NEG && x.k == V_TENSOR) {
+            if (!want_f32(E, &x, "operator '-'", "x"))
+                return v_err();
+            int32_t in[1] = {x.t};
+            return emit(E, e->loc, NG_OP_NEG, 1, in, NULL, NULL, "neg");
         }
         if (e->op == NC_OP_NOT && x.k == V_BOOL) {
             x.num = !x.num;
@@ -1124,9 +1633,23 @@ static void exec_minimize(elab *E, const nc_stmt *s)
     g->loss_loc = s->loc;
 }
 
+/* input, output and minimize belong to the model file netc compiles: an
+ * imported file holds consts, functions and other top-level statements. */
+static int model_file_only(elab *E, const nc_stmt *s, const char *what)
+{
+    if (!E->imports || !E->imports->up)
+        return 1;
+    error(E, s->loc, "'%s' is only allowed in the model file, not in an imported file", what);
+    return 0;
+}
+
 static void exec_stmt(elab *E, const nc_stmt *s)
 {
     frame *f = E->top;
+    if ((s->kind == NC_S_INPUT && !model_file_only(E, s, "input")) ||
+        (s->kind == NC_S_OUTPUT && !model_file_only(E, s, "output")) ||
+        (s->kind == NC_S_MINIMIZE && !model_file_only(E, s, "minimize")))
+        return;
     switch (s->kind) {
     case NC_S_CONST: {
         if (f->fn) {
@@ -1268,7 +1791,11 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_IMPORT:
-        error(E, s->loc, "import is not supported yet");
+        if (f->fn) {
+            error(E, s->loc, "'import' is only allowed at top level");
+            return;
+        }
+        exec_import(E, s);
         return;
     }
 }
@@ -1285,6 +1812,192 @@ static void exec_block(elab *E, const nc_stmt *s)
     }
 }
 
+/* Register the functions of one file's top level (hoisted: a file may
+ * call a function it defines further down). */
+static void register_defs(elab *E, const nc_stmt *prog)
+{
+    for (const nc_stmt *s = prog; s; s = s->next) {
+        if (s->kind != NC_S_DEF)
+            continue;
+        func *old = find_func(E, s->name);
+        if (old || find_builtin(s->name) || strcmp(s->name, "concat") == 0) {
+            if (old && old->def->loc.file == s->loc.file) {
+                error(E, s->name_loc, "function '%s' is already defined (line %d)", s->name,
+                      old->def->name_loc.first_line);
+            } else if (old) {
+                char where[256];
+                nc_loc_str(E->d, old->def->name_loc, where, sizeof where);
+                error(E, s->name_loc, "function '%s' is already defined (%s)", s->name, where);
+            } else {
+                error(E, s->name_loc, "'%s' is a builtin op and cannot be redefined", s->name);
+            }
+            continue;
+        }
+        if (s->n_params > MAX_PARAMS) {
+            error(E, s->name_loc, "function '%s' has %d parameters; at most %d are allowed", s->name,
+                  s->n_params, MAX_PARAMS);
+            continue;
+        }
+        func *f = nc_arena_alloc(E->a, sizeof *f);
+        f->def = s;
+        f->next = E->funcs;
+        E->funcs = f;
+    }
+}
+
+/* --- imports ----------------------------------------------------------- */
+
+/* The directory part of path, ending in '/', or "" for none. */
+static const char *dir_of(nc_arena *a, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? nc_arena_strndup(a, path, (size_t)(slash - path + 1)) : "";
+}
+
+/* path with "." and "dir/.." parts removed, lexically (no file access). */
+static const char *normalize(nc_arena *a, const char *path)
+{
+    size_t n = strlen(path);
+    char *out = nc_arena_alloc(a, n + 1);
+    size_t len = 0, keep = 0; /* keep: bytes that ".." may not remove */
+    if (path[0] == '/')
+        out[len++] = '/', keep = 1;
+    for (const char *p = path; *p;) {
+        const char *e = strchr(p, '/');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if ((k == 1 && p[0] == '.') || k == 0) {
+            /* skip */
+        } else if (k == 2 && p[0] == '.' && p[1] == '.' && len > keep) {
+            size_t cut = len - 1; /* drop the last component */
+            while (cut > keep && out[cut - 1] != '/')
+                cut--;
+            len = cut;
+        } else {
+            if (len > 0 && out[len - 1] != '/')
+                out[len++] = '/';
+            memcpy(out + len, p, k);
+            len += k;
+            if (k == 2 && p[0] == '.' && p[1] == '.')
+                keep = len;
+        }
+        p += k + (e != NULL);
+    }
+    if (len == 0)
+        out[len++] = '.';
+    out[len] = 0;
+    return out;
+}
+
+/* path as shown in an import cycle: relative to the model file's directory. */
+static const char *shown_path(elab *E, const char *path)
+{
+    size_t n = strlen(E->root_dir);
+    return n && strncmp(path, E->root_dir, n) == 0 ? path + n : path;
+}
+
+static const char *real_path(nc_arena *a, const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (!r)
+        return NULL;
+    const char *copy = nc_arena_strdup(a, r);
+    free(r);
+    return copy;
+}
+
+/* A whole file into the arena, NUL-terminated; NULL with errno set. */
+static char *read_source(nc_arena *a, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    int bad = ferror(f), saved = errno;
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        errno = bad ? saved : ENOMEM;
+        return NULL;
+    }
+    char *text = nc_arena_strndup(a, buf, n);
+    free(buf);
+    *len = n;
+    return text;
+}
+
+/* import "path": resolved against the importing file's directory; the
+ * file's top level runs once, in the global scope; its functions become
+ * callable.  A cycle, or input/output/minimize in it, is an error. */
+static void exec_import(elab *E, const nc_stmt *s)
+{
+    /* path: as the user would write it from here (diagnostics name the
+     * file so, like a C compiler's includes); shown: relative to the model
+     * file's directory, for the cycle message */
+    const char *from = E->d->files[s->loc.file].path;
+    const char *path = s->str[0] == '/' ? s->str : nc_arena_printf(E->a, "%s%s", dir_of(E->a, from), s->str);
+    const char *shown = shown_path(E, normalize(E->a, path));
+    const char *real = real_path(E->a, path);
+    if (!real) {
+        error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
+        E->import_failed = 1;
+        return;
+    }
+    for (import_frame *f = E->imports; f; f = f->up) {
+        if (!f->real || strcmp(f->real, real) != 0)
+            continue;
+        /* the chain from f down to this file, then f again */
+        const char *chain = shown;
+        for (import_frame *g = E->imports;; g = g->up) {
+            chain = nc_arena_printf(E->a, "%s -> %s", g->shown, chain);
+            if (g == f)
+                break;
+        }
+        error(E, s->loc, "import cycle: %s", chain);
+        return;
+    }
+    for (imported *i = E->done; i; i = i->next)
+        if (strcmp(i->real, real) == 0)
+            return; /* already imported: once is enough */
+    size_t len;
+    char *text = read_source(E->a, path, &len);
+    if (!text) {
+        error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
+        E->import_failed = 1;
+        return;
+    }
+    int file = nc_diag_add_file(E->d, path, text, len);
+    if (file < 0) {
+        error(E, s->loc, "cannot import '%s': more than %d source files", s->str, NC_DIAG_MAX_FILES);
+        E->import_failed = 1;
+        return;
+    }
+    imported *done = nc_arena_alloc(E->a, sizeof *done);
+    done->real = real;
+    done->next = E->done;
+    E->done = done;
+    int errors = E->d->n_errors;
+    nc_stmt *prog = nc_parse(E->a, E->d, file);
+    if (E->d->n_errors > errors) {
+        E->import_failed = 1;
+        return;
+    }
+    import_frame fr = {real, shown, s->loc, E->imports};
+    E->imports = &fr;
+    register_defs(E, prog);
+    exec_block(E, prog);
+    E->imports = fr.up;
+}
+
 int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs)
 {
     elab E = {0};
@@ -1296,28 +2009,20 @@ int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_
     E.top = &top;
     E.defs = defs;
     E.n_defs = n_defs;
-    for (const nc_stmt *s = prog; s; s = s->next) {
-        if (s->kind != NC_S_DEF)
-            continue;
-        func *old = find_func(&E, s->name);
-        if (old || find_builtin(s->name) || strcmp(s->name, "concat") == 0) {
-            if (old)
-                error(&E, s->name_loc, "function '%s' is already defined (line %d)", s->name,
-                      old->def->name_loc.first_line);
-            else
-                error(&E, s->name_loc, "'%s' is a builtin op and cannot be redefined", s->name);
-            continue;
-        }
-        if (s->n_params > MAX_PARAMS) {
-            error(&E, s->name_loc, "function '%s' has %d parameters; at most %d are allowed", s->name,
-                  s->n_params, MAX_PARAMS);
-            continue;
-        }
-        func *f = nc_arena_alloc(E.a, sizeof *f);
-        f->def = s;
-        f->next = E.funcs;
-        E.funcs = f;
+    /* the model file is the bottom of the import stack */
+    const char *root = d->files[prog ? prog->loc.file : 0].path;
+    E.root_dir = normalize(E.a, dir_of(E.a, root));
+    E.root_dir = strcmp(E.root_dir, ".") ? nc_arena_printf(E.a, "%s%s", E.root_dir,
+                                                           strcmp(E.root_dir, "/") ? "/" : "")
+                                         : "";
+    import_frame model = {real_path(E.a, root), shown_path(&E, normalize(E.a, root)), {0}, NULL};
+    E.imports = &model;
+    if (model.real) {
+        imported *self = nc_arena_alloc(E.a, sizeof *self);
+        self->real = model.real;
+        E.done = self;
     }
+    register_defs(&E, prog);
     exec_block(&E, prog);
     for (int i = 0; i < n_defs; i++)
         if (!defs[i].used) {

@@ -16,7 +16,9 @@ typedef struct {
 } nc_define;
 
 /* Elaborate prog into g (forward ops, inputs, params, bindings, optimizer).
- * Errors go to d; returns 0 when d recorded none. */
+ * prog's file (registered in d) is the model file: imports are resolved
+ * against its directory and added to d's file table.  Errors go to d;
+ * returns 0 when d recorded none. */
 int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs);
 
 #endif

@@ -355,10 +355,10 @@ param_list
       }
     ;
 
-/* param -> IDENT ['=' expr] */
+/* param -> kwname ['=' expr]   (a parameter may be called labels) */
 param
-    : IDENT                    { $$ = nc_arena_alloc(lx->a, sizeof *$$); $$->name = $1; $$->loc = @1; }
-    | IDENT '=' expr           { $$ = nc_arena_alloc(lx->a, sizeof *$$); $$->name = $1; $$->loc = @1;
+    : kwname                   { $$ = nc_arena_alloc(lx->a, sizeof *$$); $$->name = $1; $$->loc = @1; }
+    | kwname '=' expr          { $$ = nc_arena_alloc(lx->a, sizeof *$$); $$->name = $1; $$->loc = @1;
                                  $$->def = $3; }
     ;
 
@@ -393,13 +393,18 @@ expr
     | primary
     ;
 
-/* primary -> NUMBER | STRING | TRUE | FALSE | IDENT | call | '[' exprs ']' | '(' expr ')' */
+/* primary -> NUMBER | STRING | TRUE | FALSE | IDENT | CLASSES | F32 | LABELS
+ *          | call | '[' exprs ']' | '(' expr ')'
+ * (the type keywords name parameters, so they may be read as names too) */
 primary
     : NUMBER
     | STRING
     | TRUE                     { $$ = expr_new(lx, NC_E_BOOL, @$); $$->is_true = 1; }
     | FALSE                    { $$ = expr_new(lx, NC_E_BOOL, @$); }
     | IDENT                    { $$ = expr_new(lx, NC_E_NAME, @$); $$->name = $1; }
+    | CLASSES                  { $$ = expr_new(lx, NC_E_NAME, @$); $$->name = "classes"; }
+    | F32                      { $$ = expr_new(lx, NC_E_NAME, @$); $$->name = "f32"; }
+    | LABELS                   { $$ = expr_new(lx, NC_E_NAME, @$); $$->name = "labels"; }
     | call
     | '[' exprs ']'            { $$ = expr_new(lx, NC_E_LIST, @$);
                                  $$->n_items = $2.n; $$->items = list_exprs(lx, $2); }
@@ -456,7 +461,8 @@ arg
                                  $$->key = $1; $$->key_loc = @1; $$->value = $3; }
     ;
 
-/* kwname -> IDENT | CLASSES | F32 | LABELS   (keywords may name arguments) */
+/* kwname -> IDENT | CLASSES | F32 | LABELS   (keywords may name arguments
+ * and parameters) */
 kwname
     : IDENT
     | CLASSES                  { $$ = "classes"; }
@@ -644,10 +650,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, nc_lex *lx)
     const yysymbol_kind_t kw_keys[] = { YYSYMBOL_CLASSES, YYSYMBOL_F32, YYSYMBOL_LABELS };
     int eq_hint = found == YYTRANSLATE('=') && has(exp, n, YYSYMBOL_EQ);
     int want_expr = has_all(exp, n, expr_start, n_expr);
-    if (want_expr) {
+    if (want_expr || has(exp, n, YYSYMBOL_IDENT))
+        drop(exp, &n, kw_keys, 3);    /* keywords usable as names: "identifier" says it */
+    if (want_expr)
         drop(exp, &n, expr_start, n_expr);
-        drop(exp, &n, kw_keys, 3);    /* keywords usable as argument names */
-    }
     int want_eol = has(exp, n, YYSYMBOL_NEWLINE);
     if (want_eol)
         drop(exp, &n, ends, n_ends);

@@ -249,6 +249,39 @@ static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y
     g->ow = y->dim[3];
 }
 
+/* t's dims aligned at the right in 4 (leading 1s): broadcasting's view. */
+static void dims4(const ng_tensor *t, int64_t d[4])
+{
+    for (int k = 0; k < 4; k++) {
+        int i = k - (4 - t->ndim);
+        d[k] = i >= 0 ? t->dim[i] : 1;
+    }
+}
+
+/* Element strides of t over the dims of a broadcast output, 0 along the
+ * dims where t has size 1 (or none). */
+static void bstrides(const ng_tensor *t, int64_t s[4])
+{
+    int64_t d[4], step = 1;
+    dims4(t, d);
+    for (int k = 3; k >= 0; k--) {
+        s[k] = d[k] == 1 ? 0 : step;
+        step *= d[k];
+    }
+}
+
+/* t as (outer, t->dim[axis], inner) around dim axis. */
+static void around(const ng_tensor *t, int axis, int64_t *outer, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (i < axis)
+            *outer *= t->dim[i];
+        else if (i > axis)
+            *inner *= t->dim[i];
+    }
+}
+
 /* Execute one node.  Shapes were validated at load (ng_graph_check). */
 static void run_node(nr_model *m, int e, const ng_node *n)
 {
@@ -318,8 +351,15 @@ static void run_node(nr_model *m, int e, const ng_node *n)
         nr_mul_channel(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], in[1], y);
         break;
     case NG_OP_SOFTMAX:
-        nr_softmax_c(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], y);
+    case NG_OP_LOG_SOFTMAX: {
+        int64_t outer, inner;
+        around(t0, n->ia[0], &outer, &inner);
+        if (n->op == NG_OP_SOFTMAX)
+            nr_softmax_c(outer, t0->dim[n->ia[0]], inner, in[0], y);
+        else
+            nr_log_softmax(outer, t0->dim[n->ia[0]], inner, in[0], y);
         break;
+    }
     case NG_OP_CROSS_ENTROPY:
         y[0] = nr_cross_entropy_fwd(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0],
                                     (const int32_t *)in[1], in[2], n->ia[0]);
@@ -331,8 +371,64 @@ static void run_node(nr_model *m, int e, const ng_node *n)
         break;
     }
     case NG_OP_ADD:
-        nr_add(ng_tensor_nelem(t0), in[0], in[1], y);
+    case NG_OP_SUB:
+    case NG_OP_MUL:
+    case NG_OP_DIV: {
+        int64_t d[4], sa[4], sb[4];
+        dims4(to, d);
+        bstrides(t0, sa);
+        bstrides(&T[n->in[1]], sb);
+        nr_binary(n->op, d, in[0], sa, in[1], sb, y);
         break;
+    }
+    case NG_OP_NEG:
+    case NG_OP_EXP:
+    case NG_OP_LOG:
+    case NG_OP_SQRT:
+    case NG_OP_ABS:
+    case NG_OP_SIGN:
+    case NG_OP_POW:
+    case NG_OP_CLAMP:
+    case NG_OP_STOP_GRADIENT:
+    case NG_OP_RESHAPE:
+        nr_unary(n->op, ng_tensor_nelem(t0), in[0], n->fa[0], n->fa[1], y);
+        break;
+    case NG_OP_POW_BWD:
+        nr_pow_bwd(ng_tensor_nelem(t0), in[0], in[1], n->fa[0], y);
+        break;
+    case NG_OP_CLAMP_BWD:
+        nr_clamp_bwd(ng_tensor_nelem(t0), in[0], in[1], n->fa[0], n->fa[1], y);
+        break;
+    case NG_OP_REDUCE_SUM: { /* masks count dims from the left of x */
+        int64_t d[4];
+        dims4(t0, d);
+        nr_reduce_sum(d, (unsigned)n->ia[0] << (4 - t0->ndim), n->fa[0], in[0], y);
+        break;
+    }
+    case NG_OP_EXPAND: { /* ... and of the output here */
+        int64_t d[4];
+        dims4(to, d);
+        nr_expand(d, (unsigned)n->ia[0] << (4 - to->ndim), n->fa[0], in[0], y);
+        break;
+    }
+    case NG_OP_ONE_HOT:
+        nr_one_hot(t0->dim[0], n->ia[0], (int64_t)t0->dim[1] * t0->dim[2], (const int32_t *)in[0],
+                   n->ia[1], y);
+        break;
+    case NG_OP_VALID_MASK:
+        nr_valid_mask(ng_tensor_nelem(t0), n->ia[0], (const int32_t *)in[0], n->ia[1], y);
+        break;
+    case NG_OP_SLICE:
+    case NG_OP_PAD: {
+        int64_t outer, inner;
+        const ng_tensor *big = n->op == NG_OP_SLICE ? t0 : to, *small = n->op == NG_OP_SLICE ? to : t0;
+        around(t0, n->ia[0], &outer, &inner);
+        if (n->op == NG_OP_SLICE)
+            nr_slice(outer, big->dim[n->ia[0]], n->ia[1], small->dim[n->ia[0]], inner, in[0], y);
+        else
+            nr_pad(outer, big->dim[n->ia[0]], n->ia[1], small->dim[n->ia[0]], inner, in[0], y);
+        break;
+    }
     case NG_OP_ADAM:
         nr_adam(ng_tensor_nelem(t0), in[0], in[1], in[2], in[3], n->fa[0], n->fa[1], n->fa[2], n->fa[3],
                 n->fa[4], m->step + 1);
@@ -342,7 +438,7 @@ static void run_node(nr_model *m, int e, const ng_node *n)
         break;
     }
 }
-_Static_assert(NG_OP_COUNT == 20, "run_node must handle every op in ops.def");
+_Static_assert(NG_OP_COUNT == 42, "run_node must handle every op in ops.def");
 
 int nr_model_run(nr_model *m, const char *entry)
 {
@@ -364,6 +460,12 @@ int nr_model_run(nr_model *m, const char *entry)
     return 0;
 }
 
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
 void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out)
 {
     int t = m->g->bind.class_weights;
@@ -371,15 +473,36 @@ void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out
     if (t < 0 || m->g->tensors[t].init != NG_INIT_CLASS_WEIGHTS)
         return;
     const ng_tensor *wt = &m->g->tensors[t];
+    int scheme = (int)wt->init_arg[0];
     float lo = wt->init_arg[1], hi = wt->init_arg[2];
     int64_t total = 0;
     for (int c = 0; c < k; c++)
         total += counts[c];
+    /* median_freq: the median frequency of the present classes (numpy's
+     * median: the mean of the middle two for an even count); inverse_sqrt:
+     * sum_c sqrt(freq_c), so that sum_c freq_c * w_c = 1 */
+    double freqs[NG_MAX_CLASSES], median = 0, sqrt_sum = 0;
+    int np = 0;
+    for (int c = 0; c < k; c++)
+        if (counts[c] > 0) {
+            freqs[np++] = (double)counts[c] / (double)total;
+            sqrt_sum += sqrt((double)counts[c] / (double)total);
+        }
+    if (np > 0) {
+        qsort(freqs, (size_t)np, sizeof *freqs, cmp_double);
+        median = np % 2 ? freqs[np / 2] : 0.5 * (freqs[np / 2 - 1] + freqs[np / 2]);
+    }
     float *w = nr_model_state(m, t);
     for (int c = 0; c < k; c++) {
         double x = 0; /* an absent class never weighs in the loss */
-        if (counts[c] > 0)
-            x = (double)total / ((double)k * (double)counts[c]);
+        if (counts[c] > 0) {
+            double freq = (double)counts[c] / (double)total;
+            switch (scheme) {
+            case NG_CW_MEDIAN_FREQ: x = median / freq; break;
+            case NG_CW_INVERSE_SQRT: x = 1.0 / (sqrt(freq) * sqrt_sum); break;
+            default: x = (double)total / ((double)k * (double)counts[c]); break;
+            }
+        }
         if (hi > 0 && counts[c] > 0)
             x = x < lo ? lo : x > hi ? hi : x;
         w[c] = (float)x;

@@ -35,11 +35,12 @@ void nr_model_set_step(nr_model *m, int64_t step);
  * used to check that the memory plan changes no result. */
 void nr_model_set_unshared(nr_model *m, int on);
 
-/* Class weights from pixel counts per class, by the scheme of the class
- * weight tensor (init_arg: scheme, clip_lo, clip_hi).  Classes with no
- * pixels get weight 0... they cannot occur in the loss anyway; no-op when
- * the graph has no computed weights.  Writes the weights to w_out too
- * (may be NULL). */
+/* Class weights from pixel counts per class (counts: bind.classes entries),
+ * by the scheme of the class weight tensor (init_arg: scheme NG_CW_*,
+ * clip_lo, clip_hi; netg.h gives the formulas), then clamped to
+ * [clip_lo, clip_hi] when clip_hi > 0.  Classes with no pixels get weight 0:
+ * they cannot occur in the loss anyway.  No-op when the graph has no
+ * computed weights.  Writes the weights to w_out too (may be NULL). */
 void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out);
 
 #endif

@@ -254,10 +254,182 @@ void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-void nr_add(int64_t n, const float *a, const float *b, float *y)
+/* One row of a binary op: y[i] = a[i*sa] op b[i*sb], sa and sb 0 or 1.
+ * y may be a or b (in place), never a shifted copy of either. */
+static void nr_binary_row(int op, int64_t n, const float *a, int64_t sa,
+                          const float *b, int64_t sb, float *y)
+{
+    if (sa == 1 && sb == 1) {
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
+        }
+    } else if (sb == 0) {
+        const float bv = b[0];
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + bv; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - bv; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * bv; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / bv; break;
+        }
+    } else { /* sa == 0, sb == 1 */
+        const float av = a[0];
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = av + b[i]; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = av - b[i]; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = av * b[i]; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = av / b[i]; break;
+        }
+    }
+}
+
+/* 1 when strides s (per dim of d) are those of a contiguous tensor of shape
+ * d (size-1 dims may have any stride), 0 otherwise. */
+static int nr_dense(const int64_t d[4], const int64_t s[4])
+{
+    int64_t want = 1;
+    for (int k = 3; k >= 0; k--) {
+        if (d[k] > 1 && s[k] != want)
+            return 0;
+        want *= d[k];
+    }
+    return 1;
+}
+
+static int nr_zero(const int64_t s[4])
+{
+    return !s[0] && !s[1] && !s[2] && !s[3];
+}
+
+void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
+               const float *b, const int64_t sb[4], float *y)
+{
+    const int64_t n = d[0] * d[1] * d[2] * d[3];
+    int da = nr_dense(d, sa), db = nr_dense(d, sb), za = nr_zero(sa), zb = nr_zero(sb);
+    if ((da || za) && (db || zb) && !(za && zb && n > 1)) {
+        /* both whole or scalar: one flat row */
+        nr_binary_row(op, n, a, za ? 0 : 1, b, zb ? 0 : 1, y);
+        return;
+    }
+    for (int64_t i0 = 0; i0 < d[0]; i0++)
+        for (int64_t i1 = 0; i1 < d[1]; i1++)
+            for (int64_t i2 = 0; i2 < d[2]; i2++) {
+                const float *ar = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];  /* (D3) */
+                const float *br = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];  /* (D3) */
+                float *yr = y + ((i0 * d[1] + i1) * d[2] + i2) * d[3];       /* (D3) */
+                if (sa[3] == 0 && sb[3] == 0) {
+                    nr_binary_row(op, 1, ar, 0, br, 0, yr);
+                    for (int64_t i = 1; i < d[3]; i++)
+                        yr[i] = yr[0];
+                } else {
+                    nr_binary_row(op, d[3], ar, sa[3], br, sb[3], yr);
+                }
+            }
+}
+
+void nr_unary(int op, int64_t n, const float *x, float p0, float p1, float *y)
+{
+    switch (op) {
+    case NG_OP_NEG:
+    case NG_OP_STOP_GRADIENT:
+    case NG_OP_RESHAPE: {
+        const float sign = op == NG_OP_NEG ? -1.0f : 1.0f;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = sign * x[i];
+        break;
+    }
+    case NG_OP_EXP:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = expf(x[i]);
+        break;
+    case NG_OP_LOG:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = logf(x[i]);
+        break;
+    case NG_OP_SQRT:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = sqrtf(x[i]);
+        break;
+    case NG_OP_ABS:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = fabsf(x[i]);
+        break;
+    case NG_OP_SIGN:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (float)((x[i] > 0.0f) - (x[i] < 0.0f));
+        break;
+    case NG_OP_POW:
+        if (p0 == 2.0f)
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] * x[i];
+        else
+            for (int64_t i = 0; i < n; i++)
+                y[i] = powf(x[i], p0);
+        break;
+    case NG_OP_CLAMP: /* a nan stays a nan */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] < p0 ? p0 : x[i] > p1 ? p1 : x[i];
+        break;
+    }
+}
+
+void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = a[i] + b[i];
+        dx[i] = dy[i] == 0.0f || p == 0.0f ? 0.0f : dy[i] * p * powf(x[i], p - 1.0f);
+}
+
+void nr_clamp_bwd(int64_t n, const float *dy, const float *x, float lo, float hi, float *dx)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f;
+}
+
+/* ---- reductions and their adjoint ------------------------------------- */
+
+void nr_reduce_sum(const int64_t d[4], unsigned mask, float scale, const float *x, float *y)
+{
+    const int64_t s[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
+    int64_t ko[4], kr[4];   /* extents of the kept (outer) and reduced loops */
+    for (int k = 0; k < 4; k++) {
+        ko[k] = mask >> k & 1 ? 1 : d[k];
+        kr[k] = mask >> k & 1 ? d[k] : 1;
+    }
+    int64_t o = 0;
+    for (int64_t o0 = 0; o0 < ko[0]; o0++)
+        for (int64_t o1 = 0; o1 < ko[1]; o1++)
+            for (int64_t o2 = 0; o2 < ko[2]; o2++)
+                for (int64_t o3 = 0; o3 < ko[3]; o3++) {
+                    const float *xb = x + o0 * s[0] + o1 * s[1] + o2 * s[2] + o3;
+                    double acc = 0.0;
+                    for (int64_t r0 = 0; r0 < kr[0]; r0++)
+                        for (int64_t r1 = 0; r1 < kr[1]; r1++)
+                            for (int64_t r2 = 0; r2 < kr[2]; r2++) {
+                                const float *row = xb + r0 * s[0] + r1 * s[1] + r2 * s[2];
+                                for (int64_t r3 = 0; r3 < kr[3]; r3++)  /* contiguous */
+                                    acc += row[r3];
+                            }
+                    y[o++] = (float)(scale * acc);
+                }
+}
+
+void nr_expand(const int64_t d[4], unsigned mask, float scale, const float *x, float *y)
+{
+    int64_t t[4], step = 1;  /* strides of x over y's dims, 0 where expanded */
+    for (int k = 3; k >= 0; k--) {
+        t[k] = mask >> k & 1 ? 0 : step;
+        step *= mask >> k & 1 ? 1 : d[k];
+    }
+    for (int64_t i0 = 0; i0 < d[0]; i0++)
+        for (int64_t i1 = 0; i1 < d[1]; i1++)
+            for (int64_t i2 = 0; i2 < d[2]; i2++) {
+                const float *xr = x + i0 * t[0] + i1 * t[1] + i2 * t[2];
+                float *yr = y + ((i0 * d[1] + i1) * d[2] + i2) * d[3];     /* (D3) */
+                for (int64_t i = 0; i < d[3]; i++)
+                    yr[i] = scale * xr[i * t[3]];
+            }
 }
 
 void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y)
@@ -458,10 +630,10 @@ static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
     }
 }
 
-void nr_softmax_c(int n, int c, int64_t hw, const float *x, float *y)
+void nr_softmax_c(int64_t n, int c, int64_t hw, const float *x, float *y)
 {
     float mx[NR_PIX_BLOCK], inv[NR_PIX_BLOCK];
-    for (int b = 0; b < n; b++) {
+    for (int64_t b = 0; b < n; b++) {
         const float *xb = x + (int64_t)b * c * hw;             /* (C,HW) */
         float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
         for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
@@ -492,6 +664,63 @@ void nr_softmax_c(int n, int c, int64_t hw, const float *x, float *y)
             }
         }
     }
+}
+
+void nr_log_softmax(int64_t n, int c, int64_t hw, const float *x, float *y)
+{
+    float mx[NR_PIX_BLOCK], lse[NR_PIX_BLOCK];
+    double se[NR_PIX_BLOCK];
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + (int64_t)b * c * hw;             /* (C,HW) */
+        float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
+        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
+            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
+            nr_block_lse(c, hw, xb + p0, nb, mx, se);
+            for (int j = 0; j < nb; j++)
+                lse[j] = mx[j] + (float)log(se[j]);
+            for (int ch = 0; ch < c; ch++) {
+                const float *xc = xb + ch * hw + p0;
+                float *yc = yb + ch * hw + p0;
+                for (int j = 0; j < nb; j++)
+                    yc[j] = xc[j] - lse[j];
+            }
+        }
+    }
+}
+
+void nr_one_hot(int n, int c, int64_t hw, const int32_t *labels, int ignore, float *y)
+{
+    memset(y, 0, (size_t)((int64_t)n * c * hw) * sizeof *y);
+    for (int b = 0; b < n; b++) {
+        const int32_t *lb = labels + (int64_t)b * hw;          /* (HW) */
+        float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
+        for (int64_t p = 0; p < hw; p++)
+            if (lb[p] != ignore && lb[p] >= 0 && lb[p] < c)
+                yb[(int64_t)lb[p] * hw + p] = 1.0f;
+    }
+}
+
+void nr_valid_mask(int64_t n, int c, const int32_t *labels, int ignore, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = labels[i] != ignore && labels[i] >= 0 && labels[i] < c ? 1.0f : 0.0f;
+}
+
+void nr_slice(int64_t outer, int64_t d, int64_t start, int64_t count, int64_t inner,
+              const float *x, float *y)
+{
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(y + o * count * inner, x + (o * d + start) * inner,
+               (size_t)(count * inner) * sizeof *y);
+}
+
+void nr_pad(int64_t outer, int64_t d, int64_t start, int64_t count, int64_t inner,
+            const float *x, float *y)
+{
+    memset(y, 0, (size_t)(outer * d * inner) * sizeof *y);
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(y + (o * d + start) * inner, x + o * count * inner,
+               (size_t)(count * inner) * sizeof *y);
 }
 
 /* Class weight of a label, or 0 when the pixel does not count (ignored or

@@ -62,8 +62,25 @@ void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
                      uint32_t salt, float *mask);
 /* y (N,C,HW) = x (N,C,HW) * m (N,C) broadcast over HW */
 void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y);
-/* y (N,C,HW) = softmax over C of x (N,C,HW), max-subtracted */
-void nr_softmax_c(int n, int c, int64_t hw, const float *x, float *y);
+/* y (N,C,HW) = softmax over C of x (N,C,HW), max-subtracted; any axis of
+ * any tensor is (N = dims before it, C = it, HW = dims after it) */
+void nr_softmax_c(int64_t n, int c, int64_t hw, const float *x, float *y);
+/* y (N,C,HW) = log softmax over C = x - max - log(sum exp(x - max)) */
+void nr_log_softmax(int64_t n, int c, int64_t hw, const float *x, float *y);
+
+/* y (N,C,HW) = 1 where labels (N,HW) == c, else 0 (all 0 at a label that is
+ * `ignore` or outside [0,c)) */
+void nr_one_hot(int n, int c, int64_t hw, const int32_t *labels, int ignore, float *y);
+/* y (n) = 1 where labels (n) is in [0,c) and not `ignore`, else 0 */
+void nr_valid_mask(int64_t n, int c, const int32_t *labels, int ignore, float *y);
+
+/* y (OUTER,COUNT,INNER) = x (OUTER,D,INNER)[:, start:start+count] */
+void nr_slice(int64_t outer, int64_t d, int64_t start, int64_t count, int64_t inner,
+              const float *x, float *y);
+/* The adjoint: y (OUTER,D,INNER) = 0 except y[:, start:start+count] = x
+ * (OUTER,COUNT,INNER) */
+void nr_pad(int64_t outer, int64_t d, int64_t start, int64_t count, int64_t inner,
+            const float *x, float *y);
 
 /* weighted mean CE, PyTorch CrossEntropyLoss(weight=w, ignore_index=ignore)
  * semantics; logits (N,C,HW), labels (N,HW), w (C) may be NULL = all ones;
@@ -76,8 +93,26 @@ void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *lo
                           const int32_t *labels, const float *w, int ignore,
                           float *dlogits);
 
-/* y = a + b, all (n) */
-void nr_add(int64_t n, const float *a, const float *b, float *y);
+/* Broadcasting binary op (op: NG_OP_ADD, SUB, MUL or DIV):
+ * y (D0,D1,D2,D3) = a op b, where sa and sb are the element strides of a and
+ * b along each dim of y (0 along a dim they are broadcast over).  y may be a
+ * or b when that input has y's size (in place). */
+void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
+               const float *b, const int64_t sb[4], float *y);
+/* y (n) = f(x (n)) for op NG_OP_NEG, EXP, LOG, SQRT, ABS, SIGN, POW (x^p0),
+ * CLAMP (to [p0, p1]), STOP_GRADIENT and RESHAPE (copies). */
+void nr_unary(int op, int64_t n, const float *x, float p0, float p1, float *y);
+/* dx = dy * p * x^(p-1), 0 where dy == 0 or p == 0; all (n) */
+void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx);
+/* dx = dy where lo <= x <= hi, else 0; all (n) */
+void nr_clamp_bwd(int64_t n, const float *dy, const float *x, float lo, float hi, float *dx);
+
+/* y = scale * sum of x (D0,D1,D2,D3) over the dims whose bit k is set in
+ * mask; y holds the other dims in order.  Accumulates in double. */
+void nr_reduce_sum(const int64_t d[4], unsigned mask, float scale, const float *x, float *y);
+/* The adjoint: y (D0,D1,D2,D3) = scale * x broadcast along the dims in mask,
+ * x holding the other dims in order. */
+void nr_expand(const int64_t d[4], unsigned mask, float scale, const float *x, float *y);
 
 /* Keras/TF Adam with clipvalue: g' = clip(g, -clip, clip) if clip > 0;
  * m = b1*m + (1-b1)*g'; v = b2*v + (1-b2)*g'^2;

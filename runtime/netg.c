@@ -2,8 +2,9 @@
  * ng_op_shape is the single source of truth for op shapes: netc infers shapes
  * with it and netrun re-checks every node of a loaded file with it.
  *
- * File format, version 1.  Every integer is little-endian, floats are IEEE-754
- * binary32 stored as their u32 bit pattern.
+ * File format, version 2 (NG_VERSION; 2 added the loss primitives to ops.def).
+ * Every integer is little-endian, floats are IEEE-754 binary32 stored as
+ * their u32 bit pattern.
  *
  *   header (24 bytes)
  *     u8[4]  magic "NETG"
@@ -165,6 +166,14 @@ const char *ng_init_name(int init)
     return init >= 0 && init < NG_INIT_COUNT ? init_names[init] : "?";
 }
 
+const char *ng_cw_name(int scheme)
+{
+    static const char *const names[] = { "balanced", "median_freq", "inverse_sqrt" };
+    _Static_assert(sizeof names / sizeof names[0] == NG_CW_COUNT,
+                   "ng_cw_name: one name per NG_CW_*");
+    return scheme >= 0 && scheme < NG_CW_COUNT ? names[scheme] : "?";
+}
+
 const ng_entry *ng_graph_entry(const ng_graph *g, const char *name)
 {
     if (!g || !name)
@@ -324,6 +333,91 @@ static void set_out(ng_tensor *out, int ndim, int32_t d0, int32_t d1,
     out->dim[3] = ndim > 3 ? d3 : 0;
 }
 
+static void copy_shape(ng_tensor *out, const ng_tensor *x)
+{
+    set_out(out, x->ndim, x->dim[0], x->dim[1], x->dim[2], x->dim[3]);
+}
+
+/* Broadcast shape of a and b (numpy: right-aligned, equal or 1) into out. */
+static int broadcast(const sctx *c, const ng_tensor *a, const ng_tensor *b,
+                     ng_tensor *out)
+{
+    char b1[64], b2[64];
+    int r = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int32_t d[NG_MAX_DIMS] = { 0 };
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->ndim), ib = i - (r - b->ndim);
+        int32_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return fail(c->err, c->errlen, "%s: shapes %s and %s do not broadcast "
+                        "(dims must be equal or 1, aligned at the right)", c->op,
+                        shape_str(b1, a->ndim, a->dim), shape_str(b2, b->ndim, b->dim));
+        d[i] = da > db ? da : db;
+    }
+    set_out(out, r, d[0], d[1], d[2], d[3]);
+    return 0;
+}
+
+/* The shape of x reduced over the dims in mask, keeping those in keep as
+ * size 1; checks the masks against x's rank. */
+static int reduced_shape(const sctx *c, const ng_tensor *x, int32_t mask,
+                         int32_t keep, ng_tensor *out)
+{
+    if (mask < 0 || mask >= (1 << x->ndim) || (keep & ~mask) != 0)
+        return fail(c->err, c->errlen, "%s: dims %#x (kept %#x) do not fit a "
+                    "rank-%d input", c->op, (unsigned)mask, (unsigned)keep,
+                    x->ndim);
+    int32_t d[NG_MAX_DIMS] = { 0 };
+    int r = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (!(mask >> i & 1))
+            d[r++] = x->dim[i];
+        else if (keep >> i & 1)
+            d[r++] = 1;
+    }
+    set_out(out, r, d[0], d[1], d[2], d[3]);
+    return 0;
+}
+
+/* A shape written in attributes: rank ia[0] (0..4), dims ia[1..4]. */
+static int attr_shape(const sctx *c, const int32_t *ia, ng_tensor *out)
+{
+    if (ia[0] < 0 || ia[0] > NG_MAX_DIMS)
+        return fail(c->err, c->errlen, "%s: rank %" PRId32 " (0 to %d)", c->op,
+                    ia[0], NG_MAX_DIMS);
+    for (int i = 0; i < ia[0]; i++)
+        if (ia[1 + i] < 1)
+            return fail(c->err, c->errlen, "%s: dim %d is %" PRId32, c->op, i,
+                        ia[1 + i]);
+    set_out(out, ia[0], ia[1], ia[2], ia[3], ia[4]);
+    if (!shape_ok(out->ndim, out->dim))
+        return fail(c->err, c->errlen, "%s: the shape is over the size limit",
+                    c->op);
+    return 0;
+}
+
+/* axis must name a dim of x. */
+static int axis_ok(const sctx *c, const ng_tensor *x, int32_t axis)
+{
+    char b[64];
+    if (axis < 0 || axis >= x->ndim)
+        return fail(c->err, c->errlen, "%s: axis %" PRId32 " is not a dim of %s",
+                    c->op, axis, shape_str(b, x->ndim, x->dim));
+    return 0;
+}
+
+/* Labels (N,H,W) i32 -> (N,ch,H,W) f32. */
+static int labels_to(const sctx *c, const ng_tensor *lb, int32_t ch, ng_tensor *out)
+{
+    if (need(c, lb, "labels", NG_I32, 3))
+        return -1;
+    if (ch < 1 || ch > NG_MAX_CLASSES)
+        return fail(c->err, c->errlen, "%s: %" PRId32 " classes (1 to %d)", c->op,
+                    ch, NG_MAX_CLASSES);
+    set_out(out, 4, lb->dim[0], ch, lb->dim[1], lb->dim[2]);
+    return 0;
+}
+
 static int is_optional(int op, int slot)
 {
     return (op == NG_OP_CONV2D && slot == 2) ||
@@ -379,6 +473,9 @@ static int frange(const sctx *c, const char *what, float v, double lo,
 {
     if (v >= lo && (hi_open ? v < hi : v <= hi) && isfinite(v))
         return 0;
+    if (isinf(hi) && isinf(lo))
+        return fail(c->err, c->errlen, "%s: %s = %g must be finite", c->op, what,
+                    (double)v);
     if (isinf(hi))
         return fail(c->err, c->errlen, "%s: %s = %g must be finite and >= %g",
                     c->op, what, (double)v, lo);
@@ -420,7 +517,7 @@ int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
     }
 
     /* One case per op; the assert trips when ops.def gains a row. */
-    _Static_assert(NG_OP_COUNT == 20, "ng_op_shape: add the new op's shape rule");
+    _Static_assert(NG_OP_COUNT == 42, "ng_op_shape: add the new op's shape rule");
     switch ((int)n->op) {
     case NG_OP_CONV2D: { /* x(N,C,H,W), w(K,C,KH,KW), b(K) -> (N,K,OH,OW) */
         const ng_tensor *x = in[0], *w = in[1], *b = in[2];
@@ -494,25 +591,125 @@ int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
             return -1;
         set_out(out, 1, in[0]->dim[1], 0, 0, 0);
         break;
-    case NG_OP_RELU: /* any shape */
-    case NG_OP_SOFTMAX: /* (N,C,H,W) */
-        if (need(c, in[0], "input", NG_F32, n->op == NG_OP_SOFTMAX ? 4 : -1))
+    case NG_OP_RELU: /* any shape -> the same */
+    case NG_OP_NEG:
+    case NG_OP_EXP:
+    case NG_OP_LOG:
+    case NG_OP_SQRT:
+    case NG_OP_ABS:
+    case NG_OP_SIGN:
+    case NG_OP_STOP_GRADIENT:
+        if (need(c, in[0], "input", NG_F32, -1))
             return -1;
-        set_out(out, in[0]->ndim, in[0]->dim[0], in[0]->dim[1], in[0]->dim[2],
-                in[0]->dim[3]);
+        copy_shape(out, in[0]);
+        break;
+    case NG_OP_POW: /* any shape; fa[0] p */
+        if (need(c, in[0], "input", NG_F32, -1) ||
+            frange(c, "p", fa[0], -HUGE_VAL, HUGE_VAL, 0))
+            return -1;
+        copy_shape(out, in[0]);
+        break;
+    case NG_OP_CLAMP: /* any shape; fa[0] lo <= fa[1] hi, may be infinite */
+        if (need(c, in[0], "input", NG_F32, -1))
+            return -1;
+        if (!(fa[0] <= fa[1]))
+            return fail(err, errlen, "clamp: bounds [%g, %g] are not a range",
+                        (double)fa[0], (double)fa[1]);
+        copy_shape(out, in[0]);
+        break;
+    case NG_OP_SOFTMAX: /* any rank >= 1; ia[0] axis */
+    case NG_OP_LOG_SOFTMAX:
+        if (need(c, in[0], "input", NG_F32, -1) || axis_ok(c, in[0], ia[0]))
+            return -1;
+        copy_shape(out, in[0]);
         break;
     case NG_OP_RELU_BWD: /* dy, y -> shape of y */
-    case NG_OP_ADD: { /* a, b -> shape of a */
-        int bwd = n->op == NG_OP_RELU_BWD;
-        if (need(c, in[0], bwd ? "dy" : "a", NG_F32, -1) ||
-            need(c, in[1], bwd ? "y" : "b", NG_F32, -1))
+    case NG_OP_POW_BWD: /* dy, x -> shape of x */
+    case NG_OP_CLAMP_BWD: {
+        const char *second = n->op == NG_OP_RELU_BWD ? "y" : "x";
+        if (need(c, in[0], "dy", NG_F32, -1) || need(c, in[1], second, NG_F32, -1))
             return -1;
         if (!same_shape(in[0], in[1]))
             return fail(err, errlen, "%s: shapes %s and %s differ", c->op,
                         shape_str(b1, in[0]->ndim, in[0]->dim),
                         shape_str(b2, in[1]->ndim, in[1]->dim));
-        set_out(out, in[0]->ndim, in[0]->dim[0], in[0]->dim[1], in[0]->dim[2],
-                in[0]->dim[3]);
+        if (n->op == NG_OP_POW_BWD && frange(c, "p", fa[0], -HUGE_VAL, HUGE_VAL, 0))
+            return -1;
+        if (n->op == NG_OP_CLAMP_BWD && !(fa[0] <= fa[1]))
+            return fail(err, errlen, "%s: bounds [%g, %g] are not a range", c->op,
+                        (double)fa[0], (double)fa[1]);
+        copy_shape(out, in[0]);
+        break;
+    }
+    case NG_OP_ADD: /* a, b -> their broadcast shape */
+    case NG_OP_SUB:
+    case NG_OP_MUL:
+    case NG_OP_DIV:
+        if (need(c, in[0], "a", NG_F32, -1) || need(c, in[1], "b", NG_F32, -1) ||
+            broadcast(c, in[0], in[1], out))
+            return -1;
+        break;
+    case NG_OP_REDUCE_SUM: /* x -> x reduced; ia[0] mask, ia[1] keep, fa[0] scale */
+        if (need(c, in[0], "input", NG_F32, -1) ||
+            frange(c, "scale", fa[0], -HUGE_VAL, HUGE_VAL, 0) ||
+            reduced_shape(c, in[0], ia[0], ia[1], out))
+            return -1;
+        break;
+    case NG_OP_EXPAND: { /* x (the target reduced) -> target (ia[2..6]) */
+        ng_tensor target, want;
+        char b3[64];
+        memset(&target, 0, sizeof target);
+        if (need(c, in[0], "input", NG_F32, -1) ||
+            frange(c, "scale", fa[0], -HUGE_VAL, HUGE_VAL, 0) ||
+            attr_shape(c, ia + 2, &target) ||
+            reduced_shape(c, &target, ia[0], ia[1], &want))
+            return -1;
+        if (!same_shape(in[0], &want))
+            return fail(err, errlen, "expand: input is %s but reducing %s gives %s",
+                        shape_str(b1, in[0]->ndim, in[0]->dim),
+                        shape_str(b2, target.ndim, target.dim),
+                        shape_str(b3, want.ndim, want.dim));
+        copy_shape(out, &target);
+        break;
+    }
+    case NG_OP_ONE_HOT: /* labels (N,H,W) -> (N,K,H,W), ia[0] K */
+        if (labels_to(c, in[0], ia[0], out))
+            return -1;
+        break;
+    case NG_OP_VALID_MASK: /* labels (N,H,W) -> (N,1,H,W), ia[0] classes */
+        if (labels_to(c, in[0], ia[0], out))
+            return -1;
+        out->dim[1] = 1;
+        break;
+    case NG_OP_RESHAPE: /* x -> shape ia[0..4], same element count */
+        if (need(c, in[0], "input", NG_F32, -1) || attr_shape(c, ia, out))
+            return -1;
+        if (ng_tensor_nelem(out) != ng_tensor_nelem(in[0]))
+            return fail(err, errlen, "reshape: %s and %s have different sizes",
+                        shape_str(b1, in[0]->ndim, in[0]->dim),
+                        shape_str(b2, out->ndim, out->dim));
+        break;
+    case NG_OP_SLICE: { /* x -> count along axis ia[0] from ia[1] */
+        const ng_tensor *x = in[0];
+        if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
+            return -1;
+        if (ia[1] < 0 || ia[2] < 1 || (int64_t)ia[1] + ia[2] > x->dim[ia[0]])
+            return fail(err, errlen, "slice: %" PRId32 " from %" PRId32 " out of "
+                        "range (dim %" PRId32 " has %" PRId32 ")", ia[2], ia[1],
+                        ia[0], x->dim[ia[0]]);
+        copy_shape(out, x);
+        out->dim[ia[0]] = ia[2];
+        break;
+    }
+    case NG_OP_PAD: { /* x -> size ia[2] along axis ia[0], x at ia[1] */
+        const ng_tensor *x = in[0];
+        if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
+            return -1;
+        if (ia[1] < 0 || (int64_t)ia[1] + x->dim[ia[0]] > ia[2])
+            return fail(err, errlen, "pad: %" PRId32 " from %" PRId32 " does not "
+                        "fit in %" PRId32, x->dim[ia[0]], ia[1], ia[2]);
+        copy_shape(out, x);
+        out->dim[ia[0]] = ia[2];
         break;
     }
     case NG_OP_MAXPOOL: /* x(N,C,H,W) -> (N,C,H/k,W/k), floor */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define NG_MAGIC       "NETG"
-#define NG_VERSION     1
+#define NG_VERSION     2         /* 2: the loss primitives (ops.def) */
 #define NG_MAX_DIMS    4
 #define NG_MAX_IN      8
 #define NG_MAX_IA      8
@@ -84,11 +84,18 @@ enum {
     NG_INIT_COUNT
 };
 
-/* Class-weight schemes for NG_INIT_CLASS_WEIGHTS. */
+/* Class-weight schemes for NG_INIT_CLASS_WEIGHTS, from the labelled pixels
+ * of the training masks: count_c of class c, total over all classes,
+ * freq_c = count_c / total.  Absent classes get 0 in every scheme. */
 enum {
-    NG_CW_BALANCED = 0,  /* n_pixels / (n_classes * count_c) */
+    NG_CW_BALANCED = 0,  /* total / (n_classes * count_c) (scikit-learn) */
+    NG_CW_MEDIAN_FREQ,   /* median(freq over present classes) / freq_c */
+    NG_CW_INVERSE_SQRT,  /* 1 / sqrt(freq_c), scaled so sum_c freq_c w_c = 1 */
     NG_CW_COUNT
 };
+
+/* "balanced", "median_freq", "inverse_sqrt"; "?" out of range. */
+const char *ng_cw_name(int scheme);
 
 typedef struct {
     char *name;          /* stable, readable; the checkpoint key */
@@ -187,6 +194,8 @@ int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
  *   DROPOUT_MASK       ia[1], ia[2] = N, C of the mask (it has no inputs)
  *   SLICE_C            ia[0] = first channel, ia[1] = channel count
  *   CROSS_ENTROPY      output shape (1): ndim 1, dim[0] 1
+ *   REDUCE_SUM, EXPAND ia[0] reduced dims, ia[1] kept dims (bit masks)
+ *   SOFTMAX..., SLICE  ia[0] = the dim (axis), counted from the left
  * Conv workspace: one im2col band, C*KH*KW*OW*ng_conv_band_rows(), 0 for a
  * 1x1 kernel with stride 1 and no padding. */
 int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,

@@ -2,6 +2,8 @@
 # check_errors.sh NETC FILE.net — golden test for netc's diagnostics.
 # FILE.net says what netc must report in lines "# expect: LINE:COL: error: MSG"
 # and, for the call chain under an error, "# expect-note: in f() called from L:C".
+# An error in a file FILE.net imports is expected as "# expect: lib/x.net:L:C:
+# error: MSG", its path relative to FILE.net's directory.
 # Runs NETC on it, requires exit status 1, takes the "FILE:LINE:COL: error:"
 # lines of stderr (FILE: prefix stripped) and compares them, in order and
 # exactly, with the expected lines; prints a diff and exits 1 on mismatch.
@@ -30,10 +32,14 @@ status=$?
 # Error lines: "$src:LINE:COL: error: ..." with the prefix stripped; also any
 # other "...: error: ..." line at the start of a line that is not a source
 # echo of ours (e.g. another file's), kept whole so that it shows in the diff.
-awk -v prefix="$src:" '
+awk -v prefix="$src:" -v dir="$(dirname "$src")/" '
     index($0, prefix) == 1 {
         rest = substr($0, length(prefix) + 1)
         if (rest ~ /^[0-9]+:[0-9]+: error: /) { print rest; next }
+    }
+    index($0, dir) == 1 {
+        rest = substr($0, length(dir) + 1)
+        if (rest ~ /^[^ \t:]+:[0-9]+:[0-9]+: error: /) { print rest; next }
     }
     /^  in .*\(\) called from / {
         line = substr($0, 3)

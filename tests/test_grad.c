@@ -2,7 +2,11 @@
  * Each case is a small model in the language, compiled with netc's passes
  * (no optimizer: the train entry ends at the gradients) and run by
  * netrun's executor.  For sampled elements of every parameter the analytic
- * gradient must match (L(p+h) - L(p-h)) / 2h.  Usage: test_grad [unet.net] */
+ * gradient must match (L(p+h) - L(p-h)) / 2h.  Then the losses of
+ * models/lib/losses.net: against the fused cross_entropy (same value and
+ * gradients) and against losses computed here in double.
+ * Usage: test_grad [models/unet.net [other model files...]]; the first
+ * model's directory is where `import "lib/losses.net"` is found. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 #include "parse.h"
 
 static int failures;
+static const char *model_dir; /* models/, from the first argument */
 
 static uint64_t rng = 12345;
 static double urand(void)
@@ -35,7 +40,11 @@ static ng_graph *compile(const char *name, const char *src, nc_define *defs, int
     nc_graph g;
     nc_graph_init(&g, &a);
     ng_graph *out = NULL;
-    int file = nc_diag_add_file(&d, name, src, strlen(src));
+    /* a source in models/ (the file need not exist) so that imports
+     * resolve against models/ */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", model_dir ? model_dir : ".", "grad_case.net");
+    int file = nc_diag_add_file(&d, path, src, strlen(src));
     nc_stmt *prog = nc_parse(&a, &d, file);
     if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs))
         goto done;
@@ -90,8 +99,25 @@ static float run_loss(nr_model *m)
     return *(float *)nr_model_tensor(m, "train", g->bind.loss);
 }
 
-static void check(const char *name, const char *src, nc_define *defs, int n_defs, int samples)
+static uint64_t hash_name(const char *s)
 {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The parameters whose names start with frozen (may be NULL) must get no
+ * gradient (stop_gradient); the others are checked.  ulps: the rounding
+ * noise of the float loss in units of its last place, 1 for a few ops; a
+ * whole network's loss carries tens (measured: with 1, a third of the seeds
+ * fail the U-Nets on noise alone; with 8, none of 60).  Each case draws its
+ * data and samples from a seed of its own name, so adding a case changes
+ * no other. */
+static void check_ex(const char *name, const char *src, nc_define *defs, int n_defs, int samples,
+                     const char *frozen, double ulps)
+{
+    rng = hash_name(name);
     int32_t *grad_of = NULL;
     int n = 0;
     ng_graph *g = compile(name, src, defs, n_defs, &grad_of, &n);
@@ -133,14 +159,21 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
                 p[i] += (float)(0.1 * (urand() - 0.5));
         }
     double base = run_loss(m);
-    int bad = 0, checked = 0, kinks = 0;
+    int bad = 0, checked = 0, kinks = 0, hard = 0; /* hard: a gradient missing or unexpected */
     double worst = 0;
     for (int t = 0; t < G->n_tensors; t++) {
         if (G->tensors[t].role != NG_ROLE_PARAM)
             continue;
+        if (frozen && strncmp(G->tensors[t].name, frozen, strlen(frozen)) == 0) {
+            if (grad_of[t] >= 0) {
+                printf("#   %s: %s has a gradient through stop_gradient\n", name, G->tensors[t].name);
+                hard++;
+            }
+            continue;
+        }
         if (grad_of[t] < 0) {
-            printf("FAIL - %s: no gradient for %s\n", name, G->tensors[t].name);
-            bad++;
+            printf("#   %s: no gradient for %s\n", name, G->tensors[t].name);
+            hard++;
             continue;
         }
         int64_t ne = ng_tensor_nelem(&G->tensors[t]);
@@ -148,8 +181,17 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
         run_loss(m);
         float *ga = malloc((size_t)ne * sizeof *ga);
         memcpy(ga, nr_model_tensor(m, "train", grad_of[t]), (size_t)ne * sizeof *ga);
-        for (int s = 0; s < samples && s < ne * 2; s++) {
-            int64_t i = s < ne && ne <= samples ? s : (int64_t)(urand() * ne);
+        /* every element of a small tensor once, else distinct random ones */
+        int64_t *picked = malloc((size_t)samples * sizeof *picked);
+        for (int s = 0; s < samples && (ne > samples || s < ne); s++) {
+            int64_t i = s;
+            for (int again = ne > samples; again;) {
+                i = (int64_t)(urand() * ne);
+                again = 0;
+                for (int k = 0; k < s; k++)
+                    again |= picked[k] == i;
+            }
+            picked[s] = i;
             /* central differences at two step sizes: where they disagree the
              * loss is not smooth within the step (a relu or max switches),
              * and the sample says nothing about the gradient */
@@ -165,7 +207,7 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
             }
             p[i] = keep;
             /* the loss is a float: its rounding, seen through a step of h */
-            double noise = 2.4e-7 * (fabs(base) > 1 ? fabs(base) : 1) / (2 * 3e-4);
+            double noise = ulps * 2.4e-7 * (fabs(base) > 1 ? fabs(base) : 1) / (2 * 3e-4);
             if (fabs(fd[0] - fd[1]) > 0.03 * (fabs(fd[0]) + fabs(fd[1])) + 3 * noise) {
                 kinks++;
                 continue;
@@ -183,10 +225,11 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
             }
         }
         free(ga);
+        free(picked);
     }
     /* a kink closer than the step to the point fools both step sizes:
      * allow one such sample in fifty */
-    if (bad > checked / 50 || kinks > (checked + kinks) / 4) {
+    if (hard || bad > checked / 50 || kinks > (checked + kinks) / 4) {
         printf("FAIL - %s: %d of %d gradient samples off, %d at kinks (worst relative error %.3g)\n", name,
                bad, checked, kinks, worst);
         failures++;
@@ -196,6 +239,11 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
     }
     nr_model_free(m);
     free(grad_of);
+}
+
+static void check(const char *name, const char *src, nc_define *defs, int n_defs, int samples)
+{
+    check_ex(name, src, defs, n_defs, samples, NULL, 4);
 }
 
 #define HEAD(c, h, w, k)                                                                                \
@@ -225,8 +273,372 @@ static char *read_all(const char *path)
     return s;
 }
 
+/* ---- the losses of models/lib/losses.net --------------------------------- */
+
+/* A compiled model with its inputs filled: image uniform in [0, 1) (scaled
+ * by image_scale), labels uniform over the classes with ~10% ignored, both
+ * from a fixed seed so that two models get the same data; computed class
+ * weights from fixed counts.  Parameters keep their seeded initial values,
+ * so two models with the same parameter names start equal. */
+typedef struct {
+    nr_model *m;
+    int32_t *grad_of;
+    int n;
+} loaded;
+
+static int load(loaded *L, const char *name, const char *src, float image_scale)
+{
+    memset(L, 0, sizeof *L);
+    ng_graph *g = compile(name, src, NULL, 0, &L->grad_of, &L->n);
+    if (!g) {
+        printf("FAIL - %s: does not compile\n", name);
+        failures++;
+        return 0;
+    }
+    char err[512];
+    L->m = nr_model_new(g, 7, err, sizeof err);
+    if (!L->m) {
+        printf("FAIL - %s: %s\n", name, err);
+        failures++;
+        free(L->grad_of);
+        return 0;
+    }
+    nr_model_set_unshared(L->m, 1);
+    const ng_graph *G = nr_model_graph(L->m);
+    uint64_t keep = rng;
+    rng = 777;
+    float *im = nr_model_state(L->m, G->bind.image);
+    for (int64_t i = 0; i < ng_tensor_nelem(&G->tensors[G->bind.image]); i++)
+        im[i] = image_scale * (float)urand();
+    int32_t *lb = nr_model_state(L->m, G->bind.labels);
+    for (int64_t i = 0; i < ng_tensor_nelem(&G->tensors[G->bind.labels]); i++)
+        lb[i] = urand() < 0.1 ? 255 : (int32_t)(urand() * G->bind.classes);
+    rng = keep;
+    if (G->bind.class_weights >= 0 && G->tensors[G->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
+        int64_t counts[256] = {0};
+        for (int c = 0; c < G->bind.classes; c++)
+            counts[c] = 1 + 7 * c * c;
+        nr_model_set_class_weights(L->m, counts, NULL);
+    }
+    return 1;
+}
+
+static void unload(loaded *L)
+{
+    nr_model_free(L->m);
+    free(L->grad_of);
+}
+
+/* Models a and b (same parameter names, same inputs) must give the same
+ * loss and the same gradient for every parameter, to rel relative error. */
+static void compare(const char *name, const char *a, const char *b, double rel)
+{
+    loaded A, B;
+    if (!load(&A, name, a, 3.0f))
+        return;
+    if (!load(&B, name, b, 3.0f)) {
+        unload(&A);
+        return;
+    }
+    double la = run_loss(A.m), lb = run_loss(B.m), worst = 0;
+    const ng_graph *GA = nr_model_graph(A.m), *GB = nr_model_graph(B.m);
+    int ok = fabs(la - lb) <= rel * fmax(1, fabs(lb)), params = 0;
+    for (int t = 0; t < GA->n_tensors; t++) {
+        if (GA->tensors[t].role != NG_ROLE_PARAM)
+            continue;
+        int u = -1;
+        for (int k = 0; k < GB->n_tensors; k++)
+            if (strcmp(GB->tensors[k].name, GA->tensors[t].name) == 0)
+                u = k;
+        if (u < 0 || A.grad_of[t] < 0 || B.grad_of[u] < 0) {
+            printf("#   %s: %s is missing or has no gradient\n", name, GA->tensors[t].name);
+            ok = 0;
+            continue;
+        }
+        const float *ga = nr_model_tensor(A.m, "train", A.grad_of[t]);
+        const float *gb = nr_model_tensor(B.m, "train", B.grad_of[u]);
+        int64_t ne = ng_tensor_nelem(&GA->tensors[t]);
+        double scale = 1e-30;
+        for (int64_t i = 0; i < ne; i++)
+            scale = fmax(scale, fabs(gb[i]));
+        for (int64_t i = 0; i < ne; i++)
+            worst = fmax(worst, fabs(ga[i] - gb[i]) / scale);
+        params++;
+    }
+    ok &= params > 0 && worst <= rel;
+    printf("%s - %s: loss %.8g vs %.8g, %d parameter gradients agree to %.3g (relative to their largest)\n",
+           ok ? "ok" : "FAIL", name, la, lb, params, worst);
+    failures += !ok;
+    unload(&A);
+    unload(&B);
+}
+
+/* The model's loss with logits = the image (an image with K channels plus a
+ * zero-initialised 1x1 conv, so that there is a parameter); image and labels
+ * as given. */
+static double loss_on(const char *name, const char *src, const float *image, const int32_t *labels)
+{
+    loaded L;
+    if (!load(&L, name, src, 1.0f))
+        return NAN;
+    const ng_graph *G = nr_model_graph(L.m);
+    memcpy(nr_model_state(L.m, G->bind.image), image,
+           (size_t)ng_tensor_nelem(&G->tensors[G->bind.image]) * sizeof *image);
+    memcpy(nr_model_state(L.m, G->bind.labels), labels,
+           (size_t)ng_tensor_nelem(&G->tensors[G->bind.labels]) * sizeof *labels);
+    double l = run_loss(L.m);
+    unload(&L);
+    return l;
+}
+
+static void expect_value(const char *name, double got, double want, double tol)
+{
+    int ok = fabs(got - want) <= tol * fmax(1e-3, fabs(want));
+    printf("%s - %s: %.8g (expected %.8g)\n", ok ? "ok" : "FAIL", name, got, want);
+    failures += !ok;
+}
+
+/* Per-class sums over batch and pixels, in double, of p = softmax(x) and
+ * g = one_hot(y) on labelled pixels: sp[c] = sum p, sg[c] = sum g, spg[c] =
+ * sum p g.  x (N,K,HW), y (N,HW), 255 = ignored. */
+static void class_sums(int n, int k, int hw, const float *x, const int32_t *y, double *sp, double *sg,
+                       double *spg)
+{
+    for (int c = 0; c < k; c++)
+        sp[c] = sg[c] = spg[c] = 0;
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < hw; i++) {
+            int lab = y[b * hw + i];
+            if (lab == 255)
+                continue;
+            double m = -INFINITY, z = 0;
+            for (int c = 0; c < k; c++)
+                m = fmax(m, x[(b * k + c) * hw + i]);
+            for (int c = 0; c < k; c++)
+                z += exp(x[(b * k + c) * hw + i] - m);
+            for (int c = 0; c < k; c++) {
+                double p = exp(x[(b * k + c) * hw + i] - m) / z;
+                sp[c] += p;
+                sg[c] += c == lab;
+                spg[c] += c == lab ? p : 0;
+            }
+        }
+}
+
+/* Focal loss in double: mean over labelled pixels of -a_c (1-p_t)^gamma log p_t. */
+static double ref_focal(int n, int k, int hw, const float *x, const int32_t *y, double gamma, const double *alpha)
+{
+    double sum = 0;
+    int count = 0;
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < hw; i++) {
+            int lab = y[b * hw + i];
+            if (lab == 255)
+                continue;
+            double m = -INFINITY, z = 0;
+            for (int c = 0; c < k; c++)
+                m = fmax(m, x[(b * k + c) * hw + i]);
+            for (int c = 0; c < k; c++)
+                z += exp(x[(b * k + c) * hw + i] - m);
+            double logp = x[(b * k + lab) * hw + i] - m - log(z);
+            sum += -(alpha ? alpha[lab] : 1) * pow(1 - exp(logp), gamma) * logp;
+            count++;
+        }
+    return count ? sum / count : 0;
+}
+
+#define VHEAD(n, k, h, w)                                                                              \
+    "import \"lib/losses.net\"\n"                                                                      \
+    "input image : f32[" #n ", " #k ", " #h ", " #w "]\n"                                              \
+    "input mask : labels[" #n ", " #h ", " #w "] classes " #k "\n"                                     \
+    "logits = image + conv2d(image, " #k ", 1, bias = false, init = zeros)\n"                          \
+    "output p = softmax(logits, axis = 1)\n"
+#define VTAIL "minimize loss with sgd(lr = 0.1)\n"
+
+/* The losses' values: a case small enough to work out by hand, then random
+ * logits against the formulas evaluated here in double. */
+static void test_loss_values(void)
+{
+    /* 1x2x1x3: pixel 0 has p = (1/2, 1/2) and label 1, pixel 1 p = (3/4, 1/4)
+     * and label 0, pixel 2 is ignored.  Class 1: sum p g = 1/2, sum p = 3/4,
+     * sum g = 1.  Class 0: sum p g = 3/4, sum p = 5/4, sum g = 1. */
+    const float x[6] = {0, (float)log(3.0), 5, 0, 0, -2};
+    const int32_t y[3] = {1, 0, 255};
+    const struct { const char *name, *loss; double want; } hand[] = {
+        /* 1 - (2*1/2 + 1) / (3/4 + 1 + 1) = 3/11 */
+        {"soft_dice by hand", "soft_dice(logits, mask)", 3.0 / 11},
+        /* mean of 3/11 and 1 - (3/2 + 1) / (5/4 + 2) = 3/13 */
+        {"soft_dice with background by hand", "soft_dice(logits, mask, include_background = true)",
+         (3.0 / 11 + 3.0 / 13) / 2},
+        /* TP 1/2, FP 1/4, FN 1/2: 1 - 1.5 / (0.5 + 0.075 + 0.35 + 1) */
+        {"tversky by hand", "tversky(logits, mask)", 1 - 1.5 / 1.925},
+        /* both classes weigh 1: 1 - 2 (3/4 + 1/2) / (9/4 + 7/4) = 3/8 */
+        {"generalized_dice by hand", "generalized_dice(logits, mask, eps = 0)", 3.0 / 8},
+        /* (0.25 log 2 + 0.0625 log(4/3)) / 2 */
+        {"focal by hand", "focal(logits, mask)", (0.25 * log(2.0) + 0.0625 * log(4.0 / 3)) / 2},
+        {"weighted_ce by hand", "weighted_ce(logits, mask, [1, 3])", (3 * log(2.0) + log(4.0 / 3)) / 4},
+    };
+    for (size_t i = 0; i < sizeof hand / sizeof hand[0]; i++) {
+        char src[1024];
+        snprintf(src, sizeof src, VHEAD(1, 2, 1, 3) "loss = %s\n" VTAIL, hand[i].loss);
+        expect_value(hand[i].name, loss_on(hand[i].name, src, x, y), hand[i].want, 1e-5);
+    }
+
+    /* random: 2 images of 4 classes, 5x6, logits in [-3, 3) */
+    enum { N = 2, K = 4, HW = 30 };
+    float rx[N * K * HW];
+    int32_t ry[N * HW];
+    for (int i = 0; i < N * K * HW; i++)
+        rx[i] = (float)(6 * urand() - 3);
+    for (int i = 0; i < N * HW; i++)
+        ry[i] = urand() < 0.15 ? 255 : (int32_t)(urand() * K);
+    double sp[K], sg[K], spg[K], dice = 0, dice_bg = 0, tv = 0, gi = 0, gu = 0;
+    class_sums(N, K, HW, rx, ry, sp, sg, spg);
+    for (int c = 0; c < K; c++) {
+        double d = 1 - (2 * spg[c] + 1) / (sp[c] + sg[c] + 1);
+        dice_bg += d / K;
+        dice += c ? d / (K - 1) : 0;
+        double t = 1 - (spg[c] + 1) / (spg[c] + 0.3 * (sp[c] - spg[c]) + 0.7 * (sg[c] - spg[c]) + 1);
+        tv += c ? t / (K - 1) : 0;
+        double w = sg[c] > 0 ? 1 / (sg[c] * sg[c]) : 0;
+        gi += w * spg[c];
+        gu += w * (sp[c] + sg[c]);
+    }
+    const double alpha[K] = {0.25, 1, 2, 0.5};
+    static const char *const losses[] = {
+        "soft_dice(logits, mask)", "soft_dice(logits, mask, include_background = true)",
+        "tversky(logits, mask)", "generalized_dice(logits, mask)",
+        "focal(logits, mask, gamma = 2)", "focal(logits, mask, gamma = 0.5, alpha = [0.25, 1, 2, 0.5])",
+    };
+    const double want[] = {dice, dice_bg, tv, 1 - (2 * gi + 1e-6) / (gu + 1e-6),
+                           ref_focal(N, K, HW, rx, ry, 2, NULL), ref_focal(N, K, HW, rx, ry, 0.5, alpha)};
+    for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++) {
+        char src[1024], name[256];
+        snprintf(src, sizeof src, VHEAD(2, 4, 5, 6) "loss = %s\n" VTAIL, losses[i]);
+        snprintf(name, sizeof name, "%s on random logits", losses[i]);
+        expect_value(name, loss_on(name, src, rx, ry), want[i], 1e-5);
+    }
+}
+
+#define LHEAD(c, h, w, k) "import \"lib/losses.net\"\n" HEAD(c, h, w, k)
+/* two linear layers: the losses are smooth, so no relu kink hides a sample */
+#define NET "logits = conv2d(conv2d(image, 6, 3, pad = same), 4, 1)\n" \
+            "output p = softmax(logits, axis = 1)\n"
+#define MIN "minimize loss with sgd(lr = 0.1)\n"
+
+/* The library's losses: gradients by finite differences, and the ones
+ * that must equal the fused cross_entropy. */
+static void test_library(void)
+{
+    check("soft_dice", LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask)\n" MIN, NULL, 0, 40);
+    check("soft_dice with background",
+          LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask, eps = 0.1, include_background = true)\n" MIN,
+          NULL, 0, 40);
+    check("generalized_dice", LHEAD(2, 6, 6, 4) NET "loss = generalized_dice(logits, mask)\n" MIN, NULL, 0, 40);
+    check("generalized_dice without background",
+          LHEAD(2, 6, 6, 4) NET "loss = generalized_dice(logits, mask, include_background = false)\n" MIN,
+          NULL, 0, 40);
+    check("tversky", LHEAD(1, 6, 6, 4) NET "loss = tversky(logits, mask, alpha = 0.2, beta = 0.8)\n" MIN,
+          NULL, 0, 40);
+    check("focal gamma 2, alpha list",
+          LHEAD(1, 6, 6, 4) NET "loss = focal(logits, mask, alpha = [0.25, 1, 1.5, 2])\n" MIN, NULL, 0, 40);
+    check("focal gamma 0.5, alpha from class_weights(median_freq)",
+          LHEAD(1, 6, 6, 4) NET "loss = focal(logits, mask, gamma = 0.5, alpha = class_weights(median_freq))\n" MIN,
+          NULL, 0, 40);
+    check("weighted_ce with class_weights(balanced)",
+          LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(balanced))\n" MIN, NULL, 0, 40);
+    check("a file imported twice runs once (else its defs would clash)",
+          LHEAD(1, 6, 6, 4) "import \"lib/../lib/losses.net\"\nimport \"lib/unet.net\"\n" NET
+          "loss = tversky(logits, mask)\n" MIN, NULL, 0, 20);
+    check("composite: cross_entropy + 0.5 * soft_dice",
+          LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask) + 0.5 * soft_dice(logits, mask)\n" MIN,
+          NULL, 0, 40);
+
+    compare("weighted_ce = cross_entropy",
+            LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask)\n" MIN,
+            LHEAD(1, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
+    compare("weighted_ce = cross_entropy, list weights",
+            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, [0.2, 1, 3.5, 0])\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = [0.2, 1, 3.5, 0])\n" MIN, 1e-5);
+    compare("weighted_ce(class_weights(balanced)) = cross_entropy(weights = balanced)",
+            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(balanced))\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-5);
+    compare("weighted_ce(class_weights(inverse_sqrt, clip)) = cross_entropy(inverse_sqrt, clip)",
+            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(inverse_sqrt, clip = [0.5, 2]))\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = inverse_sqrt, clip = [0.5, 2])\n" MIN,
+            1e-5);
+    compare("cross_entropy: median_freq = balanced (a constant factor cancels)",
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = median_freq)\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-5);
+    compare("focal(gamma = 0) = cross_entropy",
+            LHEAD(2, 6, 6, 4) NET "loss = focal(logits, mask, gamma = 0)\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
+    compare("tversky(0.5, 0.5, eps = 0.5) = soft_dice(eps = 1)",
+            LHEAD(2, 6, 6, 4) NET "loss = tversky(logits, mask, alpha = 0.5, beta = 0.5, eps = 0.5)\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = soft_dice(logits, mask)\n" MIN, 1e-5);
+    compare("class_weights() and cross_entropy(weights = balanced) share one table",
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced) + 0 * weighted_ce(logits, mask, class_weights())\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-6);
+    test_loss_values();
+}
+
+#define PHEAD HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\nb = conv2d(image, 1, 1)\n"
+#define PTAIL "output p = softmax(a, axis = 1)\nminimize loss with sgd(lr = 0.1)\n"
+
+/* Every loss primitive, each through a loss that depends on parameters. */
+static void test_primitives(void)
+{
+    check("+ - * / broadcasting (N,1,H,W), (1,K,1,1), (H,W), numbers and a list",
+          PHEAD "c = sum(conv2d(image, 3, 1), axis = [0, 2, 3], keepdims = true)\n"
+                "h = mean(conv2d(image, 2, 1), axis = [0, 1])\n"
+                "logits = (a - b) * c + a / (2 + b * b) - h * [0.5, 1, 2] + (1 - h) / (1 + c * c)\n"
+                "loss = cross_entropy(logits, mask)\n" PTAIL,
+          NULL, 0, 60);
+    check("x * x and x / x share one input",
+          PHEAD "logits = a * a + a / (3 + a) + (b - b * b)\nloss = cross_entropy(logits, mask)\n" PTAIL,
+          NULL, 0, 40);
+    check("unary minus, exp, log",
+          PHEAD "logits = -a + log(1 + exp(b)) * [1, -1, 2]\nloss = cross_entropy(logits, mask)\n" PTAIL,
+          NULL, 0, 40);
+    check("sqrt, pow (2, 3, 1.5, -1, 0)",
+          PHEAD "logits = sqrt(1 + a * a) + pow(a, 2) + 0.1 * pow(a, 3) + pow(exp(b), 1.5) + pow(1 + b * b, -1)"
+                " + pow(a, 0)\nloss = cross_entropy(logits, mask)\n" PTAIL,
+          NULL, 0, 40);
+    check("abs, clamp, min, max",
+          PHEAD "logits = abs(a) + clamp(a, -0.2, 0.3) + min(b, 0.1) + max(a, -0.1) + clamp(b, none, 0)\n"
+                "loss = cross_entropy(logits, mask)\n" PTAIL,
+          NULL, 0, 60);
+    check("sum and mean over axes, keepdims, negative axes, everything",
+          PHEAD "loss = mean(pow(sum(a, axis = 1), 2)) + sum(mean(a * a, axis = [0, -1]) * 0.1)"
+                " + mean(sum(a, axis = -1, keepdims = true) * b) + sum(a) * 0.01\n" PTAIL,
+          NULL, 0, 40);
+    check("softmax over axes 1, 2 and 3",
+          PHEAD "loss = sum(softmax(a, axis = 2) * image) + mean(softmax(a, axis = 1) * a)"
+                " + sum(softmax(a * b, axis = -1) * image * image)\n" PTAIL,
+          NULL, 0, 40);
+    check("log_softmax with one_hot and valid_mask",
+          PHEAD "loss = -mean(one_hot(mask) * log_softmax(a, axis = 1) * valid_mask(mask))"
+                " + mean(log_softmax(a + b, axis = 3) * image)\n" PTAIL,
+          NULL, 0, 40);
+    check("slice and reshape",
+          HEAD(2, 5, 6, 3) "a5 = conv2d(image, 5, 3, pad = same)\n"
+                           "logits = slice(a5, 1, 4) + reshape(reshape(slice(a5, -3, none, axis = 1), [2, 3, 30])"
+                           " * 2, [2, 3, 5, 6]) + reshape(reshape(slice(a5, 0, 3), [-1]), [2, 3, 5, 6])\n"
+                           "loss = cross_entropy(logits, mask) + mean(slice(a5, 2, 5, axis = 3))\n"
+                           "output p = softmax(logits)\nminimize loss with sgd(lr = 0.1)\n",
+          NULL, 0, 40);
+    check_ex("stop_gradient (its input's parameters get no gradient)",
+             HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\nfrozen = conv2d(image, 3, 1)\n"
+                   "logits = a * stop_gradient(frozen) + a\nloss = cross_entropy(logits, mask)\n" PTAIL,
+             NULL, 0, 40, "frozen.", 4);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1) {
+        const char *slash = strrchr(argv[1], '/');
+        model_dir = slash ? strndup(argv[1], (size_t)(slash - argv[1])) : ".";
+    }
     check("conv2d 3x3 same", HEAD(2, 6, 6, 3) "logits = conv2d(image, 3, 3, pad = same)\n" TAIL, NULL, 0, 40);
     check("conv2d stride 2 valid, relu, upsample",
           HEAD(2, 8, 8, 3) "x = relu(conv2d(image, 4, 2, stride = 2))\n"
@@ -265,15 +677,21 @@ int main(int argc, char **argv)
                            "loss = cross_entropy(logits, mask, weights = balanced)\n"
                            "minimize loss with sgd(lr = 0.1)\n",
           NULL, 0, 40);
-    if (argc > 1) {
-        char *src = read_all(argv[1]);
+    test_primitives();
+    if (model_dir)
+        test_library();
+    for (int i = 1; i < argc; i++) {
+        char *src = read_all(argv[i]);
         if (!src) {
-            printf("FAIL - cannot read %s\n", argv[1]);
+            printf("FAIL - cannot read %s\n", argv[i]);
             return 1;
         }
         nc_define defs[] = {{"BASE", "2", 0}, {"SIZE", "16", 0}, {"DEPTH", "2", 0},
                             {"BATCH", "2", 0}, {"CLASSES", "4", 0}};
-        check("models/unet.net (base 2, 16x16, depth 2)", src, defs, 5, 12);
+        char name[512];
+        const char *slash = strrchr(argv[i], '/');
+        snprintf(name, sizeof name, "models/%s (base 2, 16x16, depth 2)", slash ? slash + 1 : argv[i]);
+        check_ex(name, src, defs, 5, 12, NULL, 8);
         free(src);
     }
     printf("%s\n", failures ? "FAILED" : "all gradient checks passed");

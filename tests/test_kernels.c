@@ -282,7 +282,8 @@ static void test_relu_add(void)
     relu_ctx ctx = {N, x};
     fd_check("grad relu_bwd", relu_fwd, &ctx, x, N, dx, r, N, 1e-2f, 1.0, 1e-2);
 
-    nr_add(N, x, r, y);
+    const int64_t d[4] = {1, 1, 1, N}, s1[4] = {0, 0, 0, 1};
+    nr_binary(NG_OP_ADD, d, x, s1, r, s1, y);
     ok = 1;
     for (int i = 0; i < N; i++)
         ok &= y[i] == x[i] + r[i];
@@ -767,6 +768,201 @@ static void test_dropout(void)
     free(a); free(b);
 }
 
+/* ---- loss primitives -------------------------------------------------- */
+
+/* Broadcasting binary ops against index arithmetic done the slow way, for
+ * several shape pairs (including in place). */
+static void test_binary(void)
+{
+    static const struct { int64_t a[4], b[4]; } cases[] = {
+        {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {1, 1, 1, 1}}, {{1, 1, 1, 1}, {2, 3, 4, 5}},
+        {{2, 3, 4, 5}, {2, 1, 4, 5}}, {{1, 3, 1, 1}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {1, 1, 4, 5}},
+        {{1, 1, 4, 1}, {1, 1, 1, 5}}, {{2, 3, 4, 1}, {2, 3, 4, 1}}, {{2, 1, 4, 5}, {1, 3, 4, 1}},
+    };
+    static const int ops[] = {NG_OP_ADD, NG_OP_SUB, NG_OP_MUL, NG_OP_DIV};
+    int ok = 1;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t *da = cases[k].a, *db = cases[k].b;
+        int64_t d[4], sa[4], sb[4], na = 1, nb = 1, sta = 1, stb = 1;
+        for (int i = 3; i >= 0; i--) {
+            d[i] = da[i] > db[i] ? da[i] : db[i];
+            sa[i] = da[i] == 1 ? 0 : sta;
+            sb[i] = db[i] == 1 ? 0 : stb;
+            sta *= da[i];
+            stb *= db[i];
+        }
+        na = sta;
+        nb = stb;
+        int64_t n = d[0] * d[1] * d[2] * d[3];
+        float *a = alloc_rand(na), *b = alloc_rand(nb), *y = alloc_f(n), *ref = alloc_f(n);
+        for (int64_t i = 0; i < nb; i++)
+            b[i] += b[i] < 0 ? -0.5f : 0.5f;  /* no division by ~0 */
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            for (int64_t i0 = 0, j = 0; i0 < d[0]; i0++)
+                for (int64_t i1 = 0; i1 < d[1]; i1++)
+                    for (int64_t i2 = 0; i2 < d[2]; i2++)
+                        for (int64_t i3 = 0; i3 < d[3]; i3++, j++) {
+                            float x = a[i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3]];
+                            float z = b[i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3]];
+                            ref[j] = ops[o] == NG_OP_ADD ? x + z : ops[o] == NG_OP_SUB ? x - z
+                                   : ops[o] == NG_OP_MUL ? x * z : x / z;
+                        }
+            nr_binary(ops[o], d, a, sa, b, sb, y);
+            ok &= memcmp(y, ref, (size_t)n * sizeof *y) == 0;
+            if (na == n) { /* in place over a */
+                float *c = alloc_f(n);
+                memcpy(c, a, (size_t)n * sizeof *c);
+                nr_binary(ops[o], d, c, sa, b, sb, c);
+                ok &= memcmp(c, ref, (size_t)n * sizeof *c) == 0;
+                free(c);
+            }
+        }
+        free(a); free(b); free(y); free(ref);
+    }
+    check(ok, "add/sub/mul/div broadcasting, also in place", "mismatch");
+}
+
+typedef struct { int op; int64_t n; float p0, p1; float *x; } unary_ctx;
+
+static void unary_fwd(void *p, float *out)
+{
+    unary_ctx *c = p;
+    nr_unary(c->op, c->n, c->x, c->p0, c->p1, out);
+}
+
+static void test_unary(void)
+{
+    enum { N = 120 };
+    float *x = alloc_f(N), *y = alloc_f(N), *r = alloc_rand(N), *dx = alloc_f(N);
+    for (int i = 0; i < N; i++) /* positive, away from clamp bounds */
+        x[i] = 0.3f + 2.0f * (frand() + 1.0f) * (i % 2 ? 1.0f : 0.25f);
+    nr_unary(NG_OP_NEG, N, x, 0, 0, y);
+    int ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= y[i] == -x[i];
+    nr_unary(NG_OP_SIGN, N, r, 0, 0, y);
+    for (int i = 0; i < N; i++)
+        ok &= y[i] == (r[i] > 0 ? 1.0f : r[i] < 0 ? -1.0f : 0.0f);
+    float nan = NAN, ynan;
+    nr_unary(NG_OP_CLAMP, 1, &nan, 0, 1, &ynan);
+    ok &= ynan != ynan;
+    nr_unary(NG_OP_STOP_GRADIENT, N, x, 0, 0, y);
+    ok &= memcmp(x, y, N * sizeof *y) == 0;
+    check(ok, "neg, sign, clamp keeps nan, stop_gradient copies", "mismatch");
+    static const struct { int op; float p; const char *name; double (*f)(double); } fns[] = {
+        {NG_OP_EXP, 0, "exp", exp}, {NG_OP_LOG, 0, "log", log}, {NG_OP_SQRT, 0, "sqrt", sqrt},
+    };
+    for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++) {
+        float *ref = alloc_f(N);
+        for (int i = 0; i < N; i++)
+            ref[i] = (float)fns[k].f(x[i]);
+        nr_unary(fns[k].op, N, x, 0, 0, y);
+        check_close(fns[k].name, y, ref, N, 1e-6, 2e-7);
+        free(ref);
+    }
+    /* pow_bwd against finite differences of pow, for several p */
+    static const float ps[] = {2.0f, 3.0f, 1.5f, -1.0f, 0.5f};
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "grad pow_bwd p=%g", (double)ps[k]);
+        nr_pow_bwd(N, r, x, ps[k], dx);
+        unary_ctx ctx = {NG_OP_POW, N, ps[k], 0, x};
+        fd_check(name, unary_fwd, &ctx, x, N, dx, r, N, 1e-3f, 1.0, 1e-2);
+    }
+    float zero = 0, dy0 = 0, out = 1, dy1 = 1;
+    nr_pow_bwd(1, &dy0, &zero, 0.5f, &out);
+    check(out == 0.0f, "pow_bwd: 0 where dy == 0 (no 0 * inf)", "got %g", (double)out);
+    nr_pow_bwd(1, &dy1, &zero, 0.0f, &out);
+    check(out == 0.0f, "pow_bwd: 0 for p == 0", "got %g", (double)out);
+    nr_clamp_bwd(N, r, x, 1.0f, 2.0f, dx);
+    ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= dx[i] == (x[i] >= 1.0f && x[i] <= 2.0f ? r[i] : 0.0f);
+    check(ok, "clamp_bwd passes dy inside [lo, hi] only", "mismatch");
+    free(x); free(y); free(r); free(dx);
+}
+
+/* reduce_sum against a naive double sum for every mask; expand is its
+ * adjoint: <reduce(x), u> == <x, expand(u)>. */
+static void test_reduce_expand(void)
+{
+    const int64_t d[4] = {2, 3, 4, 5}, n = 120;
+    float *x = alloc_rand(n), *y = alloc_f(n), *ref = alloc_f(n), *u = alloc_rand(n), *e = alloc_f(n);
+    int ok = 1, adj = 1;
+    for (unsigned mask = 0; mask < 16; mask++) {
+        int64_t ko[4], ny = 1;
+        for (int k = 0; k < 4; k++) {
+            ko[k] = mask >> k & 1 ? 1 : d[k];
+            ny *= ko[k];
+        }
+        for (int64_t j = 0; j < ny; j++)
+            ref[j] = 0;
+        double acc[120] = {0};
+        for (int64_t i0 = 0, i = 0; i0 < d[0]; i0++)
+            for (int64_t i1 = 0; i1 < d[1]; i1++)
+                for (int64_t i2 = 0; i2 < d[2]; i2++)
+                    for (int64_t i3 = 0; i3 < d[3]; i3++, i++) {
+                        int64_t o0 = mask & 1 ? 0 : i0, o1 = mask & 2 ? 0 : i1;
+                        int64_t o2 = mask & 4 ? 0 : i2, o3 = mask & 8 ? 0 : i3;
+                        acc[((o0 * ko[1] + o1) * ko[2] + o2) * ko[3] + o3] += x[i];
+                    }
+        for (int64_t j = 0; j < ny; j++)
+            ref[j] = (float)(0.5 * acc[j]);
+        nr_reduce_sum(d, mask, 0.5f, x, y);
+        int64_t at;
+        ok &= max_err(y, ref, ny, 1e-6, &at) < 1e-6;
+        nr_expand(d, mask, 0.5f, u, e);
+        adj &= fabs(dot(y, u, ny) - dot(x, e, n)) < 1e-5 * (1 + fabs(dot(y, u, ny)));
+    }
+    check(ok, "reduce_sum over every subset of dims", "mismatch");
+    check(adj, "expand is the adjoint of reduce_sum", "dot products differ");
+    free(x); free(y); free(ref); free(u); free(e);
+}
+
+static void test_log_softmax_labels_slice(void)
+{
+    enum { N = 2, C = 5, HW = 300 };
+    const int64_t T = (int64_t)N * C * HW;
+    float *x = alloc_f(T), *y = alloc_f(T), *ref = alloc_f(T);
+    for (int64_t i = 0; i < T; i++)
+        x[i] = 8.0f * frand() + (i < T / 2 ? 500.0f : 0.0f);
+    for (int n = 0; n < N; n++) /* double reference */
+        for (int p = 0; p < HW; p++) {
+            double m = -INFINITY, z = 0;
+            for (int c = 0; c < C; c++)
+                m = fmax(m, x[(n * C + c) * HW + p]);
+            for (int c = 0; c < C; c++)
+                z += exp(x[(n * C + c) * HW + p] - m);
+            for (int c = 0; c < C; c++)
+                ref[(n * C + c) * HW + p] = (float)(x[(n * C + c) * HW + p] - m - log(z));
+        }
+    nr_log_softmax(N, C, HW, x, y);
+    /* the first image has logits ~500: float spacing there is 3e-5 */
+    check_close("log_softmax, logits ~500", y, ref, T / 2, 500, 2e-7);
+    check_close("log_softmax vs double reference", y + T / 2, ref + T / 2, T / 2, 1, 1e-6);
+
+    int32_t lab[6] = {0, 2, 255, 7, -1, 1};
+    float oh[3 * 6], vm[6];
+    nr_one_hot(1, 3, 6, lab, 255, oh);
+    nr_valid_mask(6, 3, lab, 255, vm);
+    int ok = 1;
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < 6; p++)
+            ok &= oh[c * 6 + p] == (lab[p] == c ? 1.0f : 0.0f);
+    static const float want_vm[6] = {1, 1, 0, 0, 0, 1};
+    ok &= memcmp(vm, want_vm, sizeof vm) == 0;
+    check(ok, "one_hot and valid_mask (ignored and out-of-range labels are 0)", "mismatch");
+
+    /* slice and pad are adjoint: <slice(x), u> == <x, pad(u)> */
+    float *sx = alloc_rand(2 * 6 * 7), *su = alloc_rand(2 * 3 * 7), *sy = alloc_f(2 * 3 * 7), *px = alloc_f(2 * 6 * 7);
+    nr_slice(2, 6, 2, 3, 7, sx, sy);
+    nr_pad(2, 6, 2, 3, 7, su, px);
+    ok = sy[0] == sx[2 * 7] && sy[3 * 7] == sx[(6 + 2) * 7] && px[0] == 0.0f && px[2 * 7] == su[0];
+    ok &= fabs(dot(sy, su, 42) - dot(sx, px, 84)) < 1e-5;
+    check(ok, "slice and pad (its adjoint)", "mismatch");
+    free(x); free(y); free(ref); free(sx); free(su); free(sy); free(px);
+}
+
 int main(void)
 {
     nr_kernels_set_threads(0);
@@ -788,6 +984,10 @@ int main(void)
     test_adam();
     test_sgd();
     test_dropout();
+    test_binary();
+    test_unary();
+    test_reduce_expand();
+    test_log_softmax_labels_slice();
     printf("%d checks, %d failed\n", n_checks, n_fail);
     return n_fail ? 1 : 0;
 }

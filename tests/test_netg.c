@@ -11,6 +11,7 @@
 #include "netg.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,7 +214,8 @@ static ng_graph *build_graph(void)
         a.fa[4] = 0.01f;
         train[nt++] = a;
     }
-    infer[ni++] = mknode(NG_OP_SOFTMAX, 1, T_LOGITS, -1, -1, -1, T_PROB, -1);
+    infer[ni] = mknode(NG_OP_SOFTMAX, 1, T_LOGITS, -1, -1, -1, T_PROB, -1);
+    infer[ni++].ia[0] = 1; /* over channels */
 
     g->n_entries = 2;
     g->entries = calloc(2, sizeof *g->entries);
@@ -487,7 +489,7 @@ static void test_corruption(const ng_graph *g)
     check_msg(h ? "(parsed)" : err, "x.netg: not a netg file (bad magic)", "bad magic");
     copy[4] = 7;
     h = ng_graph_parse(copy, len, "x.netg", err, sizeof err);
-    check_msg(h ? "(parsed)" : err, "x.netg: version 7, this netrun reads version 1",
+    check_msg(h ? "(parsed)" : err, "x.netg: version 7, this netrun reads version 2",
               "newer version");
     copy[4] = buf[4];
     copy[len / 2] ^= 0x10;
@@ -551,7 +553,7 @@ static void test_bad_contents(void)
           g->tensors[T_PROB].name = xstrdup("logits")),
          "x.netg: tensors 10 and 12 are both named 'logits'", "duplicate name");
     CASE(g->entries[0].nodes[2].op = 99,
-         "x.netg: entry 'train', node 2: op 99 out of range (20 ops)",
+         "x.netg: entry 'train', node 2: op 99 out of range (42 ops)",
          "op out of range");
     CASE(g->tensors[T_PROB].dim[1] = -3, "x.netg: tensor 12 has dim -3",
          "negative dim");
@@ -859,14 +861,22 @@ static void test_shapes(void)
     /* elementwise and updates */
     ng_tensor a = T(F, 4, 1, 8, 4, 4), b = T(F, 4, 1, 8, 4, 8);
     n = mknode(NG_OP_ADD, 2, 0, 1, -1, -1, 2, -1);
-    check_msg(shape(&n, &a, &b, NULL, NULL), "add: shapes 1x8x4x4 and 1x8x4x8 differ",
+    check_msg(shape(&n, &a, &b, NULL, NULL), "add: shapes 1x8x4x4 and 1x8x4x8 do not "
+              "broadcast (dims must be equal or 1, aligned at the right)",
               "add shape mismatch");
     check_msg(shape(&n, &a, &a, NULL, NULL), "ok 1x8x4x4 ws=0", "add");
     n = mknode(NG_OP_RELU_BWD, 2, 0, 1, -1, -1, 2, -1);
     check_msg(shape(&n, &a, &b, NULL, NULL),
               "relu_bwd: shapes 1x8x4x4 and 1x8x4x8 differ", "relu_bwd mismatch");
     n = mknode(NG_OP_SOFTMAX, 1, 0, -1, -1, -1, 1, -1);
+    n.ia[0] = 1;
     check_msg(shape(&n, &lg, NULL, NULL, NULL), "ok 2x3x32x32 ws=0", "softmax");
+    n.ia[0] = 4;
+    check_msg(shape(&n, &lg, NULL, NULL, NULL), "softmax: axis 4 is not a dim of 2x3x32x32",
+              "softmax axis out of range");
+    n.op = NG_OP_LOG_SOFTMAX;
+    n.ia[0] = 3;
+    check_msg(shape(&n, &lg, NULL, NULL, NULL), "ok 2x3x32x32 ws=0", "log_softmax, last axis");
     n = mknode(NG_OP_RELU, 1, 0, -1, -1, -1, 1, -1);
     ng_tensor s = T(F, 0, 0, 0, 0, 0);
     check_msg(shape(&n, &s, NULL, NULL, NULL), "ok ws=0", "relu of a scalar");
@@ -886,8 +896,130 @@ static void test_shapes(void)
     n.fa[1] = 0.9f;
     check_msg(shape(&n, &w1, &w1, &w1, NULL), "ok ws=0", "sgd");
     n.op = NG_OP_COUNT;
-    check_msg(shape(&n, &w1, &w1, &w1, NULL), "op 20 out of range (20 ops)",
+    check_msg(shape(&n, &w1, &w1, &w1, NULL), "op 42 out of range (42 ops)",
               "op out of range");
+}
+
+/* Shape rules of the loss primitives: broadcasting, reductions, labels. */
+static void test_loss_shapes(void)
+{
+    enum { F = NG_F32, I = NG_I32 };
+    ng_tensor x = T(F, 4, 2, 3, 4, 5), m = T(F, 4, 2, 1, 4, 5), v = T(F, 4, 1, 3, 1, 1);
+    ng_tensor s = T(F, 0, 0, 0, 0, 0), hw = T(F, 2, 4, 5, 0, 0), w3 = T(F, 1, 3, 0, 0, 0);
+    ng_tensor col = T(F, 2, 4, 1, 0, 0), row = T(F, 2, 1, 5, 0, 0);
+    ng_node n = mknode(NG_OP_MUL, 2, 0, 1, -1, -1, 2, -1);
+    check_msg(shape(&n, &x, &m, NULL, NULL), "ok 2x3x4x5 ws=0", "mul: (N,1,H,W) mask");
+    check_msg(shape(&n, &v, &x, NULL, NULL), "ok 2x3x4x5 ws=0", "mul: (1,K,1,1) vector first");
+    check_msg(shape(&n, &x, &s, NULL, NULL), "ok 2x3x4x5 ws=0", "mul: scalar");
+    check_msg(shape(&n, &s, &s, NULL, NULL), "ok ws=0", "mul: two scalars");
+    check_msg(shape(&n, &x, &hw, NULL, NULL), "ok 2x3x4x5 ws=0", "mul: lower rank aligns right");
+    check_msg(shape(&n, &col, &row, NULL, NULL), "ok 4x5 ws=0", "mul: both sides broadcast");
+    check_msg(shape(&n, &x, &w3, NULL, NULL), "mul: shapes 2x3x4x5 and 3 do not broadcast "
+              "(dims must be equal or 1, aligned at the right)", "mul: (K) aligns with W");
+    n.op = NG_OP_DIV;
+    ng_tensor lb = T(I, 3, 2, 4, 5, 0);
+    check_msg(shape(&n, &x, &lb, NULL, NULL), "div: b must be f32, not i32 (labels)", "div of labels");
+    n.op = NG_OP_SUB;
+    check_msg(shape(&n, &m, &x, NULL, NULL), "ok 2x3x4x5 ws=0", "sub");
+
+    n = mknode(NG_OP_EXP, 1, 0, -1, -1, -1, 1, -1);
+    static const int unary[] = {NG_OP_NEG, NG_OP_EXP, NG_OP_LOG, NG_OP_SQRT, NG_OP_ABS, NG_OP_SIGN,
+                                NG_OP_POW, NG_OP_CLAMP, NG_OP_STOP_GRADIENT};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
+        n.op = (uint16_t)unary[i];
+        n.fa[0] = 0.5f;
+        n.fa[1] = 2.0f;
+        ok &= strcmp(shape(&n, &x, NULL, NULL, NULL), "ok 2x3x4x5 ws=0") == 0;
+    }
+    check(ok, "unary ops keep the shape");
+    n.op = NG_OP_CLAMP;
+    n.fa[0] = -INFINITY;
+    n.fa[1] = 1;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 2x3x4x5 ws=0", "clamp with an infinite bound (min)");
+    n.fa[0] = 2;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "clamp: bounds [2, 1] are not a range", "clamp lo > hi");
+    n.op = NG_OP_POW;
+    n.fa[0] = NAN;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "pow: p = nan must be finite", "pow p nan");
+    n = mknode(NG_OP_POW_BWD, 2, 0, 1, -1, -1, 2, -1);
+    n.fa[0] = 2;
+    check_msg(shape(&n, &x, &x, NULL, NULL), "ok 2x3x4x5 ws=0", "pow_bwd");
+    check_msg(shape(&n, &x, &m, NULL, NULL), "pow_bwd: shapes 2x3x4x5 and 2x1x4x5 differ",
+              "pow_bwd shape mismatch");
+    n.op = NG_OP_CLAMP_BWD;
+    n.fa[0] = 0;
+    n.fa[1] = INFINITY;
+    check_msg(shape(&n, &x, &x, NULL, NULL), "ok 2x3x4x5 ws=0", "clamp_bwd");
+
+    n = mknode(NG_OP_REDUCE_SUM, 1, 0, -1, -1, -1, 1, -1);
+    n.fa[0] = 1;
+    n.ia[0] = 0xd; /* dims 0, 2, 3 */
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 3 ws=0", "reduce_sum over N,H,W");
+    n.ia[1] = 0xd;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 1x3x1x1 ws=0", "reduce_sum keepdims");
+    n.ia[0] = 0xf;
+    n.ia[1] = 0;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok ws=0", "reduce_sum of everything: a scalar");
+    n.ia[0] = 0x7;
+    n.ia[1] = 0x4;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 1x5 ws=0", "reduce_sum keeping some dims");
+    n.ia[0] = 0x10;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "reduce_sum: dims 0x10 (kept 0x4) do not fit a "
+              "rank-4 input", "reduce_sum mask beyond the rank");
+    n.ia[0] = 0x1;
+    n.ia[1] = 0x2;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "reduce_sum: dims 0x1 (kept 0x2) do not fit a "
+              "rank-4 input", "reduce_sum keeps a dim it does not reduce");
+
+    n = mknode(NG_OP_EXPAND, 1, 0, -1, -1, -1, 1, -1);
+    n.fa[0] = 1;
+    int32_t target[5] = {4, 2, 3, 4, 5};
+    memcpy(n.ia + 2, target, sizeof target);
+    n.ia[0] = n.ia[1] = 0xd;
+    check_msg(shape(&n, &v, NULL, NULL, NULL), "ok 2x3x4x5 ws=0", "expand (1,K,1,1) back");
+    n.ia[1] = 0;
+    check_msg(shape(&n, &w3, NULL, NULL, NULL), "ok 2x3x4x5 ws=0", "expand (K) back");
+    check_msg(shape(&n, &v, NULL, NULL, NULL), "expand: input is 1x3x1x1 but reducing 2x3x4x5 "
+              "gives 3", "expand of the wrong shape");
+
+    ng_tensor lb8 = T(I, 3, 2, 8, 8, 0), xf = T(F, 3, 2, 8, 8, 0);
+    n = mknode(NG_OP_ONE_HOT, 1, 0, -1, -1, -1, 1, -1);
+    n.ia[0] = 5;
+    n.ia[1] = 255;
+    check_msg(shape(&n, &lb8, NULL, NULL, NULL), "ok 2x5x8x8 ws=0", "one_hot");
+    check_msg(shape(&n, &xf, NULL, NULL, NULL), "one_hot: labels must be i32 (a labels input)",
+              "one_hot of f32");
+    n.ia[0] = 0;
+    check_msg(shape(&n, &lb8, NULL, NULL, NULL), "one_hot: 0 classes (1 to 256)", "one_hot 0 classes");
+    n.op = NG_OP_VALID_MASK;
+    n.ia[0] = 5;
+    check_msg(shape(&n, &lb8, NULL, NULL, NULL), "ok 2x1x8x8 ws=0", "valid_mask");
+
+    n = mknode(NG_OP_RESHAPE, 1, 0, -1, -1, -1, 1, -1);
+    int32_t r[5] = {2, 6, 20, 0, 0};
+    memcpy(n.ia, r, sizeof r);
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 6x20 ws=0", "reshape");
+    n.ia[2] = 21;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "reshape: 2x3x4x5 and 6x21 have different sizes",
+              "reshape size mismatch");
+    n = mknode(NG_OP_SLICE, 1, 0, -1, -1, -1, 1, -1);
+    n.ia[0] = 1;
+    n.ia[1] = 1;
+    n.ia[2] = 2;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 2x2x4x5 ws=0", "slice");
+    n.ia[2] = 3;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "slice: 3 from 1 out of range (dim 1 has 3)",
+              "slice out of range");
+    n = mknode(NG_OP_PAD, 1, 0, -1, -1, -1, 1, -1);
+    n.ia[0] = 1;
+    n.ia[1] = 1;
+    n.ia[2] = 4;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "ok 2x4x4x5 ws=0", "pad");
+    n.ia[2] = 3;
+    check_msg(shape(&n, &x, NULL, NULL, NULL), "pad: 3 from 1 does not fit in 3", "pad too small");
+    check(strcmp(ng_cw_name(NG_CW_MEDIAN_FREQ), "median_freq") == 0 && strcmp(ng_cw_name(9), "?") == 0,
+          "class-weight scheme names");
 }
 
 static void test_basics(void)
@@ -920,6 +1052,7 @@ int main(int argc, char **argv)
     ng_graph_free(g);
     test_bad_contents();
     test_shapes();
+    test_loss_shapes();
     printf("%s: %d failure%s\n", failures ? "FAIL" : "PASS", failures,
            failures == 1 ? "" : "s");
     return failures ? 1 : 0;
