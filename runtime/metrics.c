@@ -252,8 +252,9 @@ int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m)
     fprintf(out,
             "warning: the model is collapsing toward class 0: it predicts class 0 for %.2f%% of pixels "
             "where the truth has %.2f%%, and %d of %d foreground classes are never predicted.\n"
-            "  High pixel accuracy here means little. Remedies in the model file: "
-            "cross_entropy(..., weights = balanced, clip = 50), or explicit weights = [...].\n",
+            "  High pixel accuracy here means little. Remedies in the model file (models/README.md):\n"
+            "    cross_entropy(logits, mask, weights = balanced, clip = 50)   (or median_freq, inverse_sqrt, [...])\n"
+            "    + 0.5 * soft_dice(logits, mask)   or   focal(logits, mask, gamma = 2)   from lib/losses.net\n",
             100 * m->pred_share0, 100 * m->true_share0, m->fg_never_predicted, m->fg_present);
     return 1;
 }

@@ -346,7 +346,13 @@ static void print_weights(const ng_graph *g, const int64_t *counts, const float 
     for (int c = 0; c < k; c++)
         total += counts[c];
     const ng_tensor *wt = &g->tensors[g->bind.class_weights];
-    printf("class weights (balanced: n_pixels / (n_classes * count)");
+    static const char *const formula[NG_CW_COUNT] = {
+        [NG_CW_BALANCED] = "n_pixels / (n_classes * count)",
+        [NG_CW_MEDIAN_FREQ] = "median frequency / frequency",
+        [NG_CW_INVERSE_SQRT] = "1 / sqrt(frequency), pixel-weighted mean 1",
+    };
+    int scheme = (int)wt->init_arg[0];
+    printf("class weights (%s: %s", ng_cw_name(scheme), formula[scheme]);
     if (wt->init_arg[2] > 0)
         printf(", clipped to [%g, %g]", wt->init_arg[1], wt->init_arg[2]);
     printf("), from %lld labelled pixels:\n%5s %14s %10s %12s\n", (long long)total, "class", "pixels",
