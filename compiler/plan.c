@@ -65,6 +65,30 @@ static int by_lifetime(const void *a, const void *b)
     return x->t - y->t;
 }
 
+/* Largest area (bytes x steps) first: the groups that constrain the most
+ * go down first. */
+static int by_area(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    double ax = (double)x->size * (life_last[x->t] - life_first[x->t] + 1);
+    double ay = (double)y->size * (life_last[y->t] - life_first[y->t] + 1);
+    if (ax != ay)
+        return ax > ay ? -1 : 1;
+    return x->t - y->t;
+}
+
+/* Last use first (latest death first), then larger first. */
+static int by_last_use(const void *a, const void *b)
+{
+    const item *x = a, *y = b;
+    int lx = life_last[x->t], ly = life_last[y->t];
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->t - y->t;
+}
+
 typedef struct {
     int64_t off, end;
 } span;
@@ -297,7 +321,7 @@ void nc_plan(const nc_graph *g, nc_entry *e)
     life_last = glast;
     qsort(items, (size_t)n_items, sizeof *items, by_size_desc);
     e->arena = place(items, n_items, placed, e->offset);
-    int (*const orders[])(const void *, const void *) = {by_first_use, by_lifetime};
+    int (*const orders[])(const void *, const void *) = {by_first_use, by_lifetime, by_area, by_last_use};
     for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
         qsort(items, (size_t)n_items, sizeof *items, orders[o]);
         int64_t alt_arena = place(items, n_items, placed, alt);
