@@ -8,15 +8,17 @@
 #   4 cross-entropy + soft Dice  models/unet_dice.net
 #   5 focal loss                 models/unet_focal.net
 # Environment: CLASSES (8), SIZE (32), COUNT (160), OBJECTS (at most per image, 1: ~99%
-# background as in the user's data), EPOCHS (12), SEED (3), CLIP (largest class weight, 0: none),
-# OUT (build/imbalance).
+# background as in the user's data), EPOCHS (12), SEEDS ("1 2 3"), CLIP (largest class weight, 0: none),
+# OUT (build/imbalance).  Several seeds, because one run of such a small problem is chaotic:
+# balanced and median_freq give the same loss up to rounding, yet their runs part after a
+# few epochs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/deps.sh
 netc_install_deps
 netc_build build >/dev/null
 
-CLASSES=${CLASSES:-8} SIZE=${SIZE:-32} COUNT=${COUNT:-160} EPOCHS=${EPOCHS:-12} SEED=${SEED:-3}
+CLASSES=${CLASSES:-8} SIZE=${SIZE:-32} COUNT=${COUNT:-160} EPOCHS=${EPOCHS:-12} SEEDS=${SEEDS:-"1 2 3"}
 OBJECTS=${OBJECTS:-1} CLIP=${CLIP:-0}
 OUT=${OUT:-build/imbalance}
 mkdir -p "$OUT"
@@ -29,20 +31,25 @@ SMALL=(-D BASE=8 -D SIZE="$SIZE" -D DEPTH=2 -D BATCH=4 -D CLASSES="$CLASSES" -D 
 names=("plain cross-entropy" "balanced weights" "median-frequency weights" "cross-entropy + Dice" "focal loss")
 models=(models/unet.net models/unet.net models/unet.net models/unet_dice.net models/unet_focal.net)
 extra=("-D WEIGHTS=none" "-D CLIP=$CLIP" "-D WEIGHTS=median_freq -D CLIP=$CLIP" "" "")
-rows=()
+# one row per loss: means over the seeds, and the range of the foreground mIoU
+printf '%s\n' "loss|pixel acc|fg mIoU|(min..max)|worst IoU" > "$OUT/table.txt"
 for i in 0 1 2 3 4; do
     g=$OUT/study$i.netg
     # shellcheck disable=SC2086
     build/compiler/netc "${models[$i]}" "${SMALL[@]}" ${extra[$i]} -o "$g"
     echo "== ${names[$i]}: netc ${models[$i]} ${extra[$i]}"
-    build/runtime/netrun train "$g" --data "$D/train" --epochs "$EPOCHS" --seed "$SEED" --out "$OUT/run$i" --quiet
-    build/runtime/netrun eval "$g" --weights "$OUT/run$i/last.safetensors" --data "$D/val" --json > "$OUT/eval$i.json"
-    num() { grep -o "\"$1\":[-0-9.eE+null]*" "$OUT/eval$i.json" | head -1 | cut -d: -f2; }
-    rows+=("$(printf '%-26s %10.4f %12.4f %12.4f' "${names[$i]}" "$(num pixel_accuracy)" \
-        "$(num miou_foreground)" "$(num worst_iou_foreground | sed 's/null/nan/')")")
+    : > "$OUT/scores$i.txt"
+    for seed in $SEEDS; do
+        build/runtime/netrun train "$g" --data "$D/train" --epochs "$EPOCHS" --seed "$seed" --out "$OUT/run$i-$seed" --quiet
+        build/runtime/netrun eval "$g" --weights "$OUT/run$i-$seed/last.safetensors" --data "$D/val" --json > "$OUT/eval$i-$seed.json"
+        num() { grep -o "\"$1\":[-0-9.eE+null]*" "$OUT/eval$i-$seed.json" | head -1 | cut -d: -f2 | sed 's/null/nan/'; }
+        echo "$(num pixel_accuracy) $(num miou_foreground) $(num worst_iou_foreground)" >> "$OUT/scores$i.txt"
+        echo "   seed $seed: pixel accuracy $(num pixel_accuracy), foreground mIoU $(num miou_foreground)"
+    done
+    awk -v name="${names[$i]}" '{ a += $1; m += $2; w += $3; n++; if (n == 1 || $2 < lo) lo = $2; if (n == 1 || $2 > hi) hi = $2 }
+        END { printf "%s|%.4f|%.4f|(%.3f..%.3f)|%.4f\n", name, a / n, m / n, lo, hi, w / n }' "$OUT/scores$i.txt" >> "$OUT/table.txt"
 done
 echo
 echo "$EPOCHS epochs of $COUNT images ${SIZE}x${SIZE}, $CLASSES classes, at most $OBJECTS objects per image,"
-echo "class-weight clip $CLIP, seed $SEED; validation on $((COUNT / 4)) images: $(grep -o '[0-9.]*% of pixels' "$D/val.log" 2>/dev/null || true) background"
-printf '%-26s %10s %12s %12s\n' "loss" "pixel acc" "fg mIoU" "worst IoU"
-printf '%s\n' "${rows[@]}"
+echo "class-weight clip $CLIP, seeds $SEEDS (means); validation on $((COUNT / 4)) images: $(grep -o '[0-9.]*% of pixels' "$D/val.log" 2>/dev/null || true) background"
+awk -F'|' '{ printf "%-26s %10s %10s %15s %10s\n", $1, $2, $3, $4, $5 }' "$OUT/table.txt"
