@@ -3,7 +3,9 @@
  * as the scanner does (a tab is one; UTF-8 continuation bytes and carriage
  * returns take none); a tab in the source stays a tab in the caret line so
  * the caret lines up under it. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include "diag.h"
 
@@ -112,4 +114,32 @@ void nc_diag_note(nc_diag *d, const char *fmt, ...)
     vfprintf(d->out, fmt, ap);
     va_end(ap);
     fputc('\n', d->out);
+}
+
+char *nc_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    int bad = ferror(f), saved = errno;
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        errno = bad ? saved : ENOMEM;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
 }

@@ -1908,30 +1908,11 @@ static const char *real_path(nc_arena *a, const char *path)
 /* A whole file into the arena, NUL-terminated; NULL with errno set. */
 static char *read_source(nc_arena *a, const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    char *buf = nc_read_file(path, len);
+    if (!buf)
         return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb)
-            free(buf);
-        buf = nb;
-    }
-    int bad = ferror(f), saved = errno;
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        errno = bad ? saved : ENOMEM;
-        return NULL;
-    }
-    char *text = nc_arena_strndup(a, buf, n);
+    char *text = nc_arena_strndup(a, buf, *len);
     free(buf);
-    *len = n;
     return text;
 }
 

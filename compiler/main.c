@@ -28,37 +28,6 @@ static void usage(FILE *out)
             "  --version, --help\n");
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf = nb;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        errno = bad ? EIO : ENOMEM;
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     const char *model = NULL, *out_path = NULL, *emit = NULL;
@@ -132,7 +101,7 @@ int main(int argc, char **argv)
     }
 
     size_t len;
-    char *text = read_file(model, &len);
+    char *text = nc_read_file(model, &len);
     if (!text) {
         fprintf(stderr, "netc: cannot read '%s': %s\n", model, strerror(errno));
         return 1;

@@ -254,25 +254,6 @@ static void check(const char *name, const char *src, nc_define *defs, int n_defs
     "loss = cross_entropy(logits, mask)\n"                                                             \
     "minimize loss with sgd(lr = 0.1)\n"
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 /* ---- the losses of models/lib/losses.net --------------------------------- */
 
 /* A compiled model with its inputs filled: image uniform in [0, 1) (scaled
@@ -681,7 +662,8 @@ int main(int argc, char **argv)
     if (model_dir)
         test_library();
     for (int i = 1; i < argc; i++) {
-        char *src = read_all(argv[i]);
+        size_t read_len;
+        char *src = nc_read_file(argv[i], &read_len);
         if (!src) {
             printf("FAIL - cannot read %s\n", argv[i]);
             return 1;

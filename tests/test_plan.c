@@ -208,29 +208,11 @@ static void check_random(int seed)
     nc_arena_free(&a);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        char *text = read_all(argv[i]);
+        size_t read_len;
+        char *text = nc_read_file(argv[i], &read_len);
         if (!text) {
             expect(0, argv[i], "cannot read");
             continue;
