@@ -25,7 +25,7 @@ build/compiler/netc models/unet.net -o "$OUT/unet-full.netg"
 build/runtime/netrun info "$OUT/unet-full.netg"
 
 echo "== compile a small configuration of the same file"
-SMALL=(-D BASE=16 -D SIZE=64 -D DEPTH=3 -D BATCH=8 -D LR=2e-3 -D CLIP=50)
+SMALL=(-D BASE=16 -D SIZE=64 -D DEPTH=3 -D BATCH=8 -D LR=1e-3 -D CLIP=50)
 build/compiler/netc models/unet.net "${SMALL[@]}" -o "$OUT/unet-small.netg"
 build/runtime/netrun info "$OUT/unet-small.netg"
 
