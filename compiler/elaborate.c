@@ -271,11 +271,11 @@ static const char *op_name(elab *E, const char *base)
 /* The path of a child scope called `name` in the current frame, unique. */
 static const char *child_path(elab *E, const char *name)
 {
-    counter **list = E->top->fn ? &E->top->counters : &E->top_names;
+    counter **list = E->top->path[0] ? &E->top->counters : &E->top_names;
     char *key = nc_arena_printf(E->a, "scope:%s", name);
     int k = bump(E->a, list, key);
     const char *leaf = k == 1 ? name : nc_arena_printf(E->a, "%s_%d", name, k);
-    if (E->top->path[0] && E->top->fn)
+    if (E->top->path[0])
         return nc_arena_printf(E->a, "%s.%s", E->top->path, leaf);
     return leaf;
 }
@@ -1499,6 +1499,26 @@ static value eval(elab *E, const nc_expr *e)
 
 /* Evaluate the right-hand side of an assignment to `name`: a direct call
  * of a user function takes `name` as its scope. */
+/* Can evaluating e create ops (which take their names from the scope)?
+ * Calls can, and so can operators (tensor arithmetic); names and numbers
+ * cannot. */
+static int may_create_ops(const nc_expr *e)
+{
+    switch (e->kind) {
+    case NC_E_CALL:
+    case NC_E_BINARY:
+    case NC_E_UNARY:
+        return 1;
+    case NC_E_LIST:
+        for (int i = 0; i < e->n_items; i++)
+            if (may_create_ops(e->items[i]))
+                return 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static value eval_rhs(elab *E, const char *name, const nc_expr *e)
 {
     if (E->top->fn) {
@@ -1516,6 +1536,8 @@ static value eval_rhs(elab *E, const char *name, const nc_expr *e)
         E->hint = NULL;
         return v;
     }
+    if (!may_create_ops(e)) /* a plain name or number: no scope */
+        return eval(E, e);
     fr.path = child_path(E, name);
     fr.counters = NULL;
     E->top = &fr;

@@ -1,0 +1,190 @@
+/* test_elaborate.c — unit tests of the elaborator: compile-time values,
+ * -D overrides, functions with keyword and default arguments, recursion and
+ * loops, the names parameters get from the source, shapes, bindings.
+ * Usage: test_elaborate MODELS_DIR (for models/unet.net). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elaborate.h"
+#include "parse.h"
+
+static int failures, checks;
+
+static void check(int ok, const char *name)
+{
+    checks++;
+    printf("%s - %s\n", ok ? "ok" : "FAIL", name);
+    failures += !ok;
+}
+
+typedef struct {
+    nc_arena arena;
+    nc_graph g;
+    nc_diag d;
+    FILE *errs;
+    char err_text[4096];
+} unit;
+
+/* Elaborate src (as file "t.net", or path when given); diagnostics are
+ * kept in u->err_text.  Returns 0 when it elaborated without errors. */
+static int elab(unit *u, const char *path, const char *src, nc_define *defs, int n_defs)
+{
+    memset(u, 0, sizeof *u);
+    u->errs = tmpfile();
+    nc_diag_init(&u->d, u->errs);
+    nc_graph_init(&u->g, &u->arena);
+    int file = nc_diag_add_file(&u->d, path, src, strlen(src));
+    nc_stmt *prog = nc_parse(&u->arena, &u->d, file);
+    int rc = u->d.n_errors || nc_elaborate(&u->g, &u->d, prog, defs, n_defs) ? -1 : 0;
+    rewind(u->errs);
+    size_t n = fread(u->err_text, 1, sizeof u->err_text - 1, u->errs);
+    u->err_text[n] = 0;
+    return rc;
+}
+
+static void done(unit *u)
+{
+    fclose(u->errs);
+    nc_graph_free(&u->g);
+    nc_arena_free(&u->arena);
+}
+
+static const ng_tensor *find(const unit *u, const char *name)
+{
+    for (size_t t = 0; t < u->g.n_tensors; t++)
+        if (!strcmp(u->g.tensors[t].t.name, name))
+            return &u->g.tensors[t].t;
+    return NULL;
+}
+
+static int shape_is(const ng_tensor *t, int ndim, int d0, int d1, int d2, int d3)
+{
+    const int d[4] = {d0, d1, d2, d3};
+    if (!t || t->ndim != ndim)
+        return 0;
+    for (int i = 0; i < ndim; i++)
+        if (t->dim[i] != d[i])
+            return 0;
+    return 1;
+}
+
+static int count_params(const unit *u, const char *suffix)
+{
+    int n = 0;
+    size_t ls = strlen(suffix);
+    for (size_t t = 0; t < u->g.n_tensors; t++) {
+        const ng_tensor *x = &u->g.tensors[t].t;
+        size_t l = strlen(x->name);
+        n += x->role == NG_ROLE_PARAM && l >= ls && !strcmp(x->name + l - ls, suffix);
+    }
+    return n;
+}
+
+#define HEAD "input image : f32[2, 3, 16, 16]\ninput mask : labels[2, 16, 16] classes 4\n"
+#define TAIL "output p = softmax(logits, axis = 1)\nloss = cross_entropy(logits, mask)\nminimize loss with sgd(lr = 0.1)\n"
+
+int main(int argc, char **argv)
+{
+    unit u;
+
+    /* compile-time arithmetic, consts and -D */
+    const char *arith = "const A = 7\nconst B = A / 2\nconst C = 6 / 2 * A % 4\nconst D = 2\n" HEAD
+                        "logits = conv2d(image, D * 2, 1)\n" TAIL;
+    nc_define over[] = {{"D", "3", 0}};
+    check(elab(&u, "t.net", arith, NULL, 0) == 0 && shape_is(find(&u, "logits.conv1"), 4, 2, 4, 16, 16),
+          "consts and arithmetic size a conv (2*2 = 4 channels)");
+    done(&u);
+    check(elab(&u, "t.net", arith, over, 1) != 0 && strstr(u.err_text, "logits have 6 channels but the labels have 4"),
+          "-D D=3 overrides the const and the shape error says so");
+    check(over[0].used, "-D marks the define used");
+    done(&u);
+
+    /* functions: keyword and default arguments, scoped names */
+    const char *fn = HEAD "def block(x, ch, k = 3, act = true) {\n"
+                          "    y = conv2d(x, ch, k, pad = same)\n"
+                          "    if act { y = relu(y) }\n"
+                          "    return y\n}\n"
+                          "enc = block(image, 8)\nmid = block(enc, ch = 8, k = 1, act = false)\n"
+                          "logits = conv2d(block(mid, 8), 4, 1)\n" TAIL;
+    check(elab(&u, "t.net", fn, NULL, 0) == 0, "functions with keyword and default arguments elaborate");
+    check(shape_is(find(&u, "enc.conv1.weight"), 4, 8, 3, 3, 3), "names from the assignment target: enc.conv1.weight 8x3x3x3");
+    check(shape_is(find(&u, "mid.conv1.weight"), 4, 8, 8, 1, 1), "keyword k = 1 gives mid.conv1.weight 8x8x1x1");
+    check(find(&u, "logits.block.conv1.weight") != NULL, "a nested call is named after its function: logits.block.conv1");
+    check(find(&u, "enc.conv1.bias") && find(&u, "enc.conv1.bias")->init == NG_INIT_ZEROS, "biases start at zero");
+    check(find(&u, "enc.conv1.weight")->init == NG_INIT_GLOROT_UNIFORM, "the default init is glorot_uniform");
+    done(&u);
+
+    /* recursion and loops repeat structure */
+    const char *rec = HEAD "def stack(x, n) {\n    if n == 0 { return x }\n"
+                           "    return stack(relu(conv2d(x, 4, 3, pad = same)), n - 1)\n}\n"
+                           "logits = stack(image, 5)\n" TAIL;
+    check(elab(&u, "t.net", rec, NULL, 0) == 0 && count_params(&u, ".weight") == 5, "recursion builds 5 convs");
+    done(&u);
+    const char *loop = HEAD "x = image\nfor i in 0 .. 3 { x = relu(conv2d(x, 4, 3, pad = same)) }\nlogits = x\n" TAIL;
+    check(elab(&u, "t.net", loop, NULL, 0) == 0 && count_params(&u, ".weight") == 3, "a for loop builds 3 convs");
+    check(find(&u, "x.conv1.weight") && find(&u, "x_2.conv1.weight") && find(&u, "x_3.conv1.weight"),
+          "repeated targets get unique names x, x_2, x_3");
+    done(&u);
+
+    /* shapes through the seed's ops */
+    const char *ops = HEAD "a = relu(conv2d(image, 4, 3, pad = same))\nb = maxpool(a, 2)\n"
+                           "c = relu(conv2d(upsample(b, 2), 4, 2, pad = same))\n"
+                           "d = spatial_dropout(concat(a, c), 0.5)\nlogits = conv2d(d, 4, 1)\n" TAIL;
+    check(elab(&u, "t.net", ops, NULL, 0) == 0, "maxpool, upsample, 2x2 same conv, concat, dropout elaborate");
+    check(shape_is(find(&u, "b.maxpool1"), 4, 2, 4, 8, 8), "maxpool 2 halves H and W");
+    check(shape_is(find(&u, "d.concat1"), 4, 2, 8, 16, 16), "concat stacks channels (4 + 4)");
+    int dropout_nodes = 0;
+    for (size_t i = 0; i < u.g.n_nodes; i++)
+        dropout_nodes += u.g.nodes[i].n.op == NG_OP_DROPOUT_MASK;
+    check(dropout_nodes == 1, "spatial_dropout draws one (N, C) mask");
+    int conv2 = -1;
+    for (size_t i = 0; i < u.g.n_nodes; i++)
+        if (u.g.nodes[i].n.op == NG_OP_CONV2D && u.g.tensors[u.g.nodes[i].n.in[1]].t.dim[2] == 2)
+            conv2 = (int)i;
+    check(conv2 >= 0 && u.g.nodes[conv2].n.ia[1] == 0 && u.g.nodes[conv2].n.ia[3] == 1,
+          "a 2x2 'same' conv pads 0 on top and 1 at the bottom (TensorFlow)");
+    check(u.g.bind.image >= 0 && u.g.bind.labels >= 0 && u.g.bind.classes == 4 && u.g.bind.loss >= 0 &&
+              u.g.bind.output >= 0 && u.g.opt == NC_OPT_SGD,
+          "bindings: image, labels (4 classes), loss, output, optimizer");
+    done(&u);
+
+    /* class weights */
+    const char *cw = HEAD "logits = conv2d(image, 4, 1)\noutput p = softmax(logits, axis = 1)\n"
+                          "loss = cross_entropy(logits, mask, weights = balanced, clip = [0.5, 20])\n"
+                          "minimize loss with adam(lr = 1e-3, clip = 0.01)\n";
+    check(elab(&u, "t.net", cw, NULL, 0) == 0 && u.g.bind.class_weights >= 0, "balanced weights bind a class-weight tensor");
+    if (u.g.bind.class_weights >= 0) {
+        const ng_tensor *w = &u.g.tensors[u.g.bind.class_weights].t;
+        check(w->init == NG_INIT_CLASS_WEIGHTS && w->init_arg[1] == 0.5f && w->init_arg[2] == 20.0f,
+              "the clip range travels with the weights");
+    }
+    check(u.g.opt == NC_OPT_ADAM && u.g.opt_fa[0] == 1e-3f && u.g.opt_fa[4] == 0.01f && u.g.opt_fa[1] == 0.9f,
+          "adam: lr and clip given, beta1 default 0.9");
+    done(&u);
+
+    /* the seed's network at full size and small */
+    if (argc > 1) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/unet.net", argv[1]);
+        size_t len;
+        char *src = nc_read_file(path, &len);
+        check(src != NULL, "read models/unet.net");
+        if (src) {
+            check(elab(&u, path, src, NULL, 0) == 0 && count_params(&u, ".weight") == 24,
+                  "unet.net at full size: 24 convolutions (the Keras model's 23 + the 3x3 head)");
+            const ng_tensor *w = find(&u, "features.deeper.deeper.deeper.deeper.enc.conv2.weight");
+            check(shape_is(w, 4, 1024, 1024, 3, 3), "the deepest level has 1024 filters");
+            check(shape_is(find(&u, "logits.conv2.weight"), 4, 32, 32, 1, 1), "the head ends in a 1x1 conv to 32");
+            done(&u);
+            nc_define small[] = {{"BASE", "4", 0}, {"DEPTH", "2", 0}, {"SIZE", "32", 0}};
+            check(elab(&u, path, src, small, 3) == 0 && count_params(&u, ".weight") == 14 &&
+                      shape_is(find(&u, "features.enc.conv1.weight"), 4, 4, 1, 3, 3),
+                  "unet.net -D BASE=4 -D DEPTH=2 -D SIZE=32: 14 convolutions, 4 filters first");
+            done(&u);
+            free(src);
+        }
+    }
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
