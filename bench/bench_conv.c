@@ -1,7 +1,6 @@
 /* bench_conv.c — times the conv kernels on the widest U-Net layer: a 64->64
  * 3x3 'same' conv on 1x64x256x256, plus the 1x1 output conv (64->2).
  * Usage: bench_conv [threads (0 = all cores)] [reps]; prints ms and GFLOP/s. */
-#define _POSIX_C_SOURCE 199309L
 #include "kernels.h"
 
 #include <stdio.h>
