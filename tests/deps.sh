@@ -18,7 +18,7 @@ netc_install_deps() {
 netc_build() {
     local dir="${1:-build}"
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" --buildtype=debugoptimized
+        meson setup "$dir"
     fi
     ninja -C "$dir"
 }
