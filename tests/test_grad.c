@@ -512,6 +512,8 @@ static void test_loss_values(void)
 static void test_library(void)
 {
     check("soft_dice", LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask)\n" MIN, NULL, 0, 40);
+    check("soft_dice over present classes",
+          LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask, present_only = true)\n" MIN, NULL, 0, 40);
     check("soft_dice with background",
           LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask, eps = 0.1, include_background = true)\n" MIN,
           NULL, 0, 40);
