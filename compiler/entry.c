@@ -88,10 +88,14 @@ static void recompute(nc_graph *g, nc_entry *e)
     int *src = calloc((size_t)n * 2 + 1, sizeof *src);
     size_t n_orig = g->n_tensors;
     int *copy_of = malloc(n_orig * sizeof *copy_of); /* forward tensor -> its copy */
-    if (!nodes || !src || !copy_of)
+    int *made_at = malloc(n_orig * sizeof *made_at); /* forward tensor -> its step */
+    if (!nodes || !src || !copy_of || !made_at)
         nc_die("out of memory");
     for (size_t t = 0; t < n_orig; t++)
-        copy_of[t] = -1;
+        copy_of[t] = made_at[t] = -1;
+    for (int q = 0; q < first_bwd; q++)
+        if (e->nodes[q].out >= 0)
+            made_at[e->nodes[q].out] = q;
     int m = 0;
     for (int s = 0; s < n; s++) {
         if (s >= first_bwd) {
@@ -100,12 +104,9 @@ static void recompute(nc_graph *g, nc_entry *e)
             ng_node *b = &e->nodes[s];
             for (int k = 0; k < b->n_in; k++) {
                 int t = b->in[k];
-                if (t < 0 || g->tensors[t].producer < 0)
-                    continue;
-                int p = -1;
-                for (int q = 0; q < first_bwd; q++)
-                    if (e->nodes[q].out == t)
-                        p = q;
+                if (t < 0 || (size_t)t >= n_orig)
+                    continue; /* absent, or already a copy */
+                int p = made_at[t];
                 if (p < 0 || !recomputable(g, &e->nodes[p]))
                     continue;
                 ng_node copy = e->nodes[p];
@@ -131,6 +132,7 @@ static void recompute(nc_graph *g, nc_entry *e)
     free(e->nodes);
     free(e->src);
     free(copy_of);
+    free(made_at);
     e->nodes = nodes;
     e->src = src;
     e->n_nodes = m;

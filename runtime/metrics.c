@@ -35,35 +35,24 @@ void nr_confusion_add(nr_confusion *c, const int32_t *truth, const uint8_t *pred
 
 void nr_argmax_c(int n, int c, int64_t hw, const float *probs, uint8_t *pred)
 {
+    enum { CHUNK = 512 }; /* pixels per pass: the running maxima stay in L1 */
+    float best[CHUNK];
     for (int b = 0; b < n; b++) {
-        const float *p = probs + (int64_t)b * c * hw;
-        uint8_t *o = pred + (int64_t)b * hw;
-        for (int64_t i = 0; i < hw; i++) {
-            o[i] = 0;
-        }
-        /* running max over channels, row by row for locality */
-        float *best = malloc((size_t)hw * sizeof *best);
-        if (!best) { /* fall back to a strided scan */
-            for (int64_t i = 0; i < hw; i++) {
-                float bv = p[i];
-                for (int k = 1; k < c; k++)
-                    if (p[(int64_t)k * hw + i] > bv) {
-                        bv = p[(int64_t)k * hw + i];
-                        o[i] = (uint8_t)k;
+        const float *p = probs + (int64_t)b * c * hw; /* (C, HW) */
+        uint8_t *o = pred + (int64_t)b * hw;          /* (HW) */
+        for (int64_t i0 = 0; i0 < hw; i0 += CHUNK) {
+            int len = hw - i0 < CHUNK ? (int)(hw - i0) : CHUNK;
+            memcpy(best, p + i0, (size_t)len * sizeof *best);
+            memset(o + i0, 0, (size_t)len);
+            for (int k = 1; k < c; k++) {
+                const float *pk = p + (int64_t)k * hw + i0;
+                for (int i = 0; i < len; i++)
+                    if (pk[i] > best[i]) {
+                        best[i] = pk[i];
+                        o[i0 + i] = (uint8_t)k;
                     }
             }
-            continue;
         }
-        memcpy(best, p, (size_t)hw * sizeof *best);
-        for (int k = 1; k < c; k++) {
-            const float *pk = p + (int64_t)k * hw;
-            for (int64_t i = 0; i < hw; i++)
-                if (pk[i] > best[i]) {
-                    best[i] = pk[i];
-                    o[i] = (uint8_t)k;
-                }
-        }
-        free(best);
     }
 }
 
@@ -185,6 +174,13 @@ static void jnum(FILE *out, double v)
         fprintf(out, "%.6g", v);
 }
 
+/* ,"key":number (or null) */
+static void jfield(FILE *out, const char *key, double v)
+{
+    fprintf(out, ",\"%s\":", key);
+    jnum(out, v);
+}
+
 static void jarr(FILE *out, const char *key, const double *v, int k)
 {
     fprintf(out, "\"%s\":[", key);
@@ -198,24 +194,16 @@ static void jarr(FILE *out, const char *key, const double *v, int k)
 
 void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss)
 {
-    fprintf(out, "{\"classes\":%d,\"loss\":", m->k);
-    jnum(out, loss);
-    fprintf(out, ",\"pixel_accuracy\":");
-    jnum(out, m->pixel_acc);
-    fprintf(out, ",\"miou_foreground\":");
-    jnum(out, m->miou_fg);
-    fprintf(out, ",\"miou\":");
-    jnum(out, m->miou);
-    fprintf(out, ",\"fw_iou\":");
-    jnum(out, m->fw_iou);
-    fprintf(out, ",\"mdice_foreground\":");
-    jnum(out, m->mdice_fg);
-    fprintf(out, ",\"worst_iou_foreground\":");
-    jnum(out, m->worst_iou_fg);
-    fprintf(out, ",\"pred_share_class0\":");
-    jnum(out, m->pred_share0);
-    fprintf(out, ",\"true_share_class0\":");
-    jnum(out, m->true_share0);
+    fprintf(out, "{\"classes\":%d", m->k);
+    jfield(out, "loss", loss);
+    jfield(out, "pixel_accuracy", m->pixel_acc);
+    jfield(out, "miou_foreground", m->miou_fg);
+    jfield(out, "miou", m->miou);
+    jfield(out, "fw_iou", m->fw_iou);
+    jfield(out, "mdice_foreground", m->mdice_fg);
+    jfield(out, "worst_iou_foreground", m->worst_iou_fg);
+    jfield(out, "pred_share_class0", m->pred_share0);
+    jfield(out, "true_share_class0", m->true_share0);
     fprintf(out, ",");
     jarr(out, "iou", m->iou, m->k);
     fprintf(out, ",");

@@ -379,6 +379,18 @@ static void expect_value(const char *name, double got, double want, double tol)
     failures += !ok;
 }
 
+/* log sum_c exp(x[c * hw]) in double, max-subtracted: x points at one pixel
+ * of a (K, HW) plane stack. */
+static double log_sum_exp(int k, int hw, const float *x)
+{
+    double m = -INFINITY, z = 0;
+    for (int c = 0; c < k; c++)
+        m = fmax(m, x[(int64_t)c * hw]);
+    for (int c = 0; c < k; c++)
+        z += exp(x[(int64_t)c * hw] - m);
+    return m + log(z);
+}
+
 /* Per-class sums over batch and pixels, in double, of p = softmax(x) and
  * g = one_hot(y) on labelled pixels: sp[c] = sum p, sg[c] = sum g, spg[c] =
  * sum p g.  x (N,K,HW), y (N,HW), 255 = ignored. */
@@ -392,13 +404,9 @@ static void class_sums(int n, int k, int hw, const float *x, const int32_t *y, d
             int lab = y[b * hw + i];
             if (lab == 255)
                 continue;
-            double m = -INFINITY, z = 0;
-            for (int c = 0; c < k; c++)
-                m = fmax(m, x[(b * k + c) * hw + i]);
-            for (int c = 0; c < k; c++)
-                z += exp(x[(b * k + c) * hw + i] - m);
+            double lz = log_sum_exp(k, hw, x + (int64_t)b * k * hw + i);
             for (int c = 0; c < k; c++) {
-                double p = exp(x[(b * k + c) * hw + i] - m) / z;
+                double p = exp(x[(b * k + c) * hw + i] - lz);
                 sp[c] += p;
                 sg[c] += c == lab;
                 spg[c] += c == lab ? p : 0;
@@ -416,12 +424,7 @@ static double ref_focal(int n, int k, int hw, const float *x, const int32_t *y, 
             int lab = y[b * hw + i];
             if (lab == 255)
                 continue;
-            double m = -INFINITY, z = 0;
-            for (int c = 0; c < k; c++)
-                m = fmax(m, x[(b * k + c) * hw + i]);
-            for (int c = 0; c < k; c++)
-                z += exp(x[(b * k + c) * hw + i] - m);
-            double logp = x[(b * k + lab) * hw + i] - m - log(z);
+            double logp = x[(b * k + lab) * hw + i] - log_sum_exp(k, hw, x + (int64_t)b * k * hw + i);
             sum += -(alpha ? alpha[lab] : 1) * pow(1 - exp(logp), gamma) * logp;
             count++;
         }
