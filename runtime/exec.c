@@ -1,5 +1,5 @@
 /* exec.c — the graph runner: state and arena allocation, parameter
- * initialization, and one dispatch table from op to kernel call. */
+ * initialization, and the run loop (each node through nr_dispatch). */
 #define _POSIX_C_SOURCE 200809L
 #include "exec.h"
 
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "dispatch.h"
 
 struct nr_model {
     ng_graph *g;
@@ -232,214 +232,6 @@ oom:
     return -1;
 }
 
-static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y, const ng_node *n,
-                      nr_conv_geom *g)
-{
-    g->n = x->dim[0];
-    g->c = x->dim[1];
-    g->h = x->dim[2];
-    g->w = x->dim[3];
-    g->k = w->dim[0];
-    g->kh = w->dim[2];
-    g->kw = w->dim[3];
-    g->stride = n->ia[0];
-    g->pad_t = n->ia[1];
-    g->pad_l = n->ia[2];
-    g->oh = y->dim[2];
-    g->ow = y->dim[3];
-}
-
-/* t's dims aligned at the right in 4 (leading 1s): broadcasting's view. */
-static void dims4(const ng_tensor *t, int64_t d[4])
-{
-    for (int k = 0; k < 4; k++) {
-        int i = k - (4 - t->ndim);
-        d[k] = i >= 0 ? t->dim[i] : 1;
-    }
-}
-
-/* Element strides of t over the dims of a broadcast output, 0 along the
- * dims where t has size 1 (or none). */
-static void bstrides(const ng_tensor *t, int64_t s[4])
-{
-    int64_t d[4], step = 1;
-    dims4(t, d);
-    for (int k = 3; k >= 0; k--) {
-        s[k] = d[k] == 1 ? 0 : step;
-        step *= d[k];
-    }
-}
-
-/* t as (outer, t->dim[axis], inner) around dim axis. */
-static void around(const ng_tensor *t, int axis, int64_t *outer, int64_t *inner)
-{
-    *outer = *inner = 1;
-    for (int i = 0; i < t->ndim; i++) {
-        if (i < axis)
-            *outer *= t->dim[i];
-        else if (i > axis)
-            *inner *= t->dim[i];
-    }
-}
-
-/* Execute one node.  Shapes were validated at load (ng_graph_check). */
-static void run_node(nr_model *m, int e, const ng_node *n)
-{
-    const ng_tensor *T = m->g->tensors;
-    float *in[NG_MAX_IN] = {0};
-    for (int k = 0; k < n->n_in; k++)
-        in[k] = tensor_ptr(m, e, n->in[k]);
-    float *y = tensor_ptr(m, e, n->out), *ws = tensor_ptr(m, e, n->ws);
-    const ng_tensor *t0 = n->n_in ? &T[n->in[0]] : NULL, *to = n->out >= 0 ? &T[n->out] : NULL;
-    nr_conv_geom g;
-    switch ((int)n->op) {
-    case NG_OP_CONV2D:
-        conv_geom(t0, &T[n->in[1]], to, n, &g);
-        nr_conv2d_fwd(&g, in[0], in[1], in[2], y, ws);
-        break;
-    case NG_OP_CONV2D_BWD_DATA: /* dy, w -> dx */
-        conv_geom(to, &T[n->in[1]], t0, n, &g);
-        nr_conv2d_bwd_data(&g, in[0], in[1], y, ws);
-        break;
-    case NG_OP_CONV2D_BWD_FILTER: /* dy, x -> dw */
-        conv_geom(&T[n->in[1]], to, t0, n, &g);
-        nr_conv2d_bwd_filter(&g, in[0], in[1], y, ws);
-        break;
-    case NG_OP_CONV2D_BWD_BIAS: /* dy -> db: only n, k, oh, ow matter */
-        memset(&g, 0, sizeof g);
-        g.n = t0->dim[0];
-        g.k = t0->dim[1];
-        g.oh = t0->dim[2];
-        g.ow = t0->dim[3];
-        nr_conv2d_bwd_bias(&g, in[0], y);
-        break;
-    case NG_OP_RELU:
-        nr_relu_fwd(ng_tensor_nelem(t0), in[0], y);
-        break;
-    case NG_OP_RELU_BWD:
-        nr_relu_bwd(ng_tensor_nelem(t0), in[0], in[1], y);
-        break;
-    case NG_OP_MAXPOOL:
-        nr_maxpool_fwd(t0->dim[0], t0->dim[1], t0->dim[2], t0->dim[3], n->ia[0], in[0], y);
-        break;
-    case NG_OP_MAXPOOL_BWD: /* dy, x, y -> dx */
-        nr_maxpool_bwd(to->dim[0], to->dim[1], to->dim[2], to->dim[3], n->ia[0], in[0], in[1], in[2], y);
-        break;
-    case NG_OP_UPSAMPLE:
-        nr_upsample_fwd(t0->dim[0], t0->dim[1], t0->dim[2], t0->dim[3], n->ia[0], in[0], y);
-        break;
-    case NG_OP_UPSAMPLE_BWD:
-        nr_upsample_bwd(to->dim[0], to->dim[1], to->dim[2], to->dim[3], n->ia[0], in[0], y);
-        break;
-    case NG_OP_CONCAT: {
-        int cs[NG_MAX_IN];
-        const float *xs[NG_MAX_IN];
-        for (int k = 0; k < n->n_in; k++) {
-            cs[k] = T[n->in[k]].dim[1];
-            xs[k] = in[k];
-        }
-        nr_concat_fwd(to->dim[0], n->n_in, cs, (int64_t)to->dim[2] * to->dim[3], xs, y);
-        break;
-    }
-    case NG_OP_SLICE_C:
-        nr_slice_c(t0->dim[0], t0->dim[1], n->ia[0], to->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], y);
-        break;
-    case NG_OP_DROPOUT_MASK:
-        nr_dropout_mask(to->dim[0], to->dim[1], n->fa[0], m->seed, (uint64_t)m->step, (uint32_t)n->ia[0], y);
-        break;
-    case NG_OP_MUL_CHANNEL:
-        nr_mul_channel(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0], in[1], y);
-        break;
-    case NG_OP_SOFTMAX:
-    case NG_OP_LOG_SOFTMAX: {
-        int64_t outer, inner;
-        around(t0, n->ia[0], &outer, &inner);
-        if (n->op == NG_OP_SOFTMAX)
-            nr_softmax_c(outer, t0->dim[n->ia[0]], inner, in[0], y);
-        else
-            nr_log_softmax(outer, t0->dim[n->ia[0]], inner, in[0], y);
-        break;
-    }
-    case NG_OP_CROSS_ENTROPY:
-        y[0] = nr_cross_entropy_fwd(t0->dim[0], t0->dim[1], (int64_t)t0->dim[2] * t0->dim[3], in[0],
-                                    (const int32_t *)in[1], in[2], n->ia[0]);
-        break;
-    case NG_OP_CROSS_ENTROPY_BWD: { /* dloss, logits, labels, w */
-        const ng_tensor *lg = &T[n->in[1]];
-        nr_cross_entropy_bwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], in[0][0], in[1],
-                             (const int32_t *)in[2], in[3], n->ia[0], y);
-        break;
-    }
-    case NG_OP_ADD:
-    case NG_OP_SUB:
-    case NG_OP_MUL:
-    case NG_OP_DIV: {
-        int64_t d[4], sa[4], sb[4];
-        dims4(to, d);
-        bstrides(t0, sa);
-        bstrides(&T[n->in[1]], sb);
-        nr_binary(n->op, d, in[0], sa, in[1], sb, y);
-        break;
-    }
-    case NG_OP_NEG:
-    case NG_OP_EXP:
-    case NG_OP_LOG:
-    case NG_OP_SQRT:
-    case NG_OP_ABS:
-    case NG_OP_SIGN:
-    case NG_OP_POW:
-    case NG_OP_CLAMP:
-    case NG_OP_STOP_GRADIENT:
-    case NG_OP_RESHAPE:
-        nr_unary(n->op, ng_tensor_nelem(t0), in[0], n->fa[0], n->fa[1], y);
-        break;
-    case NG_OP_POW_BWD:
-        nr_pow_bwd(ng_tensor_nelem(t0), in[0], in[1], n->fa[0], y);
-        break;
-    case NG_OP_CLAMP_BWD:
-        nr_clamp_bwd(ng_tensor_nelem(t0), in[0], in[1], n->fa[0], n->fa[1], y);
-        break;
-    case NG_OP_REDUCE_SUM: { /* masks count dims from the left of x */
-        int64_t d[4];
-        dims4(t0, d);
-        nr_reduce_sum(d, (unsigned)n->ia[0] << (4 - t0->ndim), n->fa[0], in[0], y);
-        break;
-    }
-    case NG_OP_EXPAND: { /* ... and of the output here */
-        int64_t d[4];
-        dims4(to, d);
-        nr_expand(d, (unsigned)n->ia[0] << (4 - to->ndim), n->fa[0], in[0], y);
-        break;
-    }
-    case NG_OP_ONE_HOT:
-        nr_one_hot(t0->dim[0], n->ia[0], (int64_t)t0->dim[1] * t0->dim[2], (const int32_t *)in[0],
-                   n->ia[1], y);
-        break;
-    case NG_OP_VALID_MASK:
-        nr_valid_mask(ng_tensor_nelem(t0), n->ia[0], (const int32_t *)in[0], n->ia[1], y);
-        break;
-    case NG_OP_SLICE:
-    case NG_OP_PAD: {
-        int64_t outer, inner;
-        const ng_tensor *big = n->op == NG_OP_SLICE ? t0 : to, *small = n->op == NG_OP_SLICE ? to : t0;
-        around(t0, n->ia[0], &outer, &inner);
-        if (n->op == NG_OP_SLICE)
-            nr_slice(outer, big->dim[n->ia[0]], n->ia[1], small->dim[n->ia[0]], inner, in[0], y);
-        else
-            nr_pad(outer, big->dim[n->ia[0]], n->ia[1], small->dim[n->ia[0]], inner, in[0], y);
-        break;
-    }
-    case NG_OP_ADAM:
-        nr_adam(ng_tensor_nelem(t0), in[0], in[1], in[2], in[3], n->fa[0], n->fa[1], n->fa[2], n->fa[3],
-                n->fa[4], m->step + 1);
-        break;
-    case NG_OP_SGD:
-        nr_sgd(ng_tensor_nelem(t0), in[0], in[1], in[2], n->fa[0], n->fa[1], n->fa[2]);
-        break;
-    }
-}
-_Static_assert(NG_OP_COUNT == 42, "run_node must handle every op in ops.def");
-
 int nr_model_run(nr_model *m, const char *entry)
 {
     int e = entry_index(m, entry);
@@ -451,9 +243,16 @@ int nr_model_run(nr_model *m, const char *entry)
         return -1;
     const ng_entry *en = &m->g->entries[e];
     int updates = 0;
+    nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step };
     for (int i = 0; i < en->n_nodes; i++) {
-        run_node(m, e, &en->nodes[i]);
-        updates |= (ng_ops[en->nodes[i].op].flags & NG_F_UPDATE) != 0;
+        const ng_node *n = &en->nodes[i];
+        k.n = n;
+        for (int s = 0; s < n->n_in; s++)
+            k.in[s] = tensor_ptr(m, e, n->in[s]);
+        k.y = tensor_ptr(m, e, n->out);
+        k.ws = tensor_ptr(m, e, n->ws);
+        nr_dispatch(&k);
+        updates |= (ng_ops[n->op].flags & NG_F_UPDATE) != 0;
     }
     if (updates)
         m->step++;

@@ -329,52 +329,6 @@ void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
             }
 }
 
-void nr_unary(int op, int64_t n, const float *x, float p0, float p1, float *y)
-{
-    switch (op) {
-    case NG_OP_NEG:
-    case NG_OP_STOP_GRADIENT:
-    case NG_OP_RESHAPE: {
-        const float sign = op == NG_OP_NEG ? -1.0f : 1.0f;
-        for (int64_t i = 0; i < n; i++)
-            y[i] = sign * x[i];
-        break;
-    }
-    case NG_OP_EXP:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = expf(x[i]);
-        break;
-    case NG_OP_LOG:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = logf(x[i]);
-        break;
-    case NG_OP_SQRT:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = sqrtf(x[i]);
-        break;
-    case NG_OP_ABS:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = fabsf(x[i]);
-        break;
-    case NG_OP_SIGN:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = (float)((x[i] > 0.0f) - (x[i] < 0.0f));
-        break;
-    case NG_OP_POW:
-        if (p0 == 2.0f)
-            for (int64_t i = 0; i < n; i++)
-                y[i] = x[i] * x[i];
-        else
-            for (int64_t i = 0; i < n; i++)
-                y[i] = powf(x[i], p0);
-        break;
-    case NG_OP_CLAMP: /* a nan stays a nan */
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] < p0 ? p0 : x[i] > p1 ? p1 : x[i];
-        break;
-    }
-}
-
 void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx)
 {
     for (int64_t i = 0; i < n; i++)

@@ -99,9 +99,8 @@ void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *lo
  * or b when that input has y's size (in place). */
 void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
                const float *b, const int64_t sb[4], float *y);
-/* y (n) = f(x (n)) for op NG_OP_NEG, EXP, LOG, SQRT, ABS, SIGN, POW (x^p0),
- * CLAMP (to [p0, p1]), STOP_GRADIENT and RESHAPE (copies). */
-void nr_unary(int op, int64_t n, const float *x, float p0, float p1, float *y);
+/* The UNARY rows of ops.def (neg, exp, log, ...) are one kernel,
+ * ng_unary_f32 (netg.h), generated from their expressions. */
 /* dx = dy * p * x^(p-1), 0 where dy == 0 or p == 0; all (n) */
 void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx);
 /* dx = dy where lo <= x <= hi, else 0; all (n) */

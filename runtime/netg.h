@@ -24,18 +24,31 @@
 #define NG_MAX_ENTRIES 256
 #define NG_MAX_TENSOR_BYTES ((int64_t)1 << 40)
 #define NG_MAX_ARENA_BYTES  ((int64_t)1 << 40)
+#define NG_MAX_ELEMS (NG_MAX_TENSOR_BYTES / 4)
 
-enum {
-#define OP(id, name, n_in, flags) NG_OP_##id,
+/* The ops, in the order of ops.def (the file opcode). */
+typedef enum ng_op {
+#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) NG_OP_##ID,
 #include "ops.def"
 #undef OP
     NG_OP_COUNT
-};
+} ng_op;
 
-/* Op flags */
-#define NG_F_WORKSPACE 1u /* needs a scratch buffer (node.ws) */
-#define NG_F_RANDOM    2u /* draws random numbers: seed, step, ia[0] */
-#define NG_F_UPDATE    4u /* no output; writes its inputs in place */
+/* Op flags (the flags column of ops.def) */
+#define NG_F_WORKSPACE    0x01u /* needs a scratch buffer (node.ws) */
+#define NG_F_RANDOM       0x02u /* draws random numbers: seed, step, ia[0] */
+#define NG_F_UPDATE       0x04u /* no output; writes its inputs in place */
+#define NG_F_ELEMWISE     0x08u /* y[i] depends on element i of same-shape inputs only */
+#define NG_F_INPLACE_OK   0x10u /* the kernel may write its output over input 0 */
+#define NG_F_RECOMPUTABLE 0x20u /* cheap: netc --recompute may run it again in the
+                                   backward pass instead of keeping its output */
+#define NG_F_UNARY        0x40u /* a UNARY row: y = expr(x), see ng_unary_f32 */
+#define NG_F_FUNC         0x80u /* a UNARY row callable as name(x) in the language */
+#define NG_F_INT_EXACT   0x100u /* a UNARY row that maps integers to integers */
+
+/* The nograd column: inputs that take no gradient. */
+#define NG_IN(i)   (1u << (i))
+#define NG_IN_ALL  0xffu
 
 /* The im2col workspace of a convolution holds one band of output rows at a
  * time: as many rows as fit in NG_CONV_BAND_FLOATS (at least one, at most
@@ -49,13 +62,26 @@ static inline int64_t ng_conv_band_rows(int64_t c, int64_t kh, int64_t kw, int64
     return rows < 1 ? 1 : rows > oh ? oh : rows;
 }
 
+/* One row of ops.def. */
 typedef struct {
     const char *name;
-    int n_in;
-    unsigned flags;
+    int n_in;            /* -1: variadic */
+    unsigned flags;      /* NG_F_* */
+    unsigned nograd;     /* NG_IN(i) bits */
+    const char *attrs;   /* "ia names | fa names" */
 } ng_op_info;
 
 extern const ng_op_info ng_ops[NG_OP_COUNT];
+
+/* The elementwise math of the UNARY rows of ops.def: y[i] = expr(x[i]) in
+ * float (the kernel), or one value in double (constant folding).  a, b are
+ * the node's fa[0], fa[1].  op must have NG_F_UNARY. */
+/* Input slot of op may be -1 (the CONV2D bias, the CROSS_ENTROPY(_BWD)
+ * weights). */
+int ng_op_input_optional(int op, int slot);
+
+void ng_unary_f32(ng_op op, int64_t n, const float *x, float a, float b, float *y);
+double ng_unary_f64(ng_op op, double x, double a, double b);
 
 enum { NG_F32 = 0, NG_I32 = 1 };
 
@@ -153,6 +179,17 @@ typedef struct {
 
 /* Product of dims (1 for ndim 0); -1 for ndim > 4, a negative dim or int64
  * overflow.  Bytes are 4 per element for both dtypes (-1 likewise). */
+/* Shapes as (ndim, dim): the element count (-1 for a negative dim, ndim
+ * outside 0..4 or int64 overflow); 1 when every dim is >= 1 and the tensor
+ * fits in NG_MAX_TENSOR_BYTES; "2x3x8x8" ("scalar" for ndim 0) in buf of at
+ * least 64 bytes; equal shapes. */
+int64_t ng_shape_nelem(int ndim, const int32_t *dim);
+int ng_shape_ok(int ndim, const int32_t *dim);
+const char *ng_shape_str(char *buf, int ndim, const int32_t *dim);
+int ng_same_shape(const ng_tensor *a, const ng_tensor *b);
+/* Tensor i's rank and dims are valid (the message names tensor i). */
+int ng_tensor_shape_check(int32_t i, const ng_tensor *t, char *err, size_t errlen);
+
 int64_t ng_tensor_nelem(const ng_tensor *t);
 int64_t ng_tensor_bytes(const ng_tensor *t);
 int ng_role_is_persistent(int role);

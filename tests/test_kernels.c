@@ -827,7 +827,7 @@ typedef struct { int op; int64_t n; float p0, p1; float *x; } unary_ctx;
 static void unary_fwd(void *p, float *out)
 {
     unary_ctx *c = p;
-    nr_unary(c->op, c->n, c->x, c->p0, c->p1, out);
+    ng_unary_f32((ng_op)c->op, c->n, c->x, c->p0, c->p1, out);
 }
 
 static void test_unary(void)
@@ -836,17 +836,17 @@ static void test_unary(void)
     float *x = alloc_f(N), *y = alloc_f(N), *r = alloc_rand(N), *dx = alloc_f(N);
     for (int i = 0; i < N; i++) /* positive, away from clamp bounds */
         x[i] = 0.3f + 2.0f * (frand() + 1.0f) * (i % 2 ? 1.0f : 0.25f);
-    nr_unary(NG_OP_NEG, N, x, 0, 0, y);
+    ng_unary_f32(NG_OP_NEG, N, x, 0, 0, y);
     int ok = 1;
     for (int i = 0; i < N; i++)
         ok &= y[i] == -x[i];
-    nr_unary(NG_OP_SIGN, N, r, 0, 0, y);
+    ng_unary_f32(NG_OP_SIGN, N, r, 0, 0, y);
     for (int i = 0; i < N; i++)
         ok &= y[i] == (r[i] > 0 ? 1.0f : r[i] < 0 ? -1.0f : 0.0f);
     float nan = NAN, ynan;
-    nr_unary(NG_OP_CLAMP, 1, &nan, 0, 1, &ynan);
+    ng_unary_f32(NG_OP_CLAMP, 1, &nan, 0, 1, &ynan);
     ok &= ynan != ynan;
-    nr_unary(NG_OP_STOP_GRADIENT, N, x, 0, 0, y);
+    ng_unary_f32(NG_OP_STOP_GRADIENT, N, x, 0, 0, y);
     ok &= memcmp(x, y, N * sizeof *y) == 0;
     check(ok, "neg, sign, clamp keeps nan, stop_gradient copies", "mismatch");
     static const struct { int op; float p; const char *name; double (*f)(double); } fns[] = {
@@ -856,7 +856,7 @@ static void test_unary(void)
         float *ref = alloc_f(N);
         for (int i = 0; i < N; i++)
             ref[i] = (float)fns[k].f(x[i]);
-        nr_unary(fns[k].op, N, x, 0, 0, y);
+        ng_unary_f32((ng_op)fns[k].op, N, x, 0, 0, y);
         check_close(fns[k].name, y, ref, N, 1e-6, 2e-7);
         free(ref);
     }

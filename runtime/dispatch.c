@@ -1,0 +1,286 @@
+/* dispatch.c — the kernel adapters, one per kernel column of ops.def, and
+ * the table that the executor indexes by op. */
+#include "dispatch.h"
+
+#include <string.h>
+
+#include "kernels.h"
+
+typedef void (*kernel_fn)(const nr_kctx *k);
+
+/* Tensor of input slot i, and of the output. */
+static const ng_tensor *tin(const nr_kctx *k, int i) { return &k->g->tensors[k->n->in[i]]; }
+static const ng_tensor *tout(const nr_kctx *k) { return &k->g->tensors[k->n->out]; }
+static int64_t nelem0(const nr_kctx *k) { return ng_tensor_nelem(tin(k, 0)); }
+
+static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y, const ng_node *n,
+                      nr_conv_geom *g)
+{
+    g->n = x->dim[0];
+    g->c = x->dim[1];
+    g->h = x->dim[2];
+    g->w = x->dim[3];
+    g->k = w->dim[0];
+    g->kh = w->dim[2];
+    g->kw = w->dim[3];
+    g->stride = n->ia[0];
+    g->pad_t = n->ia[1];
+    g->pad_l = n->ia[2];
+    g->oh = y->dim[2];
+    g->ow = y->dim[3];
+}
+
+/* t's dims aligned at the right in 4 (leading 1s): broadcasting's view. */
+static void dims4(const ng_tensor *t, int64_t d[4])
+{
+    for (int k = 0; k < 4; k++) {
+        int i = k - (4 - t->ndim);
+        d[k] = i >= 0 ? t->dim[i] : 1;
+    }
+}
+
+/* Element strides of t over the dims of a broadcast output, 0 along the
+ * dims where t has size 1 (or none). */
+static void bstrides(const ng_tensor *t, int64_t s[4])
+{
+    int64_t d[4], step = 1;
+    dims4(t, d);
+    for (int k = 3; k >= 0; k--) {
+        s[k] = d[k] == 1 ? 0 : step;
+        step *= d[k];
+    }
+}
+
+/* t as (outer, t->dim[axis], inner) around dim axis. */
+static void around(const ng_tensor *t, int axis, int64_t *outer, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (i < axis)
+            *outer *= t->dim[i];
+        else if (i > axis)
+            *inner *= t->dim[i];
+    }
+}
+
+static void k_conv2d(const nr_kctx *k)
+{
+    nr_conv_geom g;
+    conv_geom(tin(k, 0), tin(k, 1), tout(k), k->n, &g);
+    nr_conv2d_fwd(&g, k->in[0], k->in[1], k->in[2], k->y, k->ws);
+}
+
+static void k_conv2d_bwd_data(const nr_kctx *k) /* dy, w -> dx */
+{
+    nr_conv_geom g;
+    conv_geom(tout(k), tin(k, 1), tin(k, 0), k->n, &g);
+    nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
+}
+
+static void k_conv2d_bwd_filter(const nr_kctx *k) /* dy, x -> dw */
+{
+    nr_conv_geom g;
+    conv_geom(tin(k, 1), tout(k), tin(k, 0), k->n, &g);
+    nr_conv2d_bwd_filter(&g, k->in[0], k->in[1], k->y, k->ws);
+}
+
+static void k_conv2d_bwd_bias(const nr_kctx *k) /* dy -> db: only n, k, oh, ow matter */
+{
+    const ng_tensor *dy = tin(k, 0);
+    nr_conv_geom g;
+    memset(&g, 0, sizeof g);
+    g.n = dy->dim[0];
+    g.k = dy->dim[1];
+    g.oh = dy->dim[2];
+    g.ow = dy->dim[3];
+    nr_conv2d_bwd_bias(&g, k->in[0], k->y);
+}
+
+static void k_relu(const nr_kctx *k) { nr_relu_fwd(nelem0(k), k->in[0], k->y); }
+static void k_relu_bwd(const nr_kctx *k) { nr_relu_bwd(nelem0(k), k->in[0], k->in[1], k->y); }
+
+static void k_maxpool(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_maxpool_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->n->ia[0], k->in[0], k->y);
+}
+
+static void k_maxpool_bwd(const nr_kctx *k) /* dy, x, y -> dx */
+{
+    const ng_tensor *dx = tout(k);
+    nr_maxpool_bwd(dx->dim[0], dx->dim[1], dx->dim[2], dx->dim[3], k->n->ia[0], k->in[0], k->in[1],
+                   k->in[2], k->y);
+}
+
+static void k_upsample(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_upsample_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->n->ia[0], k->in[0], k->y);
+}
+
+static void k_upsample_bwd(const nr_kctx *k)
+{
+    const ng_tensor *dx = tout(k);
+    nr_upsample_bwd(dx->dim[0], dx->dim[1], dx->dim[2], dx->dim[3], k->n->ia[0], k->in[0], k->y);
+}
+
+static void k_concat(const nr_kctx *k)
+{
+    const ng_tensor *y = tout(k);
+    int cs[NG_MAX_IN];
+    const float *xs[NG_MAX_IN];
+    for (int i = 0; i < k->n->n_in; i++) {
+        cs[i] = tin(k, i)->dim[1];
+        xs[i] = k->in[i];
+    }
+    nr_concat_fwd(y->dim[0], k->n->n_in, cs, (int64_t)y->dim[2] * y->dim[3], xs, k->y);
+}
+
+static void k_slice_channels(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_slice_c(x->dim[0], x->dim[1], k->n->ia[0], tout(k)->dim[1], (int64_t)x->dim[2] * x->dim[3],
+               k->in[0], k->y);
+}
+
+static void k_dropout_mask(const nr_kctx *k)
+{
+    const ng_tensor *m = tout(k);
+    nr_dropout_mask(m->dim[0], m->dim[1], k->n->fa[0], k->seed, (uint64_t)k->step,
+                    (uint32_t)k->n->ia[0], k->y);
+}
+
+static void k_mul_channel(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_mul_channel(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->in[0], k->in[1], k->y);
+}
+
+static void k_softmax(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t outer, inner;
+    around(x, k->n->ia[0], &outer, &inner);
+    nr_softmax_c(outer, x->dim[k->n->ia[0]], inner, k->in[0], k->y);
+}
+
+static void k_log_softmax(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t outer, inner;
+    around(x, k->n->ia[0], &outer, &inner);
+    nr_log_softmax(outer, x->dim[k->n->ia[0]], inner, k->in[0], k->y);
+}
+
+static void k_cross_entropy(const nr_kctx *k)
+{
+    const ng_tensor *lg = tin(k, 0);
+    k->y[0] = nr_cross_entropy_fwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], k->in[0],
+                                   (const int32_t *)k->in[1], k->in[2], k->n->ia[0]);
+}
+
+static void k_cross_entropy_bwd(const nr_kctx *k) /* dloss, logits, labels, w */
+{
+    const ng_tensor *lg = tin(k, 1);
+    nr_cross_entropy_bwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], k->in[0][0],
+                         k->in[1], (const int32_t *)k->in[2], k->in[3], k->n->ia[0], k->y);
+}
+
+static void k_binary(const nr_kctx *k)
+{
+    int64_t d[4], sa[4], sb[4];
+    dims4(tout(k), d);
+    bstrides(tin(k, 0), sa);
+    bstrides(tin(k, 1), sb);
+    nr_binary(k->n->op, d, k->in[0], sa, k->in[1], sb, k->y);
+}
+
+static void k_unary(const nr_kctx *k)
+{
+    ng_unary_f32((ng_op)k->n->op, nelem0(k), k->in[0], k->n->fa[0], k->n->fa[1], k->y);
+}
+
+static void k_pow_bwd(const nr_kctx *k)
+{
+    nr_pow_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->y);
+}
+
+static void k_clamp_bwd(const nr_kctx *k)
+{
+    nr_clamp_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->n->fa[1], k->y);
+}
+
+static void k_reduce_sum(const nr_kctx *k) /* masks count dims from the left of x */
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t d[4];
+    dims4(x, d);
+    nr_reduce_sum(d, (unsigned)k->n->ia[0] << (4 - x->ndim), k->n->fa[0], k->in[0], k->y);
+}
+
+static void k_expand(const nr_kctx *k) /* ... and of the output here */
+{
+    const ng_tensor *y = tout(k);
+    int64_t d[4];
+    dims4(y, d);
+    nr_expand(d, (unsigned)k->n->ia[0] << (4 - y->ndim), k->n->fa[0], k->in[0], k->y);
+}
+
+static void k_one_hot(const nr_kctx *k)
+{
+    const ng_tensor *lb = tin(k, 0);
+    nr_one_hot(lb->dim[0], k->n->ia[0], (int64_t)lb->dim[1] * lb->dim[2], (const int32_t *)k->in[0],
+               k->n->ia[1], k->y);
+}
+
+static void k_valid_mask(const nr_kctx *k)
+{
+    nr_valid_mask(nelem0(k), k->n->ia[0], (const int32_t *)k->in[0], k->n->ia[1], k->y);
+}
+
+static void k_reshape(const nr_kctx *k)
+{
+    memcpy(k->y, k->in[0], (size_t)nelem0(k) * sizeof(float));
+}
+
+static void k_slice(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int axis = k->n->ia[0];
+    int64_t outer, inner;
+    around(x, axis, &outer, &inner);
+    nr_slice(outer, x->dim[axis], k->n->ia[1], tout(k)->dim[axis], inner, k->in[0], k->y);
+}
+
+static void k_pad(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int axis = k->n->ia[0];
+    int64_t outer, inner;
+    around(x, axis, &outer, &inner);
+    nr_pad(outer, tout(k)->dim[axis], k->n->ia[1], x->dim[axis], inner, k->in[0], k->y);
+}
+
+static void k_adam(const nr_kctx *k)
+{
+    const float *fa = k->n->fa;
+    nr_adam(nelem0(k), k->in[0], k->in[1], k->in[2], k->in[3], fa[0], fa[1], fa[2], fa[3], fa[4],
+            k->step + 1);
+}
+
+static void k_sgd(const nr_kctx *k)
+{
+    const float *fa = k->n->fa;
+    nr_sgd(nelem0(k), k->in[0], k->in[1], k->in[2], fa[0], fa[1], fa[2]);
+}
+
+static const kernel_fn kernels[NG_OP_COUNT] = {
+#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) [NG_OP_##ID] = kernel,
+#include "ops.def"
+#undef OP
+};
+
+void nr_dispatch(const nr_kctx *k)
+{
+    kernels[k->n->op](k);
+}

@@ -1,0 +1,25 @@
+/* dispatch.h — from a graph node to its kernel call.
+ * One small adapter per op (the kernel column of ops.def) reads the node's
+ * tensors and attributes and calls the kernel of kernels.h with explicit
+ * pointers and sizes.  Shapes were validated at load (ng_graph_check). */
+#ifndef NR_DISPATCH_H
+#define NR_DISPATCH_H
+
+#include <stdint.h>
+#include "netg.h"
+
+/* Everything a kernel call needs: the node, its graph (for tensor shapes)
+ * and the storage of its inputs, output and workspace. */
+typedef struct {
+    const ng_graph *g;
+    const ng_node *n;
+    float *in[NG_MAX_IN];   /* per input slot; NULL for an absent one */
+    float *y;               /* output; NULL for update ops */
+    float *ws;              /* workspace or NULL */
+    uint64_t seed;          /* the run's seed (dropout) */
+    int64_t step;           /* updates done before this run (Adam's t - 1) */
+} nr_kctx;
+
+void nr_dispatch(const nr_kctx *k);
+
+#endif

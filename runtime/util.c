@@ -1,0 +1,115 @@
+/* util.c — the shared error helper and atomic file replacement (util.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int ng_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void atomic_release(ng_atomic *a)
+{
+    free(a->path);
+    free(a->tmp);
+    a->path = a->tmp = NULL;
+    a->fp = NULL;
+}
+
+int ng_atomic_open(ng_atomic *a, const char *path, char *err, size_t errlen)
+{
+    size_t tl = strlen(path) + 32;
+    a->fp = NULL;
+    a->path = strdup(path);
+    a->tmp = malloc(tl);
+    if (!a->path || !a->tmp) {
+        atomic_release(a);
+        return ng_fail(err, errlen, "%s: out of memory", path);
+    }
+    snprintf(a->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    a->fp = fopen(a->tmp, "wb");
+    if (!a->fp) {
+        int e = errno;
+        ng_fail(err, errlen, "%s: cannot write: cannot create %s: %s", path, a->tmp, strerror(e));
+        atomic_release(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* Best effort: make the rename itself durable. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int ng_atomic_commit(ng_atomic *a, int durable, char *err, size_t errlen)
+{
+    int e = 0;
+    if (ferror(a->fp) || fflush(a->fp) != 0 || (durable && fsync(fileno(a->fp)) != 0))
+        e = errno ? errno : EIO;
+    if (fclose(a->fp) != 0 && !e)
+        e = errno ? errno : EIO;
+    a->fp = NULL;
+    if (e) {
+        ng_fail(err, errlen, "%s: cannot write: %s", a->path, strerror(e));
+        remove(a->tmp);
+        atomic_release(a);
+        return -1;
+    }
+    if (rename(a->tmp, a->path) != 0) {
+        e = errno;
+        ng_fail(err, errlen, "%s: cannot write: cannot replace it: %s", a->path, strerror(e));
+        remove(a->tmp);
+        atomic_release(a);
+        return -1;
+    }
+    if (durable)
+        sync_parent_dir(a->path);
+    atomic_release(a);
+    return 0;
+}
+
+void ng_atomic_abort(ng_atomic *a)
+{
+    if (a->fp)
+        fclose(a->fp);
+    if (a->tmp)
+        remove(a->tmp);
+    atomic_release(a);
+}
+
+int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, char *err,
+                    size_t errlen)
+{
+    ng_atomic a;
+    if (ng_atomic_open(&a, path, err, errlen) != 0)
+        return -1;
+    if (len > 0 && fwrite(buf, 1, len, a.fp) != len) {
+        int e = errno ? errno : EIO;
+        ng_atomic_abort(&a);
+        return ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(e));
+    }
+    return ng_atomic_commit(&a, durable, err, errlen);
+}

@@ -1,0 +1,40 @@
+/* util.h — helpers every runtime module shares (in libnetg, so netc has them
+ * too): the error message kept in a caller's buffer, and the atomic
+ * replacement of a file. */
+#ifndef NG_UTIL_H
+#define NG_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Format a message into err (err may be NULL, errlen 0) and return -1, so
+ * that a failing function can end with `return ng_fail(err, errlen, ...)`. */
+int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
+ * renamed over PATH only when everything was written, so a reader (or a run
+ * killed midway) sees the old file or the new one, never half of one.
+ * Durability is the caller's choice: with durable set, the file is fsynced
+ * before the rename and its folder after it (checkpoints, compiled graphs);
+ * without, a power cut may lose the new file but never corrupts the old one
+ * (predicted masks, which are cheap to make again). */
+typedef struct {
+    FILE *fp;            /* write the contents here */
+    char *path, *tmp;    /* owned until commit or abort */
+} ng_atomic;
+
+/* Create PATH.tmp.PID.  0, or -1 with "PATH: cannot write: cannot create
+ * TMP: why" in err (a nonexistent folder, a folder in the way). */
+int ng_atomic_open(ng_atomic *a, const char *path, char *err, size_t errlen);
+/* Flush, fsync when durable, close and rename over PATH.  0, or -1 with
+ * "PATH: cannot write: why" ("... cannot replace it: why" when the rename
+ * fails); on failure the temporary is removed and PATH is as it was.
+ * Releases a either way. */
+int ng_atomic_commit(ng_atomic *a, int durable, char *err, size_t errlen);
+/* Give up: close and remove the temporary, release a.  PATH is untouched. */
+void ng_atomic_abort(ng_atomic *a);
+/* Write len bytes as the whole file at path (open, fwrite, commit). */
+int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, char *err,
+                    size_t errlen);
+
+#endif
