@@ -4,6 +4,7 @@
  * submission order and the main thread never touches a slot being filled. */
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
+#include "util.h"
 #include "png.h"
 
 #include <dirent.h>
@@ -22,16 +23,6 @@ struct nr_dataset {
     char **image; /* (n) image paths */
     char **mask;  /* (n) mask paths, or NULL when opened without masks */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Append to err after what is already there (message building). */
 static void add_err(char *err, size_t errlen, const char *fmt, ...)
@@ -113,7 +104,7 @@ static int list_pngs(const char *dir, name_list *out, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        ng_fail(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -125,7 +116,7 @@ static int list_pngs(const char *dir, name_list *out, char *err, size_t errlen)
         int regular = p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
         free(p);
         if (!p || (regular && names_push(out, e->d_name) < 0)) {
-            set_err(err, errlen, "%s: out of memory", dir);
+            ng_fail(err, errlen, "%s: out of memory", dir);
             closedir(d);
             return -1;
         }
@@ -164,9 +155,9 @@ static int match_masks(const char *dir, const name_list *img,
     }
     int rc = (no_mask.n || no_image.n || oom) ? -1 : 0;
     if (oom) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        ng_fail(err, errlen, "%s: out of memory", dir);
     } else if (rc) {
-        set_err(err, errlen, "%s", "");
+        ng_fail(err, errlen, "%s", "");
         if (no_mask.n == 1)
             add_err(err, errlen, "%s/masks/%s: missing (the mask of images/%s)",
                     dir, no_mask.v[0], no_mask.v[0]);
@@ -243,7 +234,7 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err,
 {
     struct stat st;
     if (!dir || stat(dir, &st) != 0) {
-        set_err(err, errlen, "%s: %s", dir ? dir : "(null)", strerror(errno));
+        ng_fail(err, errlen, "%s: %s", dir ? dir : "(null)", strerror(errno));
         return NULL;
     }
     name_list img = {0}, msk = {0};
@@ -252,19 +243,19 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err,
     char *mask_dir = path_join(dir, "masks");
     const char *single = NULL;
     if (!img_dir || !mask_dir) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        ng_fail(err, errlen, "%s: out of memory", dir);
         goto done;
     }
     if (is_dir(img_dir)) {
         if (list_pngs(img_dir, &img, err, errlen) < 0)
             goto done;
         if (img.n == 0) {
-            set_err(err, errlen, "%s: no PNG files", img_dir);
+            ng_fail(err, errlen, "%s: no PNG files", img_dir);
             goto done;
         }
         if (need_masks) {
             if (!is_dir(mask_dir)) {
-                set_err(err, errlen,
+                ng_fail(err, errlen,
                         "%s: no such folder (the labels must be there, one "
                         "mask per image, same file name)", mask_dir);
                 goto done;
@@ -274,7 +265,7 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err,
                 goto done;
         }
     } else if (need_masks) {
-        set_err(err, errlen,
+        ng_fail(err, errlen,
                 "%s: no images folder (expected %s/images/*.png and "
                 "%s/masks/*.png)", dir, dir, dir);
         goto done;
@@ -282,11 +273,11 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err,
         free(img_dir);
         if (!(img_dir = strdup(dir)) || list_pngs(dir, &img, err, errlen) < 0) {
             if (!img_dir)
-                set_err(err, errlen, "%s: out of memory", dir);
+                ng_fail(err, errlen, "%s: out of memory", dir);
             goto done;
         }
         if (img.n == 0) {
-            set_err(err, errlen, "%s: no PNG files (and no images folder)", dir);
+            ng_fail(err, errlen, "%s: no PNG files (and no images folder)", dir);
             goto done;
         }
     } else if (S_ISREG(st.st_mode) && strlen(dir) > 4 &&
@@ -294,16 +285,16 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err,
         const char *base = strrchr(dir, '/');
         single = dir;
         if (names_push(&img, base ? base + 1 : dir) < 0) {
-            set_err(err, errlen, "%s: out of memory", dir);
+            ng_fail(err, errlen, "%s: out of memory", dir);
             goto done;
         }
     } else {
-        set_err(err, errlen, "%s: not a folder or a PNG file", dir);
+        ng_fail(err, errlen, "%s: not a folder or a PNG file", dir);
         goto done;
     }
     ds = dataset_make(&img, img_dir, single, need_masks ? mask_dir : NULL);
     if (!ds)
-        set_err(err, errlen, "%s: out of memory", dir);
+        ng_fail(err, errlen, "%s: out of memory", dir);
 done:
     names_free(&img);
     names_free(&msk);
@@ -337,11 +328,11 @@ int nr_dataset_load(const nr_dataset *ds, int i, int c, int h, int w,
                     char *err, size_t errlen)
 {
     if (i < 0 || i >= ds->n) {
-        set_err(err, errlen, "sample %d out of range (%d samples)", i, ds->n);
+        ng_fail(err, errlen, "sample %d out of range (%d samples)", i, ds->n);
         return -1;
     }
     if (mask && !ds->mask) {
-        set_err(err, errlen, "%s: no mask (dataset opened without masks)",
+        ng_fail(err, errlen, "%s: no mask (dataset opened without masks)",
                 ds->image[i]);
         return -1;
     }
@@ -358,19 +349,19 @@ int nr_dataset_class_counts(const nr_dataset *ds, int h, int w, int classes,
                             size_t errlen)
 {
     if (!ds->mask) {
-        set_err(err, errlen, "%s: no masks to count classes in",
+        ng_fail(err, errlen, "%s: no masks to count classes in",
                 ds->n ? ds->image[0] : "dataset");
         return -1;
     }
     if (h <= 0 || w <= 0 || classes <= 0) {
-        set_err(err, errlen, "class counts: bad size %dx%d or %d classes", w,
+        ng_fail(err, errlen, "class counts: bad size %dx%d or %d classes", w,
                 h, classes);
         return -1;
     }
     size_t hw = (size_t)h * (size_t)w;
     int32_t *m = malloc(sizeof *m * hw);
     if (!m) {
-        set_err(err, errlen, "class counts: out of memory");
+        ng_fail(err, errlen, "class counts: out of memory");
         return -1;
     }
     memset(counts, 0, sizeof *counts * (size_t)classes);
@@ -553,26 +544,26 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
 {
     if (!ds || batch <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0 ||
         classes <= 0) {
-        set_err(err, errlen,
+        ng_fail(err, errlen,
                 "batcher: bad arguments (batch %d, %d channels, %dx%d, %d "
                 "classes)", batch, c, w, h, classes);
         return NULL;
     }
     if (with_masks && !ds->mask) {
-        set_err(err, errlen, "%s: no masks (dataset opened without masks)",
+        ng_fail(err, errlen, "%s: no masks (dataset opened without masks)",
                 ds->n ? ds->image[0] : "dataset");
         return NULL;
     }
     size_t hw = (size_t)h * (size_t)w;
     if (hw / (size_t)h != (size_t)w || hw > SIZE_MAX / 8 / (size_t)c ||
         hw * (size_t)c > SIZE_MAX / 8 / (size_t)batch) {
-        set_err(err, errlen, "batcher: batch of %d x %dx%dx%d is too large",
+        ng_fail(err, errlen, "batcher: batch of %d x %dx%dx%d is too large",
                 batch, c, h, w);
         return NULL;
     }
     nr_batcher *b = calloc(1, sizeof *b);
     if (!b) {
-        set_err(err, errlen, "batcher: out of memory");
+        ng_fail(err, errlen, "batcher: out of memory");
         return NULL;
     }
     b->ds = ds;
@@ -592,18 +583,18 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
     b->tmp_image = malloc(sizeof *b->tmp_image * b->img_elems);
     b->tmp_mask = malloc(sizeof *b->tmp_mask * hw);
     if (oom || !b->tmp_image || !b->tmp_mask) {
-        set_err(err, errlen, "batcher: out of memory");
+        ng_fail(err, errlen, "batcher: out of memory");
         nr_batcher_free(b);
         return NULL;
     }
     if (pthread_mutex_init(&b->mu, NULL) != 0) {
-        set_err(err, errlen, "batcher: cannot create a mutex");
+        ng_fail(err, errlen, "batcher: cannot create a mutex");
         nr_batcher_free(b);
         return NULL;
     }
     if (pthread_cond_init(&b->cv, NULL) != 0) {
         pthread_mutex_destroy(&b->mu);
-        set_err(err, errlen, "batcher: cannot create a condition variable");
+        ng_fail(err, errlen, "batcher: cannot create a condition variable");
         nr_batcher_free(b);
         return NULL;
     }
@@ -611,7 +602,7 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
     if (e != 0) {
         pthread_cond_destroy(&b->cv);
         pthread_mutex_destroy(&b->mu);
-        set_err(err, errlen, "batcher: cannot start the loader thread: %s",
+        ng_fail(err, errlen, "batcher: cannot start the loader thread: %s",
                 strerror(e));
         nr_batcher_free(b);
         return NULL;
@@ -658,7 +649,7 @@ int nr_batcher_wait(nr_batcher *b, float **image, int32_t **mask, int *n,
     pthread_mutex_lock(&b->mu);
     if (b->waited == b->submitted) {
         pthread_mutex_unlock(&b->mu);
-        set_err(err, errlen, "batcher: wait without a submitted batch");
+        ng_fail(err, errlen, "batcher: wait without a submitted batch");
         return -1;
     }
     while (b->loaded <= b->waited)
@@ -673,7 +664,7 @@ int nr_batcher_wait(nr_batcher *b, float **image, int32_t **mask, int *n,
     if (n)
         *n = s->n;
     if (s->rc < 0) {
-        set_err(err, errlen, "%s", s->err);
+        ng_fail(err, errlen, "%s", s->err);
         return -1;
     }
     return 0;

@@ -19,23 +19,13 @@
 #endif
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "util.h"
 
 /* ---- shared ------------------------------------------------------------ */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void nr_png_voc_color(int i, uint8_t rgb[3])
 {
@@ -101,16 +91,16 @@ static int rd_open(rd_state *r, const char *path, char *err, size_t errlen)
     memset(r, 0, sizeof *r);
     r->fp = fopen(path, "rb");
     if (!r->fp) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     unsigned char sig[8];
     size_t n = fread(sig, 1, sizeof sig, r->fp);
     if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
         if (ferror(r->fp))
-            set_err(err, errlen, "%s: %s", path, strerror(errno));
+            ng_fail(err, errlen, "%s: %s", path, strerror(errno));
         else
-            set_err(err, errlen, "%s: not a PNG file%s", path,
+            ng_fail(err, errlen, "%s: not a PNG file%s", path,
                     n == 0 ? " (empty)" : "");
         return -1;
     }
@@ -119,7 +109,7 @@ static int rd_open(rd_state *r, const char *path, char *err, size_t errlen)
     if (r->png)
         r->info = png_create_info_struct(r->png);
     if (!r->png || !r->info) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ng_fail(err, errlen, "%s: out of memory", path);
         return -1;
     }
     png_set_read_fn(r->png, r, rd_read);
@@ -228,12 +218,12 @@ int nr_png_read_image(const char *path, int c, int h, int w, float *out,
                       char *err, size_t errlen)
 {
     if (c != 1 && c != 3) {
-        set_err(err, errlen, "%s: cannot load %d channels (1 or 3 supported)",
+        ng_fail(err, errlen, "%s: cannot load %d channels (1 or 3 supported)",
                 path, c);
         return -1;
     }
     if (h <= 0 || w <= 0) {
-        set_err(err, errlen, "%s: bad requested size %dx%d", path, w, h);
+        ng_fail(err, errlen, "%s: bad requested size %dx%d", path, w, h);
         return -1;
     }
     rd_state r;
@@ -244,9 +234,9 @@ int nr_png_read_image(const char *path, int c, int h, int w, float *out,
     int rc = read_image_body(&r, c, h, w, out);
     if (rc < 0) {
         if (r.eof)
-            set_err(err, errlen, "%s: truncated PNG file", path);
+            ng_fail(err, errlen, "%s: truncated PNG file", path);
         else
-            set_err(err, errlen, "%s: %s", path, r.msg);
+            ng_fail(err, errlen, "%s: %s", path, r.msg);
     }
     rd_close(&r);
     return rc;
@@ -297,7 +287,7 @@ int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
                      int32_t *out, char *err, size_t errlen)
 {
     if (h <= 0 || w <= 0 || classes <= 0) {
-        set_err(err, errlen, "%s: bad requested size %dx%d or %d classes",
+        ng_fail(err, errlen, "%s: bad requested size %dx%d or %d classes",
                 path, w, h, classes);
         return -1;
     }
@@ -309,9 +299,9 @@ int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
     int rc = read_mask_body(&r, h, w, classes, ignore, out);
     if (rc < 0) {
         if (r.eof)
-            set_err(err, errlen, "%s: truncated PNG file", path);
+            ng_fail(err, errlen, "%s: truncated PNG file", path);
         else
-            set_err(err, errlen, "%s: %s", path, r.msg);
+            ng_fail(err, errlen, "%s: %s", path, r.msg);
     }
     rd_close(&r);
     return rc;
@@ -321,7 +311,6 @@ int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
 
 typedef struct {
     FILE *fp;
-    char *tmp; /* "path.tmp.<pid>", renamed over path on success */
     png_structp png;
     png_infop info;
     char msg[256];
@@ -373,33 +362,21 @@ static int write_body(wr_state *s, int h, int w, const uint8_t *px,
     return 0;
 }
 
-/* Write to "path.tmp.<pid>" and rename it over path.  No fsync: predicted
- * masks are cheap to regenerate; the rename alone keeps readers from ever
- * seeing a half-written file. */
+/* Written atomically (util.h), not durably: predicted masks are cheap to
+ * regenerate; the rename alone keeps readers from ever seeing a
+ * half-written file. */
 static int write_png8(const char *path, int h, int w, const uint8_t *px,
                       int palette, char *err, size_t errlen)
 {
-    if (h <= 0 || w <= 0) {
-        set_err(err, errlen, "%s: bad size %dx%d", path, w, h);
+    if (h <= 0 || w <= 0)
+        return ng_fail(err, errlen, "%s: bad size %dx%d", path, w, h);
+    ng_atomic a;
+    if (ng_atomic_open(&a, path, err, errlen) != 0)
         return -1;
-    }
     wr_state s;
     memset(&s, 0, sizeof s);
-    size_t len = strlen(path) + 32;
-    s.tmp = malloc(len);
-    if (!s.tmp) {
-        set_err(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    snprintf(s.tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    s.fp = a.fp;
     int rc = -1;
-    s.fp = fopen(s.tmp, "wb");
-    if (!s.fp) {
-        set_err(err, errlen, "%s: cannot create %s: %s", path, s.tmp,
-                strerror(errno));
-        free(s.tmp);
-        return -1;
-    }
     s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, wr_error, NULL);
     if (s.png)
         s.info = png_create_info_struct(s.png);
@@ -409,24 +386,11 @@ static int write_png8(const char *path, int h, int w, const uint8_t *px,
         rc = 0;
     if (s.png)
         png_destroy_write_struct(&s.png, s.info ? &s.info : NULL);
-    if (rc == 0 && fflush(s.fp) != 0) {
-        snprintf(s.msg, sizeof s.msg, "%s", strerror(errno));
-        rc = -1;
-    }
-    if (fclose(s.fp) != 0 && rc == 0) {
-        snprintf(s.msg, sizeof s.msg, "%s", strerror(errno));
-        rc = -1;
-    }
-    if (rc == 0 && rename(s.tmp, path) != 0) {
-        snprintf(s.msg, sizeof s.msg, "cannot replace: %s", strerror(errno));
-        rc = -1;
-    }
     if (rc < 0) {
-        set_err(err, errlen, "%s: %s", path, s.msg);
-        remove(s.tmp);
+        ng_atomic_abort(&a);
+        return ng_fail(err, errlen, "%s: %s", path, s.msg);
     }
-    free(s.tmp);
-    return rc;
+    return ng_atomic_commit(&a, 0, err, errlen);
 }
 
 int nr_png_write_mask(const char *path, int h, int w, const uint8_t *classes,

@@ -5,15 +5,14 @@
  * place in the header buffer, which the loaded file keeps. */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c stores tensor data as is: a little-endian host is needed"
@@ -30,16 +29,6 @@ struct nr_st_file {
     char *header;      /* decoded header text */
     void *data;        /* all tensor data, each tensor 8-byte aligned */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *nr_st_dtype_name(int dtype)
 {
@@ -154,13 +143,13 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
                         char *err, size_t errlen)
 {
     if (n < 0 || n_meta < 0 || (n > 0 && !ts) || (n_meta > 0 && !meta_kv)) {
-        set_err(err, errlen, "%s: bad arguments (%d tensors, %d metadata)",
+        ng_fail(err, errlen, "%s: bad arguments (%d tensors, %d metadata)",
                 path, n, n_meta);
         return -1;
     }
     for (int k = 0; k < 2 * n_meta; k++)
         if (!meta_kv[k]) {
-            set_err(err, errlen, "%s: metadata %s %d is NULL", path,
+            ng_fail(err, errlen, "%s: metadata %s %d is NULL", path,
                     k % 2 ? "value" : "key", k / 2);
             return -1;
         }
@@ -170,7 +159,7 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
         int64_t bytes;
         const char *name = t->name ? t->name : "(null)";
         if (!t->name || strcmp(t->name, "__metadata__") == 0) {
-            set_err(err, errlen, "%s: tensor %d: invalid name '%s'", path, i,
+            ng_fail(err, errlen, "%s: tensor %d: invalid name '%s'", path, i,
                     name);
             return -1;
         }
@@ -178,7 +167,7 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
             t->ndim > NR_ST_MAX_DIMS ||
             tensor_bytes(t->dtype, t->ndim, t->dim, &bytes) < 0 ||
             (bytes > 0 && !t->data) || offset > INT64_MAX - bytes) {
-            set_err(err, errlen,
+            ng_fail(err, errlen,
                     "%s: tensor '%s': bad dtype, shape or data pointer", path,
                     name);
             return -1;
@@ -188,7 +177,7 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
     if (n > 1) { /* distinct names */
         const char **names = malloc(sizeof *names * (size_t)n);
         if (!names) {
-            set_err(err, errlen, "%s: out of memory", path);
+            ng_fail(err, errlen, "%s: out of memory", path);
             return -1;
         }
         for (int i = 0; i < n; i++)
@@ -196,7 +185,7 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
         qsort(names, (size_t)n, sizeof *names, cmp_str_ptr);
         for (int i = 1; i < n; i++)
             if (strcmp(names[i - 1], names[i]) == 0) {
-                set_err(err, errlen, "%s: tensor name '%s' used twice", path,
+                ng_fail(err, errlen, "%s: tensor name '%s' used twice", path,
                         names[i]);
                 free(names);
                 return -1;
@@ -243,7 +232,7 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
     while (!hdr->oom && hdr->len % 8)
         sb_str(hdr, " ");
     if (hdr->oom) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ng_fail(err, errlen, "%s: out of memory", path);
         return -1;
     }
     return 0;
@@ -264,24 +253,7 @@ static int write_all(FILE *fp, const strbuf *hdr, int n, const nr_st_tensor *ts)
         if (bytes > 0 && fwrite(ts[i].data, 1, (size_t)bytes, fp) != (size_t)bytes)
             return -1;
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        return -1;
     return 0;
-}
-
-/* Best effort: make the rename itself durable. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 int nr_st_save(const char *path, int n, const nr_st_tensor *ts, int n_meta,
@@ -292,37 +264,17 @@ int nr_st_save(const char *path, int n, const nr_st_tensor *ts, int n_meta,
         free(hdr.s);
         return -1;
     }
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        free(hdr.s);
-        set_err(err, errlen, "%s: out of memory", path);
-        return -1;
+    ng_atomic a;
+    int rc = ng_atomic_open(&a, path, err, errlen);
+    if (rc == 0) {
+        if (write_all(a.fp, &hdr, n, ts) == 0) {
+            rc = ng_atomic_commit(&a, 1, err, errlen);
+        } else {
+            int e = errno;
+            ng_atomic_abort(&a);
+            rc = ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(e));
+        }
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int rc = -1;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        set_err(err, errlen, "%s: cannot create %s: %s", path, tmp,
-                strerror(errno));
-    } else {
-        int wrc = write_all(fp, &hdr, n, ts);
-        int e = errno;
-        if (fclose(fp) != 0 && wrc == 0)
-            wrc = -1, e = errno;
-        if (wrc < 0)
-            set_err(err, errlen, "%s: writing %s: %s", path, tmp, strerror(e));
-        else if (rename(tmp, path) != 0)
-            set_err(err, errlen, "%s: cannot replace: %s", path,
-                    strerror(errno));
-        else
-            rc = 0;
-        if (rc < 0)
-            remove(tmp);
-        else
-            sync_parent_dir(path);
-    }
-    free(tmp);
     free(hdr.s);
     return rc;
 }
@@ -344,7 +296,7 @@ static int jfail(jparse *j, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(j->err, j->errlen, "%s: bad header JSON at byte %ld: %s", j->path,
+    ng_fail(j->err, j->errlen, "%s: bad header JSON at byte %ld: %s", j->path,
             (long)(j->p - j->s) + 8, msg);
     return -1;
 }
@@ -546,7 +498,7 @@ static int jtensor(jparse *j, char *name, nr_st_tensor *t, span *sp)
             else if (strcmp(dt, "I64") == 0)
                 t->dtype = NR_ST_I64;
             else {
-                set_err(j->err, j->errlen,
+                ng_fail(j->err, j->errlen,
                         "%s: tensor '%s': dtype '%s' not supported (F32, I32, "
                         "I64 only)", j->path, name, dt);
                 return -1;
@@ -593,7 +545,7 @@ static int jmeta(jparse *j, nr_st_file *f)
             cap = cap ? 2 * cap : 8;
             const char **m = realloc(f->meta, sizeof *m * 2 * (size_t)cap);
             if (!m) {
-                set_err(j->err, j->errlen, "%s: out of memory", j->path);
+                ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
                 return -1;
             }
             f->meta = m;
@@ -611,7 +563,7 @@ static int jmeta(jparse *j, nr_st_file *f)
     qsort(f->meta, (size_t)f->n_meta, 2 * sizeof *f->meta, cmp_str_ptr);
     for (int i = 1; i < f->n_meta; i++)
         if (strcmp(f->meta[2 * i - 2], f->meta[2 * i]) == 0) {
-            set_err(j->err, j->errlen, "%s: metadata key '%s' repeated",
+            ng_fail(j->err, j->errlen, "%s: metadata key '%s' repeated",
                     j->path, f->meta[2 * i]);
             return -1;
         }
@@ -672,7 +624,7 @@ static int jheader(jparse *j, nr_st_file *f, span **spans)
                 if (s)
                     *spans = s;
                 if (!t || !s) {
-                    set_err(j->err, j->errlen, "%s: out of memory", j->path);
+                    ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
                     return -1;
                 }
             }
@@ -729,12 +681,12 @@ static int check_tensors(const char *path, nr_st_file *f, const span *sp,
         const nr_st_tensor *t = &f->t[i];
         int64_t bytes;
         if (tensor_bytes(t->dtype, t->ndim, t->dim, &bytes) < 0) {
-            set_err(err, errlen, "%s: tensor '%s': shape too large", path,
+            ng_fail(err, errlen, "%s: tensor '%s': shape too large", path,
                     t->name);
             return -1;
         }
         if (sp[i].end < sp[i].begin || sp[i].end > data_len) {
-            set_err(err, errlen,
+            ng_fail(err, errlen,
                     "%s: tensor '%s': data_offsets [%lld,%lld] outside the "
                     "data (%lld bytes)", path, t->name,
                     (long long)sp[i].begin, (long long)sp[i].end,
@@ -742,7 +694,7 @@ static int check_tensors(const char *path, nr_st_file *f, const span *sp,
             return -1;
         }
         if (sp[i].end - sp[i].begin != bytes) {
-            set_err(err, errlen,
+            ng_fail(err, errlen,
                     "%s: tensor '%s': data_offsets span %lld bytes, shape and "
                     "dtype %s need %lld", path, t->name,
                     (long long)(sp[i].end - sp[i].begin),
@@ -755,7 +707,7 @@ static int check_tensors(const char *path, nr_st_file *f, const span *sp,
     f->by_name = malloc(sizeof *f->by_name * n);
     if (!order || !f->by_name) {
         free(order);
-        set_err(err, errlen, "%s: out of memory", path);
+        ng_fail(err, errlen, "%s: out of memory", path);
         return -1;
     }
     for (int i = 0; i < f->n; i++) {
@@ -765,7 +717,7 @@ static int check_tensors(const char *path, nr_st_file *f, const span *sp,
     qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, cmp_by_name);
     for (int k = 1; k < f->n; k++)
         if (strcmp(f->by_name[k - 1]->name, f->by_name[k]->name) == 0) {
-            set_err(err, errlen, "%s: tensor '%s' appears twice", path,
+            ng_fail(err, errlen, "%s: tensor '%s' appears twice", path,
                     f->by_name[k]->name);
             free(order);
             return -1;
@@ -777,7 +729,7 @@ static int check_tensors(const char *path, nr_st_file *f, const span *sp,
         if (r->end == r->begin)
             continue;
         if (prev && r->begin < prev->end) {
-            set_err(err, errlen,
+            ng_fail(err, errlen,
                     "%s: tensors '%s' [%lld,%lld] and '%s' [%lld,%lld] overlap",
                     path, f->t[prev->i].name, (long long)prev->begin,
                     (long long)prev->end, f->t[r->i].name,
@@ -800,7 +752,7 @@ static int read_data(FILE *fp, const char *path, nr_st_file *f, const span *sp,
         total += ((size_t)(sp[i].end - sp[i].begin) + 7) & ~(size_t)7;
     unsigned char *data = malloc(total);
     if (!data) {
-        set_err(err, errlen, "%s: out of memory (%zu bytes of tensors)", path,
+        ng_fail(err, errlen, "%s: out of memory (%zu bytes of tensors)", path,
                 total);
         return -1;
     }
@@ -812,7 +764,7 @@ static int read_data(FILE *fp, const char *path, nr_st_file *f, const span *sp,
         if (bytes > 0 &&
             (fseeko(fp, (off_t)(data_start + sp[i].begin), SEEK_SET) != 0 ||
              fread(data + at, 1, bytes, fp) != bytes)) {
-            set_err(err, errlen, "%s: tensor '%s': %s", path, f->t[i].name,
+            ng_fail(err, errlen, "%s: tensor '%s': %s", path, f->t[i].name,
                     ferror(fp) ? strerror(errno) : "file ends early");
             return -1;
         }
@@ -825,7 +777,7 @@ nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     nr_st_file *f = calloc(1, sizeof *f);
@@ -833,16 +785,16 @@ nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
     struct stat st;
     unsigned char len8[8];
     if (!f) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ng_fail(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        ng_fail(err, errlen, "%s: not a regular file", path);
         goto fail;
     }
     int64_t size = (int64_t)st.st_size;
     if (size < 8 || fread(len8, 1, 8, fp) != 8) {
-        set_err(err, errlen,
+        ng_fail(err, errlen,
                 "%s: truncated: %lld bytes, too short for the 8-byte header "
                 "length", path, (long long)size);
         goto fail;
@@ -851,24 +803,24 @@ nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
     for (int k = 0; k < 8; k++)
         hlen |= (uint64_t)len8[k] << (8 * k);
     if (hlen > (uint64_t)(size - 8)) {
-        set_err(err, errlen,
+        ng_fail(err, errlen,
                 "%s: header length %llu larger than the file (%lld bytes): "
                 "truncated or not a safetensors file", path,
                 (unsigned long long)hlen, (long long)size);
         goto fail;
     }
     if (hlen > ST_MAX_HEADER) {
-        set_err(err, errlen, "%s: header length %llu over the %u-byte limit",
+        ng_fail(err, errlen, "%s: header length %llu over the %u-byte limit",
                 path, (unsigned long long)hlen, ST_MAX_HEADER);
         goto fail;
     }
     f->header = malloc((size_t)hlen + 1);
     if (!f->header) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ng_fail(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     if (fread(f->header, 1, (size_t)hlen, fp) != (size_t)hlen) {
-        set_err(err, errlen, "%s: cannot read the header: %s", path,
+        ng_fail(err, errlen, "%s: cannot read the header: %s", path,
                 ferror(fp) ? strerror(errno) : "file ends early");
         goto fail;
     }
