@@ -295,20 +295,11 @@ static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_RESHAPE] = g_reshape,
     [NG_OP_SLICE] = g_slice,
 };
-_Static_assert(NG_OP_COUNT == 42, "a new op in ops.def needs a row in grad_rules (or none: not differentiable)");
 
-/* Inputs through which no gradient flows. */
+/* Inputs through which no gradient flows: the nograd column of ops.def. */
 static int differentiable_input(const ng_node *n, int i)
 {
-    switch (n->op) {
-    case NG_OP_MUL_CHANNEL: return i == 0;
-    case NG_OP_CROSS_ENTROPY: return i == 0;
-    case NG_OP_STOP_GRADIENT: return 0; /* by definition */
-    case NG_OP_SIGN: return 0;          /* its derivative is 0 almost everywhere */
-    case NG_OP_ONE_HOT: return 0;       /* labels are integers */
-    case NG_OP_VALID_MASK: return 0;
-    default: return 1;
-    }
+    return !(ng_ops[n->op].nograd & NG_IN(i));
 }
 
 static void append_optimizer(ad *A)

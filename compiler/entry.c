@@ -62,14 +62,15 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
     free(keep);
 }
 
+/* NG_F_RECOMPUTABLE ops are cheap, and their inputs stay alive for the
+ * backward pass anyway; relu is not one: it runs in place on its input
+ * instead, and neither is a concat of a batch of one, which costs nothing
+ * (plan.c). */
 static int recomputable(const nc_graph *g, const ng_node *n)
 {
-    /* cheap, and their inputs stay alive for the backward pass anyway;
-     * relu is not here: it runs in place on its input instead, and neither
-     * is a concat of a batch of one, which costs nothing (plan.c) */
-    if (n->op == NG_OP_CONCAT)
-        return g->tensors[n->out].t.dim[0] != 1;
-    return n->op == NG_OP_UPSAMPLE || n->op == NG_OP_MAXPOOL || n->op == NG_OP_MUL_CHANNEL;
+    if (!(ng_ops[n->op].flags & NG_F_RECOMPUTABLE))
+        return 0;
+    return n->op != NG_OP_CONCAT || g->tensors[n->out].t.dim[0] != 1;
 }
 
 /* Recompute: each cheap forward op whose output the backward pass reads is

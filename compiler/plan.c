@@ -144,10 +144,10 @@ static void touch(nc_entry *e, const nc_graph *g, int t, int step)
         e->last[t] = step;
 }
 
-/* Elementwise ops whose kernels may write their output over an input. */
+/* Ops whose kernels may write their output over an input (ops.def). */
 static int in_place_op(int op)
 {
-    return op == NG_OP_RELU || op == NG_OP_RELU_BWD || op == NG_OP_ADD || op == NG_OP_MUL_CHANNEL;
+    return (ng_ops[op].flags & NG_F_INPLACE_OK) != 0;
 }
 
 /* Move storage group a into group b at byte position d of b's storage. */

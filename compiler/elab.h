@@ -1,0 +1,154 @@
+/* elab.h — the elaborator's internals, shared by its three files:
+ * elaborate.c (values, scopes, expressions, statements), builtins.c (the
+ * builtin ops of the language) and import.c (import and file paths).
+ * Everything here is private to the elaborator; elaborate.h is its API. */
+#ifndef NC_ELAB_H
+#define NC_ELAB_H
+
+#include "elaborate.h"
+#include "parse.h"
+
+#define MAX_DEPTH 200
+#define MAX_PARAMS 16
+
+typedef enum { V_NONE, V_ERR, V_NUM, V_BOOL, V_STR, V_SYM, V_TENSOR, V_LIST } vkind;
+
+typedef struct value {
+    vkind k;
+    int is_int;
+    double num;          /* V_NUM; V_BOOL as 0/1 */
+    const char *s;       /* V_STR, V_SYM */
+    int t;               /* V_TENSOR */
+    int n;               /* V_LIST */
+    struct value *items;
+    nc_loc loc;          /* where the value was written */
+} value;
+
+typedef struct binding {
+    const char *name;
+    value v;
+    int is_const;
+    nc_loc loc;
+    struct binding *next;
+} binding;
+
+typedef struct func {
+    const nc_stmt *def;
+    struct func *next;
+} func;
+
+/* Per-frame name counters: "conv" -> 2 */
+typedef struct counter {
+    const char *key;
+    int n;
+    struct counter *next;
+} counter;
+
+typedef struct frame {
+    const char *fn;      /* NULL at top level */
+    nc_loc call_loc;
+    struct frame *parent;
+    binding *locals;
+    const char *path;    /* name prefix of everything created here */
+    counter *counters;
+    int returned;
+    value ret;
+} frame;
+
+/* The files being imported, innermost first (the model file last). */
+typedef struct import_frame {
+    const char *real;    /* realpath, NULL when unknown */
+    const char *shown;   /* path relative to the model file's directory */
+    nc_loc loc;          /* the import statement (model file: unused) */
+    struct import_frame *up;
+} import_frame;
+
+/* Files already imported (executed once). */
+typedef struct imported {
+    const char *real;
+    struct imported *next;
+} imported;
+
+typedef struct {
+    nc_graph *g;
+    nc_diag *d;
+    nc_arena *a;
+    binding *globals;
+    func *funcs;
+    frame *top;          /* innermost frame */
+    int depth;
+    nc_define *defs;
+    int n_defs;
+    counter *top_names;  /* top-level scope names taken */
+    const char *hint;    /* assignment target of a call being evaluated */
+    int salt;            /* per dropout node */
+    const char *ignore_by; /* the op that fixed bind.ignore, NULL: not yet */
+    nc_loc ignore_loc;
+    import_frame *imports; /* the file being executed and its importers */
+    imported *done;
+    const char *root_dir;  /* the model file's directory ("" or ending in '/') */
+    int import_failed;     /* an import was reported: unknown functions are quiet */
+} elab;
+
+static inline value el_v_err(void) { value v = {0}; v.k = V_ERR; return v; }
+
+static inline value el_tensor_value(int t, nc_loc loc)
+{
+    value v = {0};
+    v.k = V_TENSOR;
+    v.t = t;
+    v.loc = loc;
+    return v;
+}
+
+static inline const ng_tensor *el_T(elab *E, int t) { return &E->g->tensors[t].t; }
+
+/* A parameter of a builtin: its name and default. */
+typedef struct {
+    const char *name;
+    const char *def;     /* default as source text of a value, NULL: required */
+} pspec;
+
+typedef value (*builtin_fn)(elab *E, const nc_expr *call, value *args);
+
+typedef struct {
+    const char *name;
+    builtin_fn fn;
+    int n;
+    pspec ps[MAX_PARAMS];
+} builtin;
+
+/* elaborate.c: diagnostics with the call chain, argument checks, names,
+ * emitting ops, evaluation */
+void el_error(elab *E, nc_loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *el_kind_name(const value *v);
+int el_check_defined(elab *E, const value *v, const char *what);
+int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg);
+int el_want_int(elab *E, const value *v, const char *fn, const char *arg, int lo, int hi, int *out);
+int el_want_num(elab *E, const value *v, const char *fn, const char *arg, double *out);
+int el_want_choice(elab *E, const value *v, const char *fn, const char *arg,
+                   const char *const *choices, int *out);
+int el_bump(nc_arena *a, counter **list, const char *key);
+const char *el_op_name(elab *E, const char *base);
+value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const int32_t *ia,
+              const float *fa, const char *base);
+int el_bind_builtin(elab *E, const nc_expr *call, const char *fn, int n, const pspec *ps, value *out);
+value el_eval(elab *E, const nc_expr *e);
+void el_exec_block(elab *E, const nc_stmt *s);
+void el_register_defs(elab *E, const nc_stmt *prog);
+
+/* builtins.c: the builtin table and the operand checks arithmetic shares */
+const builtin *el_find_builtin(const char *name);
+value el_call_concat(elab *E, const nc_expr *call);
+int el_is_none(const value *v);
+int el_want_f32(elab *E, const value *v, const char *fn, const char *arg);
+int el_operand_tensor(elab *E, const value *v, const char *what, int *out);
+
+/* import.c */
+void el_exec_import(elab *E, const nc_stmt *s);
+const char *el_dir_of(nc_arena *a, const char *path);
+const char *el_normalize(nc_arena *a, const char *path);
+const char *el_shown_path(elab *E, const char *path);
+const char *el_real_path(nc_arena *a, const char *path);
+
+#endif
