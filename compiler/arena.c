@@ -1,6 +1,7 @@
 /* arena.c — the compile arena (arena.h): a list of zeroed blocks of at least
  * 64 KiB carved front to back; an allocation larger than a block's payload
- * gets a block of its own.  Also the heap-array helper nc_grow and nc_die. */
+ * gets a block of its own.  Also the heap helpers nc_grow and nc_xcalloc, and
+ * nc_die. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -138,4 +139,12 @@ void *nc_grow(void *p, size_t *cap, size_t need, size_t size)
         nc_die("out of memory (growing an array to %zu items of %zu bytes)", c, size);
     *cap = c;
     return q;
+}
+
+void *nc_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        nc_die("out of memory (%zu items of %zu bytes)", n, size);
+    return p;
 }

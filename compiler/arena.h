@@ -1,6 +1,8 @@
-/* arena.h — the compile arena: every compiler object (AST, strings, IR
- * arrays) is carved from one nc_arena and released at once by
- * nc_arena_free.  Allocation failure is fatal (netc is a batch tool). */
+/* arena.h — the compile arena: the AST, names and strings of a compilation
+ * are carved from one nc_arena and released at once by nc_arena_free.  The
+ * growable arrays of the graph IR and the entries live on the heap instead
+ * (nc_grow, nc_xcalloc) and are freed by their owners (nc_graph_free,
+ * nc_entry_free).  Allocation failure is fatal (netc is a batch tool). */
 #ifndef NC_ARENA_H
 #define NC_ARENA_H
 
@@ -22,6 +24,9 @@ void nc_arena_free(nc_arena *a);
 /* Grow a heap array (not arena) to hold at least need items: *cap doubles;
  * overflow and out-of-memory abort.  Returns the new pointer. */
 void *nc_grow(void *p, size_t *cap, size_t need, size_t size);
+
+/* calloc that aborts on failure (and never returns NULL for 0 items). */
+void *nc_xcalloc(size_t n, size_t size);
 
 /* Internal compiler bug: print file:line and the message, then abort. */
 #define nc_die(...) nc_die_at(__FILE__, __LINE__, __VA_ARGS__)

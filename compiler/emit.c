@@ -15,21 +15,13 @@ static char *xstrdup(const char *s)
     return p;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        nc_die("out of memory");
-    return p;
-}
-
 static int remap(const int *map, int t) { return t < 0 ? -1 : map[t]; }
 
 ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, const char *source)
 {
     size_t nt = g->n_tensors;
-    int *map = xcalloc(nt, sizeof *map);
-    char *used = xcalloc(nt, 1);
+    int *map = nc_xcalloc(nt, sizeof *map);
+    char *used = nc_xcalloc(nt, 1);
     for (int i = 0; i < n_entries; i++)
         for (int s = 0; s < e[i].n_nodes; s++) {
             const ng_node *n = &e[i].nodes[s];
@@ -47,12 +39,12 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
         if (binds[i] >= 0)
             used[binds[i]] = 1;
 
-    ng_graph *out = xcalloc(1, sizeof *out);
+    ng_graph *out = nc_xcalloc(1, sizeof *out);
     int n = 0;
     for (size_t t = 0; t < nt; t++)
         map[t] = used[t] ? n++ : -1;
     out->n_tensors = n;
-    out->tensors = xcalloc((size_t)n, sizeof *out->tensors);
+    out->tensors = nc_xcalloc((size_t)n, sizeof *out->tensors);
     for (size_t t = 0; t < nt; t++) {
         if (!used[t])
             continue;
@@ -61,17 +53,17 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
         d->name = xstrdup(d->name);
         if (d->data) {
             int64_t ne = ng_tensor_nelem(d);
-            d->data = xcalloc((size_t)ne, sizeof(float));
+            d->data = nc_xcalloc((size_t)ne, sizeof(float));
             memcpy(d->data, g->tensors[t].t.data, (size_t)ne * sizeof(float));
         }
     }
     out->n_entries = n_entries;
-    out->entries = xcalloc((size_t)n_entries, sizeof *out->entries);
+    out->entries = nc_xcalloc((size_t)n_entries, sizeof *out->entries);
     for (int i = 0; i < n_entries; i++) {
         ng_entry *d = &out->entries[i];
         d->name = xstrdup(e[i].name);
         d->n_nodes = e[i].n_nodes;
-        d->nodes = xcalloc((size_t)e[i].n_nodes, sizeof *d->nodes);
+        d->nodes = nc_xcalloc((size_t)e[i].n_nodes, sizeof *d->nodes);
         for (int s = 0; s < e[i].n_nodes; s++) {
             ng_node nd = e[i].nodes[s];
             for (int k = 0; k < NG_MAX_IN; k++)
@@ -81,7 +73,7 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
             d->nodes[s] = nd;
         }
         d->arena_bytes = e[i].arena;
-        d->offset = xcalloc((size_t)n, sizeof *d->offset);
+        d->offset = nc_xcalloc((size_t)n, sizeof *d->offset);
         for (size_t t = 0; t < nt; t++)
             if (used[t])
                 d->offset[map[t]] = e[i].offset[t];
@@ -144,7 +136,7 @@ void nc_print_dot(FILE *out, const nc_graph *g, const nc_entry *e, int n_entries
     (void)n_entries;
     const nc_entry *en = &e[0];
     fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n", en->name);
-    char *shown = xcalloc(g->n_tensors, 1);
+    char *shown = nc_xcalloc(g->n_tensors, 1);
     for (int s = 0; s < en->n_nodes; s++) {
         const ng_node *n = &en->nodes[s];
         const char *color = (ng_ops[n->op].flags & NG_F_UPDATE) ? "lightsalmon"

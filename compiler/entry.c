@@ -7,20 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        nc_die("out of memory");
-    return p;
-}
-
 static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
                   const int *roots, int n_roots)
 {
     size_t nt = g->n_tensors, nn = g->n_nodes;
-    int *alias = xcalloc(nt, sizeof *alias);
-    char *live = xcalloc(nt, 1), *keep = xcalloc(nn, 1);
+    int *alias = nc_xcalloc(nt, sizeof *alias);
+    char *live = nc_xcalloc(nt, 1), *keep = nc_xcalloc(nn, 1);
     for (size_t t = 0; t < nt; t++)
         alias[t] = (int)t;
     if (!train) /* dropout is the identity outside training */
@@ -45,8 +37,8 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
                 live[alias[n->n.in[k]]] = 1;
     }
     e->name = name;
-    e->nodes = xcalloc(nn, sizeof *e->nodes);
-    e->src = xcalloc(nn, sizeof *e->src);
+    e->nodes = nc_xcalloc(nn, sizeof *e->nodes);
+    e->src = nc_xcalloc(nn, sizeof *e->src);
     for (size_t i = 0; i < nn; i++) {
         if (!keep[i])
             continue;

@@ -1,17 +1,13 @@
-/* main.c — netc, the model compiler driver.
- * The pipeline is one list: read → parse → elaborate → autodiff (+ optimizer)
- * → entries (dead code, dropout off outside training) → plan → emit → save.
+/* main.c — netc, the model compiler driver: options, then nc_compile (the
+ * pipeline, compile.c), the --emit views and the save.
  * Exit status: 0 ok, 1 compile error, 2 usage error. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodiff.h"
-#include "elaborate.h"
+#include "compile.h"
 #include "emit.h"
-#include "entry.h"
-#include "parse.h"
 
 #define NETC_VERSION "0.1.0"
 #define MAX_DEFINES 64
@@ -106,26 +102,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "netc: cannot read '%s': %s\n", model, strerror(errno));
         return 1;
     }
-    nc_diag d;
-    nc_diag_init(&d, stderr);
-    nc_arena arena = {0};
-    nc_graph g;
-    nc_graph_init(&g, &arena);
-    nc_entry entries[NC_MAX_ENTRIES];
-    int n_entries = 0, status = 1;
-    int file = nc_diag_add_file(&d, model, text, len);
-
-    nc_stmt *prog = nc_parse(&arena, &d, file);
-    if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs) || nc_autodiff(&g, &d))
+    nc_options opt = {.path = model, .text = text, .len = len, .defs = defs, .n_defs = n_defs,
+                      .recompute = recompute_on};
+    nc_unit u;
+    int status = 1;
+    if (nc_compile(&u, &opt) != 0)
         goto done;
-    n_entries = nc_entries_build(&g, entries, recompute_on);
 
     if (emit && !strcmp(emit, "graph"))
-        nc_print_graph(stdout, &g, entries, n_entries);
+        nc_print_graph(stdout, &u.g, u.entries, u.n_entries);
     else if (emit && !strcmp(emit, "dot"))
-        nc_print_dot(stdout, &g, entries, n_entries);
+        nc_print_dot(stdout, &u.g, u.entries, u.n_entries);
     else if (emit)
-        nc_print_plan(stdout, &g, entries, n_entries);
+        nc_print_plan(stdout, &u.g, u.entries, u.n_entries);
 
     char default_out[4096];
     if (!out_path && !emit) {
@@ -134,22 +123,14 @@ int main(int argc, char **argv)
         snprintf(default_out, sizeof default_out, "%.*s.netg", (int)stem, model);
         out_path = default_out;
     }
-    ng_graph *ng = nc_emit_graph(&g, entries, n_entries, model);
     char err[1024];
-    if (ng_graph_check(ng, err, sizeof err) != 0)
-        nc_die("emitted graph is invalid: %s", err);
-    if (out_path && ng_graph_save(ng, out_path, err, sizeof err) != 0) {
+    if (out_path && ng_graph_save(u.out, out_path, err, sizeof err) != 0) {
         fprintf(stderr, "netc: %s\n", err);
-        ng_graph_free(ng);
         goto done;
     }
-    ng_graph_free(ng);
     status = 0;
 done:
-    for (int i = 0; i < n_entries; i++)
-        nc_entry_free(&entries[i]);
-    nc_graph_free(&g);
-    nc_arena_free(&arena);
+    nc_unit_free(&u);
     free(text);
     for (int i = 0; i < n_defs; i++)
         free((char *)defs[i].name);

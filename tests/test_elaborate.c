@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elaborate.h"
-#include "parse.h"
+#include "compile.h"
 
 static int failures, checks;
 
@@ -19,9 +18,7 @@ static void check(int ok, const char *name)
 }
 
 typedef struct {
-    nc_arena arena;
-    nc_graph g;
-    nc_diag d;
+    nc_unit cu;
     FILE *errs;
     char err_text[4096];
 } unit;
@@ -32,11 +29,9 @@ static int elab(unit *u, const char *path, const char *src, nc_define *defs, int
 {
     memset(u, 0, sizeof *u);
     u->errs = tmpfile();
-    nc_diag_init(&u->d, u->errs);
-    nc_graph_init(&u->g, &u->arena);
-    int file = nc_diag_add_file(&u->d, path, src, strlen(src));
-    nc_stmt *prog = nc_parse(&u->arena, &u->d, file);
-    int rc = u->d.n_errors || nc_elaborate(&u->g, &u->d, prog, defs, n_defs) ? -1 : 0;
+    nc_options o = {.path = path, .text = src, .len = strlen(src), .defs = defs, .n_defs = n_defs,
+                    .stop_after_elaborate = 1, .diag_out = u->errs};
+    int rc = nc_compile(&u->cu, &o);
     rewind(u->errs);
     size_t n = fread(u->err_text, 1, sizeof u->err_text - 1, u->errs);
     u->err_text[n] = 0;
@@ -46,15 +41,14 @@ static int elab(unit *u, const char *path, const char *src, nc_define *defs, int
 static void done(unit *u)
 {
     fclose(u->errs);
-    nc_graph_free(&u->g);
-    nc_arena_free(&u->arena);
+    nc_unit_free(&u->cu);
 }
 
 static const ng_tensor *find(const unit *u, const char *name)
 {
-    for (size_t t = 0; t < u->g.n_tensors; t++)
-        if (!strcmp(u->g.tensors[t].t.name, name))
-            return &u->g.tensors[t].t;
+    for (size_t t = 0; t < u->cu.g.n_tensors; t++)
+        if (!strcmp(u->cu.g.tensors[t].t.name, name))
+            return &u->cu.g.tensors[t].t;
     return NULL;
 }
 
@@ -73,8 +67,8 @@ static int count_params(const unit *u, const char *suffix)
 {
     int n = 0;
     size_t ls = strlen(suffix);
-    for (size_t t = 0; t < u->g.n_tensors; t++) {
-        const ng_tensor *x = &u->g.tensors[t].t;
+    for (size_t t = 0; t < u->cu.g.n_tensors; t++) {
+        const ng_tensor *x = &u->cu.g.tensors[t].t;
         size_t l = strlen(x->name);
         n += x->role == NG_ROLE_PARAM && l >= ls && !strcmp(x->name + l - ls, suffix);
     }
@@ -135,17 +129,17 @@ int main(int argc, char **argv)
     check(shape_is(find(&u, "b.maxpool1"), 4, 2, 4, 8, 8), "maxpool 2 halves H and W");
     check(shape_is(find(&u, "d.concat1"), 4, 2, 8, 16, 16), "concat stacks channels (4 + 4)");
     int dropout_nodes = 0;
-    for (size_t i = 0; i < u.g.n_nodes; i++)
-        dropout_nodes += u.g.nodes[i].n.op == NG_OP_DROPOUT_MASK;
+    for (size_t i = 0; i < u.cu.g.n_nodes; i++)
+        dropout_nodes += u.cu.g.nodes[i].n.op == NG_OP_DROPOUT_MASK;
     check(dropout_nodes == 1, "spatial_dropout draws one (N, C) mask");
     int conv2 = -1;
-    for (size_t i = 0; i < u.g.n_nodes; i++)
-        if (u.g.nodes[i].n.op == NG_OP_CONV2D && u.g.tensors[u.g.nodes[i].n.in[1]].t.dim[2] == 2)
+    for (size_t i = 0; i < u.cu.g.n_nodes; i++)
+        if (u.cu.g.nodes[i].n.op == NG_OP_CONV2D && u.cu.g.tensors[u.cu.g.nodes[i].n.in[1]].t.dim[2] == 2)
             conv2 = (int)i;
-    check(conv2 >= 0 && u.g.nodes[conv2].n.ia[1] == 0 && u.g.nodes[conv2].n.ia[3] == 1,
+    check(conv2 >= 0 && u.cu.g.nodes[conv2].n.ia[1] == 0 && u.cu.g.nodes[conv2].n.ia[3] == 1,
           "a 2x2 'same' conv pads 0 on top and 1 at the bottom (TensorFlow)");
-    check(u.g.bind.image >= 0 && u.g.bind.labels >= 0 && u.g.bind.classes == 4 && u.g.bind.loss >= 0 &&
-              u.g.bind.output >= 0 && u.g.opt == NC_OPT_SGD,
+    check(u.cu.g.bind.image >= 0 && u.cu.g.bind.labels >= 0 && u.cu.g.bind.classes == 4 && u.cu.g.bind.loss >= 0 &&
+              u.cu.g.bind.output >= 0 && u.cu.g.opt == NC_OPT_SGD,
           "bindings: image, labels (4 classes), loss, output, optimizer");
     done(&u);
 
@@ -153,13 +147,13 @@ int main(int argc, char **argv)
     const char *cw = HEAD "logits = conv2d(image, 4, 1)\noutput p = softmax(logits, axis = 1)\n"
                           "loss = cross_entropy(logits, mask, weights = balanced, clip = [0.5, 20])\n"
                           "minimize loss with adam(lr = 1e-3, clip = 0.01)\n";
-    check(elab(&u, "t.net", cw, NULL, 0) == 0 && u.g.bind.class_weights >= 0, "balanced weights bind a class-weight tensor");
-    if (u.g.bind.class_weights >= 0) {
-        const ng_tensor *w = &u.g.tensors[u.g.bind.class_weights].t;
+    check(elab(&u, "t.net", cw, NULL, 0) == 0 && u.cu.g.bind.class_weights >= 0, "balanced weights bind a class-weight tensor");
+    if (u.cu.g.bind.class_weights >= 0) {
+        const ng_tensor *w = &u.cu.g.tensors[u.cu.g.bind.class_weights].t;
         check(w->init == NG_INIT_CLASS_WEIGHTS && w->init_arg[1] == 0.5f && w->init_arg[2] == 20.0f,
               "the clip range travels with the weights");
     }
-    check(u.g.opt == NC_OPT_ADAM && u.g.opt_fa[0] == 1e-3f && u.g.opt_fa[4] == 0.01f && u.g.opt_fa[1] == 0.9f,
+    check(u.cu.g.opt == NC_OPT_ADAM && u.cu.g.opt_fa[0] == 1e-3f && u.cu.g.opt_fa[4] == 0.01f && u.cu.g.opt_fa[1] == 0.9f,
           "adam: lr and clip given, beta1 default 0.9");
     done(&u);
 

@@ -12,12 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodiff.h"
-#include "elaborate.h"
-#include "emit.h"
-#include "entry.h"
+#include "compile.h"
 #include "exec.h"
-#include "parse.h"
 
 static int failures;
 static const char *model_dir; /* models/, from the first argument */
@@ -34,58 +30,35 @@ static double urand(void)
 static ng_graph *compile(const char *name, const char *src, nc_define *defs, int n_defs, int32_t **grad_of_out,
                          int *n_out)
 {
-    nc_diag d;
-    nc_diag_init(&d, stderr);
-    nc_arena a = {0};
-    nc_graph g;
-    nc_graph_init(&g, &a);
-    ng_graph *out = NULL;
     /* a source in models/ (the file need not exist) so that imports
      * resolve against models/ */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", model_dir ? model_dir : ".", "grad_case.net");
-    int file = nc_diag_add_file(&d, path, src, strlen(src));
-    nc_stmt *prog = nc_parse(&a, &d, file);
-    if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs))
-        goto done;
-    g.opt = NC_OPT_NONE;
-    if (nc_autodiff(&g, &d))
-        goto done;
-    nc_entry e;
-    memset(&e, 0, sizeof e);
-    e.name = "train";
-    e.n_nodes = (int)g.n_nodes;
-    e.nodes = calloc(g.n_nodes, sizeof *e.nodes);
-    e.src = calloc(g.n_nodes, sizeof *e.src);
-    for (size_t i = 0; i < g.n_nodes; i++) {
-        e.nodes[i] = g.nodes[i].n;
-        e.src[i] = (int)i;
-    }
-    nc_plan(&g, &e);
-    out = nc_emit_graph(&g, &e, 1, name);
-    /* map each emitted param to its gradient's emitted id, by name */
-    *grad_of_out = malloc((size_t)out->n_tensors * sizeof **grad_of_out);
-    *n_out = out->n_tensors;
-    for (int t = 0; t < out->n_tensors; t++) {
-        (*grad_of_out)[t] = -1;
-        for (size_t s = 0; s < g.n_grad_of; s++) {
-            if (strcmp(g.tensors[s].t.name, out->tensors[t].name) || g.grad_of[s] < 0)
-                continue;
-            const char *gn = g.tensors[g.grad_of[s]].t.name;
-            for (int u = 0; u < out->n_tensors; u++)
-                if (!strcmp(out->tensors[u].name, gn))
-                    (*grad_of_out)[t] = u;
+    nc_options o = {.path = path, .text = src, .len = strlen(src), .defs = defs, .n_defs = n_defs,
+                    .keep_gradients = 1};
+    nc_unit u;
+    ng_graph *out = NULL;
+    (void)name;
+    if (nc_compile(&u, &o) == 0) {
+        const nc_graph *g = &u.g;
+        out = u.out;
+        u.out = NULL; /* ours now */
+        /* map each emitted param to its gradient's emitted id, by name */
+        *grad_of_out = malloc((size_t)out->n_tensors * sizeof **grad_of_out);
+        *n_out = out->n_tensors;
+        for (int t = 0; t < out->n_tensors; t++) {
+            (*grad_of_out)[t] = -1;
+            for (size_t s = 0; s < g->n_grad_of; s++) {
+                if (strcmp(g->tensors[s].t.name, out->tensors[t].name) || g->grad_of[s] < 0)
+                    continue;
+                const char *gn = g->tensors[g->grad_of[s]].t.name;
+                for (int v = 0; v < out->n_tensors; v++)
+                    if (!strcmp(out->tensors[v].name, gn))
+                        (*grad_of_out)[t] = v;
+            }
         }
     }
-    nc_entry_free(&e);
-    char err[512];
-    if (ng_graph_check(out, err, sizeof err)) {
-        printf("FAIL - %s: emitted graph invalid: %s\n", name, err);
-        failures++;
-    }
-done:
-    nc_graph_free(&g);
-    nc_arena_free(&a);
+    nc_unit_free(&u);
     return out;
 }
 

@@ -9,10 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodiff.h"
-#include "elaborate.h"
-#include "entry.h"
-#include "parse.h"
+#include "compile.h"
 
 static int failures, checks;
 
@@ -111,28 +108,19 @@ static int check_entry(const nc_graph *g, const nc_entry *e, const char *name)
 static void check_model(const char *path, const char *text, nc_define *defs, int n_defs, const char *label,
                         int recompute_on)
 {
-    nc_diag d;
-    nc_diag_init(&d, stderr);
-    nc_arena a = {0};
-    nc_graph g;
-    nc_graph_init(&g, &a);
-    int file = nc_diag_add_file(&d, path, text, strlen(text));
-    nc_stmt *prog = nc_parse(&a, &d, file);
-    if (d.n_errors || nc_elaborate(&g, &d, prog, defs, n_defs) || nc_autodiff(&g, &d)) {
+    nc_options o = {.path = path, .text = text, .len = strlen(text), .defs = defs, .n_defs = n_defs,
+                    .recompute = recompute_on};
+    nc_unit u;
+    if (nc_compile(&u, &o) != 0) {
         expect(0, label, "does not compile");
     } else {
-        nc_entry e[NC_MAX_ENTRIES];
-        int n = nc_entries_build(&g, e, recompute_on);
         int bad = 0;
-        for (int i = 0; i < n; i++) {
-            bad += check_entry(&g, &e[i], label);
-            nc_entry_free(&e[i]);
-        }
+        for (int i = 0; i < u.n_entries; i++)
+            bad += check_entry(&u.g, &u.entries[i], label);
         if (!bad)
-            printf("ok - %s: %d entries planned without overlap\n", label, n);
+            printf("ok - %s: %d entries planned without overlap\n", label, u.n_entries);
     }
-    nc_graph_free(&g);
-    nc_arena_free(&a);
+    nc_unit_free(&u);
 }
 
 static uint64_t rng = 88172645463325252ull;
