@@ -21,7 +21,7 @@ static int want_4d(elab *E, const value *v, const char *fn)
     if (t->ndim != 4 || t->dtype != NG_F32) {
         char s[64];
         el_error(E, v->loc, "%s: expected a 4-D f32 tensor (N,C,H,W), got %s%s", fn,
-              t->dtype == NG_I32 ? "labels " : "", nc_shape_str(t, s, sizeof s));
+              t->dtype == NG_I32 ? "labels " : "", ng_shape_str(s, t->ndim, t->dim));
         return 0;
     }
     return 1;
@@ -89,7 +89,7 @@ static value b_conv2d(elab *E, const nc_expr *call, value *a)
     } else if (k[0] > h || k[1] > w) {
         char s[64];
         el_error(E, call->loc, "conv2d: %dx%d kernel does not fit a %s input with pad = valid",
-              k[0], k[1], nc_shape_str(x, s, sizeof s));
+              k[0], k[1], ng_shape_str(s, x->ndim, x->dim));
         return el_v_err();
     }
     const char *base;
@@ -532,7 +532,7 @@ static value b_reshape(elab *E, const nc_expr *call, value *a)
     if (known != have) {
         char sh[64];
         el_error(E, a[1].loc, "reshape: %s has %lld elements, the new shape %lld",
-              nc_shape_str(el_T(E, a[0].t), sh, sizeof sh), (long long)have, (long long)known);
+              ng_shape_str(sh, el_T(E, a[0].t)->ndim, el_T(E, a[0].t)->dim), (long long)have, (long long)known);
         return el_v_err();
     }
     return reshape_to(E, call->loc, a[0].t, a[1].n, dim, "reshape");

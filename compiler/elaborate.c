@@ -734,7 +734,7 @@ static void exec_input(elab *E, const nc_stmt *s)
         if (im->dim[0] != lb->dim[0] || im->dim[2] != lb->dim[1] || im->dim[3] != lb->dim[2]) {
             char a[64], b[64];
             el_error(E, s->loc, "input %s: labels %s do not match the image %s (N, H, W)", s->name,
-                  nc_shape_str(lb, a, sizeof a), nc_shape_str(im, b, sizeof b));
+                  ng_shape_str(a, lb->ndim, lb->dim), ng_shape_str(b, im->ndim, im->dim));
             return;
         }
     }
@@ -754,7 +754,7 @@ static void exec_minimize(elab *E, const nc_stmt *s)
     if (ng_tensor_nelem(el_T(E, l.t)) != 1 || el_T(E, l.t)->dtype != NG_F32) {
         char sh[64];
         el_error(E, s->value->loc, "minimize: the loss must be a scalar, got %s",
-              nc_shape_str(el_T(E, l.t), sh, sizeof sh));
+              ng_shape_str(sh, el_T(E, l.t)->ndim, el_T(E, l.t)->dim));
         return;
     }
     const nc_expr *c = s->value2;
@@ -889,7 +889,7 @@ static void exec_stmt(elab *E, const nc_stmt *s)
             snprintf(b, sizeof b, "%dx%dx%dx%d", (int)im->dim[0], g->bind.classes,
                      (int)im->dim[2], (int)im->dim[3]);
             el_error(E, s->value->loc, "output %s: expected per-pixel class scores %s (N, classes, H, W), got %s",
-                  s->name, b, nc_shape_str(t, a, sizeof a));
+                  s->name, b, ng_shape_str(a, t->ndim, t->dim));
             return;
         }
         g->bind.output = v.t;

@@ -100,6 +100,35 @@ static void print_operand(FILE *out, const nc_graph *g, int t)
         fprintf(out, "%%%d:%s", t, g->tensors[t].t.name);
 }
 
+/* The node's attributes by the names of the attrs column of ops.def:
+ * " {stride=1, pad_top=1, ...}" (integers, then floats); nothing for an op
+ * without any. */
+static void print_attrs(FILE *out, const ng_node *n)
+{
+    const char *p = ng_ops[n->op].attrs;
+    int ints = 1, slot = 0, shown = 0;
+    while (*p) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        if (*p == '|') {
+            ints = 0, slot = 0, p++;
+            continue;
+        }
+        size_t len = strcspn(p, " |");
+        fprintf(out, "%s%.*s=", shown ? ", " : " {", (int)len, p);
+        if (ints)
+            fprintf(out, "%d", (int)n->ia[slot]);
+        else
+            fprintf(out, "%g", (double)n->fa[slot]);
+        slot++, shown++;
+        p += len;
+    }
+    if (shown)
+        fprintf(out, "}");
+}
+
 void nc_print_graph(FILE *out, const nc_graph *g, const nc_entry *e, int n_entries)
 {
     char sh[64];
@@ -109,7 +138,7 @@ void nc_print_graph(FILE *out, const nc_graph *g, const nc_entry *e, int n_entri
         if (!ng_role_is_persistent(x->role))
             continue;
         fprintf(out, "%%%zu:%s : %s %s[%s] init %s\n", t, x->name, ng_role_name(x->role),
-                x->dtype == NG_I32 ? "i32" : "f32", nc_shape_str(x, sh, sizeof sh), ng_init_name(x->init));
+                x->dtype == NG_I32 ? "i32" : "f32", ng_shape_str(sh, x->ndim, x->dim), ng_init_name(x->init));
     }
     for (int i = 0; i < n_entries; i++) {
         fprintf(out, "\nentry %s (%d ops)\n", e[i].name, e[i].n_nodes);
@@ -118,7 +147,7 @@ void nc_print_graph(FILE *out, const nc_graph *g, const nc_entry *e, int n_entri
             fprintf(out, "  %4d ", s);
             if (n->out >= 0) {
                 print_operand(out, g, n->out);
-                fprintf(out, " [%s] = ", nc_shape_str(&g->tensors[n->out].t, sh, sizeof sh));
+                fprintf(out, " [%s] = ", ng_shape_str(sh, g->tensors[n->out].t.ndim, g->tensors[n->out].t.dim));
             }
             fprintf(out, "%s(", ng_ops[n->op].name);
             for (int k = 0; k < n->n_in; k++) {
@@ -126,7 +155,9 @@ void nc_print_graph(FILE *out, const nc_graph *g, const nc_entry *e, int n_entri
                     fprintf(out, ", ");
                 print_operand(out, g, n->in[k]);
             }
-            fprintf(out, ")\n");
+            fprintf(out, ")");
+            print_attrs(out, n);
+            fprintf(out, "\n");
         }
     }
 }
@@ -153,7 +184,7 @@ void nc_print_dot(FILE *out, const nc_graph *g, const nc_entry *e, int n_entries
                     p = q;
             if (p >= 0) {
                 char sh[64];
-                fprintf(out, "  n%d -> n%d [label=\"%s\"];\n", p, s, nc_shape_str(&g->tensors[t].t, sh, sizeof sh));
+                fprintf(out, "  n%d -> n%d [label=\"%s\"];\n", p, s, ng_shape_str(sh, g->tensors[t].t.ndim, g->tensors[t].t.dim));
             } else {
                 if (!shown[t]) {
                     fprintf(out, "  t%d [shape=ellipse, label=\"%s\"];\n", t, g->tensors[t].t.name);

@@ -105,13 +105,3 @@ int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
     return result;
 }
 
-const char *nc_shape_str(const ng_tensor *t, char *buf, size_t n)
-{
-    size_t used = 0;
-    buf[0] = 0;
-    if (t->ndim == 0)
-        snprintf(buf, n, "scalar");
-    for (int i = 0; i < t->ndim && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, i ? "x%d" : "%d", (int)t->dim[i]);
-    return buf;
-}

@@ -55,7 +55,5 @@ int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
                 const int32_t *ia, const float *fa, const char *name,
                 int out_role, nc_loc loc, int backward, char *err, size_t errlen);
 
-/* "1x8x64x64" */
-const char *nc_shape_str(const ng_tensor *t, char *buf, size_t n);
 
 #endif

@@ -39,7 +39,7 @@ typedef enum ng_op {
 #define NG_F_RANDOM       0x02u /* draws random numbers: seed, step, ia[0] */
 #define NG_F_UPDATE       0x04u /* no output; writes its inputs in place */
 #define NG_F_ELEMWISE     0x08u /* y[i] depends on element i of same-shape inputs only */
-#define NG_F_INPLACE_OK   0x10u /* the kernel may write its output over input 0 */
+#define NG_F_INPLACE_OK   0x10u /* the kernel may write its output over an input of its size */
 #define NG_F_RECOMPUTABLE 0x20u /* cheap: netc --recompute may run it again in the
                                    backward pass instead of keeping its output */
 #define NG_F_UNARY        0x40u /* a UNARY row: y = expr(x), see ng_unary_f32 */
