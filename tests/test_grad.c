@@ -544,6 +544,31 @@ static void test_library(void)
 #define PHEAD HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\nb = conv2d(image, 1, 1)\n"
 #define PTAIL "output p = softmax(a, axis = 1)\nminimize loss with sgd(lr = 0.1)\n"
 
+/* Every function of the language that is a UNARY row of ops.def
+ * (NG_F_FUNC), found in the table: a new one is checked without a line
+ * here.  Its input is kept in (0.5, inf), where every such function is
+ * defined and smooth. */
+static void test_unary_functions(void)
+{
+    int n = 0;
+    for (int op = 0; op < NG_OP_COUNT; op++) {
+        if (!(ng_ops[op].flags & NG_F_FUNC))
+            continue;
+        char name[128], src[1024];
+        snprintf(name, sizeof name, "unary function %s (from ops.def)", ng_ops[op].name);
+        snprintf(src, sizeof src,
+                 PHEAD "logits = %s(0.5 + a * a) * [1, -1, 2] + %s(0.5 + b * b)\n"
+                       "loss = cross_entropy(logits, mask)\n" PTAIL,
+                 ng_ops[op].name, ng_ops[op].name);
+        check(name, src, NULL, 0, 40);
+        n++;
+    }
+    if (n < 4) {
+        printf("FAIL - only %d unary functions found in ops.def\n", n);
+        failures++;
+    }
+}
+
 /* Every loss primitive, each through a loss that depends on parameters. */
 static void test_primitives(void)
 {
@@ -637,6 +662,7 @@ int main(int argc, char **argv)
                            "minimize loss with sgd(lr = 0.1)\n",
           NULL, 0, 40);
     test_primitives();
+    test_unary_functions();
     if (model_dir)
         test_library();
     for (int i = 1; i < argc; i++) {
