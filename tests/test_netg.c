@@ -552,9 +552,10 @@ static void test_bad_contents(void)
     CASE((free(g->tensors[T_PROB].name),
           g->tensors[T_PROB].name = xstrdup("logits")),
          "x.netg: tensors 10 and 12 are both named 'logits'", "duplicate name");
-    CASE(g->entries[0].nodes[2].op = 99,
-         "x.netg: entry 'train', node 2: op 99 out of range (42 ops)",
-         "op out of range");
+    char op_msg[128];
+    snprintf(op_msg, sizeof op_msg, "x.netg: entry 'train', node 2: op 99 out of range (%d ops)",
+             NG_OP_COUNT);
+    CASE(g->entries[0].nodes[2].op = 99, op_msg, "op out of range");
     CASE(g->tensors[T_PROB].dim[1] = -3, "x.netg: tensor 12 has dim -3",
          "negative dim");
     CASE(g->tensors[T_PROB].ndim = 5, "x.netg: tensor 12 has 5 dims (at most 4)",
@@ -896,8 +897,9 @@ static void test_shapes(void)
     n.fa[1] = 0.9f;
     check_msg(shape(&n, &w1, &w1, &w1, NULL), "ok ws=0", "sgd");
     n.op = NG_OP_COUNT;
-    check_msg(shape(&n, &w1, &w1, &w1, NULL), "op 42 out of range (42 ops)",
-              "op out of range");
+    char op_msg[64];
+    snprintf(op_msg, sizeof op_msg, "op %d out of range (%d ops)", NG_OP_COUNT, NG_OP_COUNT);
+    check_msg(shape(&n, &w1, &w1, &w1, NULL), op_msg, "op out of range");
 }
 
 /* Shape rules of the loss primitives: broadcasting, reductions, labels. */
