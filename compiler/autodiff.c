@@ -214,6 +214,12 @@ static void g_unary(ad *A, const nc_node *n, int dy)
         g = bop(A, NG_OP_CLAMP_BWD, 2, in, NULL, f->fa, nm, n->loc);
         break;
     }
+    case NG_OP_SOFTPLUS: { /* sigmoid(x) = exp(x - softplus(x)), never above 1 */
+        int d = bop2(A, NG_OP_SUB, x, y, gtmp(A, x, "sub"), n->loc);
+        int e = bop1(A, NG_OP_EXP, d, NULL, NULL, gtmp(A, x, "sigmoid"), n->loc);
+        g = bop2(A, NG_OP_MUL, dy, e, nm, n->loc);
+        break;
+    }
     default:
         nc_die("g_unary: op %d", f->op);
     }
@@ -290,6 +296,7 @@ static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_ABS] = g_unary,
     [NG_OP_POW] = g_unary,
     [NG_OP_CLAMP] = g_unary,
+    [NG_OP_SOFTPLUS] = g_unary,
     [NG_OP_REDUCE_SUM] = g_reduce_sum,
     [NG_OP_LOG_SOFTMAX] = g_log_softmax,
     [NG_OP_RESHAPE] = g_reshape,
