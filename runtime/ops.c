@@ -301,6 +301,20 @@ static int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const 
     return 0;
 }
 
+/* The output size of a conv of an H x W input with a KH x KW kernel, which
+ * the gradient dy of a conv backward op must have. */
+static int dy_geom(const sctx *c, const int32_t *ia, const ng_tensor *dy, int32_t H, int32_t W,
+                   int32_t KH, int32_t KW, int32_t *OH, int32_t *OW)
+{
+    if (conv_geom(c, ia, H, W, KH, KW, OH, OW))
+        return -1;
+    if (dy->dim[2] != *OH || dy->dim[3] != *OW)
+        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 " but the "
+                       "convolution of a %" PRId32 "x%" PRId32 " input gives %"
+                       PRId32 "x%" PRId32, c->op, dy->dim[2], dy->dim[3], H, W, *OH, *OW);
+    return 0;
+}
+
 /* dy(N,K,OH,OW), w(K,C,KH,KW) -> (N,C,H,W), H = ia[5], W = ia[6] */
 static int shape_conv2d_bwd_data(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                                  ng_tensor *out, int64_t *ws)
@@ -317,13 +331,8 @@ static int shape_conv2d_bwd_data(const sctx *c, const ng_node *n, const ng_tenso
     if (ia[5] < 1 || ia[6] < 1)
         return ng_fail(c->err, c->errlen, "%s: input size %" PRId32 "x%" PRId32
                        " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (conv_geom(c, ia, ia[5], ia[6], w->dim[2], w->dim[3], &OH, &OW))
+    if (dy_geom(c, ia, dy, ia[5], ia[6], w->dim[2], w->dim[3], &OH, &OW))
         return -1;
-    if (dy->dim[2] != OH || dy->dim[3] != OW)
-        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 " but the "
-                       "convolution of a %" PRId32 "x%" PRId32 " input gives %"
-                       PRId32 "x%" PRId32, c->op, dy->dim[2], dy->dim[3],
-                       ia[5], ia[6], OH, OW);
     set_out(out, 4, dy->dim[0], w->dim[1], ia[5], ia[6]);
     *ws = conv_ws(ia, w->dim[1], w->dim[2], w->dim[3], OH, OW);
     return 0;
@@ -344,13 +353,8 @@ static int shape_conv2d_bwd_filter(const sctx *c, const ng_node *n, const ng_ten
     if (ia[5] < 1 || ia[6] < 1)
         return ng_fail(c->err, c->errlen, "%s: kernel %" PRId32 "x%" PRId32
                        " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (conv_geom(c, ia, x->dim[2], x->dim[3], ia[5], ia[6], &OH, &OW))
+    if (dy_geom(c, ia, dy, x->dim[2], x->dim[3], ia[5], ia[6], &OH, &OW))
         return -1;
-    if (dy->dim[2] != OH || dy->dim[3] != OW)
-        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 " but the "
-                       "convolution of a %" PRId32 "x%" PRId32 " input gives %"
-                       PRId32 "x%" PRId32, c->op, dy->dim[2], dy->dim[3],
-                       x->dim[2], x->dim[3], OH, OW);
     set_out(out, 4, dy->dim[1], x->dim[1], ia[5], ia[6]);
     *ws = conv_ws(ia, x->dim[1], ia[5], ia[6], OH, OW);
     return 0;
