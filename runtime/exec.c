@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ struct nr_model {
     int unshared_on;
     uint64_t seed;
     int64_t step;
+    double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
+    int profile_on;
     char err[1024];
 };
 
@@ -113,7 +116,8 @@ nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
     m->state_off = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *m->state_off);
     m->arena = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->arena);
     m->unshared = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->unshared);
-    if (!m->state_off || !m->arena || !m->unshared) {
+    m->node_ns = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->node_ns);
+    if (!m->state_off || !m->arena || !m->unshared || !m->node_ns) {
         snprintf(err, errlen, "out of memory");
         nr_model_free(m);
         return NULL;
@@ -146,6 +150,8 @@ void nr_model_free(nr_model *m)
     for (int e = 0; m->g && e < m->g->n_entries; e++) {
         if (m->arena)
             free(m->arena[e]);
+        if (m->node_ns)
+            free(m->node_ns[e]);
         if (m->unshared && m->unshared[e]) {
             for (int t = 0; t < m->g->n_tensors; t++)
                 free(m->unshared[e][t]);
@@ -154,6 +160,7 @@ void nr_model_free(nr_model *m)
     }
     free(m->arena);
     free(m->unshared);
+    free(m->node_ns);
     free(m->state);
     free(m->state_off);
     ng_graph_free(m->g);
@@ -165,6 +172,21 @@ const char *nr_model_error(const nr_model *m) { return m->err; }
 int64_t nr_model_step(const nr_model *m) { return m->step; }
 void nr_model_set_step(nr_model *m, int64_t step) { m->step = step; }
 void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
+void nr_model_set_profile(nr_model *m, int on) { m->profile_on = on; }
+static int entry_index(const nr_model *m, const char *name);
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+const double *nr_model_profile(const nr_model *m, const char *entry)
+{
+    int e = entry_index(m, entry);
+    return e < 0 ? NULL : m->node_ns[e];
+}
 
 void *nr_model_state(nr_model *m, int t)
 {
@@ -242,6 +264,14 @@ int nr_model_run(nr_model *m, const char *entry)
     if (alloc_entry(m, e) != 0)
         return -1;
     const ng_entry *en = &m->g->entries[e];
+    if (m->profile_on && !m->node_ns[e]) {
+        m->node_ns[e] = calloc((size_t)(en->n_nodes ? en->n_nodes : 1), sizeof *m->node_ns[e]);
+        if (!m->node_ns[e]) {
+            set_err(m, "out of memory");
+            return -1;
+        }
+    }
+    double *prof = m->profile_on ? m->node_ns[e] : NULL;
     int updates = 0;
     nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step };
     for (int i = 0; i < en->n_nodes; i++) {
@@ -251,7 +281,13 @@ int nr_model_run(nr_model *m, const char *entry)
             k.in[s] = tensor_ptr(m, e, n->in[s]);
         k.y = tensor_ptr(m, e, n->out);
         k.ws = tensor_ptr(m, e, n->ws);
-        nr_dispatch(&k);
+        if (prof) {
+            double t0 = now_ns();
+            nr_dispatch(&k);
+            prof[i] += now_ns() - t0;
+        } else {
+            nr_dispatch(&k);
+        }
         updates |= (ng_ops[n->op].flags & NG_F_UPDATE) != 0;
     }
     if (updates)

@@ -35,6 +35,12 @@ void nr_model_set_step(nr_model *m, int64_t step);
  * used to check that the memory plan changes no result. */
 void nr_model_set_unshared(nr_model *m, int on);
 
+/* With profiling on, each run adds the time spent in each node to a table
+ * per entry: nr_model_profile gives the nanoseconds per node of the entry's
+ * node list summed over its runs (NULL before the first profiled run). */
+void nr_model_set_profile(nr_model *m, int on);
+const double *nr_model_profile(const nr_model *m, const char *entry);
+
 /* Class weights from pixel counts per class (counts: bind.classes entries),
  * by the scheme of the class weight tensor (init_arg: scheme NG_CW_*,
  * clip_lo, clip_hi; netg.h gives the formulas), then clamped to

@@ -781,3 +781,8 @@ void nr_kernels_set_threads(int n)
 {
     openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
 }
+
+int nr_kernels_threads(void)
+{
+    return openblas_get_num_threads();
+}

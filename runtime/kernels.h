@@ -125,5 +125,7 @@ void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
 
 /* Number of threads used by the kernels and OpenBLAS; 0 = all cores. */
 void nr_kernels_set_threads(int n);
+/* The thread count the kernels use. */
+int nr_kernels_threads(void);
 
 #endif

@@ -1,9 +1,10 @@
-/* main.c — netrun, the command line: info, train, eval, predict.
+/* main.c — netrun, the command line: info, train, eval, predict, bench.
  * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "kernels.h"
 #include "train.h"
 
@@ -19,6 +20,8 @@ static void usage(FILE *out)
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json]\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR\n"
+            "  bench   GRAPH.netg [--entry train|infer] [--steps N] [--warmup N] [--json]\n"
+            "          step time on synthetic inputs, GFLOP/s and a per-op profile\n"
             "common: --threads N (default: all cores), --quiet,\n"
             "        --debug-unshared (every tensor in its own buffer: checks the memory plan)\n"
             "A dataset DIR holds images/*.png and masks/*.png with the same names;\n"
@@ -26,8 +29,8 @@ static void usage(FILE *out)
 }
 
 typedef struct {
-    const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric;
-    int epochs, shuffle, augment, json, quiet, threads, unshared;
+    const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
+    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup;
     long long steps;
     unsigned long long seed;
 } options;
@@ -50,6 +53,7 @@ static int parse_options(int argc, char **argv, options *o)
     o->shuffle = 1;
     o->seed = 1;
     o->out = "run";
+    o->warmup = -1;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
         const char **str = NULL;
@@ -67,7 +71,9 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--input")) str = &o->input;
         else if (!strcmp(a, "--output")) str = &o->output;
         else if (!strcmp(a, "--best-metric")) str = &o->best_metric;
-        else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads")) {
+        else if (!strcmp(a, "--entry")) str = &o->entry;
+        else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads") &&
+                 strcmp(a, "--warmup")) {
             fprintf(stderr, "netrun: unknown option '%s'\n", a);
             return -1;
         }
@@ -87,6 +93,9 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--steps")) {
             if (parse_num(a, v, 1, 1LL << 40, &x)) return -1;
             o->steps = x;
+        } else if (!strcmp(a, "--warmup")) {
+            if (parse_num(a, v, 0, 1000, &x)) return -1;
+            o->warmup = (int)x;
         } else if (!strcmp(a, "--seed")) {
             if (parse_num(a, v, 0, 1LL << 62, &x)) return -1;
             o->seed = (unsigned long long)x;
@@ -192,7 +201,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1], *path = argv[2];
     options o;
-    if (strcmp(cmd, "info") && strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict")) {
+    if (strcmp(cmd, "info") && strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict") &&
+        strcmp(cmd, "bench")) {
         fprintf(stderr, "netrun: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -231,6 +241,10 @@ int main(int argc, char **argv)
     int rc = 0;
     if (!strcmp(cmd, "info")) {
         info(g);
+    } else if (!strcmp(cmd, "bench")) {
+        nr_bench_opts b = {o.entry ? o.entry : "train", o.steps ? (int)(o.steps < 100000 ? o.steps : 100000) : 10,
+                           o.warmup >= 0 ? o.warmup : 2, nr_kernels_threads(), o.json, o.seed};
+        rc = nr_bench(m, &b, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "train")) {
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
                            o.init, o.resume, o.best_metric, o.quiet};

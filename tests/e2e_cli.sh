@@ -28,6 +28,9 @@ expect 1 "bad magic" "netrun rejects a model source as graph" -- "$NETRUN" info 
 expect 2 "--data DIR is required" "train without --data" -- "$NETRUN" train "$WORK/s.netg"
 expect 2 "unknown command" "netrun unknown command" -- "$NETRUN" frobnicate "$WORK/s.netg"
 expect 2 "--epochs takes an integer" "netrun bad --epochs" -- "$NETRUN" train "$WORK/s.netg" --data x --epochs two
+expect 0 "GFLOP per step" "netrun bench times the train entry" -- "$NETRUN" bench "$WORK/s.netg" --steps 2
+expect 0 '"median_s"' "netrun bench --json, infer entry" -- "$NETRUN" bench "$WORK/s.netg" --entry infer --steps 2 --json
+expect 1 "has no 'eval2' entry" "netrun bench of a missing entry" -- "$NETRUN" bench "$WORK/s.netg" --entry eval2
 
 D=$WORK/data
 "$GEN_DATA" --out "$D" --count 6 --size 16 --classes 4 --seed 3 >/dev/null
