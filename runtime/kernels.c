@@ -1,13 +1,75 @@
 /* kernels.c — netrun's CPU kernels (see kernels.h for each contract).
  * Convolutions are im2col + OpenBLAS sgemm, one image and one band of output
  * rows at a time so the im2col band stays in cache; everything else is a
- * plain single-threaded loop over NCHW f32 buffers. */
+ * loop over NCHW f32 buffers that the compiler vectorizes, split into
+ * chunks for the thread pool (parallel.h).  Chunks depend on the sizes only,
+ * never on the thread count, and reductions add the chunks' partial sums in
+ * chunk order, so every kernel gives the same bits on any number of threads. */
 #include "kernels.h"
 #include "netg.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+
+/* ---- splitting work over the pool ------------------------------------- */
+
+/* Elements per chunk of a memory-bound loop: big enough that a task costs
+ * far more than handing it out (~1 us), small enough to balance. */
+#define NR_GRAIN 32768
+
+typedef void (*nr_range_fn)(void *ctx, int64_t begin, int64_t end);
+
+typedef struct {
+    nr_range_fn fn;
+    void *ctx;
+    int64_t n, grain;
+} nr_range_job;
+
+static void nr_range_task(void *p, int64_t task, int tid)
+{
+    const nr_range_job *j = p;
+    int64_t b = task * j->grain, e = b + j->grain < j->n ? b + j->grain : j->n;
+    (void)tid;
+    j->fn(j->ctx, b, e);
+}
+
+/* fn(ctx, b, e) over [0, n) in chunks of grain. */
+static void nr_par_range(int64_t n, int64_t grain, nr_range_fn fn, void *ctx)
+{
+    nr_range_job j = {fn, ctx, n, grain};
+    nr_par_for((n + grain - 1) / grain, nr_range_task, &j);
+}
+
+/* Planes per chunk for a loop over (N*C) planes of hw elements. */
+static int64_t nr_plane_grain(int64_t hw)
+{
+    return hw >= NR_GRAIN ? 1 : NR_GRAIN / (hw > 0 ? hw : 1);
+}
+
+/* e^x in float, branch-free so that loops over it vectorize: Cephes' expf
+ * (x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r; error about 1
+ * ulp); below -87.3 it gives 2^-126 instead of a denormal or 0, above 88
+ * it gives e^88 (the power of 2 must stay finite).  For the softmax-like
+ * kernels, whose arguments are x - max <= 0. */
+static inline float nr_expf(float x)
+{
+    x = x < -87.33654f ? -87.33654f : x > 88.0f ? 88.0f : x;
+    float fn = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)fn + 127) << 23;
+    float two_n;
+    memcpy(&two_n, &e, sizeof two_n);
+    return p * two_n;
+}
 
 /* ---- convolution ------------------------------------------------------ */
 
@@ -218,40 +280,65 @@ void nr_conv2d_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x
     }
 }
 
-void nr_conv2d_bwd_bias(const nr_conv_geom *g, const float *dy, float *db)
+typedef struct { const nr_conv_geom *g; const float *dy; float *db; } nr_bias_ctx;
+
+static void nr_bias_range(void *p, int64_t b, int64_t e) /* channels b..e */
 {
-    const int64_t ohw = (int64_t)g->oh * g->ow;
-    for (int k = 0; k < g->k; k++) {
+    const nr_bias_ctx *c = p;
+    const int64_t ohw = (int64_t)c->g->oh * c->g->ow;
+    for (int64_t k = b; k < e; k++) {
         double acc = 0.0;
-        for (int n = 0; n < g->n; n++) {
-            const float *p = dy + ((int64_t)n * g->k + k) * ohw; /* (OH,OW) */
-            /* 8 independent float lanes (vectorizable), flushed per plane */
-            float lane[8] = {0};
+        for (int n = 0; n < c->g->n; n++) {
+            const float *q = c->dy + ((int64_t)n * c->g->k + k) * ohw; /* (OH,OW) */
+            /* 16 independent float lanes (vectorizable), flushed per plane */
+            float lane[16] = {0};
             int64_t i = 0;
-            for (; i + 8 <= ohw; i += 8)
-                for (int j = 0; j < 8; j++)
-                    lane[j] += p[i + j];
+            for (; i + 16 <= ohw; i += 16)
+                for (int j = 0; j < 16; j++)
+                    lane[j] += q[i + j];
             for (; i < ohw; i++)
-                acc += p[i];
-            for (int j = 0; j < 8; j++)
+                acc += q[i];
+            for (int j = 0; j < 16; j++)
                 acc += lane[j];
         }
-        db[k] = (float)acc;
+        c->db[k] = (float)acc;
     }
+}
+
+void nr_conv2d_bwd_bias(const nr_conv_geom *g, const float *dy, float *db)
+{
+    nr_bias_ctx c = {g, dy, db};
+    nr_par_range(g->k, nr_plane_grain((int64_t)g->n * g->oh * g->ow), nr_bias_range, &c);
 }
 
 /* ---- elementwise ------------------------------------------------------ */
 
+typedef struct { const float *a, *b; float *y; } nr_ew_ctx;
+
+static void nr_relu_range(void *p, int64_t b, int64_t e)
+{
+    const nr_ew_ctx *c = p;
+    for (int64_t i = b; i < e; i++)
+        c->y[i] = c->a[i] > 0.0f ? c->a[i] : 0.0f;
+}
+
 void nr_relu_fwd(int64_t n, const float *x, float *y)
 {
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    nr_ew_ctx c = {x, NULL, y};
+    nr_par_range(n, NR_GRAIN, nr_relu_range, &c);
+}
+
+static void nr_relu_bwd_range(void *p, int64_t b, int64_t e)
+{
+    const nr_ew_ctx *c = p; /* a = dy, b = y */
+    for (int64_t i = b; i < e; i++)
+        c->y[i] = c->b[i] > 0.0f ? c->a[i] : 0.0f;
 }
 
 void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    nr_ew_ctx c = {dy, y, dx};
+    nr_par_range(n, NR_GRAIN, nr_relu_bwd_range, &c);
 }
 
 /* One row of a binary op: y[i] = a[i*sa] op b[i*sb], sa and sb 0 or 1.
@@ -303,14 +390,23 @@ static int nr_zero(const int64_t s[4])
     return !s[0] && !s[1] && !s[2] && !s[3];
 }
 
+typedef struct { int op; const float *a; int64_t sa; const float *b; int64_t sb; float *y; } nr_bin_ctx;
+
+static void nr_binary_range(void *p, int64_t b, int64_t e)
+{
+    const nr_bin_ctx *c = p;
+    nr_binary_row(c->op, e - b, c->a + b * c->sa, c->sa, c->b + b * c->sb, c->sb, c->y + b);
+}
+
 void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
                const float *b, const int64_t sb[4], float *y)
 {
     const int64_t n = d[0] * d[1] * d[2] * d[3];
     int da = nr_dense(d, sa), db = nr_dense(d, sb), za = nr_zero(sa), zb = nr_zero(sb);
     if ((da || za) && (db || zb) && !(za && zb && n > 1)) {
-        /* both whole or scalar: one flat row */
-        nr_binary_row(op, n, a, za ? 0 : 1, b, zb ? 0 : 1, y);
+        /* both whole or scalar: one flat row, in chunks */
+        nr_bin_ctx c = {op, a, za ? 0 : 1, b, zb ? 0 : 1, y};
+        nr_par_range(n, NR_GRAIN, nr_binary_range, &c);
         return;
     }
     for (int64_t i0 = 0; i0 < d[0]; i0++)
@@ -386,14 +482,23 @@ void nr_expand(const int64_t d[4], unsigned mask, float scale, const float *x, f
             }
 }
 
-void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y)
+typedef struct { int64_t hw; const float *x, *m; float *y; } nr_mulc_ctx;
+
+static void nr_mul_channel_range(void *p, int64_t b, int64_t e) /* planes b..e */
 {
-    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
-        const float *xp = x + nc * hw;                         /* (HW) */
-        float *yp = y + nc * hw, mv = m[nc];
-        for (int64_t i = 0; i < hw; i++)
+    const nr_mulc_ctx *c = p;
+    for (int64_t nc = b; nc < e; nc++) {
+        const float *xp = c->x + nc * c->hw;                   /* (HW) */
+        float *yp = c->y + nc * c->hw, mv = c->m[nc];
+        for (int64_t i = 0; i < c->hw; i++)
             yp[i] = xp[i] * mv;
     }
+}
+
+void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y)
+{
+    nr_mulc_ctx ctx = {hw, x, m, y};
+    nr_par_range((int64_t)n * c, nr_plane_grain(hw), nr_mul_channel_range, &ctx);
 }
 
 /* ---- pooling, upsampling, channel moves ------------------------------- */
@@ -416,12 +521,15 @@ static int nr_window_argmax(const float *xw, int w, int k)
     return best;
 }
 
-void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y)
+typedef struct { int h, w, k; const float *x, *dy; float *y; } nr_pool_ctx;
+
+static void nr_maxpool_range(void *p, int64_t b, int64_t e) /* planes b..e */
 {
-    const int oh = h / k, ow = w / k;
-    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
-        const float *xp = x + nc * h * w;                      /* (H,W) */
-        float *yp = y + nc * oh * ow;                          /* (OH,OW) */
+    const nr_pool_ctx *c = p;
+    const int h = c->h, w = c->w, k = c->k, oh = h / k, ow = w / k;
+    for (int64_t nc = b; nc < e; nc++) {
+        const float *xp = c->x + nc * h * w;                   /* (H,W) */
+        float *yp = c->y + nc * oh * ow;                       /* (OH,OW) */
         for (int oy = 0; oy < oh; oy++) {
             const float *xr = xp + (int64_t)oy * k * w;        /* k rows of x */
             float *yr = yp + (int64_t)oy * ow;                 /* (OW) */
@@ -443,34 +551,56 @@ void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y)
     }
 }
 
+void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y)
+{
+    nr_pool_ctx ctx = {h, w, k, x, NULL, y};
+    nr_par_range((int64_t)n * c, nr_plane_grain((int64_t)h * w), nr_maxpool_range, &ctx);
+}
+
+/* Each window's k*k entries of dx are written once: dy at the argmax, 0
+ * elsewhere; rows and columns past the last whole window get 0. */
+static void nr_maxpool_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e */
+{
+    const nr_pool_ctx *c = p;
+    const int h = c->h, w = c->w, k = c->k, oh = h / k, ow = w / k;
+    for (int64_t nc = b; nc < e; nc++) {
+        const float *xp = c->x + nc * h * w;                   /* (H,W) */
+        const float *dyp = c->dy + nc * oh * ow;               /* (OH,OW) */
+        float *dxp = c->y + nc * h * w;                        /* (H,W) */
+        for (int oy = 0; oy < oh; oy++) {
+            float *rows = dxp + (int64_t)oy * k * w;           /* k rows of dx */
+            for (int ky = 0; ky < k; ky++)
+                memset(rows + (int64_t)ky * w, 0, (size_t)w * sizeof *rows);
+            for (int ox = 0; ox < ow; ox++) {
+                int64_t at = (int64_t)oy * k * w + ox * k;
+                dxp[at + nr_window_argmax(xp + at, w, k)] = dyp[(int64_t)oy * ow + ox];
+            }
+        }
+        if (oh * k < h)
+            memset(dxp + (int64_t)oh * k * w, 0, (size_t)((h - oh * k) * w) * sizeof *dxp);
+    }
+}
+
 /* y is not read: the argmax is recomputed from x with the same rule as the
  * forward pass, which also keeps NaN windows consistent. */
 void nr_maxpool_bwd(int n, int c, int h, int w, int k, const float *dy,
                     const float *x, const float *y, float *dx)
 {
-    const int oh = h / k, ow = w / k;
+    nr_pool_ctx ctx = {h, w, k, x, dy, dx};
     (void)y;
-    memset(dx, 0, (size_t)((int64_t)n * c * h * w) * sizeof *dx);
-    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
-        const float *xp = x + nc * h * w;                      /* (H,W) */
-        const float *dyp = dy + nc * oh * ow;                  /* (OH,OW) */
-        float *dxp = dx + nc * h * w;                          /* (H,W) */
-        for (int oy = 0; oy < oh; oy++) {
-            int64_t r = (int64_t)oy * k * w;
-            for (int ox = 0; ox < ow; ox++) {
-                int64_t at = r + ox * k;
-                dxp[at + nr_window_argmax(xp + at, w, k)] = dyp[(int64_t)oy * ow + ox];
-            }
-        }
-    }
+    nr_par_range((int64_t)n * c, nr_plane_grain((int64_t)h * w), nr_maxpool_bwd_range, &ctx);
 }
 
-void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y)
+typedef struct { int h, w, s; const float *x; float *y; } nr_up_ctx;
+
+static void nr_upsample_range(void *p, int64_t b, int64_t e) /* planes b..e */
 {
+    const nr_up_ctx *c = p;
+    const int h = c->h, w = c->w, s = c->s;
     const int64_t ws = (int64_t)w * s;
-    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
-        const float *xp = x + nc * h * w;                      /* (H,W) */
-        float *yp = y + nc * h * s * ws;                       /* (H*s,W*s) */
+    for (int64_t nc = b; nc < e; nc++) {
+        const float *xp = c->x + nc * h * w;                   /* (H,W) */
+        float *yp = c->y + nc * h * s * ws;                    /* (H*s,W*s) */
         for (int iy = 0; iy < h; iy++) {
             const float *xr = xp + (int64_t)iy * w;
             float *yr = yp + (int64_t)iy * s * ws;
@@ -483,12 +613,20 @@ void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y
     }
 }
 
-void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *dx)
+void nr_upsample_fwd(int n, int c, int h, int w, int s, const float *x, float *y)
 {
+    nr_up_ctx ctx = {h, w, s, x, y};
+    nr_par_range((int64_t)n * c, nr_plane_grain((int64_t)h * w * s * s), nr_upsample_range, &ctx);
+}
+
+static void nr_upsample_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e */
+{
+    const nr_up_ctx *c = p; /* x = dy, y = dx */
+    const int h = c->h, w = c->w, s = c->s;
     const int64_t ws = (int64_t)w * s;
-    for (int64_t nc = 0; nc < (int64_t)n * c; nc++) {
-        const float *dyp = dy + nc * h * s * ws;               /* (H*s,W*s) */
-        float *dxp = dx + nc * h * w;                          /* (H,W) */
+    for (int64_t nc = b; nc < e; nc++) {
+        const float *dyp = c->x + nc * h * s * ws;             /* (H*s,W*s) */
+        float *dxp = c->y + nc * h * w;                        /* (H,W) */
         for (int iy = 0; iy < h; iy++) {
             float *dxr = dxp + (int64_t)iy * w;
             for (int ix = 0; ix < w; ix++)
@@ -504,6 +642,13 @@ void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *
             }
         }
     }
+}
+
+void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *dx)
+{
+    nr_up_ctx ctx = {h, w, s, dy, dx};
+    nr_par_range((int64_t)n * c, nr_plane_grain((int64_t)h * w * s * s), nr_upsample_bwd_range,
+                 &ctx);
 }
 
 void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
@@ -566,7 +711,7 @@ void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
 /* mx[j] = max over channels, se[j] = sum of exp(x - mx[j]) for pixels j of
  * the block x (C, HW) starting at the block's first pixel, nb pixels. */
 static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
-                         double *se)
+                         float *se)
 {
     for (int j = 0; j < nb; j++)
         mx[j] = x[j];
@@ -576,70 +721,110 @@ static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
             mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
     }
     for (int j = 0; j < nb; j++)
-        se[j] = 0.0;
+        se[j] = 0.0f;
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + ch * hw;
         for (int j = 0; j < nb; j++)
-            se[j] += expf(xc[j] - mx[j]);
+            se[j] += nr_expf(xc[j] - mx[j]);
+    }
+}
+
+/* The softmax-like kernels run one task per NR_PIX_BLOCK pixels of one
+ * image: task t is image t / blocks, pixels from (t % blocks) * NR_PIX_BLOCK. */
+typedef struct {
+    int c;
+    int64_t hw, blocks;   /* blocks per image */
+    const float *x;       /* (N,C,HW) */
+    float *y;             /* (N,C,HW) */
+    const int32_t *labels;/* (N,HW), cross-entropy */
+    const float *w;       /* (C) or NULL */
+    int ignore;
+    double g;             /* cross-entropy backward: dloss / wsum */
+    int64_t t0;           /* cross-entropy forward: the round's first block */
+    double *part;         /* per task of the round: its partial sums (2) */
+} nr_sm_ctx;
+
+static int64_t nr_sm_tasks(int64_t n, int64_t hw, nr_sm_ctx *c)
+{
+    c->blocks = (hw + NR_PIX_BLOCK - 1) / NR_PIX_BLOCK;
+    return n * c->blocks;
+}
+
+/* The block of task t: image b, first pixel p0, nb pixels. */
+static void nr_sm_block(const nr_sm_ctx *c, int64_t t, int64_t *b, int64_t *p0, int *nb)
+{
+    *b = t / c->blocks;
+    *p0 = (t % c->blocks) * NR_PIX_BLOCK;
+    *nb = c->hw - *p0 < NR_PIX_BLOCK ? (int)(c->hw - *p0) : NR_PIX_BLOCK;
+}
+
+static void nr_softmax_task(void *p, int64_t t, int tid)
+{
+    const nr_sm_ctx *c = p;
+    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
+    int64_t b, p0;
+    int nb;
+    (void)tid;
+    nr_sm_block(c, t, &b, &p0, &nb);
+    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
+    float *yb = c->y + b * c->c * c->hw + p0;
+    for (int j = 0; j < nb; j++)
+        mx[j] = xb[j];
+    for (int ch = 1; ch < c->c; ch++) {
+        const float *xc = xb + ch * c->hw;
+        for (int j = 0; j < nb; j++)
+            mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
+    }
+    for (int j = 0; j < nb; j++)
+        se[j] = 0.0f;
+    for (int ch = 0; ch < c->c; ch++) {
+        const float *xc = xb + ch * c->hw;
+        float *yc = yb + ch * c->hw;
+        for (int j = 0; j < nb; j++) {
+            yc[j] = nr_expf(xc[j] - mx[j]);
+            se[j] += yc[j];
+        }
+    }
+    for (int j = 0; j < nb; j++)
+        se[j] = 1.0f / se[j];
+    for (int ch = 0; ch < c->c; ch++) {
+        float *yc = yb + ch * c->hw;
+        for (int j = 0; j < nb; j++)
+            yc[j] *= se[j];
     }
 }
 
 void nr_softmax_c(int64_t n, int c, int64_t hw, const float *x, float *y)
 {
-    float mx[NR_PIX_BLOCK], inv[NR_PIX_BLOCK];
-    for (int64_t b = 0; b < n; b++) {
-        const float *xb = x + (int64_t)b * c * hw;             /* (C,HW) */
-        float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
-        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
-            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
-            for (int j = 0; j < nb; j++)
-                mx[j] = xb[p0 + j];
-            for (int ch = 1; ch < c; ch++) {
-                const float *xc = xb + ch * hw + p0;
-                for (int j = 0; j < nb; j++)
-                    mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
-            }
-            for (int j = 0; j < nb; j++)
-                inv[j] = 0.0f;
-            for (int ch = 0; ch < c; ch++) {
-                const float *xc = xb + ch * hw + p0;
-                float *yc = yb + ch * hw + p0;
-                for (int j = 0; j < nb; j++) {
-                    yc[j] = expf(xc[j] - mx[j]);
-                    inv[j] += yc[j];
-                }
-            }
-            for (int j = 0; j < nb; j++)
-                inv[j] = 1.0f / inv[j];
-            for (int ch = 0; ch < c; ch++) {
-                float *yc = yb + ch * hw + p0;
-                for (int j = 0; j < nb; j++)
-                    yc[j] *= inv[j];
-            }
-        }
+    nr_sm_ctx ctx = {.c = c, .hw = hw, .x = x, .y = y};
+    nr_par_for(nr_sm_tasks(n, hw, &ctx), nr_softmax_task, &ctx);
+}
+
+static void nr_log_softmax_task(void *p, int64_t t, int tid)
+{
+    const nr_sm_ctx *c = p;
+    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
+    int64_t b, p0;
+    int nb;
+    (void)tid;
+    nr_sm_block(c, t, &b, &p0, &nb);
+    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
+    float *yb = c->y + b * c->c * c->hw + p0;
+    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
+    for (int j = 0; j < nb; j++)
+        se[j] = mx[j] + logf(se[j]);                           /* log-sum-exp */
+    for (int ch = 0; ch < c->c; ch++) {
+        const float *xc = xb + ch * c->hw;
+        float *yc = yb + ch * c->hw;
+        for (int j = 0; j < nb; j++)
+            yc[j] = xc[j] - se[j];
     }
 }
 
 void nr_log_softmax(int64_t n, int c, int64_t hw, const float *x, float *y)
 {
-    float mx[NR_PIX_BLOCK], lse[NR_PIX_BLOCK];
-    double se[NR_PIX_BLOCK];
-    for (int64_t b = 0; b < n; b++) {
-        const float *xb = x + (int64_t)b * c * hw;             /* (C,HW) */
-        float *yb = y + (int64_t)b * c * hw;                   /* (C,HW) */
-        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
-            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
-            nr_block_lse(c, hw, xb + p0, nb, mx, se);
-            for (int j = 0; j < nb; j++)
-                lse[j] = mx[j] + (float)log(se[j]);
-            for (int ch = 0; ch < c; ch++) {
-                const float *xc = xb + ch * hw + p0;
-                float *yc = yb + ch * hw + p0;
-                for (int j = 0; j < nb; j++)
-                    yc[j] = xc[j] - lse[j];
-            }
-        }
-    }
+    nr_sm_ctx ctx = {.c = c, .hw = hw, .x = x, .y = y};
+    nr_par_for(nr_sm_tasks(n, hw, &ctx), nr_log_softmax_task, &ctx);
 }
 
 void nr_one_hot(int n, int c, int64_t hw, const int32_t *labels, int ignore, float *y)
@@ -686,103 +871,155 @@ static float nr_label_weight(int32_t y, int c, const float *w, int ignore)
     return w ? w[y] : 1.0f;
 }
 
+/* Cross-entropy forward, block t0 + t: part[2t] = sum of w_y * nll,
+ * part[2t+1] = sum of w_y over the block's counted pixels. */
+static void nr_ce_fwd_task(void *p, int64_t t, int tid)
+{
+    const nr_sm_ctx *c = p;
+    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
+    int64_t b, p0;
+    int nb;
+    (void)tid;
+    nr_sm_block(c, c->t0 + t, &b, &p0, &nb);
+    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
+    const int32_t *lb = c->labels + b * c->hw + p0;            /* (nb) */
+    double loss = 0.0, wsum = 0.0;
+    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
+    for (int j = 0; j < nb; j++) {
+        float wy = nr_label_weight(lb[j], c->c, c->w, c->ignore);
+        if (wy == 0.0f)
+            continue;
+        double nll = mx[j] + log((double)se[j]) - xb[(int64_t)lb[j] * c->hw + j];
+        loss += wy * nll;
+        wsum += wy;
+    }
+    c->part[2 * t] = loss;
+    c->part[2 * t + 1] = wsum;
+}
+
+/* The blocks of one kernel call whose partial sums fit on the stack; larger
+ * inputs run in several rounds (NR_CE_ROUND tasks each). */
+#define NR_CE_ROUND 512
+
 float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
                            const int32_t *labels, const float *w, int ignore)
 {
-    float mx[NR_PIX_BLOCK];
-    double se[NR_PIX_BLOCK], loss = 0.0, wsum = 0.0;
-    for (int b = 0; b < n; b++) {
-        const float *xb = logits + (int64_t)b * c * hw;        /* (C,HW) */
-        const int32_t *lb = labels + (int64_t)b * hw;          /* (HW) */
-        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
-            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
-            nr_block_lse(c, hw, xb + p0, nb, mx, se);
-            for (int j = 0; j < nb; j++) {
-                int32_t y = lb[p0 + j];
-                float wy = nr_label_weight(y, c, w, ignore);
-                if (wy == 0.0f)
-                    continue;
-                double nll = mx[j] + log(se[j]) - xb[(int64_t)y * hw + p0 + j];
-                loss += wy * nll;
-                wsum += wy;
-            }
+    double part[2 * NR_CE_ROUND], loss = 0.0, wsum = 0.0;
+    nr_sm_ctx ctx = {.c = c, .hw = hw, .x = logits, .labels = labels, .w = w, .ignore = ignore,
+                     .part = part};
+    int64_t tasks = nr_sm_tasks(n, hw, &ctx);
+    for (ctx.t0 = 0; ctx.t0 < tasks; ctx.t0 += NR_CE_ROUND) {
+        int64_t m = tasks - ctx.t0 < NR_CE_ROUND ? tasks - ctx.t0 : NR_CE_ROUND;
+        nr_par_for(m, nr_ce_fwd_task, &ctx);
+        for (int64_t i = 0; i < m; i++) {
+            loss += part[2 * i];
+            wsum += part[2 * i + 1];
         }
     }
     return wsum != 0.0 ? (float)(loss / wsum) : 0.0f;
+}
+
+static void nr_ce_bwd_task(void *p, int64_t t, int tid)
+{
+    const nr_sm_ctx *c = p;
+    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK], coef[NR_PIX_BLOCK];
+    int64_t b, p0;
+    int nb;
+    (void)tid;
+    nr_sm_block(c, t, &b, &p0, &nb);
+    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
+    const int32_t *lb = c->labels + b * c->hw + p0;            /* (nb) */
+    float *db = c->y + b * c->c * c->hw + p0;                  /* (C, nb of HW) */
+    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
+    /* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
+    for (int j = 0; j < nb; j++) {
+        coef[j] = (float)(c->g * nr_label_weight(lb[j], c->c, c->w, c->ignore));
+        se[j] = coef[j] / se[j];
+    }
+    for (int ch = 0; ch < c->c; ch++) {
+        const float *xc = xb + ch * c->hw;
+        float *dc = db + ch * c->hw;
+        for (int j = 0; j < nb; j++)
+            dc[j] = nr_expf(xc[j] - mx[j]) * se[j];
+    }
+    for (int j = 0; j < nb; j++)
+        if (coef[j] != 0.0f)
+            db[(int64_t)lb[j] * c->hw + j] -= coef[j];
 }
 
 void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
                           const int32_t *labels, const float *w, int ignore,
                           float *dlogits)
 {
-    float mx[NR_PIX_BLOCK], coef[NR_PIX_BLOCK], scale[NR_PIX_BLOCK];
-    double se[NR_PIX_BLOCK], wsum = 0.0;
+    double wsum = 0.0;
     for (int64_t i = 0; i < (int64_t)n * hw; i++)
         wsum += nr_label_weight(labels[i], c, w, ignore);
     if (wsum == 0.0) {
         memset(dlogits, 0, (size_t)((int64_t)n * c * hw) * sizeof *dlogits);
         return;
     }
-    const double g = dloss / wsum;
-    for (int b = 0; b < n; b++) {
-        const float *xb = logits + (int64_t)b * c * hw;        /* (C,HW) */
-        const int32_t *lb = labels + (int64_t)b * hw;          /* (HW) */
-        float *db = dlogits + (int64_t)b * c * hw;             /* (C,HW) */
-        for (int64_t p0 = 0; p0 < hw; p0 += NR_PIX_BLOCK) {
-            int nb = hw - p0 < NR_PIX_BLOCK ? (int)(hw - p0) : NR_PIX_BLOCK;
-            nr_block_lse(c, hw, xb + p0, nb, mx, se);
-            /* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
-            for (int j = 0; j < nb; j++) {
-                coef[j] = (float)(g * nr_label_weight(lb[p0 + j], c, w, ignore));
-                scale[j] = (float)(coef[j] / se[j]);
-            }
-            for (int ch = 0; ch < c; ch++) {
-                const float *xc = xb + ch * hw + p0;
-                float *dc = db + ch * hw + p0;
-                for (int j = 0; j < nb; j++)
-                    dc[j] = expf(xc[j] - mx[j]) * scale[j];
-            }
-            for (int j = 0; j < nb; j++)
-                if (coef[j] != 0.0f)
-                    db[(int64_t)lb[p0 + j] * hw + p0 + j] -= coef[j];
-        }
-    }
+    nr_sm_ctx ctx = {.c = c, .hw = hw, .x = logits, .y = dlogits, .labels = labels, .w = w,
+                     .ignore = ignore, .g = dloss / wsum};
+    nr_par_for(nr_sm_tasks(n, hw, &ctx), nr_ce_bwd_task, &ctx);
 }
 
 /* ---- optimizers ------------------------------------------------------- */
+
+typedef struct {
+    float *p, *m, *v;
+    const float *g;
+    float lr, b1, b2, eps, lo, hi;
+} nr_opt_ctx;
+
+static void nr_adam_range(void *q, int64_t b, int64_t e)
+{
+    const nr_opt_ctx *c = q;
+    const float b1 = c->b1, b2 = c->b2, c1 = 1.0f - b1, c2 = 1.0f - b2;
+    for (int64_t i = b; i < e; i++) {
+        float gi = c->g[i] < c->lo ? c->lo : c->g[i] > c->hi ? c->hi : c->g[i];
+        c->m[i] = b1 * c->m[i] + c1 * gi;
+        c->v[i] = b2 * c->v[i] + c2 * gi * gi;
+        c->p[i] -= c->lr * c->m[i] / (sqrtf(c->v[i]) + c->eps);
+    }
+}
 
 void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
              float b1, float b2, float eps, float clip, int64_t t)
 {
     const float lr_t = (float)(lr * sqrt(1.0 - pow(b2, (double)t)) /
                                (1.0 - pow(b1, (double)t)));
-    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
-    const float lo = clip > 0.0f ? -clip : -INFINITY, hi = clip > 0.0f ? clip : INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
-        m[i] = b1 * m[i] + c1 * gi;
-        v[i] = b2 * v[i] + c2 * gi * gi;
-        p[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps);
+    nr_opt_ctx c = {p, m, v, g, lr_t, b1, b2, eps, clip > 0.0f ? -clip : -INFINITY,
+                    clip > 0.0f ? clip : INFINITY};
+    nr_par_range(n, NR_GRAIN, nr_adam_range, &c);
+}
+
+static void nr_sgd_range(void *q, int64_t b, int64_t e)
+{
+    const nr_opt_ctx *c = q; /* b1: momentum */
+    for (int64_t i = b; i < e; i++) {
+        float gi = c->g[i] < c->lo ? c->lo : c->g[i] > c->hi ? c->hi : c->g[i];
+        c->v[i] = c->b1 * c->v[i] + gi;
+        c->p[i] -= c->lr * c->v[i];
     }
 }
 
 void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
             float momentum, float clip)
 {
-    const float lo = clip > 0.0f ? -clip : -INFINITY, hi = clip > 0.0f ? clip : INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
-        v[i] = momentum * v[i] + gi;
-        p[i] -= lr * v[i];
-    }
+    nr_opt_ctx c = {p, NULL, v, g, lr, momentum, 0, 0, clip > 0.0f ? -clip : -INFINITY,
+                    clip > 0.0f ? clip : INFINITY};
+    nr_par_range(n, NR_GRAIN, nr_sgd_range, &c);
 }
 
 void nr_kernels_set_threads(int n)
 {
-    openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
+    n = n > 0 ? n : openblas_get_num_procs();
+    n = nr_par_set_threads(n);
+    /* the im2col convolutions still run OpenBLAS's own threads */
+    openblas_set_num_threads(n);
 }
 
 int nr_kernels_threads(void)
 {
-    return openblas_get_num_threads();
+    return nr_par_threads();
 }

@@ -963,6 +963,69 @@ static void test_log_softmax_labels_slice(void)
     free(x); free(y); free(ref); free(sx); free(su); free(sy); free(px);
 }
 
+/* ---- the same bits on any number of threads ---------------------------- */
+
+/* Every threaded kernel, on inputs of many chunks, run on 1 thread and then
+ * on 3: the outputs must be identical to the bit (chunks never depend on the
+ * thread count, reductions add partial sums in chunk order). */
+static void run_threaded_kernels(int threads, float **out, int64_t *len)
+{
+    enum { N = 3, C = 7, H = 66, W = 70, K = 2 };
+    const int64_t hw = (int64_t)H * W, n = (int64_t)N * C * hw;
+    uint64_t keep = rng_state;
+    rng_state = 99;
+    float *x = alloc_rand(n), *dy = alloc_rand(n), *m = alloc_rand(N * C);
+    int32_t *lab = malloc((size_t)(N * hw) * sizeof *lab);
+    for (int64_t i = 0; i < N * hw; i++)
+        lab[i] = i % 11 == 0 ? 255 : (int32_t)(i % C);
+    float w[C] = {0.5f, 1, 2, 3, 0.25f, 1, 4};
+    nr_kernels_set_threads(threads);
+    int k = 0;
+    out[k] = alloc_f(n), len[k] = n, nr_relu_fwd(n, x, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_relu_bwd(n, dy, x, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_mul_channel(N, C, hw, x, m, out[k++]);
+    out[k] = alloc_f(n / 4), len[k] = n / 4, nr_maxpool_fwd(N, C, H, W, K, x, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_maxpool_bwd(N, C, H, W, K, dy, x, NULL, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_upsample_fwd(N, C, H / 2, W / 2, 2, x, out[k++]);
+    out[k] = alloc_f(n / 4), len[k] = n / 4, nr_upsample_bwd(N, C, H / 2, W / 2, 2, dy, out[k++]);
+    nr_conv_geom g = {.n = N, .k = C, .oh = H, .ow = W};
+    out[k] = alloc_f(C), len[k] = C, nr_conv2d_bwd_bias(&g, dy, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_softmax_c(N, C, hw, x, out[k++]);
+    out[k] = alloc_f(n), len[k] = n, nr_log_softmax(N, C, hw, x, out[k++]);
+    out[k] = alloc_f(1), len[k] = 1, out[k][0] = nr_cross_entropy_fwd(N, C, hw, x, lab, w, 255), k++;
+    out[k] = alloc_f(n), len[k] = n, nr_cross_entropy_bwd(N, C, hw, 0.7f, x, lab, w, 255, out[k++]);
+    int64_t d[4] = {1, 1, 1, n}, s1[4] = {0, 0, 0, 1};
+    out[k] = alloc_f(n), len[k] = n, nr_binary(NG_OP_MUL, d, x, s1, dy, s1, out[k++]);
+    float *p = alloc_f(n), *mm = alloc_f(n), *vv = alloc_f(n);
+    memcpy(p, x, (size_t)n * sizeof *p);
+    nr_adam(n, p, dy, mm, vv, 1e-3f, 0.9f, 0.999f, 1e-7f, 0.0f, 1);
+    nr_adam(n, p, x, mm, vv, 1e-3f, 0.9f, 0.999f, 1e-7f, 0.5f, 2);
+    out[k] = p, len[k++] = n;
+    free(mm), free(vv), free(x), free(dy), free(m), free(lab);
+    rng_state = keep;
+}
+
+static void test_thread_invariance(void)
+{
+    enum { KERNELS = 14 };
+    float *one[KERNELS], *three[KERNELS];
+    int64_t len[KERNELS];
+    run_threaded_kernels(1, one, len);
+    run_threaded_kernels(3, three, len);
+    static const char *const names[KERNELS] = {
+        "relu", "relu_bwd", "mul_channel", "maxpool", "maxpool_bwd", "upsample", "upsample_bwd",
+        "conv2d_bwd_bias", "softmax", "log_softmax", "cross_entropy", "cross_entropy_bwd", "mul",
+        "adam"};
+    for (int i = 0; i < KERNELS; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s: same bits on 1 and 3 threads", names[i]);
+        check(memcmp(one[i], three[i], (size_t)len[i] * sizeof(float)) == 0, name, "differs");
+        free(one[i]);
+        free(three[i]);
+    }
+    nr_kernels_set_threads(0);
+}
+
 int main(void)
 {
     nr_kernels_set_threads(0);
@@ -988,6 +1051,7 @@ int main(void)
     test_unary();
     test_reduce_expand();
     test_log_softmax_labels_slice();
+    test_thread_invariance();
     printf("%d checks, %d failed\n", n_checks, n_fail);
     return n_fail ? 1 : 0;
 }
