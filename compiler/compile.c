@@ -12,21 +12,6 @@
 #include "emit.h"
 #include "parse.h"
 
-/* The gradient checks' entry: every node, in creation order, planned. */
-static void keep_every_node(const nc_graph *g, nc_entry *e)
-{
-    memset(e, 0, sizeof *e);
-    e->name = "train";
-    e->n_nodes = (int)g->n_nodes;
-    e->nodes = nc_xcalloc(g->n_nodes, sizeof *e->nodes);
-    e->src = nc_xcalloc(g->n_nodes, sizeof *e->src);
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        e->nodes[i] = g->nodes[i].n;
-        e->src[i] = (int)i;
-    }
-    nc_plan(g, e);
-}
-
 int nc_compile(nc_unit *u, const nc_options *o)
 {
     memset(u, 0, sizeof *u);
@@ -44,7 +29,7 @@ int nc_compile(nc_unit *u, const nc_options *o)
     if (nc_autodiff(&u->g, &u->d))
         return -1;
     if (o->keep_gradients) {
-        keep_every_node(&u->g, &u->entries[0]);
+        nc_entry_build_gradients(&u->g, &u->entries[0]);
         u->n_entries = 1;
     } else {
         u->n_entries = nc_entries_build(&u->g, u->entries, o->recompute);

@@ -1,5 +1,6 @@
 /* entry.c — select each entry's nodes: roots, dropout removal, dead-code
- * elimination, in the graph's (topological) creation order; then, for the
+ * elimination, conv2d + relu fused, in the graph's (topological) creation
+ * order; then, for the
  * train entry, optional recomputation of cheap activations in the backward
  * pass and a schedule that runs each optimizer update as early as it may. */
 #include "entry.h"
@@ -7,12 +8,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The tensor whose storage t's name stands for after the aliases. */
+static int resolve(const int *alias, int t)
+{
+    while (alias[t] != t)
+        t = alias[t];
+    return t;
+}
+
+/* conv2d + relu: when a kept relu reads a kept conv2d's output and nothing
+ * else reads it, the relu runs in the convolution's epilogue (conv2d ia[5] =
+ * 1, see ops.def) and its output becomes the convolution's (alias).  The
+ * backward pass is unchanged: relu_bwd reads the relu's output, now the
+ * convolution's.  Marks the fused convolutions in fused[]. */
+static void fuse_conv_relu(const nc_graph *g, int *alias, char *keep, char *fused)
+{
+    size_t nt = g->n_tensors, nn = g->n_nodes;
+    int *readers = nc_xcalloc(nt, sizeof *readers);
+    for (size_t i = 0; i < nn; i++)
+        for (int k = 0; keep[i] && k < g->nodes[i].n.n_in; k++)
+            if (g->nodes[i].n.in[k] >= 0)
+                readers[resolve(alias, g->nodes[i].n.in[k])]++;
+    for (size_t i = 0; i < nn; i++) {
+        const ng_node *r = &g->nodes[i].n;
+        if (!keep[i] || r->op != NG_OP_RELU)
+            continue;
+        int x = resolve(alias, r->in[0]), p = g->tensors[x].producer;
+        if (p < 0 || !keep[p] || g->nodes[p].n.op != NG_OP_CONV2D || g->nodes[p].n.ia[5] ||
+            readers[x] != 1 || x == g->bind.output || x == g->bind.loss ||
+            r->out == g->bind.output || r->out == g->bind.loss)
+            continue;
+        alias[r->out] = x;
+        keep[i] = 0;
+        fused[p] = 1;
+    }
+    free(readers);
+}
+
 static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
                   const int *roots, int n_roots)
 {
     size_t nt = g->n_tensors, nn = g->n_nodes;
     int *alias = nc_xcalloc(nt, sizeof *alias);
-    char *live = nc_xcalloc(nt, 1), *keep = nc_xcalloc(nn, 1);
+    char *live = nc_xcalloc(nt, 1), *keep = nc_xcalloc(nn, 1), *fused = nc_xcalloc(nn, 1);
     for (size_t t = 0; t < nt; t++)
         alias[t] = (int)t;
     if (!train) /* dropout is the identity outside training */
@@ -36,6 +74,7 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
             if (n->n.in[k] >= 0)
                 live[alias[n->n.in[k]]] = 1;
     }
+    fuse_conv_relu(g, alias, keep, fused);
     e->name = name;
     e->nodes = nc_xcalloc(nn, sizeof *e->nodes);
     e->src = nc_xcalloc(nn, sizeof *e->src);
@@ -45,13 +84,16 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
         ng_node n = g->nodes[i].n;
         for (int k = 0; k < n.n_in; k++)
             if (n.in[k] >= 0)
-                n.in[k] = alias[n.in[k]];
+                n.in[k] = resolve(alias, n.in[k]);
+        if (fused[i])
+            n.ia[5] = 1;
         e->src[e->n_nodes] = (int)i;
         e->nodes[e->n_nodes++] = n;
     }
     free(alias);
     free(live);
     free(keep);
+    free(fused);
 }
 
 /* NG_F_RECOMPUTABLE ops are cheap, and their inputs stay alive for the
@@ -215,6 +257,19 @@ int nc_entries_build(nc_graph *g, nc_entry *e, int recompute_on)
     for (int i = 0; i < n; i++)
         nc_plan(g, &e[i]);
     return n;
+}
+
+void nc_entry_build_gradients(nc_graph *g, nc_entry *e)
+{
+    int *roots = nc_xcalloc(g->n_grad_of + 1, sizeof *roots), n = 0;
+    roots[n++] = g->bind.loss;
+    for (size_t t = 0; t < g->n_grad_of; t++)
+        if (g->tensors[t].t.role == NG_ROLE_PARAM && g->grad_of[t] >= 0)
+            roots[n++] = g->grad_of[t];
+    memset(e, 0, sizeof *e);
+    build(g, e, "train", 1, roots, n);
+    nc_plan(g, e);
+    free(roots);
 }
 
 void nc_entry_free(nc_entry *e)

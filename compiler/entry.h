@@ -33,6 +33,10 @@ typedef struct {
  * (upsample, concat, maxpool, dropout) in the backward pass instead of
  * keeping them from the forward pass; the copies are new tensors of g. */
 int nc_entries_build(nc_graph *g, nc_entry *e, int recompute);
+/* The gradient checks' entry: a "train" entry whose roots are the loss and
+ * the gradient of every parameter (a graph without optimizer updates),
+ * built and planned like the others. */
+void nc_entry_build_gradients(nc_graph *g, nc_entry *e);
 void nc_entry_free(nc_entry *e);
 
 /* Lifetimes and offsets (greedy by size, best fit), see plan.c. */

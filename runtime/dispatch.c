@@ -68,6 +68,8 @@ static void k_conv2d(const nr_kctx *k)
     nr_conv_geom g;
     conv_geom(tin(k, 0), tin(k, 1), tout(k), k->n, &g);
     nr_conv2d_fwd(&g, k->in[0], k->in[1], k->in[2], k->y, k->ws);
+    if (k->n->ia[5]) /* a fused relu */
+        nr_relu_fwd(ng_tensor_nelem(tout(k)), k->y, k->y);
 }
 
 static void k_conv2d_bwd_data(const nr_kctx *k) /* dy, w -> dx */

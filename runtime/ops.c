@@ -294,6 +294,8 @@ static int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const 
                            " elements but the weight has %" PRId32
                            " output channels", b->dim[0], w->dim[0]);
     }
+    if (n->ia[5] != 0 && n->ia[5] != 1)
+        return ng_fail(c->err, c->errlen, "conv2d: relu is %" PRId32 " (0 or 1)", n->ia[5]);
     if (conv_geom(c, n->ia, x->dim[2], x->dim[3], w->dim[2], w->dim[3], &OH, &OW))
         return -1;
     set_out(out, 4, x->dim[0], w->dim[0], OH, OW);
