@@ -12,12 +12,14 @@ typedef struct {
     const char *path;       /* the model file's name: diagnostics, imports */
     const char *text;       /* its contents (need not be on disk) */
     size_t len;
+    nc_read_fn read_file;   /* imported files (elaborate.h); NULL: the disk */
+    void *read_ctx;         /* read_file's first argument */
     nc_define *defs;        /* -D NAME=VALUE overrides */
     int n_defs;
     int recompute;          /* netc --recompute (entry.h) */
-    int keep_gradients;     /* no optimizer update, and one "train" entry of
-                               every node, so that each parameter's gradient
-                               is a result (the gradient checks) */
+    int keep_gradients;     /* no optimizer update, and one "train" entry
+                               whose results are the loss and every
+                               parameter's gradient (the gradient checks) */
     int stop_after_elaborate; /* the forward graph only: no entries, no emit */
     FILE *diag_out;         /* where diagnostics go (NULL: stderr) */
 } nc_options;

@@ -2,7 +2,8 @@
  * the source line and a caret line, then notes.  Columns count characters
  * as the scanner does (a tab is one; UTF-8 continuation bytes and carriage
  * returns take none); a tab in the source stays a tab in the caret line so
- * the caret lines up under it. */
+ * the caret lines up under it.  A long line is shown as a window around the
+ * error column. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -41,8 +42,31 @@ static int is_cont(unsigned char c)
     return (c & 0xC0) == 0x80;
 }
 
+/* Source lines longer than SHOW_COLS columns are shown as a window of
+ * SHOW_COLS columns that starts SHOW_BEFORE columns before the error, with
+ * "..." where the line goes on. */
+#define SHOW_COLS 100
+#define SHOW_BEFORE 40
+
+/* Does byte c start a column?  (UTF-8 continuation bytes and carriage
+ * returns take none.) */
+static int starts_col(char c)
+{
+    return !is_cont((unsigned char)c) && c != '\r';
+}
+
+/* The first byte of column col (1-based) of [s,e), or e past the end. */
+static const char *col_ptr(const char *s, const char *e, int col)
+{
+    for (int c = 1; s < e; s++)
+        if (starts_col(*s) && c++ == col)
+            return s;
+    return e;
+}
+
 /* Print line `line` of src and a caret under columns first..last (last is
- * inclusive; ~ marks the columns after the first). */
+ * inclusive; ~ marks the columns after the first), both cut to the window
+ * described above when the line is long. */
 static void show_line(FILE *out, const nc_source *src, int line, int first, int last)
 {
     const char *s = src->text, *end = src->text + src->len;
@@ -57,10 +81,28 @@ static void show_line(FILE *out, const nc_source *src, int line, int first, int 
         e = end;
     if (e > s && e[-1] == '\r')
         e--;
-    fprintf(out, "%.*s\n", (int)(e - s), s);
-    int col = 1;
-    for (const char *p = s; p < e && col < first; p++) {
-        if (is_cont((unsigned char)*p) || *p == '\r')
+    int n_cols = 0;
+    for (const char *p = s; p < e; p++)
+        n_cols += starts_col(*p);
+    /* the window: columns lo..hi of the line */
+    int lo = 1, hi = n_cols;
+    if (n_cols > SHOW_COLS) {
+        lo = first - SHOW_BEFORE > 1 ? first - SHOW_BEFORE : 1;
+        if (lo > n_cols - SHOW_COLS + 1)
+            lo = n_cols - SHOW_COLS + 1;
+        hi = lo + SHOW_COLS - 1;
+    }
+    if (first > hi + 1)
+        first = hi + 1;                   /* a column past the end of the line */
+    if (last > hi)
+        last = hi;
+    const char *ws = col_ptr(s, e, lo), *we = col_ptr(s, e, hi + 1);
+    fprintf(out, "%s%.*s%s\n", lo > 1 ? "..." : "", (int)(we - ws), ws, hi < n_cols ? "..." : "");
+    if (lo > 1)
+        fputs("   ", out);
+    int col = lo;
+    for (const char *p = ws; p < we && col < first; p++) {
+        if (!starts_col(*p))
             continue;
         fputc(*p == '\t' ? '\t' : ' ', out);
         col++;

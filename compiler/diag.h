@@ -1,7 +1,8 @@
 /* diag.h — user-facing diagnostics of netc.
  * Messages print as "FILE:LINE:COL: error: MSG", then the source line and a
- * caret (with ~ under the rest of the range on that line), then any notes
- * (the call chain).  Errors are collected; the driver stops after a stage
+ * caret (with ~ under the rest of the range on that line; a line over 100
+ * columns is cut to a window around the error), then any notes (the call
+ * chain).  Errors are collected; the driver stops after a stage
  * that reported any.  Output goes to the nc_diag's stream (stderr). */
 #ifndef NC_DIAG_H
 #define NC_DIAG_H

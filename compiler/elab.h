@@ -10,6 +10,9 @@
 
 #define MAX_DEPTH 200
 #define MAX_PARAMS 16
+/* Statements an elaboration may execute (loops and calls included): about a
+ * second of work; past it every statement is skipped, after one error. */
+#define MAX_STEPS 1000000
 
 typedef enum { V_NONE, V_ERR, V_NUM, V_BOOL, V_STR, V_SYM, V_TENSOR, V_LIST } vkind;
 
@@ -88,6 +91,9 @@ typedef struct {
     imported *done;
     const char *root_dir;  /* the model file's directory ("" or ending in '/') */
     int import_failed;     /* an import was reported: unknown functions are quiet */
+    long steps;            /* statements executed so far (MAX_STEPS) */
+    nc_read_fn read_file;  /* imports: NULL reads the disk (elaborate.h) */
+    void *read_ctx;
 } elab;
 
 static inline value el_v_err(void) { value v = {0}; v.k = V_ERR; return v; }
@@ -137,7 +143,13 @@ value el_eval(elab *E, const nc_expr *e);
 void el_exec_block(elab *E, const nc_stmt *s);
 void el_register_defs(elab *E, const nc_stmt *prog);
 
+/* layers.c: the layer builtins and the check for (N,C,H,W) operands */
+extern const builtin el_layer_builtins[];
+extern const int el_n_layer_builtins;
+int el_want_4d(elab *E, const value *v, const char *fn);
+
 /* builtins.c: the builtin table and the operand checks arithmetic shares */
+int el_want_labels(elab *E, const value *v, const char *fn);
 const builtin *el_find_builtin(const char *name);
 value el_call_concat(elab *E, const nc_expr *call);
 int el_is_none(const value *v);
@@ -149,6 +161,6 @@ void el_exec_import(elab *E, const nc_stmt *s);
 const char *el_dir_of(nc_arena *a, const char *path);
 const char *el_normalize(nc_arena *a, const char *path);
 const char *el_shown_path(elab *E, const char *path);
-const char *el_real_path(nc_arena *a, const char *path);
+const char *el_file_id(elab *E, const char *path);
 
 #endif

@@ -804,6 +804,13 @@ static int model_file_only(elab *E, const nc_stmt *s, const char *what)
 static void exec_stmt(elab *E, const nc_stmt *s)
 {
     frame *f = E->top;
+    if (E->steps >= MAX_STEPS)
+        return;
+    if (++E->steps == MAX_STEPS) {
+        el_error(E, s->loc, "elaboration stopped after %d statements (a loop or a recursion too large?)",
+                 MAX_STEPS);
+        return;
+    }
     if ((s->kind == NC_S_INPUT && !model_file_only(E, s, "input")) ||
         (s->kind == NC_S_OUTPUT && !model_file_only(E, s, "output")) ||
         (s->kind == NC_S_MINIMIZE && !model_file_only(E, s, "minimize")))
@@ -937,7 +944,7 @@ static void exec_stmt(elab *E, const nc_stmt *s)
             el_error(E, s->loc, "for: %d iterations is more than 10000", b - a);
             return;
         }
-        for (int i = a; i < b && !f->returned; i++) {
+        for (int i = a; i < b && !f->returned && E->steps < MAX_STEPS; i++) {
             value v = {0};
             v.k = V_NUM;
             v.is_int = 1;
@@ -1003,7 +1010,8 @@ void el_register_defs(elab *E, const nc_stmt *prog)
     }
 }
 
-int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs)
+int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,
+                 nc_read_fn read_file, void *read_ctx)
 {
     elab E = {0};
     frame top = {0};
@@ -1014,13 +1022,15 @@ int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_
     E.top = &top;
     E.defs = defs;
     E.n_defs = n_defs;
+    E.read_file = read_file;
+    E.read_ctx = read_ctx;
     /* the model file is the bottom of the import stack */
     const char *root = d->files[prog ? prog->loc.file : 0].path;
     E.root_dir = el_normalize(E.a, el_dir_of(E.a, root));
     E.root_dir = strcmp(E.root_dir, ".") ? nc_arena_printf(E.a, "%s%s", E.root_dir,
                                                            strcmp(E.root_dir, "/") ? "/" : "")
                                          : "";
-    import_frame model = {el_real_path(E.a, root), el_shown_path(&E, el_normalize(E.a, root)), {0}, NULL};
+    import_frame model = {el_file_id(&E, root), el_shown_path(&E, el_normalize(E.a, root)), {0}, NULL};
     E.imports = &model;
     if (model.real) {
         imported *self = nc_arena_alloc(E.a, sizeof *self);

@@ -15,10 +15,19 @@ typedef struct {
     int used;            /* set by the elaborator when a const takes it */
 } nc_define;
 
+/* Where imported files come from.  NULL: the disk (nc_read_file), and two
+ * paths name the same file when their realpaths agree.  Otherwise
+ * read_file(ctx, path, &len) gives the whole text of path (malloc'd and
+ * NUL-terminated, freed by the elaborator) or NULL with errno set, and files
+ * are told apart by their lexically normalized paths: the disk is never
+ * touched (the fuzz target serves imports from its input). */
+typedef char *(*nc_read_fn)(void *ctx, const char *path, size_t *len);
+
 /* Elaborate prog into g (forward ops, inputs, params, bindings, optimizer).
  * prog's file (registered in d) is the model file: imports are resolved
- * against its directory and added to d's file table.  Errors go to d;
- * returns 0 when d recorded none. */
-int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs);
+ * against its directory, read with read_file (see nc_read_fn) and added to
+ * d's file table.  Errors go to d; returns 0 when d recorded none. */
+int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,
+                 nc_read_fn read_file, void *read_ctx);
 
 #endif

@@ -62,6 +62,11 @@ int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
 {
     if (op < 0 || op >= NG_OP_COUNT || n_in > NG_MAX_IN)
         nc_die("bad op %d / %d inputs", op, n_in);
+    if (!backward && g->n_nodes >= NC_MAX_FORWARD_OPS) {
+        snprintf(err, errlen, "the model has more than %d ops (a loop or a recursion too large?)",
+                 NC_MAX_FORWARD_OPS);
+        return -1;
+    }
     ng_node n;
     memset(&n, 0, sizeof n);
     n.op = (uint16_t)op;

@@ -47,10 +47,16 @@ void nc_graph_free(nc_graph *g);
 int nc_graph_tensor(nc_graph *g, const char *name, int dtype, int role,
                     int ndim, const int32_t *dim, nc_loc loc);
 
+/* Forward ops a model may have (the full U-Net has 60): compile time grows
+ * with the square of the graph (naming, planning), so a loop or recursion
+ * that builds more is an error, not minutes of work. */
+#define NC_MAX_FORWARD_OPS 5000
+
 /* Append a node: checks shapes with the op table's shape rule, creates the
  * output tensor (role out_role, named name) and its workspace tensor.
  * Returns the output tensor id (or 0 for update ops), or -1 with the shape
- * rule's message in err. */
+ * rule's message in err, or (a forward op, backward 0, past
+ * NC_MAX_FORWARD_OPS) with the limit's. */
 int nc_graph_op(nc_graph *g, int op, int n_in, const int32_t *in,
                 const int32_t *ia, const float *fa, const char *name,
                 int out_role, nc_loc loc, int backward, char *err, size_t errlen);

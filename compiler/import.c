@@ -1,5 +1,6 @@
 /* import.c — `import "path"`: resolving a path against the importing file,
- * the import stack (cycles) and the files already run. */
+ * the import stack (cycles) and the files already run; files come from disk
+ * or from the caller's read_file hook (elaborate.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "elab.h"
 
@@ -58,23 +59,29 @@ const char *el_shown_path(elab *E, const char *path)
     return n && strncmp(path, E->root_dir, n) == 0 ? path + n : path;
 }
 
-const char *el_real_path(nc_arena *a, const char *path)
+/* What tells files apart: the realpath of path on disk, or with a
+ * read_file hook its normalized path.  NULL with errno set when a file on
+ * disk cannot be resolved. */
+const char *el_file_id(elab *E, const char *path)
 {
+    if (E->read_file)
+        return el_normalize(E->a, path);
     char *r = realpath(path, NULL);
     if (!r)
         return NULL;
-    const char *copy = nc_arena_strdup(a, r);
+    const char *copy = nc_arena_strdup(E->a, r);
     free(r);
     return copy;
 }
 
-/* A whole file into the arena, NUL-terminated; NULL with errno set. */
-static char *read_source(nc_arena *a, const char *path, size_t *len)
+/* A whole file into the arena, NUL-terminated, through the read_file hook
+ * or from disk; NULL with errno set. */
+static char *read_source(elab *E, const char *path, size_t *len)
 {
-    char *buf = nc_read_file(path, len);
+    char *buf = E->read_file ? E->read_file(E->read_ctx, path, len) : nc_read_file(path, len);
     if (!buf)
         return NULL;
-    char *text = nc_arena_strndup(a, buf, *len);
+    char *text = nc_arena_strndup(E->a, buf, *len);
     free(buf);
     return text;
 }
@@ -90,7 +97,7 @@ void el_exec_import(elab *E, const nc_stmt *s)
     const char *from = E->d->files[s->loc.file].path;
     const char *path = s->str[0] == '/' ? s->str : nc_arena_printf(E->a, "%s%s", el_dir_of(E->a, from), s->str);
     const char *shown = el_shown_path(E, el_normalize(E->a, path));
-    const char *real = el_real_path(E->a, path);
+    const char *real = el_file_id(E, path);
     if (!real) {
         el_error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
         E->import_failed = 1;
@@ -113,7 +120,7 @@ void el_exec_import(elab *E, const nc_stmt *s)
         if (strcmp(i->real, real) == 0)
             return; /* already imported: once is enough */
     size_t len;
-    char *text = read_source(E->a, path, &len);
+    char *text = read_source(E, path, &len);
     if (!text) {
         el_error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
         E->import_failed = 1;

@@ -611,11 +611,11 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
     return b;
 }
 
-void nr_batcher_set_augment(nr_batcher *b, uint64_t seed)
+void nr_batcher_set_augment(nr_batcher *b, uint64_t seed, uint64_t pos)
 {
     b->augment = 1;
     b->seed = seed;
-    b->stream_pos = 0;
+    b->stream_pos = pos;
 }
 
 int nr_batcher_submit(nr_batcher *b, const int *idx, int n)

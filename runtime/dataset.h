@@ -57,9 +57,11 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
  * flip and (when h == w) a transpose, each with probability 1/2 — together
  * the 8 flips and 90-degree rotations — applied alike to image and mask.  The
  * choice depends only on seed and the sample's position in the stream of
- * samples submitted since this call, so a run is reproducible; call it again
- * (e.g. with seed + epoch) to restart the stream.  Call between batches. */
-void nr_batcher_set_augment(nr_batcher *b, uint64_t seed);
+ * samples submitted since this call, counted from pos (a resumed run passes
+ * the samples its steps so far took), so a run is reproducible; call it
+ * again (e.g. with seed + epoch) to restart the stream.  Call between
+ * batches. */
+void nr_batcher_set_augment(nr_batcher *b, uint64_t seed, uint64_t pos);
 
 /* Queue samples idx[0..n) (0 <= n <= batch) for loading into the next buffer.
  * At most 2 batches may be submitted and not yet waited for.  Returns 0, or -1

@@ -1,5 +1,7 @@
 /* main.c — netrun, the command line: info, train, eval, predict, bench.
- * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage. */
+ * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage;
+ * train stopped by SIGINT or SIGTERM: 128 + the signal (130, 143). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ static void usage(FILE *out)
             "  info    GRAPH.netg                     entry points, inputs, parameters, arena sizes\n"
             "  train   GRAPH.netg --data DIR [--val DIR] [--epochs N | --steps N] [--seed N]\n"
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
+            "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json]\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR\n"
@@ -31,7 +34,7 @@ static void usage(FILE *out)
 typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
     int epochs, shuffle, augment, json, quiet, threads, unshared, warmup;
-    long long steps;
+    long long steps, checkpoint_every;
     unsigned long long seed;
 } options;
 
@@ -73,7 +76,7 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--best-metric")) str = &o->best_metric;
         else if (!strcmp(a, "--entry")) str = &o->entry;
         else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads") &&
-                 strcmp(a, "--warmup")) {
+                 strcmp(a, "--warmup") && strcmp(a, "--checkpoint-every")) {
             fprintf(stderr, "netrun: unknown option '%s'\n", a);
             return -1;
         }
@@ -93,6 +96,9 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--steps")) {
             if (parse_num(a, v, 1, 1LL << 40, &x)) return -1;
             o->steps = x;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (parse_num(a, v, 1, 1LL << 40, &x)) return -1;
+            o->checkpoint_every = x;
         } else if (!strcmp(a, "--warmup")) {
             if (parse_num(a, v, 0, 1000, &x)) return -1;
             o->warmup = (int)x;
@@ -185,6 +191,39 @@ static nr_model *load(const char *path, unsigned long long seed)
     return m;
 }
 
+/* An argument as the shell reads it back: 'quoted' unless plainly safe. */
+static void put_shell_word(FILE *out, const char *a)
+{
+    if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == strlen(a)) {
+        fputs(a, out);
+        return;
+    }
+    fputc('\'', out);
+    for (; *a; a++)
+        fputs(*a == '\'' ? "'\\''" : (char[]){*a, 0}, out);
+    fputc('\'', out);
+}
+
+/* How to continue a stopped train: the same command without --init and
+ * --resume, with --resume OUT/last.safetensors. */
+static void print_resume(int argc, char **argv, const char *out)
+{
+    fputs("to continue: ", stderr);
+    for (int i = 0; i < argc; i++) {
+        if (i >= 3 && (!strcmp(argv[i], "--init") || !strcmp(argv[i], "--resume")) && i + 1 < argc) {
+            i++;
+            continue;
+        }
+        put_shell_word(stderr, argv[i]);
+        fputc(' ', stderr);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/last.safetensors", out);
+    fputs("--resume ", stderr);
+    put_shell_word(stderr, path);
+    fputc('\n', stderr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
@@ -199,6 +238,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit a write fails (EFBIG), as on a full disk */
     const char *cmd = argv[1], *path = argv[2];
     options o;
     if (strcmp(cmd, "info") && strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict") &&
@@ -247,8 +287,14 @@ int main(int argc, char **argv)
         rc = nr_bench(m, &b, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "train")) {
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
-                           o.init, o.resume, o.best_metric, o.quiet};
+                           o.init, o.resume, o.best_metric, o.quiet, o.checkpoint_every};
+        nr_train_catch_signals();
         rc = nr_train(m, &t, err, sizeof err);
+        if (rc == NR_TRAIN_STOPPED) {
+            print_resume(argc, argv, o.out);
+            nr_model_free(m);
+            return 128 + nr_train_stop_signal();
+        }
     } else if (!strcmp(cmd, "eval")) {
         nr_dataset *ds = NULL;
         nr_confusion conf = {0};
@@ -256,7 +302,7 @@ int main(int argc, char **argv)
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
             snprintf(err, sizeof err, "%s: the model has no loss, so it cannot be evaluated", path);
-        else if (nr_ckpt_load(m, o.weights, 0, NULL, NULL, err, sizeof err) == 0 &&
+        else if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
                  (ds = nr_dataset_open(o.data, 1, err, sizeof err)) &&
                  nr_confusion_init(&conf, g->bind.classes) == 0 &&
                  nr_evaluate(m, ds, &conf, &loss, err, sizeof err) == 0) {
@@ -278,7 +324,7 @@ int main(int argc, char **argv)
     } else {
         nr_dataset *ds = NULL;
         rc = -1;
-        if (nr_ckpt_load(m, o.weights, 0, NULL, NULL, err, sizeof err) == 0 &&
+        if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
             (ds = nr_dataset_open(o.input, 0, err, sizeof err)))
             rc = nr_predict(m, ds, o.output, o.quiet, err, sizeof err);
         nr_dataset_free(ds);

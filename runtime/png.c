@@ -53,7 +53,9 @@ static const char *color_type_name(int ctype)
 /* ---- reading ----------------------------------------------------------- */
 
 typedef struct {
-    FILE *fp;
+    FILE *fp;              /* the file, or NULL when reading from memory: */
+    const unsigned char *mem; /* the PNG in memory, mem_len bytes, */
+    size_t mem_len, mem_pos;  /* read up to mem_pos */
     png_structp png;
     png_infop info;
     unsigned char *pixels; /* (H, rowbytes) decoded rows */
@@ -74,30 +76,37 @@ static void rd_warning(png_structp png, png_const_charp msg)
     (void)png, (void)msg; /* ancillary-chunk trouble does not stop a read */
 }
 
+/* Up to len bytes from the file or the memory buffer; the count read. */
+static size_t rd_bytes(rd_state *r, unsigned char *data, size_t len)
+{
+    if (r->fp)
+        return fread(data, 1, len, r->fp);
+    size_t n = r->mem_len - r->mem_pos < len ? r->mem_len - r->mem_pos : len;
+    if (n > 0)
+        memcpy(data, r->mem + r->mem_pos, n);
+    r->mem_pos += n;
+    return n;
+}
+
 static void rd_read(png_structp png, png_bytep data, size_t len)
 {
     rd_state *r = png_get_io_ptr(png);
-    if (fread(data, 1, len, r->fp) != len) {
-        if (ferror(r->fp))
+    if (rd_bytes(r, data, len) != len) {
+        if (r->fp && ferror(r->fp))
             png_error(png, strerror(errno));
         r->eof = 1;
         png_error(png, "unexpected end of file");
     }
 }
 
-/* Open path, check the signature and set up libpng.  0 or -1 with err. */
-static int rd_open(rd_state *r, const char *path, char *err, size_t errlen)
+/* Check the signature of the PNG that r reads (r->fp or r->mem) and set up
+ * libpng.  0 or -1 with err naming path. */
+static int rd_start(rd_state *r, const char *path, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof *r);
-    r->fp = fopen(path, "rb");
-    if (!r->fp) {
-        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     unsigned char sig[8];
-    size_t n = fread(sig, 1, sizeof sig, r->fp);
+    size_t n = rd_bytes(r, sig, sizeof sig);
     if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
-        if (ferror(r->fp))
+        if (r->fp && ferror(r->fp))
             ng_fail(err, errlen, "%s: %s", path, strerror(errno));
         else
             ng_fail(err, errlen, "%s: not a PNG file%s", path,
@@ -114,7 +123,28 @@ static int rd_open(rd_state *r, const char *path, char *err, size_t errlen)
     }
     png_set_read_fn(r->png, r, rd_read);
     png_set_sig_bytes(r->png, (int)sizeof sig);
+    /* Skip the ancillary chunks nothing here uses (tRNS and the critical
+     * ones stay): libpng would allocate each (text, ICC profile, ...) whole
+     * before reading it, as large as its length field says (up to 2 GiB). */
+    static const png_byte unused[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0"
+                                     "sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt";
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, unused, (int)(sizeof unused / 5));
     return 0;
+}
+
+/* Open path (or, with buf, the len bytes there) and start reading it. */
+static int rd_open(rd_state *r, const char *path, const void *buf, size_t len, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (buf) {
+        r->mem = buf;
+        r->mem_len = len;
+    } else if (!(r->fp = fopen(path, "rb"))) {
+        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return rd_start(r, path, err, errlen);
 }
 
 static void rd_close(rd_state *r)
@@ -214,7 +244,8 @@ static int read_image_body(rd_state *r, int c, int h, int w, float *out)
     return 0;
 }
 
-int nr_png_read_image(const char *path, int c, int h, int w, float *out,
+/* nr_png_read_image from path, or from buf (len bytes) when buf is set. */
+static int read_image(const char *path, const void *buf, size_t len, int c, int h, int w, float *out,
                       char *err, size_t errlen)
 {
     if (c != 1 && c != 3) {
@@ -227,7 +258,7 @@ int nr_png_read_image(const char *path, int c, int h, int w, float *out,
         return -1;
     }
     rd_state r;
-    if (rd_open(&r, path, err, errlen) < 0) {
+    if (rd_open(&r, path, buf, len, err, errlen) < 0) {
         rd_close(&r);
         return -1;
     }
@@ -240,6 +271,18 @@ int nr_png_read_image(const char *path, int c, int h, int w, float *out,
     }
     rd_close(&r);
     return rc;
+}
+
+int nr_png_read_image(const char *path, int c, int h, int w, float *out,
+                      char *err, size_t errlen)
+{
+    return read_image(path, NULL, 0, c, h, w, out, err, errlen);
+}
+
+int nr_png_decode_image(const void *buf, size_t len, const char *name, int c, int h, int w, float *out,
+                        char *err, size_t errlen)
+{
+    return read_image(name, buf ? buf : "", buf ? len : 0, c, h, w, out, err, errlen);
 }
 
 static int read_mask_body(rd_state *r, int h, int w, int classes, int ignore,
@@ -283,7 +326,8 @@ static int read_mask_body(rd_state *r, int h, int w, int classes, int ignore,
     return 0;
 }
 
-int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
+/* nr_png_read_mask from path, or from buf (len bytes) when buf is set. */
+static int read_mask(const char *path, const void *buf, size_t len, int h, int w, int classes, int ignore,
                      int32_t *out, char *err, size_t errlen)
 {
     if (h <= 0 || w <= 0 || classes <= 0) {
@@ -292,7 +336,7 @@ int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
         return -1;
     }
     rd_state r;
-    if (rd_open(&r, path, err, errlen) < 0) {
+    if (rd_open(&r, path, buf, len, err, errlen) < 0) {
         rd_close(&r);
         return -1;
     }
@@ -305,6 +349,18 @@ int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
     }
     rd_close(&r);
     return rc;
+}
+
+int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
+                     int32_t *out, char *err, size_t errlen)
+{
+    return read_mask(path, NULL, 0, h, w, classes, ignore, out, err, errlen);
+}
+
+int nr_png_decode_mask(const void *buf, size_t len, const char *name, int h, int w, int classes, int ignore,
+                       int32_t *out, char *err, size_t errlen)
+{
+    return read_mask(name, buf ? buf : "", buf ? len : 0, h, w, classes, ignore, out, err, errlen);
 }
 
 /* ---- writing ----------------------------------------------------------- */

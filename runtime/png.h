@@ -27,6 +27,13 @@ int nr_png_read_image(const char *path, int c, int h, int w,
 int nr_png_read_mask(const char *path, int h, int w, int classes, int ignore,
                      int32_t *out /* (H,W) */, char *err, size_t errlen);
 
+/* The same two readers on a PNG held in memory (buf, len bytes); messages
+ * start with name instead of a path. */
+int nr_png_decode_image(const void *buf, size_t len, const char *name, int c, int h, int w,
+                        float *out /* (C,H,W) */, char *err, size_t errlen);
+int nr_png_decode_mask(const void *buf, size_t len, const char *name, int h, int w, int classes,
+                       int ignore, int32_t *out /* (H,W) */, char *err, size_t errlen);
+
 /* Write classes (H,W) as an 8-bit palette PNG with the PASCAL VOC colour map
  * (0 black, 1 (128,0,0), 2 (0,128,0), 3 (128,128,0), ..., 255 (224,224,192)).
  * Atomic: the old file, if any, is replaced only on success. */

@@ -773,26 +773,17 @@ static int read_data(FILE *fp, const char *path, nr_st_file *f, const span *sp,
     return 0;
 }
 
-nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
+/* Read and validate a safetensors file of size bytes from fp (at its
+ * start); path names it in messages.  Closes fp. */
+static nr_st_file *st_read(FILE *fp, int64_t size, const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     nr_st_file *f = calloc(1, sizeof *f);
     span *sp = NULL;
-    struct stat st;
     unsigned char len8[8];
     if (!f) {
         ng_fail(err, errlen, "%s: out of memory", path);
         goto fail;
     }
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        ng_fail(err, errlen, "%s: not a regular file", path);
-        goto fail;
-    }
-    int64_t size = (int64_t)st.st_size;
     if (size < 8 || fread(len8, 1, 8, fp) != 8) {
         ng_fail(err, errlen,
                 "%s: truncated: %lld bytes, too short for the 8-byte header "
@@ -838,6 +829,36 @@ fail:
     nr_st_free(f);
     fclose(fp);
     return NULL;
+}
+
+nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        ng_fail(err, errlen, "%s: not a regular file", path);
+        fclose(fp);
+        return NULL;
+    }
+    return st_read(fp, (int64_t)st.st_size, path, err, errlen);
+}
+
+nr_st_file *nr_st_parse(const void *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+    if (len < 8) {
+        ng_fail(err, errlen, "%s: truncated: %zu bytes, too short for the 8-byte header length", name, len);
+        return NULL;
+    }
+    FILE *fp = fmemopen((void *)buf, len, "rb");
+    if (!fp) {
+        ng_fail(err, errlen, "%s: %s", name, strerror(errno));
+        return NULL;
+    }
+    return st_read(fp, (int64_t)len, name, err, errlen);
 }
 
 int nr_st_count(const nr_st_file *f)

@@ -37,6 +37,9 @@ int nr_st_save(const char *path, int n, const nr_st_tensor *ts, int n_meta,
  * dtype.  Each tensor's data is 8-byte aligned in memory.  Returns a new file
  * to free with nr_st_free, or NULL with a message in err naming the file. */
 nr_st_file *nr_st_load(const char *path, char *err, size_t errlen);
+/* The same checks on a file held in memory (buf, len bytes; copied, so buf
+ * may go once this returns); messages name it `name`. */
+nr_st_file *nr_st_parse(const void *buf, size_t len, const char *name, char *err, size_t errlen);
 
 /* Tensors in header order; find by name (NULL if absent); metadata value of
  * key (NULL if absent).  Everything returned belongs to the file. */

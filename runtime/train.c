@@ -1,11 +1,14 @@
 /* train.c — training loop (shuffled batches, class weights from the data,
- * progress, per-epoch validation, log and checkpoints), evaluation,
- * prediction, and safetensors checkpoints of a model's state. */
+ * progress, per-epoch validation, log and checkpoints, a graceful stop on
+ * SIGINT/SIGTERM, exact resumption mid-epoch), evaluation, prediction, and
+ * safetensors checkpoints of a model's state. */
 #include "train.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +17,7 @@
 
 #include "png.h"
 #include "safetensors.h"
+#include "util.h"
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -67,7 +71,7 @@ static int ckpt_role(int role, int opt_state)
     return role == NG_ROLE_PARAM || (opt_state && role == NG_ROLE_OPT_STATE) || role == NG_ROLE_CONST;
 }
 
-int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, double best,
+int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
@@ -90,19 +94,23 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, double
         ts[n].data = nr_model_state(m, t);
         n++;
     }
-    char step[32], ep[32], bs[32];
+    char step[32], ep[32], bs[32], el[40], es[32], seed[32];
     snprintf(step, sizeof step, "%lld", (long long)nr_model_step(m));
-    snprintf(ep, sizeof ep, "%d", epoch);
-    snprintf(bs, sizeof bs, "%.9g", best);
+    snprintf(ep, sizeof ep, "%d", rs->epoch);
+    snprintf(bs, sizeof bs, "%.9g", rs->best);
+    snprintf(el, sizeof el, "%.17g", rs->epoch_loss); /* exact: the resumed mean is the same */
+    snprintf(es, sizeof es, "%lld", (long long)rs->epoch_steps);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)rs->seed);
     const char *meta[] = {"format", "netrun", "step", step, "epoch", ep,
                           "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
-                          "best_score", bs};
-    int rc = nr_st_save(path, n, ts, 6, meta, err, errlen);
+                          "best_score", bs, "epoch_loss_sum", el, "epoch_steps", es, "seed", seed,
+                          "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no"};
+    int rc = nr_st_save(path, n, ts, (int)(sizeof meta / sizeof *meta / 2), meta, err, errlen);
     free(ts);
     return rc;
 }
 
-int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, double *best,
+int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
                  char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
@@ -144,13 +152,24 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, doubl
         memcpy(nr_model_state(m, t), s->data, (size_t)ng_tensor_bytes(x));
     }
     if (opt_state) {
-        const char *st = nr_st_meta(f, "step"), *ep = nr_st_meta(f, "epoch");
+        const char *st = nr_st_meta(f, "step");
         nr_model_set_step(m, st ? atoll(st) : 0);
-        const char *bs = nr_st_meta(f, "best_score");
-        if (epoch)
-            *epoch = ep ? atoi(ep) : 0;
-        if (best && bs)
-            *best = strtod(bs, NULL);
+    }
+    if (opt_state && rs) {
+        const char *ep = nr_st_meta(f, "epoch"), *bs = nr_st_meta(f, "best_score");
+        const char *el = nr_st_meta(f, "epoch_loss_sum"), *es = nr_st_meta(f, "epoch_steps");
+        const char *seed = nr_st_meta(f, "seed"), *sh = nr_st_meta(f, "shuffle"), *au = nr_st_meta(f, "augment");
+        memset(rs, 0, sizeof *rs);
+        rs->epoch = ep ? atoi(ep) : 0;
+        rs->best = bs ? strtod(bs, NULL) : -INFINITY;
+        rs->epoch_loss = el ? strtod(el, NULL) : 0;
+        rs->epoch_steps = es ? atoll(es) : 0;
+        rs->has_options = seed && sh && au;
+        if (rs->has_options) {
+            rs->seed = strtoull(seed, NULL, 10);
+            rs->shuffle = strcmp(sh, "yes") == 0;
+            rs->augment = strcmp(au, "yes") == 0;
+        }
     }
     rc = 0;
 done:
@@ -376,6 +395,105 @@ static void fmt_time(char *buf, size_t n, double s)
         snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* --- stopping on a signal ---------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal; /* what the training loop reads */
+static atomic_flag caught = ATOMIC_FLAG_INIT; /* a handler ran: signals can come
+                                                 to several threads at once */
+
+/* The first SIGINT/SIGTERM is noted for the training loop; a second one
+ * ends the process by the default action (raised when the handler returns). */
+static void on_stop_signal(int sig)
+{
+    if (atomic_flag_test_and_set(&caught)) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
+
+void nr_train_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask); /* one handler at a time: the first signal is the first */
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sa.sa_flags = SA_RESTART; /* reads and writes go on; the loop looks at the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int nr_train_stop_signal(void)
+{
+    return stop_signal;
+}
+
+/* --- the run folder ---------------------------------------------------- */
+
+/* The step of a log line: column 2 of log.csv, "step":N in metrics.jsonl;
+ * -1 for a header or a line that has none. */
+static long long log_line_step(const char *line, int csv)
+{
+    const char *p = csv ? strchr(line, ',') : strstr(line, "\"step\":");
+    if (!p || (csv && (line[0] < '0' || line[0] > '9')))
+        return -1;
+    p += csv ? 1 : 7;
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    return end == p ? -1 : v;
+}
+
+/* Drop the lines of steps after `step` from a log of the run folder (a run
+ * killed after its last checkpoint logged epochs that the resumed run will
+ * log again).  A missing log is fine. */
+static int trim_log(const char *path, int64_t step, int csv, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    char *keep = NULL, *line = NULL;
+    size_t keep_len = 0, cap = 0;
+    int dropped = 0, rc = 0;
+    FILE *mem = open_memstream(&keep, &keep_len);
+    if (!mem) {
+        fclose(f);
+        return ng_fail(err, errlen, "out of memory");
+    }
+    for (ssize_t n; (n = getline(&line, &cap, f)) > 0;) {
+        if (log_line_step(line, csv) > step)
+            dropped = 1;
+        else
+            fwrite(line, 1, (size_t)n, mem);
+    }
+    if (ferror(f))
+        rc = ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    fclose(f);
+    free(line);
+    if (fclose(mem) != 0 && rc == 0)
+        rc = ng_fail(err, errlen, "out of memory");
+    if (rc == 0 && dropped)
+        rc = ng_atomic_write(path, keep, keep_len, 1, err, errlen);
+    free(keep);
+    return rc;
+}
+
+/* A line written to a log, checked (a full disk is an error, not a hole). */
+static int log_flush(FILE *f, const char *path, char *err, size_t errlen)
+{
+    if (fflush(f) != 0 || ferror(f))
+        return ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(errno ? errno : EIO));
+    return 0;
+}
+
+/* --- training ---------------------------------------------------------- */
+
 int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
@@ -385,7 +503,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         return -1;
     }
     dims d = model_dims(g);
-    int rc = -1, start_epoch = 0;
+    int rc = -1;
     nr_dataset *ds = NULL, *vs = NULL;
     nr_batcher *b = NULL;
     int *perm = NULL, *idx = NULL;
@@ -395,24 +513,37 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_confusion conf = {0};
     nr_metrics last = {0};
     const char *metric = o->best_metric ? o->best_metric : "miou_fg";
+    /* best score so far: validation metric, or -train loss */
+    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1};
 
     if (make_dir(o->out, err, errlen) != 0)
         return -1;
+    ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
     if (!(ds = nr_dataset_open(o->data, 1, err, errlen)))
         goto done;
     if (o->val && !(vs = nr_dataset_open(o->val, 1, err, errlen)))
         goto done;
     int n = nr_dataset_count(ds);
 
-    double best = -INFINITY; /* best score so far: validation fg mIoU, or -train loss */
-    int have_best = 0;
-    if (o->init && nr_ckpt_load(m, o->init, 0, NULL, NULL, err, errlen) != 0)
+    if (o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
         goto done;
     if (o->resume) {
-        if (nr_ckpt_load(m, o->resume, 1, &start_epoch, &best, err, errlen) != 0)
+        nr_run_state was;
+        if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0)
             goto done;
-        have_best = isfinite(best);
+        if (was.has_options && (was.seed != o->seed || was.shuffle != o->shuffle || was.augment != o->augment)) {
+            fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
+                 "it exactly (this one: --seed %llu%s%s)", o->resume, (unsigned long long)was.seed,
+                 was.shuffle ? "" : " --no-shuffle", was.augment ? " --augment" : "",
+                 (unsigned long long)o->seed, o->shuffle ? "" : " --no-shuffle", o->augment ? " --augment" : "");
+            goto done;
+        }
+        rs.epoch = was.epoch;
+        rs.best = was.best;
+        rs.epoch_loss = was.epoch_loss;
+        rs.epoch_steps = was.epoch_steps;
     }
+    int have_best = isfinite(rs.best);
 
     if (g->bind.class_weights >= 0 && g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
         counts = calloc((size_t)g->bind.classes, sizeof *counts);
@@ -436,6 +567,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
              (long long)start, (long long)total);
         goto done;
     }
+    if (start % spe == 0)
+        rs.epoch_loss = 0, rs.epoch_steps = 0; /* an epoch-end checkpoint: a new epoch begins */
     perm = malloc((size_t)n * sizeof *perm);
     idx = malloc((size_t)d.batch * sizeof *idx);
     if (!perm || !idx || nr_confusion_init(&conf, g->bind.classes) != 0) {
@@ -444,14 +577,18 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     }
     if (!(b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen)))
         goto done;
-    if (o->augment)
-        nr_batcher_set_augment(b, o->seed);
+    if (o->augment) /* the stream goes on where the steps so far left it */
+        nr_batcher_set_augment(b, o->seed, (uint64_t)(start / spe) * (uint64_t)n +
+                                               (uint64_t)(start % spe) * (uint64_t)d.batch);
 
     char log_path[4096], last_path[4096], best_path[4096], mlog_path[4096];
     snprintf(log_path, sizeof log_path, "%s/log.csv", o->out);
     snprintf(mlog_path, sizeof mlog_path, "%s/metrics.jsonl", o->out);
     snprintf(last_path, sizeof last_path, "%s/last.safetensors", o->out);
     snprintf(best_path, sizeof best_path, "%s/best.safetensors", o->out);
+    if (o->resume && (trim_log(log_path, start, 1, err, errlen) != 0 ||
+                      trim_log(mlog_path, start, 0, err, errlen) != 0))
+        goto done;
     log = fopen(log_path, o->resume ? "a" : "w");
     if (!log) {
         fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
@@ -460,6 +597,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     if (!o->resume)
         fprintf(log, "epoch,step,train_loss,val_loss,val_pixel_accuracy,val_miou_foreground,"
                      "val_worst_iou_foreground,seconds\n");
+    if (log_flush(log, log_path, err, errlen) != 0)
+        goto done;
     if (vs && !(mlog = fopen(mlog_path, o->resume ? "a" : "w"))) {
         fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
         goto done;
@@ -471,8 +610,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int tty = isatty(fileno(stderr));
     double t0 = now(), last_print = 0;
-    double epoch_loss = 0;
-    int epoch_batches = 0, cur_epoch = -1;
+    int cur_epoch = -1;
     nr_batcher_submit(b, idx, step_batch(start, spe, n, d.batch, o, perm, &cur_epoch, idx));
     for (int64_t s = start; s < total; s++) {
         float *image;
@@ -494,8 +632,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
                  "(checkpoints keep the last good epoch)", loss, (long long)s + 1);
             goto done;
         }
-        epoch_loss += loss;
-        epoch_batches++;
+        rs.epoch_loss += loss;
+        rs.epoch_steps++;
         int epoch = (int)(s / spe) + 1;
         int end_of_epoch = (s + 1) % spe == 0 || s + 1 == total;
         double t = now();
@@ -506,52 +644,73 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
             fmt_time(el, sizeof el, t - t0);
             fprintf(stderr, "%sepoch %d step %lld/%lld  loss %.4f  avg %.4f  %.1f img/s  %s elapsed  ETA %s%s",
                     tty ? "\r" : "", epoch, (long long)s + 1, (long long)total, loss,
-                    epoch_loss / epoch_batches, rate * d.batch, el, eta, tty ? "\033[K" : "\n");
+                    rs.epoch_loss / (double)rs.epoch_steps, rate * d.batch, el, eta, tty ? "\033[K" : "\n");
             last_print = t;
         }
-        if (!end_of_epoch)
-            continue;
-        if (tty && !o->quiet)
-            fprintf(stderr, "\n");
-        double train_loss = epoch_loss / epoch_batches, val_loss = NAN, score;
-        if (vs) {
-            nr_confusion_reset(&conf);
-            nr_metrics_free(&last);
-            if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
-                goto done;
-            if (nr_metrics_compute(&conf, &last) != 0) {
-                fail(err, errlen, "out of memory");
-                goto done;
+        int saved = 0; /* last.safetensors holds this step */
+        if (end_of_epoch) {
+            if (tty && !o->quiet)
+                fprintf(stderr, "\n");
+            double train_loss = rs.epoch_loss / (double)rs.epoch_steps, val_loss = NAN, score;
+            if (vs) {
+                nr_confusion_reset(&conf);
+                nr_metrics_free(&last);
+                if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
+                    goto done;
+                if (nr_metrics_compute(&conf, &last) != 0) {
+                    fail(err, errlen, "out of memory");
+                    goto done;
+                }
+                nr_metrics_score(&last, val_loss, metric, &score);
+                fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"validation\":", epoch,
+                        (long long)s + 1, train_loss);
+                nr_metrics_print_json(mlog, &last, &conf, val_loss);
+                if (log_flush(mlog, mlog_path, err, errlen) != 0)
+                    goto done;
+                if (!o->quiet) {
+                    printf("epoch %d: train loss %.4f  val loss %.4f  pixel accuracy %.4f  foreground mIoU %.4f"
+                           "  worst %.4f\n", epoch, train_loss, val_loss, last.pixel_acc, last.miou_fg,
+                           last.worst_iou_fg);
+                    nr_metrics_warn_collapse(stdout, &last);
+                }
+            } else {
+                score = -train_loss;
+                if (!o->quiet)
+                    printf("epoch %d: train loss %.4f\n", epoch, train_loss);
             }
-            nr_metrics_score(&last, val_loss, metric, &score);
-            fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"validation\":", epoch,
-                    (long long)s + 1, train_loss);
-            nr_metrics_print_json(mlog, &last, &conf, val_loss);
-            fflush(mlog);
-            if (!o->quiet) {
-                printf("epoch %d: train loss %.4f  val loss %.4f  pixel accuracy %.4f  foreground mIoU %.4f"
-                       "  worst %.4f\n", epoch, train_loss, val_loss, last.pixel_acc, last.miou_fg, last.worst_iou_fg);
-                nr_metrics_warn_collapse(stdout, &last);
+            fprintf(log, "%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f\n", epoch, (long long)s + 1, train_loss, val_loss,
+                    vs ? last.pixel_acc : NAN, vs ? last.miou_fg : NAN, vs ? last.worst_iou_fg : NAN, now() - t0);
+            if (log_flush(log, log_path, err, errlen) != 0)
+                goto done;
+            if ((s + 1) % spe == 0) { /* the checkpoints start the next epoch (else --steps cut this one) */
+                rs.epoch = epoch;
+                rs.epoch_loss = 0;
+                rs.epoch_steps = 0;
             }
-        } else {
-            score = -train_loss;
-            if (!o->quiet)
-                printf("epoch %d: train loss %.4f\n", epoch, train_loss);
+            if (!have_best || score > rs.best) {
+                rs.best = score;
+                have_best = 1;
+                if (nr_ckpt_save(m, best_path, 1, &rs, err, errlen) != 0)
+                    goto done;
+            }
+            if (nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+                goto done;
+            saved = 1;
+            fflush(stdout);
         }
-        fprintf(log, "%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f\n", epoch, (long long)s + 1, train_loss, val_loss,
-                vs ? last.pixel_acc : NAN, vs ? last.miou_fg : NAN, vs ? last.worst_iou_fg : NAN, now() - t0);
-        fflush(log);
-        if (!have_best || score > best) {
-            best = score;
-            have_best = 1;
-            if (nr_ckpt_save(m, best_path, 1, epoch, best, err, errlen) != 0)
+        if (!saved && (stop_signal || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
+            if (nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
         }
-        if (nr_ckpt_save(m, last_path, 1, epoch, best, err, errlen) != 0)
+        if (stop_signal && s + 1 < total) {
+            if (tty && !o->quiet && !end_of_epoch)
+                fprintf(stderr, "\n");
+            fprintf(stderr, "netrun train: stopped by %s after step %lld of %lld (epoch %d, %lld of its %d steps "
+                    "done); the run is in %s\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)s + 1,
+                    (long long)total, epoch, (long long)(s - (int64_t)(epoch - 1) * spe + 1), spe, last_path);
+            rc = NR_TRAIN_STOPPED;
             goto done;
-        fflush(stdout);
-        epoch_loss = 0;
-        epoch_batches = 0;
+        }
     }
     if (!o->quiet)
     {

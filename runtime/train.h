@@ -24,9 +24,26 @@ typedef struct {
     const char *best_metric; /* validation metric best.safetensors is chosen by
                                 (nr_metric_names; NULL: miou_fg) */
     int quiet;
+    int64_t checkpoint_every; /* also write last.safetensors every this many
+                                 steps (0: at epoch ends only) */
 } nr_train_opts;
 
+/* Train.  Returns 0 when every step ran, -1 with a message in err, or
+ * NR_TRAIN_STOPPED when a signal caught by nr_train_catch_signals stopped it:
+ * the step under way was finished and last.safetensors written, and a line
+ * on stderr says where it stopped.  Before it starts, the run folder loses
+ * the temporaries that killed runs left there (ng_atomic_remove_stale); with
+ * --resume, log.csv and metrics.jsonl lose the rows of steps after the
+ * checkpoint's, which the resumed run computes again. */
 int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen);
+#define NR_TRAIN_STOPPED 1
+
+/* From now on the first SIGINT or SIGTERM asks nr_train to stop after the
+ * current step (it returns NR_TRAIN_STOPPED); a second one ends the process
+ * at once, by the signal's default action. */
+void nr_train_catch_signals(void);
+/* The signal that asked to stop (SIGINT, SIGTERM), 0 if none came. */
+int nr_train_stop_signal(void);
 
 /* Run the eval entry over a dataset (with masks): fills conf and the mean
  * loss per batch. */
@@ -38,15 +55,33 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
 int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet,
                char *err, size_t errlen);
 
+/* Where a run stands, kept in its checkpoints' metadata so that --resume
+ * continues exactly where it stopped, mid-epoch too: the data order comes
+ * from the seed and the step, dropout from the seed and the step,
+ * augmentation from the seed and the samples seen, and the epoch's mean
+ * training loss from the sum so far. */
+typedef struct {
+    int epoch;             /* epochs completed */
+    double best;           /* the best score so far (-inf: none yet) */
+    double epoch_loss;     /* sum of the training losses of this epoch's steps so far */
+    int64_t epoch_steps;   /* how many those were */
+    uint64_t seed;         /* the run's --seed, shuffle (0/1) and augment (0/1): */
+    int shuffle, augment;  /* a resumed run must use the same */
+    int has_options;       /* set by nr_ckpt_load when the file holds the three */
+} nr_run_state;
+
 /* Checkpoints (safetensors): parameters under their graph names; with
- * opt_state also the optimizer tensors and the step, for --resume; best is
- * the run's best validation score (metadata "best_score"). */
-int nr_ckpt_save(nr_model *m, const char *path, int opt_state, int epoch, double best,
+ * opt_state also the optimizer tensors, the step and rs (metadata: step,
+ * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment),
+ * for --resume.  Written atomically and durably (ng_atomic_*): on failure
+ * the file at path is as it was. */
+int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen);
-/* Load parameters (and, with opt_state, the optimizer state, the step, the
- * epoch and the best score so far) by name; every parameter must be present
- * with its shape.  epoch and best may be NULL. */
-int nr_ckpt_load(nr_model *m, const char *path, int opt_state, int *epoch, double *best,
+/* Load parameters (and, with opt_state, the optimizer state, the step and,
+ * when rs is not NULL, the run state) by name; every parameter must be
+ * present with its shape.  Metadata an older checkpoint lacks reads as zero
+ * (best: -inf). */
+int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
                  char *err, size_t errlen);
 
 #endif

@@ -2,11 +2,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ng_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -112,4 +115,49 @@ int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, 
         return ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(e));
     }
     return ng_atomic_commit(&a, durable, err, errlen);
+}
+
+/* The PID of a NAME.tmp.PID file name, or -1 when name is not one. */
+static long tmp_pid(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name)
+        return -1;
+    for (const char *n; (n = strstr(t + 1, ".tmp.")); t = n) /* the last ".tmp." */
+        ;
+    const char *d = t + 5;
+    long pid = 0;
+    for (const char *p = d; *p; p++) {
+        if (*p < '0' || *p > '9' || pid > 99999999)
+            return -1;
+        pid = pid * 10 + (*p - '0');
+    }
+    return *d && pid > 0 ? pid : -1;
+}
+
+int ng_atomic_remove_stale(const char *dir, FILE *report)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = tmp_pid(e->d_name);
+        if (pid < 0 || (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
+            continue; /* not a temporary, or its writer may still be at work */
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(n);
+        if (!path)
+            break;
+        snprintf(path, n, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0) {
+            removed++;
+            if (report)
+                fprintf(report, "removed stale %s\n", path);
+        }
+        free(path);
+    }
+    closedir(d);
+    return removed;
 }

@@ -36,5 +36,11 @@ void ng_atomic_abort(ng_atomic *a);
 /* Write len bytes as the whole file at path (open, fwrite, commit). */
 int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, char *err,
                     size_t errlen);
+/* Remove what writers killed midway left in folder dir: regular files named
+ * NAME.tmp.PID whose process PID no longer runs (or is this process: call it
+ * before this process writes in dir).  Each removed name is printed on
+ * report ("removed stale DIR/NAME.tmp.PID"), when report is not NULL.
+ * Returns how many were removed; a folder that cannot be read counts 0. */
+int ng_atomic_remove_stale(const char *dir, FILE *report);
 
 #endif

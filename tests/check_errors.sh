@@ -4,9 +4,10 @@
 # and, for the call chain under an error, "# expect-note: in f() called from L:C".
 # An error in a file FILE.net imports is expected as "# expect: lib/x.net:L:C:
 # error: MSG", its path relative to FILE.net's directory.
-# Runs NETC on it, requires exit status 1, takes the "FILE:LINE:COL: error:"
-# lines of stderr (FILE: prefix stripped) and compares them, in order and
-# exactly, with the expected lines; prints a diff and exits 1 on mismatch.
+# Runs NETC on it (under $E2E_VALGRIND when set), requires exit status 1,
+# takes the "FILE:LINE:COL: error:" lines of stderr (FILE: prefix stripped)
+# and compares them, in order and exactly, with the expected lines; prints a
+# diff and exits 1 on mismatch.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -26,7 +27,8 @@ if [ ! -s "$tmp/expected" ]; then
     exit 2
 fi
 
-"$netc" "$src" -o "$tmp/out.netg" > "$tmp/stdout" 2> "$tmp/stderr"
+# shellcheck disable=SC2086 # E2E_VALGRIND: a command line (tests/valgrind.sh)
+${E2E_VALGRIND:-} "$netc" "$src" -o "$tmp/out.netg" > "$tmp/stdout" 2> "$tmp/stderr"
 status=$?
 
 # Error lines: "$src:LINE:COL: error: ..." with the prefix stripped; also any

@@ -1,10 +1,15 @@
 # deps.sh — sourced by the README's two commands: installs the Debian
 # packages the build needs when they are missing, then configures and builds.
 NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpng-dev"
+# and the test command's (tests/run.sh): clang with libFuzzer for the
+# sanitizer and fuzz runs, valgrind for memcheck
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind"
 
+# netc_install_deps [PACKAGES]: those missing of PACKAGES (default
+# NETC_PACKAGES) with apt-get.
 netc_install_deps() {
     local missing=""
-    for p in $NETC_PACKAGES; do
+    for p in ${1:-$NETC_PACKAGES}; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -15,10 +20,13 @@ netc_install_deps() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
 }
 
+# netc_build [DIR [SETUP OPTIONS...]]: configure DIR (default build) once
+# with the options, then build it.
 netc_build() {
     local dir="${1:-build}"
+    [ $# -gt 0 ] && shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir"
+        meson setup "$dir" "$@"
     fi
     ninja -C "$dir"
 }

@@ -1,11 +1,27 @@
 # e2e_lib.sh — helpers for the end-to-end tests: TAP-like "ok"/"FAIL"
 # lines, expected exit codes and stderr text.  Needs NETC, NETRUN, GEN_DATA
-# and SOURCE_ROOT (set by meson).
+# and SOURCE_ROOT (set by meson).  With E2E_VALGRIND set (the memcheck
+# command of `meson test --setup valgrind`, tests/valgrind.sh), every call of
+# the three tools runs under it.  QUICK=1 (under valgrind, or with E2E_QUICK=1
+# as tests/run.sh sets for the sanitizer build) tells the scripts to size their
+# runs down: the same code paths on less work.
 set -u
 fails=0
 checks=0
 WORK=$(mktemp -d /tmp/netc-e2e.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+QUICK=${E2E_QUICK:-0}
+if [ -n "${E2E_VALGRIND:-}" ]; then
+    QUICK=1
+    mkdir -p "$WORK/bin"
+    for tool in NETC NETRUN GEN_DATA; do
+        real=${!tool}
+        wrapped=$WORK/bin/$(basename "$real")
+        printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$E2E_VALGRIND" "$real" > "$wrapped"
+        chmod +x "$wrapped"
+        printf -v "$tool" '%s' "$wrapped"
+    done
+fi
 
 ok()   { checks=$((checks + 1)); echo "ok - $1"; }
 fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL - $1"; }

@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
 # tests/run.sh — install what is missing, build, and run the whole test suite
-# (unit, errors, grad, e2e).  Ends with the line "N passed, N failed".
+# three times: in build/ (gcc, release: unit, errors, grad, e2e); in
+# build-asan/ under ASan + UBSan (clang when installed, which also builds the
+# libFuzzer targets and runs each for FUZZ_SECONDS, default 30, suite fuzz;
+# the e2e scripts sized down: E2E_QUICK);
+# in build-valgrind/ the errors and e2e suites under valgrind memcheck (no
+# -march=native: valgrind decodes no AVX-512).  Ends with the line
+# "N passed, N failed, N skipped" over all three.  Arguments go to the first
+# `meson test` only, and skip the other two (e.g. tests/run.sh --suite unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/deps.sh
-netc_install_deps
+netc_install_deps "$NETC_PACKAGES $NETC_TEST_PACKAGES"
+
+status=0 passed=0 failed=0 skipped=0
+# run_tests DIR ARGS...: meson test in DIR, its results added to the counts
+run_tests() {
+    local dir=$1 rc=0 log=testlog prev="" a p f s
+    shift
+    for a in "$@"; do # meson names the log after the setup
+        [ "$prev" = --setup ] && log=testlog-$a
+        prev=$a
+    done
+    log=$dir/meson-logs/$log.json
+    rm -f "$log"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || rc=$?
+    p=$(grep -c '"result": "OK"' "$log" 2>/dev/null || true)
+    f=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" 2>/dev/null || true)
+    s=$(grep -c '"result": "SKIP"' "$log" 2>/dev/null || true)
+    p=${p:-0} f=${f:-0} s=${s:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1   # meson itself failed
+    fi
+    [ "$rc" -ne 0 ] && status=1
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
 netc_build build
+run_tests build "$@"
 
-status=0
-meson test -C build --print-errorlogs --num-processes 2 "$@" || status=$?
+if [ $# -eq 0 ]; then
+    # a sanitizer's report must not pass for the exit status 1 a test expects
+    export ASAN_OPTIONS=detect_leaks=1:exitcode=86
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86
+    export E2E_QUICK=1
+    asan_cc=gcc
+    command -v clang >/dev/null && asan_cc=clang
+    CC=$asan_cc netc_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
+    run_tests build-asan
+    unset ASAN_OPTIONS UBSAN_OPTIONS E2E_QUICK
 
-log=build/meson-logs/testlog.json
-passed=$(grep -c '"result": "OK"' "$log" || true)
-failed=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
-skipped=$(grep -c '"result": "SKIP"' "$log" || true)
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    failed=1   # meson itself failed
+    netc_build build-valgrind -Doptimization=1
+    run_tests build-valgrind --setup valgrind --suite errors --suite e2e
 fi
+
 echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

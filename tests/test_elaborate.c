@@ -1,7 +1,9 @@
 /* test_elaborate.c — unit tests of the elaborator: compile-time values,
  * -D overrides, functions with keyword and default arguments, recursion and
- * loops, the names parameters get from the source, shapes, bindings.
+ * loops, the names parameters get from the source, shapes, bindings,
+ * imports served by a read_file hook.
  * Usage: test_elaborate MODELS_DIR (for models/unet.net). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,72 @@ static int count_params(const unit *u, const char *suffix)
 
 #define HEAD "input image : f32[2, 3, 16, 16]\ninput mask : labels[2, 16, 16] classes 4\n"
 #define TAIL "output p = softmax(logits, axis = 1)\nloss = cross_entropy(logits, mask)\nminimize loss with sgd(lr = 0.1)\n"
+
+/* Files of an in-memory tree for the read_file hook: path, text; NULL ends. */
+static const char *const mem_files[] = {
+    "mem/lib/a.net", "import \"b.net\"\ndef twice(x) { return half(x) * 4 }\n",
+    "mem/lib/b.net", "def half(x) { return x / 2 }\n",
+    "mem/lib/back.net", "import \"../model.net\"\n",
+    NULL,
+};
+
+static int mem_reads;
+
+static char *mem_read(void *ctx, const char *path, size_t *len)
+{
+    (void)ctx;
+    mem_reads++;
+    for (int i = 0; mem_files[i]; i += 2)
+        if (!strcmp(mem_files[i], path)) {
+            *len = strlen(mem_files[i + 1]);
+            return strdup(mem_files[i + 1]);
+        }
+    errno = ENOENT;
+    return NULL;
+}
+
+/* nc_options.read_file serves imports; the disk is not read (mem/ does not
+ * exist), identities are normalized paths. */
+static void test_read_hook(void)
+{
+    unit u;
+    const char *src = "import \"lib/a.net\"\nimport \"lib/./b.net\"\n" HEAD
+                      "logits = conv2d(image, twice(2), 1)\n" TAIL;
+    nc_options o = {.path = "mem/model.net", .text = src, .len = strlen(src), .read_file = mem_read,
+                    .stop_after_elaborate = 1};
+    memset(&u, 0, sizeof u);
+    u.errs = tmpfile();
+    o.diag_out = u.errs;
+    mem_reads = 0;
+    int rc = nc_compile(&u.cu, &o);
+    check(rc == 0 && shape_is(find(&u, "logits.conv1"), 4, 2, 4, 16, 16) && mem_reads == 2,
+          "read_file serves imports from memory; lib/./b.net is lib/b.net, read once");
+    done(&u);
+
+    const char *cyc = "import \"lib/back.net\"\n" HEAD "logits = conv2d(image, 4, 1)\n" TAIL;
+    const char *missing = "import \"lib/none.net\"\n" HEAD "logits = conv2d(image, 4, 1)\n" TAIL;
+    const char *const cases[][2] = {
+        {cyc, "mem/lib/back.net:1:1: error: import cycle: model.net -> lib/back.net -> model.net"},
+        {missing, "mem/model.net:1:1: error: cannot import 'lib/none.net': No such file or directory"},
+    };
+    for (int i = 0; i < 2; i++) {
+        memset(&u, 0, sizeof u);
+        u.errs = tmpfile();
+        nc_options oc = o;
+        oc.text = cases[i][0];
+        oc.len = strlen(cases[i][0]);
+        oc.diag_out = u.errs;
+        rc = nc_compile(&u.cu, &oc);
+        rewind(u.errs);
+        size_t n = fread(u.err_text, 1, sizeof u.err_text - 1, u.errs);
+        u.err_text[n] = 0;
+        check(rc != 0 && strstr(u.err_text, cases[i][1]) != NULL,
+              i ? "read_file: a missing import is reported" : "read_file: a cycle through ../ is found");
+        if (rc == 0 || !strstr(u.err_text, cases[i][1]))
+            printf("# %s", u.err_text);
+        done(&u);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -179,6 +247,7 @@ int main(int argc, char **argv)
             free(src);
         }
     }
+    test_read_hook();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "../runtime/dataset.h"
 #include "../runtime/png.h"
+#include "../runtime/netg.h" /* ng_crc32 */
 #include "../runtime/safetensors.h"
 
 /* libpng's header shares the name png.h with ours; see runtime/png.c. */
@@ -348,6 +349,62 @@ static void test_png_errors(void)
     free(img);
 }
 
+/* A PNG chunk at at: big-endian length claim (len bytes of data follow), type, data, CRC. */
+static size_t put_chunk(unsigned char *at, const char *type, const void *data, uint32_t len, uint32_t claim)
+{
+    unsigned char *p = at;
+    for (int k = 3; k >= 0; k--)
+        *p++ = (unsigned char)(claim >> (8 * k));
+    memcpy(p, type, 4);
+    if (len)
+        memcpy(p + 4, data, len);
+    uint32_t crc = ng_crc32(p, len + 4); /* the CRC-32 of PNG too */
+    p += 4 + len;
+    for (int k = 3; k >= 0; k--)
+        *p++ = (unsigned char)(crc >> (8 * k));
+    return (size_t)(p - at);
+}
+
+/* The in-memory readers (the fuzz targets' entry points) agree with the file
+ * readers; found by fuzzing: a PNG whose text chunk claims 2 GiB made libpng
+ * allocate 2 GiB before finding the file too short (ancillary chunks that
+ * nothing here uses are now skipped unread). */
+static void test_png_memory(void)
+{
+    unsigned char px[6 * 4];
+    for (int i = 0; i < 24; i++)
+        px[i] = (unsigned char)(i % 3);
+    fixture_png(P("mem.png"), 6, 4, PNG_COLOR_TYPE_GRAY, 8, px, NULL, 0);
+    size_t n;
+    unsigned char *bytes = read_bytes(P("mem.png"), &n);
+    float a[24], b[24];
+    int32_t ma[24], mb[24];
+    int rc = nr_png_read_image(P("mem.png"), 1, 4, 6, a, err, sizeof err) |
+             nr_png_decode_image(bytes, n, "m.png", 1, 4, 6, b, err, sizeof err) |
+             nr_png_read_mask(P("mem.png"), 4, 6, 3, 255, ma, err, sizeof err) |
+             nr_png_decode_mask(bytes, n, "m.png", 4, 6, 3, 255, mb, err, sizeof err);
+    check(rc == 0 && !memcmp(a, b, sizeof a) && !memcmp(ma, mb, sizeof ma),
+          "PNG from memory reads as from its file", "rc %d '%s'", rc, err);
+    rc = nr_png_decode_mask(bytes, n / 2, "m.png", 4, 6, 3, 255, mb, err, sizeof err);
+    check(rc < 0 && !strcmp(err, "m.png: truncated PNG file"), "PNG in memory, truncated",
+          "rc %d '%s'", rc, err);
+    rc = nr_png_decode_image(NULL, 0, "m.png", 1, 4, 6, b, err, sizeof err);
+    check(rc < 0 && !strcmp(err, "m.png: not a PNG file (empty)"), "PNG in memory, empty", "'%s'", err);
+    free(bytes);
+
+    /* signature, IHDR, then a tEXt chunk that says 0x7e000000 bytes follow */
+    unsigned char f[128];
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char ihdr[13] = {0, 0, 0, 8, 0, 0, 0, 8, 8, 0, 0, 0, 0};
+    memcpy(f, sig, 8);
+    size_t len = 8 + put_chunk(f + 8, "IHDR", ihdr, 13, 13);
+    len += put_chunk(f + len, "tEXt", "Comment\0x", 9, 0x7e000000u);
+    float img[64];
+    rc = nr_png_decode_image(f, len, "huge_text.png", 1, 8, 8, img, err, sizeof err);
+    check(rc < 0 && !strcmp(err, "huge_text.png: truncated PNG file"),
+          "a 2 GiB text chunk in a short file: truncated", "rc %d '%s'", rc, err);
+}
+
 static void test_png_masks(void)
 {
     enum { W = 9, H = 6 };
@@ -657,8 +714,8 @@ static void test_augment_case(int h, int w, const char *label)
     snprintf(name, sizeof name, "augment %s: setup", label);
     if (!check(ds && plain && a1 && a2, name, "%s", err))
         goto done;
-    nr_batcher_set_augment(a1, 42);
-    nr_batcher_set_augment(a2, 42);
+    nr_batcher_set_augment(a1, 42, 0);
+    nr_batcher_set_augment(a2, 42, 0);
     int idx[N];
     for (int i = 0; i < N; i++)
         idx[i] = i;
@@ -758,6 +815,18 @@ static void test_safetensors(void)
         ok &= !memcmp(t->data, ts[i].data, (size_t)ne * (size_t)nr_st_dtype_size(t->dtype));
         ok &= nr_st_find(f, ts[i].name) == t;
     }
+    /* the same file from memory (nr_st_parse, the fuzz target's reader) */
+    size_t n_bytes;
+    unsigned char *bytes = read_bytes(path, &n_bytes);
+    nr_st_file *fm = nr_st_parse(bytes, n_bytes, "mem.safetensors", err, sizeof err);
+    int same = fm && nr_st_count(fm) == 4 && !strcmp(nr_st_meta(fm, "epoch"), "12");
+    for (int i = 0; same && i < 4; i++)
+        same = !strcmp(nr_st_get(fm, i)->name, ts[i].name);
+    check(same, "st parse from memory", "%s", err);
+    nr_st_free(fm);
+    fm = nr_st_parse(bytes, 5, "mem.safetensors", err, sizeof err);
+    check(!fm && has(err, "mem.safetensors: truncated: 5 bytes"), "st parse of 5 bytes", "'%s'", err);
+    free(bytes);
     ok = ok && !nr_st_find(f, "nope") && nr_st_meta(f, "epoch") &&
          !strcmp(nr_st_meta(f, "epoch"), "12") &&
          !strcmp(nr_st_meta(f, "model"), meta[3]) && !nr_st_meta(f, "x");
@@ -961,6 +1030,7 @@ int main(void)
     }
     test_png_images();
     test_png_errors();
+    test_png_memory();
     test_png_masks();
     test_dataset();
     test_batcher();

@@ -382,6 +382,65 @@ static void test_errors(void)
     run_free(&r);
 }
 
+/* A diagnostic on a very long line shows a window of 100 columns around the
+ * error, "..." where the line goes on, and a caret (and ~) cut to match. */
+static void test_long_lines(void)
+{
+    enum { TERMS = 25000 };             /* "1 + " each: a 100 003-column line */
+    size_t cap = 4 * TERMS + 64;
+    char *text = malloc(cap), *want = malloc(4096);
+    if (!text || !want) {
+        perror("malloc");
+        exit(2);
+    }
+    parse_run *r = malloc(sizeof *r);   /* its 8 KiB buffer holds the output */
+    if (!r) {
+        perror("malloc");
+        exit(2);
+    }
+
+    /* the error near the end: the window is the last 100 columns */
+    memcpy(text, "y = ", 4);
+    for (int i = 1; i < TERMS; i++)
+        memcpy(text + 4 * i, "1 + ", 4);
+    strcpy(text + 4 * TERMS, "@ 2\n");  /* '@' at column 4*TERMS+1 */
+    int at = 4 * TERMS + 1, lo = at + 2 - 99;
+    run_parse(r, text);
+    snprintf(want, 4096, "t.net:1:%d: error: unexpected character '@'\n...%.100s\n   %*s^\n", at,
+             text + lo - 1, at - lo, "");
+    check(strcmp(r->out, want) == 0 && strlen(r->out) < 400,
+          "a 100 003-column line: the last 100 columns and the caret under '@'");
+    run_free(r);
+
+    /* the error at the start: the first 100 columns and "...", the ~ of a
+     * long token cut at the window's edge */
+    snprintf(text, cap, "x = 1 ");
+    memset(text + 6, 'a', 1000);
+    strcpy(text + 1006, "\n");
+    run_parse(r, text);
+    snprintf(want, 4096, "x = 1 %.94s...\n      ^%.93s\n", text + 6,
+             "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~");
+    const char *nl = strchr(r->out, '\n');
+    check(nl && strncmp(r->out, "t.net:1:7: error: expected end of line but found identifier 'aaa", 64) == 0 &&
+          strcmp(nl + 1, want) == 0, "a long token: window from column 1, ~ up to column 100");
+    run_free(r);
+
+    /* in the middle: 40 columns before the error, "..." on both sides */
+    memset(text, ' ', 5000);
+    memcpy(text, "x =", 3);
+    memcpy(text + 2999, ")", 1);
+    strcpy(text + 5000, "\n");
+    run_parse(r, text);
+    nl = strchr(r->out, '\n');
+    snprintf(want, 4096, "...%.100s...\n   %40s^\n", text + 2959, "");
+    check(nl && strncmp(r->out, "t.net:1:3000: error:", 20) == 0 && strcmp(nl + 1, want) == 0,
+          "an error mid-line: columns 2960..3059 with '...' on both sides");
+    run_free(r);
+    free(r);
+    free(text);
+    free(want);
+}
+
 static void test_diag_and_arena(void)
 {
     nc_diag d;
@@ -430,6 +489,7 @@ int main(void)
     test_expressions();
     test_statements();
     test_errors();
+    test_long_lines();
     test_diag_and_arena();
     printf("%s\n", failures ? "some checks FAILED" : "all checks passed");
     return failures != 0;

@@ -1,9 +1,9 @@
-/* fuzz_netg.c — libFuzzer harness for the .netg reader (ng_graph_parse).
- * Build and run (seeds: `test_netg DIR` writes DIR/valid.netg and
- * DIR/payload.bin):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime \
- *       runtime/netg.c tests/fuzz_netg.c -o fuzz_netg
- *   ./fuzz_netg -max_total_time=60 CORPUS_DIR SEED_DIR
+/* fuzz_netg.c — libFuzzer target for the .netg reader (ng_graph_parse and
+ * ng_graph_check): every input is refused with a message naming the file, or
+ * accepted, and then checks again and survives a round trip.  Seeds
+ * (tests/fuzz/netg/, named without .netg, which git ignores): `test_netg DIR`
+ * writes DIR/valid.netg and DIR/payload.bin; the others are compiled small
+ * models.
  * An input whose first byte is 0x01 is a payload: the harness puts a header
  * with the right length and checksum in front of the rest, so mutations reach
  * the payload reader and ng_graph_check instead of dying at the checksum.  Any
