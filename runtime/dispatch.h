@@ -6,6 +6,7 @@
 #define NR_DISPATCH_H
 
 #include <stdint.h>
+#include "kernels.h"
 #include "netg.h"
 
 /* Everything a kernel call needs: the node, its graph (for tensor shapes)
@@ -16,10 +17,15 @@ typedef struct {
     float *in[NG_MAX_IN];   /* per input slot; NULL for an absent one */
     float *y;               /* output; NULL for update ops */
     float *ws;              /* workspace or NULL */
+    float *scratch;         /* the fast convolutions' workspace: at least
+                               nr_conv_fast_ws_elems of every conv node */
     uint64_t seed;          /* the run's seed (dropout) */
     int64_t step;           /* updates done before this run (Adam's t - 1) */
 } nr_kctx;
 
 void nr_dispatch(const nr_kctx *k);
+
+/* The geometry of a conv2d, conv2d_bwd_data or conv2d_bwd_filter node. */
+void nr_node_conv_geom(const ng_graph *g, const ng_node *n, nr_conv_geom *geom);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "dispatch.h"
 
 struct nr_model {
@@ -22,6 +23,8 @@ struct nr_model {
     uint64_t seed;
     int64_t step;
     double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
+    float *scratch;           /* the fast convolutions' workspace (conv.h) */
+    int64_t scratch_elems;
     int profile_on;
     char err[1024];
 };
@@ -161,6 +164,7 @@ void nr_model_free(nr_model *m)
     free(m->arena);
     free(m->unshared);
     free(m->node_ns);
+    free(m->scratch);
     free(m->state);
     free(m->state_off);
     ng_graph_free(m->g);
@@ -224,12 +228,40 @@ void *nr_model_tensor(nr_model *m, const char *entry, int t)
     return tensor_ptr(m, e, t);
 }
 
+/* The fast convolutions' workspace, grown to what the entry's conv nodes
+ * need (nr_conv_fast_ws_elems); one buffer for every entry, since they run
+ * one at a time. */
+static int grow_scratch(nr_model *m, const ng_entry *en)
+{
+    int64_t need = 0;
+    for (int i = 0; i < en->n_nodes; i++) {
+        const ng_node *n = &en->nodes[i];
+        if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER)
+            continue;
+        nr_conv_geom g;
+        nr_node_conv_geom(m->g, n, &g);
+        int64_t ws = nr_conv_fast_ws_elems(&g);
+        need = ws > need ? ws : need;
+    }
+    if (need <= m->scratch_elems)
+        return 0;
+    float *p = aligned_alloc(64, (size_t)(need * 4 + 63) / 64 * 64);
+    if (!p)
+        return -1;
+    free(m->scratch);
+    m->scratch = p;
+    m->scratch_elems = need;
+    return 0;
+}
+
 static int alloc_entry(nr_model *m, int e)
 {
     const ng_entry *en = &m->g->entries[e];
     if (m->unshared_on) {
         if (m->unshared[e])
             return 0;
+        if (grow_scratch(m, en) != 0)
+            goto oom;
         m->unshared[e] = calloc((size_t)m->g->n_tensors, sizeof *m->unshared[e]);
         if (!m->unshared[e])
             goto oom;
@@ -244,6 +276,8 @@ static int alloc_entry(nr_model *m, int e)
     }
     if (m->arena[e])
         return 0;
+    if (grow_scratch(m, en) != 0)
+        goto oom;
     size_t bytes = (size_t)(en->arena_bytes + 63) / 64 * 64;
     m->arena[e] = aligned_alloc(64, bytes ? bytes : 64);
     if (!m->arena[e])
@@ -281,6 +315,7 @@ int nr_model_run(nr_model *m, const char *entry)
             k.in[s] = tensor_ptr(m, e, n->in[s]);
         k.y = tensor_ptr(m, e, n->out);
         k.ws = tensor_ptr(m, e, n->ws);
+        k.scratch = m->scratch;
         if (prof) {
             double t0 = now_ns();
             nr_dispatch(&k);

@@ -20,12 +20,13 @@ int nr_par_set_threads(int n);
 /* Threads nr_par_for uses: 1 until nr_par_set_threads is called. */
 int nr_par_threads(void);
 
-/* Runs fn(ctx, task, tid) once for every task in 0..n_tasks-1 and returns
- * when all have returned.  Tasks are handed out dynamically, in increasing
- * order, to the caller (tid 0) and the workers (tid 1..threads-1), so a
- * kernel can index per-thread scratch by tid.  fn must not call nr_par_for;
- * nr_par_for itself is called from one thread at a time (netrun's main
- * thread). */
+/* Runs fn(ctx, task, tid) once for every task in 0..n_tasks-1 (fewer than
+ * 2^32) and returns when all have returned.  Tasks are handed out
+ * dynamically, in increasing order, to the caller (tid 0) and the workers
+ * (tid 1..threads-1), so a kernel can index per-thread scratch by tid; the
+ * caller never waits for a worker that has not woken up in time, it runs the
+ * tasks itself.  fn must not call nr_par_for; nr_par_for itself is called
+ * from one thread at a time (netrun's main thread). */
 void nr_par_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid), void *ctx);
 
 #endif

@@ -1,0 +1,381 @@
+/* test_conv.c — checks the fast convolutions of runtime/conv.c against a
+ * naive double-precision convolution: forward (with and without bias and
+ * ReLU), data and weight gradients, for 3x3, 2x2 'same', 1x1 and other
+ * kernels, odd sizes, batches, every ISA the CPU has, every algorithm, on 1
+ * and 2 threads; that the results do not depend on the threads, that
+ * unsupported geometries are refused untouched, and the thread pool.
+ * One line per check; exit status 1 on failure. */
+#include "conv.h"
+#include "parallel.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- reporting, random data ------------------------------------------- */
+
+static int n_checks, n_fail;
+
+/* Prints `ok - name` or `FAIL - name: detail`; returns ok. */
+static int check(int ok, const char *name, const char *fmt, ...)
+{
+    n_checks++;
+    if (ok) {
+        printf("ok - %s\n", name);
+        return 1;
+    }
+    n_fail++;
+    printf("FAIL - %s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    return 0;
+}
+
+static uint64_t rng_state = 12345;
+
+/* Uniform in [-1, 1), from a fixed-seed xorshift64*. */
+static float frand(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+    return (float)(r >> 40) * 0x1p-23f - 1.0f;
+}
+
+static void *alloc_or_die(size_t bytes)
+{
+    void *p = malloc(bytes > 0 ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static float *alloc_rand(int64_t n)
+{
+    float *p = alloc_or_die((size_t)n * sizeof *p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+/* ---- reference: the definition, in double ------------------------------ */
+
+/* Input position of output (oy, ox) at tap (ky, kx), or -1 outside x. */
+static int64_t ref_in(const nr_conv_geom *g, int oy, int ox, int ky, int kx)
+{
+    const int iy = oy * g->stride - g->pad_t + ky, ix = ox * g->stride - g->pad_l + kx;
+    return iy < 0 || iy >= g->h || ix < 0 || ix >= g->w ? -1 : (int64_t)iy * g->w + ix;
+}
+
+/* y (N,K,OH,OW) = relu?(conv(x, w) + b); b may be NULL */
+static void ref_fwd(const nr_conv_geom *g, const float *x, const float *w,
+                    const float *b, int relu, double *y)
+{
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    double s = b ? b[k] : 0.0;
+                    for (int c = 0; c < g->c; c++)
+                        for (int ky = 0; ky < g->kh; ky++)
+                            for (int kx = 0; kx < g->kw; kx++) {
+                                const int64_t p = ref_in(g, oy, ox, ky, kx);
+                                if (p >= 0)
+                                    s += (double)x[(n * g->c + c) * hw + p] *
+                                         w[((k * g->c + c) * g->kh + ky) * g->kw + kx];
+                            }
+                    y[(n * g->k + k) * ohw + oy * g->ow + ox] = relu && s < 0 ? 0 : s;
+                }
+}
+
+/* dx (N,C,H,W) and dw (K,C,KH,KW) from dy (N,K,OH,OW), by scattering each
+ * output's gradient to what it read */
+static void ref_bwd(const nr_conv_geom *g, const float *x, const float *w,
+                    const float *dy, double *dx, double *dw)
+{
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    memset(dx, 0, (size_t)(g->n * g->c * hw) * sizeof *dx);
+    memset(dw, 0, (size_t)(g->k * g->c * g->kh * g->kw) * sizeof *dw);
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    const double d = dy[(n * g->k + k) * ohw + oy * g->ow + ox];
+                    for (int c = 0; c < g->c; c++)
+                        for (int ky = 0; ky < g->kh; ky++)
+                            for (int kx = 0; kx < g->kw; kx++) {
+                                const int64_t p = ref_in(g, oy, ox, ky, kx);
+                                const int64_t wi = ((k * g->c + c) * g->kh + ky) * g->kw + kx;
+                                if (p < 0)
+                                    continue;
+                                dx[(n * g->c + c) * hw + p] += d * w[wi];
+                                dw[wi] += d * x[(n * g->c + c) * hw + p];
+                            }
+                }
+}
+
+/* max |a - r| / max |r| over n */
+static double rel_err(const float *a, const double *r, int64_t n)
+{
+    double e = 0, m = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - r[i]);
+        e = d > e || d != d ? d : e;
+        m = fabs(r[i]) > m ? fabs(r[i]) : m;
+    }
+    return e / m;
+}
+
+/* ---- the cases ----------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    nr_conv_geom g;
+} conv_case;
+
+#define G(n, c, h, w, k, kh, kw, s, pt, pl, oh, ow) {n, c, h, w, k, kh, kw, s, pt, pl, oh, ow}
+static const conv_case cases[] = {
+    {"3x3 odd 37x53 C3 K5", G(1, 3, 37, 53, 5, 3, 3, 1, 1, 1, 37, 53)},
+    {"3x3 C1 K8", G(2, 1, 20, 19, 8, 3, 3, 1, 1, 1, 20, 19)},
+    {"3x3 16->16 batch 2", G(2, 16, 32, 32, 16, 3, 3, 1, 1, 1, 32, 32)},
+    {"3x3 32->16 9x9 batch 7", G(7, 32, 9, 9, 16, 3, 3, 1, 1, 1, 9, 9)},
+    {"3x3 8->8 4x4 batch 32", G(32, 8, 4, 4, 8, 3, 3, 1, 1, 1, 4, 4)},
+    {"3x3 64->32 8x8 batch 8", G(8, 64, 8, 8, 32, 3, 3, 1, 1, 1, 8, 8)},
+    {"3x3 96->96 6x7 batch 13", G(13, 96, 6, 7, 96, 3, 3, 1, 1, 1, 6, 7)},
+    {"3x3 32->32 64x64 batch 2", G(2, 32, 64, 64, 32, 3, 3, 1, 1, 1, 64, 64)},
+    {"3x3 pad_t 0, 10 rows -> 8, batch 6", G(6, 4, 10, 12, 4, 3, 3, 1, 0, 1, 8, 12)},
+    {"2x2 same 16->8 17x15 batch 3", G(3, 16, 17, 15, 8, 2, 2, 1, 0, 0, 17, 15)},
+    {"2x2 same 64->32 16x16 batch 2", G(2, 64, 16, 16, 32, 2, 2, 1, 0, 0, 16, 16)},
+    {"1x1 32->32 16x16 batch 2", G(2, 32, 16, 16, 32, 1, 1, 1, 0, 0, 16, 16)},
+    {"1x1 5->3 7x9", G(1, 5, 7, 9, 3, 1, 1, 1, 0, 0, 7, 9)},
+    {"5x5 same 4->6 13x11", G(1, 4, 13, 11, 6, 5, 5, 1, 2, 2, 13, 11)},
+    {"1x3 same 6->5 5x20", G(2, 6, 5, 20, 5, 1, 3, 1, 0, 1, 5, 20)},
+    {"3x3 16->16 128x128", G(1, 16, 128, 128, 16, 3, 3, 1, 1, 1, 128, 128)},
+    {"3x3 128->64 16x16 batch 2", G(2, 128, 16, 16, 64, 3, 3, 1, 1, 1, 16, 16)},
+    {"2x2 same 256->128 8x8 batch 8", G(8, 256, 8, 8, 128, 2, 2, 1, 0, 0, 8, 8)},
+};
+
+/* What the fast path must refuse (and leave its output alone). */
+static const conv_case refused[] = {
+    {"stride 2", G(1, 4, 16, 16, 4, 3, 3, 2, 1, 1, 8, 8)},
+    {"valid 3x3 (ow != w)", G(1, 4, 10, 10, 4, 3, 3, 1, 0, 0, 8, 8)},
+    {"7x7 (more than 25 taps)", G(1, 2, 12, 12, 2, 7, 7, 1, 3, 3, 12, 12)},
+    {"pad_l = kw", G(1, 2, 8, 8, 2, 2, 2, 1, 0, 2, 8, 8)},
+    {"512x512 channels (im2col is faster)", G(1, 512, 2, 2, 512, 3, 3, 1, 1, 1, 2, 2)},
+};
+
+/* Tolerances: float accumulation, and the Winograd transforms' roundoff. */
+static const double tol_direct = 1e-5, tol_wino = 1e-4;
+
+/* A case's data and its reference results, computed once. */
+typedef struct {
+    const conv_case *cs;
+    int64_t nx, nw, ny;
+    float *x, *w, *b, *dy;      /* (N,C,H,W) (K,C,KH,KW) (K) (N,K,OH,OW) */
+    double *ry[3];              /* forward: bias + ReLU, bias, neither */
+    double *rdx, *rdw;
+    float *out, *ws;
+} case_data;
+
+static void case_data_init(case_data *d, const conv_case *cs)
+{
+    const nr_conv_geom *g = &cs->g;
+    d->cs = cs;
+    d->nx = (int64_t)g->n * g->c * g->h * g->w;
+    d->nw = (int64_t)g->k * g->c * g->kh * g->kw;
+    d->ny = (int64_t)g->n * g->k * g->oh * g->ow;
+    d->x = alloc_rand(d->nx);
+    d->w = alloc_rand(d->nw);
+    d->b = alloc_rand(g->k);
+    d->dy = alloc_rand(d->ny);
+    for (int mode = 0; mode < 3; mode++) {
+        d->ry[mode] = alloc_or_die((size_t)d->ny * sizeof(double));
+        ref_fwd(g, d->x, d->w, mode < 2 ? d->b : NULL, mode == 0, d->ry[mode]);
+    }
+    d->rdx = alloc_or_die((size_t)d->nx * sizeof(double));
+    d->rdw = alloc_or_die((size_t)d->nw * sizeof(double));
+    ref_bwd(g, d->x, d->w, d->dy, d->rdx, d->rdw);
+    const int64_t m = d->nx > d->ny ? d->nx : d->ny;
+    d->out = alloc_or_die((size_t)(m > d->nw ? m : d->nw) * sizeof(float));
+    d->ws = alloc_or_die((size_t)nr_conv_fast_ws_elems(g) * sizeof(float));
+}
+
+static void case_data_free(case_data *d)
+{
+    free(d->x); free(d->w); free(d->b); free(d->dy);
+    for (int mode = 0; mode < 3; mode++)
+        free(d->ry[mode]);
+    free(d->rdx); free(d->rdw); free(d->out); free(d->ws);
+}
+
+/* Every pass of d's case with the given ISA, threads and algorithm, against
+ * the reference.  Outputs start as NaN, so each element must be written. */
+static void run_case(const case_data *d, int isa, int threads, int algo)
+{
+    const nr_conv_geom *g = &d->cs->g;
+    const int wino = algo == NR_CONV_WINOGRAD;
+    const double tol = wino ? tol_wino : tol_direct;
+    char name[256], how[96];
+    nr_conv_set_isa(isa);
+    nr_par_set_threads(threads);
+    nr_conv_set_algo(algo);
+    snprintf(how, sizeof how, "%s, %s, %d thread%s", nr_conv_isa_name(isa),
+             wino ? "winograd" : "direct", threads, threads > 1 ? "s" : "");
+    for (int mode = 0; mode < 3; mode++) {   /* bias + ReLU, bias, neither */
+        const float *bias = mode < 2 ? d->b : NULL;
+        const int relu = mode == 0;
+        memset(d->out, 0xff, (size_t)d->ny * sizeof(float));
+        const int rc = nr_conv_fast_fwd(g, d->x, d->w, bias, relu, d->out, d->ws);
+        const double e = rc ? 1 : rel_err(d->out, d->ry[mode], d->ny);
+        snprintf(name, sizeof name, "%s: forward%s%s, %s", d->cs->name, bias ? " + bias" : "",
+                 relu ? " + relu" : "", how);
+        check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+    }
+    memset(d->out, 0xff, (size_t)d->nx * sizeof(float));
+    int rc = nr_conv_fast_bwd_data(g, d->dy, d->w, d->out, d->ws);
+    double e = rc ? 1 : rel_err(d->out, d->rdx, d->nx);
+    snprintf(name, sizeof name, "%s: data gradient, %s", d->cs->name, how);
+    check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+    memset(d->out, 0xff, (size_t)d->nw * sizeof(float));
+    rc = nr_conv_fast_bwd_filter(g, d->dy, d->x, d->out, d->ws);
+    e = rc ? 1 : rel_err(d->out, d->rdw, d->nw);
+    snprintf(name, sizeof name, "%s: weight gradient, %s", d->cs->name, how);
+    if (wino && g->c < 8)   /* the Winograd weight gradient needs 8 channels */
+        check(rc == -1, name, "rc %d, expected -1 (fewer than 8 channels)", rc);
+    else
+        check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+}
+
+/* The three passes give the same bits on 1 and on 2 threads (fixed task
+ * boundaries, partial sums added in a fixed order). */
+static void run_determinism(const conv_case *cs, int algo)
+{
+    const nr_conv_geom *g = &cs->g;
+    const int64_t nx = (int64_t)g->n * g->c * g->h * g->w;
+    const int64_t nw = (int64_t)g->k * g->c * g->kh * g->kw;
+    const int64_t ny = (int64_t)g->n * g->k * g->oh * g->ow;
+    const int64_t n_out = ny + nx + nw;
+    float *x = alloc_rand(nx), *w = alloc_rand(nw), *b = alloc_rand(g->k), *dy = alloc_rand(ny);
+    float *ws = alloc_or_die((size_t)nr_conv_fast_ws_elems(g) * sizeof(float));
+    float *out[2];
+    int rc = 0;
+    nr_conv_set_algo(algo);
+    for (int t = 0; t < 2; t++) {
+        out[t] = alloc_or_die((size_t)n_out * sizeof(float));
+        nr_par_set_threads(t + 1);
+        rc |= nr_conv_fast_fwd(g, x, w, b, 1, out[t], ws);
+        rc |= nr_conv_fast_bwd_data(g, dy, w, out[t] + ny, ws);
+        rc |= nr_conv_fast_bwd_filter(g, dy, x, out[t] + ny + nx, ws);
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%s: same bits on 1 and 2 threads, %s", cs->name,
+             algo == NR_CONV_WINOGRAD ? "winograd" : "direct");
+    check(rc == 0 && !memcmp(out[0], out[1], (size_t)n_out * sizeof(float)), name,
+          rc ? "a pass refused" : "results differ");
+    free(x); free(w); free(b); free(dy); free(ws); free(out[0]); free(out[1]);
+}
+
+/* The pool (parallel.c) runs every task of every job exactly once, with tid
+ * in range, over many small back-to-back jobs (where late workers meet new
+ * jobs) and after idle gaps (where workers sleep). */
+typedef struct {
+    int64_t n;
+    int threads;
+    int hits[64];
+    int bad_tid;
+} pool_job;
+
+static void pool_task(void *ctx, int64_t task, int tid)
+{
+    pool_job *j = ctx;
+    __atomic_fetch_add(&j->hits[task], 1, __ATOMIC_RELAXED);
+    if (tid < 0 || tid >= j->threads)
+        __atomic_store_n(&j->bad_tid, 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool(int threads)
+{
+    nr_par_set_threads(threads);
+    int bad = 0;
+    for (int it = 0; it < 20000; it++) {
+        pool_job j = {.n = 1 + (int64_t)((frand() + 1.0f) * 31.9f), .threads = threads};
+        if (it % 2000 == 0) {
+            struct timespec gap = {0, 200000};   /* 0.2 ms: the workers go to sleep */
+            nanosleep(&gap, NULL);
+        }
+        nr_par_for(j.n, pool_task, &j);
+        for (int64_t t = 0; t < j.n; t++)
+            bad |= j.hits[t] != 1;
+        bad |= j.bad_tid;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "pool: 20000 jobs on %d threads", threads);
+    check(!bad && nr_par_threads() == threads, name, "a task ran twice, never, or with a bad tid");
+}
+
+/* Every pass refuses cs and writes nothing; when the geometry itself is
+ * unsupported (geometry_refused), it needs no workspace either. */
+static void run_refused(const conv_case *cs, int geometry_refused)
+{
+    const nr_conv_geom *g = &cs->g;
+    float buf[64], ws[1];
+    int rc[3];
+    memset(buf, 0, sizeof buf);
+    rc[0] = nr_conv_fast_fwd(g, buf, buf, NULL, 0, buf, ws);
+    rc[1] = nr_conv_fast_bwd_data(g, buf, buf, buf, ws);
+    rc[2] = nr_conv_fast_bwd_filter(g, buf, buf, buf, ws);
+    int untouched = 1;
+    for (int i = 0; i < 64; i++)
+        untouched &= buf[i] == 0.0f;
+    char name[256];
+    snprintf(name, sizeof name, "refused: %s", cs->name);
+    check(rc[0] == -1 && rc[1] == -1 && rc[2] == -1 && untouched &&
+              (!geometry_refused || nr_conv_fast_ws_elems(g) == 0),
+          name, "rc %d %d %d, output %s", rc[0], rc[1], rc[2], untouched ? "kept" : "written");
+}
+
+int main(void)
+{
+    const int best = nr_conv_set_isa(NR_ISA_AVX512);
+    if (best == NR_ISA_GENERIC) {
+        printf("no AVX2 on this CPU: the fast convolutions are off\n");
+        return 77;   /* meson: skipped */
+    }
+    test_pool(2);
+    test_pool(3);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        case_data d;
+        case_data_init(&d, &cases[i]);
+        for (int isa = NR_ISA_AVX2; isa <= best; isa++)
+            for (int threads = 1; threads <= 2; threads++) {
+                run_case(&d, isa, threads, NR_CONV_DIRECT);
+                if (cases[i].g.kh == 3 && cases[i].g.kw == 3)
+                    run_case(&d, isa, threads, NR_CONV_WINOGRAD);
+            }
+        case_data_free(&d);
+    }
+    nr_conv_set_isa(best);
+    run_determinism(&cases[7], NR_CONV_DIRECT);    /* 32->32 64x64: many tasks and ranges */
+    run_determinism(&cases[7], NR_CONV_WINOGRAD);
+    run_determinism(&cases[6], NR_CONV_DIRECT);    /* 96->96: channel groups */
+    run_determinism(&cases[0], NR_CONV_DIRECT);    /* C = 3: positions in the lanes */
+    nr_conv_set_algo(NR_CONV_AUTO);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        run_refused(&refused[i], 1);
+    nr_conv_set_isa(NR_ISA_GENERIC);
+    run_refused(&cases[2], 0);   /* generic: no fast path at all */
+    nr_conv_fast_release();
+    nr_par_set_threads(1);
+    printf("%d checks, %d failed\n", n_checks, n_fail);
+    return n_fail ? 1 : 0;
+}
