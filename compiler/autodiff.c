@@ -220,6 +220,16 @@ static void g_unary(ad *A, const nc_node *n, int dy)
         g = bop2(A, NG_OP_MUL, dy, e, nm, n->loc);
         break;
     }
+    case NG_OP_SIGMOID:
+    case NG_OP_TANH:
+    case NG_OP_LEAKY_RELU: { /* from y: dy y (1 - y), dy (1 - y^2), dy or slope dy */
+        int op = f->op == NG_OP_SIGMOID ? NG_OP_SIGMOID_BWD
+                 : f->op == NG_OP_TANH  ? NG_OP_TANH_BWD
+                                        : NG_OP_LEAKY_RELU_BWD;
+        int32_t in[2] = {dy, y};
+        g = bop(A, op, 2, in, NULL, f->fa, nm, n->loc);
+        break;
+    }
     default:
         nc_die("g_unary: op %d", f->op);
     }
@@ -274,6 +284,116 @@ static void g_slice(ad *A, const nc_node *n, int dy)
     acc(A, n->n.in[0], bop1(A, NG_OP_PAD, dy, ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
 }
 
+/* group_norm: dx by the fused GROUP_NORM_BWD, dgamma by
+ * GROUP_NORM_BWD_GAMMA, dbeta = the per-channel sum of dy (conv2d's bias
+ * gradient). */
+static void g_group_norm(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    int x = f->in[0], gamma = f->in[1], beta = f->in[2];
+    if (A->needs[x]) {
+        int32_t in[3] = {dy, x, gamma};
+        acc(A, x, bop(A, NG_OP_GROUP_NORM_BWD, 3, in, f->ia, f->fa, gname(A, x), n->loc), n->loc);
+    }
+    if (gamma >= 0 && A->needs[gamma]) {
+        int32_t in[2] = {dy, x};
+        acc(A, gamma, bop(A, NG_OP_GROUP_NORM_BWD_GAMMA, 2, in, f->ia, f->fa, gname(A, gamma), n->loc),
+            n->loc);
+    }
+    if (beta >= 0 && A->needs[beta])
+        acc(A, beta, bop1(A, NG_OP_CONV2D_BWD_BIAS, dy, NULL, NULL, gname(A, beta), n->loc), n->loc);
+}
+
+/* batch_norm (the train-mode op: batch statistics): as group_norm, with
+ * each channel's N*H*W values as the group; the running statistics take no
+ * gradient. */
+static void g_batch_norm(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    int x = f->in[0], gamma = f->in[1], beta = f->in[2];
+    float fa[NG_MAX_FA] = {f->fa[0]};
+    if (A->needs[x]) {
+        int32_t in[3] = {dy, x, gamma};
+        acc(A, x, bop(A, NG_OP_BATCH_NORM_BWD, 3, in, NULL, fa, gname(A, x), n->loc), n->loc);
+    }
+    if (gamma >= 0 && A->needs[gamma]) {
+        int32_t in[2] = {dy, x};
+        acc(A, gamma, bop(A, NG_OP_BATCH_NORM_BWD_GAMMA, 2, in, NULL, fa, gname(A, gamma), n->loc), n->loc);
+    }
+    if (beta >= 0 && A->needs[beta])
+        acc(A, beta, bop1(A, NG_OP_CONV2D_BWD_BIAS, dy, NULL, NULL, gname(A, beta), n->loc), n->loc);
+}
+
+/* dropout: the same mask (same salt, seed and step) applied to dy. */
+static void g_dropout(ad *A, const nc_node *n, int dy)
+{
+    acc(A, n->n.in[0], bop1(A, NG_OP_DROPOUT, dy, n->n.ia, n->n.fa, gname(A, n->n.in[0]), n->loc), n->loc);
+}
+
+/* avg_pool, pad2d, upsample_bilinear: their adjoints, told the input size. */
+static void g_spatial(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    const ng_tensor x = A->g->tensors[f->in[0]].t;
+    int32_t ia[NG_MAX_IA];
+    memcpy(ia, f->ia, sizeof ia);
+    int op = NG_OP_UPSAMPLE_BILINEAR_BWD;
+    if (f->op == NG_OP_AVG_POOL) {
+        op = NG_OP_AVG_POOL_BWD;
+        ia[1] = x.dim[2];
+        ia[2] = x.dim[3];
+    } else if (f->op == NG_OP_PAD2D) {
+        op = NG_OP_PAD2D_BWD;
+        ia[5] = x.dim[2];
+        ia[6] = x.dim[3];
+    }
+    acc(A, f->in[0], bop1(A, op, dy, ia, NULL, gname(A, f->in[0]), n->loc), n->loc);
+}
+
+static void g_global_max_pool(ad *A, const nc_node *n, int dy)
+{
+    acc(A, n->n.in[0], bop2(A, NG_OP_GLOBAL_MAX_POOL_BWD, dy, n->n.in[0], gname(A, n->n.in[0]), n->loc),
+        n->loc);
+}
+
+/* conv_transpose2d, the data gradient of a conv2d: dx is that conv2d's
+ * forward of dy, dw its filter gradient (roles of x and dy swapped), db the
+ * per-channel sum of dy. */
+static void g_conv_transpose2d(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    const ng_tensor w = A->g->tensors[f->in[1]].t;
+    int32_t ia[NG_MAX_IA];
+    memcpy(ia, f->ia, sizeof ia);
+    if (A->needs[f->in[0]]) {
+        ia[5] = ia[6] = 0; /* conv2d: no fused relu */
+        int32_t in[3] = {dy, f->in[1], -1};
+        acc(A, f->in[0], bop(A, NG_OP_CONV2D, 3, in, ia, NULL, gname(A, f->in[0]), n->loc), n->loc);
+    }
+    if (A->needs[f->in[1]]) {
+        ia[5] = w.dim[2];
+        ia[6] = w.dim[3];
+        int32_t in[2] = {f->in[0], dy};
+        acc(A, f->in[1], bop(A, NG_OP_CONV2D_BWD_FILTER, 2, in, ia, NULL, gname(A, f->in[1]), n->loc), n->loc);
+    }
+    if (f->in[2] >= 0 && A->needs[f->in[2]])
+        acc(A, f->in[2], bop1(A, NG_OP_CONV2D_BWD_BIAS, dy, NULL, NULL, gname(A, f->in[2]), n->loc), n->loc);
+}
+
+/* cumsum: the cumulative sum of dy the other way; gather: scattered back
+ * through the same indices. */
+static void g_cumsum(ad *A, const nc_node *n, int dy)
+{
+    int32_t ia[NG_MAX_IA] = {n->n.ia[0], !n->n.ia[1]};
+    acc(A, n->n.in[0], bop1(A, NG_OP_CUMSUM, dy, ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
+}
+
+static void g_gather(ad *A, const nc_node *n, int dy)
+{
+    int32_t in[2] = {dy, n->n.in[1]};
+    acc(A, n->n.in[0], bop(A, NG_OP_GATHER_BWD, 2, in, n->n.ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
+}
+
 /* One row per op; NULL: not differentiable (backward and update ops, and
  * ops whose inputs never need gradients: see differentiable_input). */
 static const grad_rule grad_rules[NG_OP_COUNT] = {
@@ -301,6 +421,19 @@ static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_LOG_SOFTMAX] = g_log_softmax,
     [NG_OP_RESHAPE] = g_reshape,
     [NG_OP_SLICE] = g_slice,
+    [NG_OP_SIGMOID] = g_unary,
+    [NG_OP_TANH] = g_unary,
+    [NG_OP_LEAKY_RELU] = g_unary,
+    [NG_OP_GROUP_NORM] = g_group_norm,
+    [NG_OP_BATCH_NORM] = g_batch_norm,
+    [NG_OP_DROPOUT] = g_dropout,
+    [NG_OP_AVG_POOL] = g_spatial,
+    [NG_OP_PAD2D] = g_spatial,
+    [NG_OP_UPSAMPLE_BILINEAR] = g_spatial,
+    [NG_OP_GLOBAL_MAX_POOL] = g_global_max_pool,
+    [NG_OP_CONV_TRANSPOSE2D] = g_conv_transpose2d,
+    [NG_OP_CUMSUM] = g_cumsum,
+    [NG_OP_GATHER] = g_gather,
 };
 
 /* Inputs through which no gradient flows: the nograd column of ops.def. */

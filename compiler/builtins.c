@@ -1,6 +1,7 @@
-/* builtins.c — the builtin ops of the language: one b_* function per
- * builtin, each checking its arguments and emitting graph ops, and the
- * table (builtins[]) that names them and their parameters.  The UNARY rows
+/* builtins.c — the builtin ops of the language other than the layers
+ * (layers.c): arithmetic, reductions, shapes, labels and losses, one b_*
+ * function per builtin, each checking its arguments and emitting graph ops,
+ * and the table (builtins[]) that names them and their parameters.  The UNARY rows
  * of ops.def with NG_F_FUNC are builtins without a line here: unary_fn
  * serves them all, folding numbers through ng_unary_f64. */
 #include "elab.h"
@@ -10,193 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* --- builtin ops ------------------------------------------------------- */
+/* --- arithmetic, reductions, labels, losses ----------------------------- */
 
-
-static int want_4d(elab *E, const value *v, const char *fn)
-{
-    if (!el_want_tensor(E, v, fn, "x"))
-        return 0;
-    const ng_tensor *t = el_T(E, v->t);
-    if (t->ndim != 4 || t->dtype != NG_F32) {
-        char s[64];
-        el_error(E, v->loc, "%s: expected a 4-D f32 tensor (N,C,H,W), got %s%s", fn,
-              t->dtype == NG_I32 ? "labels " : "", ng_shape_str(s, t->ndim, t->dim));
-        return 0;
-    }
-    return 1;
-}
-
-/* kernel = 3 or [3, 3] */
-static int want_pair(elab *E, const value *v, const char *fn, const char *arg, int out[2])
-{
-    if (v->k == V_LIST) {
-        if (v->n != 2) {
-            el_error(E, v->loc, "%s: argument '%s' must be an integer or a list of 2", fn, arg);
-            return 0;
-        }
-        return el_want_int(E, &v->items[0], fn, arg, 1, 1 << 16, &out[0]) &&
-               el_want_int(E, &v->items[1], fn, arg, 1, 1 << 16, &out[1]);
-    }
-    if (!el_want_int(E, v, fn, arg, 1, 1 << 16, &out[0]))
-        return 0;
-    out[1] = out[0];
-    return 1;
-}
-
-static const char *const pad_names[] = {"valid", "same", NULL};
-static const char *const init_names[] = {"glorot_uniform", "he_normal", "zeros", NULL};
-static const int init_codes[] = {NG_INIT_GLOROT_UNIFORM, NG_INIT_HE_NORMAL, NG_INIT_ZEROS};
-
-static int param_tensor(elab *E, const char *name, int ndim, const int32_t *dim, int init,
-                        float a0, float a1, nc_loc loc)
-{
-    int t = nc_graph_tensor(E->g, name, NG_F32, NG_ROLE_PARAM, ndim, dim, loc);
-    E->g->tensors[t].t.init = (uint8_t)init;
-    E->g->tensors[t].t.init_arg[0] = a0;
-    E->g->tensors[t].t.init_arg[1] = a1;
-    return t;
-}
-
-/* conv2d(x, channels, kernel, stride = 1, pad = valid, bias = true,
- *        init = glorot_uniform, name = none) */
-static value b_conv2d(elab *E, const nc_expr *call, value *a)
-{
-    int ch, k[2], stride, pad, initi;
-    if (!want_4d(E, &a[0], "conv2d") || !el_want_int(E, &a[1], "conv2d", "channels", 1, 1 << 20, &ch) ||
-        !want_pair(E, &a[2], "conv2d", "kernel", k) ||
-        !el_want_int(E, &a[3], "conv2d", "stride", 1, 1 << 16, &stride) ||
-        !el_want_choice(E, &a[4], "conv2d", "pad", pad_names, &pad) ||
-        !el_want_choice(E, &a[6], "conv2d", "init", init_names, &initi))
-        return el_v_err();
-    if (a[5].k != V_BOOL) {
-        el_error(E, a[5].loc, "conv2d: argument 'bias' must be true or false");
-        return el_v_err();
-    }
-    const ng_tensor *x = el_T(E, a[0].t);
-    int c = x->dim[1], h = x->dim[2], w = x->dim[3];
-    int32_t ia[NG_MAX_IA] = {0};
-    ia[0] = stride;
-    if (pad == 1) { /* TensorFlow 'same': out = ceil(in/stride), extra at bottom/right */
-        int oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
-        int ph = (oh - 1) * stride + k[0] - h, pw = (ow - 1) * stride + k[1] - w;
-        if (ph < 0) ph = 0;
-        if (pw < 0) pw = 0;
-        ia[1] = ph / 2;
-        ia[2] = pw / 2;
-        ia[3] = ph - ph / 2;
-        ia[4] = pw - pw / 2;
-    } else if (k[0] > h || k[1] > w) {
-        char s[64];
-        el_error(E, call->loc, "conv2d: %dx%d kernel does not fit a %s input with pad = valid",
-              k[0], k[1], ng_shape_str(s, x->ndim, x->dim));
-        return el_v_err();
-    }
-    const char *base;
-    if (a[7].k == V_STR || a[7].k == V_SYM) {
-        base = E->top->path[0] ? nc_arena_printf(E->a, "%s.%s", E->top->path, a[7].s) : a[7].s;
-    } else {
-        int n = el_bump(E->a, &E->top->counters, "conv");
-        base = E->top->path[0] ? nc_arena_printf(E->a, "%s.conv%d", E->top->path, n)
-                               : nc_arena_printf(E->a, "conv%d", n);
-    }
-    int32_t wd[4] = {ch, c, k[0], k[1]};
-    float fan_in = (float)c * k[0] * k[1], fan_out = (float)ch * k[0] * k[1];
-    int wt = param_tensor(E, nc_arena_printf(E->a, "%s.weight", base), 4, wd,
-                          init_codes[initi], fan_in, fan_out, call->loc);
-    int bt = -1;
-    if (a[5].num) {
-        int32_t bd[1] = {ch};
-        bt = param_tensor(E, nc_arena_printf(E->a, "%s.bias", base), 1, bd, NG_INIT_ZEROS, 0, 0,
-                          call->loc);
-    }
-    int32_t in[3] = {a[0].t, wt, bt};
-    char err[512];
-    int y = nc_graph_op(E->g, NG_OP_CONV2D, 3, in, ia, NULL, base, NG_ROLE_ACT, call->loc, 0,
-                        err, sizeof err);
-    if (y < 0) {
-        el_error(E, call->loc, "%s", err);
-        return el_v_err();
-    }
-    return el_tensor_value(y, call->loc);
-}
-
-static value b_relu(elab *E, const nc_expr *call, value *a)
-{
-    if (!el_want_tensor(E, &a[0], "relu", "x"))
-        return el_v_err();
-    int32_t in[1] = {a[0].t};
-    return el_emit(E, call->loc, NG_OP_RELU, 1, in, NULL, NULL, "relu");
-}
-
-/* maxpool(x, size = 2) and upsample(x, factor = 2) */
-static value pool_like(elab *E, const nc_expr *call, value *a, const char *fn, const char *arg, int op)
-{
-    int k;
-    if (!want_4d(E, &a[0], fn) || !el_want_int(E, &a[1], fn, arg, 1, 1 << 12, &k))
-        return el_v_err();
-    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {k};
-    return el_emit(E, call->loc, op, 1, in, ia, NULL, fn);
-}
-
-static value b_maxpool(elab *E, const nc_expr *call, value *a)
-{
-    return pool_like(E, call, a, "maxpool", "size", NG_OP_MAXPOOL);
-}
-
-static value b_upsample(elab *E, const nc_expr *call, value *a)
-{
-    return pool_like(E, call, a, "upsample", "factor", NG_OP_UPSAMPLE);
-}
-
-/* spatial_dropout(x, rate): a (N,C) mask drawn per step, identity when
- * not training (the eval and infer entries drop the mask). */
-static value b_spatial_dropout(elab *E, const nc_expr *call, value *a)
-{
-    double p;
-    if (!want_4d(E, &a[0], "spatial_dropout") || !el_want_num(E, &a[1], "spatial_dropout", "rate", &p))
-        return el_v_err();
-    if (p < 0 || p >= 1) {
-        el_error(E, a[1].loc, "spatial_dropout: rate %g is outside [0, 1)", p);
-        return el_v_err();
-    }
-    if (p == 0)
-        return a[0];
-    const ng_tensor *x = el_T(E, a[0].t);
-    int32_t ia[NG_MAX_IA] = {++E->salt, x->dim[0], x->dim[1]};
-    float fa[NG_MAX_FA] = {(float)p};
-    value m = el_emit(E, call->loc, NG_OP_DROPOUT_MASK, 0, NULL, ia, fa, "dropout_mask");
-    if (m.k == V_ERR)
-        return m;
-    int32_t in[2] = {a[0].t, m.t};
-    return el_emit(E, call->loc, NG_OP_MUL_CHANNEL, 2, in, NULL, NULL, "dropout");
-}
-
-int el_is_none(const value *v)
-{
-    return v->k == V_NONE || ((v->k == V_SYM || v->k == V_STR) && strcmp(v->s, "none") == 0);
-}
-
-/* Any f32 tensor (the labels input is i32: say what to do with it). */
-int el_want_f32(elab *E, const value *v, const char *fn, const char *arg)
-{
-    if (!el_want_tensor(E, v, fn, arg))
-        return 0;
-    if (el_T(E, v->t)->dtype != NG_F32) {
-        el_error(E, v->loc, "%s: '%s' is the labels input (integers); use one_hot(...) or valid_mask(...)",
-              fn, el_T(E, v->t)->name);
-        return 0;
-    }
-    return 1;
-}
-
-/* The labels input, for the ops that read labels. */
-static int want_labels(elab *E, const value *v, const char *fn)
+int el_want_labels(elab *E, const value *v, const char *fn)
 {
     if (!el_want_tensor(E, v, fn, "labels"))
         return 0;
-    if (v->t != E->g->bind.labels) {
-        el_error(E, v->loc, "%s: argument 'labels' must be a labels input", fn);
+    int p = E->g->tensors[v->t].producer;
+    if (el_T(E, v->t)->dtype != NG_I32 ||
+        (v->t != E->g->bind.labels && (p < 0 || E->g->nodes[p].n.op != NG_OP_DOWNSAMPLE_LABELS))) {
+        el_error(E, v->loc, "%s: argument 'labels' must be the labels input or downsample_labels of it", fn);
         return 0;
     }
     return 1;
@@ -466,7 +290,7 @@ static int model_ignore(elab *E, const value *v, const char *fn, int *out)
 static value b_one_hot(elab *E, const nc_expr *call, value *a)
 {
     int classes = E->g->bind.classes, ignore;
-    if (!want_labels(E, &a[0], "one_hot") ||
+    if (!el_want_labels(E, &a[0], "one_hot") ||
         (!el_is_none(&a[1]) && !el_want_int(E, &a[1], "one_hot", "classes", 1, NG_MAX_CLASSES, &classes)) ||
         !model_ignore(E, &a[2], "one_hot", &ignore))
         return el_v_err();
@@ -478,7 +302,7 @@ static value b_one_hot(elab *E, const nc_expr *call, value *a)
 static value b_valid_mask(elab *E, const nc_expr *call, value *a)
 {
     int ignore;
-    if (!want_labels(E, &a[0], "valid_mask") || !model_ignore(E, &a[1], "valid_mask", &ignore))
+    if (!el_want_labels(E, &a[0], "valid_mask") || !model_ignore(E, &a[1], "valid_mask", &ignore))
         return el_v_err();
     int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {E->g->bind.classes, ignore};
     return el_emit(E, call->loc, NG_OP_VALID_MASK, 1, in, ia, NULL, "valid_mask");
@@ -561,6 +385,71 @@ static value b_slice(elab *E, const nc_expr *call, value *a)
     return el_emit(E, call->loc, NG_OP_SLICE, 1, in, ia, NULL, "slice");
 }
 
+/* cumsum(x, axis) */
+static value b_cumsum(elab *E, const nc_expr *call, value *a)
+{
+    int axis;
+    if (!el_want_f32(E, &a[0], "cumsum", "x") || !want_axis(E, &a[1], "cumsum", el_T(E, a[0].t)->ndim, &axis))
+        return el_v_err();
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {axis, 0};
+    return el_emit(E, call->loc, NG_OP_CUMSUM, 1, in, ia, NULL, "cumsum");
+}
+
+/* The permutation of argsort(x, axis, descending), -1 after an error. */
+static int argsort_of(elab *E, const nc_expr *call, value *a, const char *fn, int *axis)
+{
+    if (!el_want_f32(E, &a[0], fn, "x") || !want_axis(E, &a[1], fn, el_T(E, a[0].t)->ndim, axis))
+        return -1;
+    if (a[2].k != V_BOOL) {
+        el_error(E, a[2].loc, "%s: argument 'descending' must be true or false", fn);
+        return -1;
+    }
+    int32_t in[1] = {a[0].t}, ia[NG_MAX_IA] = {*axis, a[2].num ? 1 : 0};
+    value v = el_emit(E, call->loc, NG_OP_ARGSORT, 1, in, ia, NULL, "argsort");
+    return v.k == V_ERR ? -1 : v.t;
+}
+
+/* argsort(x, axis = -1, descending = false): integer indices, for gather */
+static value b_argsort(elab *E, const nc_expr *call, value *a)
+{
+    int axis, t = argsort_of(E, call, a, "argsort", &axis);
+    return t < 0 ? el_v_err() : el_tensor_value(t, call->loc);
+}
+
+/* sort(x, axis = -1, descending = false) = gather(x, argsort(x, ...)) */
+static value b_sort(elab *E, const nc_expr *call, value *a)
+{
+    int axis, t = argsort_of(E, call, a, "sort", &axis);
+    if (t < 0)
+        return el_v_err();
+    int32_t in[2] = {a[0].t, t}, ia[NG_MAX_IA] = {axis};
+    return el_emit(E, call->loc, NG_OP_GATHER, 2, in, ia, NULL, "sort");
+}
+
+/* gather(x, indices, axis = -1): y[.., j, ..] = x[.., indices[.., j, ..], ..],
+ * indices from argsort of a tensor of x's shape */
+static value b_gather(elab *E, const nc_expr *call, value *a)
+{
+    int axis;
+    if (!el_want_f32(E, &a[0], "gather", "x") || !el_want_tensor(E, &a[1], "gather", "indices") ||
+        !want_axis(E, &a[2], "gather", el_T(E, a[0].t)->ndim, &axis))
+        return el_v_err();
+    int p = E->g->tensors[a[1].t].producer;
+    if (p < 0 || E->g->nodes[p].n.op != NG_OP_ARGSORT) {
+        el_error(E, a[1].loc, "gather: argument 'indices' must be an argsort(...) result");
+        return el_v_err();
+    }
+    const ng_tensor *x = el_T(E, a[0].t), *ix = el_T(E, a[1].t);
+    if (!ng_same_shape(x, ix)) {
+        char s1[64], s2[64];
+        el_error(E, a[1].loc, "gather: indices are %s but x is %s (they must have the same shape)",
+                 ng_shape_str(s1, ix->ndim, ix->dim), ng_shape_str(s2, x->ndim, x->dim));
+        return el_v_err();
+    }
+    int32_t in[2] = {a[0].t, a[1].t}, ia[NG_MAX_IA] = {axis};
+    return el_emit(E, call->loc, NG_OP_GATHER, 2, in, ia, NULL, "gather");
+}
+
 /* Class-weight schemes, in NG_CW_* order. */
 static const char *const scheme_names[] = {"balanced", "median_freq", "inverse_sqrt", NULL};
 
@@ -639,11 +528,13 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
 {
     const char *fn = "cross_entropy";
     int ignore;
-    if (!want_4d(E, &a[0], fn) || !el_want_tensor(E, &a[1], fn, "labels"))
+    if (!el_want_4d(E, &a[0], fn) || !el_want_labels(E, &a[1], fn))
         return el_v_err();
     const ng_tensor *lg = el_T(E, a[0].t), *lb = el_T(E, a[1].t);
-    if (lb->dtype != NG_I32 || a[1].t != E->g->bind.labels) {
-        el_error(E, a[1].loc, "%s: argument 'labels' must be a labels input", fn);
+    if (lb->dim[1] != lg->dim[2] || lb->dim[2] != lg->dim[3]) {
+        el_error(E, a[1].loc, "%s: labels are %dx%d but logits are %dx%d%s", fn, (int)lb->dim[1],
+                 (int)lb->dim[2], (int)lg->dim[2], (int)lg->dim[3],
+                 a[1].t == E->g->bind.labels ? "" : " (downsample_labels' factor?)");
         return el_v_err();
     }
     int classes = E->g->bind.classes;
@@ -694,13 +585,6 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
 }
 
 static const builtin builtins[] = {
-    {"conv2d", b_conv2d, 8,
-     {{"x", 0}, {"channels", 0}, {"kernel", 0}, {"stride", "1"}, {"pad", "valid"},
-      {"bias", "true"}, {"init", "glorot_uniform"}, {"name", "none"}}},
-    {"relu", b_relu, 1, {{"x", 0}}},
-    {"maxpool", b_maxpool, 2, {{"x", 0}, {"size", "2"}}},
-    {"upsample", b_upsample, 2, {{"x", 0}, {"factor", "2"}}},
-    {"spatial_dropout", b_spatial_dropout, 2, {{"x", 0}, {"rate", 0}}},
     {"softmax", b_softmax, 2, {{"x", 0}, {"axis", "1"}}},
     {"log_softmax", b_log_softmax, 2, {{"x", 0}, {"axis", "1"}}},
     {"cross_entropy", b_cross_entropy, 5,
@@ -717,6 +601,10 @@ static const builtin builtins[] = {
     {"reshape", b_reshape, 2, {{"x", 0}, {"shape", 0}}},
     {"slice", b_slice, 4, {{"x", 0}, {"start", 0}, {"end", "none"}, {"axis", "1"}}},
     {"class_weights", b_class_weights, 2, {{"scheme", "balanced"}, {"clip", "none"}}},
+    {"cumsum", b_cumsum, 2, {{"x", 0}, {"axis", 0}}},
+    {"argsort", b_argsort, 3, {{"x", 0}, {"axis", "-1"}, {"descending", "false"}}},
+    {"sort", b_sort, 3, {{"x", 0}, {"axis", "-1"}, {"descending", "false"}}},
+    {"gather", b_gather, 3, {{"x", 0}, {"indices", 0}, {"axis", "-1"}}},
 };
 
 /* The builtin of each op, for the ops with NG_F_FUNC. */
@@ -732,6 +620,9 @@ const builtin *el_find_builtin(const char *name)
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i].name, name) == 0)
             return &builtins[i];
+    for (int i = 0; i < el_n_layer_builtins; i++)
+        if (strcmp(el_layer_builtins[i].name, name) == 0)
+            return &el_layer_builtins[i];
     for (int op = 0; op < NG_OP_COUNT; op++)
         if ((ng_ops[op].flags & NG_F_FUNC) && strcmp(ng_ops[op].name, name) == 0)
             return &op_builtins[op];
@@ -752,7 +643,7 @@ value el_call_concat(elab *E, const nc_expr *call)
             return el_v_err();
         }
         value v = el_eval(E, call->args[i].value);
-        if (!want_4d(E, &v, "concat"))
+        if (!el_want_4d(E, &v, "concat"))
             return el_v_err();
         in[i] = v.t;
     }

@@ -56,8 +56,9 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
     if (!train) /* dropout is the identity outside training */
         for (size_t i = 0; i < nn; i++) {
             const ng_node *n = &g->nodes[i].n;
-            if (n->op == NG_OP_MUL_CHANNEL && g->tensors[n->in[1]].producer >= 0 &&
-                g->nodes[g->tensors[n->in[1]].producer].n.op == NG_OP_DROPOUT_MASK)
+            if ((n->op == NG_OP_MUL_CHANNEL && g->tensors[n->in[1]].producer >= 0 &&
+                 g->nodes[g->tensors[n->in[1]].producer].n.op == NG_OP_DROPOUT_MASK) ||
+                n->op == NG_OP_DROPOUT)
                 alias[n->out] = alias[n->in[0]];
         }
     for (int r = 0; r < n_roots; r++)
@@ -87,6 +88,8 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
                 n.in[k] = resolve(alias, n.in[k]);
         if (fused[i])
             n.ia[5] = 1;
+        if (!train && n.op == NG_OP_BATCH_NORM) /* the running statistics */
+            n.ia[0] = 0;
         e->src[e->n_nodes] = (int)i;
         e->nodes[e->n_nodes++] = n;
     }

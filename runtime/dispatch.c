@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "conv.h"
 #include "kernels.h"
 
 typedef void (*kernel_fn)(const nr_kctx *k);
@@ -28,6 +29,16 @@ static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y
     g->pad_l = n->ia[2];
     g->oh = y->dim[2];
     g->ow = y->dim[3];
+}
+
+void nr_node_conv_geom(const ng_graph *G, const ng_node *n, nr_conv_geom *g)
+{
+    const ng_tensor *T = G->tensors;
+    switch (n->op) {
+    case NG_OP_CONV2D_BWD_DATA: conv_geom(&T[n->out], &T[n->in[1]], &T[n->in[0]], n, g); return;
+    case NG_OP_CONV2D_BWD_FILTER: conv_geom(&T[n->in[1]], &T[n->out], &T[n->in[0]], n, g); return;
+    default: conv_geom(&T[n->in[0]], &T[n->in[1]], &T[n->out], n, g); return;
+    }
 }
 
 /* t's dims aligned at the right in 4 (leading 1s): broadcasting's view. */
@@ -63,10 +74,14 @@ static void around(const ng_tensor *t, int axis, int64_t *outer, int64_t *inner)
     }
 }
 
+/* The convolutions take the fast path of conv.c where it handles the
+ * geometry and the CPU, else the im2col reference of kernels.c. */
 static void k_conv2d(const nr_kctx *k)
 {
     nr_conv_geom g;
     conv_geom(tin(k, 0), tin(k, 1), tout(k), k->n, &g);
+    if (nr_conv_fast_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y, k->scratch) == 0)
+        return;
     nr_conv2d_fwd(&g, k->in[0], k->in[1], k->in[2], k->y, k->ws);
     if (k->n->ia[5]) /* a fused relu */
         nr_relu_fwd(ng_tensor_nelem(tout(k)), k->y, k->y);
@@ -76,6 +91,8 @@ static void k_conv2d_bwd_data(const nr_kctx *k) /* dy, w -> dx */
 {
     nr_conv_geom g;
     conv_geom(tout(k), tin(k, 1), tin(k, 0), k->n, &g);
+    if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
+        return;
     nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
 }
 
@@ -83,6 +100,8 @@ static void k_conv2d_bwd_filter(const nr_kctx *k) /* dy, x -> dw */
 {
     nr_conv_geom g;
     conv_geom(tin(k, 1), tout(k), tin(k, 0), k->n, &g);
+    if (nr_conv_fast_bwd_filter(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
+        return;
     nr_conv2d_bwd_filter(&g, k->in[0], k->in[1], k->y, k->ws);
 }
 
@@ -274,6 +293,171 @@ static void k_sgd(const nr_kctx *k)
 {
     const float *fa = k->n->fa;
     nr_sgd(nelem0(k), k->in[0], k->in[1], k->in[2], fa[0], fa[1], fa[2]);
+}
+
+/* ---- the ops of kernels_ext.c ------------------------------------------ */
+
+static void k_act_bwd(const nr_kctx *k) /* dy, y -> dx */
+{
+    switch (k->n->op) {
+    case NG_OP_SIGMOID_BWD: nr_sigmoid_bwd(nelem0(k), k->in[0], k->in[1], k->y); break;
+    case NG_OP_TANH_BWD: nr_tanh_bwd(nelem0(k), k->in[0], k->in[1], k->y); break;
+    default: nr_leaky_relu_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->y); break;
+    }
+}
+
+static void k_group_norm(const nr_kctx *k) /* x, gamma?, beta? */
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_group_norm_fwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0], k->n->fa[0],
+                      k->in[0], k->in[1], k->in[2], k->y);
+}
+
+static void k_group_norm_bwd(const nr_kctx *k) /* dy, x, gamma? */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_group_norm_bwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0], k->n->fa[0],
+                      k->in[0], k->in[1], k->in[2], k->y);
+}
+
+static void k_group_norm_bwd_gamma(const nr_kctx *k) /* dy, x */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_group_norm_bwd_gamma(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0],
+                            k->n->fa[0], k->in[0], k->in[1], k->y, k->ws);
+}
+
+static void k_batch_norm(const nr_kctx *k) /* x, gamma?, beta?, running */
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_batch_norm_fwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->fa[0], k->n->ia[0],
+                      k->in[0], k->in[1], k->in[2], k->in[3], k->y);
+}
+
+static void k_batch_norm_bwd(const nr_kctx *k) /* dy, x, gamma? */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_batch_norm_bwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->fa[0], k->in[0],
+                      k->in[1], k->in[2], k->y);
+}
+
+static void k_batch_norm_bwd_gamma(const nr_kctx *k) /* dy, x */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_batch_norm_bwd_gamma(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->fa[0], k->in[0],
+                            k->in[1], k->y);
+}
+
+static void k_batch_norm_update(const nr_kctx *k) /* running, x */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_batch_norm_update(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->fa[0], k->in[1],
+                         k->in[0]);
+}
+
+static void k_downsample_labels(const nr_kctx *k)
+{
+    const ng_tensor *lb = tin(k, 0);
+    nr_downsample_labels(lb->dim[0], lb->dim[1], lb->dim[2], k->n->ia[0], (const int32_t *)k->in[0],
+                         (int32_t *)k->y);
+}
+
+static void k_dropout(const nr_kctx *k)
+{
+    nr_dropout_apply(nelem0(k), k->n->fa[0], k->seed, (uint64_t)k->step, (uint32_t)k->n->ia[0], k->in[0],
+                     k->y);
+}
+
+static void k_avg_pool(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_avg_pool_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->n->ia[0], k->in[0], k->y);
+}
+
+static void k_avg_pool_bwd(const nr_kctx *k)
+{
+    const ng_tensor *dx = tout(k);
+    nr_avg_pool_bwd(dx->dim[0], dx->dim[1], dx->dim[2], dx->dim[3], k->n->ia[0], k->in[0], k->y);
+}
+
+static void k_global_max_pool(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_global_max_pool_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->in[0], k->y);
+}
+
+static void k_global_max_pool_bwd(const nr_kctx *k) /* dy, x */
+{
+    const ng_tensor *x = tin(k, 1);
+    nr_global_max_pool_bwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->in[0], k->in[1], k->y);
+}
+
+static void k_pad2d(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    const int32_t *ia = k->n->ia;
+    nr_pad2d_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], ia[0], ia[1], ia[2], ia[3], ia[4], k->in[0], k->y);
+}
+
+static void k_pad2d_bwd(const nr_kctx *k)
+{
+    const ng_tensor *dx = tout(k);
+    const int32_t *ia = k->n->ia;
+    nr_pad2d_bwd(dx->dim[0], dx->dim[1], dx->dim[2], dx->dim[3], ia[0], ia[1], ia[2], ia[3], ia[4], k->in[0],
+                 k->y);
+}
+
+static void k_upsample_bilinear(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_upsample_bilinear_fwd(x->dim[0], x->dim[1], x->dim[2], x->dim[3], k->n->ia[0], k->n->ia[1], k->in[0],
+                             k->y);
+}
+
+static void k_upsample_bilinear_bwd(const nr_kctx *k)
+{
+    const ng_tensor *dx = tout(k);
+    nr_upsample_bilinear_bwd(dx->dim[0], dx->dim[1], dx->dim[2], dx->dim[3], k->n->ia[0], k->n->ia[1],
+                             k->in[0], k->y);
+}
+
+/* x, w, b?: conv2d's data gradient with x as dy (geometry of that conv2d:
+ * its input is y), then the bias */
+static void k_conv_transpose2d(const nr_kctx *k)
+{
+    const ng_tensor *y = tout(k);
+    nr_conv_geom g;
+    conv_geom(y, tin(k, 1), tin(k, 0), k->n, &g);
+    nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
+    if (k->in[2])
+        nr_add_channel_bias(y->dim[0], y->dim[1], (int64_t)y->dim[2] * y->dim[3], k->in[2], k->y);
+}
+
+static void k_cumsum(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t outer, inner;
+    around(x, k->n->ia[0], &outer, &inner);
+    nr_cumsum(outer, x->dim[k->n->ia[0]], inner, k->n->ia[1], k->in[0], k->y);
+}
+
+static void k_argsort(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t outer, inner;
+    around(x, k->n->ia[0], &outer, &inner);
+    nr_argsort(outer, x->dim[k->n->ia[0]], inner, k->n->ia[1], k->in[0], (int32_t *)k->y, (int32_t *)k->ws);
+}
+
+static void k_gather(const nr_kctx *k)
+{
+    const ng_tensor *x = tin(k, 0);
+    int64_t outer, inner;
+    around(x, k->n->ia[0], &outer, &inner);
+    if (k->n->op == NG_OP_GATHER)
+        nr_gather(outer, x->dim[k->n->ia[0]], inner, k->in[0], (const int32_t *)k->in[1], k->y);
+    else
+        nr_gather_bwd(outer, x->dim[k->n->ia[0]], inner, k->in[0], (const int32_t *)k->in[1], k->y);
 }
 
 static const kernel_fn kernels[NG_OP_COUNT] = {

@@ -128,4 +128,86 @@ void nr_kernels_set_threads(int n);
 /* The thread count the kernels use. */
 int nr_kernels_threads(void);
 
+/* ---- kernels_ext.c: activations, normalization ------------------------- */
+
+/* dx = dy * y * (1 - y) (sigmoid), dy * (1 - y*y) (tanh), dy where y > 0
+ * else slope * dy (leaky relu); all (n); dx may be dy or y (in place). */
+void nr_sigmoid_bwd(int64_t n, const float *dy, const float *y, float *dx);
+void nr_tanh_bwd(int64_t n, const float *dy, const float *y, float *dx);
+void nr_leaky_relu_bwd(int64_t n, const float *dy, const float *y, float slope, float *dx);
+
+/* Group normalization of x (N,C,HW) with g groups (c % g == 0): per sample
+ * and group, over its c/g channels, mean and biased variance in double;
+ * y = (x - mean) / sqrt(var + eps) * gamma (C) + beta (C), gamma/beta NULL
+ * meaning 1 and 0.  Each (sample, group) is one task: thread-invariant. */
+void nr_group_norm_fwd(int n, int c, int64_t hw, int g, float eps, const float *x,
+                       const float *gamma, const float *beta, float *y);
+/* dx (N,C,HW) from dy (N,C,HW), x and gamma (C, NULL: ones): with
+ * d = dy * gamma and xhat the normalized x, per group
+ * dx = rstd * (d - mean(d) - xhat * mean(d * xhat)); dx overwritten */
+void nr_group_norm_bwd(int n, int c, int64_t hw, int g, float eps, const float *dy,
+                       const float *x, const float *gamma, float *dx);
+/* dgamma (C) = sum over n, hw of dy * xhat; ws holds 2*N*G floats */
+void nr_group_norm_bwd_gamma(int n, int c, int64_t hw, int g, float eps, const float *dy,
+                             const float *x, float *dgamma, float *ws);
+
+/* Batch normalization of x (N,C,HW) per channel.  train: over the batch,
+ * mean and biased variance in double; else mean = running[c], var =
+ * running[C + c] (running (2,C)).  y = (x - mean) / sqrt(var + eps) * gamma
+ * + beta, gamma/beta NULL meaning 1 and 0.  One task per channel. */
+void nr_batch_norm_fwd(int n, int c, int64_t hw, float eps, int train, const float *x,
+                       const float *gamma, const float *beta, const float *running, float *y);
+/* dx (N,C,HW) of the train-mode forward from dy, x, gamma (NULL: ones) */
+void nr_batch_norm_bwd(int n, int c, int64_t hw, float eps, const float *dy, const float *x,
+                       const float *gamma, float *dx);
+/* dgamma (C) = sum over n, hw of dy * xhat (batch statistics) */
+void nr_batch_norm_bwd_gamma(int n, int c, int64_t hw, float eps, const float *dy, const float *x,
+                             float *dgamma);
+/* running (2,C) = (1 - momentum) * running + momentum * (batch mean,
+ * unbiased batch variance) of x (N,C,HW), n*hw > 1, in place (PyTorch) */
+void nr_batch_norm_update(int n, int c, int64_t hw, float momentum, const float *x, float *running);
+
+/* y (N,H/k,W/k) = labels (N,H,W) at the top-left pixel of each k x k block */
+void nr_downsample_labels(int n, int h, int w, int k, const int32_t *labels, int32_t *y);
+
+/* y (n) = x * mask, mask 0 with probability p else 1/(1-p), a pure function
+ * of (seed, step, salt, index) (element-wise dropout; the same call on dy
+ * gives its gradient).  y may be x. */
+void nr_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, const float *x,
+                      float *y);
+/* y (N,C,H/k,W/k) = mean over k*k windows (stride k, floor) of x (N,C,H,W);
+ * dx (N,C,H,W) = dy / k^2 spread over each window, 0 outside them */
+void nr_avg_pool_fwd(int n, int c, int h, int w, int k, const float *x, float *y);
+void nr_avg_pool_bwd(int n, int c, int h, int w, int k, const float *dy, float *dx);
+/* y (N,C) = max over each plane of x (N,C,H,W); dx (N,C,H,W) = dy at the
+ * plane's first maximum, 0 elsewhere */
+void nr_global_max_pool_fwd(int n, int c, int h, int w, const float *x, float *y);
+void nr_global_max_pool_bwd(int n, int c, int h, int w, const float *dy, const float *x, float *dx);
+/* y (N,C,H+pt+pb,W+pl+pr) = x (N,C,H,W) padded, mode 0 zeros, 1 reflect
+ * (PyTorch's: pads < H, W); dx (N,C,H,W) = the adjoint (sums) */
+void nr_pad2d_fwd(int n, int c, int h, int w, int pt, int pl, int pb, int pr, int mode, const float *x,
+                  float *y);
+void nr_pad2d_bwd(int n, int c, int h, int w, int pt, int pl, int pb, int pr, int mode, const float *dy,
+                  float *dx);
+/* y (N,C,H*s,W*s) = bilinear upsampling of x (N,C,H,W) as PyTorch's
+ * F.interpolate(scale_factor = s, mode = 'bilinear', align_corners); dx the
+ * adjoint (h, w: the small sizes) */
+void nr_upsample_bilinear_fwd(int n, int c, int h, int w, int s, int align, const float *x, float *y);
+void nr_upsample_bilinear_bwd(int n, int c, int h, int w, int s, int align, const float *dy, float *dx);
+
+/* y (N,C,HW) += b (C) broadcast over N and HW */
+void nr_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y);
+
+/* Along the middle dim of (OUTER, D, INNER): y = cumulative sum of x from
+ * the start (reverse 0) or the end (1), in double */
+void nr_cumsum(int64_t outer, int64_t d, int64_t inner, int reverse, const float *x, float *y);
+/* idx (OUTER, D, INNER) = the stable permutation sorting each line of x
+ * (ascending, or descending), nan largest; ws: 2 * OUTER*D*INNER int32s */
+void nr_argsort(int64_t outer, int64_t d, int64_t inner, int descending, const float *x, int32_t *idx,
+                int32_t *ws);
+/* y[o, j, i] = x[o, idx[o, j, i], i] (0 for an index outside 0..D-1) */
+void nr_gather(int64_t outer, int64_t d, int64_t inner, const float *x, const int32_t *idx, float *y);
+/* dx = 0, then dx[o, idx[o, j, i], i] += dy[o, j, i] (outside indices skipped) */
+void nr_gather_bwd(int64_t outer, int64_t d, int64_t inner, const float *dy, const int32_t *idx, float *dx);
+
 #endif

@@ -5,12 +5,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "netg.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
 #include <tgmath.h>
 
-#include "util.h"
+#include "shape_rules.h"
 
 /* ---- op table ---------------------------------------------------------- */
 
@@ -23,396 +20,22 @@ const ng_op_info ng_ops[] = {
 _Static_assert(sizeof ng_ops / sizeof ng_ops[0] == NG_OP_COUNT,
                "ng_ops[] must have one row per op of ops.def");
 
-/* ---- shape rules ------------------------------------------------------- */
-
-typedef struct {
-    const char *op; /* op name, the prefix of every message */
-    char *err;
-    size_t errlen;
-} sctx;
-
-/* t must be present, of dtype, and of rank ndim (any rank when ndim < 0). */
-static int need(const sctx *c, const ng_tensor *t, const char *what, int dtype,
-                int ndim)
-{
-    char b[64];
-    if (!t)
-        return ng_fail(c->err, c->errlen, "%s: %s is missing", c->op, what);
-    if (t->dtype != dtype) {
-        if (dtype == NG_I32)
-            return ng_fail(c->err, c->errlen, "%s: %s must be i32 (a labels input)",
-                        c->op, what);
-        return ng_fail(c->err, c->errlen, "%s: %s must be f32, not %s", c->op, what,
-                    t->dtype == NG_I32 ? "i32 (labels)" : "an unknown dtype");
-    }
-    if (ndim >= 0 && t->ndim != ndim)
-        return ng_fail(c->err, c->errlen, "%s: %s must be %d-D%s, not %s", c->op,
-                    what, ndim,
-                    ndim == 4 ? " (N,C,H,W)" : ndim == 3 ? " (N,H,W)" : "",
-                    ng_shape_str(b, t->ndim, t->dim));
-    return 0;
-}
-
-/* a * b for non-negative sizes; -1 when either is -1 or the product exceeds
- * NG_MAX_ELEMS. */
-static int64_t mul_lim(int64_t a, int64_t b)
-{
-    if (a < 0 || b < 0 || (b > 0 && a > NG_MAX_ELEMS / b))
-        return -1;
-    return a * b;
-}
-
-/* Output size of a convolution of an H x W input by a KH x KW kernel with the
- * stride and padding of ia[0..4] (stride, top, left, bottom, right):
- * OH = (H + top + bottom - KH) / stride + 1, and likewise OW. */
-static int conv_geom(const sctx *c, const int32_t *ia, int32_t H, int32_t W,
-                     int32_t KH, int32_t KW, int32_t *OH, int32_t *OW)
-{
-    int32_t s = ia[0], pt = ia[1], pl = ia[2], pb = ia[3], pr = ia[4];
-    if (s < 1)
-        return ng_fail(c->err, c->errlen, "%s: stride %" PRId32 " must be >= 1",
-                    c->op, s);
-    if (pt < 0 || pl < 0 || pb < 0 || pr < 0)
-        return ng_fail(c->err, c->errlen,
-                    "%s: padding %" PRId32 ",%" PRId32 ",%" PRId32 ",%" PRId32
-                    " (top,left,bottom,right) must be >= 0",
-                    c->op, pt, pl, pb, pr);
-    int64_t ph = (int64_t)H + pt + pb, pw = (int64_t)W + pl + pr;
-    if (ph < KH || pw < KW)
-        return ng_fail(c->err, c->errlen,
-                    "%s: %" PRId32 "x%" PRId32 " kernel is larger than the "
-                    "padded %" PRId64 "x%" PRId64 " input",
-                    c->op, KH, KW, ph, pw);
-    int64_t oh = (ph - KH) / s + 1, ow = (pw - KW) / s + 1;
-    if (oh > INT32_MAX || ow > INT32_MAX)
-        return ng_fail(c->err, c->errlen, "%s: output %" PRId64 "x%" PRId64
-                    " is too large", c->op, oh, ow);
-    *OH = (int32_t)oh;
-    *OW = (int32_t)ow;
-    return 0;
-}
-
-/* im2col buffer in floats: one band of output rows (C*KH*KW, rows*OW), see
- * ng_conv_band_rows; 0 for a 1x1 kernel with stride 1 and no padding (the
- * input is its own column matrix); -1 when too large. */
-static int64_t conv_ws(const int32_t *ia, int64_t C, int64_t KH, int64_t KW,
-                       int64_t OH, int64_t OW)
-{
-    if (KH == 1 && KW == 1 && ia[0] == 1 && !ia[1] && !ia[2] && !ia[3] && !ia[4])
-        return 0;
-    int64_t row = mul_lim(mul_lim(mul_lim(C, KH), KW), OW);
-    if (row < 0)
-        return -1;
-    return mul_lim(row, ng_conv_band_rows(C, KH, KW, OH, OW));
-}
-
-static void set_out(ng_tensor *out, int ndim, int32_t d0, int32_t d1,
-                    int32_t d2, int32_t d3)
-{
-    out->dtype = NG_F32;
-    out->ndim = (uint8_t)ndim;
-    out->dim[0] = ndim > 0 ? d0 : 0;
-    out->dim[1] = ndim > 1 ? d1 : 0;
-    out->dim[2] = ndim > 2 ? d2 : 0;
-    out->dim[3] = ndim > 3 ? d3 : 0;
-}
-
-static void copy_shape(ng_tensor *out, const ng_tensor *x)
-{
-    set_out(out, x->ndim, x->dim[0], x->dim[1], x->dim[2], x->dim[3]);
-}
-
-/* Broadcast shape of a and b (numpy: right-aligned, equal or 1) into out. */
-static int broadcast(const sctx *c, const ng_tensor *a, const ng_tensor *b,
-                     ng_tensor *out)
-{
-    char b1[64], b2[64];
-    int r = a->ndim > b->ndim ? a->ndim : b->ndim;
-    int32_t d[NG_MAX_DIMS] = { 0 };
-    for (int i = 0; i < r; i++) {
-        int ia = i - (r - a->ndim), ib = i - (r - b->ndim);
-        int32_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            return ng_fail(c->err, c->errlen, "%s: shapes %s and %s do not broadcast "
-                        "(dims must be equal or 1, aligned at the right)", c->op,
-                        ng_shape_str(b1, a->ndim, a->dim), ng_shape_str(b2, b->ndim, b->dim));
-        d[i] = da > db ? da : db;
-    }
-    set_out(out, r, d[0], d[1], d[2], d[3]);
-    return 0;
-}
-
-/* The shape of x reduced over the dims in mask, keeping those in keep as
- * size 1; checks the masks against x's rank. */
-static int reduced_shape(const sctx *c, const ng_tensor *x, int32_t mask,
-                         int32_t keep, ng_tensor *out)
-{
-    if (mask < 0 || mask >= (1 << x->ndim) || (keep & ~mask) != 0)
-        return ng_fail(c->err, c->errlen, "%s: dims %#x (kept %#x) do not fit a "
-                    "rank-%d input", c->op, (unsigned)mask, (unsigned)keep,
-                    x->ndim);
-    int32_t d[NG_MAX_DIMS] = { 0 };
-    int r = 0;
-    for (int i = 0; i < x->ndim; i++) {
-        if (!(mask >> i & 1))
-            d[r++] = x->dim[i];
-        else if (keep >> i & 1)
-            d[r++] = 1;
-    }
-    set_out(out, r, d[0], d[1], d[2], d[3]);
-    return 0;
-}
-
-/* A shape written in attributes: rank ia[0] (0..4), dims ia[1..4]. */
-static int attr_shape(const sctx *c, const int32_t *ia, ng_tensor *out)
-{
-    if (ia[0] < 0 || ia[0] > NG_MAX_DIMS)
-        return ng_fail(c->err, c->errlen, "%s: rank %" PRId32 " (0 to %d)", c->op,
-                    ia[0], NG_MAX_DIMS);
-    for (int i = 0; i < ia[0]; i++)
-        if (ia[1 + i] < 1)
-            return ng_fail(c->err, c->errlen, "%s: dim %d is %" PRId32, c->op, i,
-                        ia[1 + i]);
-    set_out(out, ia[0], ia[1], ia[2], ia[3], ia[4]);
-    if (!ng_shape_ok(out->ndim, out->dim))
-        return ng_fail(c->err, c->errlen, "%s: the shape is over the size limit",
-                    c->op);
-    return 0;
-}
-
-/* axis must name a dim of x. */
-static int axis_ok(const sctx *c, const ng_tensor *x, int32_t axis)
-{
-    char b[64];
-    if (axis < 0 || axis >= x->ndim)
-        return ng_fail(c->err, c->errlen, "%s: axis %" PRId32 " is not a dim of %s",
-                    c->op, axis, ng_shape_str(b, x->ndim, x->dim));
-    return 0;
-}
-
-/* Labels (N,H,W) i32 -> (N,ch,H,W) f32. */
-static int labels_to(const sctx *c, const ng_tensor *lb, int32_t ch, ng_tensor *out)
-{
-    if (need(c, lb, "labels", NG_I32, 3))
-        return -1;
-    if (ch < 1 || ch > NG_MAX_CLASSES)
-        return ng_fail(c->err, c->errlen, "%s: %" PRId32 " classes (1 to %d)", c->op,
-                    ch, NG_MAX_CLASSES);
-    set_out(out, 4, lb->dim[0], ch, lb->dim[1], lb->dim[2]);
-    return 0;
-}
+/* ---- shape rules (the layers': shapes_layers.c) ----------------------- */
 
 int ng_op_input_optional(int op, int slot)
 {
     return (op == NG_OP_CONV2D && slot == 2) ||
            (op == NG_OP_CROSS_ENTROPY && slot == 2) ||
-           (op == NG_OP_CROSS_ENTROPY_BWD && slot == 3);
-}
-
-/* Cross-entropy operand checks shared by the forward and backward op:
- * logits (N,C,H,W) f32, labels (N,H,W) i32, weights (C) f32 or absent. */
-static int ce_check(const sctx *c, const ng_tensor *x, const ng_tensor *y,
-                    const ng_tensor *w)
-{
-    if (need(c, x, "logits", NG_F32, 4) || need(c, y, "labels", NG_I32, 3))
-        return -1;
-    if (y->dim[0] != x->dim[0])
-        return ng_fail(c->err, c->errlen, "%s: labels have batch %" PRId32
-                    " but logits have batch %" PRId32, c->op, y->dim[0],
-                    x->dim[0]);
-    if (y->dim[1] != x->dim[2] || y->dim[2] != x->dim[3])
-        return ng_fail(c->err, c->errlen, "%s: labels are %" PRId32 "x%" PRId32
-                    " but logits are %" PRId32 "x%" PRId32, c->op, y->dim[1],
-                    y->dim[2], x->dim[2], x->dim[3]);
-    if (w) {
-        if (need(c, w, "weights", NG_F32, 1))
-            return -1;
-        if (w->dim[0] != x->dim[1])
-            return ng_fail(c->err, c->errlen, "%s: weights have %" PRId32
-                        " elements but logits have %" PRId32 " classes", c->op,
-                        w->dim[0], x->dim[1]);
-    }
-    return 0;
-}
-
-/* Optimizer operands: p first, then the others, all f32 of p's shape. */
-static int update_check(const sctx *c, const ng_tensor *const *in, int n,
-                        const char *const *names)
-{
-    char b1[64], b2[64];
-    for (int i = 0; i < n; i++) {
-        if (need(c, in[i], names[i], NG_F32, -1))
-            return -1;
-        if (i > 0 && !ng_same_shape(in[i], in[0]))
-            return ng_fail(c->err, c->errlen, "%s: %s is %s but p is %s", c->op,
-                        names[i], ng_shape_str(b1, in[i]->ndim, in[i]->dim),
-                        ng_shape_str(b2, in[0]->ndim, in[0]->dim));
-    }
-    return 0;
-}
-
-/* v must be finite and in [lo, hi) (hi_open) or [lo, hi]. */
-static int frange(const sctx *c, const char *what, float v, double lo,
-                  double hi, int hi_open)
-{
-    if (v >= lo && (hi_open ? v < hi : v <= hi) && isfinite(v))
-        return 0;
-    if (isinf(hi) && isinf(lo))
-        return ng_fail(c->err, c->errlen, "%s: %s = %g must be finite", c->op, what,
-                    (double)v);
-    if (isinf(hi))
-        return ng_fail(c->err, c->errlen, "%s: %s = %g must be finite and >= %g",
-                    c->op, what, (double)v, lo);
-    return ng_fail(c->err, c->errlen, "%s: %s = %g must be in [%g, %g%s", c->op,
-                what, (double)v, lo, hi, hi_open ? ")" : "]");
-}
-
-/* One shape rule per class of ops, named in the shape column of ops.def.
- * Each checks its inputs and attributes, sets out (UPDATE ops: ndim 0) and
- * *ws, the f32 workspace elements (0: none), and returns 0, or -1 with
- * "op: problem" in c->err. */
-typedef int (*shape_rule)(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                          ng_tensor *out, int64_t *ws);
-
-/* x(N,C,H,W), w(K,C,KH,KW), b(K) -> (N,K,OH,OW) */
-static int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                        ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *x = in[0], *w = in[1], *b = in[2];
-    int32_t OH, OW;
-    if (need(c, x, "input", NG_F32, 4) || need(c, w, "weight", NG_F32, 4))
-        return -1;
-    if (w->dim[1] != x->dim[1])
-        return ng_fail(c->err, c->errlen, "conv2d: weight expects %" PRId32
-                       " input channels but the input has %" PRId32,
-                       w->dim[1], x->dim[1]);
-    if (b) {
-        if (need(c, b, "bias", NG_F32, 1))
-            return -1;
-        if (b->dim[0] != w->dim[0])
-            return ng_fail(c->err, c->errlen, "conv2d: bias has %" PRId32
-                           " elements but the weight has %" PRId32
-                           " output channels", b->dim[0], w->dim[0]);
-    }
-    if (n->ia[5] != 0 && n->ia[5] != 1)
-        return ng_fail(c->err, c->errlen, "conv2d: relu is %" PRId32 " (0 or 1)", n->ia[5]);
-    if (conv_geom(c, n->ia, x->dim[2], x->dim[3], w->dim[2], w->dim[3], &OH, &OW))
-        return -1;
-    set_out(out, 4, x->dim[0], w->dim[0], OH, OW);
-    *ws = conv_ws(n->ia, x->dim[1], w->dim[2], w->dim[3], OH, OW);
-    return 0;
-}
-
-/* The output size of a conv of an H x W input with a KH x KW kernel, which
- * the gradient dy of a conv backward op must have. */
-static int dy_geom(const sctx *c, const int32_t *ia, const ng_tensor *dy, int32_t H, int32_t W,
-                   int32_t KH, int32_t KW, int32_t *OH, int32_t *OW)
-{
-    if (conv_geom(c, ia, H, W, KH, KW, OH, OW))
-        return -1;
-    if (dy->dim[2] != *OH || dy->dim[3] != *OW)
-        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 " but the "
-                       "convolution of a %" PRId32 "x%" PRId32 " input gives %"
-                       PRId32 "x%" PRId32, c->op, dy->dim[2], dy->dim[3], H, W, *OH, *OW);
-    return 0;
-}
-
-/* dy(N,K,OH,OW), w(K,C,KH,KW) -> (N,C,H,W), H = ia[5], W = ia[6] */
-static int shape_conv2d_bwd_data(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                                 ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *dy = in[0], *w = in[1];
-    const int32_t *ia = n->ia;
-    int32_t OH, OW;
-    if (need(c, dy, "dy", NG_F32, 4) || need(c, w, "weight", NG_F32, 4))
-        return -1;
-    if (dy->dim[1] != w->dim[0])
-        return ng_fail(c->err, c->errlen, "%s: dy has %" PRId32 " channels but the "
-                       "weight has %" PRId32 " output channels", c->op,
-                       dy->dim[1], w->dim[0]);
-    if (ia[5] < 1 || ia[6] < 1)
-        return ng_fail(c->err, c->errlen, "%s: input size %" PRId32 "x%" PRId32
-                       " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (dy_geom(c, ia, dy, ia[5], ia[6], w->dim[2], w->dim[3], &OH, &OW))
-        return -1;
-    set_out(out, 4, dy->dim[0], w->dim[1], ia[5], ia[6]);
-    *ws = conv_ws(ia, w->dim[1], w->dim[2], w->dim[3], OH, OW);
-    return 0;
-}
-
-/* dy(N,K,OH,OW), x(N,C,H,W) -> (K,C,KH,KW), KH = ia[5], KW = ia[6] */
-static int shape_conv2d_bwd_filter(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                                   ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *dy = in[0], *x = in[1];
-    const int32_t *ia = n->ia;
-    int32_t OH, OW;
-    if (need(c, dy, "dy", NG_F32, 4) || need(c, x, "input", NG_F32, 4))
-        return -1;
-    if (dy->dim[0] != x->dim[0])
-        return ng_fail(c->err, c->errlen, "%s: dy has batch %" PRId32 " but the input"
-                       " has batch %" PRId32, c->op, dy->dim[0], x->dim[0]);
-    if (ia[5] < 1 || ia[6] < 1)
-        return ng_fail(c->err, c->errlen, "%s: kernel %" PRId32 "x%" PRId32
-                       " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (dy_geom(c, ia, dy, x->dim[2], x->dim[3], ia[5], ia[6], &OH, &OW))
-        return -1;
-    set_out(out, 4, dy->dim[1], x->dim[1], ia[5], ia[6]);
-    *ws = conv_ws(ia, x->dim[1], ia[5], ia[6], OH, OW);
-    return 0;
-}
-
-/* dy(N,K,OH,OW) -> (K) */
-static int shape_conv2d_bwd_bias(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                                 ng_tensor *out, int64_t *ws)
-{
-    (void)n, (void)ws;
-    if (need(c, in[0], "dy", NG_F32, 4))
-        return -1;
-    set_out(out, 1, in[0]->dim[1], 0, 0, 0);
-    return 0;
-}
-
-/* x, any shape -> the same */
-static int shape_unary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                       ng_tensor *out, int64_t *ws)
-{
-    (void)n, (void)ws;
-    if (need(c, in[0], "input", NG_F32, -1))
-        return -1;
-    copy_shape(out, in[0]);
-    return 0;
-}
-
-/* dy, x (or y): the same shape -> that shape; the gradients of elementwise
- * ops (RELU_BWD reads y, the others x) */
-static int shape_grad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                      ng_tensor *out, int64_t *ws)
-{
-    char b1[64], b2[64];
-    (void)ws;
-    if (need(c, in[0], "dy", NG_F32, -1) ||
-        need(c, in[1], n->op == NG_OP_RELU_BWD ? "y" : "x", NG_F32, -1))
-        return -1;
-    if (!ng_same_shape(in[0], in[1]))
-        return ng_fail(c->err, c->errlen, "%s: shapes %s and %s differ", c->op,
-                       ng_shape_str(b1, in[0]->ndim, in[0]->dim),
-                       ng_shape_str(b2, in[1]->ndim, in[1]->dim));
-    copy_shape(out, in[0]);
-    return 0;
-}
-
-/* POW x -> x, POW_BWD dy, x -> x; fa[0] p finite */
-static int shape_pow(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                     ng_tensor *out, int64_t *ws)
-{
-    if ((n->n_in == 1 ? shape_unary : shape_grad)(c, n, in, out, ws))
-        return -1;
-    return frange(c, "p", n->fa[0], -HUGE_VAL, HUGE_VAL, 0);
+           (op == NG_OP_CROSS_ENTROPY_BWD && slot == 3) ||
+           (op == NG_OP_GROUP_NORM && (slot == 1 || slot == 2)) ||
+           (op == NG_OP_GROUP_NORM_BWD && slot == 2) ||
+           (op == NG_OP_BATCH_NORM && (slot == 1 || slot == 2)) ||
+           (op == NG_OP_BATCH_NORM_BWD && slot == 2) ||
+           (op == NG_OP_CONV_TRANSPOSE2D && slot == 2);
 }
 
 /* CLAMP x -> x, CLAMP_BWD dy, x -> x; fa[0] lo <= fa[1] hi, may be infinite */
-static int shape_clamp(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_clamp(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                        ng_tensor *out, int64_t *ws)
 {
     if (n->n_in == 1) {
@@ -429,7 +52,7 @@ static int shape_clamp(const sctx *c, const ng_node *n, const ng_tensor *const *
 }
 
 /* SOFTMAX, LOG_SOFTMAX: any rank >= 1 -> the same; ia[0] axis */
-static int shape_softmax(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_softmax(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                          ng_tensor *out, int64_t *ws)
 {
     (void)ws;
@@ -440,7 +63,7 @@ static int shape_softmax(const sctx *c, const ng_node *n, const ng_tensor *const
 }
 
 /* a, b -> their broadcast shape */
-static int shape_binary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_binary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     (void)n, (void)ws;
@@ -450,7 +73,7 @@ static int shape_binary(const sctx *c, const ng_node *n, const ng_tensor *const 
 }
 
 /* x -> x reduced; ia[0] mask, ia[1] keep, fa[0] scale */
-static int shape_reduce_sum(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_reduce_sum(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                             ng_tensor *out, int64_t *ws)
 {
     (void)ws;
@@ -461,7 +84,7 @@ static int shape_reduce_sum(const sctx *c, const ng_node *n, const ng_tensor *co
 }
 
 /* x (the target reduced) -> target (ia[2..6]) */
-static int shape_expand(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_expand(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     ng_tensor target, want;
@@ -484,7 +107,7 @@ static int shape_expand(const sctx *c, const ng_node *n, const ng_tensor *const 
 
 /* ONE_HOT labels (N,H,W) -> (N,K,H,W), ia[0] K; VALID_MASK -> (N,1,H,W),
  * ia[0] classes */
-static int shape_one_hot(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_one_hot(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                          ng_tensor *out, int64_t *ws)
 {
     (void)ws;
@@ -496,7 +119,7 @@ static int shape_one_hot(const sctx *c, const ng_node *n, const ng_tensor *const
 }
 
 /* x -> shape ia[0..4], same element count */
-static int shape_reshape(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_reshape(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                          ng_tensor *out, int64_t *ws)
 {
     char b1[64], b2[64];
@@ -511,7 +134,7 @@ static int shape_reshape(const sctx *c, const ng_node *n, const ng_tensor *const
 }
 
 /* x -> count ia[2] along axis ia[0] from ia[1] */
-static int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                        ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0];
@@ -529,7 +152,7 @@ static int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *
 }
 
 /* x -> size ia[2] along axis ia[0], x at ia[1] */
-static int shape_pad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_pad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                      ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0];
@@ -547,7 +170,7 @@ static int shape_pad(const sctx *c, const ng_node *n, const ng_tensor *const *in
 
 /* MAXPOOL x(N,C,H,W) -> (N,C,H/k,W/k), floor; MAXPOOL_BWD dy, x, y -> shape
  * of x */
-static int shape_maxpool(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_maxpool(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                          ng_tensor *out, int64_t *ws)
 {
     char b1[64], b2[64];
@@ -580,7 +203,7 @@ static int shape_maxpool(const sctx *c, const ng_node *n, const ng_tensor *const
 }
 
 /* x(N,C,H,W) -> (N,C,H*s,W*s) */
-static int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                           ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0];
@@ -597,7 +220,7 @@ static int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *cons
 }
 
 /* dy(N,C,H*s,W*s) -> (N,C,H,W) */
-static int shape_upsample_bwd(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_upsample_bwd(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                               ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *dy = in[0];
@@ -615,7 +238,7 @@ static int shape_upsample_bwd(const sctx *c, const ng_node *n, const ng_tensor *
 }
 
 /* x_i(N,C_i,H,W) -> (N,sum C_i,H,W); inputs named from 1 in messages */
-static int shape_concat(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_concat(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     int64_t C = 0;
@@ -642,7 +265,7 @@ static int shape_concat(const sctx *c, const ng_node *n, const ng_tensor *const 
 }
 
 /* x(N,C,H,W) -> (N,count,H,W), ia[0] c0, ia[1] count */
-static int shape_slice_channels(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_slice_channels(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                                 ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0];
@@ -659,7 +282,7 @@ static int shape_slice_channels(const sctx *c, const ng_node *n, const ng_tensor
 }
 
 /* no inputs -> (N,C) = (ia[1], ia[2]); fa[0] p */
-static int shape_dropout_mask(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_dropout_mask(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                               ng_tensor *out, int64_t *ws)
 {
     const int32_t *ia = n->ia;
@@ -674,7 +297,7 @@ static int shape_dropout_mask(const sctx *c, const ng_node *n, const ng_tensor *
 }
 
 /* x(N,C,H,W), m(N,C) -> (N,C,H,W) */
-static int shape_mul_channel(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_mul_channel(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                              ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0], *m = in[1];
@@ -692,7 +315,7 @@ static int shape_mul_channel(const sctx *c, const ng_node *n, const ng_tensor *c
 
 /* CROSS_ENTROPY logits, labels, w? -> (1);
  * CROSS_ENTROPY_BWD dloss(1), logits, labels, w? -> logits */
-static int shape_cross_entropy(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_cross_entropy(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                                ng_tensor *out, int64_t *ws)
 {
     char b1[64];
@@ -716,7 +339,7 @@ static int shape_cross_entropy(const sctx *c, const ng_node *n, const ng_tensor 
 
 /* ADAM p, g, m, v; fa: lr, beta1, beta2, eps, clip.  SGD p, g, v; fa: lr,
  * momentum, clip.  No output: out->ndim stays 0. */
-static int shape_update(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+int shape_update(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     static const char *const adam_names[] = { "p", "g", "m", "v" };

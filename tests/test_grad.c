@@ -144,6 +144,14 @@ static void check_ex(const char *name, const char *src, nc_define *defs, int n_d
             }
             continue;
         }
+        size_t len = strlen(G->tensors[t].name);
+        if (len > 14 && strcmp(G->tensors[t].name + len - 14, ".running_stats") == 0) {
+            if (grad_of[t] >= 0) { /* batch_norm's running statistics: no gradient by design */
+                printf("#   %s: %s has a gradient\n", name, G->tensors[t].name);
+                hard++;
+            }
+            continue;
+        }
         if (grad_of[t] < 0) {
             printf("#   %s: no gradient for %s\n", name, G->tensors[t].name);
             hard++;
@@ -617,6 +625,110 @@ static void test_primitives(void)
              NULL, 0, 40, "frozen.", 4);
 }
 
+/* The ops of issues 9 and 11 (activations, normalization, ...). */
+static void test_new_ops(void)
+{
+    check("leaky_relu (default slope and 0.2)",
+          HEAD(2, 6, 6, 3) "e = leaky_relu(conv2d(image, 4, 3, pad = same)) + leaky_relu(conv2d(image, 4, 1), slope = 0.2)\n"
+                           "logits = conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 40);
+    check("sigmoid and tanh gates in a network",
+          HEAD(2, 6, 6, 3) "e = conv2d(image, 4, 3, pad = same)\n"
+                           "logits = conv2d(e * sigmoid(conv2d(e, 4, 1)) + tanh(e), 3, 1)\n" TAIL,
+          NULL, 0, 40);
+    check("group_norm (2 groups of 3 channels, batch 2)",
+          HEAD(2, 5, 6, 3) "e = group_norm(conv2d(image, 6, 3, pad = same), 2)\n"
+                           "logits = conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("group_norm (1 group, eps 0.1) then leaky_relu",
+          HEAD(1, 5, 6, 3) "e = leaky_relu(group_norm(conv2d(image, 4, 3, pad = same), 1, eps = 0.1))\n"
+                           "logits = conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("group_norm without affine parameters, named",
+          HEAD(2, 5, 6, 3) "e = group_norm(conv2d(image, 4, 3, pad = same), 2, affine = false, name = gn)\n"
+                           "logits = conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("batch_norm (training: batch statistics)",
+          HEAD(2, 5, 6, 3) "e = batch_norm(conv2d(image, 4, 3, pad = same))\n"
+                           "logits = conv2d(leaky_relu(e), 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("batch_norm without affine, momentum 0, named",
+          HEAD(2, 5, 6, 3) "e = batch_norm(conv2d(image, 3, 3, pad = same), momentum = 0, affine = false, name = bn)\n"
+                           "logits = e + conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("deep supervision: cross_entropy and one_hot on downsample_labels",
+          HEAD(2, 8, 8, 3) "e = relu(conv2d(image, 4, 3, pad = same))\n"
+                           "m = maxpool(e, 2)\n"
+                           "logits = conv2d(concat(e, upsample(m, 2)), 3, 1)\n"
+                           "aux = conv2d(m, 3, 1)\n"
+                           "small = downsample_labels(mask, 2)\n"
+                           "loss = cross_entropy(logits, mask) + 0.5 * cross_entropy(aux, small)"
+                           " + 0.25 * mean(one_hot(downsample_labels(small, 2)) * conv2d(maxpool(m, 2), 3, 1))\n"
+                           "output p = softmax(logits)\nminimize loss with sgd(lr = 0.1)\n",
+          NULL, 0, 60);
+    check("dropout (element-wise, fixed mask within a step)",
+          HEAD(2, 6, 6, 3) "e = dropout(conv2d(image, 4, 3, pad = same), 0.3)\n"
+                           "logits = conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 40);
+    check("avg_pool 2 and 3 (floor), upsample back",
+          HEAD(2, 7, 7, 3) "e = conv2d(image, 3, 3, pad = same)\n"
+                           "logits = pad(upsample(avg_pool(e, 2), 2, mode = bilinear), [0, 1, 0, 1])"
+                           " + pad(upsample(avg_pool(e, 3), 3), [0, 1, 0, 1])\n" TAIL,
+          NULL, 0, 60);
+    check("global_avg_pool and global_max_pool (squeeze-excitation style)",
+          HEAD(2, 6, 5, 3) "e = conv2d(image, 3, 3, pad = same)\n"
+                           "logits = e * sigmoid(global_avg_pool(e)) + global_max_pool(e * e)\n" TAIL,
+          NULL, 0, 60);
+    check("pad zero and reflect (int, [ph, pw], 4 sides)",
+          HEAD(1, 6, 7, 3) "e = conv2d(image, 3, 3, pad = same)\n"
+                           "logits = conv2d(pad(e, 1, mode = reflect), 3, 3) + conv2d(pad(e, [2, 1], mode = reflect), 3, [5, 3])"
+                           " + conv2d(pad(e, [1, 0, 2, 0]), 3, [2, 3])\n" TAIL,
+          NULL, 0, 60);
+    check("upsample bilinear, align_corners false and true, factors 2 and 3",
+          HEAD(1, 6, 6, 3) "e = conv2d(image, 3, 3, pad = same)\n"
+                           "logits = upsample(avg_pool(e, 2), 2, mode = bilinear, align_corners = true)"
+                           " + upsample(avg_pool(e, 3), factor = 3, mode = bilinear)\n" TAIL,
+          NULL, 0, 60);
+    check("conv_transpose2d 2x2 stride 2 (U-Net up-convolution)",
+          HEAD(2, 6, 6, 3) "e = relu(conv2d(image, 4, 3, pad = same))\n"
+                           "d = conv_transpose2d(maxpool(e, 2), 3, 2, stride = 2)\n"
+                           "logits = d + conv2d(e, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("conv_transpose2d 3x3 stride 2, padding 1, output_padding 1, no bias",
+          HEAD(1, 6, 8, 3) "e = conv2d(image, 2, 3, stride = 2, pad = same)\n"
+                           "logits = conv_transpose2d(e, 3, 3, stride = 2, padding = 1, output_padding = 1, bias = false)\n" TAIL,
+          NULL, 0, 60);
+    check("conv_transpose2d [3, 2] kernel, stride 1, padding [1, 0]",
+          HEAD(1, 5, 6, 3) "e = conv2d(image, 2, 3, pad = same)\n"
+                           "logits = conv_transpose2d(e, 3, [3, 1], padding = [1, 0], name = up)\n" TAIL,
+          NULL, 0, 60);
+    check("sort, argsort + gather, cumsum (a Lovasz-style extension)",
+          HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\n"
+                           "e = reshape(softmax(a), [2, 3, 30])\n"
+                           "perm = argsort(e, descending = true)\n"
+                           "g = gather(reshape(one_hot(mask), [2, 3, 30]), perm)\n"
+                           "loss = sum(gather(e, perm) * cumsum(g, axis = -1)) * 0.1"
+                           " + sum(sort(a, axis = 2) * image) + mean(cumsum(a, 1) * cumsum(a * a, axis = 3))\n"
+                           "output p = softmax(a)\nminimize loss with sgd(lr = 0.1)\n",
+          NULL, 0, 60);
+    /* no dropout here: batch_norm's update advances the step, and with it the mask */
+    check("every new op but dropout in one network",
+          HEAD(2, 8, 8, 3) "e = leaky_relu(batch_norm(conv2d(image, 4, 3, pad = same)))\n"
+                           "m = group_norm(maxpool(e), 2)\n"
+                           "d = conv_transpose2d(instance_norm(avg_pool(m, 2)), 4, 2, stride = 2)\n"
+                           "u = upsample(d, 2, mode = bilinear) + pad(conv2d(e, 4, 3), 1, mode = reflect)\n"
+                           "g = u * sigmoid(global_avg_pool(u)) + tanh(global_max_pool(u))\n"
+                           "logits = conv2d(g, 3, 1)\n"
+                           "output p = softmax(logits)\n"
+                           "loss = cross_entropy(logits, mask) + 0.5 * cross_entropy(conv2d(m, 3, 1), downsample_labels(mask, 2))\n"
+                           "minimize loss with sgd(lr = 0.1)\n",
+          NULL, 0, 24);
+    check("instance_norm, fan-out of its input",
+          HEAD(2, 5, 6, 3) "c = conv2d(image, 3, 3, pad = same)\n"
+                           "logits = instance_norm(c) + 0.5 * c\n" TAIL,
+          NULL, 0, 60);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) {
@@ -663,6 +775,7 @@ int main(int argc, char **argv)
           NULL, 0, 40);
     test_primitives();
     test_unary_functions();
+    test_new_ops();
     if (model_dir)
         test_library();
     for (int i = 1; i < argc; i++) {

@@ -1,0 +1,138 @@
+/* kcheck.h — what the kernel tests share: one line per check with a count,
+ * deterministic random data, error measures and central finite
+ * differences.  Included by test_kernels.c and test_kernels_ext.c. */
+#ifndef KCHECK_H
+#define KCHECK_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reporting, random data ------------------------------------------- */
+
+static int n_checks, n_fail;
+
+/* Prints `ok - name` or `FAIL - name: detail`; returns ok. */
+static __attribute__((unused)) int check(int ok, const char *name, const char *fmt, ...)
+{
+    n_checks++;
+    if (ok) {
+        printf("ok - %s\n", name);
+        return 1;
+    }
+    n_fail++;
+    printf("FAIL - %s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    return 0;
+}
+
+static uint64_t rng_state = 12345;
+
+/* Uniform in [-1, 1), from a fixed-seed xorshift64*. */
+static __attribute__((unused)) float frand(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+    return (float)(r >> 40) * 0x1p-23f - 1.0f;
+}
+
+static __attribute__((unused)) float *alloc_f(int64_t n)
+{
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static __attribute__((unused)) float *alloc_rand(int64_t n)
+{
+    float *p = alloc_f(n);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+
+static __attribute__((unused)) double dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Largest |a-b| / max(floor, |b|) over n entries; *at gets its index. */
+static __attribute__((unused)) double max_err(const float *a, const float *b, int64_t n, double floor,
+                      int64_t *at)
+{
+    double worst = 0.0;
+    *at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / fmax(floor, fabs((double)b[i]));
+        if (d > worst || d != d) {
+            worst = d;
+            *at = i;
+        }
+    }
+    return worst;
+}
+
+/* Checks got (n) against want (n) entry by entry, relative to max(floor,|want|). */
+static __attribute__((unused)) void check_close(const char *name, const float *got, const float *want,
+                        int64_t n, double floor, double tol)
+{
+    int64_t at;
+    double e = max_err(got, want, n, floor, &at);
+    check(e <= tol, name, "err %.3g at [%lld]: got %.9g want %.9g", e,
+          (long long)at, n ? got[at] : 0.0f, n ? want[at] : 0.0f);
+}
+
+/* ---- finite differences ----------------------------------------------- */
+
+/* A forward pass writing out (n_out) from inputs captured in ctx. */
+typedef void (*fwd_fn)(void *ctx, float *out);
+
+/* Compares analytic (n) with central differences of L = sum(out * r) with
+ * respect to param (n), which fwd reads through ctx.  At most ~300 entries
+ * are probed (evenly spaced).  Error is |a - num| / max(floor, |num|). */
+static __attribute__((unused)) void fd_check(const char *name, fwd_fn fwd, void *ctx, float *param, int64_t n,
+                     const float *analytic, const float *r, int64_t n_out,
+                     float eps, double floor, double tol)
+{
+    float *out = alloc_f(n_out);
+    int64_t step = n > 300 ? n / 300 : 1, worst_i = 0;
+    double worst = 0.0, worst_num = 0.0;
+    for (int64_t i = 0; i < n; i += step) {
+        float keep = param[i], hi = keep + eps, lo = keep - eps;
+        param[i] = hi;
+        fwd(ctx, out);
+        double lp = dot(out, r, n_out);
+        param[i] = lo;
+        fwd(ctx, out);
+        double lm = dot(out, r, n_out);
+        param[i] = keep;
+        double num = (lp - lm) / ((double)hi - lo);
+        double e = fabs(analytic[i] - num) / fmax(floor, fabs(num));
+        if (e > worst || e != e) {
+            worst = e;
+            worst_i = i;
+            worst_num = num;
+        }
+    }
+    check(worst <= tol, name, "rel err %.3g at [%lld]: analytic %.7g numeric %.7g",
+          worst, (long long)worst_i, analytic[worst_i], worst_num);
+    free(out);
+}
+
+
+#endif

@@ -1,0 +1,301 @@
+/* test_kernels_ext.c — checks the kernels of runtime/kernels_ext.c (the
+ * normalization, pooling, padding, bilinear, dropout, sort and cumsum ops)
+ * against double references, finite differences and adjoint tests, and on
+ * 1 and 3 threads.  One line per check; exit status 1 on failure. */
+#include "kernels.h"
+#include "netg.h"
+#include "kcheck.h"
+
+/* ---- kernels_ext.c: group normalization ------------------------------- */
+
+/* y (N,C,HW) = group norm of x in double, the textbook two-pass way. */
+static void naive_group_norm(int n, int c, int64_t hw, int g, double eps, const float *x,
+                             const float *gamma, const float *beta, float *y)
+{
+    int cg = c / g;
+    int64_t m = cg * hw;
+    for (int b = 0; b < n; b++)
+        for (int k = 0; k < g; k++) {
+            const float *xg = x + ((int64_t)b * c + (int64_t)k * cg) * hw;
+            double mu = 0, var = 0;
+            for (int64_t i = 0; i < m; i++)
+                mu += xg[i];
+            mu /= m;
+            for (int64_t i = 0; i < m; i++)
+                var += (xg[i] - mu) * (xg[i] - mu);
+            var /= m;
+            for (int64_t i = 0; i < m; i++) {
+                int ch = k * cg + (int)(i / hw);
+                double v = (xg[i] - mu) / sqrt(var + eps);
+                y[xg - x + i] = (float)(v * (gamma ? gamma[ch] : 1) + (beta ? beta[ch] : 0));
+            }
+        }
+}
+
+typedef struct {
+    int n, c, g;
+    int64_t hw;
+    float eps;
+    float *x, *gamma, *beta;
+} gn_case;
+
+static void gn_fwd(void *p, float *out)
+{
+    gn_case *q = p;
+    nr_group_norm_fwd(q->n, q->c, q->hw, q->g, q->eps, q->x, q->gamma, q->beta, out);
+}
+
+static void test_group_norm(int n, int c, int h, int w, int g, int affine)
+{
+    char name[160];
+    int64_t hw = (int64_t)h * w, ne = (int64_t)n * c * hw;
+    float *x = alloc_rand(ne), *gamma = affine ? alloc_rand(c) : NULL, *beta = affine ? alloc_rand(c) : NULL;
+    for (int64_t i = 0; i < ne; i++) /* an offset and a scale, as after a conv */
+        x[i] = 3.0f + 2.0f * x[i];
+    float *y = alloc_f(ne), *ref = alloc_f(ne), *r = alloc_rand(ne), *dx = alloc_f(ne);
+    gn_case q = {n, c, g, hw, 1e-5f, x, gamma, beta};
+    gn_fwd(&q, y);
+    naive_group_norm(n, c, hw, g, 1e-5, x, gamma, beta, ref);
+    snprintf(name, sizeof name, "group_norm %dx%dx%dx%d, %d groups%s: forward vs double reference", n, c, h, w,
+             g, affine ? ", affine" : "");
+    check_close(name, y, ref, ne, 1.0, 2e-5);
+    nr_group_norm_bwd(n, c, hw, g, 1e-5f, r, x, gamma, dx);
+    snprintf(name, sizeof name, "group_norm %dx%dx%dx%d, %d groups%s: dx by finite differences", n, c, h, w, g,
+             affine ? ", affine" : "");
+    fd_check(name, gn_fwd, &q, x, ne, dx, r, ne, 1e-2f, 1e-2, 2e-2);
+    if (affine) {
+        float *dg = alloc_f(c), *ws = alloc_f(2 * (int64_t)n * g);
+        nr_group_norm_bwd_gamma(n, c, hw, g, 1e-5f, r, x, dg, ws);
+        snprintf(name, sizeof name, "group_norm %dx%dx%dx%d, %d groups: dgamma by finite differences", n, c,
+                 h, w, g);
+        fd_check(name, gn_fwd, &q, gamma, c, dg, r, ne, 1e-2f, 1e-2, 1e-2);
+        free(dg);
+        free(ws);
+    }
+    free(x), free(gamma), free(beta), free(y), free(ref), free(r), free(dx);
+}
+
+/* The kernels of kernels_ext.c on 1 and 3 threads: identical bits. */
+static void test_ext_thread_invariance(void)
+{
+    enum { N = 3, C = 8, H = 66, W = 70, G = 4, KERNELS = 14 };
+    const int64_t hw = (int64_t)H * W, n = (int64_t)N * C * hw;
+    float *x = alloc_rand(n), *dy = alloc_rand(n), *ga = alloc_rand(C), *be = alloc_rand(C);
+    float *y = alloc_f(n), *ws = alloc_f(2 * N * G), *out[2][KERNELS];
+    int64_t len[KERNELS] = {n, n, n, n, n, C, n, n, C, 2 * C, n, n / 4, n, (int64_t)N * C * (H + 2) * (W + 2)};
+    ng_unary_f32(NG_OP_SIGMOID, n, x, 0, 0, y);
+    for (int t = 0; t < 2; t++) {
+        nr_kernels_set_threads(t ? 3 : 1);
+        for (int k = 0; k < KERNELS; k++)
+            out[t][k] = alloc_f(len[k]);
+        nr_sigmoid_bwd(n, dy, y, out[t][0]);
+        nr_tanh_bwd(n, dy, y, out[t][1]);
+        nr_leaky_relu_bwd(n, dy, x, 0.1f, out[t][2]);
+        nr_group_norm_fwd(N, C, hw, G, 1e-5f, x, ga, be, out[t][3]);
+        nr_group_norm_bwd(N, C, hw, G, 1e-5f, dy, x, ga, out[t][4]);
+        nr_group_norm_bwd_gamma(N, C, hw, G, 1e-5f, dy, x, out[t][5], ws);
+        nr_batch_norm_fwd(N, C, hw, 1e-5f, 1, x, ga, be, NULL, out[t][6]);
+        nr_batch_norm_bwd(N, C, hw, 1e-5f, dy, x, ga, out[t][7]);
+        nr_batch_norm_bwd_gamma(N, C, hw, 1e-5f, dy, x, out[t][8]);
+        for (int i = 0; i < 2 * C; i++)
+            out[t][9][i] = i < C ? 0.0f : 1.0f;
+        nr_batch_norm_update(N, C, hw, 0.1f, x, out[t][9]);
+        nr_dropout_apply(n, 0.4f, 3, 4, 5, x, out[t][10]);
+        nr_avg_pool_fwd(N, C, H, W, 2, x, out[t][11]);
+        nr_upsample_bilinear_bwd(N, C, H / 2, W / 2, 2, 0, dy, out[t][12]);
+        nr_pad2d_fwd(N, C, H, W, 1, 1, 1, 1, 1, x, out[t][13]);
+    }
+    static const char *const names[KERNELS] = {"sigmoid_bwd", "tanh_bwd", "leaky_relu_bwd", "group_norm",
+                                               "group_norm_bwd", "group_norm_bwd_gamma", "batch_norm",
+                                               "batch_norm_bwd", "batch_norm_bwd_gamma", "batch_norm_update",
+                                               "dropout", "avg_pool", "upsample_bilinear_bwd", "pad2d"};
+    for (int k = 0; k < KERNELS; k++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s: same bits on 1 and 3 threads", names[k]);
+        check(memcmp(out[0][k], out[1][k], (size_t)len[k] * sizeof(float)) == 0, name, "differs");
+        free(out[0][k]);
+        free(out[1][k]);
+    }
+    nr_kernels_set_threads(0);
+    free(x), free(dy), free(ga), free(be), free(y), free(ws);
+}
+
+/* ---- kernels_ext.c: batch normalization ------------------------------- */
+
+typedef struct {
+    int n, c;
+    int64_t hw;
+    float *x, *gamma, *beta;
+} bn_case;
+
+static void bn_fwd(void *p, float *out)
+{
+    bn_case *q = p;
+    nr_batch_norm_fwd(q->n, q->c, q->hw, 1e-5f, 1, q->x, q->gamma, q->beta, NULL, out);
+}
+
+static void test_batch_norm(void)
+{
+    enum { N = 3, C = 4, H = 3, W = 5 };
+    const int64_t hw = H * W, ne = (int64_t)N * C * hw;
+    float *x = alloc_rand(ne), *ga = alloc_rand(C), *be = alloc_rand(C), *y = alloc_f(ne), *ref = alloc_f(ne);
+    float *r = alloc_rand(ne), *dx = alloc_f(ne), *dg = alloc_f(C), running[2 * C], want[2 * C];
+    for (int64_t i = 0; i < ne; i++)
+        x[i] = 2.0f * x[i] - 1.0f + (float)((i / hw) % C);
+    /* references in double, per channel over N and HW */
+    for (int ch = 0; ch < C; ch++) {
+        double mu = 0, var = 0, m = (double)N * hw;
+        for (int b = 0; b < N; b++)
+            for (int64_t i = 0; i < hw; i++)
+                mu += x[((int64_t)b * C + ch) * hw + i];
+        mu /= m;
+        for (int b = 0; b < N; b++)
+            for (int64_t i = 0; i < hw; i++) {
+                double d = x[((int64_t)b * C + ch) * hw + i] - mu;
+                var += d * d;
+            }
+        var /= m;
+        for (int b = 0; b < N; b++)
+            for (int64_t i = 0; i < hw; i++) {
+                int64_t k = ((int64_t)b * C + ch) * hw + i;
+                ref[k] = (float)((x[k] - mu) / sqrt(var + 1e-5) * ga[ch] + be[ch]);
+            }
+        running[ch] = 0.5f, running[C + ch] = 2.0f;
+        want[ch] = (float)(0.9 * 0.5 + 0.1 * mu);
+        want[C + ch] = (float)(0.9 * 2.0 + 0.1 * var * m / (m - 1));
+    }
+    bn_case q = {N, C, hw, x, ga, be};
+    bn_fwd(&q, y);
+    check_close("batch_norm (train) forward vs double reference", y, ref, ne, 1.0, 2e-5);
+    nr_batch_norm_bwd(N, C, hw, 1e-5f, r, x, ga, dx);
+    fd_check("batch_norm dx by finite differences", bn_fwd, &q, x, ne, dx, r, ne, 1e-2f, 1e-2, 2e-2);
+    nr_batch_norm_bwd_gamma(N, C, hw, 1e-5f, r, x, dg);
+    fd_check("batch_norm dgamma by finite differences", bn_fwd, &q, ga, C, dg, r, ne, 1e-2f, 1e-2, 1e-2);
+    nr_batch_norm_update(N, C, hw, 0.1f, x, running);
+    check_close("batch_norm running statistics update (momentum 0.1, unbiased variance)", running, want, 2 * C,
+                1.0, 1e-6);
+    /* eval: the running statistics instead of the batch's */
+    nr_batch_norm_fwd(N, C, hw, 1e-5f, 0, x, ga, be, running, y);
+    for (int64_t k = 0; k < ne; k++) {
+        int ch = (int)((k / hw) % C);
+        ref[k] = (float)((x[k] - running[ch]) / sqrt(running[C + ch] + 1e-5) * ga[ch] + be[ch]);
+    }
+    check_close("batch_norm (eval) forward with running statistics", y, ref, ne, 1.0, 2e-6);
+    free(x), free(ga), free(be), free(y), free(ref), free(r), free(dx), free(dg);
+}
+
+/* ---- kernels_ext.c: dropout, pooling, padding, bilinear ---------------- */
+
+/* <fwd(x), r> must equal <x, bwd(r)> for a linear op and its adjoint. */
+static void check_adjoint(const char *name, const float *x, const float *fx, int64_t nx, const float *r,
+                          const float *br, int64_t ny)
+{
+    double a = dot(fx, r, ny), b = dot(x, br, nx);
+    check(fabs(a - b) <= 1e-5 * fmax(1, fabs(a)), name, "<f(x), r> = %.9g but <x, f*(r)> = %.9g", a, b);
+}
+
+static void test_spatial_ops(void)
+{
+    enum { N = 2, C = 3, H = 7, W = 8 };
+    const int64_t nx = (int64_t)N * C * H * W;
+    float *x = alloc_rand(nx), *bx = alloc_f(nx), *y = alloc_f(nx * 16), *r = alloc_rand(nx * 16);
+    /* avg_pool 3 (floor: 2x2 windows of a 7x8 plane) */
+    nr_avg_pool_fwd(N, C, H, W, 3, x, y);
+    nr_avg_pool_bwd(N, C, H, W, 3, r, bx);
+    check_adjoint("avg_pool 3: backward is the adjoint", x, y, nx, r, bx, (int64_t)N * C * 2 * 2);
+    /* pad, both modes */
+    for (int mode = 0; mode < 2; mode++) {
+        int64_t ny = (int64_t)N * C * (H + 2 + 3) * (W + 1 + 4);
+        nr_pad2d_fwd(N, C, H, W, 2, 1, 3, 4, mode, x, y);
+        nr_pad2d_bwd(N, C, H, W, 2, 1, 3, 4, mode, r, bx);
+        check_adjoint(mode ? "pad reflect: backward is the adjoint" : "pad zero: backward is the adjoint", x, y,
+                      nx, r, bx, ny);
+    }
+    /* reflect by hand: row -1 reads row 1, row H reads row H-2 */
+    nr_pad2d_fwd(1, 1, H, W, 1, 1, 1, 1, 1, x, y);
+    check(y[0] == x[W + 1] && y[(W + 2) * (H + 1) + W + 1] == x[(H - 2) * W + W - 2], "pad reflect by hand",
+          "mismatch");
+    for (int align = 0; align < 2; align++) {
+        int64_t ny = nx * 9;
+        nr_upsample_bilinear_fwd(N, C, H, W, 3, align, x, y);
+        nr_upsample_bilinear_bwd(N, C, H, W, 3, align, r, bx);
+        check_adjoint(align ? "upsample bilinear (align_corners): backward is the adjoint"
+                            : "upsample bilinear: backward is the adjoint",
+                      x, y, nx, r, bx, ny);
+    }
+    nr_global_max_pool_fwd(N, C, H, W, x, y);
+    nr_global_max_pool_bwd(N, C, H, W, r, x, bx);
+    int ok = 1;
+    for (int p = 0; p < N * C; p++) {
+        float m = x[(int64_t)p * H * W];
+        for (int i = 1; i < H * W; i++)
+            m = fmaxf(m, x[(int64_t)p * H * W + i]);
+        ok &= y[p] == m;
+    }
+    check(ok, "global_max_pool: the max of each plane", "mismatch");
+    check_adjoint("global_max_pool: backward is the adjoint at x", x, y, nx, r, bx, N * C);
+    /* dropout: the share dropped, the scale of the kept, the same mask twice */
+    enum { ND = 1 << 18 };
+    float *ones = alloc_f(ND), *d1 = alloc_f(ND), *d2 = alloc_f(ND);
+    for (int i = 0; i < ND; i++)
+        ones[i] = 1.0f;
+    nr_dropout_apply(ND, 0.3f, 5, 7, 11, ones, d1);
+    nr_dropout_apply(ND, 0.3f, 5, 7, 11, ones, d2);
+    int zeros = 0, scaled = 1;
+    for (int i = 0; i < ND; i++) {
+        zeros += d1[i] == 0.0f;
+        scaled &= d1[i] == 0.0f || fabsf(d1[i] - 1.0f / 0.7f) < 1e-6f;
+    }
+    check(fabs(zeros / (double)ND - 0.3) < 0.005 && scaled && memcmp(d1, d2, ND * sizeof *d1) == 0,
+          "dropout: 30% dropped, the rest scaled by 1/0.7, the same mask on the same (seed, step, salt)",
+          "dropped %d of %d", zeros, ND);
+    nr_dropout_apply(ND, 0.3f, 5, 8, 11, ones, d2);
+    check(memcmp(d1, d2, ND * sizeof *d1) != 0, "dropout: a new mask at the next step", "same mask");
+    free(x), free(bx), free(y), free(r), free(ones), free(d1), free(d2);
+}
+
+/* argsort: stable on ties, nan largest, along a strided axis; gather and
+ * its adjoint; cumsum both ways */
+static void test_sort_cumsum(void)
+{
+    /* x (2, 5, 2): lines along the middle dim */
+    const float nan = NAN;
+    float x[20] = {3, 0, 1, 9, nan, 8, 1, 7, 2, 6, 3, 5, 1, 4, 2, 3, 0, 2, 3, 1};
+    int32_t idx[20], ws[40];
+    nr_argsort(2, 5, 2, 0, x, idx, ws);
+    int ok = 1;
+    for (int k = 0; k < 5; k++) /* line (o=0, i=0): 3 1 nan 1 2 -> 1 3 4 0 2 (tied 1s in order, nan last) */
+        ok &= idx[k * 2] == (int32_t[]){1, 3, 4, 0, 2}[k];
+    nr_argsort(2, 5, 2, 1, x, idx, ws);
+    for (int k = 0; k < 5; k++) /* descending: nan first, then 3, 2, and the tied 1s in order */
+        ok &= idx[k * 2] == (int32_t[]){2, 0, 4, 1, 3}[k];
+    check(ok, "argsort: stable on ties, nan largest, strided axis", "wrong permutation");
+    float y[20], r[20], bx[20], c[20];
+    nr_gather(2, 5, 2, x, idx, y);
+    check(y[0] != y[0] && y[2] == 3 && y[4] == 2 && y[8] == 1, "gather through argsort (descending)", "got %g %g %g", y[0], y[2],
+          y[8]);
+    for (int i = 0; i < 20; i++)
+        r[i] = (float)(i % 7) - 3, x[i] = x[i] != x[i] ? 0.5f : x[i];
+    nr_gather(2, 5, 2, x, idx, y);
+    nr_gather_bwd(2, 5, 2, r, idx, bx);
+    check_adjoint("gather_bwd is the adjoint of gather", x, y, 20, r, bx, 20);
+    nr_cumsum(2, 5, 2, 0, x, y);
+    nr_cumsum(2, 5, 2, 1, r, c);
+    check(y[8] == x[0] + x[2] + x[4] + x[6] + x[8] && c[0] == r[0] + r[2] + r[4] + r[6] + r[8],
+          "cumsum forward and reverse", "mismatch");
+    check_adjoint("reverse cumsum is the adjoint of cumsum", x, y, 20, r, c, 20);
+}
+
+int main(void)
+{
+    nr_kernels_set_threads(0);
+    test_sort_cumsum();
+    test_spatial_ops();
+    test_batch_norm();
+    test_group_norm(2, 6, 5, 7, 3, 1);
+    test_group_norm(1, 4, 3, 3, 4, 1); /* instance norm */
+    test_group_norm(2, 4, 4, 5, 1, 0); /* layer norm over C, H, W; no affine */
+    test_ext_thread_invariance();
+    printf("%d checks, %d failed\n", n_checks, n_fail);
+    return n_fail ? 1 : 0;
+}
