@@ -10,7 +10,7 @@
 # peak RSS of each, netrun's GFLOP/s and its fraction of the FMA ceiling, and the CPU load of
 # other processes during the runs (the cores are shared; see bench/README.md).
 #
-#   bench/compare.sh                                  # everything, ~20 min on 2 cores
+#   bench/compare.sh                  # everything: ~15-20 min on 2 idle cores, longer on busy ones
 #   CONFIGS="3 4" MODES=infer REPEAT=1 bench/compare.sh
 #
 # Configurations (netc -D overrides of models/unet.net; DEPTH, CLASSES, DROPOUT and LR stay at
@@ -235,13 +235,15 @@ ceiling_isa=$([ -n "$avx512" ] && echo AVX-512 || echo AVX2)
          "GFLOP/s: median of netrun bench's figure; other load: the most CPU (in cores) that" \
          "other processes used during any run of the row (0 = the machine was ours)."
     echo
-    echo "Each round's median step time (s), netrun / PyTorch, and the flops per step each counts:"
+    echo "Each round: median step time (s) of netrun / PyTorch, other load (cores) during the two runs;" \
+         "flops per step as each counts them:"
     echo
     for c in $CONFIGS; do
         for m in $MODES; do
-            echo "- $c $m: netrun $(col "$c" "$m" netrun median_s | xargs printf '%.3f ')/" \
-                 "PyTorch $(col "$c" "$m" torch median_s | xargs printf '%.3f ')(flops: netrun" \
-                 "$(col "$c" "$m" netrun flops | head -1), torch_bench.py $(col "$c" "$m" torch flops | head -1))"
+            echo "- $c $m: $(paste <(col "$c" "$m" netrun median_s) <(col "$c" "$m" torch median_s) \
+                                   <(col "$c" "$m" netrun other_cores) <(col "$c" "$m" torch other_cores) |
+                             awk -F'\t' '{ printf "%s%.3f / %.3f (%.2f, %.2f)", (NR > 1 ? "; " : ""), $1, $2, $3, $4 }');" \
+                 "flops: netrun $(col "$c" "$m" netrun flops | head -1), torch_bench.py $(col "$c" "$m" torch flops | head -1)"
         done
     done
 } > "$OUT/compare.md"
