@@ -34,7 +34,7 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
                 used[n->ws] = 1;
         }
     const int32_t binds[] = {g->bind.image, g->bind.labels, g->bind.loss, g->bind.output,
-                             g->bind.class_weights};
+                             g->bind.class_weights, g->bind.step, g->bind.total_steps};
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
         if (binds[i] >= 0)
             used[binds[i]] = 1;
@@ -84,6 +84,12 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
     out->bind.loss = remap(map, g->bind.loss);
     out->bind.output = remap(map, g->bind.output);
     out->bind.class_weights = remap(map, g->bind.class_weights);
+    out->bind.step = remap(map, g->bind.step);
+    out->bind.total_steps = remap(map, g->bind.total_steps);
+    out->n_options = (int32_t)g->n_options;
+    out->options = nc_xcalloc(g->n_options ? g->n_options : 1, sizeof *out->options);
+    for (size_t i = 0; i < g->n_options; i++)
+        out->options[i] = (ng_option){xstrdup(g->options[i].key), xstrdup(g->options[i].value)};
     out->bind.output_name = xstrdup(g->bind.output_name ? g->bind.output_name : "output");
     out->bind.optimizer = xstrdup(g->opt == NC_OPT_ADAM ? "adam" : g->opt == NC_OPT_SGD ? "sgd" : "");
     out->source = xstrdup(source);

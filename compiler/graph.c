@@ -11,8 +11,25 @@ void nc_graph_init(nc_graph *g, nc_arena *a)
     memset(g, 0, sizeof *g);
     g->arena = a;
     g->bind.image = g->bind.labels = g->bind.loss = g->bind.output = -1;
-    g->bind.class_weights = -1;
+    g->bind.class_weights = g->bind.step = g->bind.total_steps = -1;
     g->bind.ignore = 255;
+}
+
+void nc_graph_set_option(nc_graph *g, const char *key, const char *value)
+{
+    for (size_t i = 0; i < g->n_options; i++)
+        if (strcmp(g->options[i].key, key) == 0) {
+            g->options[i].value = nc_arena_strdup(g->arena, value);
+            return;
+        }
+    if (g->n_options == g->cap_options) {
+        g->cap_options = g->cap_options ? 2 * g->cap_options : 8;
+        g->options = realloc(g->options, g->cap_options * sizeof *g->options);
+        if (!g->options)
+            nc_die("out of memory");
+    }
+    g->options[g->n_options++] = (ng_option){nc_arena_strdup(g->arena, key),
+                                             nc_arena_strdup(g->arena, value)};
 }
 
 void nc_graph_free(nc_graph *g)
@@ -22,6 +39,9 @@ void nc_graph_free(nc_graph *g)
     free(g->tensors);
     free(g->nodes);
     free(g->grad_of);
+    free(g->options);
+    g->options = NULL;
+    g->n_options = g->cap_options = 0;
     g->grad_of = NULL;
     g->tensors = NULL;
     g->nodes = NULL;

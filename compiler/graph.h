@@ -37,10 +37,16 @@ typedef struct {
     int32_t *grad_of;    /* set by autodiff: per forward tensor, its gradient or -1 */
     size_t n_grad_of;
     float opt_fa[NG_MAX_FA];
+    ng_option *options;  /* netrun's settings from the model file (keys unique; */
+    size_t n_options, cap_options; /* strings in the arena) */
 } nc_graph;
 
 void nc_graph_init(nc_graph *g, nc_arena *a);
 void nc_graph_free(nc_graph *g);
+
+/* Set option key to value (both copied into the arena), replacing an
+ * earlier value of the same key. */
+void nc_graph_set_option(nc_graph *g, const char *key, const char *value);
 
 /* A new tensor; name is copied into the arena and made unique by appending
  * _2, _3, ... when taken.  Returns its id. */

@@ -22,6 +22,7 @@ struct nr_model {
     int unshared_on;
     uint64_t seed;
     int64_t step;
+    int64_t total_steps;      /* fed to bind.total_steps (schedules) */
     double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
     float *scratch;           /* the fast convolutions' workspace (conv.h) */
     int64_t scratch_elems;
@@ -175,6 +176,17 @@ const ng_graph *nr_model_graph(const nr_model *m) { return m->g; }
 const char *nr_model_error(const nr_model *m) { return m->err; }
 int64_t nr_model_step(const nr_model *m) { return m->step; }
 void nr_model_set_step(nr_model *m, int64_t step) { m->step = step; }
+void nr_model_set_total_steps(nr_model *m, int64_t total) { m->total_steps = total; }
+
+/* The step counters a graph reads (learning-rate schedules), as floats. */
+static void feed_counters(nr_model *m)
+{
+    const int32_t ids[2] = {m->g->bind.step, m->g->bind.total_steps};
+    const int64_t v[2] = {m->step, m->total_steps > 0 ? m->total_steps : 1};
+    for (int i = 0; i < 2; i++)
+        if (ids[i] >= 0)
+            *(float *)nr_model_state(m, ids[i]) = (float)v[i];
+}
 void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
 void nr_model_set_profile(nr_model *m, int on) { m->profile_on = on; }
 static int entry_index(const nr_model *m, const char *name);
@@ -307,6 +319,7 @@ int nr_model_run(nr_model *m, const char *entry)
     }
     double *prof = m->profile_on ? m->node_ns[e] : NULL;
     int updates = 0;
+    feed_counters(m);
     nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step };
     for (int i = 0; i < en->n_nodes; i++) {
         const ng_node *n = &en->nodes[i];

@@ -30,6 +30,10 @@ void *nr_model_tensor(nr_model *m, const char *entry, int t);
 int nr_model_run(nr_model *m, const char *entry);
 int64_t nr_model_step(const nr_model *m);
 void nr_model_set_step(nr_model *m, int64_t step);
+/* The run's total optimizer steps, which a graph with a total_steps binding
+ * (a learning-rate schedule) reads; before it is set, such a graph sees 1.
+ * Each run feeds the bound step and total_steps inputs first. */
+void nr_model_set_total_steps(nr_model *m, int64_t total);
 
 /* With debug set, each arena tensor gets its own buffer (no sharing):
  * used to check that the memory plan changes no result. */

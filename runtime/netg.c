@@ -257,6 +257,7 @@ static int check_bindings(const ng_graph *g, char *err, size_t errlen)
     const struct { const char *what; int32_t id; } ids[] = {
         { "image", b->image }, { "labels", b->labels }, { "loss", b->loss },
         { "output", b->output }, { "class_weights", b->class_weights },
+        { "step", b->step }, { "total_steps", b->total_steps },
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (ids[i].id < -1 || ids[i].id >= g->n_tensors)
@@ -304,7 +305,36 @@ static int check_bindings(const ng_graph *g, char *err, size_t errlen)
                cw->role != NG_ROLE_CONST))
         return ng_fail(err, errlen, "bindings: class_weights ('%s') must be an f32 "
                     "const of %" PRId32 " elements", cw->name, k);
+    const int32_t counters[2] = {b->step, b->total_steps};
+    for (int i = 0; i < 2; i++) {
+        const ng_tensor *t = counters[i] >= 0 ? &g->tensors[counters[i]] : NULL;
+        if (t && (t->dtype != NG_F32 || ng_tensor_nelem(t) != 1 || t->role != NG_ROLE_INPUT))
+            return ng_fail(err, errlen, "bindings: %s ('%s') must be an f32 scalar input",
+                           i ? "total_steps" : "step", t->name);
+    }
     return 0;
+}
+
+static int check_options(const ng_graph *g, char *err, size_t errlen)
+{
+    for (int32_t i = 0; i < g->n_options; i++) {
+        const ng_option *o = &g->options[i];
+        if (!o->key || !o->key[0] || !o->value)
+            return ng_fail(err, errlen, "options: entry %" PRId32 " has an empty %s", i,
+                           !o->key || !o->key[0] ? "name" : "value");
+        for (int32_t j = 0; j < i; j++)
+            if (strcmp(g->options[j].key, o->key) == 0)
+                return ng_fail(err, errlen, "options: '%s' is set twice", o->key);
+    }
+    return 0;
+}
+
+const char *ng_graph_option(const ng_graph *g, const char *key)
+{
+    for (int32_t i = 0; i < g->n_options; i++)
+        if (strcmp(g->options[i].key, key) == 0)
+            return g->options[i].value;
+    return NULL;
 }
 
 /* An arena tensor used by a node: it must have an offset in this entry. */
@@ -484,7 +514,8 @@ int ng_graph_check(const ng_graph *g, char *err, size_t errlen)
     for (int32_t i = 0; i < g->n_tensors; i++)
         if (check_tensor(g, i, err, errlen))
             return -1;
-    if (check_unique_names(g, err, errlen) || check_bindings(g, err, errlen))
+    if (check_unique_names(g, err, errlen) || check_bindings(g, err, errlen) ||
+        check_options(g, err, errlen))
         return -1;
     for (int32_t i = 0; i < g->n_entries; i++) {
         const char *bad = name_problem(g->entries[i].name);
@@ -522,6 +553,11 @@ void ng_graph_free(ng_graph *g)
     free(g->entries);
     free(g->bind.output_name);
     free(g->bind.optimizer);
+    for (int32_t i = 0; i < g->n_options && g->options; i++) {
+        free(g->options[i].key);
+        free(g->options[i].value);
+    }
+    free(g->options);
     free(g->source);
     free(g);
 }

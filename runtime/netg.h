@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 #define NG_MAGIC       "NETG"
-#define NG_VERSION     2         /* 2: the loss primitives (ops.def) */
+#define NG_VERSION     3         /* 2: the loss primitives (ops.def); 3: step and
+                                    total_steps bindings, the options table */
 #define NG_MAX_DIMS    4
 #define NG_MAX_IN      8
 #define NG_MAX_IA      8
@@ -19,6 +20,7 @@
 
 /* Limits the reader and ng_graph_check enforce. */
 #define NG_MAX_STRING  4096      /* bytes in a name or other string */
+#define NG_MAX_OPTIONS 256       /* entries of the options table */
 #define NG_MAX_TENSORS 1000000
 #define NG_MAX_NODES   1000000   /* per entry point */
 #define NG_MAX_ENTRIES 256
@@ -164,9 +166,20 @@ typedef struct {
     int32_t loss;        /* f32 scalar (eval, train) */
     int32_t output;      /* f32 (N,classes,H,W) probabilities (infer, eval) */
     int32_t class_weights; /* CONST tensor (classes) or -1 */
+    int32_t step;        /* f32 scalar input: the optimizer steps taken so far,
+                            fed by netrun before each run (schedules) */
+    int32_t total_steps; /* f32 scalar input: the run's total optimizer steps */
     char *output_name;   /* name given in the model: "prediction" */
     char *optimizer;     /* "adam" | "sgd", for info */
 } ng_bindings;
+
+/* A setting of the model file for netrun rather than for the graph (how to
+ * sample, crop and normalize the data...): key = value, both strings.  Keys
+ * are unique and non-empty; ng_graph_option looks one up. */
+typedef struct {
+    char *key;
+    char *value;
+} ng_option;
 
 typedef struct {
     int32_t n_tensors;
@@ -174,8 +187,13 @@ typedef struct {
     int32_t n_entries;
     ng_entry *entries;
     ng_bindings bind;
+    int32_t n_options;
+    ng_option *options;
     char *source;        /* model file name, for info */
 } ng_graph;
+
+/* The value of option key, or NULL when the graph has none. */
+const char *ng_graph_option(const ng_graph *g, const char *key);
 
 /* Product of dims (1 for ndim 0); -1 for ndim > 4, a negative dim or int64
  * overflow.  Bytes are 4 per element for both dtypes (-1 likewise). */

@@ -1,6 +1,7 @@
 /* netg_file.c — the .netg file: writer and reader.
  *
- * File format, version 2 (NG_VERSION; 2 added the loss primitives to ops.def).
+ * File format, version 3 (NG_VERSION; 2 added the loss primitives to ops.def,
+ * 3 the step and total_steps bindings and the options table).
  * Every integer is little-endian, floats are IEEE-754 binary32 stored as
  * their u32 bit pattern.
  *
@@ -18,8 +19,11 @@
  *       str name; u8 dtype, role, init, ndim; i32 dim[4]; f32 init_arg[4];
  *       if init == NG_INIT_DATA: nelem x f32 data
  *     bindings:
- *       i32 image, labels, classes, ignore, loss, output, class_weights;
+ *       i32 image, labels, classes, ignore, loss, output, class_weights,
+ *           step, total_steps;
  *       str output_name, optimizer
+ *     u32    n_options                    (at most NG_MAX_OPTIONS)
+ *     n_options x option: str key, value
  *     u32    n_entries                    (at most NG_MAX_ENTRIES)
  *     n_entries x entry:
  *       str name; i64 arena_bytes; u32 n_nodes (at most NG_MAX_NODES);
@@ -265,8 +269,15 @@ int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
     w_i32(&w, b->loss);
     w_i32(&w, b->output);
     w_i32(&w, b->class_weights);
+    w_i32(&w, b->step);
+    w_i32(&w, b->total_steps);
     w_str(&w, b->output_name, "the output name");
     w_str(&w, b->optimizer, "the optimizer name");
+    w_u32(&w, (uint32_t)g->n_options);
+    for (int32_t i = 0; i < g->n_options && !w.bad; i++) {
+        w_str(&w, g->options[i].key, "an option name");
+        w_str(&w, g->options[i].value, "an option value");
+    }
     w_u32(&w, (uint32_t)g->n_entries);
     for (int32_t i = 0; i < g->n_entries && !w.bad; i++)
         w_entry(&w, g, &g->entries[i]);
@@ -506,8 +517,26 @@ static int r_payload(rbuf *r, ng_graph *g)
     b->loss = r_i32(r);
     b->output = r_i32(r);
     b->class_weights = r_i32(r);
+    b->step = r_i32(r);
+    b->total_steps = r_i32(r);
     b->output_name = r_str(r, "the output name");
     b->optimizer = r_str(r, "the optimizer name");
+
+    snprintf(r->section, sizeof r->section, "options");
+    n = r_u32(r);
+    if (r->bad)
+        return -1;
+    if (n > NG_MAX_OPTIONS)
+        return r_fail(r, "%" PRIu32 " options (at most %d)", n, NG_MAX_OPTIONS);
+    if (!r_room(r, n, 8))
+        return -1;
+    if (n > 0 && !(g->options = calloc(n, sizeof *g->options)))
+        return r_fail(r, "out of memory");
+    g->n_options = (int32_t)n;
+    for (int32_t i = 0; i < g->n_options && !r->bad; i++) {
+        g->options[i].key = r_str(r, "an option name");
+        g->options[i].value = r_str(r, "an option value");
+    }
 
     snprintf(r->section, sizeof r->section, "entry table");
     n = r_u32(r);

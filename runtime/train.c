@@ -561,6 +561,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int spe = (n + d.batch - 1) / d.batch; /* steps per epoch */
     int64_t total = o->steps > 0 ? o->steps : (int64_t)(o->epochs > 0 ? o->epochs : 1) * spe;
+    nr_model_set_total_steps(m, total);
     int64_t start = nr_model_step(m);
     if (start >= total) {
         fail(err, errlen, "%s: already at step %lld of %lld", o->resume ? o->resume : "model",

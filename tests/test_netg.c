@@ -225,8 +225,13 @@ static ng_graph *build_graph(void)
     g->bind = (ng_bindings){
         .image = T_IMAGE, .labels = T_LABELS, .classes = 3, .ignore = 255,
         .loss = T_LOSS, .output = T_PROB, .class_weights = T_CW,
+        .step = -1, .total_steps = -1,
         .output_name = xstrdup("prediction"), .optimizer = xstrdup("adam"),
     };
+    g->n_options = 2;
+    g->options = calloc(2, sizeof *g->options);
+    g->options[0] = (ng_option){xstrdup("crop"), xstrdup("random")};
+    g->options[1] = (ng_option){xstrdup("foreground"), xstrdup("0.33")};
     g->source = xstrdup("models/tiny.net");
     return g;
 }
@@ -268,9 +273,16 @@ static int graphs_equal(const ng_graph *a, const ng_graph *b, char *why,
         p->classes != q->classes || p->ignore != q->ignore ||
         p->loss != q->loss || p->output != q->output ||
         p->class_weights != q->class_weights ||
+        p->step != q->step || p->total_steps != q->total_steps ||
         !str_eq(p->output_name, q->output_name) ||
         !str_eq(p->optimizer, q->optimizer))
         DIFF("bindings");
+    if (a->n_options != b->n_options)
+        DIFF("n_options");
+    for (int32_t i = 0; i < a->n_options && i < b->n_options; i++)
+        if (!str_eq(a->options[i].key, b->options[i].key) ||
+            !str_eq(a->options[i].value, b->options[i].value))
+            DIFF("option %d", i);
     if (a->n_entries != b->n_entries)
         DIFF("n_entries");
     for (int32_t i = 0; i < a->n_entries; i++) {
@@ -489,7 +501,7 @@ static void test_corruption(const ng_graph *g)
     check_msg(h ? "(parsed)" : err, "x.netg: not a netg file (bad magic)", "bad magic");
     copy[4] = 7;
     h = ng_graph_parse(copy, len, "x.netg", err, sizeof err);
-    check_msg(h ? "(parsed)" : err, "x.netg: version 7, this netrun reads version 2",
+    check_msg(h ? "(parsed)" : err, "x.netg: version 7, this netrun reads version 3",
               "newer version");
     copy[4] = buf[4];
     copy[len / 2] ^= 0x10;
@@ -607,6 +619,10 @@ static void test_bad_contents(void)
     CASE(g->bind.loss = 29,
          "x.netg: bindings: loss is tensor 29, out of range (29 tensors)",
          "binding out of range");
+    CASE(g->bind.step = T_IMAGE,
+         "x.netg: bindings: step ('image') must be an f32 scalar input", "step bound to the image");
+    CASE((free(g->options[1].key), g->options[1].key = xstrdup("crop")),
+         "x.netg: options: 'crop' is set twice", "an option set twice");
     CASE(g->tensors[T_CW].init_arg[0] = 5,
          "x.netg: tensor 6 ('loss.class_weights'): unknown class-weight scheme 5",
          "unknown class-weight scheme");
