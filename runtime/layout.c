@@ -1,0 +1,284 @@
+/* layout.c — the VOC layout and list files (layout.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "layout.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int nr_layout_is_voc(const char *dir)
+{
+    char a[4096], b[4096];
+    if (snprintf(a, sizeof a, "%s/JPEGImages", dir) >= (int)sizeof a ||
+        snprintf(b, sizeof b, "%s/ImageSets/Segmentation", dir) >= (int)sizeof b)
+        return 0;
+    return is_dir(a) && is_dir(b);
+}
+
+int nr_layout_is_list(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 4 && (strcasecmp(path + n - 4, ".txt") == 0 || strcasecmp(path + n - 4, ".lst") == 0)) ||
+           (n > 5 && strcasecmp(path + n - 5, ".list") == 0);
+}
+
+/* Growing arrays of the samples being listed. */
+typedef struct {
+    char **name, **image, **mask;
+    int n, cap;
+} samples;
+
+static void samples_free(samples *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        free(s->name[i]);
+        free(s->image[i]);
+        if (s->mask)
+            free(s->mask[i]);
+    }
+    free(s->name);
+    free(s->image);
+    free(s->mask);
+}
+
+static int samples_push(samples *s, const char *name, const char *image, const char *mask)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        char **a = realloc(s->name, sizeof *a * (size_t)cap);
+        if (a)
+            s->name = a;
+        char **b = a ? realloc(s->image, sizeof *b * (size_t)cap) : NULL;
+        if (b)
+            s->image = b;
+        char **c = b ? realloc(s->mask, sizeof *c * (size_t)cap) : NULL;
+        if (c)
+            s->mask = c;
+        if (!c)
+            return -1;
+        s->cap = cap;
+    }
+    s->name[s->n] = strdup(name);
+    s->image[s->n] = strdup(image);
+    s->mask[s->n] = strdup(mask ? mask : "");
+    if (!s->name[s->n] || !s->image[s->n] || !s->mask[s->n]) {
+        free(s->name[s->n]);
+        free(s->image[s->n]);
+        free(s->mask[s->n]);
+        return -1;
+    }
+    s->n++;
+    return 0;
+}
+
+/* Trim blanks and a '#' comment in place. */
+static char *trim(char *line)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = 0;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    return line;
+}
+
+static nr_dataset *finish(samples *s, int need_masks, const char *what, char *err, size_t errlen)
+{
+    nr_dataset *ds = NULL;
+    if (s->n == 0)
+        ng_fail(err, errlen, "%s: no samples", what);
+    else if (!(ds = nr_dataset_from_paths(s->n, s->name, s->image, need_masks ? s->mask : NULL)))
+        ng_fail(err, errlen, "%s: out of memory", what);
+    samples_free(s);
+    return ds;
+}
+
+nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_masks, char *err, size_t errlen)
+{
+    char list[4096];
+    if (snprintf(list, sizeof list, "%s/ImageSets/Segmentation/%s.txt", root, split) >= (int)sizeof list) {
+        ng_fail(err, errlen, "%s: path too long", root);
+        return NULL;
+    }
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, strerror(errno), split);
+        return NULL;
+    }
+    samples s = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, bad = 0;
+    for (ssize_t got; !bad && (got = getline(&line, &cap, f)) > 0;) {
+        lineno++;
+        char *id = trim(line);
+        if (!*id)
+            continue;
+        if (strpbrk(id, " \t/")) {
+            bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
+                          lineno, id);
+            break;
+        }
+        char img[4096], msk[4096], name[1024];
+        snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", root, id);
+        snprintf(msk, sizeof msk, "%s/SegmentationClass/%s.png", root, id);
+        snprintf(name, sizeof name, "%s.jpg", id);
+        if (!is_file(img)) {
+            bad = ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
+                          lineno);
+            break;
+        }
+        if (need_masks && !is_file(msk)) {
+            bad = ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
+                          strerror(errno ? errno : ENOENT), id, list, lineno);
+            break;
+        }
+        if (samples_push(&s, name, img, msk) != 0)
+            bad = ng_fail(err, errlen, "%s: out of memory", list);
+    }
+    if (!bad && ferror(f))
+        bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
+    free(line);
+    fclose(f);
+    if (bad) {
+        samples_free(&s);
+        return NULL;
+    }
+    return finish(&s, need_masks, list, err, errlen);
+}
+
+/* path resolved against dir unless absolute. */
+static void resolve(char *out, size_t n, const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir[0])
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%s/%s", dir, path);
+}
+
+nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        dir[0] = 0;
+    samples s = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, bad = 0;
+    for (ssize_t got; !bad && (got = getline(&line, &cap, f)) > 0;) {
+        lineno++;
+        char *t = trim(line);
+        if (!*t)
+            continue;
+        char *sp = t + strcspn(t, " \t");
+        char *second = NULL;
+        if (*sp) {
+            *sp = 0;
+            second = sp + 1;
+            while (*second == ' ' || *second == '\t')
+                second++;
+            if (strpbrk(second, " \t")) {
+                bad = ng_fail(err, errlen, "%s:%d: more than two paths (write 'IMAGE MASK'; paths with blanks "
+                              "are not supported)", path, lineno);
+                break;
+            }
+        }
+        if (need_masks && !second) {
+            bad = ng_fail(err, errlen, "%s:%d: '%s' has no mask (write 'IMAGE MASK')", path, lineno, t);
+            break;
+        }
+        char img[4096], msk[4096];
+        resolve(img, sizeof img, dir, t);
+        if (second)
+            resolve(msk, sizeof msk, dir, second);
+        if (!is_file(img)) {
+            bad = ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), path,
+                          lineno);
+            break;
+        }
+        if (need_masks && !is_file(msk)) {
+            bad = ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
+                          strerror(errno ? errno : ENOENT), t, path, lineno);
+            break;
+        }
+        const char *base = strrchr(t, '/');
+        if (samples_push(&s, base ? base + 1 : t, img, second ? msk : NULL) != 0)
+            bad = ng_fail(err, errlen, "%s: out of memory", path);
+    }
+    if (!bad && ferror(f))
+        bad = ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    if (bad) {
+        samples_free(&s);
+        return NULL;
+    }
+    return finish(&s, need_masks, path, err, errlen);
+}
+
+static size_t stem_len(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+}
+
+static const nr_dataset *sort_ds; /* qsort's context (one call at a time: main thread) */
+
+static int cmp_stem_idx(const void *a, const void *b)
+{
+    const char *x = nr_dataset_name(sort_ds, *(const int *)a), *y = nr_dataset_name(sort_ds, *(const int *)b);
+    size_t lx = stem_len(x), ly = stem_len(y);
+    int c = memcmp(x, y, lx < ly ? lx : ly);
+    return c ? c : lx < ly ? -1 : lx > ly;
+}
+
+int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
+{
+    int n = nr_dataset_count(ds);
+    int *ix = malloc(sizeof *ix * (size_t)(n ? n : 1));
+    if (!ix)
+        return ng_fail(err, errlen, "out of memory");
+    for (int i = 0; i < n; i++)
+        ix[i] = i;
+    sort_ds = ds;
+    qsort(ix, (size_t)n, sizeof *ix, cmp_stem_idx);
+    int rc = 0;
+    for (int i = 1; i < n && rc == 0; i++)
+        if (cmp_stem_idx(&ix[i - 1], &ix[i]) == 0) {
+            const char *a = nr_dataset_image_path(ds, ix[i - 1]), *b = nr_dataset_image_path(ds, ix[i]);
+            const char *nm = nr_dataset_name(ds, ix[i]);
+            rc = ng_fail(err, errlen, "%s and %s: two images of the name %.*s; their predicted masks (%.*s.png) "
+                         "would overwrite each other", a, b, (int)stem_len(nm), nm, (int)stem_len(nm), nm);
+        }
+    free(ix);
+    return rc;
+}

@@ -1,0 +1,507 @@
+/* window.c — sliding-window / resized evaluation and prediction (window.h).
+ * A job is one tile of one image under one TTA symmetry; jobs of
+ * consecutive images share a batch, and an image is finished (argmax,
+ * visit) once all its jobs have run, in dataset order. */
+#define _POSIX_C_SOURCE 200809L
+#include "window.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist.h"
+#include "image.h"
+#include "options.h"
+#include "util.h"
+
+int nr_window_positions(int len, int t, double overlap, int *pos, int max)
+{
+    if (len <= t) {
+        if (pos && max > 0)
+            pos[0] = 0;
+        return 1;
+    }
+    double target = (double)t * (1.0 - overlap);
+    if (target < 1)
+        target = 1;
+    int n = (int)ceil((double)(len - t) / target) + 1;
+    double step = (double)(len - t) / (double)(n - 1);
+    for (int k = 0; pos && k < n && k < max; k++)
+        pos[k] = (int)lround(step * k);
+    return n;
+}
+
+void nr_window_gaussian(int h, int w, double sigma_scale, float *out)
+{
+    double sy = h * sigma_scale, sx = w * sigma_scale;
+    int cy = h / 2, cx = w / 2;
+    for (int y = 0; y < h; y++) {
+        double gy = exp(-(double)(y - cy) * (y - cy) / (2 * sy * sy));
+        for (int x = 0; x < w; x++) {
+            double gx = exp(-(double)(x - cx) * (x - cx) / (2 * sx * sx));
+            float v = (float)(gy * gx);
+            out[(size_t)y * w + x] = v > 1e-8f ? v : 1e-8f; /* never 0: every pixel is covered */
+        }
+    }
+}
+
+/* ---- the loader thread: images decoded one ahead ------------------------ */
+
+typedef struct {
+    float *img;
+    int32_t *mask;
+    int h, w, rc;
+    char err[512];
+} loaded;
+
+typedef struct {
+    const nr_dataset *ds;
+    int c, classes, ignore, with_masks;
+    const int *order;
+    int n;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int head, tail, stop, started;
+    loaded q[2];
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (p->head < p->n) {
+        while (!p->stop && p->head - p->tail >= 2)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        loaded *l = &p->q[p->head % 2];
+        int i = p->order[p->head];
+        pthread_mutex_unlock(&p->mu);
+        l->err[0] = 0;
+        l->rc = nr_dataset_load_any(p->ds, i, p->c, p->classes, p->ignore, &l->img,
+                                    p->with_masks ? &l->mask : NULL, &l->h, &l->w, l->err, sizeof l->err);
+        if (!p->with_masks)
+            l->mask = NULL;
+        pthread_mutex_lock(&p->mu);
+        p->head++;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int prefetch_start(prefetch *p)
+{
+    if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
+        return -1;
+    if (pthread_create(&p->th, NULL, prefetch_main, p) != 0)
+        return -1;
+    p->started = 1;
+    return 0;
+}
+
+/* The next image (ownership passes to the caller). */
+static loaded prefetch_next(prefetch *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->tail == p->head)
+        pthread_cond_wait(&p->cv, &p->mu);
+    loaded l = p->q[p->tail % 2];
+    memset(&p->q[p->tail % 2], 0, sizeof l);
+    p->tail++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return l;
+}
+
+static void prefetch_stop(prefetch *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    for (int k = 0; k < 2; k++) { /* loaded and never taken */
+        free(p->q[k].img);
+        free(p->q[k].mask);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* ---- images in flight ---------------------------------------------------- */
+
+typedef struct img_state {
+    int idx, h, w;
+    float *raw;       /* (C,h,w) in [0,1] */
+    float *norm;      /* (C,h,w) normalized; resize mode: (C,TH,TW) */
+    int32_t *mask;    /* (h,w) or NULL */
+    int32_t *rmask;   /* resize mode: (TH,TW) */
+    float *acc;       /* (K,h,w) weighted sums; resize mode: (K,TH,TW) */
+    int pending;      /* jobs queued and not yet run */
+    int queued_all;
+    struct img_state *next;
+} img_state;
+
+typedef struct {
+    img_state *st;
+    int y0, x0, v;    /* tile origin and symmetry (bit 0 fh, 1 fv, 2 transpose) */
+} job;
+
+typedef struct {
+    nr_model *m;
+    const ng_graph *g;
+    nr_window_job *j;
+    int B, C, TH, TW, K, ignore, resize, eval;
+    float *gauss;     /* (TH,TW), window mode */
+    float *pw;        /* (K) prior^-tau, or NULL */
+    float *bimg;      /* (B,C,TH,TW) the batch being filled */
+    int32_t *bmask;   /* (B,TH,TW) */
+    float *tile;      /* (C,TH,TW) scratch */
+    int32_t *tmask;   /* (TH,TW) scratch */
+    job *jobs;
+    int nb;
+    img_state *head, *tail; /* FIFO of images in flight */
+} runner;
+
+static void state_free(img_state *s)
+{
+    if (!s)
+        return;
+    free(s->raw);
+    free(s->norm);
+    free(s->mask);
+    free(s->rmask);
+    free(s->acc);
+    free(s);
+}
+
+/* (a,b) = the source pixel of (y,x) under symmetry v (as the batcher's
+ * augmentation: transpose, then flips). */
+static inline void sym(int v, int th, int tw, int y, int x, int *a, int *b)
+{
+    int p = (v & 4) ? x : y, q = (v & 4) ? y : x;
+    if (v & 2)
+        p = th - 1 - p;
+    if (v & 1)
+        q = tw - 1 - q;
+    *a = p, *b = q;
+}
+
+/* Put job (s, y0, x0, v) into batch slot r->nb. */
+static void fill_job(runner *r, img_state *s, int y0, int x0, int v)
+{
+    int TH = r->TH, TW = r->TW;
+    size_t thw = (size_t)TH * TW;
+    float *dst = r->bimg + (size_t)r->nb * r->C * thw;
+    int32_t *dm = r->bmask + (size_t)r->nb * thw;
+    const float *src;
+    const int32_t *srcm = NULL;
+    if (r->resize) {
+        src = s->norm;
+        srcm = s->rmask;
+    } else {
+        nr_window_f32(s->norm, r->C, s->h, s->w, y0, x0, r->tile, TH, TW, 0.0f);
+        if (s->mask)
+            nr_window_i32(s->mask, s->h, s->w, y0, x0, r->tmask, TH, TW, r->ignore);
+        src = r->tile;
+        srcm = s->mask ? r->tmask : NULL;
+    }
+    for (int y = 0; y < TH; y++)
+        for (int x = 0; x < TW; x++) {
+            int a, b;
+            sym(v, TH, TW, y, x, &a, &b);
+            size_t o = (size_t)y * TW + x, si = (size_t)a * TW + b;
+            for (int k = 0; k < r->C; k++)
+                dst[(size_t)k * thw + o] = src[(size_t)k * thw + si];
+            dm[o] = srcm ? srcm[si] : r->ignore;
+        }
+    r->jobs[r->nb] = (job){s, y0, x0, v};
+    r->nb++;
+    s->pending++;
+}
+
+/* Finish the images at the head of the queue whose jobs have all run. */
+static int finish_ready(runner *r, char *err, size_t errlen)
+{
+    while (r->head && r->head->queued_all && r->head->pending == 0) {
+        img_state *s = r->head;
+        size_t hw = (size_t)s->h * s->w;
+        float *probs = s->acc;
+        float *full = NULL;
+        if (r->resize) { /* the tile's sums back to the image's size */
+            if (!(full = malloc(sizeof *full * (size_t)r->K * hw)))
+                return ng_fail(err, errlen, "out of memory");
+            nr_resize_bilinear(s->acc, r->K, r->TH, r->TW, full, s->h, s->w);
+            probs = full;
+        }
+        uint8_t *pred = malloc(hw ? hw : 1);
+        if (!pred) {
+            free(full);
+            return ng_fail(err, errlen, "out of memory");
+        }
+        for (size_t p = 0; p < hw; p++) {
+            int best = 0;
+            float bv = -INFINITY;
+            for (int k = 0; k < r->K; k++) {
+                float v = probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f);
+                if (v > bv)
+                    bv = v, best = k;
+            }
+            pred[p] = (uint8_t)best;
+        }
+        free(full);
+        int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
+                             : 0;
+        free(pred);
+        r->head = s->next;
+        if (!r->head)
+            r->tail = NULL;
+        state_free(s);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Run the filled batch and add each job's output into its image. */
+static int run_batch(runner *r, char *err, size_t errlen)
+{
+    if (r->nb == 0)
+        return 0;
+    size_t thw = (size_t)r->TH * r->TW;
+    for (int s = r->nb; s < r->B; s++) { /* unused slots: zeros, ignore */
+        memset(r->bimg + (size_t)s * r->C * thw, 0, sizeof *r->bimg * r->C * thw);
+        for (size_t p = 0; p < thw; p++)
+            r->bmask[(size_t)s * thw + p] = r->ignore;
+    }
+    const ng_graph *g = r->g;
+    memcpy(nr_model_state(r->m, g->bind.image), r->bimg, sizeof *r->bimg * (size_t)r->B * r->C * thw);
+    if (r->eval && g->bind.labels >= 0)
+        memcpy(nr_model_state(r->m, g->bind.labels), r->bmask, sizeof *r->bmask * (size_t)r->B * thw);
+    if (nr_model_run(r->m, r->j->entry) != 0)
+        return ng_fail(err, errlen, "%s", nr_model_error(r->m));
+    if (r->eval) {
+        r->j->loss_sum += (double)*(float *)nr_model_tensor(r->m, r->j->entry, g->bind.loss) * r->nb;
+        r->j->loss_n += r->nb;
+    }
+    r->j->tiles += r->nb;
+    const float *out = nr_model_tensor(r->m, r->j->entry, g->bind.output);
+    for (int s = 0; s < r->nb; s++) {
+        const job *jb = &r->jobs[s];
+        img_state *st = jb->st;
+        const float *o = out + (size_t)s * r->K * thw;
+        for (int y = 0; y < r->TH; y++)
+            for (int x = 0; x < r->TW; x++) {
+                int a, b;
+                sym(jb->v, r->TH, r->TW, y, x, &a, &b); /* output (y,x) belongs to tile pixel (a,b) */
+                if (r->resize) {
+                    for (int k = 0; k < r->K; k++)
+                        st->acc[(size_t)k * thw + (size_t)a * r->TW + b] += o[(size_t)k * thw + (size_t)y * r->TW + x];
+                    continue;
+                }
+                int iy = jb->y0 + a, ix = jb->x0 + b;
+                if (iy >= st->h || ix >= st->w)
+                    continue; /* padding */
+                float wgt = r->gauss[(size_t)a * r->TW + b];
+                size_t hw = (size_t)st->h * st->w, ip = (size_t)iy * st->w + ix;
+                for (int k = 0; k < r->K; k++)
+                    st->acc[(size_t)k * hw + ip] += wgt * o[(size_t)k * thw + (size_t)y * r->TW + x];
+            }
+        st->pending--;
+    }
+    r->nb = 0;
+    return finish_ready(r, err, errlen);
+}
+
+int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err, size_t errlen)
+{
+    const ng_graph *g = nr_model_graph(m);
+    const ng_tensor *im = &g->tensors[g->bind.image];
+    runner r = {0};
+    r.m = m, r.g = g, r.j = j;
+    r.B = im->dim[0], r.C = im->dim[1], r.TH = im->dim[2], r.TW = im->dim[3];
+    r.K = g->bind.classes, r.ignore = g->bind.ignore;
+    r.eval = strcmp(j->entry, "eval") == 0;
+    j->loss_sum = 0, j->loss_n = 0, j->tiles = 0;
+    if (r.eval && g->bind.labels < 0)
+        return ng_fail(err, errlen, "the model has no labels input to evaluate with");
+    const char *isz = nr_option(g, "infer_size");
+    r.resize = !strcmp(isz, "resize") || (!strcmp(isz, "auto") && nr_option_is(g, "size", "resize"));
+    double overlap = nr_option_num(g, "overlap"), tau = nr_option_num(g, "prior_correction");
+    int n_sym = nr_option_is(g, "tta", "none") ? 1 : nr_option_is(g, "tta", "all") && r.TH == r.TW ? 8 : 4;
+    float mean[3], stdv[3];
+    if (nr_image_norm_options(g, r.C, mean, stdv, err, errlen) != 0)
+        return -1;
+    int rc = -1, n_mine = 0;
+    int *order = NULL;
+    size_t thw = (size_t)r.TH * r.TW;
+    prefetch pf = {0};
+    if (tau > 0) {
+        const int64_t *cnt = nr_model_class_counts(m);
+        if (!cnt)
+            return ng_fail(err, errlen, "prior_correction %g needs the training set's class counts, which this "
+                           "checkpoint does not hold", tau);
+        if (!(r.pw = malloc(sizeof *r.pw * (size_t)r.K)))
+            return ng_fail(err, errlen, "out of memory");
+        double total = 0, most = 0;
+        for (int k = 0; k < r.K; k++)
+            total += (double)cnt[k], most = (double)cnt[k] > most ? (double)cnt[k] : most;
+        /* a class absent from the training masks is not boosted: its prior is
+         * taken as the most frequent class's */
+        for (int k = 0; k < r.K; k++)
+            r.pw[k] = (float)pow(((cnt[k] ? (double)cnt[k] : most) + 1) / (total + r.K), -tau);
+    }
+    r.gauss = malloc(sizeof *r.gauss * thw);
+    r.bimg = malloc(sizeof *r.bimg * (size_t)r.B * r.C * thw);
+    r.bmask = malloc(sizeof *r.bmask * (size_t)r.B * thw);
+    r.tile = malloc(sizeof *r.tile * r.C * thw);
+    r.tmask = malloc(sizeof *r.tmask * thw);
+    r.jobs = malloc(sizeof *r.jobs * (size_t)r.B);
+    int n = nr_dataset_count(ds);
+    order = malloc(sizeof *order * (size_t)(n ? n : 1));
+    if (!r.gauss || !r.bimg || !r.bmask || !r.tile || !r.tmask || !r.jobs || !order) {
+        ng_fail(err, errlen, "out of memory");
+        goto done;
+    }
+    nr_window_gaussian(r.TH, r.TW, nr_option_num(g, "window_sigma"), r.gauss);
+    for (int i = j->all ? 0 : nr_dist_rank(); i < n; i += j->all ? 1 : nr_dist_size())
+        order[n_mine++] = i;
+    pf.ds = ds, pf.c = r.C, pf.classes = r.K, pf.ignore = r.ignore, pf.with_masks = j->with_masks;
+    pf.order = order, pf.n = n_mine;
+    if (prefetch_start(&pf) != 0) {
+        ng_fail(err, errlen, "cannot start the image loader thread");
+        goto done;
+    }
+    for (int t = 0; t < n_mine; t++) {
+        loaded l = prefetch_next(&pf);
+        if (l.rc != 0) {
+            free(l.img);
+            free(l.mask);
+            ng_fail(err, errlen, "%s", l.err);
+            goto done;
+        }
+        img_state *s = calloc(1, sizeof *s);
+        if (!s) {
+            free(l.img);
+            free(l.mask);
+            ng_fail(err, errlen, "out of memory");
+            goto done;
+        }
+        s->idx = order[t], s->h = l.h, s->w = l.w, s->raw = l.img, s->mask = l.mask;
+        if (r.tail)
+            r.tail->next = s;
+        else
+            r.head = s;
+        r.tail = s;
+        size_t hw = (size_t)s->h * s->w;
+        float *norm = malloc(sizeof *norm * r.C * hw);
+        if (!norm) {
+            ng_fail(err, errlen, "out of memory");
+            goto done;
+        }
+        memcpy(norm, s->raw, sizeof *norm * r.C * hw);
+        nr_normalize(norm, r.C, hw, mean, stdv);
+        if (r.resize) {
+            s->norm = malloc(sizeof *s->norm * r.C * thw);
+            s->acc = calloc((size_t)r.K * thw, sizeof *s->acc);
+            if (s->mask)
+                s->rmask = malloc(sizeof *s->rmask * thw);
+            if (!s->norm || !s->acc || (s->mask && !s->rmask)) {
+                free(norm);
+                ng_fail(err, errlen, "out of memory");
+                goto done;
+            }
+            nr_resize_bilinear(norm, r.C, s->h, s->w, s->norm, r.TH, r.TW);
+            if (s->mask)
+                nr_resize_nearest(s->mask, s->h, s->w, s->rmask, r.TH, r.TW);
+            free(norm);
+        } else {
+            s->norm = norm;
+            if (!(s->acc = calloc((size_t)r.K * hw, sizeof *s->acc))) {
+                ng_fail(err, errlen, "out of memory");
+                goto done;
+            }
+        }
+        int ny = r.resize ? 1 : nr_window_positions(s->h, r.TH, overlap, NULL, 0);
+        int nx = r.resize ? 1 : nr_window_positions(s->w, r.TW, overlap, NULL, 0);
+        int *py = malloc(sizeof *py * (size_t)ny), *px = malloc(sizeof *px * (size_t)nx);
+        if (!py || !px) {
+            free(py);
+            free(px);
+            ng_fail(err, errlen, "out of memory");
+            goto done;
+        }
+        if (r.resize)
+            py[0] = px[0] = 0;
+        else {
+            nr_window_positions(s->h, r.TH, overlap, py, ny);
+            nr_window_positions(s->w, r.TW, overlap, px, nx);
+        }
+        int bad = 0;
+        for (int a = 0; a < ny && !bad; a++)
+            for (int b = 0; b < nx && !bad; b++)
+                for (int v = 0; v < n_sym && !bad; v++) {
+                    fill_job(&r, s, py[a], px[b], v); /* 0 identity, 1 h, 2 v, 3 both; 4..7 transposed */
+                    if (r.nb == r.B && run_batch(&r, err, errlen) != 0)
+                        bad = 1;
+                }
+        free(py);
+        free(px);
+        if (bad)
+            goto done;
+        s->queued_all = 1;
+        if (finish_ready(&r, err, errlen) != 0)
+            goto done;
+    }
+    if (run_batch(&r, err, errlen) != 0 || finish_ready(&r, err, errlen) != 0)
+        goto done;
+    rc = 0;
+done:
+    prefetch_stop(&pf);
+    while (r.head) {
+        img_state *s = r.head;
+        r.head = s->next;
+        state_free(s);
+    }
+    free(r.pw);
+    free(r.gauss);
+    free(r.bimg);
+    free(r.bmask);
+    free(r.tile);
+    free(r.tmask);
+    free(r.jobs);
+    free(order);
+    return rc;
+}
+
+/* ---- the training loader's settings --------------------------------------- */
+
+int nr_data_setup_batcher(nr_batcher *b, const ng_graph *g, char *err, size_t errlen)
+{
+    const ng_tensor *im = &g->tensors[g->bind.image];
+    float mean[3], stdv[3];
+    if (nr_image_norm_options(g, im->dim[1], mean, stdv, err, errlen) != 0)
+        return -1;
+    nr_batcher_set_normalize(b, mean, stdv);
+    nr_batcher_set_size(b, nr_option_is(g, "size", "resize") ? NR_SIZE_RESIZE
+                           : nr_option_is(g, "size", "pad") ? NR_SIZE_PAD : NR_SIZE_CROP);
+    return 0;
+}
+
+void nr_data_print_profile(FILE *f, const nr_batcher *b, double run_s, int64_t steps)
+{
+    if (!b || steps <= 0)
+        return;
+    int64_t waits;
+    double wait_s = nr_batcher_wait_seconds(b, &waits);
+    double per = wait_s / (double)steps, step = run_s / (double)steps;
+    fprintf(f, "data: %d loader thread%s; waited %.2f ms per step for the next batch, %.1f%% of the %.1f ms the "
+            "train entry took per step (%lld steps)\n", nr_batcher_threads(b), nr_batcher_threads(b) == 1 ? "" : "s",
+            per * 1e3, step > 0 ? 100.0 * per / step : 0.0, step * 1e3, (long long)steps);
+}
