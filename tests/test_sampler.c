@@ -1,0 +1,661 @@
+/* test_sampler.c — counts what the samplers of runtime/sampler.c draw against
+ * what was asked: the class location index (counts, bounded position
+ * samples) and its cache (reused, rebuilt after a mask changes, corrupt
+ * files rebuilt with a warning), foreground oversampling (the share of forced
+ * crops, the chosen class at the centre +- jitter, uniform class and pixel
+ * choice) and repeat factors (the LVIS formula, the stream's counts).  Works
+ * in a fresh mkdtemp folder; prints "ok - name" / "FAIL - name: detail". */
+#define _POSIX_C_SOURCE 200809L
+#include "../runtime/netg.h" /* ng_crc32 */
+#include "../runtime/png.h"
+#include "../runtime/sampler.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int n_fail, n_ok;
+static char tmpdir[64];
+static char err[1024];
+
+static int check(int cond, const char *name, const char *fmt, ...)
+{
+    if (cond) {
+        printf("ok - %s\n", name);
+        n_ok++;
+    } else {
+        char d[1200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d, sizeof d, fmt, ap);
+        va_end(ap);
+        printf("FAIL - %s: %s\n", name, d);
+        n_fail++;
+    }
+    return cond;
+}
+
+static const char *P(const char *fmt, ...)
+{
+    static char buf[4][512];
+    static int k;
+    char rel[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, rel);
+    return buf[k];
+}
+
+/* A sample of dataset `set`: a black image and mask m (h, w). */
+static void write_sample(const char *set, const char *name, int h, int w, const uint8_t *m)
+{
+    uint8_t *zero = calloc((size_t)h * w, 1);
+    if (nr_png_write_gray8(P("%s/images/%s", set, name), h, w, zero, err, sizeof err) != 0 ||
+        nr_png_write_gray8(P("%s/masks/%s", set, name), h, w, m, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot write %s: %s\n", name, err);
+        exit(1);
+    }
+    free(zero);
+}
+
+static void make_set(const char *set)
+{
+    mkdir(P("%s", set), 0777);
+    mkdir(P("%s/images", set), 0777);
+    mkdir(P("%s/masks", set), 0777);
+}
+
+static uint64_t rng_state = 12345;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Chi-square statistic of counts against equal expectations. */
+static double chi2_uniform(const int64_t *cnt, int k)
+{
+    int64_t tot = 0;
+    for (int i = 0; i < k; i++)
+        tot += cnt[i];
+    double e = (double)tot / k, x = 0;
+    for (int i = 0; i < k; i++)
+        x += (cnt[i] - e) * (cnt[i] - e) / e;
+    return x;
+}
+
+/* ---- the "a" dataset: 4 images of 20x30 with known classes ---------------- */
+
+#define AH 20
+#define AW 30
+#define AK 5
+static uint8_t amask[4][AH * AW];
+
+static void fill_a(void)
+{
+    /* img 0: class 1 = 3 pixels, class 2 = 100, class 3 = 400, rest 0, some ignore */
+    uint8_t *m = amask[0];
+    memset(m, 0, AH * AW);
+    m[0] = m[31] = m[599] = 1;
+    for (int p = 100; p < 200; p++)
+        m[p] = 2;
+    for (int p = 200; p < 600; p++)
+        if (m[p] == 0)
+            m[p] = 3;
+    m[50] = m[51] = 255;
+    /* img 1: background only */
+    memset(amask[1], 0, AH * AW);
+    /* img 2: class 4 everywhere in rows 5..14 (300 px), ignore elsewhere */
+    memset(amask[2], 255, AH * AW);
+    for (int p = 5 * AW; p < 15 * AW; p++)
+        amask[2][p] = 4;
+    /* img 3: random classes 0..4 */
+    for (int p = 0; p < AH * AW; p++)
+        amask[3][p] = (uint8_t)(rnd() % AK);
+}
+
+static void write_a(void)
+{
+    make_set("a");
+    char name[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "img_%d.png", i);
+        write_sample("a", name, AH, AW, amask[i]);
+    }
+}
+
+static void test_index(void)
+{
+    nr_dataset *ds = nr_dataset_open(P("a"), 1, err, sizeof err);
+    if (!check(ds != NULL, "open dataset a", "%s", err))
+        return;
+    int built = -1;
+    nr_class_index *ix = nr_class_index_get(ds, AK, 255, 50, NULL, NULL, &built, err, sizeof err);
+    if (!check(ix != NULL && built == 1, "index built without a cache", "%s", err)) {
+        nr_dataset_free(ds);
+        return;
+    }
+    int ok = nr_class_index_images(ix) == 4 && nr_class_index_classes(ix) == AK;
+    int64_t tot[AK] = {0}, want[AK] = {0};
+    for (int i = 0; i < 4; i++) {
+        int h, w;
+        nr_class_index_size(ix, i, &h, &w);
+        ok &= h == AH && w == AW;
+        int64_t cnt[AK] = {0};
+        for (int p = 0; p < AH * AW; p++)
+            if (amask[i][p] != 255)
+                cnt[amask[i][p]]++, want[amask[i][p]]++;
+        for (int c = 0; c < AK; c++)
+            ok &= nr_class_index_pixels(ix, i, c) == cnt[c];
+    }
+    nr_class_index_totals(ix, tot);
+    for (int c = 0; c < AK; c++)
+        ok &= tot[c] == want[c];
+    check(ok, "index: sizes and per-image class counts equal the masks'", "mismatch");
+    int64_t old[AK];
+    int rc = nr_dataset_class_counts(ds, AH, AW, AK, 255, old, err, sizeof err);
+    check(rc == 0 && memcmp(old, tot, sizeof old) == 0, "index: totals equal nr_dataset_class_counts'",
+          "rc %d '%s'", rc, err);
+
+    /* locations: all of the right class, increasing, min(count, max(50, count/100)) */
+    int locs_ok = 1;
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < AK; c++) {
+            const uint32_t *pos;
+            int n = nr_class_index_locations(ix, i, c, &pos);
+            int64_t cnt = nr_class_index_pixels(ix, i, c);
+            int64_t want_n = c == 0 ? 0 : cnt < 50 ? cnt : 50;
+            locs_ok &= n == want_n;
+            for (int k = 0; k < n; k++)
+                locs_ok &= pos[k] < AH * AW && amask[i][pos[k]] == c && (k == 0 || pos[k] > pos[k - 1]);
+        }
+    check(locs_ok, "index: stored positions hold their class, bounded at 50 per class", "bad positions");
+
+    /* the bounded sample is spread over the class: mean row of the 50 kept
+     * of class 4 in image 2 (rows 5..14, mean 9.5, sd of a mean ~0.4) */
+    const uint32_t *pos;
+    int n = nr_class_index_locations(ix, 2, 4, &pos);
+    double my = 0;
+    for (int k = 0; k < n; k++)
+        my += pos[k] / AW;
+    my /= n > 0 ? n : 1;
+    check(n == 50 && fabs(my - 9.5) < 1.6, "index: the bounded sample spreads over the class", "n %d mean row %.2f",
+          n, my);
+
+    /* nnU-Net's 1% rule: a bound of 2 still keeps ceil(300 / 100) = 3 of
+     * image 2's 300 pixels of class 4, and 2 of image 0's 100 of class 2 */
+    nr_class_index *ix1 = nr_class_index_get(ds, AK, 255, 2, NULL, NULL, NULL, err, sizeof err);
+    int n4 = ix1 ? nr_class_index_locations(ix1, 2, 4, &pos) : -1;
+    int n2 = ix1 ? nr_class_index_locations(ix1, 0, 2, &pos) : -1;
+    check(n4 == 3 && n2 == 2, "index: at least 1% of a class's pixels are kept", "kept %d and %d", n4, n2);
+    nr_class_index_free(ix1);
+
+    /* a rebuild gives the same positions (the sample is seeded by the name) */
+    nr_class_index *ix2 = nr_class_index_get(ds, AK, 255, 50, NULL, NULL, NULL, err, sizeof err);
+    int same = ix2 != NULL;
+    for (int i = 0; same && i < 4; i++)
+        for (int c = 1; c < AK; c++) {
+            const uint32_t *a, *b;
+            int na = nr_class_index_locations(ix, i, c, &a), nb = nr_class_index_locations(ix2, i, c, &b);
+            same &= na == nb && (na == 0 || memcmp(a, b, sizeof *a * (size_t)na) == 0);
+        }
+    check(same, "index: reproducible position sample", "differs");
+    nr_class_index_free(ix2);
+    nr_class_index_free(ix);
+    nr_dataset_free(ds);
+}
+
+/* ---- the cache --------------------------------------------------------------- */
+
+static int has(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
+
+/* nr_class_index_get with the cache in tmpdir/run, its report in rep. */
+static nr_class_index *get_cached(nr_dataset *ds, int classes, int *built, char *rep, size_t replen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nr_class_index *ix = nr_class_index_get(ds, classes, 255, 50, P("run/class_stats.bin"), f, built, err,
+                                            sizeof err);
+    fclose(f);
+    snprintf(rep, replen, "%s", buf ? buf : "");
+    free(buf);
+    return ix;
+}
+
+static int same_index(const nr_class_index *a, const nr_class_index *b)
+{
+    if (!a || !b || nr_class_index_images(a) != nr_class_index_images(b))
+        return 0;
+    for (int i = 0; i < nr_class_index_images(a); i++)
+        for (int c = 0; c < nr_class_index_classes(a); c++) {
+            const uint32_t *pa, *pb;
+            int na = nr_class_index_locations(a, i, c, &pa), nb = nr_class_index_locations(b, i, c, &pb);
+            if (nr_class_index_pixels(a, i, c) != nr_class_index_pixels(b, i, c) || na != nb ||
+                (na && memcmp(pa, pb, sizeof *pa * (size_t)na) != 0))
+                return 0;
+        }
+    return 1;
+}
+
+static long long mtime_ns(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    return (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+static void write_file(const char *path, const void *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, len, f);
+    fclose(f);
+}
+
+static void test_cache(void)
+{
+    mkdir(P("run"), 0777);
+    nr_dataset *ds = nr_dataset_open(P("a"), 1, err, sizeof err);
+    if (!check(ds != NULL, "open dataset a again", "%s", err))
+        return;
+    const char *cache = P("run/class_stats.bin");
+    char rep[2048];
+    int built = -1;
+    nr_class_index *ref = get_cached(ds, AK, &built, rep, sizeof rep);
+    check(ref && built == 1 && access(cache, F_OK) == 0 && has(rep, "indexed") && has(rep, "saved in"),
+          "cache: first run indexes the masks and writes class_stats.bin", "built %d report '%s' err '%s'", built,
+          rep, err);
+    long long t0 = mtime_ns(cache);
+
+    nr_class_index *ix = get_cached(ds, AK, &built, rep, sizeof rep);
+    check(ix && built == 0 && mtime_ns(cache) == t0 && has(rep, "from") && same_index(ix, ref),
+          "cache: second run reads it (no mask read, file untouched, same index)", "built %d report '%s'", built,
+          rep);
+    nr_class_index_free(ix);
+
+    /* another class count: a different index, rebuilt without a warning */
+    ix = get_cached(ds, AK + 1, &built, rep, sizeof rep);
+    check(ix && built == 1 && !has(rep, "warning") && has(rep, "another number of classes"),
+          "cache: other settings rebuild it", "built %d report '%s'", built, rep);
+    nr_class_index_free(ix);
+    ix = get_cached(ds, AK, &built, rep, sizeof rep); /* back to AK classes */
+    nr_class_index_free(ix);
+
+    /* corrupt files: never trusted, rebuilt with a warning */
+    size_t len = 0;
+    unsigned char *good = read_file(cache, &len);
+    struct {
+        const char *name, *why;
+        size_t cut;  /* truncate to this length (0: no) */
+        long flip;   /* flip a byte at this offset (-1: no) */
+        int garbage; /* replace by text */
+    } bad[] = {
+        {"truncated", "truncated", 0, -1, 0},
+        {"a flipped payload byte", "bad CRC", 0, 60, 0},
+        {"not a cache", "bad magic", 0, -1, 1},
+        {"a flipped version", "another version", 0, 4, 0},
+    };
+    bad[0].cut = len - 7;
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        unsigned char *b = malloc(len);
+        memcpy(b, good, len);
+        size_t l = len;
+        if (bad[k].cut)
+            l = bad[k].cut;
+        if (bad[k].flip >= 0)
+            b[bad[k].flip] ^= 0x5a;
+        if (bad[k].garbage) {
+            l = 12;
+            memcpy(b, "hello world\n", 12);
+        }
+        write_file(cache, b, l);
+        free(b);
+        ix = get_cached(ds, AK, &built, rep, sizeof rep);
+        char name[128];
+        snprintf(name, sizeof name, "cache: %s is rebuilt with a warning", bad[k].name);
+        check(ix && built == 1 && has(rep, "warning") && has(rep, bad[k].why) && same_index(ix, ref), name,
+              "built %d report '%s'", built, rep);
+        nr_class_index_free(ix);
+    }
+    /* consistent CRC, inconsistent contents: a class id past the classes.
+     * The first present class of image 0 sits at offset 40 + 4 + 12. */
+    {
+        unsigned char *b = malloc(len);
+        memcpy(b, good, len);
+        b[56] = 77;
+        uint32_t crc = ng_crc32(b + 40, len - 40);
+        for (int q = 0; q < 4; q++)
+            b[24 + q] = (unsigned char)(crc >> (8 * q));
+        write_file(cache, b, len);
+        free(b);
+        ix = get_cached(ds, AK, &built, rep, sizeof rep);
+        check(ix && built == 1 && has(rep, "warning") && has(rep, "inconsistent") && same_index(ix, ref),
+              "cache: valid CRC with a bad class id is rebuilt with a warning", "built %d report '%s'", built, rep);
+        nr_class_index_free(ix);
+    }
+    write_file(cache, good, len);
+    free(good);
+    ix = get_cached(ds, AK, &built, rep, sizeof rep);
+    check(ix && built == 0, "cache: the restored file is used again", "built %d '%s'", built, rep);
+    nr_class_index_free(ix);
+
+    /* a mask changes: rebuilt, with the new counts */
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    uint8_t m[AH * AW];
+    memset(m, 4, sizeof m);
+    write_sample("a", "img_1.png", AH, AW, m);
+    ix = get_cached(ds, AK, &built, rep, sizeof rep);
+    check(ix && built == 1 && !has(rep, "warning") && has(rep, "changed") &&
+              nr_class_index_pixels(ix, 1, 4) == AH * AW && nr_class_index_pixels(ix, 1, 0) == 0,
+          "cache: a changed mask rebuilds it with the new counts", "built %d report '%s'", built, rep);
+    nr_class_index_free(ix);
+    write_sample("a", "img_1.png", AH, AW, amask[1]);
+    nr_class_index_free(ref);
+    nr_dataset_free(ds);
+
+    /* a mask that is not a PNG: the error names it */
+    nr_dataset *bd;
+    make_set("b");
+    write_sample("b", "x.png", 4, 4, amask[0]);
+    write_file(P("b/masks/x.png"), "junk", 4);
+    bd = nr_dataset_open(P("b"), 1, err, sizeof err);
+    ix = bd ? nr_class_index_get(bd, AK, 255, 50, NULL, NULL, NULL, err, sizeof err) : NULL;
+    check(!ix && has(err, "b/masks/x.png") && has(err, "not a PNG"), "index: a bad mask is an error naming it",
+          "'%s'", err);
+    nr_class_index_free(ix);
+    nr_dataset_free(bd);
+}
+
+/* ---- foreground oversampling --------------------------------------------------- */
+
+static void test_foreground(void)
+{
+    nr_dataset *ds = nr_dataset_open(P("a"), 1, err, sizeof err);
+    nr_class_index *ix = ds ? nr_class_index_get(ds, AK, 255, 1000, NULL, NULL, NULL, err, sizeof err) : NULL;
+    if (!check(ix != NULL, "index for the samplers", "%s", err)) {
+        nr_dataset_free(ds);
+        return;
+    }
+    enum { CH = 8, CW = 12, B = 6, N = 60000 };
+    /* LAST: batch 6, 0.33 -> slots >= round(4.02) = 4 forced: exactly 1/3 */
+    nr_fg_sampler s = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0, 0};
+    int64_t cls_cnt[AK] = {0}, pix_cnt[3] = {0};
+    int centred = 1, slots_ok = 1, forced_img0 = 0;
+    uint64_t draw = 99;
+    for (int k = 0; k < N; k++) {
+        int slot = k % B, y0, x0, cy, cx;
+        draw = draw * 6364136223846793005ULL + 1442695040888963407ULL;
+        int c = nr_fg_choose(&s, 0, slot, draw, AH, AW, CH, CW, &y0, &x0, &cy, &cx);
+        slots_ok &= (c >= 0) == (slot >= 4);
+        if (c < 0)
+            continue;
+        forced_img0++;
+        cls_cnt[c]++;
+        /* the chosen pixel holds the class, sits in the window at the centre
+         * +- jitter (crop / 4), unless the window was clamped at a border */
+        int jy = CH / 4, jx = CW / 4;
+        int dy = cy - y0 - CH / 2, dx = cx - x0 - CW / 2;
+        int clamped_y = y0 == 0 || y0 == AH - CH, clamped_x = x0 == 0 || x0 == AW - CW;
+        centred &= amask[0][cy * AW + cx] == c && cy >= y0 && cy < y0 + CH && cx >= x0 && cx < x0 + CW &&
+                   (clamped_y || abs(dy) <= jy) && (clamped_x || abs(dx) <= jx) && y0 >= 0 && x0 >= 0 &&
+                   y0 <= AH - CH && x0 <= AW - CW;
+        if (c == 1)
+            pix_cnt[cy * AW + cx == 0 ? 0 : cy * AW + cx == 31 ? 1 : 2]++;
+    }
+    check(s.drawn == N && s.forced * 3 == N && slots_ok && nr_fg_effective(&s) > 0.333 &&
+              nr_fg_effective(&s) < 0.334,
+          "foreground last: exactly the last 2 of 6 slots forced (1/3)", "drawn %lld forced %lld slots %d",
+          (long long)s.drawn, (long long)s.forced, slots_ok);
+    check(centred, "foreground: every forced window holds the chosen class at its centre +- jitter", "no");
+    /* the class is uniform among 1, 2, 3 despite 3 vs 100 vs 400 pixels:
+     * chi-square with 2 degrees of freedom, 13.8 is p = 0.001 */
+    double x2 = chi2_uniform(cls_cnt + 1, 3);
+    check(cls_cnt[0] == 0 && cls_cnt[4] == 0 && x2 < 13.8, "foreground: class uniform among the present ones",
+          "counts %lld %lld %lld chi2 %.2f", (long long)cls_cnt[1], (long long)cls_cnt[2], (long long)cls_cnt[3],
+          x2);
+    double x2p = chi2_uniform(pix_cnt, 3);
+    check(x2p < 13.8, "foreground: pixel uniform among the class's", "counts %lld %lld %lld chi2 %.2f",
+          (long long)pix_cnt[0], (long long)pix_cnt[1], (long long)pix_cnt[2], x2p);
+
+    /* Python's round: batch 4 at 0.5 -> round(2.0) = 2 -> 2 forced; batch 2
+     * at 0.25 -> round(1.5) = 2 -> none; batch 1 at 0.33 -> round(0.67) = 1 -> none */
+    nr_fg_sampler q = {ix, 0.5, NR_FG_LAST, -1, 4, 0, 0, 0};
+    int f4 = 0;
+    for (int j = 0; j < 4; j++)
+        f4 += nr_fg_forced(&q, j, 0);
+    q.batch = 2, q.fraction = 0.25;
+    int f2 = nr_fg_forced(&q, 0, 0) + nr_fg_forced(&q, 1, 0);
+    q.batch = 1, q.fraction = 0.33;
+    int f1 = nr_fg_forced(&q, 0, 0);
+    q.fraction = 1;
+    int f1all = nr_fg_forced(&q, 0, 0);
+    check(f4 == 2 && f2 == 0 && f1 == 0 && f1all == 1 && nr_fg_effective(&q) == 1,
+          "foreground last: nnU-Net's rounding of the forced slots", "%d %d %d %d", f4, f2, f1, f1all);
+
+    /* RANDOM: per sample with probability 0.3; 4 sigma of a binomial */
+    nr_fg_sampler r = {ix, 0.3, NR_FG_RANDOM, 2, 1, 0, 0, 0};
+    int jit_ok = 1;
+    for (int k = 0; k < N; k++) {
+        int y0, x0, cy, cx;
+        int c = nr_fg_choose(&r, 2, 0, rnd(), AH, AW, CH, CW, &y0, &x0, &cy, &cx);
+        if (c >= 0) {
+            int clamped_y = y0 == 0 || y0 == AH - CH, clamped_x = x0 == 0 || x0 == AW - CW;
+            jit_ok &= c == 4 && (clamped_y || abs(cy - y0 - CH / 2) <= 2) && (clamped_x || abs(cx - x0 - CW / 2) <= 2);
+        }
+    }
+    double sd = sqrt(N * 0.3 * 0.7);
+    check(fabs(r.forced - 0.3 * N) < 4 * sd && jit_ok, "foreground random: share 0.3 within 4 sigma, jitter 2",
+          "forced %lld of %d (sd %.1f) jitter %d", (long long)r.forced, N, sd, jit_ok);
+
+    /* an image without foreground: forced samples fall back to random crops */
+    nr_fg_sampler e = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
+    int64_t ycnt[AH - CH + 1] = {0};
+    for (int k = 0; k < N; k++) {
+        int y0, x0;
+        int c = nr_fg_choose(&e, 1, 0, rnd(), AH, AW, CH, CW, &y0, &x0, NULL, NULL);
+        if (c == -1 && y0 >= 0 && y0 <= AH - CH)
+            ycnt[y0]++;
+    }
+    /* 12 degrees of freedom: 32.9 is p = 0.001 */
+    double x2y = chi2_uniform(ycnt, AH - CH + 1);
+    check(e.forced == N && e.forced_empty == N && x2y < 32.9,
+          "foreground: no foreground in the image -> uniform random crops", "forced %lld empty %lld chi2 %.1f",
+          (long long)e.forced, (long long)e.forced_empty, x2y);
+
+    /* a crop larger than the image pads: offsets in img - crop .. 0, and the
+     * chosen pixel is still inside */
+    nr_fg_sampler pd = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
+    int pad_ok = 1;
+    for (int k = 0; k < 2000; k++) {
+        int y0, x0, cy, cx;
+        int c = nr_fg_choose(&pd, 0, 0, rnd(), AH, AW, 32, 40, &y0, &x0, &cy, &cx);
+        pad_ok &= c > 0 && y0 >= AH - 32 && y0 <= 0 && x0 >= AW - 40 && x0 <= 0 && cy - y0 >= 0 && cy - y0 < 32 &&
+                  cx - x0 >= 0 && cx - x0 < 40;
+    }
+    check(pad_ok, "foreground: windows larger than the image pad and keep the pixel", "no");
+
+    /* the batcher's hook: a sample not forced keeps the batcher's window,
+     * a forced one gets nr_fg_choose's */
+    nr_fg_sampler hk = {ix, 0.5, NR_FG_LAST, -1, 2, 0, 0, 0};
+    int hy = -77, hx = -88, wy, wx;
+    nr_fg_crop_hook(&hk, 0, 0, 4242, AH, AW, CH, CW, &hy, &hx);
+    int kept = hy == -77 && hx == -88;
+    hy = -77, hx = -88;
+    nr_fg_crop_hook(&hk, 0, 1, 4242, AH, AW, CH, CW, &hy, &hx);
+    nr_fg_choose(&hk, 0, 1, 4242, AH, AW, CH, CW, &wy, &wx, NULL, NULL);
+    check(kept && hy == wy && hx == wx && hk.drawn == 3 && hk.forced == 2,
+          "foreground hook: slot 0 of 2 keeps the uniform window, slot 1 is centred", "kept %d (%d,%d) vs (%d,%d)",
+          kept, hy, hx, wy, wx);
+
+    /* the same draw gives the same window */
+    int a0, a1, b0, b1;
+    nr_fg_sampler d1 = {ix, 0.5, NR_FG_RANDOM, -1, 1, 0, 0, 0};
+    nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &a0, &a1, NULL, NULL);
+    nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &b0, &b1, NULL, NULL);
+    check(a0 == b0 && a1 == b1, "foreground: a window is a function of the draw", "differs");
+    nr_class_index_free(ix);
+    nr_dataset_free(ds);
+}
+
+/* ---- repeat factors -------------------------------------------------------------- */
+
+static void test_repeat(void)
+{
+    /* 10 images of 4x4: class 1 in image 0 only, class 2 in images 0..4,
+     * class 3 in images 5 and 6, class 0 in all */
+    make_set("r");
+    for (int i = 0; i < 10; i++) {
+        uint8_t m[16] = {0};
+        if (i == 0)
+            m[1] = 1;
+        if (i < 5)
+            m[2] = 2;
+        if (i == 5 || i == 6)
+            m[3] = 3;
+        char name[32];
+        snprintf(name, sizeof name, "r%02d.png", i);
+        write_sample("r", name, 4, 4, m);
+    }
+    nr_dataset *ds = nr_dataset_open(P("r"), 1, err, sizeof err);
+    nr_class_index *ix = ds ? nr_class_index_get(ds, 4, 255, 10, NULL, NULL, NULL, err, sizeof err) : NULL;
+    if (!check(ix != NULL, "repeat: index", "%s", err)) {
+        nr_dataset_free(ds);
+        return;
+    }
+    const double t = 0.5;
+    double r[10], want[10];
+    nr_repeat_factors(ix, t, r);
+    /* f_1 = 0.1, f_2 = 0.5, f_3 = 0.2, f_0 = 1 */
+    for (int i = 0; i < 10; i++) {
+        double v = fmax(1, sqrt(t / 1.0));
+        if (i == 0)
+            v = fmax(v, fmax(sqrt(t / 0.1), sqrt(t / 0.5)));
+        else if (i < 5)
+            v = fmax(v, sqrt(t / 0.5));
+        if (i == 5 || i == 6)
+            v = fmax(v, sqrt(t / 0.2));
+        want[i] = v;
+    }
+    int ok = 1;
+    for (int i = 0; i < 10; i++)
+        ok &= fabs(r[i] - want[i]) < 1e-12;
+    check(ok && fabs(r[0] - sqrt(5.0)) < 1e-12 && fabs(r[5] - sqrt(2.5)) < 1e-12 && r[1] == 1,
+          "repeat: factors follow max(1, sqrt(t / f_c))", "r0 %.6f r1 %.6f r5 %.6f", r[0], r[1], r[5]);
+
+    nr_repeat *rp = nr_repeat_new(r, 10, 7, 1, err, sizeof err);
+    double sum = 0;
+    for (int i = 0; i < 10; i++)
+        sum += r[i];
+    int64_t L = rp ? nr_repeat_epoch_len(rp) : 0;
+    check(rp && L == llround(sum), "repeat: an epoch is round(sum r_i) samples", "L %lld sum %.3f", (long long)L,
+          sum);
+    if (!rp) {
+        nr_class_index_free(ix);
+        nr_dataset_free(ds);
+        return;
+    }
+    /* over E epochs image i is drawn about E * L * r_i / sum r times; the
+     * count's sd is at most sqrt(E) per image (one Bernoulli per round) */
+    const int E = 20000;
+    int64_t cnt[10] = {0};
+    int *idx = malloc(sizeof *idx * (size_t)L);
+    for (int e = 0; e < E; e++) {
+        nr_repeat_get(rp, (int64_t)e * L, (int)L, idx);
+        for (int k = 0; k < L; k++)
+            cnt[idx[k]]++;
+    }
+    int counts_ok = 1;
+    char det[512] = "";
+    for (int i = 0; i < 10; i++) {
+        double expect = (double)E * L * r[i] / sum;
+        if (fabs(cnt[i] - expect) > 4 * sqrt(E) + 1e-3 * expect) {
+            counts_ok = 0;
+            snprintf(det + strlen(det), sizeof det - strlen(det), " image %d: %lld vs %.0f", i, (long long)cnt[i],
+                     expect);
+        }
+    }
+    check(counts_ok, "repeat: the stream's counts match r_i within sampling error", "%s", det);
+    /* resume: any position gives what the sequential pass gave */
+    int seq[64], jump[64];
+    nr_repeat *ra = nr_repeat_new(r, 10, 7, 1, err, sizeof err), *rb = nr_repeat_new(r, 10, 7, 1, err, sizeof err);
+    for (int k = 0; k < 1000; k++)
+        nr_repeat_get(ra, (int64_t)k * 5, 5, seq);
+    nr_repeat_get(ra, 5000, 64, seq);
+    nr_repeat_get(rb, 5000, 64, jump);
+    int same = memcmp(seq, jump, sizeof seq) == 0;
+    nr_repeat_get(rb, 13, 5, jump); /* backwards */
+    nr_repeat_get(ra, 13, 5, seq);
+    same &= memcmp(seq, jump, 5 * sizeof *seq) == 0;
+    nr_repeat *rc = nr_repeat_new(r, 10, 8, 1, err, sizeof err);
+    nr_repeat_get(rc, 5000, 64, jump);
+    nr_repeat_get(ra, 5000, 64, seq);
+    int differs = memcmp(seq, jump, sizeof seq) != 0;
+    check(same && differs, "repeat: a position's sample depends on the seed and the position only", "same %d differs %d",
+          same, differs);
+    /* no shuffle: file order with the copies together */
+    nr_repeat *rn = nr_repeat_new(r, 10, 7, 0, err, sizeof err);
+    nr_repeat_get(rn, 0, 12, seq);
+    int ordered = 1;
+    for (int k = 1; k < 12; k++)
+        ordered &= seq[k] >= seq[k - 1] || seq[k] == 0;
+    check(ordered && seq[0] == 0 && seq[1] == 0, "repeat: without shuffle, file order", "%d %d %d", seq[0], seq[1],
+          seq[2]);
+    double badr[2] = {1, 0.5};
+    nr_repeat *bad = nr_repeat_new(badr, 2, 1, 1, err, sizeof err);
+    check(!bad && has(err, "0.5"), "repeat: a factor below 1 is refused", "'%s'", err);
+    free(idx);
+    nr_repeat_free(rp);
+    nr_repeat_free(ra);
+    nr_repeat_free(rb);
+    nr_repeat_free(rc);
+    nr_repeat_free(rn);
+    nr_class_index_free(ix);
+    nr_dataset_free(ds);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sampler.XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    fill_a();
+    write_a();
+    test_index();
+    test_cache();
+    test_foreground();
+    test_repeat();
+    printf("%d passed, %d failed\n", n_ok, n_fail);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (n_fail == 0 && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return n_fail ? 1 : 0;
+}
