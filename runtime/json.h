@@ -1,0 +1,35 @@
+/* json.h — a small strict JSON reader for the run folder's files
+ * (metrics.jsonl lines, run.json) that netrun report reads back.  One parse
+ * makes one tree in one allocation pool, freed by nr_json_free. */
+#ifndef NR_JSON_H
+#define NR_JSON_H
+
+#include <stddef.h>
+
+enum { NR_JSON_NULL, NR_JSON_BOOL, NR_JSON_NUM, NR_JSON_STR, NR_JSON_ARR, NR_JSON_OBJ };
+
+typedef struct nr_json nr_json;
+struct nr_json {
+    int type;
+    double num;          /* NUM; BOOL: 0 or 1 */
+    char *str;           /* STR: UTF-8, NUL-terminated (\u0000 is refused) */
+    char *key;           /* the member name when inside an object, else NULL */
+    int n;               /* ARR/OBJ: number of items */
+    nr_json **items;     /* ARR/OBJ: the items in order */
+};
+
+/* Parse text (len bytes): the tree, or NULL with "line:col: why" in err.
+ * Depth is limited to 64. */
+nr_json *nr_json_parse(const char *text, size_t len, char *err, size_t errlen);
+void nr_json_free(nr_json *j);
+
+/* The member key of an object (NULL when j is no object or lacks it). */
+const nr_json *nr_json_get(const nr_json *j, const char *key);
+/* A number: NUM or BOOL as double; null, missing or another type: NAN. */
+double nr_json_num(const nr_json *j);
+/* Item i of an array, NULL out of range or for a non-array. */
+const nr_json *nr_json_at(const nr_json *j, int i);
+/* Items of an array or object, 0 otherwise. */
+int nr_json_len(const nr_json *j);
+
+#endif
