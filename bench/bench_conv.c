@@ -79,8 +79,8 @@ int main(int argc, char **argv)
     int threads = argc > 1 ? atoi(argv[1]) : 0;
     int reps = argc > 2 ? atoi(argv[2]) : 5;
     nr_kernels_set_threads(threads);
-    const nr_conv_geom g3 = {1, 64, 256, 256, 64, 3, 3, 1, 1, 1, 256, 256};
-    const nr_conv_geom g1 = {1, 64, 256, 256, 2, 1, 1, 1, 0, 0, 256, 256};
+    const nr_conv_geom g3 = {1, 64, 256, 256, 64, 3, 3, 1, 1, 1, 256, 256, 1, 1};
+    const nr_conv_geom g1 = {1, 64, 256, 256, 2, 1, 1, 1, 0, 0, 256, 256, 1, 1};
     bench("3x3 conv 64->64", &g3, reps);
     bench("1x1 conv 64->2", &g1, reps);
     return 0;

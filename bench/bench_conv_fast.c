@@ -48,7 +48,7 @@ static void add_layer(bench_layer *l, int *n, int batch, int c, int k, int size,
                       int data)
 {
     const int pad = ks == 3 ? 1 : 0;   /* 3x3 'same': 1; 2x2 'same': 0 top/left; 1x1: 0 */
-    const nr_conv_geom g = {batch, c, size, size, k, ks, ks, 1, pad, pad, size, size};
+    const nr_conv_geom g = {batch, c, size, size, k, ks, ks, 1, pad, pad, size, size, 1, 1};
     for (int i = 0; i < *n; i++)
         if (!memcmp(&l[i].g, &g, sizeof g)) {
             l[i].count++;

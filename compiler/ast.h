@@ -66,7 +66,8 @@ typedef enum {
     NC_S_RETURN,   /* return value */
     NC_S_IF,       /* if value { body } else { else_body } (else_body may be NULL) */
     NC_S_FOR,      /* for name in value .. value2 { body }  (half-open) */
-    NC_S_IMPORT    /* import "path" (str) */
+    NC_S_IMPORT,   /* import "path" (str) */
+    NC_S_OPTION    /* option name = value (a setting for netrun, runtime/options.def) */
 } nc_stmt_kind;
 
 typedef enum { NC_TY_F32, NC_TY_LABELS } nc_type_kind;
@@ -82,9 +83,9 @@ struct nc_stmt {
     nc_stmt_kind kind;
     nc_loc loc;          /* the whole statement */
     nc_stmt *next;
-    const char *name;    /* CONST, INPUT, DEF, ASSIGN, OUTPUT, FOR */
+    const char *name;    /* CONST, INPUT, DEF, ASSIGN, OUTPUT, FOR, OPTION */
     nc_loc name_loc;
-    nc_expr *value;      /* CONST, ASSIGN, OUTPUT, MINIMIZE, RETURN, IF cond, FOR lo */
+    nc_expr *value;      /* CONST, ASSIGN, OUTPUT, MINIMIZE, RETURN, IF cond, FOR lo, OPTION */
     nc_expr *value2;     /* MINIMIZE optimizer call; FOR hi */
     /* INPUT */
     nc_type_kind type;

@@ -5,6 +5,7 @@
  * ordinary graph ops; fan-out gradients are summed with ADD. */
 #include "autodiff.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ static void g_conv2d(ad *A, const nc_node *n, int dy)
     const ng_tensor x = A->g->tensors[f->in[0]].t, w = A->g->tensors[f->in[1]].t;
     int32_t ia[NG_MAX_IA];
     memcpy(ia, f->ia, sizeof ia);
+    ia[7] = ng_conv_pack(ng_conv_dilation(f), ng_conv_groups(f)); /* the backward ops' layout */
     if (A->needs[f->in[0]]) {
         ia[5] = x.dim[2];
         ia[6] = x.dim[3];
@@ -220,6 +222,17 @@ static void g_unary(ad *A, const nc_node *n, int dy)
         g = bop2(A, NG_OP_MUL, dy, e, nm, n->loc);
         break;
     }
+    case NG_OP_SIN: { /* dy cos(x) */
+        int c = bop1(A, NG_OP_COS, x, NULL, NULL, gtmp(A, x, "cos"), n->loc);
+        g = bop2(A, NG_OP_MUL, dy, c, nm, n->loc);
+        break;
+    }
+    case NG_OP_COS: { /* -dy sin(x) */
+        int sn = bop1(A, NG_OP_SIN, x, NULL, NULL, gtmp(A, x, "sin"), n->loc);
+        int m = bop2(A, NG_OP_MUL, dy, sn, gtmp(A, x, "mul"), n->loc);
+        g = bop1(A, NG_OP_NEG, m, NULL, NULL, nm, n->loc);
+        break;
+    }
     case NG_OP_SIGMOID:
     case NG_OP_TANH:
     case NG_OP_LEAKY_RELU: { /* from y: dy y (1 - y), dy (1 - y^2), dy or slope dy */
@@ -325,6 +338,14 @@ static void g_batch_norm(ad *A, const nc_node *n, int dy)
 }
 
 /* dropout: the same mask (same salt, seed and step) applied to dy. */
+/* batch_sum: the sum over ranks is its own adjoint, dx = batch_sum(dy). */
+static void g_batch_sum(ad *A, const nc_node *n, int dy)
+{
+    int32_t in[1] = {dy};
+    int x = n->n.in[0];
+    acc(A, x, bop(A, NG_OP_BATCH_SUM, 1, in, NULL, NULL, gname(A, x), n->loc), n->loc);
+}
+
 static void g_dropout(ad *A, const nc_node *n, int dy)
 {
     acc(A, n->n.in[0], bop1(A, NG_OP_DROPOUT, dy, n->n.ia, n->n.fa, gname(A, n->n.in[0]), n->loc), n->loc);
@@ -366,9 +387,12 @@ static void g_conv_transpose2d(ad *A, const nc_node *n, int dy)
     int32_t ia[NG_MAX_IA];
     memcpy(ia, f->ia, sizeof ia);
     if (A->needs[f->in[0]]) {
-        ia[5] = ia[6] = 0; /* conv2d: no fused relu */
+        ia[5] = 0; /* conv2d: no fused relu, then its dilation and groups */
+        ia[6] = ng_conv_dilation(f);
+        ia[7] = ng_conv_groups(f);
         int32_t in[3] = {dy, f->in[1], -1};
         acc(A, f->in[0], bop(A, NG_OP_CONV2D, 3, in, ia, NULL, gname(A, f->in[0]), n->loc), n->loc);
+        ia[7] = f->ia[7];
     }
     if (A->needs[f->in[1]]) {
         ia[5] = w.dim[2];
@@ -422,11 +446,14 @@ static const grad_rule grad_rules[NG_OP_COUNT] = {
     [NG_OP_RESHAPE] = g_reshape,
     [NG_OP_SLICE] = g_slice,
     [NG_OP_SIGMOID] = g_unary,
+    [NG_OP_SIN] = g_unary,
+    [NG_OP_COS] = g_unary,
     [NG_OP_TANH] = g_unary,
     [NG_OP_LEAKY_RELU] = g_unary,
     [NG_OP_GROUP_NORM] = g_group_norm,
     [NG_OP_BATCH_NORM] = g_batch_norm,
     [NG_OP_DROPOUT] = g_dropout,
+    [NG_OP_BATCH_SUM] = g_batch_sum,
     [NG_OP_AVG_POOL] = g_spatial,
     [NG_OP_PAD2D] = g_spatial,
     [NG_OP_UPSAMPLE_BILINEAR] = g_spatial,
@@ -442,10 +469,48 @@ static int differentiable_input(const ng_node *n, int i)
     return !(ng_ops[n->op].nograd & NG_IN(i));
 }
 
+/* A const f32 scalar (ndim 0) holding x. */
+static int scalar_const(ad *A, const char *name, float x, nc_loc loc)
+{
+    int t = nc_graph_tensor(A->g, name, NG_F32, NG_ROLE_CONST, 0, NULL, loc);
+    float *d = nc_arena_array(A->g->arena, 1, sizeof *d);
+    *d = x;
+    A->g->tensors[t].t.init = NG_INIT_DATA;
+    A->g->tensors[t].t.data = d;
+    return t;
+}
+
+/* Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_): the f32
+ * scalar scale = min(1, clip_norm / (sqrt(sum over every parameter's
+ * gradient of its sum of squares) + 1e-6)), which every update multiplies
+ * its gradient by.  The updates then wait for the last gradient. */
+static int clip_scale(ad *A, size_t n_tensors, nc_loc loc)
+{
+    nc_graph *g = A->g;
+    int total = -1;
+    for (size_t t = 0; t < n_tensors; t++) {
+        if (g->tensors[t].t.role != NG_ROLE_PARAM || A->grad[t] < 0)
+            continue;
+        int s = bop1(A, NG_OP_SUMSQ, A->grad[t], NULL, NULL,
+                     nc_arena_printf(g->arena, "%s.grad_sumsq", g->tensors[t].t.name), loc);
+        total = total < 0 ? s : bop2(A, NG_OP_ADD, total, s, "clip_norm.sum", loc);
+    }
+    int norm = bop1(A, NG_OP_SQRT, total, NULL, NULL, "clip_norm.norm", loc);
+    int eps = scalar_const(A, "clip_norm.eps", 1e-6f, loc);
+    int denom = bop2(A, NG_OP_ADD, norm, eps, "clip_norm.denom", loc);
+    int c = scalar_const(A, "clip_norm.max", g->opt_clip_norm, loc);
+    int r = bop2(A, NG_OP_DIV, c, denom, "clip_norm.ratio", loc);
+    float fa[NG_MAX_FA] = {-INFINITY, 1.0f};
+    return bop1(A, NG_OP_CLAMP, r, NULL, fa, "clip_norm.scale", loc);
+}
+
+/* One update per parameter that has a gradient: p, g, the optimizer state,
+ * then (when clip_norm or a schedule is used) the scale and lr scalars. */
 static void append_optimizer(ad *A)
 {
     nc_graph *g = A->g;
     size_t n_tensors = g->n_tensors;
+    int scale = g->opt_clip_norm > 0 ? clip_scale(A, n_tensors, g->loss_loc) : -1;
     for (size_t t = 0; t < n_tensors; t++) {
         if (g->tensors[t].t.role != NG_ROLE_PARAM || A->grad[t] < 0)
             continue;
@@ -455,7 +520,7 @@ static void append_optimizer(ad *A)
         int32_t dim[NG_MAX_DIMS];
         memcpy(dim, p->dim, sizeof dim);
         const char *pname = p->name;
-        int32_t in[4] = {(int32_t)t, A->grad[t], -1, -1};
+        int32_t in[6] = {(int32_t)t, A->grad[t], -1, -1, -1, -1};
         int op, n_in;
         if (g->opt == NC_OPT_ADAM) {
             in[2] = nc_graph_tensor(g, nc_arena_printf(g->arena, "%s.adam_m", pname), NG_F32,
@@ -472,7 +537,12 @@ static void append_optimizer(ad *A)
         }
         for (int i = 2; i < n_in; i++)
             g->tensors[in[i]].t.init = NG_INIT_ZEROS;
-        bop(A, op, n_in, in, NULL, g->opt_fa, nc_arena_printf(g->arena, "%s.update", pname), loc);
+        if (scale >= 0 || g->opt_lr >= 0) {
+            in[n_in] = scale;
+            in[n_in + 1] = g->opt_lr;
+            n_in += 2;
+        }
+        bop(A, op, n_in, in, g->opt_ia, g->opt_fa, nc_arena_printf(g->arena, "%s.update", pname), loc);
     }
 }
 

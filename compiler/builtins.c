@@ -316,6 +316,16 @@ static value b_stop_gradient(elab *E, const nc_expr *call, value *a)
     return el_emit(E, call->loc, NG_OP_STOP_GRADIENT, 1, in, NULL, NULL, "stop_gradient");
 }
 
+/* batch_sum(x): x summed over the ranks of a data-parallel run
+ * (runtime/dist.h), x itself in one process. */
+static value b_batch_sum(elab *E, const nc_expr *call, value *a)
+{
+    if (!el_want_f32(E, &a[0], "batch_sum", "x"))
+        return el_v_err();
+    int32_t in[1] = {a[0].t};
+    return el_emit(E, call->loc, NG_OP_BATCH_SUM, 1, in, NULL, NULL, "batch_sum");
+}
+
 static value reshape_to(elab *E, nc_loc loc, int t, int ndim, const int32_t *dim, const char *base)
 {
     int32_t in[1] = {t}, ia[NG_MAX_IA] = {ndim};
@@ -341,8 +351,11 @@ static value b_reshape(elab *E, const nc_expr *call, value *a)
         int d;
         if (!el_want_int(E, &a[1].items[i], "reshape", "shape", -1, 1 << 30, &d))
             return el_v_err();
+        const ng_tensor *x = el_T(E, a[0].t);
+        if (d == 0 && i < x->ndim)
+            d = x->dim[i]; /* 0: this dim of x (ONNX's Reshape) */
         if (d == 0 || (d == -1 && infer >= 0)) {
-            el_error(E, a[1].items[i].loc, "reshape: dims are >= 1, with at most one -1");
+            el_error(E, a[1].items[i].loc, "reshape: dims are >= 1 (0: x's dim there), with at most one -1");
             return el_v_err();
         }
         if (d == -1)
@@ -451,7 +464,7 @@ static value b_gather(elab *E, const nc_expr *call, value *a)
 }
 
 /* Class-weight schemes, in NG_CW_* order. */
-static const char *const scheme_names[] = {"balanced", "median_freq", "inverse_sqrt", NULL};
+static const char *const scheme_names[] = {"balanced", "median_freq", "inverse_sqrt", "effective_number", NULL};
 
 /* clip = c > 0 (upper bound), [lo, hi], or none/0 (none): into lo, hi
  * (hi 0: no clipping). */
@@ -477,15 +490,18 @@ static int want_clip(elab *E, const value *v, const char *fn, double *lo, double
 
 /* The model's one table of class weights computed by netrun (classes), made
  * on first use; a later use must ask for the same scheme and clip. */
-static int computed_weights(elab *E, const char *fn, int scheme, double lo, double hi, nc_loc loc)
+static int computed_weights(elab *E, const char *fn, int scheme, double lo, double hi, double beta,
+                            nc_loc loc)
 {
     int t = E->g->bind.class_weights;
     if (t >= 0) {
         const ng_tensor *w = el_T(E, t);
-        if (w->init_arg[0] != scheme || w->init_arg[1] != (float)lo || w->init_arg[2] != (float)hi) {
+        if (w->init_arg[0] != scheme || w->init_arg[1] != (float)lo || w->init_arg[2] != (float)hi ||
+            w->init_arg[3] != (float)beta) {
             el_error(E, loc, "%s: a model computes one class-weight table, and line %d already asks for %s "
-                  "clipped to [%g, %g] (0: none)", fn, E->g->tensors[t].loc.first_line,
-                  ng_cw_name((int)w->init_arg[0]), (double)w->init_arg[1], (double)w->init_arg[2]);
+                  "clipped to [%g, %g] (0: none)%s", fn, E->g->tensors[t].loc.first_line,
+                  ng_cw_name((int)w->init_arg[0]), (double)w->init_arg[1], (double)w->init_arg[2],
+                  w->init_arg[0] == NG_CW_EFFECTIVE ? " with another beta" : "");
             return -1;
         }
         return t;
@@ -497,8 +513,29 @@ static int computed_weights(elab *E, const char *fn, int scheme, double lo, doub
     w->init_arg[0] = (float)scheme;
     w->init_arg[1] = (float)lo;
     w->init_arg[2] = (float)hi;
+    w->init_arg[3] = (float)beta;
     E->g->bind.class_weights = t;
     return t;
+}
+
+/* beta of the effective-number weights: in [0, 1) */
+static int want_beta(elab *E, const value *v, const char *fn, double *beta)
+{
+    if (!el_want_num(E, v, fn, "beta", beta))
+        return 0;
+    if (!(*beta >= 0 && *beta < 1)) {
+        el_error(E, v->loc, "%s: beta = %g must be in [0, 1) (pixel counts are large: try 0.99999)", fn, *beta);
+        return 0;
+    }
+    return 1;
+}
+
+static int want_classes(elab *E, const nc_expr *call, const char *fn, const char *what)
+{
+    if (E->g->bind.classes > 0)
+        return 1;
+    el_error(E, call->loc, "%s: declare the labels input first (the table has one %s per class)", fn, what);
+    return 0;
 }
 
 /* class_weights(scheme = balanced, clip = none): the computed table as a
@@ -507,18 +544,56 @@ static value b_class_weights(elab *E, const nc_expr *call, value *a)
 {
     const char *fn = "class_weights";
     int scheme;
-    double lo, hi;
+    double lo, hi, beta = 0;
     if (!el_want_choice(E, &a[0], fn, "scheme", scheme_names, &scheme) || !want_clip(E, &a[1], fn, &lo, &hi))
         return el_v_err();
-    if (E->g->bind.classes <= 0) {
-        el_error(E, call->loc, "%s: declare the labels input first (the table has one weight per class)", fn);
+    if (scheme == NG_CW_EFFECTIVE && !want_beta(E, &a[2], fn, &beta))
+        return el_v_err();
+    if (scheme != NG_CW_EFFECTIVE && !el_is_none(&a[2])) {
+        el_error(E, a[2].loc, "%s: beta belongs to the effective scheme, not %s", fn, scheme_names[scheme]);
         return el_v_err();
     }
-    int t = computed_weights(E, fn, scheme, lo, hi, call->loc);
+    if (!want_classes(E, call, fn, "weight"))
+        return el_v_err();
+    int t = computed_weights(E, fn, scheme, lo, hi, beta, call->loc);
     if (t < 0)
         return el_v_err();
     int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
     return reshape_to(E, call->loc, t, 4, dim, "class_weights_view");
+}
+
+/* effective(beta = 0.99999, clip = none): class_weights(effective, ...) */
+static value b_effective(elab *E, const nc_expr *call, value *a)
+{
+    const char *fn = "effective";
+    double lo, hi, beta;
+    if (!want_beta(E, &a[0], fn, &beta) || !want_clip(E, &a[1], fn, &lo, &hi) || !want_classes(E, call, fn, "weight"))
+        return el_v_err();
+    int t = computed_weights(E, fn, NG_CW_EFFECTIVE, lo, hi, beta, call->loc);
+    if (t < 0)
+        return el_v_err();
+    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
+    return reshape_to(E, call->loc, t, 4, dim, "class_weights_view");
+}
+
+/* class_priors(): the class frequencies of the training masks, (count_c +
+ * 1) / (total + classes), as a (1, classes, 1, 1) constant netrun computes */
+static value b_class_priors(elab *E, const nc_expr *call, value *a)
+{
+    (void)a;
+    if (!want_classes(E, call, "class_priors", "prior"))
+        return el_v_err();
+    int t = -1; /* one table per model */
+    for (size_t i = 0; i < E->g->n_tensors && t < 0; i++)
+        if (E->g->tensors[i].t.init == NG_INIT_CLASS_PRIORS)
+            t = (int)i;
+    if (t < 0) {
+        int32_t wd[1] = {E->g->bind.classes};
+        t = nc_graph_tensor(E->g, "class_priors", NG_F32, NG_ROLE_CONST, 1, wd, call->loc);
+        E->g->tensors[t].t.init = NG_INIT_CLASS_PRIORS;
+    }
+    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
+    return reshape_to(E, call->loc, t, 4, dim, "class_priors_view");
 }
 
 static const char *const weight_names[] = {"none", "balanced", "median_freq", "inverse_sqrt", NULL};
@@ -552,7 +627,23 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
     }
     int wt = -1;
     int32_t wd[1] = {classes};
-    if (a[2].k == V_LIST) {
+    if (a[2].k == V_TENSOR) { /* class_weights(...), effective(...) or any (K) / (1,K,1,1) tensor */
+        const ng_tensor *w = el_T(E, a[2].t);
+        if (w->dtype != NG_F32 || ng_tensor_nelem(w) != classes ||
+            !(w->ndim == 1 || (w->ndim == 4 && w->dim[1] == classes))) {
+            char sh[64];
+            el_error(E, a[2].loc, "%s: weights are %s, expected %d classes as (%d) or (1, %d, 1, 1)", fn,
+                     ng_shape_str(sh, w->ndim, w->dim), classes, classes, classes);
+            return el_v_err();
+        }
+        if (clip_hi > 0) {
+            el_error(E, a[4].loc, "%s: clip the weights where they are made (class_weights(..., clip = ...))", fn);
+            return el_v_err();
+        }
+        wt = w->ndim == 1 ? a[2].t : reshape_to(E, call->loc, a[2].t, 1, wd, "class_weights_flat").t;
+        if (wt < 0)
+            return el_v_err();
+    } else if (a[2].k == V_LIST) {
         if (a[2].n != classes) {
             el_error(E, a[2].loc, "%s: %d weights given for %d classes", fn, a[2].n, classes);
             return el_v_err();
@@ -577,14 +668,34 @@ static value b_cross_entropy(elab *E, const nc_expr *call, value *a)
         int scheme = 0;
         if (!el_is_none(&a[2]) && !el_want_choice(E, &a[2], fn, "weights", weight_names, &scheme))
             return el_v_err();
-        if (scheme > 0 && (wt = computed_weights(E, fn, scheme - 1, clip_lo, clip_hi, call->loc)) < 0)
+        if (scheme > 0 && (wt = computed_weights(E, fn, scheme - 1, clip_lo, clip_hi, 0, call->loc)) < 0)
             return el_v_err();
     }
     int32_t in[3] = {a[0].t, a[1].t, wt}, ia[NG_MAX_IA] = {ignore};
     return el_emit(E, call->loc, NG_OP_CROSS_ENTROPY, 3, in, ia, NULL, "cross_entropy");
 }
 
+/* item(list, i): element i of a list, Python style (negative from the end);
+ * a function returns several values as a list */
+static value b_item(elab *E, const nc_expr *call, value *a)
+{
+    (void)call;
+    if (a[0].k != V_LIST) {
+        el_error(E, a[0].loc, "item: the first argument must be a list, like [a, b]");
+        return el_v_err();
+    }
+    int i, n = a[0].n;
+    if (n == 0) {
+        el_error(E, a[0].loc, "item: the list is empty");
+        return el_v_err();
+    }
+    if (!el_want_int(E, &a[1], "item", "i", -n, n - 1, &i))
+        return el_v_err();
+    return a[0].items[i < 0 ? i + n : i];
+}
+
 static const builtin builtins[] = {
+    {"item", b_item, 2, {{"list", 0}, {"i", 0}}},
     {"softmax", b_softmax, 2, {{"x", 0}, {"axis", "1"}}},
     {"log_softmax", b_log_softmax, 2, {{"x", 0}, {"axis", "1"}}},
     {"cross_entropy", b_cross_entropy, 5,
@@ -598,9 +709,12 @@ static const builtin builtins[] = {
     {"one_hot", b_one_hot, 3, {{"labels", 0}, {"classes", "none"}, {"ignore", "none"}}},
     {"valid_mask", b_valid_mask, 2, {{"labels", 0}, {"ignore", "none"}}},
     {"stop_gradient", b_stop_gradient, 1, {{"x", 0}}},
+    {"batch_sum", b_batch_sum, 1, {{"x", 0}}},
     {"reshape", b_reshape, 2, {{"x", 0}, {"shape", 0}}},
     {"slice", b_slice, 4, {{"x", 0}, {"start", 0}, {"end", "none"}, {"axis", "1"}}},
-    {"class_weights", b_class_weights, 2, {{"scheme", "balanced"}, {"clip", "none"}}},
+    {"class_weights", b_class_weights, 3, {{"scheme", "balanced"}, {"clip", "none"}, {"beta", "none"}}},
+    {"effective", b_effective, 2, {{"beta", "0.99999"}, {"clip", "none"}}},
+    {"class_priors", b_class_priors, 0, {{0}}},
     {"cumsum", b_cumsum, 2, {{"x", 0}, {"axis", 0}}},
     {"argsort", b_argsort, 3, {{"x", 0}, {"axis", "-1"}, {"descending", "false"}}},
     {"sort", b_sort, 3, {{"x", 0}, {"axis", "-1"}, {"descending", "false"}}},
@@ -623,6 +737,9 @@ const builtin *el_find_builtin(const char *name)
     for (int i = 0; i < el_n_layer_builtins; i++)
         if (strcmp(el_layer_builtins[i].name, name) == 0)
             return &el_layer_builtins[i];
+    for (int i = 0; i < el_n_optim_builtins; i++)
+        if (strcmp(el_optim_builtins[i].name, name) == 0)
+            return &el_optim_builtins[i];
     for (int op = 0; op < NG_OP_COUNT; op++)
         if ((ng_ops[op].flags & NG_F_FUNC) && strcmp(ng_ops[op].name, name) == 0)
             return &op_builtins[op];

@@ -94,6 +94,8 @@ typedef struct {
     long steps;            /* statements executed so far (MAX_STEPS) */
     nc_read_fn read_file;  /* imports: NULL reads the disk (elaborate.h) */
     void *read_ctx;
+    struct el_option_seen *options_seen; /* option_stmt.c: keys set so far */
+    struct el_sched *scheds; /* optim.c: descriptions of schedule tensors */
 } elab;
 
 static inline value el_v_err(void) { value v = {0}; v.k = V_ERR; return v; }
@@ -155,6 +157,18 @@ value el_call_concat(elab *E, const nc_expr *call);
 int el_is_none(const value *v);
 int el_want_f32(elab *E, const value *v, const char *fn, const char *arg);
 int el_operand_tensor(elab *E, const value *v, const char *what, int *out);
+
+/* option_stmt.c: `option KEY = VALUE` */
+void el_exec_option(elab *E, const nc_stmt *s);
+
+/* optim.c: the optimizer of 'minimize' (into the graph's opt_* fields), the
+ * schedule builtins (poly, cosine, warmup) and the counters step and
+ * total_steps (f32 scalar inputs; el_counter: the tensor, or -1 when name is
+ * neither) */
+void el_exec_optimizer(elab *E, const nc_expr *call);
+int el_counter(elab *E, const char *name, nc_loc loc);
+extern const builtin el_optim_builtins[];
+extern const int el_n_optim_builtins;
 
 /* import.c */
 void el_exec_import(elab *E, const nc_stmt *s);

@@ -400,7 +400,7 @@ static value eval_call(elab *E, const nc_expr *call)
         return el_call_concat(E, call);
     const builtin *b = el_find_builtin(call->name);
     if (!b) {
-        if (strcmp(call->name, "adam") == 0 || strcmp(call->name, "sgd") == 0)
+        if (strcmp(call->name, "adam") == 0 || strcmp(call->name, "adamw") == 0 || strcmp(call->name, "sgd") == 0)
             el_error(E, call->loc, "%s is an optimizer: use it as 'minimize LOSS with %s(...)'",
                   call->name, call->name);
         else if (!E->import_failed) /* else it is likely in the file that failed */
@@ -566,6 +566,9 @@ value el_eval(elab *E, const nc_expr *e)
             v.k = V_NONE;
             return v;
         }
+        int counter = el_counter(E, e->name, e->loc); /* step, total_steps */
+        if (counter >= 0)
+            return el_tensor_value(counter, e->loc);
         v.k = V_SYM;
         v.s = e->name;
         return v;
@@ -757,36 +760,10 @@ static void exec_minimize(elab *E, const nc_stmt *s)
               ng_shape_str(sh, el_T(E, l.t)->ndim, el_T(E, l.t)->dim));
         return;
     }
-    const nc_expr *c = s->value2;
-    static const pspec adam_ps[] = {{"lr", "0.001"}, {"beta1", "0.9"}, {"beta2", "0.999"},
-                                    {"eps", "1e-7"}, {"clip", "0"}};
-    static const pspec sgd_ps[] = {{"lr", "0.01"}, {"momentum", "0"}, {"clip", "0"}};
-    value a[MAX_PARAMS];
-    int n;
-    if (c->kind != NC_E_CALL || (strcmp(c->name, "adam") && strcmp(c->name, "sgd"))) {
-        el_error(E, c->loc, "unknown optimizer%s%s (expected adam(...) or sgd(...))",
-              c->kind == NC_E_CALL ? " " : "", c->kind == NC_E_CALL ? c->name : "");
+    int errors = E->d->n_errors;
+    el_exec_optimizer(E, s->value2);
+    if (E->d->n_errors > errors)
         return;
-    }
-    int adam = strcmp(c->name, "adam") == 0;
-    n = adam ? 5 : 3;
-    if (!el_bind_builtin(E, c, c->name, n, adam ? adam_ps : sgd_ps, a))
-        return;
-    for (int i = 0; i < n; i++) {
-        double x;
-        const char *pn = adam ? adam_ps[i].name : sgd_ps[i].name;
-        if (!el_want_num(E, &a[i], c->name, pn, &x))
-            return;
-        int bad = x < 0 || !isfinite(x) || (i == 0 && x == 0) ||
-                  (adam && (i == 1 || i == 2) && x >= 1) || (!adam && i == 1 && x >= 1) ||
-                  (adam && i == 3 && x <= 0);
-        if (bad) {
-            el_error(E, a[i].loc, "%s: %s = %g is out of range", c->name, pn, x);
-            return;
-        }
-        g->opt_fa[i] = (float)x;
-    }
-    g->opt = adam ? NC_OPT_ADAM : NC_OPT_SGD;
     g->bind.loss = l.t;
     g->loss_loc = s->loc;
 }
@@ -961,6 +938,9 @@ static void exec_stmt(elab *E, const nc_stmt *s)
             return;
         }
         el_exec_import(E, s);
+        return;
+    case NC_S_OPTION:
+        el_exec_option(E, s);
         return;
     }
 }

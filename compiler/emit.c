@@ -91,7 +91,8 @@ ng_graph *nc_emit_graph(const nc_graph *g, const nc_entry *e, int n_entries, con
     for (size_t i = 0; i < g->n_options; i++)
         out->options[i] = (ng_option){xstrdup(g->options[i].key), xstrdup(g->options[i].value)};
     out->bind.output_name = xstrdup(g->bind.output_name ? g->bind.output_name : "output");
-    out->bind.optimizer = xstrdup(g->opt == NC_OPT_ADAM ? "adam" : g->opt == NC_OPT_SGD ? "sgd" : "");
+    out->bind.optimizer = xstrdup(g->opt == NC_OPT_NONE ? "" : g->opt_desc ? g->opt_desc
+                                  : g->opt == NC_OPT_ADAM ? "adam" : "sgd");
     out->source = xstrdup(source);
     free(map);
     free(used);

@@ -13,6 +13,7 @@ void nc_graph_init(nc_graph *g, nc_arena *a)
     g->bind.image = g->bind.labels = g->bind.loss = g->bind.output = -1;
     g->bind.class_weights = g->bind.step = g->bind.total_steps = -1;
     g->bind.ignore = 255;
+    g->opt_lr = -1;
 }
 
 void nc_graph_set_option(nc_graph *g, const char *key, const char *value)

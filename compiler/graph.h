@@ -36,7 +36,11 @@ typedef struct {
     int opt;             /* NC_OPT_*; NONE: autodiff appends no update */
     int32_t *grad_of;    /* set by autodiff: per forward tensor, its gradient or -1 */
     size_t n_grad_of;
-    float opt_fa[NG_MAX_FA];
+    float opt_fa[NG_MAX_FA];  /* the update ops' attributes (ops.def ADAM, SGD) */
+    int32_t opt_ia[NG_MAX_IA];
+    int opt_lr;          /* f32 scalar tensor of the learning rate (a schedule), -1: fa[0] */
+    float opt_clip_norm; /* > 0: clip the global gradient norm to it (optim.c) */
+    const char *opt_desc; /* the optimizer with its settings (netrun info) */
     ng_option *options;  /* netrun's settings from the model file (keys unique; */
     size_t n_options, cap_options; /* strings in the arena) */
 } nc_graph;

@@ -58,15 +58,17 @@ static int param_tensor(elab *E, const char *name, int ndim, const int32_t *dim,
 }
 
 /* conv2d(x, channels, kernel, stride = 1, pad = valid, bias = true,
- *        init = glorot_uniform, name = none) */
+ *        init = glorot_uniform, name = none, dilation = 1, groups = 1) */
 static value b_conv2d(elab *E, const nc_expr *call, value *a)
 {
-    int ch, k[2], stride, pad, initi;
+    int ch, k[2], stride, pad, initi, dil, groups;
     if (!el_want_4d(E, &a[0], "conv2d") || !el_want_int(E, &a[1], "conv2d", "channels", 1, 1 << 20, &ch) ||
         !want_pair(E, &a[2], "conv2d", "kernel", k) ||
         !el_want_int(E, &a[3], "conv2d", "stride", 1, 1 << 16, &stride) ||
         !el_want_choice(E, &a[4], "conv2d", "pad", pad_names, &pad) ||
-        !el_want_choice(E, &a[6], "conv2d", "init", init_names, &initi))
+        !el_want_choice(E, &a[6], "conv2d", "init", init_names, &initi) ||
+        !el_want_int(E, &a[8], "conv2d", "dilation", 1, NG_CONV_DIL_LIMIT - 1, &dil) ||
+        !el_want_int(E, &a[9], "conv2d", "groups", 1, 1 << 20, &groups))
         return el_v_err();
     if (a[5].k != V_BOOL) {
         el_error(E, a[5].loc, "conv2d: argument 'bias' must be true or false");
@@ -74,21 +76,31 @@ static value b_conv2d(elab *E, const nc_expr *call, value *a)
     }
     const ng_tensor *x = el_T(E, a[0].t);
     int c = x->dim[1], h = x->dim[2], w = x->dim[3];
+    if (c % groups || ch % groups) {
+        el_error(E, a[9].loc, "conv2d: groups = %d must divide the input channels (%d) and the output "
+                 "channels (%d)", groups, c, ch);
+        return el_v_err();
+    }
     int32_t ia[NG_MAX_IA] = {0};
     ia[0] = stride;
+    ia[6] = dil;
+    ia[7] = groups;
+    /* the dilated kernel spans (k-1)*dil+1 pixels */
+    const int ek0 = (k[0] - 1) * dil + 1, ek1 = (k[1] - 1) * dil + 1;
     if (pad == 1) { /* TensorFlow 'same': out = ceil(in/stride), extra at bottom/right */
         int oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
-        int ph = (oh - 1) * stride + k[0] - h, pw = (ow - 1) * stride + k[1] - w;
+        int ph = (oh - 1) * stride + ek0 - h, pw = (ow - 1) * stride + ek1 - w;
         if (ph < 0) ph = 0;
         if (pw < 0) pw = 0;
         ia[1] = ph / 2;
         ia[2] = pw / 2;
         ia[3] = ph - ph / 2;
         ia[4] = pw - pw / 2;
-    } else if (k[0] > h || k[1] > w) {
+    } else if (ek0 > h || ek1 > w) {
         char s[64];
-        el_error(E, call->loc, "conv2d: %dx%d kernel does not fit a %s input with pad = valid",
-              k[0], k[1], ng_shape_str(s, x->ndim, x->dim));
+        el_error(E, call->loc, "conv2d: %dx%d kernel%s does not fit a %s input with pad = valid",
+              k[0], k[1], dil > 1 ? nc_arena_printf(E->a, " (dilated: %dx%d)", ek0, ek1) : "",
+              ng_shape_str(s, x->ndim, x->dim));
         return el_v_err();
     }
     const char *base;
@@ -99,8 +111,8 @@ static value b_conv2d(elab *E, const nc_expr *call, value *a)
         base = E->top->path[0] ? nc_arena_printf(E->a, "%s.conv%d", E->top->path, n)
                                : nc_arena_printf(E->a, "conv%d", n);
     }
-    int32_t wd[4] = {ch, c, k[0], k[1]};
-    float fan_in = (float)c * k[0] * k[1], fan_out = (float)ch * k[0] * k[1];
+    int32_t wd[4] = {ch, c / groups, k[0], k[1]};
+    float fan_in = (float)(c / groups) * k[0] * k[1], fan_out = (float)(ch / groups) * k[0] * k[1];
     int wt = param_tensor(E, nc_arena_printf(E->a, "%s.weight", base), 4, wd,
                           init_codes[initi], fan_in, fan_out, call->loc);
     int bt = -1;
@@ -574,9 +586,9 @@ int el_want_f32(elab *E, const value *v, const char *fn, const char *arg)
  * tensors), for the ops that read labels. */
 
 const builtin el_layer_builtins[] = {
-    {"conv2d", b_conv2d, 8,
+    {"conv2d", b_conv2d, 10,
      {{"x", 0}, {"channels", 0}, {"kernel", 0}, {"stride", "1"}, {"pad", "valid"},
-      {"bias", "true"}, {"init", "glorot_uniform"}, {"name", "none"}}},
+      {"bias", "true"}, {"init", "glorot_uniform"}, {"name", "none"}, {"dilation", "1"}, {"groups", "1"}}},
     {"conv_transpose2d", b_conv_transpose2d, 9,
      {{"x", 0}, {"channels", 0}, {"kernel", 0}, {"stride", "1"}, {"padding", "0"}, {"output_padding", "0"},
       {"bias", "true"}, {"init", "glorot_uniform"}, {"name", "none"}}},

@@ -1,10 +1,13 @@
 /* main.c — netc, the model compiler driver: options, then nc_compile (the
  * pipeline, compile.c), the --emit views and the save.
  * Exit status: 0 ok, 1 compile error, 2 usage error. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "compile.h"
 #include "emit.h"
@@ -15,18 +18,54 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: netc MODEL.net [-o OUT.netg] [-D NAME=VALUE]... [--emit graph|dot|plan]\n"
+            "usage: netc MODEL.net [-o OUT.netg] [-D NAME=VALUE]... [--emit graph|dot|svg|plan]\n"
             "  -o FILE        write the compiled graph (default: MODEL.netg; with --emit, only if given)\n"
             "  -D NAME=VALUE  override a const of the model (number, true/false or a name)\n"
-            "  --emit KIND    print the graph (graph), a Graphviz view (dot) or the memory plan (plan)\n"
+            "  --emit KIND    print the graph (graph), a Graphviz view (dot), that view drawn as SVG by\n"
+            "                 Graphviz's dot (svg; needs dot on PATH) or the memory plan (plan)\n"
+            "  --entry NAME   the entry point dot and svg draw (train, eval, infer; default: the first)\n"
             "  --recompute    recompute upsample, concat, maxpool and dropout outputs in the backward\n"
             "                 pass instead of keeping them (less memory, a little more time)\n"
             "  --version, --help\n");
 }
 
+/* Is Graphviz's dot an executable file in a folder of PATH? */
+static int find_dot(void)
+{
+    const char *path = getenv("PATH");
+    char dir[4096];
+    while (path && *path) {
+        size_t n = strcspn(path, ":");
+        if (snprintf(dir, sizeof dir, "%.*s/dot", n ? (int)n : 1, n ? path : ".") < (int)sizeof dir &&
+            access(dir, X_OK) == 0)
+            return 1;
+        path += n + (path[n] == ':');
+    }
+    return 0;
+}
+
+/* --emit svg: the dot view piped through `dot -Tsvg`, which writes stdout. */
+static int emit_svg(nc_unit *u, int entry)
+{
+    fflush(stdout);
+    FILE *p = popen("dot -Tsvg", "w");
+    if (!p) {
+        fprintf(stderr, "netc: cannot run dot: %s\n", strerror(errno));
+        return -1;
+    }
+    nc_print_dot(p, &u->g, u->entries + entry, u->n_entries - entry);
+    int st = pclose(p);
+    if (st != 0) {
+        fprintf(stderr, "netc: dot -Tsvg failed (%s %d)\n", st > 0 && WIFEXITED(st) ? "exit status" : "status",
+                st > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : st);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *out_path = NULL, *emit = NULL;
+    const char *model = NULL, *out_path = NULL, *emit = NULL, *entry = NULL;
     int recompute_on = 0;
     nc_define defs[MAX_DEFINES];
     int n_defs = 0;
@@ -40,9 +79,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--version")) {
             printf("netc %s (netg format %d)\n", NETC_VERSION, NG_VERSION);
             return 0;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strncmp(a, "-D", 2)) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strncmp(a, "-D", 2)) {
             const char *v = a + 2;
-            if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "-D")) {
+            if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strcmp(a, "-D")) {
                 if (i + 1 >= argc) {
                     fprintf(stderr, "netc: %s needs a value\n", a);
                     usage(stderr);
@@ -56,6 +95,10 @@ int main(int argc, char **argv)
             }
             if (!strcmp(a, "--emit")) {
                 emit = v;
+                continue;
+            }
+            if (!strcmp(a, "--entry")) {
+                entry = v;
                 continue;
             }
             const char *eq = strchr(v, '=');
@@ -91,9 +134,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (emit && strcmp(emit, "graph") && strcmp(emit, "dot") && strcmp(emit, "plan")) {
-        fprintf(stderr, "netc: --emit takes graph, dot or plan, not '%s'\n", emit);
+    if (emit && strcmp(emit, "graph") && strcmp(emit, "dot") && strcmp(emit, "svg") && strcmp(emit, "plan")) {
+        fprintf(stderr, "netc: --emit takes graph, dot, svg or plan, not '%s'\n", emit);
         return 2;
+    }
+    if (emit && !strcmp(emit, "svg") && !find_dot()) {
+        fprintf(stderr, "netc: --emit svg needs Graphviz's 'dot' on PATH (Debian: apt-get install graphviz); "
+                        "or write the view with --emit dot and draw it elsewhere: "
+                        "netc %s --emit dot | dot -Tsvg > model.svg\n", model);
+        return 1;
     }
 
     size_t len;
@@ -109,11 +158,24 @@ int main(int argc, char **argv)
     if (nc_compile(&u, &opt) != 0)
         goto done;
 
+    int shown = 0; /* the entry dot and svg draw */
+    while (entry && shown < u.n_entries && strcmp(u.entries[shown].name, entry))
+        shown++;
+    if (entry && shown == u.n_entries) {
+        fprintf(stderr, "netc: %s has no entry '%s' (", model, entry);
+        for (int i = 0; i < u.n_entries; i++)
+            fprintf(stderr, i ? ", %s" : "%s", u.entries[i].name);
+        fprintf(stderr, ")\n");
+        goto done;
+    }
     if (emit && !strcmp(emit, "graph"))
         nc_print_graph(stdout, &u.g, u.entries, u.n_entries);
     else if (emit && !strcmp(emit, "dot"))
-        nc_print_dot(stdout, &u.g, u.entries, u.n_entries);
-    else if (emit)
+        nc_print_dot(stdout, &u.g, u.entries + shown, u.n_entries - shown);
+    else if (emit && !strcmp(emit, "svg")) {
+        if (emit_svg(&u, shown) != 0)
+            goto done;
+    } else if (emit)
         nc_print_plan(stdout, &u.g, u.entries, u.n_entries);
 
     char default_out[4096];

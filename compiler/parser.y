@@ -194,7 +194,7 @@ static void slist_add(nc_slist *l, nc_stmt *s)
 %token NEWLINE "end of line"
 %token CONST "const" INPUT "input" DEF "def" RETURN "return" IF "if"
 %token ELSE "else" FOR "for" IN "in" OUTPUT "output" MINIMIZE "minimize"
-%token WITH "with" IMPORT "import" TRUE "true" FALSE "false"
+%token WITH "with" IMPORT "import" OPTION "option" TRUE "true" FALSE "false"
 %token AND "and" OR "or" NOT "not" CLASSES "classes" F32 "f32" LABELS "labels"
 %token EQ "==" NE "!=" LE "<=" GE ">=" DOTDOT ".."
 
@@ -245,6 +245,7 @@ sep
 
 /* stmt -> CONST IDENT '=' expr | IDENT '=' expr | OUTPUT IDENT '=' expr
  *       | MINIMIZE expr WITH optimizer | RETURN expr | IMPORT STRING
+ *       | OPTION IDENT '=' expr
  *       | FOR IDENT IN expr '..' expr block | inputstat | ifstat | defstat */
 stmt
     : CONST IDENT '=' expr     { $$ = stmt_new(lx, NC_S_CONST, @$);
@@ -260,6 +261,8 @@ stmt
                                  if (lx->fn_depth == 0)
                                      nc_diag_error(lx->d, @$, "'return' outside a function"); }
     | IMPORT STRING            { $$ = stmt_new(lx, NC_S_IMPORT, @$); $$->str = $2->str; }
+    | OPTION IDENT '=' expr    { $$ = stmt_new(lx, NC_S_OPTION, @$);
+                                 $$->name = $2; $$->name_loc = @2; $$->value = $4; }
     | FOR IDENT IN expr DOTDOT expr block
                                { $$ = stmt_new(lx, NC_S_FOR, @$);
                                  $$->name = $2; $$->name_loc = @2;

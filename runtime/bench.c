@@ -36,6 +36,10 @@ double nr_node_flops(const ng_graph *g, const ng_node *n)
         const ng_tensor *dy = &T[n->in[0]], *w = &T[n->in[1]];
         return 2.0 * (double)ng_tensor_nelem(dy) * w->dim[1] * w->dim[2] * w->dim[3];
     }
+    case NG_OP_CONV_TRANSPOSE2D: { /* x (N,CI,H,W), w (CI,CO,KH,KW): each x times CO*KH*KW */
+        const ng_tensor *x = &T[n->in[0]], *w = &T[n->in[1]];
+        return 2.0 * (double)ng_tensor_nelem(x) * w->dim[1] * w->dim[2] * w->dim[3];
+    }
     case NG_OP_CONV2D_BWD_FILTER: { /* dy (N,K,OH,OW), dw (K,C,KH,KW) */
         const ng_tensor *dy = &T[n->in[0]], *dw = &T[n->out];
         return 2.0 * (double)ng_tensor_nelem(dy) * dw->dim[1] * dw->dim[2] * dw->dim[3];

@@ -77,7 +77,7 @@ static const nr_conv_ops *nr_conv_ops_now(void)
 static int nr_conv_handled(const nr_conv_geom *g)
 {
     return g->n > 0 && g->c > 0 && g->k > 0 && g->h > 0 && g->w > 0 && g->oh > 0 &&
-           g->stride == 1 && g->ow == g->w && g->kh > 0 && g->kw > 0 &&
+           nr_geom_dil(g) == 1 && nr_geom_groups(g) == 1 && g->stride == 1 && g->ow == g->w && g->kh > 0 && g->kw > 0 &&
            g->kh * g->kw <= NR_CONV_MAX_TAPS && g->pad_t >= 0 && g->pad_t < g->kh &&
            g->pad_l >= 0 && g->pad_l < g->kw && (int64_t)g->c * g->k < 512 * 512;
 }

@@ -11,7 +11,8 @@
 
 #include <stdint.h>
 
-/* Handled: stride 1, output width = input width (ow == w), kh*kw <= 25,
+/* Handled: dilation 1 and one group (others: the depthwise path below or
+ * kernels.h), stride 1, output width = input width (ow == w), kh*kw <= 25,
  * 0 <= pad_t < kh, 0 <= pad_l < kw, no empty dimension, fewer than
  * 512 x 512 channel pairs (C*K; with more, im2col + OpenBLAS measured
  * faster), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
@@ -40,6 +41,16 @@ int nr_conv_fast_bwd_data(const nr_conv_geom *g, const float *dy, const float *w
  * bias gradient stays nr_conv2d_bwd_bias). */
 int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
                             float *dw, float *ws);
+
+/* The depthwise convolution (conv_dw.c): groups == C == K > 1, any kernel,
+ * stride, dilation and padding, on any CPU (vectorized by the compiler),
+ * threaded over channel planes; no workspace.  Same contracts as above with
+ * w (C,1,KH,KW); return -1, writing nothing, when g is not depthwise. */
+int nr_conv_is_depthwise(const nr_conv_geom *g);
+int nr_conv_dw_fwd(const nr_conv_geom *g, const float *x, const float *w, const float *b,
+                   int relu, float *y);
+int nr_conv_dw_bwd_data(const nr_conv_geom *g, const float *dy, const float *w, float *dx);
+int nr_conv_dw_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x, float *dw);
 
 /* SIMD in use.  The default is the best the CPU has, lowered (never raised)
  * by the environment variable NETRUN_ISA=avx512|avx2|generic, read at the

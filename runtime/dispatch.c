@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "dist.h"
 #include "kernels.h"
 
 typedef void (*kernel_fn)(const nr_kctx *k);
@@ -29,6 +30,8 @@ static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y
     g->pad_l = n->ia[2];
     g->oh = y->dim[2];
     g->ow = y->dim[3];
+    g->dil = ng_conv_dilation(n);
+    g->groups = ng_conv_groups(n);
 }
 
 void nr_node_conv_geom(const ng_graph *G, const ng_node *n, nr_conv_geom *g)
@@ -37,6 +40,7 @@ void nr_node_conv_geom(const ng_graph *G, const ng_node *n, nr_conv_geom *g)
     switch (n->op) {
     case NG_OP_CONV2D_BWD_DATA: conv_geom(&T[n->out], &T[n->in[1]], &T[n->in[0]], n, g); return;
     case NG_OP_CONV2D_BWD_FILTER: conv_geom(&T[n->in[1]], &T[n->out], &T[n->in[0]], n, g); return;
+    case NG_OP_CONV_TRANSPOSE2D: conv_geom(&T[n->out], &T[n->in[1]], &T[n->in[0]], n, g); return;
     default: conv_geom(&T[n->in[0]], &T[n->in[1]], &T[n->out], n, g); return;
     }
 }
@@ -74,12 +78,15 @@ static void around(const ng_tensor *t, int axis, int64_t *outer, int64_t *inner)
     }
 }
 
-/* The convolutions take the fast path of conv.c where it handles the
- * geometry and the CPU, else the im2col reference of kernels.c. */
+/* The convolutions take the fast path of conv.c (conv_dw.c for depthwise
+ * ones) where it handles the geometry and the CPU, else the im2col
+ * reference of kernels.c. */
 static void k_conv2d(const nr_kctx *k)
 {
     nr_conv_geom g;
     conv_geom(tin(k, 0), tin(k, 1), tout(k), k->n, &g);
+    if (nr_conv_dw_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y) == 0)
+        return;
     if (nr_conv_fast_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y, k->scratch) == 0)
         return;
     nr_conv2d_fwd(&g, k->in[0], k->in[1], k->in[2], k->y, k->ws);
@@ -91,6 +98,8 @@ static void k_conv2d_bwd_data(const nr_kctx *k) /* dy, w -> dx */
 {
     nr_conv_geom g;
     conv_geom(tout(k), tin(k, 1), tin(k, 0), k->n, &g);
+    if (nr_conv_dw_bwd_data(&g, k->in[0], k->in[1], k->y) == 0)
+        return;
     if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
         return;
     nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
@@ -100,6 +109,8 @@ static void k_conv2d_bwd_filter(const nr_kctx *k) /* dy, x -> dw */
 {
     nr_conv_geom g;
     conv_geom(tin(k, 1), tout(k), tin(k, 0), k->n, &g);
+    if (nr_conv_dw_bwd_filter(&g, k->in[0], k->in[1], k->y) == 0)
+        return;
     if (nr_conv_fast_bwd_filter(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
         return;
     nr_conv2d_bwd_filter(&g, k->in[0], k->in[1], k->y, k->ws);
@@ -167,8 +178,8 @@ static void k_slice_channels(const nr_kctx *k)
 static void k_dropout_mask(const nr_kctx *k)
 {
     const ng_tensor *m = tout(k);
-    nr_dropout_mask(m->dim[0], m->dim[1], k->n->fa[0], k->seed, (uint64_t)k->step,
-                    (uint32_t)k->n->ia[0], k->y);
+    nr_dropout_mask_at(m->dim[0], m->dim[1], k->n->fa[0], k->seed, (uint64_t)k->step,
+                       (uint32_t)k->n->ia[0], (uint64_t)k->rank * (uint64_t)ng_tensor_nelem(m), k->y);
 }
 
 static void k_mul_channel(const nr_kctx *k)
@@ -193,18 +204,42 @@ static void k_log_softmax(const nr_kctx *k)
     nr_log_softmax(outer, x->dim[k->n->ia[0]], inner, k->in[0], k->y);
 }
 
+/* In a train entry over the ranks of a data-parallel job (dist.h,
+ * k->collective) the loss is that of the global batch: sum w*nll / sum w,
+ * both sums over every rank's pixels; the backward pass divides by the mean
+ * weight sum per rank, since the ranks' gradients are averaged. */
 static void k_cross_entropy(const nr_kctx *k)
 {
     const ng_tensor *lg = tin(k, 0);
-    k->y[0] = nr_cross_entropy_fwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], k->in[0],
-                                   (const int32_t *)k->in[1], k->in[2], k->n->ia[0]);
+    double s[2];
+    nr_cross_entropy_sums(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], k->in[0],
+                          (const int32_t *)k->in[1], k->in[2], k->n->ia[0], &s[0], &s[1]);
+    if (k->collective)
+        nr_dist_sum_f64(s, 2);
+    k->y[0] = s[1] != 0.0 ? (float)(s[0] / s[1]) : 0.0f;
 }
 
 static void k_cross_entropy_bwd(const nr_kctx *k) /* dloss, logits, labels, w */
 {
     const ng_tensor *lg = tin(k, 1);
-    nr_cross_entropy_bwd(lg->dim[0], lg->dim[1], (int64_t)lg->dim[2] * lg->dim[3], k->in[0][0],
-                         k->in[1], (const int32_t *)k->in[2], k->in[3], k->n->ia[0], k->y);
+    int64_t hw = (int64_t)lg->dim[2] * lg->dim[3];
+    double wsum = nr_cross_entropy_wsum(lg->dim[0], lg->dim[1], hw, (const int32_t *)k->in[2], k->in[3],
+                                        k->n->ia[0]);
+    if (k->collective) {
+        nr_dist_sum_f64(&wsum, 1);
+        wsum /= nr_dist_size();
+    }
+    nr_cross_entropy_bwd_den(lg->dim[0], lg->dim[1], hw, k->in[0][0], k->in[1], (const int32_t *)k->in[2],
+                             k->in[3], k->n->ia[0], wsum, k->y);
+}
+
+static void k_batch_sum(const nr_kctx *k)
+{
+    int64_t n = nelem0(k);
+    if (k->y != k->in[0])
+        memcpy(k->y, k->in[0], (size_t)n * sizeof(float));
+    if (k->collective)
+        nr_dist_sum_f32(k->y, n);
 }
 
 static void k_binary(const nr_kctx *k)
@@ -282,18 +317,36 @@ static void k_pad(const nr_kctx *k)
     nr_pad(outer, tout(k)->dim[axis], k->n->ia[1], x->dim[axis], inner, k->in[0], k->y);
 }
 
+/* The update's settings: fa[0] lr unless an lr input is given (a schedule),
+ * the gradient scale from a scale input (clip_norm), else 1. */
+static nr_opt opt_of(const nr_kctx *k, int first_extra)
+{
+    nr_opt o = {.lr = k->n->fa[0], .scale = 1.0f};
+    if (k->n->n_in > first_extra && k->in[first_extra])
+        o.scale = *k->in[first_extra];
+    if (k->n->n_in > first_extra + 1 && k->in[first_extra + 1])
+        o.lr = *k->in[first_extra + 1];
+    return o;
+}
+
 static void k_adam(const nr_kctx *k)
 {
     const float *fa = k->n->fa;
-    nr_adam(nelem0(k), k->in[0], k->in[1], k->in[2], k->in[3], fa[0], fa[1], fa[2], fa[3], fa[4],
-            k->step + 1);
+    nr_opt o = opt_of(k, 4);
+    o.beta1 = fa[1], o.beta2 = fa[2], o.eps = fa[3], o.clip = fa[4], o.weight_decay = fa[5];
+    o.form = k->n->ia[0], o.decoupled = k->n->ia[1], o.t = k->step + 1;
+    nr_adam_step(nelem0(k), k->in[0], k->in[1], k->in[2], k->in[3], &o);
 }
 
 static void k_sgd(const nr_kctx *k)
 {
     const float *fa = k->n->fa;
-    nr_sgd(nelem0(k), k->in[0], k->in[1], k->in[2], fa[0], fa[1], fa[2]);
+    nr_opt o = opt_of(k, 3);
+    o.momentum = fa[1], o.clip = fa[2], o.weight_decay = fa[3], o.nesterov = k->n->ia[0];
+    nr_sgd_step(nelem0(k), k->in[0], k->in[1], k->in[2], &o);
 }
+
+static void k_sumsq(const nr_kctx *k) { *k->y = (float)nr_sum_squares(nelem0(k), k->in[0]); }
 
 /* ---- the ops of kernels_ext.c ------------------------------------------ */
 
@@ -364,8 +417,8 @@ static void k_downsample_labels(const nr_kctx *k)
 
 static void k_dropout(const nr_kctx *k)
 {
-    nr_dropout_apply(nelem0(k), k->n->fa[0], k->seed, (uint64_t)k->step, (uint32_t)k->n->ia[0], k->in[0],
-                     k->y);
+    nr_dropout_apply_at(nelem0(k), k->n->fa[0], k->seed, (uint64_t)k->step, (uint32_t)k->n->ia[0],
+                        (uint64_t)k->rank * (uint64_t)nelem0(k), k->in[0], k->y);
 }
 
 static void k_avg_pool(const nr_kctx *k)
@@ -428,7 +481,8 @@ static void k_conv_transpose2d(const nr_kctx *k)
     const ng_tensor *y = tout(k);
     nr_conv_geom g;
     conv_geom(y, tin(k, 1), tin(k, 0), k->n, &g);
-    nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
+    if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) != 0)
+        nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
     if (k->in[2])
         nr_add_channel_bias(y->dim[0], y->dim[1], (int64_t)y->dim[2] * y->dim[3], k->in[2], k->y);
 }

@@ -21,6 +21,12 @@ typedef struct {
                                nr_conv_fast_ws_elems of every conv node */
     uint64_t seed;          /* the run's seed (dropout) */
     int64_t step;           /* updates done before this run (Adam's t - 1) */
+    int rank;               /* data-parallel rank (dist.h): dropout draws the
+                               entries rank*size.. of one batch of all ranks' */
+    int collective;         /* a train entry over several ranks: the loss sums
+                               (cross_entropy, batch_sum) are over all ranks;
+                               0 in eval/infer, whose ranks run different
+                               numbers of batches (window.c) */
 } nr_kctx;
 
 void nr_dispatch(const nr_kctx *k);

@@ -12,6 +12,7 @@
 
 #include "conv.h"
 #include "dispatch.h"
+#include "dist.h"
 
 struct nr_model {
     ng_graph *g;
@@ -25,8 +26,11 @@ struct nr_model {
     int64_t total_steps;      /* fed to bind.total_steps (schedules) */
     double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
     float *scratch;           /* the fast convolutions' workspace (conv.h) */
+    int64_t *class_counts;    /* set by nr_model_set_class_weights, or NULL */
     int64_t scratch_elems;
     int profile_on;
+    nr_dist_plan **dist;      /* per entry: its gradient allreduce (dist.h), or NULL */
+    char *dist_made;          /* per entry: the plan was made */
     char err[1024];
 };
 
@@ -102,6 +106,10 @@ static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
         for (int64_t i = 0; i < n; i++)
             x[i] = 1.0f;
         break;
+    case NG_INIT_CLASS_PRIORS: /* until set from the data: uniform */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = 1.0f / (float)n;
+        break;
     default: /* NONE, ZEROS: the state buffer starts zeroed */
         break;
     }
@@ -156,6 +164,8 @@ void nr_model_free(nr_model *m)
             free(m->arena[e]);
         if (m->node_ns)
             free(m->node_ns[e]);
+        if (m->dist)
+            nr_dist_plan_free(m->dist[e]);
         if (m->unshared && m->unshared[e]) {
             for (int t = 0; t < m->g->n_tensors; t++)
                 free(m->unshared[e][t]);
@@ -165,6 +175,9 @@ void nr_model_free(nr_model *m)
     free(m->arena);
     free(m->unshared);
     free(m->node_ns);
+    free(m->dist);
+    free(m->dist_made);
+    free(m->class_counts);
     free(m->scratch);
     free(m->state);
     free(m->state_off);
@@ -248,7 +261,8 @@ static int grow_scratch(nr_model *m, const ng_entry *en)
     int64_t need = 0;
     for (int i = 0; i < en->n_nodes; i++) {
         const ng_node *n = &en->nodes[i];
-        if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER)
+        if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER &&
+            n->op != NG_OP_CONV_TRANSPOSE2D)
             continue;
         nr_conv_geom g;
         nr_node_conv_geom(m->g, n, &g);
@@ -300,6 +314,38 @@ oom:
     return -1;
 }
 
+/* The gradient allreduce of entry e across ranks (dist.h): made on its
+ * first run, NULL with one process or nothing to reduce. */
+typedef struct {
+    nr_model *m;
+    int e;
+} exec_ptr_ctx;
+
+static void *exec_ptr(void *ctx, int t)
+{
+    exec_ptr_ctx *c = ctx;
+    return tensor_ptr(c->m, c->e, t);
+}
+
+static nr_dist_plan *dist_plan(nr_model *m, int e)
+{
+    if (nr_dist_size() < 2)
+        return NULL;
+    if (!m->dist) {
+        m->dist = calloc((size_t)m->g->n_entries, sizeof *m->dist);
+        m->dist_made = calloc((size_t)m->g->n_entries, 1);
+        if (!m->dist || !m->dist_made) {
+            fprintf(stderr, "netrun: out of memory\n");
+            nr_dist_abort(1);
+        }
+    }
+    if (!m->dist_made[e]) {
+        m->dist[e] = nr_dist_plan_new(m->g, &m->g->entries[e]);
+        m->dist_made[e] = 1;
+    }
+    return m->dist[e];
+}
+
 int nr_model_run(nr_model *m, const char *entry)
 {
     int e = entry_index(m, entry);
@@ -319,8 +365,13 @@ int nr_model_run(nr_model *m, const char *entry)
     }
     double *prof = m->profile_on ? m->node_ns[e] : NULL;
     int updates = 0;
+    nr_dist_plan *dp = dist_plan(m, e);
+    exec_ptr_ctx pc = {m, e};
     feed_counters(m);
-    nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step };
+    nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step, .rank = nr_dist_rank() };
+    for (int i = 0; nr_dist_size() > 1 && i < en->n_nodes; i++) /* an entry that trains */
+        k.collective |= (ng_ops[en->nodes[i].op].flags & NG_F_UPDATE) != 0;
+    nr_dist_begin_run(dp);
     for (int i = 0; i < en->n_nodes; i++) {
         const ng_node *n = &en->nodes[i];
         k.n = n;
@@ -329,6 +380,11 @@ int nr_model_run(nr_model *m, const char *entry)
         k.y = tensor_ptr(m, e, n->out);
         k.ws = tensor_ptr(m, e, n->ws);
         k.scratch = m->scratch;
+        if (nr_dist_hold(dp, i, &k)) { /* an update that waits for the ranks' gradients */
+            updates = 1;
+            continue;
+        }
+        nr_dist_before_node(dp, i, exec_ptr, &pc);
         if (prof) {
             double t0 = now_ns();
             nr_dispatch(&k);
@@ -336,7 +392,16 @@ int nr_model_run(nr_model *m, const char *entry)
         } else {
             nr_dispatch(&k);
         }
+        nr_dist_after_node(dp, i, exec_ptr, &pc);
         updates |= (ng_ops[n->op].flags & NG_F_UPDATE) != 0;
+    }
+    nr_dist_end_run(dp, exec_ptr, &pc);
+    const nr_kctx *h;
+    for (int j = 0, i; (h = nr_dist_held(dp, j, &i)) != NULL; j++) {
+        double t0 = prof ? now_ns() : 0;
+        nr_dispatch(h);
+        if (prof)
+            prof[i] += now_ns() - t0;
     }
     if (updates)
         m->step++;
@@ -349,33 +414,28 @@ static int cmp_double(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
-void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out)
+/* Class weights of scheme (NG_CW_*) from counts (k classes) into w. */
+static void class_weights(int scheme, double beta, const int64_t *counts, int k, float *w)
 {
-    int t = m->g->bind.class_weights;
-    int k = m->g->bind.classes;
-    if (t < 0 || m->g->tensors[t].init != NG_INIT_CLASS_WEIGHTS)
-        return;
-    const ng_tensor *wt = &m->g->tensors[t];
-    int scheme = (int)wt->init_arg[0];
-    float lo = wt->init_arg[1], hi = wt->init_arg[2];
     int64_t total = 0;
     for (int c = 0; c < k; c++)
         total += counts[c];
     /* median_freq: the median frequency of the present classes (numpy's
      * median: the mean of the middle two for an even count); inverse_sqrt:
-     * sum_c sqrt(freq_c), so that sum_c freq_c * w_c = 1 */
-    double freqs[NG_MAX_CLASSES], median = 0, sqrt_sum = 0;
+     * sum_c sqrt(freq_c), so that sum_c freq_c * w_c = 1; effective: the
+     * sum of the raw weights over present classes, so that they sum to np */
+    double freqs[NG_MAX_CLASSES], median = 0, sqrt_sum = 0, eff_sum = 0;
     int np = 0;
     for (int c = 0; c < k; c++)
         if (counts[c] > 0) {
             freqs[np++] = (double)counts[c] / (double)total;
             sqrt_sum += sqrt((double)counts[c] / (double)total);
+            eff_sum += (1 - beta) / -expm1((double)counts[c] * log(beta > 0 ? beta : 1e-300));
         }
     if (np > 0) {
         qsort(freqs, (size_t)np, sizeof *freqs, cmp_double);
         median = np % 2 ? freqs[np / 2] : 0.5 * (freqs[np / 2 - 1] + freqs[np / 2]);
     }
-    float *w = nr_model_state(m, t);
     for (int c = 0; c < k; c++) {
         double x = 0; /* an absent class never weighs in the loss */
         if (counts[c] > 0) {
@@ -383,13 +443,58 @@ void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out
             switch (scheme) {
             case NG_CW_MEDIAN_FREQ: x = median / freq; break;
             case NG_CW_INVERSE_SQRT: x = 1.0 / (sqrt(freq) * sqrt_sum); break;
+            case NG_CW_EFFECTIVE:
+                /* 1 - beta^n as -expm1(n log beta): exact for beta near 1 */
+                x = (1 - beta) / -expm1((double)counts[c] * log(beta > 0 ? beta : 1e-300)) * np / eff_sum;
+                break;
             default: x = (double)total / ((double)k * (double)counts[c]); break;
             }
         }
-        if (hi > 0 && counts[c] > 0)
-            x = x < lo ? lo : x > hi ? hi : x;
         w[c] = (float)x;
-        if (w_out)
-            w_out[c] = (float)x;
     }
+}
+
+void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out)
+{
+    const ng_graph *g = m->g;
+    int k = g->bind.classes;
+    if (k <= 0)
+        return;
+    free(m->class_counts);
+    m->class_counts = malloc((size_t)k * sizeof *m->class_counts);
+    if (m->class_counts)
+        memcpy(m->class_counts, counts, (size_t)k * sizeof *counts);
+    int64_t total = 0;
+    for (int c = 0; c < k; c++)
+        total += counts[c];
+    for (int t = 0; t < g->n_tensors; t++) {
+        const ng_tensor *x = &g->tensors[t];
+        if (x->role != NG_ROLE_CONST || ng_tensor_nelem(x) != k)
+            continue;
+        float *w = nr_model_state(m, t);
+        if (x->init == NG_INIT_CLASS_PRIORS) {
+            for (int c = 0; c < k; c++)
+                w[c] = (float)(((double)counts[c] + 1) / ((double)total + k));
+        } else if (x->init == NG_INIT_CLASS_WEIGHTS) {
+            float lo = x->init_arg[1], hi = x->init_arg[2];
+            class_weights((int)x->init_arg[0], x->init_arg[3], counts, k, w);
+            for (int c = 0; c < k; c++)
+                if (hi > 0 && counts[c] > 0)
+                    w[c] = w[c] < lo ? lo : w[c] > hi ? hi : w[c];
+            if (w_out && t == g->bind.class_weights)
+                memcpy(w_out, w, (size_t)k * sizeof *w);
+        }
+    }
+}
+
+const int64_t *nr_model_class_counts(const nr_model *m) { return m->class_counts; }
+
+int nr_model_wants_class_counts(const nr_model *m)
+{
+    for (int t = 0; t < m->g->n_tensors; t++) {
+        const ng_tensor *x = &m->g->tensors[t];
+        if (x->role == NG_ROLE_CONST && (x->init == NG_INIT_CLASS_WEIGHTS || x->init == NG_INIT_CLASS_PRIORS))
+            return 1;
+    }
+    return 0;
 }

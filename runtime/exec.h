@@ -26,7 +26,9 @@ void *nr_model_state(nr_model *m, int t);
 void *nr_model_tensor(nr_model *m, const char *entry, int t);
 
 /* Run one entry.  The step counter (Adam's t, dropout draws) advances
- * after each run of an entry with update ops. */
+ * after each run of an entry with update ops.  In a data-parallel job
+ * (dist.h) a train entry's gradients are averaged over the ranks before the
+ * updates read them (the updates then run last). */
 int nr_model_run(nr_model *m, const char *entry);
 int64_t nr_model_step(const nr_model *m);
 void nr_model_set_step(nr_model *m, int64_t step);
@@ -45,12 +47,18 @@ void nr_model_set_unshared(nr_model *m, int on);
 void nr_model_set_profile(nr_model *m, int on);
 const double *nr_model_profile(const nr_model *m, const char *entry);
 
-/* Class weights from pixel counts per class (counts: bind.classes entries),
- * by the scheme of the class weight tensor (init_arg: scheme NG_CW_*,
- * clip_lo, clip_hi; netg.h gives the formulas), then clamped to
- * [clip_lo, clip_hi] when clip_hi > 0.  Classes with no pixels get weight 0:
- * they cannot occur in the loss anyway.  No-op when the graph has no
- * computed weights.  Writes the weights to w_out too (may be NULL). */
+/* Every constant computed from the training masks, from the pixel counts
+ * per class (counts: bind.classes entries): each class-weight tensor by its
+ * scheme (init_arg: scheme NG_CW_*, clip_lo, clip_hi, beta; netg.h gives
+ * the formulas), then clamped to [clip_lo, clip_hi] when clip_hi > 0 --
+ * classes with no pixels get weight 0, they cannot occur in the loss
+ * anyway -- and each class-prior tensor.  Keeps a copy of counts
+ * (nr_model_class_counts; checkpoints store it).  Writes the weights of
+ * bind.class_weights to w_out too (may be NULL). */
 void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out);
+/* The counts last given to nr_model_set_class_weights, or NULL. */
+const int64_t *nr_model_class_counts(const nr_model *m);
+/* The graph has a constant computed from the class counts. */
+int nr_model_wants_class_counts(const nr_model *m);
 
 #endif

@@ -112,24 +112,26 @@ static void nr_valid_cols(int off, int s, int w, int ow, int *lo, int *hi)
     *hi = h;
 }
 
-/* col (C*KH*KW, nrows*OW): row (c,ky,kx), column (oy-oy0, ox) holds
- * x[c][oy*s - pad_t + ky][ox*s - pad_l + kx], 0 outside x; for output rows
- * oy0 .. oy0+nrows-1 of one image x (C,H,W). */
+/* col (Cg*KH*KW, nrows*OW): row (c,ky,kx), column (oy-oy0, ox) holds
+ * x[c][oy*s - pad_t + ky*d][ox*s - pad_l + kx*d], 0 outside x; for output
+ * rows oy0 .. oy0+nrows-1 of the Cg = C/groups channels of one group of one
+ * image, x (Cg,H,W). */
 static void nr_im2col(const nr_conv_geom *g, const float *x, int oy0, int nrows,
                       float *col)
 {
     const int s = g->stride, h = g->h, w = g->w, ow = g->ow, kk = g->kh * g->kw;
+    const int d = nr_geom_dil(g), cg = g->c / nr_geom_groups(g);
     const int64_t ncols = (int64_t)nrows * ow;
-    for (int q = 0; q < g->c * kk; q++) {   /* q = (c*KH + ky)*KW + kx */
+    for (int q = 0; q < cg * kk; q++) {     /* q = (c*KH + ky)*KW + kx */
         const int c = q / kk, ky = q % kk / g->kw, kx = q % g->kw;
-        const int off = kx - g->pad_l;
+        const int off = kx * d - g->pad_l;
         const float *xc = x + (int64_t)c * h * w;             /* (H,W) */
         float *row = col + (int64_t)q * ncols;                /* (nrows*OW) */
         int lo, hi;
         nr_valid_cols(off, s, w, ow, &lo, &hi);
         for (int r = 0; r < nrows; r++) {
             float *dst = row + (int64_t)r * ow;               /* (OW) */
-            int iy = (oy0 + r) * s - g->pad_t + ky;
+            int iy = (oy0 + r) * s - g->pad_t + ky * d;
             if (iy < 0 || iy >= h) {
                 memset(dst, 0, (size_t)ow * sizeof *dst);
                 continue;
@@ -150,24 +152,25 @@ static void nr_im2col(const nr_conv_geom *g, const float *x, int oy0, int nrows,
     }
 }
 
-/* The adjoint of nr_im2col: dx (C,H,W) += col (C*KH*KW, nrows*OW) scattered
- * back for output rows oy0 .. oy0+nrows-1; entries that fell in the padding
- * are dropped. */
+/* The adjoint of nr_im2col: dx (Cg,H,W) += col (Cg*KH*KW, nrows*OW)
+ * scattered back for output rows oy0 .. oy0+nrows-1; entries that fell in
+ * the padding are dropped. */
 static void nr_col2im(const nr_conv_geom *g, const float *col, int oy0, int nrows,
                       float *dx)
 {
     const int s = g->stride, h = g->h, w = g->w, ow = g->ow, kk = g->kh * g->kw;
+    const int d = nr_geom_dil(g), cg = g->c / nr_geom_groups(g);
     const int64_t ncols = (int64_t)nrows * ow;
-    for (int c = 0; c < g->c; c++) {  /* channels write disjoint planes of dx */
+    for (int c = 0; c < cg; c++) {  /* channels write disjoint planes of dx */
         float *dxc = dx + (int64_t)c * h * w;                 /* (H,W) */
         for (int ky = 0; ky < g->kh; ky++) {
             for (int kx = 0; kx < g->kw; kx++) {
                 const float *row = col + ((int64_t)c * kk + ky * g->kw + kx) * ncols;
-                const int off = kx - g->pad_l;
+                const int off = kx * d - g->pad_l;
                 int lo, hi;
                 nr_valid_cols(off, s, w, ow, &lo, &hi);
                 for (int r = 0; r < nrows; r++) {
-                    int iy = (oy0 + r) * s - g->pad_t + ky;
+                    int iy = (oy0 + r) * s - g->pad_t + ky * d;
                     if (iy < 0 || iy >= h || hi == lo)
                         continue;
                     const float *src = row + (int64_t)r * ow + lo; /* (hi-lo) */
@@ -186,31 +189,39 @@ static void nr_col2im(const nr_conv_geom *g, const float *col, int oy0, int nrow
     }
 }
 
+/* Each group G is its own convolution of Cg = C/G input channels to
+ * Kg = K/G output channels, weights w + grp*Kg*(Cg*KH*KW): one sgemm per
+ * group and band. */
 void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,
                    const float *b, float *y, float *ws)
 {
-    const int ckk = g->c * g->kh * g->kw;
+    const int G = nr_geom_groups(g), cg = g->c / G, kg = g->k / G;
+    const int ckk = cg * g->kh * g->kw;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
     const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
     if (ohw == 0)
         return;
     for (int n = 0; n < g->n; n++) {
-        const float *xn = x + n * g->c * hw;                   /* (C,H,W) */
-        float *yn = y + n * g->k * ohw;                        /* (K,OH,OW) */
-        if (direct) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->k, (int)ohw,
-                        ckk, 1.0f, w, ckk, xn, (int)ohw, 0.0f, yn, (int)ohw);
-        } else {
+        for (int grp = 0; grp < G; grp++) {
+            const float *xn = x + ((int64_t)n * g->c + (int64_t)grp * cg) * hw;  /* (Cg,H,W) */
+            float *yn = y + ((int64_t)n * g->k + (int64_t)grp * kg) * ohw;       /* (Kg,OH,OW) */
+            const float *wg = w + (int64_t)grp * kg * ckk;                       /* (Kg,CKK) */
+            if (direct) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, (int)ohw,
+                            ckk, 1.0f, wg, ckk, xn, (int)ohw, 0.0f, yn, (int)ohw);
+                continue;
+            }
             for (int oy = 0; oy < g->oh; oy += band) {
                 int nr = g->oh - oy < band ? g->oh - oy : band;
                 int cols = nr * g->ow;
                 nr_im2col(g, xn, oy, nr, ws);                  /* (CKK, cols) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->k, cols,
-                            ckk, 1.0f, w, ckk, ws, cols, 0.0f,
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kg, cols,
+                            ckk, 1.0f, wg, ckk, ws, cols, 0.0f,
                             yn + (int64_t)oy * g->ow, (int)ohw);
             }
         }
         if (b) {
+            float *yn = y + (int64_t)n * g->k * ohw;           /* (K,OH,OW) */
             for (int k = 0; k < g->k; k++) {
                 float *yk = yn + k * ohw, bk = b[k];
                 for (int64_t i = 0; i < ohw; i++)
@@ -223,26 +234,30 @@ void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,
 void nr_conv2d_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
                         float *dx, float *ws)
 {
-    const int ckk = g->c * g->kh * g->kw;
+    const int G = nr_geom_groups(g), cg = g->c / G, kg = g->k / G;
+    const int ckk = cg * g->kh * g->kw;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
     const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
     for (int n = 0; n < g->n; n++) {
-        const float *dyn = dy + n * g->k * ohw;                /* (K,OH,OW) */
-        float *dxn = dx + n * g->c * hw;                       /* (C,H,W) */
-        if (direct && hw > 0) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->c, (int)hw,
-                        g->k, 1.0f, w, ckk, dyn, (int)ohw, 0.0f, dxn, (int)hw);
-            continue;
-        }
-        memset(dxn, 0, (size_t)(g->c * hw) * sizeof *dxn);
-        for (int oy = 0; ohw > 0 && oy < g->oh; oy += band) {
-            int nr = g->oh - oy < band ? g->oh - oy : band;
-            int cols = nr * g->ow;
-            /* col (CKK, cols) = w^T (CKK, K) * dy band (K, cols) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, g->k,
-                        1.0f, w, ckk, dyn + (int64_t)oy * g->ow, (int)ohw, 0.0f,
-                        ws, cols);
-            nr_col2im(g, ws, oy, nr, dxn);
+        for (int grp = 0; grp < G; grp++) {
+            const float *dyn = dy + ((int64_t)n * g->k + (int64_t)grp * kg) * ohw; /* (Kg,OH,OW) */
+            float *dxn = dx + ((int64_t)n * g->c + (int64_t)grp * cg) * hw;        /* (Cg,H,W) */
+            const float *wg = w + (int64_t)grp * kg * ckk;                         /* (Kg,CKK) */
+            if (direct && hw > 0) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cg, (int)hw,
+                            kg, 1.0f, wg, ckk, dyn, (int)ohw, 0.0f, dxn, (int)hw);
+                continue;
+            }
+            memset(dxn, 0, (size_t)(cg * hw) * sizeof *dxn);
+            for (int oy = 0; ohw > 0 && oy < g->oh; oy += band) {
+                int nr = g->oh - oy < band ? g->oh - oy : band;
+                int cols = nr * g->ow;
+                /* col (CKK, cols) = w^T (CKK, Kg) * dy band (Kg, cols) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, kg,
+                            1.0f, wg, ckk, dyn + (int64_t)oy * g->ow, (int)ohw, 0.0f,
+                            ws, cols);
+                nr_col2im(g, ws, oy, nr, dxn);
+            }
         }
     }
 }
@@ -250,32 +265,36 @@ void nr_conv2d_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
 void nr_conv2d_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
                           float *dw, float *ws)
 {
-    const int ckk = g->c * g->kh * g->kw;
+    const int G = nr_geom_groups(g), cg = g->c / G, kg = g->k / G;
+    const int ckk = cg * g->kh * g->kw;
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
     const int direct = nr_conv_is_direct(g), band = nr_conv_band_rows(g);
-    float beta = 0.0f;
     if (g->n == 0 || ohw == 0) {
         memset(dw, 0, (size_t)g->k * (size_t)ckk * sizeof *dw);
         return;
     }
-    for (int n = 0; n < g->n; n++) {
-        const float *dyn = dy + n * g->k * ohw;                /* (K,OH,OW) */
-        const float *xn = x + n * g->c * hw;                   /* (C,H,W) */
-        if (direct) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->k, ckk, (int)ohw,
-                        1.0f, dyn, (int)ohw, xn, (int)hw, beta, dw, ckk);
-            beta = 1.0f;
-            continue;
-        }
-        for (int oy = 0; oy < g->oh; oy += band) {
-            int nr = g->oh - oy < band ? g->oh - oy : band;
-            int cols = nr * g->ow;
-            nr_im2col(g, xn, oy, nr, ws);                      /* (CKK, cols) */
-            /* dw (K, CKK) += dy band (K, cols) * col^T (cols, CKK) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->k, ckk, cols,
-                        1.0f, dyn + (int64_t)oy * g->ow, (int)ohw, ws, cols, beta,
-                        dw, ckk);
-            beta = 1.0f;
+    for (int grp = 0; grp < G; grp++) {
+        float *dwg = dw + (int64_t)grp * kg * ckk;             /* (Kg,CKK) */
+        float beta = 0.0f;
+        for (int n = 0; n < g->n; n++) {
+            const float *dyn = dy + ((int64_t)n * g->k + (int64_t)grp * kg) * ohw; /* (Kg,OH,OW) */
+            const float *xn = x + ((int64_t)n * g->c + (int64_t)grp * cg) * hw;    /* (Cg,H,W) */
+            if (direct) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kg, ckk, (int)ohw,
+                            1.0f, dyn, (int)ohw, xn, (int)hw, beta, dwg, ckk);
+                beta = 1.0f;
+                continue;
+            }
+            for (int oy = 0; oy < g->oh; oy += band) {
+                int nr = g->oh - oy < band ? g->oh - oy : band;
+                int cols = nr * g->ow;
+                nr_im2col(g, xn, oy, nr, ws);                  /* (CKK, cols) */
+                /* dw (Kg, CKK) += dy band (Kg, cols) * col^T (cols, CKK) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kg, ckk, cols,
+                            1.0f, dyn + (int64_t)oy * g->ow, (int)ohw, ws, cols, beta,
+                            dwg, ckk);
+                beta = 1.0f;
+            }
         }
     }
 }
@@ -689,6 +708,12 @@ static uint64_t nr_mix64(uint64_t z)
 void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
                      uint32_t salt, float *mask)
 {
+    nr_dropout_mask_at(n, c, p, seed, step, salt, 0, mask);
+}
+
+void nr_dropout_mask_at(int n, int c, float p, uint64_t seed, uint64_t step,
+                        uint32_t salt, uint64_t first, float *mask)
+{
     const int64_t len = (int64_t)n * c;
     /* the stream key: seed, step and salt each pass through the mixer */
     uint64_t key = nr_mix64(seed + NR_GOLDEN);
@@ -696,7 +721,7 @@ void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
     key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
     const float keep = p >= 1.0f ? 0.0f : p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
     for (int64_t i = 0; i < len; i++) {
-        uint64_t r = nr_mix64(key + (uint64_t)(i + 1) * NR_GOLDEN);
+        uint64_t r = nr_mix64(key + (first + (uint64_t)i + 1) * NR_GOLDEN);
         float u = (float)(r >> 40) * 0x1p-24f;                /* [0,1), 24 bits */
         mask[i] = u < p ? 0.0f : keep;
     }
@@ -904,6 +929,14 @@ static void nr_ce_fwd_task(void *p, int64_t t, int tid)
 float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
                            const int32_t *labels, const float *w, int ignore)
 {
+    double loss, wsum;
+    nr_cross_entropy_sums(n, c, hw, logits, labels, w, ignore, &loss, &wsum);
+    return wsum != 0.0 ? (float)(loss / wsum) : 0.0f;
+}
+
+void nr_cross_entropy_sums(int n, int c, int64_t hw, const float *logits, const int32_t *labels,
+                           const float *w, int ignore, double *loss_out, double *wsum_out)
+{
     double part[2 * NR_CE_ROUND], loss = 0.0, wsum = 0.0;
     nr_sm_ctx ctx = {.c = c, .hw = hw, .x = logits, .labels = labels, .w = w, .ignore = ignore,
                      .part = part};
@@ -916,7 +949,8 @@ float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
             wsum += part[2 * i + 1];
         }
     }
-    return wsum != 0.0 ? (float)(loss / wsum) : 0.0f;
+    *loss_out = loss;
+    *wsum_out = wsum;
 }
 
 static void nr_ce_bwd_task(void *p, int64_t t, int tid)
@@ -947,13 +981,26 @@ static void nr_ce_bwd_task(void *p, int64_t t, int tid)
             db[(int64_t)lb[j] * c->hw + j] -= coef[j];
 }
 
-void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
-                          const int32_t *labels, const float *w, int ignore,
-                          float *dlogits)
+double nr_cross_entropy_wsum(int n, int c, int64_t hw, const int32_t *labels, const float *w, int ignore)
 {
     double wsum = 0.0;
     for (int64_t i = 0; i < (int64_t)n * hw; i++)
         wsum += nr_label_weight(labels[i], c, w, ignore);
+    return wsum;
+}
+
+void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
+                          const int32_t *labels, const float *w, int ignore,
+                          float *dlogits)
+{
+    nr_cross_entropy_bwd_den(n, c, hw, dloss, logits, labels, w, ignore,
+                             nr_cross_entropy_wsum(n, c, hw, labels, w, ignore), dlogits);
+}
+
+void nr_cross_entropy_bwd_den(int n, int c, int64_t hw, float dloss, const float *logits,
+                              const int32_t *labels, const float *w, int ignore, double wsum,
+                              float *dlogits)
+{
     if (wsum == 0.0) {
         memset(dlogits, 0, (size_t)((int64_t)n * c * hw) * sizeof *dlogits);
         return;
@@ -961,54 +1008,6 @@ void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *lo
     nr_sm_ctx ctx = {.c = c, .hw = hw, .x = logits, .y = dlogits, .labels = labels, .w = w,
                      .ignore = ignore, .g = dloss / wsum};
     nr_par_for(nr_sm_tasks(n, hw, &ctx), nr_ce_bwd_task, &ctx);
-}
-
-/* ---- optimizers ------------------------------------------------------- */
-
-typedef struct {
-    float *p, *m, *v;
-    const float *g;
-    float lr, b1, b2, eps, lo, hi;
-} nr_opt_ctx;
-
-static void nr_adam_range(void *q, int64_t b, int64_t e)
-{
-    const nr_opt_ctx *c = q;
-    const float b1 = c->b1, b2 = c->b2, c1 = 1.0f - b1, c2 = 1.0f - b2;
-    for (int64_t i = b; i < e; i++) {
-        float gi = c->g[i] < c->lo ? c->lo : c->g[i] > c->hi ? c->hi : c->g[i];
-        c->m[i] = b1 * c->m[i] + c1 * gi;
-        c->v[i] = b2 * c->v[i] + c2 * gi * gi;
-        c->p[i] -= c->lr * c->m[i] / (sqrtf(c->v[i]) + c->eps);
-    }
-}
-
-void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
-             float b1, float b2, float eps, float clip, int64_t t)
-{
-    const float lr_t = (float)(lr * sqrt(1.0 - pow(b2, (double)t)) /
-                               (1.0 - pow(b1, (double)t)));
-    nr_opt_ctx c = {p, m, v, g, lr_t, b1, b2, eps, clip > 0.0f ? -clip : -INFINITY,
-                    clip > 0.0f ? clip : INFINITY};
-    nr_par_range(n, NR_GRAIN, nr_adam_range, &c);
-}
-
-static void nr_sgd_range(void *q, int64_t b, int64_t e)
-{
-    const nr_opt_ctx *c = q; /* b1: momentum */
-    for (int64_t i = b; i < e; i++) {
-        float gi = c->g[i] < c->lo ? c->lo : c->g[i] > c->hi ? c->hi : c->g[i];
-        c->v[i] = c->b1 * c->v[i] + gi;
-        c->p[i] -= c->lr * c->v[i];
-    }
-}
-
-void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
-            float momentum, float clip)
-{
-    nr_opt_ctx c = {p, NULL, v, g, lr, momentum, 0, 0, clip > 0.0f ? -clip : -INFINITY,
-                    clip > 0.0f ? clip : INFINITY};
-    nr_par_range(n, NR_GRAIN, nr_sgd_range, &c);
 }
 
 void nr_kernels_set_threads(int n)

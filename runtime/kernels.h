@@ -8,25 +8,32 @@
 #include <stdint.h>
 
 /* Geometry of one 2-D convolution.  Output rows cover input rows
- * oy*stride - pad_t .. + kh-1; rows outside 0..h-1 read as 0, so the
- * bottom/right padding is whatever oh/ow imply (TensorFlow 'same' puts the
- * extra row/col of an even kernel there). */
+ * oy*stride - pad_t + ky*dil for ky in 0..kh-1; rows outside 0..h-1 read as
+ * 0, so the bottom/right padding is whatever oh/ow imply (TensorFlow 'same'
+ * puts the extra row/col of an even kernel there).  With groups G the
+ * weight is (K, C/G, KH, KW) and output channel k reads input channels
+ * (k / (K/G)) * C/G ..; dil and groups 0 read as 1 (nr_geom_dil,
+ * nr_geom_groups), so initializers that stop at ow mean 1 and 1. */
 typedef struct { int n, c, h, w;   /* input x (N,C,H,W) */
                  int k, kh, kw;    /* output channels, kernel size */
                  int stride, pad_t, pad_l; /* pad_b/pad_r are implied by oh/ow */
-                 int oh, ow; } nr_conv_geom;
+                 int oh, ow;
+                 int dil, groups; } nr_conv_geom;
+
+static inline int nr_geom_dil(const nr_conv_geom *g) { return g->dil > 1 ? g->dil : 1; }
+static inline int nr_geom_groups(const nr_conv_geom *g) { return g->groups > 1 ? g->groups : 1; }
 
 /* workspace floats needed by the conv kernels below: one im2col band
  * (C*KH*KW, rows*OW) with rows from ng_conv_band_rows (netg.h), or 0 when the
  * conv is 1x1, stride 1, no padding and needs no im2col */
 int64_t nr_conv_ws_elems(const nr_conv_geom *g);
-/* y(N,K,OH,OW) = conv(x(N,C,H,W), w(K,C,KH,KW)) + b(K) */
+/* y(N,K,OH,OW) = conv(x(N,C,H,W), w(K,C/G,KH,KW)) + b(K) */
 void nr_conv2d_fwd(const nr_conv_geom *g, const float *x, const float *w,
                    const float *b /*may be NULL*/, float *y, float *ws);
-/* dx(N,C,H,W) from dy(N,K,OH,OW), w(K,C,KH,KW); dx overwritten */
+/* dx(N,C,H,W) from dy(N,K,OH,OW), w(K,C/G,KH,KW); dx overwritten */
 void nr_conv2d_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
                         float *dx, float *ws);
-/* dw(K,C,KH,KW) from dy(N,K,OH,OW), x(N,C,H,W); dw overwritten */
+/* dw(K,C/G,KH,KW) from dy(N,K,OH,OW), x(N,C,H,W); dw overwritten */
 void nr_conv2d_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
                           float *dw, float *ws);
 /* db(K) = sum of dy(N,K,OH,OW) over N, OH, OW; db overwritten */
@@ -60,6 +67,10 @@ void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float
  * index) through a splitmix64 counter hash */
 void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
                      uint32_t salt, float *mask);
+/* The same with the indices counted from first: the entries first.. of
+ * the mask of a larger batch (a data-parallel rank's share, dist.h). */
+void nr_dropout_mask_at(int n, int c, float p, uint64_t seed, uint64_t step,
+                        uint32_t salt, uint64_t first, float *mask);
 /* y (N,C,HW) = x (N,C,HW) * m (N,C) broadcast over HW */
 void nr_mul_channel(int n, int c, int64_t hw, const float *x, const float *m, float *y);
 /* y (N,C,HW) = softmax over C of x (N,C,HW), max-subtracted; any axis of
@@ -92,6 +103,16 @@ float nr_cross_entropy_fwd(int n, int c, int64_t hw, const float *logits,
 void nr_cross_entropy_bwd(int n, int c, int64_t hw, float dloss, const float *logits,
                           const int32_t *labels, const float *w, int ignore,
                           float *dlogits);
+/* The parts of a data-parallel cross-entropy (dist.h): the sums of w*nll
+ * and of w over the pixels (the loss is their ratio after summing them
+ * over the ranks), the weight sum alone, and the backward pass with the
+ * denominator given (dlogits = dloss * w * (softmax - onehot) / den). */
+void nr_cross_entropy_sums(int n, int c, int64_t hw, const float *logits, const int32_t *labels,
+                           const float *w, int ignore, double *loss, double *wsum);
+double nr_cross_entropy_wsum(int n, int c, int64_t hw, const int32_t *labels, const float *w, int ignore);
+void nr_cross_entropy_bwd_den(int n, int c, int64_t hw, float dloss, const float *logits,
+                              const int32_t *labels, const float *w, int ignore, double den,
+                              float *dlogits);
 
 /* Broadcasting binary op (op: NG_OP_ADD, SUB, MUL or DIV):
  * y (D0,D1,D2,D3) = a op b, where sa and sb are the element strides of a and
@@ -113,15 +134,39 @@ void nr_reduce_sum(const int64_t d[4], unsigned mask, float scale, const float *
  * x holding the other dims in order. */
 void nr_expand(const int64_t d[4], unsigned mask, float scale, const float *x, float *y);
 
-/* Keras/TF Adam with clipvalue: g' = clip(g, -clip, clip) if clip > 0;
- * m = b1*m + (1-b1)*g'; v = b2*v + (1-b2)*g'^2;
- * lr_t = lr*sqrt(1-b2^t)/(1-b1^t); p -= lr_t * m / (sqrt(v) + eps).
- * t counts from 1.  p, g, m, v all (n); p, m, v updated in place. */
+/* One optimizer update's settings (ops.def ADAM, SGD; kernels_optim.c).
+ * The gradient element used is g' = g * scale (global norm clipping; 1:
+ * none), clamped to [-clip, clip] when clip > 0 (Keras clipvalue), plus
+ * weight_decay * p for L2 weight decay (sgd; adam unless decoupled). */
+enum { NR_ADAM_KERAS = 0, NR_ADAM_PYTORCH = 1 };
+typedef struct {
+    float lr;            /* this step's learning rate */
+    float beta1, beta2, eps; /* adam */
+    float momentum;      /* sgd, in [0, 1) */
+    float clip;          /* > 0: clipvalue; 0: none */
+    float weight_decay;  /* >= 0 */
+    float scale;         /* gradient scale, 1: none */
+    int form;            /* adam: NR_ADAM_KERAS or NR_ADAM_PYTORCH */
+    int decoupled;       /* adam: p *= 1 - lr*weight_decay first (AdamW) */
+    int nesterov;        /* sgd */
+    int64_t t;           /* adam: the step, from 1 */
+} nr_opt;
+
+/* Adam, p, g, m, v all (n); p, m, v updated in place.  m = b1*m + (1-b1)*g';
+ * v = b2*v + (1-b2)*g'^2; then the keras form (TF/Keras): lr_t =
+ * lr*sqrt(1-b2^t)/(1-b1^t), p -= lr_t * m / (sqrt(v) + eps); the pytorch
+ * form (torch.optim.Adam/AdamW): p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+void nr_adam_step(int64_t n, float *p, const float *g, float *m, float *v, const nr_opt *o);
+/* SGD as torch.optim.SGD (dampening 0), p, g, v all (n), in place:
+ * v = momentum*v + g'; p -= lr * (nesterov ? g' + momentum*v : v). */
+void nr_sgd_step(int64_t n, float *p, const float *g, float *v, const nr_opt *o);
+/* The keras-form Adam and plain SGD with clipvalue only (scale 1, no weight decay). */
 void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
              float b1, float b2, float eps, float clip, int64_t t);
-/* v = momentum*v + g'; p -= lr*v (g' clipped as above); p, v updated in place */
 void nr_sgd(int64_t n, float *p, const float *g, float *v, float lr,
             float momentum, float clip);
+/* The sum of x[i]^2 over x (n), in double. */
+double nr_sum_squares(int64_t n, const float *x);
 
 /* Number of threads used by the kernels and OpenBLAS; 0 = all cores. */
 void nr_kernels_set_threads(int n);
@@ -175,6 +220,9 @@ void nr_downsample_labels(int n, int h, int w, int k, const int32_t *labels, int
  * gives its gradient).  y may be x. */
 void nr_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, const float *x,
                       float *y);
+/* The same with the indices counted from first (as nr_dropout_mask_at). */
+void nr_dropout_apply_at(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, uint64_t first,
+                         const float *x, float *y);
 /* y (N,C,H/k,W/k) = mean over k*k windows (stride k, floor) of x (N,C,H,W);
  * dx (N,C,H,W) = dy / k^2 spread over each window, 0 outside them */
 void nr_avg_pool_fwd(int n, int c, int h, int w, int k, const float *x, float *y);

@@ -347,7 +347,7 @@ static uint64_t ext_mix64(uint64_t z)
 
 typedef struct {
     int64_t n;
-    uint64_t key;
+    uint64_t key, first;
     float p, keep;
     const float *x;
     float *y;
@@ -359,7 +359,7 @@ static void dropout_task(void *q, int64_t task, int tid)
     int64_t b = task * EXT_GRAIN, e = b + EXT_GRAIN < c->n ? b + EXT_GRAIN : c->n;
     (void)tid;
     for (int64_t i = b; i < e; i++) {
-        uint64_t r = ext_mix64(c->key + (uint64_t)(i + 1) * EXT_GOLDEN);
+        uint64_t r = ext_mix64(c->key + (c->first + (uint64_t)i + 1) * EXT_GOLDEN);
         float u = (float)(r >> 40) * 0x1p-24f; /* [0,1), 24 bits */
         c->y[i] = u < c->p ? 0.0f : c->x[i] * c->keep;
     }
@@ -368,10 +368,16 @@ static void dropout_task(void *q, int64_t task, int tid)
 void nr_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, const float *x,
                       float *y)
 {
+    nr_dropout_apply_at(n, p, seed, step, salt, 0, x, y);
+}
+
+void nr_dropout_apply_at(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, uint64_t first,
+                         const float *x, float *y)
+{
     uint64_t key = ext_mix64(seed + EXT_GOLDEN);
     key = ext_mix64(key ^ (step + EXT_GOLDEN));
     key = ext_mix64(key ^ ((uint64_t)salt + EXT_GOLDEN));
-    drop_ctx c = {n, key, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
+    drop_ctx c = {n, key, first, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
     nr_par_for((n + EXT_GRAIN - 1) / EXT_GRAIN, dropout_task, &c);
 }
 

@@ -1,13 +1,19 @@
-/* main.c — netrun, the command line: info, train, eval, predict, bench.
+/* main.c — netrun, the command line: info, train, eval, predict, bench, report.
  * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage;
  * train stopped by SIGINT or SIGTERM: 128 + the signal (130, 143). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bench.h"
+#include "dist.h"
+#include "report.h"
 #include "kernels.h"
+#include "layout.h"
+#include "options.h"
 #include "train.h"
 
 #define NETRUN_VERSION "0.1.0"
@@ -21,22 +27,69 @@ static void usage(FILE *out)
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
             "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
-            "  eval    GRAPH.netg --weights CKPT --data DIR [--json]\n"
-            "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR\n"
+            "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait per step)\n"
+            "  eval    GRAPH.netg --weights CKPT --data DIR [--json] [--tta] [--prior-correction TAU]\n"
+            "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR [--overlay]\n"
+            "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"
+            "          image | truth | prediction | errors)   [--tta] [--prior-correction TAU] [--split S]\n"
+            "  report  RUNDIR [--data VAL_DIR] [--graph GRAPH.netg] [-o FILE]\n"
+            "          one HTML page of a training run (default RUNDIR/report.html)\n"
             "  bench   GRAPH.netg [--entry train|infer] [--steps N] [--warmup N] [--json]\n"
             "          step time on synthetic inputs, GFLOP/s and a per-op profile\n"
-            "common: --threads N (default: all cores), --quiet,\n"
-            "        --debug-unshared (every tensor in its own buffer: checks the memory plan)\n"
-            "A dataset DIR holds images/*.png and masks/*.png with the same names;\n"
-            "mask pixel values are class indices, 255 = ignore.\n");
+            "common: --threads N (default: all cores; under mpirun, the rank's share of them), --quiet,\n"
+            "        --debug-unshared (every tensor in its own buffer: checks the memory plan),\n"
+            "        --set KEY=VALUE (over the model file's `option KEY = VALUE`; netrun info lists them)\n"
+            "Data-parallel: mpirun -np N netrun train|eval ... (N ranks of the graph's batch each;\n"
+            "        README.md, \"Data-parallel training\")\n"
+            "A dataset DIR holds images/*.png|jpg and masks/*.png (same names but for the extension),\n"
+            "or is a VOC root (JPEGImages, SegmentationClass, ImageSets/Segmentation/SPLIT.txt), or a\n"
+            "list file LIST.txt of 'IMAGE MASK' lines; mask pixel values are class indices, 255 = ignore.\n");
 }
 
 typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
-    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup;
+    const char *graph, *report_out;
+    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay;
     long long steps, checkpoint_every;
     unsigned long long seed;
+    /* data: the VOC split of --data and --val; settings over the model
+     * file's options (--set KEY=VALUE, --tta, --prior-correction), applied
+     * in command-line order; train --profile */
+    const char *split, *val_split;
+    const char *set_key[64], *set_val[64];
+    int n_sets, profile;
 } options;
+
+/* The settings of the command line, for load(). */
+static const options *settings;
+
+/* Note --set KEY=VALUE (or key, value): checked against the option table
+ * now, applied to the graph by load(). */
+static int add_setting(options *o, const char *key, const char *value, const char *arg)
+{
+    char k[256], canon[4096], msg[1024];
+    if (!key) {
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof k) {
+            fprintf(stderr, "netrun: --set takes KEY=VALUE, not '%s'\n", arg);
+            return -1;
+        }
+        memcpy(k, arg, (size_t)(eq - arg));
+        k[eq - arg] = 0;
+        key = k, value = eq + 1;
+    }
+    if (nr_option_check(key, value, canon, sizeof canon, msg, sizeof msg) != 0) {
+        fprintf(stderr, "netrun: %s\n", msg);
+        return -1;
+    }
+    if (o->n_sets == 64) {
+        fprintf(stderr, "netrun: more than 64 settings\n");
+        return -1;
+    }
+    o->set_key[o->n_sets] = arg ? arg : key; /* arg: split again by load() */
+    o->set_val[o->n_sets++] = arg ? NULL : value;
+    return 0;
+}
 
 static int parse_num(const char *opt, const char *v, long long lo, long long hi, long long *out)
 {
@@ -63,8 +116,29 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--no-shuffle")) { o->shuffle = 0; continue; }
         if (!strcmp(a, "--augment")) { o->augment = 1; continue; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
+        if (!strcmp(a, "--overlay")) { o->overlay = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
+        if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
+        if (!strcmp(a, "--tta")) {
+            if (add_setting(o, "tta", "flips", NULL)) return -1;
+            continue;
+        }
+        if ((!strcmp(a, "--set") || !strcmp(a, "--prior-correction")) && i + 1 >= argc) {
+            fprintf(stderr, "netrun: %s needs a value\n", a);
+            return -1;
+        }
+        if (!strcmp(a, "--set")) {
+            if (add_setting(o, NULL, NULL, argv[++i])) return -1;
+            continue;
+        }
+        if (!strcmp(a, "--prior-correction")) {
+            if (add_setting(o, "prior_correction", argv[++i], NULL)) return -1;
+            continue;
+        }
+        if (!strcmp(a, "--split")) str = &o->split;
+        else if (!strcmp(a, "--val-split")) str = &o->val_split;
+        else
         if (!strcmp(a, "--data")) str = &o->data;
         else if (!strcmp(a, "--val")) str = &o->val;
         else if (!strcmp(a, "--out")) str = &o->out;
@@ -75,6 +149,8 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--output")) str = &o->output;
         else if (!strcmp(a, "--best-metric")) str = &o->best_metric;
         else if (!strcmp(a, "--entry")) str = &o->entry;
+        else if (!strcmp(a, "--graph")) str = &o->graph;
+        else if (!strcmp(a, "-o")) str = &o->report_out;
         else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads") &&
                  strcmp(a, "--warmup") && strcmp(a, "--checkpoint-every")) {
             fprintf(stderr, "netrun: unknown option '%s'\n", a);
@@ -162,7 +238,8 @@ static void info(const ng_graph *g)
     if (g->bind.class_weights >= 0) {
         const ng_tensor *w = &g->tensors[g->bind.class_weights];
         if (w->init == NG_INIT_CLASS_WEIGHTS)
-            printf("class weights: balanced, from the training masks%s\n", w->init_arg[2] > 0 ? " (clipped)" : "");
+            printf("class weights: %s, from the training masks%s\n", ng_cw_name((int)w->init_arg[0]),
+                   w->init_arg[2] > 0 ? " (clipped)" : "");
         else
             printf("class weights: given in the model\n");
     }
@@ -175,6 +252,8 @@ static void info(const ng_graph *g)
         human(b, sizeof b, (double)en->arena_bytes);
         printf("entry %-6s %5d ops, arena %s\n", en->name, en->n_nodes, b);
     }
+    printf("options (model file and --set; runtime/options.def):\n");
+    nr_options_print(stdout, g);
 }
 
 static nr_model *load(const char *path, unsigned long long seed)
@@ -185,10 +264,45 @@ static nr_model *load(const char *path, unsigned long long seed)
         fprintf(stderr, "netrun: %s\n", err);
         return NULL;
     }
+    int bad = nr_options_check_graph(g, err, sizeof err); /* a .netg of another netc */
+    for (int i = 0; !bad && settings && i < settings->n_sets; i++)
+        bad = settings->set_val[i] ? nr_option_set(g, settings->set_key[i], settings->set_val[i], err, sizeof err)
+                                   : nr_option_set_arg(g, settings->set_key[i], err, sizeof err);
+    if (bad) {
+        fprintf(stderr, "netrun: %s\n", err);
+        ng_graph_free(g);
+        return NULL;
+    }
     nr_model *m = nr_model_new(g, seed, err, sizeof err);
     if (!m)
         fprintf(stderr, "netrun: %s\n", err);
     return m;
+}
+
+/* eval and predict on a VOC root read the split given, else "val". */
+static const char *voc_split(const char *dir, const char *split)
+{
+    return split ? split : nr_layout_is_voc(dir) ? "val" : NULL;
+}
+
+/* With prior_correction: the training class counts the checkpoint keeps,
+ * into the model (window.c reads them). */
+static int ckpt_priors(nr_model *m, const char *ckpt, char *err, size_t errlen)
+{
+    const ng_graph *g = nr_model_graph(m);
+    if (!(nr_option_num(g, "prior_correction") > 0))
+        return 0;
+    int k = g->bind.classes;
+    int64_t *counts = calloc((size_t)k, sizeof *counts);
+    float *w = calloc((size_t)k, sizeof *w);
+    int rc = counts && w ? nr_ckpt_class_counts(ckpt, counts, k, err, errlen) : -1;
+    if (rc == 0)
+        nr_model_set_class_weights(m, counts, w); /* the checkpoint's constants are loaded after */
+    else if (!counts || !w)
+        snprintf(err, errlen, "out of memory");
+    free(counts);
+    free(w);
+    return rc;
 }
 
 /* An argument as the shell reads it back: 'quoted' unless plainly safe. */
@@ -224,6 +338,50 @@ static void print_resume(int argc, char **argv, const char *out)
     fputc('\n', stderr);
 }
 
+/* netrun report RUNDIR: with a graph (--graph, or the one run.json names)
+ * the best checkpoint is evaluated on the validation folder (--data, or
+ * run.json's) and the page gets overlays; without, it shows the logs. */
+static int report(const options *o, const char *run_dir)
+{
+    char err[2048] = "out of memory", gbuf[4096];
+    const char *graph = o->graph ? o->graph : nr_report_run_graph(run_dir, gbuf, sizeof gbuf);
+    struct stat st;
+    if (!o->graph && graph && stat(graph, &st) != 0) {
+        if (!o->quiet)
+            fprintf(stderr, "netrun report: %s (named in %s/run.json): %s; no overlays (give --graph)\n", graph,
+                    run_dir, strerror(errno));
+        graph = NULL;
+    }
+    nr_model *m = NULL;
+    if (graph && !(m = load(graph, o->seed)))
+        return 1;
+    if (m)
+        nr_model_set_unshared(m, o->unshared);
+    if (!m && o->data) {
+        fprintf(stderr, "netrun report: --data needs the model: give --graph GRAPH.netg\n");
+        return 2;
+    }
+    nr_report_opts ro = {m, o->data, o->split, o->report_out, 1, 0};
+    int rc = nr_report_make(run_dir, &ro, err, sizeof err);
+    if (rc != 0 && m && !o->data && !o->graph) { /* the page the files make, at least */
+        fprintf(stderr, "netrun report: no gallery: %s\n", err);
+        ro.model = NULL;
+        rc = nr_report_make(run_dir, &ro, err, sizeof err);
+    }
+    nr_model_free(m);
+    if (rc != 0) {
+        fprintf(stderr, "netrun report: %s\n", err);
+        return 1;
+    }
+    if (!o->quiet) {
+        if (o->report_out)
+            printf("%s\n", o->report_out);
+        else
+            printf("%s/report.html\n", run_dir);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
@@ -231,7 +389,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
-        printf("netrun %s (netg format %d)\n", NETRUN_VERSION, NG_VERSION);
+        printf("netrun %s (netg format %d%s)\n", NETRUN_VERSION, NG_VERSION,
+               nr_dist_built() ? ", MPI" : "");
         return 0;
     }
     if (argc < 3) {
@@ -239,16 +398,22 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGXFSZ, SIG_IGN); /* past a file size limit a write fails (EFBIG), as on a full disk */
+    char derr[256];
+    if (nr_dist_init(&argc, &argv, derr, sizeof derr) != 0) { /* under mpirun: join the job (dist.h) */
+        fprintf(stderr, "netrun: %s\n", derr);
+        return 1;
+    }
     const char *cmd = argv[1], *path = argv[2];
     options o;
     if (strcmp(cmd, "info") && strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict") &&
-        strcmp(cmd, "bench")) {
+        strcmp(cmd, "bench") && strcmp(cmd, "report")) {
         fprintf(stderr, "netrun: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
     }
     if (parse_options(argc, argv, &o) != 0)
         return 2;
+    settings = &o;
     if (!strcmp(cmd, "train") && need(cmd, "--data DIR", o.data))
         return 2;
     if (o.best_metric) {
@@ -270,7 +435,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "predict") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--input DIR|FILE", o.input) ||
                                     need(cmd, "--output DIR", o.output)))
         return 2;
-    nr_kernels_set_threads(o.threads);
+    nr_kernels_set_threads(o.threads > 0 ? o.threads : nr_dist_default_threads());
+    if (nr_dist_rank() != 0)
+        o.quiet = 1; /* rank 0 speaks for the job */
+    if (!strcmp(cmd, "report"))
+        return report(&o, path);
 
     nr_model *m = load(path, o.seed);
     if (!m)
@@ -287,11 +456,15 @@ int main(int argc, char **argv)
         rc = nr_bench(m, &b, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "train")) {
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
-                           o.init, o.resume, o.best_metric, o.quiet, o.checkpoint_every};
+                           o.init, o.resume, o.best_metric, o.quiet, o.checkpoint_every,
+                           nr_dist_rank() == 0 ? path : NULL /* recorded in run.json for netrun report */,
+                           o.split, o.val_split, o.profile};
         nr_train_catch_signals();
         rc = nr_train(m, &t, err, sizeof err);
         if (rc == NR_TRAIN_STOPPED) {
-            print_resume(argc, argv, o.out);
+            if (nr_dist_rank() == 0)
+                print_resume(argc, argv, o.out);
+            nr_dist_agree(0); /* the ranks end together, after rank 0's last words */
             nr_model_free(m);
             return 128 + nr_train_stop_signal();
         }
@@ -302,13 +475,16 @@ int main(int argc, char **argv)
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
             snprintf(err, sizeof err, "%s: the model has no loss, so it cannot be evaluated", path);
-        else if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
-                 (ds = nr_dataset_open(o.data, 1, err, sizeof err)) &&
+        else if (ckpt_priors(m, o.weights, err, sizeof err) == 0 &&
+                 nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+                 (ds = nr_dataset_open_split(o.data, voc_split(o.data, o.split), 1, err, sizeof err)) &&
                  nr_confusion_init(&conf, g->bind.classes) == 0 &&
                  nr_evaluate(m, ds, &conf, &loss, err, sizeof err) == 0) {
             nr_metrics mt;
             if (nr_metrics_compute(&conf, &mt) == 0) {
-                if (o.json) {
+                if (nr_dist_rank() != 0) {
+                    /* the metrics are the job's (dist.h): rank 0 prints them */
+                } else if (o.json) {
                     nr_metrics_print_json(stdout, &mt, &conf, loss);
                 } else {
                     printf("%d images from %s, loss %.4f\n", nr_dataset_count(ds), o.data, loss);
@@ -324,13 +500,24 @@ int main(int argc, char **argv)
     } else {
         nr_dataset *ds = NULL;
         rc = -1;
-        if (nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
-            (ds = nr_dataset_open(o.input, 0, err, sizeof err)))
-            rc = nr_predict(m, ds, o.output, o.quiet, err, sizeof err);
+        char masks[4096], voc[4096];
+        snprintf(masks, sizeof masks, "%s/masks", o.input);
+        snprintf(voc, sizeof voc, "%s/SegmentationClass", o.input);
+        struct stat st; /* --overlay on a dataset with masks (or a VOC root): the four panels */
+        int with_masks = o.overlay && ((stat(masks, &st) == 0 && S_ISDIR(st.st_mode)) ||
+                                       (stat(voc, &st) == 0 && S_ISDIR(st.st_mode)));
+        if (ckpt_priors(m, o.weights, err, sizeof err) == 0 &&
+            nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+            (ds = nr_dataset_open_split(o.input, voc_split(o.input, o.split), with_masks, err, sizeof err)))
+            rc = nr_predict(m, ds, o.output, o.quiet, o.overlay, err, sizeof err);
         nr_dataset_free(ds);
     }
-    if (rc != 0)
+    if (rc != 0 && err[0])
         fprintf(stderr, "netrun %s: %s\n", cmd, err);
+    else if (rc != 0 && nr_dist_rank() == 0)
+        fprintf(stderr, "netrun %s: another rank failed (its message is above)\n", cmd);
+    if (rc != 0 && nr_dist_size() > 1 && !nr_dist_failed_together())
+        nr_dist_abort(1); /* the other ranks would wait for this one forever */
     nr_model_free(m);
     return rc ? 1 : 0;
 }

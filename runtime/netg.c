@@ -20,7 +20,7 @@ _Static_assert(sizeof role_names / sizeof role_names[0] == NG_ROLE_COUNT,
 
 static const char *const init_names[] = {
     "none", "zeros", "ones", "he_normal", "glorot_uniform", "data",
-    "class_weights",
+    "class_weights", "class_priors",
 };
 _Static_assert(sizeof init_names / sizeof init_names[0] == NG_INIT_COUNT,
                "init_names[] must match NG_INIT_*");
@@ -106,7 +106,7 @@ const char *ng_init_name(int init)
 
 const char *ng_cw_name(int scheme)
 {
-    static const char *const names[] = { "balanced", "median_freq", "inverse_sqrt" };
+    static const char *const names[] = { "balanced", "median_freq", "inverse_sqrt", "effective_number" };
     _Static_assert(sizeof names / sizeof names[0] == NG_CW_COUNT,
                    "ng_cw_name: one name per NG_CW_*");
     return scheme >= 0 && scheme < NG_CW_COUNT ? names[scheme] : "?";
@@ -211,6 +211,14 @@ static int check_tensor(const ng_graph *g, int32_t i, char *err, size_t errlen)
         if (!(a[1] >= 0) || !isfinite(a[1]))
             return ng_fail(err, errlen, "tensor %" PRId32 " ('%s'): class-weight "
                         "clip %g must be >= 0", i, t->name, (double)a[1]);
+        if (a[0] == NG_CW_EFFECTIVE && !(a[3] >= 0 && a[3] < 1))
+            return ng_fail(err, errlen, "tensor %" PRId32 " ('%s'): effective-number "
+                        "beta %g must be in [0, 1)", i, t->name, (double)a[3]);
+        break;
+    case NG_INIT_CLASS_PRIORS:
+        if (t->role != NG_ROLE_CONST || t->dtype != NG_F32)
+            return ng_fail(err, errlen, "tensor %" PRId32 " ('%s'): class priors "
+                        "must be an f32 const tensor", i, t->name);
         break;
     default:
         break;
@@ -395,7 +403,8 @@ static int check_node(const ng_graph *g, const ng_entry *e, int32_t j,
         if (nd->out != -1)
             return ng_fail(err, errlen, "%s: out is %" PRId32 " but the op writes "
                         "in place (expected -1)", pre, nd->out);
-        for (int i = 0; i < nd->n_in; i++) {
+        int n_state = nd->op == NG_OP_ADAM ? 4 : nd->op == NG_OP_SGD ? 3 : nd->n_in;
+        for (int i = 0; i < nd->n_in && i < n_state; i++) { /* then scale, lr */
             int want = i == 0 ? NG_ROLE_PARAM : NG_ROLE_OPT_STATE;
             if (i != 1 && ins[i]->role != want)
                 return ng_fail(err, errlen, "%s: in[%d] (tensor %" PRId32 " '%s') "

@@ -109,6 +109,8 @@ enum {
     NG_INIT_GLOROT_UNIFORM, /* U(+-sqrt(6/(fan_in+fan_out))) */
     NG_INIT_DATA,        /* values stored in the file (ng_tensor.data) */
     NG_INIT_CLASS_WEIGHTS, /* computed by netrun from the training masks */
+    NG_INIT_CLASS_PRIORS,  /* the class frequencies of the training masks,
+                              (count_c + 1) / (total + classes), so none is 0 */
     NG_INIT_COUNT
 };
 
@@ -119,6 +121,10 @@ enum {
     NG_CW_BALANCED = 0,  /* total / (n_classes * count_c) (scikit-learn) */
     NG_CW_MEDIAN_FREQ,   /* median(freq over present classes) / freq_c */
     NG_CW_INVERSE_SQRT,  /* 1 / sqrt(freq_c), scaled so sum_c freq_c w_c = 1 */
+    NG_CW_EFFECTIVE,     /* (1 - beta) / (1 - beta^count_c), the inverse effective
+                            number of samples (Cui et al. 2019), scaled so the
+                            present classes' weights sum to their number;
+                            beta = init_arg[3] in [0, 1) */
     NG_CW_COUNT
 };
 
@@ -134,7 +140,7 @@ typedef struct {
     int32_t dim[NG_MAX_DIMS];
     float init_arg[4];   /* HE: fan_in; GLOROT: fan_in, fan_out;
                             CLASS_WEIGHTS: scheme, clip_lo, clip_hi
-                            (clip_hi 0: no clipping) */
+                            (clip_hi 0: no clipping), beta (effective) */
     float *data;         /* NG_INIT_DATA: nelem floats; else NULL */
 } ng_tensor;
 
@@ -147,6 +153,28 @@ typedef struct {
     int32_t ia[NG_MAX_IA];
     float fa[NG_MAX_FA];
 } ng_node;
+
+/* Dilation and groups of a convolution node (CONV2D, CONV2D_BWD_DATA,
+ * CONV2D_BWD_FILTER, CONV_TRANSPOSE2D); a stored 0 reads as 1.  CONV2D keeps
+ * them in ia[6] and ia[7]; the others, whose ia[5] and ia[6] hold sizes,
+ * pack both into ia[7] = dilation + NG_CONV_DIL_LIMIT * groups
+ * (ng_conv_pack).  Dilation is below NG_CONV_DIL_LIMIT (the shape rules
+ * check it). */
+#define NG_CONV_DIL_LIMIT 256
+static inline int32_t ng_conv_pack(int32_t dilation, int32_t groups)
+{
+    return dilation + NG_CONV_DIL_LIMIT * groups;
+}
+static inline int32_t ng_conv_dilation(const ng_node *n)
+{
+    int32_t d = n->op == NG_OP_CONV2D ? n->ia[6] : n->ia[7] % NG_CONV_DIL_LIMIT;
+    return d > 0 ? d : 1;
+}
+static inline int32_t ng_conv_groups(const ng_node *n)
+{
+    int32_t g = n->op == NG_OP_CONV2D ? n->ia[7] : n->ia[7] / NG_CONV_DIL_LIMIT;
+    return g > 0 ? g : 1;
+}
 
 typedef struct {
     char *name;          /* "train", "eval", "infer" */

@@ -31,7 +31,8 @@ int ng_op_input_optional(int op, int slot)
            (op == NG_OP_GROUP_NORM_BWD && slot == 2) ||
            (op == NG_OP_BATCH_NORM && (slot == 1 || slot == 2)) ||
            (op == NG_OP_BATCH_NORM_BWD && slot == 2) ||
-           (op == NG_OP_CONV_TRANSPOSE2D && slot == 2);
+           (op == NG_OP_CONV_TRANSPOSE2D && slot == 2) ||
+           (op == NG_OP_ADAM && slot >= 4) || (op == NG_OP_SGD && slot >= 3);
 }
 
 /* CLAMP x -> x, CLAMP_BWD dy, x -> x; fa[0] lo <= fa[1] hi, may be infinite */
@@ -337,26 +338,64 @@ int shape_cross_entropy(const sctx *c, const ng_node *n, const ng_tensor *const 
     return 0;
 }
 
-/* ADAM p, g, m, v; fa: lr, beta1, beta2, eps, clip.  SGD p, g, v; fa: lr,
- * momentum, clip.  No output: out->ndim stays 0. */
+/* A 0/1 attribute (a flag). */
+static int flag01(const sctx *c, const char *what, int32_t v)
+{
+    if (v == 0 || v == 1)
+        return 0;
+    return ng_fail(c->err, c->errlen, "%s: %s = %d must be 0 or 1", c->op, what, (int)v);
+}
+
+/* ADAM p, g, m, v [, scale, lr]; ia: form, decoupled; fa: lr, beta1, beta2,
+ * eps, clip, weight_decay.  SGD p, g, v [, scale, lr]; ia: nesterov; fa:
+ * lr, momentum, clip, weight_decay.  scale and lr (optional even in the
+ * longer form) are f32 scalars.  No output: out->ndim stays 0. */
 int shape_update(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     static const char *const adam_names[] = { "p", "g", "m", "v" };
     static const char *const sgd_names[] = { "p", "g", "v" };
+    static const char *const extra[] = { "scale", "lr" };
     const float *fa = n->fa;
+    const int32_t *ia = n->ia;
+    int adam = n->op == NG_OP_ADAM, k = adam ? 4 : 3;
+    char b1[64];
     (void)out, (void)ws;
-    if (n->op == NG_OP_ADAM)
+    if (n->n_in != k && n->n_in != k + 2)
+        return ng_fail(c->err, c->errlen, "%s: %u inputs, expects %d or %d", c->op,
+                       (unsigned)n->n_in, k, k + 2);
+    for (int i = 0; i < 2 && k + i < n->n_in; i++) {
+        const ng_tensor *x = in[k + i];
+        if (x && (x->dtype != NG_F32 || ng_tensor_nelem(x) != 1))
+            return ng_fail(c->err, c->errlen, "%s: %s must be one f32 element, not %s%s", c->op,
+                           extra[i], x->dtype == NG_F32 ? "" : "i32 ", ng_shape_str(b1, x->ndim, x->dim));
+    }
+    if (adam)
         return update_check(c, in, 4, adam_names) ||
                frange(c, "lr", fa[0], 0, HUGE_VAL, 0) ||
                frange(c, "beta1", fa[1], 0, 1, 1) ||
                frange(c, "beta2", fa[2], 0, 1, 1) ||
                frange(c, "eps", fa[3], 0, HUGE_VAL, 0) ||
-               frange(c, "clip", fa[4], 0, HUGE_VAL, 0) ? -1 : 0;
+               frange(c, "clip", fa[4], 0, HUGE_VAL, 0) ||
+               frange(c, "weight_decay", fa[5], 0, HUGE_VAL, 0) ||
+               flag01(c, "form", ia[0]) || flag01(c, "decoupled", ia[1]) ? -1 : 0;
     return update_check(c, in, 3, sgd_names) ||
            frange(c, "lr", fa[0], 0, HUGE_VAL, 0) ||
            frange(c, "momentum", fa[1], 0, 1, 1) ||
-           frange(c, "clip", fa[2], 0, HUGE_VAL, 0) ? -1 : 0;
+           frange(c, "clip", fa[2], 0, HUGE_VAL, 0) ||
+           frange(c, "weight_decay", fa[3], 0, HUGE_VAL, 0) ||
+           flag01(c, "nesterov", ia[0]) ? -1 : 0;
+}
+
+/* SUMSQ x (f32, any shape) -> f32 scalar (ndim 0). */
+int shape_sumsq(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+                ng_tensor *out, int64_t *ws)
+{
+    (void)n, (void)ws;
+    if (need(c, in[0], "x", NG_F32, -1))
+        return -1;
+    set_out(out, 0, 0, 0, 0, 0);
+    return 0;
 }
 
 static const shape_rule shape_rules[NG_OP_COUNT] = {

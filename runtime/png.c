@@ -62,6 +62,10 @@ typedef struct {
     png_bytep *rows;       /* (H) pointers into pixels */
     int eof;               /* the read callback met end of file */
     char msg[256];         /* reason, without the file name */
+    int any_size;          /* nr_png_load_*: take the file's size, */
+    int got_h, got_w;      /* which is this, */
+    size_t elem_bytes, chans; /* and allocate alloc (H*W*chans elements) */
+    void *alloc;
 } rd_state;
 
 static void rd_error(png_structp png, png_const_charp msg)
@@ -188,6 +192,20 @@ static int check_size(rd_state *r, int h, int w)
 {
     png_uint_32 pw = png_get_image_width(r->png, r->info);
     png_uint_32 ph = png_get_image_height(r->png, r->info);
+    if (r->any_size) {
+        if (pw == 0 || ph == 0 || pw > NR_IMAGE_MAX_SIDE || ph > NR_IMAGE_MAX_SIDE ||
+            (uint64_t)pw * ph > NR_IMAGE_MAX_PIXELS) {
+            snprintf(r->msg, sizeof r->msg, "%lux%lu pixels: too large (at most %d per side, %d in all)",
+                     (unsigned long)pw, (unsigned long)ph, NR_IMAGE_MAX_SIDE, NR_IMAGE_MAX_PIXELS);
+            return -1;
+        }
+        r->got_h = (int)ph, r->got_w = (int)pw;
+        if (!(r->alloc = malloc((size_t)pw * ph * r->chans * r->elem_bytes))) {
+            snprintf(r->msg, sizeof r->msg, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
     if (pw != (png_uint_32)w || ph != (png_uint_32)h) {
         snprintf(r->msg, sizeof r->msg, "%lux%lu, the model expects %dx%d",
                  (unsigned long)pw, (unsigned long)ph, w, h);
@@ -196,6 +214,8 @@ static int check_size(rd_state *r, int h, int w)
     return 0;
 }
 
+static int read_image_rest(rd_state *r, int c, int h, int w, float *out);
+
 static int read_image_body(rd_state *r, int c, int h, int w, float *out)
 {
     if (setjmp(png_jmpbuf(r->png)))
@@ -203,6 +223,12 @@ static int read_image_body(rd_state *r, int c, int h, int w, float *out)
     png_read_info(r->png, r->info);
     if (check_size(r, h, w) < 0)
         return -1;
+    return r->any_size ? read_image_rest(r, c, r->got_h, r->got_w, r->alloc) : read_image_rest(r, c, h, w, out);
+}
+
+/* The rest of read_image_body after the header (inside its setjmp). */
+static int read_image_rest(rd_state *r, int c, int h, int w, float *out)
+{
     int ctype = png_get_color_type(r->png, r->info);
     int depth = png_get_bit_depth(r->png, r->info);
     if (ctype == PNG_COLOR_TYPE_PALETTE)
@@ -285,6 +311,8 @@ int nr_png_decode_image(const void *buf, size_t len, const char *name, int c, in
     return read_image(name, buf ? buf : "", buf ? len : 0, c, h, w, out, err, errlen);
 }
 
+static int read_mask_rest(rd_state *r, int h, int w, int classes, int ignore, int32_t *out);
+
 static int read_mask_body(rd_state *r, int h, int w, int classes, int ignore,
                           int32_t *out)
 {
@@ -293,6 +321,13 @@ static int read_mask_body(rd_state *r, int h, int w, int classes, int ignore,
     png_read_info(r->png, r->info);
     if (check_size(r, h, w) < 0)
         return -1;
+    return r->any_size ? read_mask_rest(r, r->got_h, r->got_w, classes, ignore, r->alloc)
+                       : read_mask_rest(r, h, w, classes, ignore, out);
+}
+
+/* The rest of read_mask_body after the header (inside its setjmp). */
+static int read_mask_rest(rd_state *r, int h, int w, int classes, int ignore, int32_t *out)
+{
     int ctype = png_get_color_type(r->png, r->info);
     int depth = png_get_bit_depth(r->png, r->info);
     if ((ctype != PNG_COLOR_TYPE_GRAY && ctype != PNG_COLOR_TYPE_PALETTE) ||
@@ -361,6 +396,52 @@ int nr_png_decode_mask(const void *buf, size_t len, const char *name, int h, int
                        int32_t *out, char *err, size_t errlen)
 {
     return read_mask(name, buf ? buf : "", buf ? len : 0, h, w, classes, ignore, out, err, errlen);
+}
+
+/* ---- any size ---------------------------------------------------------- */
+
+/* rd_open, then the body with the file's size; on success *out (allocated)
+ * and its size. */
+static int load_any(const char *path, const void *buf, size_t len, int is_mask, int c, int classes, int ignore,
+                    int *h, int *w, void **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!is_mask && c != 1 && c != 3)
+        return ng_fail(err, errlen, "%s: cannot load %d channels (1 or 3 supported)", path, c);
+    if (is_mask && classes <= 0)
+        return ng_fail(err, errlen, "%s: bad number of classes %d", path, classes);
+    rd_state r;
+    if (rd_open(&r, path, buf, len, err, errlen) < 0) {
+        rd_close(&r);
+        return -1;
+    }
+    r.any_size = 1;
+    r.chans = is_mask ? 1 : (size_t)c;
+    r.elem_bytes = is_mask ? sizeof(int32_t) : sizeof(float);
+    int rc = is_mask ? read_mask_body(&r, 1, 1, classes, ignore, NULL) : read_image_body(&r, c, 1, 1, NULL);
+    if (rc < 0) {
+        if (r.eof)
+            ng_fail(err, errlen, "%s: truncated PNG file", path);
+        else
+            ng_fail(err, errlen, "%s: %s", path, r.msg);
+        free(r.alloc);
+    } else {
+        *out = r.alloc, *h = r.got_h, *w = r.got_w;
+    }
+    rd_close(&r);
+    return rc;
+}
+
+int nr_png_load_image(const char *path, const void *buf, size_t len, int c, int *h, int *w, float **out,
+                      char *err, size_t errlen)
+{
+    return load_any(path, buf, len, 0, c, 0, 0, h, w, (void **)out, err, errlen);
+}
+
+int nr_png_load_mask(const char *path, const void *buf, size_t len, int classes, int ignore, int *h, int *w,
+                     int32_t **out, char *err, size_t errlen)
+{
+    return load_any(path, buf, len, 1, 0, classes, ignore, h, w, (void **)out, err, errlen);
 }
 
 /* ---- writing ----------------------------------------------------------- */

@@ -34,6 +34,18 @@ int nr_png_decode_image(const void *buf, size_t len, const char *name, int c, in
 int nr_png_decode_mask(const void *buf, size_t len, const char *name, int h, int w, int classes,
                        int ignore, int32_t *out /* (H,W) */, char *err, size_t errlen);
 
+/* The largest image the any-size readers accept (decompression bombs). */
+#define NR_IMAGE_MAX_SIDE 32768
+#define NR_IMAGE_MAX_PIXELS (1 << 26)
+
+/* The readers above at the file's own size: *out (malloc'ed, the caller
+ * frees it) (C,H,W) resp. (H,W), *h, *w its size.  With buf set, the PNG is
+ * the len bytes there and messages start with path as its name. */
+int nr_png_load_image(const char *path, const void *buf, size_t len, int c, int *h, int *w, float **out,
+                      char *err, size_t errlen);
+int nr_png_load_mask(const char *path, const void *buf, size_t len, int classes, int ignore, int *h, int *w,
+                     int32_t **out, char *err, size_t errlen);
+
 /* Write classes (H,W) as an 8-bit palette PNG with the PASCAL VOC colour map
  * (0 black, 1 (128,0,0), 2 (0,128,0), 3 (128,128,0), ..., 255 (224,224,192)).
  * Atomic: the old file, if any, is replaced only on success. */

@@ -3,18 +3,48 @@
  * dropout (shape_rules.h). */
 #include "shape_rules.h"
 
-/* x(N,C,H,W), w(K,C,KH,KW), b(K) -> (N,K,OH,OW) */
+/* Dilation d and groups G of conv node n checked: d in 1..NG_CONV_DIL_LIMIT-1
+ * (0 reads as 1), G >= 1 dividing the input channels C and the output
+ * channels K; the kernel's effective size (KH-1)*d+1 in *ekh, *ekw. */
+static int conv_dg(const sctx *c, const ng_node *n, int32_t C, int32_t K, int32_t KH, int32_t KW,
+                   int32_t *ekh, int32_t *ekw)
+{
+    int32_t rd = n->op == NG_OP_CONV2D ? n->ia[6] : n->ia[7] % NG_CONV_DIL_LIMIT;
+    int32_t rg = n->op == NG_OP_CONV2D ? n->ia[7] : n->ia[7] / NG_CONV_DIL_LIMIT;
+    if (rd < 0 || rd >= NG_CONV_DIL_LIMIT || rg < 0)
+        return ng_fail(c->err, c->errlen, "%s: dilation %" PRId32 " / groups %" PRId32
+                       " out of range (dilation 1..%d, groups >= 1)", c->op, rd, rg,
+                       NG_CONV_DIL_LIMIT - 1);
+    int32_t d = ng_conv_dilation(n), g = ng_conv_groups(n);
+    if (C % g || K % g)
+        return ng_fail(c->err, c->errlen, "%s: %" PRId32 " groups do not divide %" PRId32
+                       " input and %" PRId32 " output channels", c->op, g, C, K);
+    int64_t eh = (int64_t)(KH - 1) * d + 1, ew = (int64_t)(KW - 1) * d + 1;
+    if (eh > INT32_MAX || ew > INT32_MAX)
+        return ng_fail(c->err, c->errlen, "%s: dilated kernel too large", c->op);
+    *ekh = (int32_t)eh;
+    *ekw = (int32_t)ew;
+    return 0;
+}
+
+/* x(N,C,H,W), w(K,C/G,KH,KW), b(K) -> (N,K,OH,OW) */
 int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0], *w = in[1], *b = in[2];
-    int32_t OH = 0, OW = 0;
+    int32_t OH = 0, OW = 0, ekh = 0, ekw = 0;
     if (need(c, x, "input", NG_F32, 4) || need(c, w, "weight", NG_F32, 4))
         return -1;
-    if (w->dim[1] != x->dim[1])
-        return ng_fail(c->err, c->errlen, "conv2d: weight expects %" PRId32
-                       " input channels but the input has %" PRId32,
-                       w->dim[1], x->dim[1]);
+    if (conv_dg(c, n, x->dim[1], w->dim[0], w->dim[2], w->dim[3], &ekh, &ekw))
+        return -1;
+    if ((int64_t)w->dim[1] * ng_conv_groups(n) != x->dim[1]) {
+        if (ng_conv_groups(n) == 1)
+            return ng_fail(c->err, c->errlen, "conv2d: weight expects %" PRId32
+                           " input channels but the input has %" PRId32, w->dim[1], x->dim[1]);
+        return ng_fail(c->err, c->errlen, "conv2d: weight expects %" PRId32 " groups of %" PRId32
+                       " input channels but the input has %" PRId32, ng_conv_groups(n), w->dim[1],
+                       x->dim[1]);
+    }
     if (b) {
         if (need(c, b, "bias", NG_F32, 1))
             return -1;
@@ -25,7 +55,7 @@ int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     }
     if (n->ia[5] != 0 && n->ia[5] != 1)
         return ng_fail(c->err, c->errlen, "conv2d: relu is %" PRId32 " (0 or 1)", n->ia[5]);
-    if (conv_geom(c, n->ia, x->dim[2], x->dim[3], w->dim[2], w->dim[3], &OH, &OW))
+    if (conv_geom(c, n->ia, x->dim[2], x->dim[3], ekh, ekw, &OH, &OW))
         return -1;
     set_out(out, 4, x->dim[0], w->dim[0], OH, OW);
     *ws = conv_ws(n->ia, x->dim[1], w->dim[2], w->dim[3], OH, OW);
@@ -33,15 +63,18 @@ int shape_conv2d(const sctx *c, const ng_node *n, const ng_tensor *const *in,
 }
 
 
-/* dy(N,K,OH,OW), w(K,C,KH,KW) -> (N,C,H,W), H = ia[5], W = ia[6] */
+/* dy(N,K,OH,OW), w(K,C/G,KH,KW) -> (N,C,H,W), H = ia[5], W = ia[6] */
 int shape_conv2d_bwd_data(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                                  ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *dy = in[0], *w = in[1];
     const int32_t *ia = n->ia;
-    int32_t OH = 0, OW = 0;
+    int32_t OH = 0, OW = 0, ekh = 0, ekw = 0;
     if (need(c, dy, "dy", NG_F32, 4) || need(c, w, "weight", NG_F32, 4))
         return -1;
+    int64_t C = (int64_t)w->dim[1] * ng_conv_groups(n);
+    if (C > INT32_MAX || conv_dg(c, n, (int32_t)C, w->dim[0], w->dim[2], w->dim[3], &ekh, &ekw))
+        return C > INT32_MAX ? ng_fail(c->err, c->errlen, "%s: too many channels", c->op) : -1;
     if (dy->dim[1] != w->dim[0])
         return ng_fail(c->err, c->errlen, "%s: dy has %" PRId32 " channels but the "
                        "weight has %" PRId32 " output channels", c->op,
@@ -49,20 +82,20 @@ int shape_conv2d_bwd_data(const sctx *c, const ng_node *n, const ng_tensor *cons
     if (ia[5] < 1 || ia[6] < 1)
         return ng_fail(c->err, c->errlen, "%s: input size %" PRId32 "x%" PRId32
                        " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (dy_geom(c, ia, dy, ia[5], ia[6], w->dim[2], w->dim[3], &OH, &OW))
+    if (dy_geom(c, ia, dy, ia[5], ia[6], ekh, ekw, &OH, &OW))
         return -1;
-    set_out(out, 4, dy->dim[0], w->dim[1], ia[5], ia[6]);
-    *ws = conv_ws(ia, w->dim[1], w->dim[2], w->dim[3], OH, OW);
+    set_out(out, 4, dy->dim[0], (int32_t)C, ia[5], ia[6]);
+    *ws = conv_ws(ia, C, w->dim[2], w->dim[3], OH, OW);
     return 0;
 }
 
-/* dy(N,K,OH,OW), x(N,C,H,W) -> (K,C,KH,KW), KH = ia[5], KW = ia[6] */
+/* dy(N,K,OH,OW), x(N,C,H,W) -> (K,C/G,KH,KW), KH = ia[5], KW = ia[6] */
 int shape_conv2d_bwd_filter(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                                    ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *dy = in[0], *x = in[1];
     const int32_t *ia = n->ia;
-    int32_t OH = 0, OW = 0;
+    int32_t OH = 0, OW = 0, ekh = 0, ekw = 0;
     if (need(c, dy, "dy", NG_F32, 4) || need(c, x, "input", NG_F32, 4))
         return -1;
     if (dy->dim[0] != x->dim[0])
@@ -71,9 +104,10 @@ int shape_conv2d_bwd_filter(const sctx *c, const ng_node *n, const ng_tensor *co
     if (ia[5] < 1 || ia[6] < 1)
         return ng_fail(c->err, c->errlen, "%s: kernel %" PRId32 "x%" PRId32
                        " (ia[5], ia[6]) must be >= 1", c->op, ia[5], ia[6]);
-    if (dy_geom(c, ia, dy, x->dim[2], x->dim[3], ia[5], ia[6], &OH, &OW))
+    if (conv_dg(c, n, x->dim[1], dy->dim[1], ia[5], ia[6], &ekh, &ekw) ||
+        dy_geom(c, ia, dy, x->dim[2], x->dim[3], ekh, ekw, &OH, &OW))
         return -1;
-    set_out(out, 4, dy->dim[1], x->dim[1], ia[5], ia[6]);
+    set_out(out, 4, dy->dim[1], x->dim[1] / ng_conv_groups(n), ia[5], ia[6]);
     *ws = conv_ws(ia, x->dim[1], ia[5], ia[6], OH, OW);
     return 0;
 }

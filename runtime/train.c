@@ -15,9 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
+#include "overlay.h"
 #include "png.h"
+#include "report.h"
+#include "sampler.h"
 #include "safetensors.h"
 #include "util.h"
+#include "layout.h"
+#include "window.h"
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -71,6 +77,50 @@ static int ckpt_role(int role, int opt_state)
     return role == NG_ROLE_PARAM || (opt_state && role == NG_ROLE_OPT_STATE) || role == NG_ROLE_CONST;
 }
 
+static int from_data(const ng_tensor *x)
+{
+    return x->init == NG_INIT_CLASS_WEIGHTS || x->init == NG_INIT_CLASS_PRIORS;
+}
+
+/* counts as "n0,n1,...": malloc'd, or NULL */
+static char *counts_str(const int64_t *counts, int k)
+{
+    size_t cap = (size_t)k * 21 + 1, len = 0;
+    char *s = counts ? malloc(cap) : NULL;
+    for (int c = 0; s && c < k; c++)
+        len += (size_t)snprintf(s + len, cap - len, c ? ",%lld" : "%lld", (long long)counts[c]);
+    return s;
+}
+
+int nr_ckpt_class_counts(const char *path, int64_t *counts, int classes, char *err, size_t errlen)
+{
+    nr_st_file *f = nr_st_load(path, err, errlen);
+    if (!f)
+        return -1;
+    const char *s = nr_st_meta(f, "class_counts");
+    int rc = -1, c = 0;
+    if (!s) {
+        fail(err, errlen, "%s: no class counts in its metadata (written by a netrun before 0.2, or by a "
+             "model without labels)", path);
+        goto done;
+    }
+    for (const char *p = s; c < classes; c++) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || (*end != ',' && *end != 0) || (*end == 0 && c != classes - 1) ||
+            (*end == ',' && c == classes - 1)) {
+            fail(err, errlen, "%s: class_counts '%.40s' is not %d counts", path, s, classes);
+            goto done;
+        }
+        counts[c] = v;
+        p = end + (*end == ',');
+    }
+    rc = 0;
+done:
+    nr_st_free(f);
+    return rc;
+}
+
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen)
 {
@@ -83,8 +133,8 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
     int n = 0;
     for (int t = 0; t < g->n_tensors; t++) {
         const ng_tensor *x = &g->tensors[t];
-        /* constants are saved only when computed from data (class weights) */
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && x->init != NG_INIT_CLASS_WEIGHTS))
+        /* constants are saved only when computed from data (class weights, priors) */
+        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
             continue;
         ts[n].name = x->name;
         ts[n].dtype = NR_ST_F32;
@@ -101,11 +151,21 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
     snprintf(el, sizeof el, "%.17g", rs->epoch_loss); /* exact: the resumed mean is the same */
     snprintf(es, sizeof es, "%lld", (long long)rs->epoch_steps);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)rs->seed);
+    char ranks[16];
+    snprintf(ranks, sizeof ranks, "%d", nr_dist_size());
     const char *meta[] = {"format", "netrun", "step", step, "epoch", ep,
                           "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
                           "best_score", bs, "epoch_loss_sum", el, "epoch_steps", es, "seed", seed,
-                          "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no"};
-    int rc = nr_st_save(path, n, ts, (int)(sizeof meta / sizeof *meta / 2), meta, err, errlen);
+                          "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no",
+                          "ranks", ranks, "class_counts", NULL};
+    char *cc = counts_str(nr_model_class_counts(m), g->bind.classes);
+    int n_meta = (int)(sizeof meta / sizeof *meta / 2);
+    if (cc)
+        meta[2 * n_meta - 1] = cc;
+    else
+        n_meta--; /* no counts: the model has no labels or was never trained here */
+    int rc = nr_st_save(path, n, ts, n_meta, meta, err, errlen);
+    free(cc);
     free(ts);
     return rc;
 }
@@ -127,7 +187,7 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
     }
     for (int t = 0; t < g->n_tensors; t++) {
         const ng_tensor *x = &g->tensors[t];
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && x->init != NG_INIT_CLASS_WEIGHTS))
+        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
             continue;
         const nr_st_tensor *s = nr_st_find(f, x->name);
         if (!s) {
@@ -165,6 +225,8 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
         rs->epoch_loss = el ? strtod(el, NULL) : 0;
         rs->epoch_steps = es ? atoll(es) : 0;
         rs->has_options = seed && sh && au;
+        const char *nr = nr_st_meta(f, "ranks");
+        rs->ranks = nr ? atoi(nr) : 1;
         if (rs->has_options) {
             rs->seed = strtoull(seed, NULL, 10);
             rs->shuffle = strcmp(sh, "yes") == 0;
@@ -199,88 +261,34 @@ static void feed(nr_model *m, const dims *d, const float *image, const int32_t *
         memcpy(nr_model_state(m, g->bind.labels), mask, (size_t)d->batch * d->hw * sizeof(int32_t));
 }
 
-/* Run `entry` over every sample of ds in file order, a batch at a time,
- * loading the next batch while the current one computes; after each run,
- * visit(ctx, first sample, samples in the batch, argmax prediction (batch,
- * HW), labels (batch, HW) or NULL) sees the results.  visit returns 0 or -1
- * with a message in err. */
-typedef int (*batch_visit)(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
-                           char *err, size_t errlen);
-
-static int run_batches(nr_model *m, const nr_dataset *ds, const char *entry, int with_masks, batch_visit visit,
-                       void *ctx, char *err, size_t errlen)
-{
-    const ng_graph *g = nr_model_graph(m);
-    dims d = model_dims(g);
-    int n = nr_dataset_count(ds);
-    nr_batcher *b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, with_masks,
-                                   err, errlen);
-    if (!b)
-        return -1;
-    uint8_t *pred = malloc((size_t)d.batch * d.hw);
-    int *idx = malloc((size_t)d.batch * sizeof *idx);
-    int rc = -1;
-    if (!pred || !idx) {
-        fail(err, errlen, "out of memory");
-        goto done;
-    }
-    int n_batches = (n + d.batch - 1) / d.batch;
-    for (int k = 0; k <= n_batches; k++) {
-        if (k < n_batches) { /* queue the next batch before computing this one */
-            int cnt = 0;
-            for (int i = k * d.batch; i < n && cnt < d.batch; i++)
-                idx[cnt++] = i;
-            nr_batcher_submit(b, idx, cnt);
-        }
-        if (k == 0)
-            continue;
-        float *image;
-        int32_t *mask;
-        int got;
-        if (nr_batcher_wait(b, &image, &mask, &got, err, errlen) != 0)
-            goto done;
-        feed(m, &d, image, with_masks ? mask : NULL);
-        if (nr_model_run(m, entry) != 0) {
-            fail(err, errlen, "%s", nr_model_error(m));
-            goto done;
-        }
-        nr_argmax_c(d.batch, g->bind.classes, d.hw, nr_model_tensor(m, entry, g->bind.output), pred);
-        if (visit(ctx, m, (k - 1) * d.batch, got, pred, with_masks ? mask : NULL, err, errlen) != 0)
-            goto done;
-    }
-    rc = 0;
-done:
-    nr_batcher_free(b);
-    free(pred);
-    free(idx);
-    return rc;
-}
+/* Evaluation and prediction go over each image at its own size, a tile
+ * batch at a time (window.c: sliding windows or resize, TTA, prior
+ * correction); the visits below see one whole image each. */
 
 typedef struct {
     nr_confusion *conf;
-    double loss_sum;
-    int loss_n;
+    int ignore;
 } eval_ctx;
 
-static int eval_visit(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
-                      char *err, size_t errlen)
+static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
+                      const int32_t *truth, char *err, size_t errlen)
 {
-    (void)first, (void)err, (void)errlen;
-    eval_ctx *c = ctx;
-    const ng_graph *g = nr_model_graph(m);
-    const ng_tensor *lb = &g->tensors[g->bind.labels];
-    c->loss_sum += (double)*(float *)nr_model_tensor(m, "eval", g->bind.loss) * got;
-    c->loss_n += got;
-    nr_confusion_add(c->conf, mask, pred, (int64_t)got * lb->dim[1] * lb->dim[2], g->bind.ignore);
+    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
+    eval_ctx *e = ctx;
+    nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
     return 0;
 }
 
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
 {
-    eval_ctx c = {conf, 0, 0};
-    if (run_batches(m, ds, "eval", 1, eval_visit, &c, err, errlen) != 0)
+    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
+    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
+    if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
-    *loss = c.loss_n ? c.loss_sum / c.loss_n : NAN;
+    double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
+    nr_dist_sum_f64(ln, 2);
+    nr_dist_sum_i64(conf->m, conf->k * conf->k);
+    *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
     return 0;
 }
 
@@ -288,31 +296,73 @@ typedef struct {
     const nr_dataset *ds;
     const char *out_dir;
     int quiet;
+    int classes;
+    const nr_palette *pal; /* overlays in this palette, or NULL: none */
 } predict_ctx;
 
-static int predict_visit(void *ctx, nr_model *m, int first, int got, const uint8_t *pred, const int32_t *mask,
-                         char *err, size_t errlen)
+/* The name of sample idx's mask: its image's stem + ".png". */
+static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
 {
-    (void)mask;
+    const char *name = nr_dataset_name(ds, idx), *dot = strrchr(name, '.');
+    snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
+}
+
+static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen)
+{
     predict_ctx *c = ctx;
-    dims d = model_dims(nr_model_graph(m));
-    for (int j = 0; j < got; j++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", c->out_dir, nr_dataset_name(c->ds, first + j));
-        if (nr_png_write_mask(path, d.h, d.w, pred + (int64_t)j * d.hw, err, errlen) != 0)
+    char path[4096], name[1024];
+    mask_name(name, sizeof name, c->ds, idx);
+    snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
+    if (nr_png_write_mask(path, h, w, pred, err, errlen) != 0)
+        return -1;
+    if (!c->quiet)
+        printf("%s\n", path);
+    if (c->pal) { /* the overlay hook: the image, prediction, truth when known, at the image's size */
+        snprintf(path, sizeof path, "%s/overlays/%s", c->out_dir, name);
+        if (nr_overlay_write(path, image, ch, h, w, pred, truth, c->classes, c->pal, err, errlen) != 0)
             return -1;
-        if (!c->quiet)
-            printf("%s\n", path);
     }
     return 0;
 }
 
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, char *err, size_t errlen)
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, char *err,
+               size_t errlen)
 {
-    if (make_dir(out_dir, err, errlen) != 0)
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/overlays", out_dir);
+    if (nr_dataset_check_stems(ds, err, errlen) != 0 || make_dir(overlay ? dir : out_dir, err, errlen) != 0)
         return -1;
-    predict_ctx c = {ds, out_dir, quiet};
-    return run_batches(m, ds, "infer", 0, predict_visit, &c, err, errlen);
+    nr_palette pal;
+    int masks = overlay && nr_dataset_count(ds) > 0 && nr_dataset_mask_path(ds, 0) != NULL;
+    if (masks && nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen) != 0)
+        return -1;
+    if (overlay && !masks)
+        nr_palette_voc(&pal);
+    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
+    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0};
+    return nr_window_run(m, ds, &j, err, errlen);
+}
+
+typedef struct {
+    const nr_dataset *ds;
+    nr_image_visit visit;
+    void *ctx;
+} each_ctx;
+
+static int each_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
+                      const int32_t *truth, char *err, size_t errlen)
+{
+    each_ctx *e = ctx;
+    return e->visit(e->ctx, e->ds, idx, image, c, h, w, pred, truth, err, errlen);
+}
+
+int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_visit visit, void *ctx, char *err,
+                  size_t errlen)
+{
+    each_ctx c = {ds, visit, ctx};
+    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */};
+    return nr_window_run(m, ds, &j, err, errlen);
 }
 
 /* --- training ---------------------------------------------------------- */
@@ -344,17 +394,27 @@ static void epoch_order(int *perm, int n, uint64_t seed, int epoch, int shuffle)
 }
 
 /* The sample indices of step s into idx; returns their count.  perm holds
- * the order of epoch *cur_epoch and is redrawn when s enters another. */
+ * the order of epoch *cur_epoch and is redrawn when s enters another.  Over
+ * N ranks (dist.h) step s takes N * batch samples of the one order, and this
+ * rank its share; with augmentation, b's stream position is set to the
+ * samples' place in the epochs' orders, so that the draws are those of one
+ * process with batch N * batch. */
 static int step_batch(int64_t s, int spe, int n, int batch, const nr_train_opts *o, int *perm,
-                      int *cur_epoch, int *idx)
+                      int *cur_epoch, int *idx, nr_batcher *b, nr_sampling *smp)
 {
-    int epoch = (int)(s / spe), k = (int)(s % spe), cnt = 0;
+    int epoch = (int)(s / spe), k = (int)(s % spe), first;
     if (epoch != *cur_epoch) {
-        epoch_order(perm, n, o->seed, epoch, o->shuffle);
+        if (!nr_sampling_order(smp, epoch, perm)) /* repeat factors: n samples of their stream */
+            epoch_order(perm, n, o->seed, epoch, o->shuffle);
         *cur_epoch = epoch;
     }
-    for (int i = k * batch; i < n && cnt < batch; i++)
-        idx[cnt++] = perm[i];
+    int cnt = nr_dist_shard(k, batch, n, &first);
+    for (int i = 0; i < cnt; i++)
+        idx[i] = perm[first + i];
+    if (o->augment)
+        nr_batcher_set_augment(b, o->seed, (uint64_t)epoch * (uint64_t)n + (uint64_t)first);
+    else /* the crops' draws (random and foreground crops): resumable the same way */
+        nr_batcher_set_stream(b, o->seed, (uint64_t)epoch * (uint64_t)n + (uint64_t)first);
     return cnt;
 }
 
@@ -369,6 +429,7 @@ static void print_weights(const ng_graph *g, const int64_t *counts, const float 
         [NG_CW_BALANCED] = "n_pixels / (n_classes * count)",
         [NG_CW_MEDIAN_FREQ] = "median frequency / frequency",
         [NG_CW_INVERSE_SQRT] = "1 / sqrt(frequency), pixel-weighted mean 1",
+        [NG_CW_EFFECTIVE] = "(1 - beta) / (1 - beta^count), summing to the present classes",
     };
     int scheme = (int)wt->init_arg[0];
     printf("class weights (%s: %s", ng_cw_name(scheme), formula[scheme]);
@@ -492,6 +553,74 @@ static int log_flush(FILE *f, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The rest of a metrics.jsonl line: the validation object as eval --json
+ * prints it, and the brace that closes the line's object (netrun 0.1 left
+ * it out, so its lines were not JSON; netrun report reads both). */
+static int print_validation(FILE *f, const nr_metrics *m, const nr_confusion *c, double loss)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&buf, &n);
+    if (!mem)
+        return -1;
+    nr_metrics_print_json(mem, m, c, loss);
+    if (fclose(mem) != 0) {
+        free(buf);
+        return -1;
+    }
+    while (n && buf[n - 1] == '\n')
+        n--;
+    fprintf(f, "%.*s}\n", (int)n, buf);
+    free(buf);
+    return 0;
+}
+
+/* --- the report (report.h) ---------------------------------------------- */
+
+/* A view of the run, never a reason to stop it: a failure is a warning on
+ * stderr (once per run). */
+static void report_warn(int *warned, const char *what, const char *why)
+{
+    if (!*warned)
+        fprintf(stderr, "netrun train: warning: %s not written: %s\n", what, why);
+    *warned = 1;
+}
+
+/* RUNDIR/run.json: what the report needs that no log has. */
+static void report_start(nr_model *m, const nr_train_opts *o, const char *metric, const int64_t *counts,
+                         int spe, int64_t total, int *warned)
+{
+    const ng_graph *g = nr_model_graph(m);
+    const ng_tensor *cw = g->bind.class_weights >= 0 ? &g->tensors[g->bind.class_weights] : NULL;
+    int computed = cw && cw->init == NG_INIT_CLASS_WEIGHTS;
+    nr_run_info ri = {o->graph, g->source, o->data, o->val, o->val_split, g->bind.classes, g->bind.ignore,
+                      g->tensors[g->bind.image].dim[0], spe, total, metric, counts,
+                      cw ? nr_model_state(m, g->bind.class_weights) : NULL,
+                      computed ? ng_cw_name((int)cw->init_arg[0]) : cw ? "given in the model" : NULL,
+                      computed ? cw->init_arg[1] : 0, computed ? cw->init_arg[2] : 0};
+    char why[1024];
+    if (nr_report_write_run_info(o->out, &ri, why, sizeof why) != 0)
+        report_warn(warned, "run.json", why);
+}
+
+/* RUNDIR/report.html: from the files after each epoch (live), or at the end
+ * with the best checkpoint's overlays (m, whose weights it replaces). */
+static void report_write(nr_model *m, const nr_train_opts *o, int *warned)
+{
+    nr_report_opts ro = {m, o->val, o->val_split, NULL, 0, m == NULL};
+    char why[1024];
+    int rc = nr_report_make(o->out, &ro, why, sizeof why);
+    if (rc != 0 && m) { /* without the gallery, then */
+        report_warn(warned, "the report's gallery", why);
+        ro.model = NULL;
+        rc = nr_report_make(o->out, &ro, why, sizeof why);
+    }
+    if (rc != 0)
+        report_warn(warned, "report.html", why);
+    else if (m && !o->quiet)
+        printf("report: %s/report.html\n", o->out);
+}
+
 /* --- training ---------------------------------------------------------- */
 
 int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
@@ -506,6 +635,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     int rc = -1;
     nr_dataset *ds = NULL, *vs = NULL;
     nr_batcher *b = NULL;
+    nr_sampling *smp = NULL;
     int *perm = NULL, *idx = NULL;
     int64_t *counts = NULL;
     float *w = NULL;
@@ -514,52 +644,82 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_metrics last = {0};
     const char *metric = o->best_metric ? o->best_metric : "miou_fg";
     /* best score so far: validation metric, or -train loss */
-    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1};
+    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size()};
 
-    if (make_dir(o->out, err, errlen) != 0)
-        return -1;
-    ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
-    if (!(ds = nr_dataset_open(o->data, 1, err, errlen)))
-        goto done;
-    if (o->val && !(vs = nr_dataset_open(o->val, 1, err, errlen)))
-        goto done;
-    int n = nr_dataset_count(ds);
-
-    if (o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
-        goto done;
-    if (o->resume) {
+    int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
+    int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
+    if (writer && make_dir(o->out, err, errlen) != 0)
+        goto agree;
+    if (writer)
+        ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
+    if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
+        goto agree;
+    if (o->val && !(vs = nr_dataset_open_split(o->val, o->val_split ? o->val_split : nr_layout_is_voc(o->val) ?
+                                               "val" : NULL, 1, err, errlen)))
+        goto agree;
+    if (writer && o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
+        goto agree;
+    if (writer && o->resume) {
         nr_run_state was;
         if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0)
-            goto done;
+            goto agree;
         if (was.has_options && (was.seed != o->seed || was.shuffle != o->shuffle || was.augment != o->augment)) {
             fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
                  "it exactly (this one: --seed %llu%s%s)", o->resume, (unsigned long long)was.seed,
                  was.shuffle ? "" : " --no-shuffle", was.augment ? " --augment" : "",
                  (unsigned long long)o->seed, o->shuffle ? "" : " --no-shuffle", o->augment ? " --augment" : "");
-            goto done;
+            goto agree;
+        }
+        if (was.ranks != nr_dist_size()) {
+            fail(err, errlen, "%s: the run was trained on %d process%s (global batch %d); resume it with "
+                 "mpirun -np %d to continue it exactly (this one has %d)", o->resume, was.ranks,
+                 was.ranks == 1 ? "" : "es", was.ranks * d.batch, was.ranks, nr_dist_size());
+            goto agree;
         }
         rs.epoch = was.epoch;
         rs.best = was.best;
         rs.epoch_loss = was.epoch_loss;
         rs.epoch_steps = was.epoch_steps;
     }
+    bad = 0;
+agree:
+    if (nr_dist_agree(bad) != 0) {
+        if (!bad)
+            err[0] = 0; /* another rank failed: the message is its own */
+        goto done;
+    }
+    int n = nr_dataset_count(ds);
+    nr_dist_bcast_model(m); /* rank 0's weights, optimizer state and step */
+    nr_dist_bcast(&rs, sizeof rs);
     int have_best = isfinite(rs.best);
+    int report_warned = 0; /* a report write failed (report_warn) */
 
-    if (g->bind.class_weights >= 0 && g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
+    /* the class index (RUNDIR/class_stats.bin), foreground oversampling and
+     * repeat factors (sampler.h) */
+    if (!(smp = nr_sampling_new(g, ds, writer ? o->out : NULL /* rank 0 keeps the cache */, d.batch, d.h, d.w, o->seed, o->shuffle,
+                                o->quiet || !writer ? NULL : stdout, err, errlen)))
+        goto done;
+    int n_epoch = nr_sampling_epoch_len(smp); /* samples per epoch: n, or more with repeat factors */
+
+    /* the class counts: for the constants computed from them, and kept in
+     * the checkpoints (class priors at inference) */
+    if (g->bind.labels >= 0) {
         counts = calloc((size_t)g->bind.classes, sizeof *counts);
         w = calloc((size_t)g->bind.classes, sizeof *w);
         if (!counts || !w) {
             fail(err, errlen, "out of memory");
             goto done;
         }
-        if (nr_dataset_class_counts(ds, d.h, d.w, g->bind.classes, g->bind.ignore, counts, err, errlen) != 0)
-            goto done;
+        nr_sampling_class_counts(smp, counts); /* from the class index: no mask read when cached */
+        nr_dist_bcast(counts, (size_t)g->bind.classes * sizeof *counts); /* counted once, by rank 0 */
         nr_model_set_class_weights(m, counts, w);
-        if (!o->quiet)
+        if (!o->quiet && g->bind.class_weights >= 0 &&
+            g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS)
             print_weights(g, counts, w);
     }
 
-    int spe = (n + d.batch - 1) / d.batch; /* steps per epoch */
+    int gbatch = d.batch * nr_dist_size(); /* the global batch: every rank's */
+    int spe = (n_epoch + gbatch - 1) / gbatch; /* steps per epoch */
     int64_t total = o->steps > 0 ? o->steps : (int64_t)(o->epochs > 0 ? o->epochs : 1) * spe;
     nr_model_set_total_steps(m, total);
     int64_t start = nr_model_step(m);
@@ -570,27 +730,27 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     }
     if (start % spe == 0)
         rs.epoch_loss = 0, rs.epoch_steps = 0; /* an epoch-end checkpoint: a new epoch begins */
-    perm = malloc((size_t)n * sizeof *perm);
+    perm = malloc((size_t)n_epoch * sizeof *perm);
     idx = malloc((size_t)d.batch * sizeof *idx);
     if (!perm || !idx || nr_confusion_init(&conf, g->bind.classes) != 0) {
         fail(err, errlen, "out of memory");
         goto done;
     }
-    if (!(b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen)))
+    if (!(b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen)) ||
+        nr_data_setup_batcher(b, g, err, errlen) != 0) /* size policy, normalization (window.h) */
         goto done;
-    if (o->augment) /* the stream goes on where the steps so far left it */
-        nr_batcher_set_augment(b, o->seed, (uint64_t)(start / spe) * (uint64_t)n +
-                                               (uint64_t)(start % spe) * (uint64_t)d.batch);
+    nr_sampling_attach(smp, b); /* the foreground crop hook */
+    /* augmentation: step_batch sets the stream's position at every step */
 
     char log_path[4096], last_path[4096], best_path[4096], mlog_path[4096];
     snprintf(log_path, sizeof log_path, "%s/log.csv", o->out);
     snprintf(mlog_path, sizeof mlog_path, "%s/metrics.jsonl", o->out);
     snprintf(last_path, sizeof last_path, "%s/last.safetensors", o->out);
     snprintf(best_path, sizeof best_path, "%s/best.safetensors", o->out);
-    if (o->resume && (trim_log(log_path, start, 1, err, errlen) != 0 ||
+    if (writer && o->resume && (trim_log(log_path, start, 1, err, errlen) != 0 ||
                       trim_log(mlog_path, start, 0, err, errlen) != 0))
         goto done;
-    log = fopen(log_path, o->resume ? "a" : "w");
+    log = fopen(writer ? log_path : "/dev/null", o->resume ? "a" : "w"); /* ranks > 0: written nowhere */
     if (!log) {
         fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
         goto done;
@@ -600,19 +760,23 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
                      "val_worst_iou_foreground,seconds\n");
     if (log_flush(log, log_path, err, errlen) != 0)
         goto done;
-    if (vs && !(mlog = fopen(mlog_path, o->resume ? "a" : "w"))) {
+    if (vs && !(mlog = fopen(writer ? mlog_path : "/dev/null", o->resume ? "a" : "w"))) {
         fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
         goto done;
     }
+    if (writer)
+        report_start(m, o, metric, counts, spe, total, &report_warned);
     if (!o->quiet)
-        printf("training %s: %d images, batch %d, %d steps per epoch, steps %lld..%lld\n",
-               g->source ? g->source : "", n, d.batch, spe, (long long)start + 1, (long long)total);
+        printf("training %s: %d images, batch %d%s, %d steps per epoch, steps %lld..%lld\n",
+               g->source ? g->source : "", n, gbatch, nr_dist_size() > 1 ? " (over the ranks)" : "", spe,
+               (long long)start + 1, (long long)total);
     fflush(stdout);
 
     int tty = isatty(fileno(stderr));
     double t0 = now(), last_print = 0;
     int cur_epoch = -1;
-    nr_batcher_submit(b, idx, step_batch(start, spe, n, d.batch, o, perm, &cur_epoch, idx));
+    double run_s = 0; /* in the train entry (--profile) */
+    nr_batcher_submit(b, idx, step_batch(start, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
     for (int64_t s = start; s < total; s++) {
         float *image;
         int32_t *mask;
@@ -621,13 +785,22 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
             goto done;
         feed(m, &d, image, mask);
         if (s + 1 < total) {
-            nr_batcher_submit(b, idx, step_batch(s + 1, spe, n, d.batch, o, perm, &cur_epoch, idx));
+            nr_batcher_submit(b, idx, step_batch(s + 1, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
         }
+        double t_run = now();
         if (nr_model_run(m, "train") != 0) {
             fail(err, errlen, "%s", nr_model_error(m));
             goto done;
         }
+        run_s += now() - t_run;
         float loss = *(float *)nr_model_tensor(m, "train", g->bind.loss);
+        /* over ranks: the mean of their losses (the global batch's, when the
+         * loss sums over ranks), and a signal any of them caught */
+        double agreed[2] = {loss, stop_signal};
+        nr_dist_sum_f64(agreed, 1);
+        nr_dist_max_f64(agreed + 1, 1);
+        loss = (float)(agreed[0] / nr_dist_size());
+        int stop = (int)agreed[1];
         if (!isfinite(loss)) {
             fail(err, errlen, "the loss became %f at step %lld; try a lower learning rate or clip "
                  "(checkpoints keep the last good epoch)", loss, (long long)s + 1);
@@ -645,7 +818,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
             fmt_time(el, sizeof el, t - t0);
             fprintf(stderr, "%sepoch %d step %lld/%lld  loss %.4f  avg %.4f  %.1f img/s  %s elapsed  ETA %s%s",
                     tty ? "\r" : "", epoch, (long long)s + 1, (long long)total, loss,
-                    rs.epoch_loss / (double)rs.epoch_steps, rate * d.batch, el, eta, tty ? "\033[K" : "\n");
+                    rs.epoch_loss / (double)rs.epoch_steps, rate * gbatch, el, eta, tty ? "\033[K" : "\n");
             last_print = t;
         }
         int saved = 0; /* last.safetensors holds this step */
@@ -663,9 +836,12 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
                     goto done;
                 }
                 nr_metrics_score(&last, val_loss, metric, &score);
-                fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"validation\":", epoch,
-                        (long long)s + 1, train_loss);
-                nr_metrics_print_json(mlog, &last, &conf, val_loss);
+                fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"best\":%s,\"validation\":",
+                        epoch, (long long)s + 1, train_loss, !have_best || score > rs.best ? "true" : "false");
+                if (print_validation(mlog, &last, &conf, val_loss) != 0) {
+                    fail(err, errlen, "out of memory");
+                    goto done;
+                }
                 if (log_flush(mlog, mlog_path, err, errlen) != 0)
                     goto done;
                 if (!o->quiet) {
@@ -691,38 +867,55 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
             if (!have_best || score > rs.best) {
                 rs.best = score;
                 have_best = 1;
-                if (nr_ckpt_save(m, best_path, 1, &rs, err, errlen) != 0)
+                if (writer && nr_ckpt_save(m, best_path, 1, &rs, err, errlen) != 0)
                     goto done;
             }
-            if (nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
             saved = 1;
+            if (writer && s + 1 < total)
+                report_write(NULL, o, &report_warned);
             fflush(stdout);
         }
-        if (!saved && (stop_signal || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
-            if (nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+        if (!saved && (stop || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
+            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
         }
-        if (stop_signal && s + 1 < total) {
+        if (stop && s + 1 < total) {
+            if (!stop_signal)
+                stop_signal = stop; /* caught by another rank */
             if (tty && !o->quiet && !end_of_epoch)
                 fprintf(stderr, "\n");
-            fprintf(stderr, "netrun train: stopped by %s after step %lld of %lld (epoch %d, %lld of its %d steps "
+            if (writer)
+                fprintf(stderr, "netrun train: stopped by %s after step %lld of %lld (epoch %d, %lld of its %d steps "
                     "done); the run is in %s\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)s + 1,
                     (long long)total, epoch, (long long)(s - (int64_t)(epoch - 1) * spe + 1), spe, last_path);
             rc = NR_TRAIN_STOPPED;
             goto done;
         }
     }
+    uint64_t sum; /* over ranks: the same weights on every one (dist.h) */
+    if (nr_dist_check_model(m, &sum) != 0) {
+        fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)total);
+        goto done;
+    }
+    if (!o->quiet && nr_dist_size() > 1)
+        printf("weights identical on %d ranks (checksum %016llx)\n", nr_dist_size(), (unsigned long long)sum);
     if (!o->quiet)
     {
         if (vs && last.k) {
             printf("validation after the last epoch:\n");
             nr_metrics_print(stdout, &last);
         }
+        nr_sampling_print_counts(smp, stdout);
         printf("done: %lld steps in %.1f s; checkpoints in %s (last.safetensors, best.safetensors by %s)\n",
                (long long)(total - start), now() - t0, o->out,
                vs ? metric : "training loss, no --val given");
     }
+    if (o->profile)
+        nr_data_print_profile(stdout, b, run_s, total - start);
+    if (writer)
+        report_write(m, o, &report_warned); /* last: it loads best.safetensors into m */
     rc = 0;
 done:
     if (log)
@@ -731,6 +924,7 @@ done:
         fclose(mlog);
     nr_metrics_free(&last);
     nr_batcher_free(b);
+    nr_sampling_free(smp); /* after the batcher: its crop hook's context */
     nr_dataset_free(ds);
     nr_dataset_free(vs);
     nr_confusion_free(&conf);

@@ -26,6 +26,11 @@ typedef struct {
     int quiet;
     int64_t checkpoint_every; /* also write last.safetensors every this many
                                  steps (0: at epoch ends only) */
+    const char *graph;    /* the .netg path, recorded in RUNDIR/run.json for
+                             netrun report (NULL: not recorded) */
+    const char *split;    /* VOC layout: the split of data (NULL: "train") */
+    const char *val_split; /* and of val (NULL: "val") */
+    int profile;          /* print the data wait per step at the end */
 } nr_train_opts;
 
 /* Train.  Returns 0 when every step ran, -1 with a message in err, or
@@ -51,9 +56,21 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
                 char *err, size_t errlen);
 
 /* Run the infer entry over every image of ds and write DIR/NAME palette
- * masks (value = class). */
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet,
+ * masks (value = class).  overlay: also DIR/overlays/NAME, the image with
+ * the prediction blended over it (overlay.h), four panels wide (image |
+ * truth | prediction | errors) when ds has masks, in their palette. */
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
                char *err, size_t errlen);
+
+/* What nr_infer_each shows every image of ds: sample idx, the image as fed
+ * (C,H,W) in [0,1], the predicted classes (H,W) and the labels (H,W) or
+ * NULL.  Returns 0, or -1 with a message in err to stop. */
+typedef int (*nr_image_visit)(void *ctx, const nr_dataset *ds, int idx, const float *image, int c, int h,
+                              int w, const uint8_t *pred, const int32_t *truth, char *err, size_t errlen);
+/* Run the infer entry over every image of ds (with_masks: ds has masks and
+ * visit gets them) and call visit for each (the report's gallery). */
+int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_visit visit, void *ctx,
+                  char *err, size_t errlen);
 
 /* Where a run stands, kept in its checkpoints' metadata so that --resume
  * continues exactly where it stopped, mid-epoch too: the data order comes
@@ -68,6 +85,7 @@ typedef struct {
     uint64_t seed;         /* the run's --seed, shuffle (0/1) and augment (0/1): */
     int shuffle, augment;  /* a resumed run must use the same */
     int has_options;       /* set by nr_ckpt_load when the file holds the three */
+    int ranks;             /* processes of the run (mpirun -np; dist.h), 1 if not recorded */
 } nr_run_state;
 
 /* Checkpoints (safetensors): parameters under their graph names; with
@@ -81,6 +99,10 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
  * when rs is not NULL, the run state) by name; every parameter must be
  * present with its shape.  Metadata an older checkpoint lacks reads as zero
  * (best: -inf). */
+/* The training set's pixel counts per class (classes entries) that a
+ * checkpoint keeps in its metadata (class_counts), for class priors at
+ * inference.  -1 with a message when it has none or they do not fit. */
+int nr_ckpt_class_counts(const char *path, int64_t *counts, int classes, char *err, size_t errlen);
 int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
                  char *err, size_t errlen);
 

@@ -1,9 +1,15 @@
 # deps.sh — sourced by the README's two commands: installs the Debian
 # packages the build needs when they are missing, then configures and builds.
-NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpng-dev"
+# Open MPI (libopenmpi-dev, openmpi-bin) is for data-parallel training
+# (mpirun -np N netrun train; meson option mpi): without it netrun builds as
+# one process and tests/e2e_mpi.sh skips.
+NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin"
 # and the test command's (tests/run.sh): clang with libFuzzer for the
-# sanitizer and fuzz runs, valgrind for memcheck
-NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind"
+# sanitizer and fuzz runs, valgrind for memcheck, chromium (headless) to
+# render the HTML report, graphviz for netc --emit svg, PIL to read the
+# screenshot (tests/e2e_report.sh), PyTorch for the reference checks of the
+# grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it)
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-torch"
 
 # netc_install_deps [PACKAGES]: those missing of PACKAGES (default
 # NETC_PACKAGES) with apt-get.

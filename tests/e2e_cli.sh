@@ -7,7 +7,7 @@ SMALL=(-D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=2 -D CLASSES=4)
 
 expect 2 "usage: netc" "netc without arguments" -- "$NETC"
 expect 2 "unknown option" "netc unknown option" -- "$NETC" "$M" --frobnicate
-expect 2 "--emit takes graph, dot or plan" "netc bad --emit" -- "$NETC" "$M" --emit xml
+expect 2 "--emit takes graph, dot, svg or plan" "netc bad --emit" -- "$NETC" "$M" --emit xml
 expect 2 "-D needs NAME=VALUE" "netc malformed -D" -- "$NETC" "$M" -D BASE
 expect 1 "cannot read '$WORK/nope.net'" "netc missing file" -- "$NETC" "$WORK/nope.net"
 expect 1 "-D BASSE: the model has no const BASSE" "netc -D typo" -- "$NETC" "$M" -D BASSE=8 -o "$WORK/x.netg"
@@ -55,9 +55,10 @@ expect 1 "images/img_0001.png" "corrupt PNG names the file" -- "$NETRUN" train "
 # an image without a mask
 B=$WORK/bad3; cp -r "$D" "$B"; rm "$B/masks/img_0004.png"
 expect 1 "img_0004.png" "missing mask names the image" -- "$NETRUN" train "$WORK/s.netg" --data "$B" --steps 1 --out "$WORK/run5"
-# wrong image size
+# another image size: cropped to the model input (option size = crop), the
+# class index read at the masks' own size
 "$GEN_DATA" --out "$WORK/big" --count 2 --size 32 --classes 4 --seed 3 >/dev/null
-expect 1 "32x32" "wrong image size is reported" -- "$NETRUN" train "$WORK/s.netg" --data "$WORK/big" --steps 1 --out "$WORK/run6"
+expect 0 "class statistics: 2 masks indexed" "larger images train on crops" -- "$NETRUN" train "$WORK/s.netg" --data "$WORK/big" --steps 1 --out "$WORK/run6"
 # checkpoints of another model are refused by name or shape
 "$NETC" "$M" -D BASE=2 -D SIZE=16 -D DEPTH=2 -D BATCH=2 -D CLASSES=4 -o "$WORK/other.netg"
 expect 1 "the model needs F32" "checkpoint of another model" -- "$NETRUN" eval "$WORK/other.netg" --weights "$WORK/run/last.safetensors" --data "$D"

@@ -1,4 +1,5 @@
-/* test_conv.c — checks the fast convolutions of runtime/conv.c against a
+/* test_conv.c — checks the fast convolutions of runtime/conv.c (and the
+ * depthwise path of conv_dw.c, against kernels.h's im2col reference) against a
  * naive double-precision convolution: forward (with and without bias and
  * ReLU), data and weight gradients, for 3x3, 2x2 'same', 1x1 and other
  * kernels, odd sizes, batches, every ISA the CPU has, every algorithm, on 1
@@ -143,7 +144,9 @@ typedef struct {
     nr_conv_geom g;
 } conv_case;
 
-#define G(n, c, h, w, k, kh, kw, s, pt, pl, oh, ow) {n, c, h, w, k, kh, kw, s, pt, pl, oh, ow}
+#define G(n, c, h, w, k, kh, kw, s, pt, pl, oh, ow) {n, c, h, w, k, kh, kw, s, pt, pl, oh, ow, 1, 1}
+/* with dilation d and groups gr */
+#define G2(n, c, h, w, k, kh, kw, s, pt, pl, oh, ow, d, gr) {n, c, h, w, k, kh, kw, s, pt, pl, oh, ow, d, gr}
 static const conv_case cases[] = {
     {"3x3 odd 37x53 C3 K5", G(1, 3, 37, 53, 5, 3, 3, 1, 1, 1, 37, 53)},
     {"3x3 C1 K8", G(2, 1, 20, 19, 8, 3, 3, 1, 1, 1, 20, 19)},
@@ -172,6 +175,9 @@ static const conv_case refused[] = {
     {"7x7 (more than 25 taps)", G(1, 2, 12, 12, 2, 7, 7, 1, 3, 3, 12, 12)},
     {"pad_l = kw", G(1, 2, 8, 8, 2, 2, 2, 1, 0, 2, 8, 8)},
     {"512x512 channels (im2col is faster)", G(1, 512, 2, 2, 512, 3, 3, 1, 1, 1, 2, 2)},
+    {"dilation 2 (kernels.h)", G2(1, 4, 16, 16, 4, 3, 3, 1, 2, 2, 16, 16, 2, 1)},
+    {"groups 2 (kernels.h)", G2(1, 4, 16, 16, 4, 3, 3, 1, 1, 1, 16, 16, 1, 2)},
+    {"depthwise (conv_dw.c)", G2(1, 4, 16, 16, 4, 3, 3, 1, 1, 1, 16, 16, 1, 4)},
 };
 
 /* Tolerances: float accumulation, and the Winograd transforms' roundoff. */
@@ -344,6 +350,83 @@ static void run_refused(const conv_case *cs, int geometry_refused)
           name, "rc %d %d %d, output %s", rc[0], rc[1], rc[2], untouched ? "kept" : "written");
 }
 
+/* ---- the depthwise path (conv_dw.c) against the im2col reference -------- */
+
+static const conv_case depthwise[] = {
+    {"depthwise 3x3 same C16 32x32 batch 2", G2(2, 16, 32, 32, 16, 3, 3, 1, 1, 1, 32, 32, 1, 16)},
+    {"depthwise 3x3 stride 2 dilation 2 same C8 17x15 batch 3", G2(3, 8, 17, 15, 8, 3, 3, 2, 2, 2, 9, 8, 2, 8)},
+    {"depthwise 5x5 valid C5 12x11", G2(1, 5, 12, 11, 5, 5, 5, 1, 0, 0, 8, 7, 1, 5)},
+    {"depthwise 1x3 same C4 6x20 batch 2", G2(2, 4, 6, 20, 4, 1, 3, 1, 0, 1, 6, 20, 1, 4)},
+    {"depthwise 3x3 dilation 3 same C32 24x24", G2(1, 32, 24, 24, 32, 3, 3, 1, 3, 3, 24, 24, 3, 32)},
+};
+
+static double rel_errf(const float *a, const float *r, int64_t n)
+{
+    double e = 0, m = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - r[i]);
+        e = d > e || d != d ? d : e;
+        m = fabs(r[i]) > m ? fabs(r[i]) : m;
+    }
+    return e / m;
+}
+
+/* Forward (bias + ReLU, and no bias), data and weight gradients of each
+ * depthwise case against nr_conv2d_* of kernels.h (groups = C: one sgemm per
+ * channel), on 1 and 2 threads, and the same bits on both. */
+static void test_depthwise(void)
+{
+    for (size_t i = 0; i < sizeof depthwise / sizeof depthwise[0]; i++) {
+        const nr_conv_geom *g = &depthwise[i].g;
+        const int64_t nx = (int64_t)g->n * g->c * g->h * g->w, nw = (int64_t)g->k * g->kh * g->kw,
+                      ny = (int64_t)g->n * g->k * g->oh * g->ow;
+        float *x = alloc_rand(nx), *w = alloc_rand(nw), *b = alloc_rand(g->k), *dy = alloc_rand(ny);
+        float *ws = alloc_or_die((size_t)nr_conv_ws_elems(g) * sizeof(float));
+        float *ry = alloc_or_die((size_t)ny * 4), *ry0 = alloc_or_die((size_t)ny * 4);
+        float *rdx = alloc_or_die((size_t)nx * 4), *rdw = alloc_or_die((size_t)nw * 4);
+        nr_conv2d_fwd(g, x, w, b, ry, ws);
+        for (int64_t j = 0; j < ny; j++)
+            ry[j] = ry[j] > 0 ? ry[j] : 0;
+        nr_conv2d_fwd(g, x, w, NULL, ry0, ws);
+        nr_conv2d_bwd_data(g, dy, w, rdx, ws);
+        nr_conv2d_bwd_filter(g, dy, x, rdw, ws);
+        float *out[2][4];
+        for (int t = 0; t < 2; t++) {
+            nr_par_set_threads(t + 1);
+            out[t][0] = alloc_or_die((size_t)ny * 4);
+            out[t][1] = alloc_or_die((size_t)ny * 4);
+            out[t][2] = alloc_or_die((size_t)nx * 4);
+            out[t][3] = alloc_or_die((size_t)nw * 4);
+            int rc = nr_conv_dw_fwd(g, x, w, b, 1, out[t][0]) | nr_conv_dw_fwd(g, x, w, NULL, 0, out[t][1]) |
+                     nr_conv_dw_bwd_data(g, dy, w, out[t][2]) | nr_conv_dw_bwd_filter(g, dy, x, out[t][3]);
+            double e[4] = {rel_errf(out[t][0], ry, ny), rel_errf(out[t][1], ry0, ny),
+                           rel_errf(out[t][2], rdx, nx), rel_errf(out[t][3], rdw, nw)};
+            char name[256];
+            snprintf(name, sizeof name, "%s, %d thread%s: fwd (bias+relu, plain), data, filter", depthwise[i].name,
+                     t + 1, t ? "s" : "");
+            check(rc == 0 && e[0] <= tol_direct && e[1] <= tol_direct && e[2] <= tol_direct && e[3] <= tol_direct,
+                  name, "rc %d, errors %.3g %.3g %.3g %.3g", rc, e[0], e[1], e[2], e[3]);
+        }
+        int same = !memcmp(out[0][0], out[1][0], (size_t)ny * 4) && !memcmp(out[0][1], out[1][1], (size_t)ny * 4) &&
+                   !memcmp(out[0][2], out[1][2], (size_t)nx * 4) && !memcmp(out[0][3], out[1][3], (size_t)nw * 4);
+        char name[256];
+        snprintf(name, sizeof name, "%s: the same bits on 1 and 2 threads", depthwise[i].name);
+        check(same, name, "results differ");
+        for (int t = 0; t < 2; t++)
+            for (int k = 0; k < 4; k++)
+                free(out[t][k]);
+        free(x), free(w), free(b), free(dy), free(ws), free(ry), free(ry0), free(rdx), free(rdw);
+    }
+    /* not depthwise: refused, nothing written */
+    float buf[64] = {0};
+    int rc = nr_conv_dw_fwd(&cases[2].g, buf, buf, NULL, 0, buf) + nr_conv_dw_bwd_data(&cases[2].g, buf, buf, buf) +
+             nr_conv_dw_bwd_filter(&cases[2].g, buf, buf, buf);
+    int untouched = 1;
+    for (int i = 0; i < 64; i++)
+        untouched &= buf[i] == 0.0f;
+    check(rc == -3 && untouched, "depthwise path refuses groups = 1", "rc %d", rc);
+}
+
 int main(void)
 {
     const int best = nr_conv_set_isa(NR_ISA_AVX512);
@@ -372,6 +455,7 @@ int main(void)
     nr_conv_set_algo(NR_CONV_AUTO);
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         run_refused(&refused[i], 1);
+    test_depthwise();
     nr_conv_set_isa(NR_ISA_GENERIC);
     run_refused(&cases[2], 0);   /* generic: no fast path at all */
     nr_conv_fast_release();

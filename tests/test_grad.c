@@ -118,7 +118,7 @@ static void check_ex(const char *name, const char *src, nc_define *defs, int n_d
     int32_t *lb = nr_model_state(m, G->bind.labels);
     for (int64_t i = 0; i < ng_tensor_nelem(&G->tensors[G->bind.labels]); i++)
         lb[i] = urand() < 0.1 ? 255 : (int32_t)(urand() * G->bind.classes);
-    if (G->bind.class_weights >= 0 && G->tensors[G->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
+    if (nr_model_wants_class_counts(m)) {
         int64_t counts[256] = {0};
         for (int c = 0; c < G->bind.classes; c++)
             counts[c] = 1 + c * c;
@@ -276,7 +276,7 @@ static int load(loaded *L, const char *name, const char *src, float image_scale)
     for (int64_t i = 0; i < ng_tensor_nelem(&G->tensors[G->bind.labels]); i++)
         lb[i] = urand() < 0.1 ? 255 : (int32_t)(urand() * G->bind.classes);
     rng = keep;
-    if (G->bind.class_weights >= 0 && G->tensors[G->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS) {
+    if (nr_model_wants_class_counts(L->m)) {
         int64_t counts[256] = {0};
         for (int c = 0; c < G->bind.classes; c++)
             counts[c] = 1 + 7 * c * c;
@@ -412,6 +412,56 @@ static double ref_focal(int n, int k, int hw, const float *x, const int32_t *y, 
     return count ? sum / count : 0;
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* Lovász-softmax as Berman et al.'s lovasz_softmax(per_image = True,
+ * classes = 'present'): per image, the ignored pixels removed, for each
+ * class present the sorted errors dotted with the Jaccard increments,
+ * averaged over the present classes, then over the images. */
+static double ref_lovasz(int n, int k, int hw, const float *x, const int32_t *y)
+{
+    double total = 0;
+    double *pairs = malloc(sizeof(double) * 2 * (size_t)hw);
+    for (int b = 0; b < n; b++) {
+        double img = 0;
+        int present = 0;
+        for (int c = 0; c < k; c++) {
+            int m = 0, fg = 0;
+            for (int i = 0; i < hw; i++) {
+                int lab = y[b * hw + i];
+                if (lab == 255)
+                    continue;
+                const float *xi = x + (int64_t)b * k * hw + i;
+                double p = exp(xi[c * hw] - log_sum_exp(k, hw, xi));
+                pairs[2 * m] = fabs((lab == c) - p);
+                pairs[2 * m + 1] = lab == c;
+                fg += lab == c;
+                m++;
+            }
+            if (fg == 0)
+                continue;
+            qsort(pairs, (size_t)m, 2 * sizeof(double), cmp_desc);
+            double cum_fg = 0, cum_bg = 0, prev = 0, l = 0;
+            for (int i = 0; i < m; i++) {
+                cum_fg += pairs[2 * i + 1];
+                cum_bg += 1 - pairs[2 * i + 1];
+                double jac = 1 - (fg - cum_fg) / (fg + cum_bg);
+                l += pairs[2 * i] * (jac - prev);
+                prev = jac;
+            }
+            img += l;
+            present++;
+        }
+        total += present ? img / present : 0;
+    }
+    free(pairs);
+    return total / n;
+}
+
 #define VHEAD(n, k, h, w)                                                                              \
     "import \"lib/losses.net\"\n"                                                                      \
     "input image : f32[" #n ", " #k ", " #h ", " #w "]\n"                                              \
@@ -474,9 +524,11 @@ static void test_loss_values(void)
         "soft_dice(logits, mask)", "soft_dice(logits, mask, include_background = true)",
         "tversky(logits, mask)", "generalized_dice(logits, mask)",
         "focal(logits, mask, gamma = 2)", "focal(logits, mask, gamma = 0.5, alpha = [0.25, 1, 2, 0.5])",
+        "lovasz_softmax(logits, mask)",
     };
     const double want[] = {dice, dice_bg, tv, 1 - (2 * gi + 1e-6) / (gu + 1e-6),
-                           ref_focal(N, K, HW, rx, ry, 2, NULL), ref_focal(N, K, HW, rx, ry, 0.5, alpha)};
+                           ref_focal(N, K, HW, rx, ry, 2, NULL), ref_focal(N, K, HW, rx, ry, 0.5, alpha),
+                           ref_lovasz(N, K, HW, rx, ry)};
     for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++) {
         char src[1024], name[256];
         snprintf(src, sizeof src, VHEAD(2, 4, 5, 6) "loss = %s\n" VTAIL, losses[i]);
@@ -512,6 +564,14 @@ static void test_library(void)
     check("focal gamma 0.5, alpha from class_weights(median_freq)",
           LHEAD(1, 6, 6, 4) NET "loss = focal(logits, mask, gamma = 0.5, alpha = class_weights(median_freq))\n" MIN,
           NULL, 0, 40);
+    check("lovasz_softmax", LHEAD(2, 6, 6, 4) NET "loss = lovasz_softmax(logits, mask)\n" MIN, NULL, 0, 40);
+    check("lovasz_softmax over all foreground classes",
+          LHEAD(1, 6, 6, 4) NET "loss = lovasz_softmax(logits, mask, present_only = false, include_background = false)\n"
+          MIN, NULL, 0, 40);
+    check("logit_adjusted_ce", LHEAD(2, 6, 6, 4) NET "loss = logit_adjusted_ce(logits, mask, tau = 0.7)\n" MIN,
+          NULL, 0, 40);
+    check("cross_entropy with effective-number weights",
+          LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = effective(0.9))\n" MIN, NULL, 0, 40);
     check("weighted_ce with class_weights(balanced)",
           LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(balanced))\n" MIN, NULL, 0, 40);
     check("a file imported twice runs once (else its defs would clash)",
@@ -521,6 +581,13 @@ static void test_library(void)
           LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask) + 0.5 * soft_dice(logits, mask)\n" MIN,
           NULL, 0, 40);
 
+    compare("logit_adjusted_ce(tau = 0) = cross_entropy",
+            LHEAD(2, 6, 6, 4) NET "loss = logit_adjusted_ce(logits, mask, tau = 0)\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
+    compare("weighted_ce(effective(0.9)) = cross_entropy(weights = effective(0.9))",
+            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, effective(0.9))\n" MIN,
+            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = class_weights(effective_number, beta = 0.9))\n"
+            MIN, 1e-5);
     compare("weighted_ce = cross_entropy",
             LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask)\n" MIN,
             LHEAD(1, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
@@ -586,6 +653,11 @@ static void test_primitives(void)
                 "logits = (a - b) * c + a / (2 + b * b) - h * [0.5, 1, 2] + (1 - h) / (1 + c * c)\n"
                 "loss = cross_entropy(logits, mask)\n" PTAIL,
           NULL, 0, 60);
+    check("batch_sum (the sum over ranks: one process here) in a Dice-like ratio",
+          PHEAD "c = batch_sum(sum(softmax(a, axis = 1) * b, axis = [0, 2, 3], keepdims = true))\n"
+                "logits = a + b\n"
+                "loss = cross_entropy(logits, mask) + mean(1 - (2 * c + 1) / (batch_sum(sum(a * a)) + 1))\n" PTAIL,
+          NULL, 0, 40);
     check("x * x and x / x share one input",
           PHEAD "logits = a * a + a / (3 + a) + (b - b * b)\nloss = cross_entropy(logits, mask)\n" PTAIL,
           NULL, 0, 40);
@@ -726,6 +798,34 @@ static void test_new_ops(void)
     check("instance_norm, fan-out of its input",
           HEAD(2, 5, 6, 3) "c = conv2d(image, 3, 3, pad = same)\n"
                            "logits = instance_norm(c) + 0.5 * c\n" TAIL,
+          NULL, 0, 60);
+    check("conv_transpose2d 3x3 stride 1, same padding (fast path)",
+          HEAD(2, 6, 6, 3) "e = relu(conv2d(image, 8, 3, pad = same))\n"
+                           "logits = conv_transpose2d(e, 3, 3, padding = 1)\n" TAIL,
+          NULL, 0, 60);
+    check("gallery blocks (models/README.md): depthwise-separable, dilated context, squeeze-excitation",
+          HEAD(2, 8, 8, 3) "e = conv2d(image, 8, 3, pad = same)\n"
+                           "s = relu(conv2d(relu(conv2d(e, 8, 3, pad = same, groups = 8)), 8, 1))\n"
+                           "c = relu(conv2d(s, 8, 3, pad = same) + conv2d(s, 8, 3, pad = same, dilation = 2))\n"
+                           "q = c * sigmoid(conv2d(relu(conv2d(global_avg_pool(c), 2, 1)), 8, 1))\n"
+                           "logits = conv2d(q, 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("dilated conv2d: dilation 2 same, dilation 3 valid, dilation 2 stride 2",
+          HEAD(2, 9, 8, 3) "e = relu(conv2d(image, 4, 3, pad = same, dilation = 2))\n"
+                           "v = conv2d(e, 3, [2, 3], dilation = 3)\n"
+                           "s = conv2d(e, 3, 3, stride = 2, pad = same, dilation = 2)\n"
+                           "logits = pad(v, [0, 3, 0, 6]) + slice(upsample(s, 2), 0, 9, axis = 2)\n" TAIL,
+          NULL, 0, 60);
+    check("grouped conv2d: 4 -> 6 channels in 2 groups, 1x1 in 3 groups",
+          HEAD(2, 6, 6, 3) "e = conv2d(image, 4, 3, pad = same)\n"
+                           "g = relu(conv2d(e, 6, 3, pad = same, groups = 2))\n"
+                           "logits = conv2d(conv2d(g, 6, 1, groups = 3), 3, 1)\n" TAIL,
+          NULL, 0, 60);
+    check("depthwise conv2d (groups = channels): 3x3 same + relu, 5x5 stride 2 dilation 2, no bias",
+          HEAD(2, 8, 8, 3) "e = conv2d(image, 4, 1)\n"
+                           "d = relu(conv2d(e, 4, 3, pad = same, groups = 4))\n"
+                           "s = conv2d(d, 4, 5, stride = 2, pad = same, dilation = 2, groups = 4, bias = false)\n"
+                           "logits = conv2d(d + upsample(s, 2), 3, 1)\n" TAIL,
           NULL, 0, 60);
 }
 

@@ -611,7 +611,7 @@ static void test_dataset(void)
           "%s", err);
     mkdirs(P("empty/images"));
     ds = nr_dataset_open(P("empty"), 0, err, sizeof err);
-    snprintf(want, sizeof want, "%s: no PNG files", P("empty/images"));
+    snprintf(want, sizeof want, "%s: no PNG or JPEG files", P("empty/images"));
     check(!ds && !strcmp(err, want), "dataset: empty folder", "got '%s'", err);
     ds = nr_dataset_open(P("missing"), 0, err, sizeof err);
     check(!ds && has(err, strerror(ENOENT)), "dataset: missing folder", "%s", err);

@@ -51,23 +51,23 @@ static void conv_fwd(void *p, float *out)
 
 typedef struct {
     const char *name;
-    nr_conv_geom g;   /* n,c,h,w, k,kh,kw, stride,pad_t,pad_l, oh,ow */
+    nr_conv_geom g;   /* n,c,h,w, k,kh,kw, stride,pad_t,pad_l, oh,ow, dil,groups */
     int fd;           /* also run finite differences (small cases only) */
 } conv_case;
 
 static const conv_case conv_cases[] = {
-    {"1x1",                              {1, 4, 5, 6, 3, 1, 1, 1, 0, 0, 5, 6}, 1},
-    {"1x1 batch 2",                      {2, 3, 4, 3, 5, 1, 1, 1, 0, 0, 4, 3}, 1},
-    {"1x1 stride 2",                     {1, 3, 6, 5, 2, 1, 1, 2, 0, 0, 3, 3}, 1},
-    {"3x3 same pad 1",                   {1, 3, 6, 6, 4, 3, 3, 1, 1, 1, 6, 6}, 1},
-    {"2x2 same, extra row/col bottom/right", {1, 2, 5, 5, 3, 2, 2, 1, 0, 0, 5, 5}, 1},
-    {"3x3 stride 2 valid",               {1, 3, 7, 7, 2, 3, 3, 2, 0, 0, 3, 3}, 1},
-    {"3x3 stride 2 same (pad_t 0)",      {1, 2, 8, 8, 3, 3, 3, 2, 0, 0, 4, 4}, 1},
-    {"batch 2 C=3 K=5 non-square",       {2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 5, 7}, 1},
-    {"5x5 pad 2 non-square",             {1, 2, 4, 9, 3, 5, 5, 1, 2, 2, 4, 9}, 1},
+    {"1x1",                              {1, 4, 5, 6, 3, 1, 1, 1, 0, 0, 5, 6, 1, 1}, 1},
+    {"1x1 batch 2",                      {2, 3, 4, 3, 5, 1, 1, 1, 0, 0, 4, 3, 1, 1}, 1},
+    {"1x1 stride 2",                     {1, 3, 6, 5, 2, 1, 1, 2, 0, 0, 3, 3, 1, 1}, 1},
+    {"3x3 same pad 1",                   {1, 3, 6, 6, 4, 3, 3, 1, 1, 1, 6, 6, 1, 1}, 1},
+    {"2x2 same, extra row/col bottom/right", {1, 2, 5, 5, 3, 2, 2, 1, 0, 0, 5, 5, 1, 1}, 1},
+    {"3x3 stride 2 valid",               {1, 3, 7, 7, 2, 3, 3, 2, 0, 0, 3, 3, 1, 1}, 1},
+    {"3x3 stride 2 same (pad_t 0)",      {1, 2, 8, 8, 3, 3, 3, 2, 0, 0, 4, 4, 1, 1}, 1},
+    {"batch 2 C=3 K=5 non-square",       {2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 5, 7, 1, 1}, 1},
+    {"5x5 pad 2 non-square",             {1, 2, 4, 9, 3, 5, 5, 1, 2, 2, 4, 9, 1, 1}, 1},
     /* big enough that the im2col runs in several row bands, the last short */
-    {"banded 3x3 C=64 128 wide",         {2, 64, 20, 128, 4, 3, 3, 1, 1, 1, 20, 128}, 0},
-    {"banded 3x3 stride 2 C=32",         {1, 32, 255, 255, 3, 3, 3, 2, 1, 1, 128, 128}, 0},
+    {"banded 3x3 C=64 128 wide",         {2, 64, 20, 128, 4, 3, 3, 1, 1, 1, 20, 128, 1, 1}, 0},
+    {"banded 3x3 stride 2 C=32",         {1, 32, 255, 255, 3, 3, 3, 2, 1, 1, 128, 128, 1, 1}, 0},
 };
 
 static void test_conv_case(const conv_case *cc)

@@ -1,5 +1,5 @@
 """torch_ops.py NETC TORCH_OPS_RUN — the forward pass of each op added for
-issues 9 and 11 against PyTorch on the same weights and inputs.
+issues 9 and 11 (and conv2d's dilation and groups) against PyTorch on the same weights and inputs.
 
 Each case is a tiny model: `t = <the op on the image>`, and an output that
 depends on t (so that the infer entry computes it).  netc compiles it,
@@ -101,6 +101,35 @@ CASES = [
                                       output_padding=1),
                    F.conv_transpose2d(x, W["v.conv_transpose1.weight"], W["v.conv_transpose1.bias"],
                                       padding=(1, 0))]),
+    ("conv_transpose2d 3x3 and 5x5 stride 1, 'same' padding (the fast data-gradient path of conv.c)",
+     (2, 8, 6, 7),
+     "u = conv_transpose2d(image, 6, 5, padding = 2, bias = false)\nt = conv_transpose2d(image, 4, 3, padding = 1)",
+     ["t.conv_transpose1", "u.conv_transpose1"],
+     lambda W, x: [F.conv_transpose2d(x, W["t.conv_transpose1.weight"], W["t.conv_transpose1.bias"], padding=1),
+                   F.conv_transpose2d(x, W["u.conv_transpose1.weight"], None, padding=2)]),
+    ("conv2d dilation 2 same; dilation 3 valid [2, 3]; dilation 2 stride 2 same", (2, 3, 9, 10),
+     "u = conv2d(image, 2, [2, 3], dilation = 3)\nv = conv2d(image, 2, 3, stride = 2, pad = same, dilation = 2)\n"
+     "t = conv2d(image, 4, 3, pad = same, dilation = 2)",
+     ["t.conv1", "u.conv1", "v.conv1"],
+     lambda W, x: [same_conv(W, x, "t.conv1", 3, dilation=2),
+                   F.conv2d(x, W["u.conv1.weight"], W["u.conv1.bias"], dilation=3),
+                   same_conv(W, x, "v.conv1", 3, stride=2, dilation=2)]),
+    ("conv2d groups 3 (6 -> 9, 3x3 same); groups 2 (1x1, no bias)", (2, 6, 5, 7),
+     "u = conv2d(image, 4, 1, groups = 2, bias = false)\nt = conv2d(image, 9, 3, pad = same, groups = 3)",
+     ["t.conv1", "u.conv1"],
+     lambda W, x: [same_conv(W, x, "t.conv1", 3, groups=3),
+                   F.conv2d(x, W["u.conv1.weight"], None, groups=2)]),
+    ("depthwise conv2d (groups = channels): 3x3 same; 3x3 stride 2 dilation 2; 5x5 no bias; [1, 3] valid",
+     (2, 4, 7, 8),
+     "u = conv2d(image, 4, 3, stride = 2, pad = same, dilation = 2, groups = 4)\n"
+     "v = conv2d(image, 4, 5, pad = same, groups = 4, bias = false)\n"
+     "w = conv2d(image, 4, [1, 3], groups = 4)\n"
+     "t = conv2d(image, 4, 3, pad = same, groups = 4)",
+     ["t.conv1", "u.conv1", "v.conv1", "w.conv1"],
+     lambda W, x: [same_conv(W, x, "t.conv1", 3, groups=4),
+                   same_conv(W, x, "u.conv1", 3, stride=2, dilation=2, groups=4),
+                   same_conv(W, x, "v.conv1", 5, groups=4, bias=False),
+                   F.conv2d(x, W["w.conv1.weight"], W["w.conv1.bias"], groups=4)]),
     ("sort (ascending, descending, axes 1 and -1), argsort + gather, cumsum", (2, 3, 4, 5),
      "u = sort(image, axis = 1)\nv = gather(image * 2, argsort(image, descending = true))\n"
      "w = cumsum(image, axis = 2)\nt = sort(image, descending = true)",
@@ -117,6 +146,19 @@ CASES = [
      "t = batch_norm(image * 2 + 1, momentum = 0.3)",
      ["t.batch_norm1", "t.batch_norm1.running_stats.after"], lambda W, x: bn_train(W, x, 0.3), "train"),
 ]
+
+
+def same_conv(W, x, name, k, stride=1, dilation=1, groups=1, bias=True):
+    """netc's pad = same (TensorFlow's: out = ceil(in / stride), the odd pixel
+    of padding at the bottom/right) as an explicit F.pad, then F.conv2d."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    pads = []
+    for size, kk in ((x.shape[3], kw), (x.shape[2], kh)):
+        out = (size + stride - 1) // stride
+        p = max(0, (out - 1) * stride + (kk - 1) * dilation + 1 - size)
+        pads += [p // 2, p - p // 2]
+    return F.conv2d(F.pad(x, pads), W[name + ".weight"], W[name + ".bias"] if bias else None,
+                    stride=stride, dilation=dilation, groups=groups)
 
 
 def bn_train(W, x, momentum):
