@@ -6,8 +6,10 @@
  * so), nr_dist_init joins the job; otherwise, or in a build without MPI,
  * netrun is one process: rank 0 of 1, and every function below returns at
  * once (the collectives leave their buffers as they are).  The collectives
- * are called by every rank in the same order (all ranks run the same graph
- * on equal batches), from netrun's main thread only. */
+ * are called by every rank in the same order (all ranks run the same train
+ * entry on equal batches; the eval and infer entries call none, so the
+ * ranks may run them different numbers of times), from netrun's main thread
+ * only. */
 #ifndef NR_DIST_H
 #define NR_DIST_H
 
