@@ -153,7 +153,8 @@ for c in $CONFIGS; do
     g=$(graph "$c")
     defs=()
     for d in ${DEFS[$c]}; do defs+=(-D "$d"); done
-    "$NETC" models/unet.net "${defs[@]}" -o "$g"
+    # balanced class-weighted CE, as torch_bench.py computes (unet.net's default is logit-adjusted)
+    "$NETC" models/unet.net -D TAU=0 -D WEIGHTS=balanced "${defs[@]}" -o "$g"
     np=$("$NETRUN" info "$g" | sed -nE 's/^parameters: ([0-9]+) .*/\1/p')
     torch_cmd "$c" train 0
     "${CMD[@]}" > "$RUNS/params-$c.json"

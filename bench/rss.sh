@@ -84,8 +84,8 @@ for b in $BATCHES; do
     for v in "${VARIANTS[@]}"; do
         flags=$(vflags "$v")
         g="$OUT/unet-b$b-$v.netg"
-        "$NETC" models/unet.net -D BATCH="$b" $flags -o "$g"
-        "$NETC" models/unet.net -D BATCH="$b" $flags --emit plan > "$OUT/plan-b$b-$v.txt"
+        "$NETC" models/unet.net -D TAU=0 -D WEIGHTS=balanced -D BATCH="$b" $flags -o "$g"
+        "$NETC" models/unet.net -D TAU=0 -D WEIGHTS=balanced -D BATCH="$b" $flags --emit plan > "$OUT/plan-b$b-$v.txt"
         R[plan$b$v]=$(awk '/^entry train/ { on = 1; next } /^entry / { on = 0 }
             on && /naive sum|liveness bound|planned arena|arena \/ bound/' "$OUT/plan-b$b-$v.txt")
         R[pers$b]=$(grep -m1 '^persistent' "$OUT/plan-b$b-$v.txt" || true)

@@ -176,8 +176,10 @@ static int match_masks(const char *dir, const name_list *img, const name_list *m
         ng_fail(err, errlen, "%s: out of memory", dir);
         goto done;
     }
-    memcpy(is, img->v, sizeof *is * (size_t)n_img);
-    memcpy(ms, msk->v, sizeof *ms * (size_t)n_msk);
+    if (n_img)
+        memcpy(is, img->v, sizeof *is * (size_t)n_img);
+    if (n_msk) /* an empty list's v is NULL */
+        memcpy(ms, msk->v, sizeof *ms * (size_t)n_msk);
     qsort(is, (size_t)n_img, sizeof *is, cmp_stems);
     qsort(ms, (size_t)n_msk, sizeof *ms, cmp_stems);
     if (same_stems(dir, "images", is, n_img, err, errlen) || same_stems(dir, "masks", ms, n_msk, err, errlen))

@@ -3,7 +3,7 @@
 # corrupt graphs, bad data, the full-size model compiling.
 . "$(dirname "$0")/e2e_lib.sh"
 M=$SOURCE_ROOT/models/unet.net
-SMALL=(-D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=2 -D CLASSES=4)
+SMALL=(-D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=2 -D CLASSES=4 -D TAU=0 -D WEIGHTS=balanced)
 
 expect 2 "usage: netc" "netc without arguments" -- "$NETC"
 expect 2 "unknown option" "netc unknown option" -- "$NETC" "$M" --frobnicate

@@ -19,9 +19,9 @@ COUNT=96 VCOUNT=32 SEEDS="3 4 5 6 7" EPOCHS=10
 "$GEN_DATA" --out "$D" --count "$COUNT" --size 32 --classes 5 --seed 11 >/dev/null
 "$GEN_DATA" --out "$V" --count "$VCOUNT" --size 32 --classes 5 --seed 12 >/dev/null
 common=(-D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=5 -D LR=3e-3)
-"$NETC" "$M" "${common[@]}" -o "$WORK/weighted.netg"
-"$NETC" "$M" "${common[@]}" -D WEIGHTS=none -o "$WORK/plain.netg"
-"$NETC" "$M" "${common[@]}" -D WEIGHTS=median_freq -o "$WORK/median.netg"
+"$NETC" "$M" "${common[@]}" -D TAU=0 -D WEIGHTS=balanced -o "$WORK/weighted.netg"
+"$NETC" "$M" "${common[@]}" -D TAU=0 -o "$WORK/plain.netg"
+"$NETC" "$M" "${common[@]}" -D TAU=0 -D WEIGHTS=median_freq -o "$WORK/median.netg"
 "$NETC" "$SOURCE_ROOT/models/unet_dice.net" "${common[@]}" -o "$WORK/dice.netg"
 for m in weighted plain median dice; do
     for s in $SEEDS; do

@@ -61,7 +61,7 @@ compile() { # NAME MODEL ARGS...: NAME2.netg (batch 2) and NAME4.netg (batch 4)
         "$NETC" "$model" "$@" -D BATCH=$b -o "$WORK/$name$b.netg" || fail "compile $name with batch $b"
     done
 }
-compile ce "$SOURCE_ROOT/models/unet.net" "${SMALL[@]}" -D WEIGHTS=balanced -D DROPOUT=0.5
+compile ce "$SOURCE_ROOT/models/unet.net" "${SMALL[@]}" -D TAU=0 -D WEIGHTS=balanced -D DROPOUT=0.5
 compile dice "$SOURCE_ROOT/models/unet_dice.net" "${SMALL[@]}" -D WEIGHTS=balanced -D DROPOUT=0
 compile mean "$WORK/mean.net"
 compile clip "$WORK/clip.net"

@@ -2,9 +2,9 @@
 # study.sh — the imbalance study: the small U-Net trained on the example data
 # five ways, each a model file or a -D switch (no C), then one table of
 # pixel accuracy, foreground mIoU and worst foreground IoU on validation data.
-#   1 plain cross-entropy        models/unet.net -D WEIGHTS=none
-#   2 balanced class weights     models/unet.net
-#   3 median-frequency weights   models/unet.net -D WEIGHTS=median_freq
+#   1 plain cross-entropy        models/unet.net -D TAU=0
+#   2 balanced class weights     models/unet.net -D TAU=0 -D WEIGHTS=balanced
+#   3 median-frequency weights   models/unet.net -D TAU=0 -D WEIGHTS=median_freq
 #   4 cross-entropy + soft Dice  models/unet_dice.net
 #   5 focal loss                 models/unet_focal.net
 # Another architecture: study.sh MODEL.net (or NET=MODEL.net), e.g. models/resunet.net,
@@ -41,7 +41,10 @@ SMALL=(-D BASE=8 -D SIZE="$SIZE" -D DEPTH=2 -D BATCH=4 -D CLASSES="$CLASSES" -D 
 
 names=("plain cross-entropy" "balanced weights" "median-frequency weights" "cross-entropy + Dice" "focal loss")
 models=("$NET" "$NET" "$NET" models/unet_dice.net models/unet_focal.net)
-extra=("-D WEIGHTS=none" "-D CLIP=$CLIP" "-D WEIGHTS=median_freq -D CLIP=$CLIP" "" "")
+# rows 0-2 are cross-entropy without logit adjustment (models/unet.net's default TAU = 1)
+tau=""
+grep -qE "^const TAU " "$NET" && tau="-D TAU=0"
+extra=("-D WEIGHTS=none $tau" "-D WEIGHTS=balanced -D CLIP=$CLIP $tau" "-D WEIGHTS=median_freq -D CLIP=$CLIP $tau" "" "")
 # one row per loss: means over the seeds, and the range of the foreground mIoU
 printf '%s\n' "loss|pixel acc|fg mIoU|(min..max)|worst IoU" > "$OUT/table.txt"
 for i in $ROWS; do
