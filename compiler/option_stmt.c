@@ -7,6 +7,7 @@
 #include "elab.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../runtime/options.h"
@@ -18,13 +19,23 @@ typedef struct el_option_seen {
     struct el_option_seen *next;
 } el_option_seen;
 
-/* v as option text: numbers %.17g, lists "a,b,c".  0, or -1 after an
+/* The shortest %g form of x that reads back as x (0.1, not 0.10000000000000001). */
+static void num_text(char *buf, size_t n, double x)
+{
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+/* v as option text: numbers in their shortest exact form, lists "a,b,c".  0, or -1 after an
  * error at v's location. */
 static int option_text(elab *E, const char *key, const value *v, char *buf, size_t n)
 {
     switch (v->k) {
     case V_NUM:
-        snprintf(buf, n, "%.17g", v->num);
+        num_text(buf, n, v->num);
         return 0;
     case V_BOOL:
         snprintf(buf, n, "%s", v->num != 0 ? "true" : "false");
@@ -46,7 +57,9 @@ static int option_text(elab *E, const char *key, const value *v, char *buf, size
                          el_kind_name(&v->items[i]));
                 return -1;
             }
-            used += (size_t)snprintf(buf + used, used < n ? n - used : 0, "%s%.17g", i ? "," : "", v->items[i].num);
+            char t[32];
+            num_text(t, sizeof t, v->items[i].num);
+            used += (size_t)snprintf(buf + used, used < n ? n - used : 0, "%s%s", i ? "," : "", t);
         }
         if (v->n == 0 || used >= n) {
             el_error(E, v->loc, "option '%s': %s list", key, v->n ? "too long a" : "an empty");
