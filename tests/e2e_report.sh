@@ -103,7 +103,7 @@ expect 2 "--data needs the model" "report --data without a graph" -- "$NETRUN" r
     2>"$WORK/live.err" &
 pid=$!
 for _ in $(seq 600); do
-    [ "$(grep -c . "$WORK/live/log.csv" 2>/dev/null)" -ge 3 ] && [ -s "$WORK/live/report.html" ] && break
+    [ "$(grep -c . "$WORK/live/log.csv" 2>/dev/null || echo 0)" -ge 3 ] && [ -s "$WORK/live/report.html" ] && break
     sleep 0.1
 done
 cp "$WORK/live/report.html" "$WORK/live.html" 2>/dev/null
@@ -154,7 +154,9 @@ fi
 # a PATH without dot (but with valgrind, which the wrapped netc of a valgrind run needs)
 mkdir -p "$WORK/nodot"
 VG=$(command -v valgrind || true)
-[ -n "$VG" ] && ln -sf "$VG" "$WORK/nodot/valgrind"
+if [ -n "$VG" ]; then # Debian's valgrind is a script that runs valgrind.bin beside it
+    for f in "$(dirname "$VG")"/valgrind*; do ln -sf "$f" "$WORK/nodot/"; done
+fi
 expect 1 "needs Graphviz's 'dot' on PATH" "netc --emit svg without dot is a clear error" -- \
     env PATH="$WORK/nodot" "$NETC" "$M" --emit svg
 expect 1 "has no entry 'nope'" "netc --entry names the entries" -- "$NETC" "$M" --emit dot --entry nope
