@@ -9,12 +9,13 @@
 # others use the cores mean little.  Not a test.
 #
 #   bench/mpi_scaling.sh [BUILD_DIR]          (default build)
-#   BASE=16 SIZE=128 DEPTH=4 BATCH=4 STEPS=12 ROUNDS=2 bench/mpi_scaling.sh build-mpi
+#   BASE=16 SIZE=128 DEPTH=4 BATCH=4 STEPS=40 ROUNDS=3 BIND=core bench/mpi_scaling.sh build-mpi
 # BATCH is the per-rank batch B.
 set -eu
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BASE=${BASE:-16} SIZE=${SIZE:-128} DEPTH=${DEPTH:-4} BATCH=${BATCH:-4} STEPS=${STEPS:-12} ROUNDS=${ROUNDS:-2}
+BASE=${BASE:-16} SIZE=${SIZE:-128} DEPTH=${DEPTH:-4} BATCH=${BATCH:-4} STEPS=${STEPS:-40} ROUNDS=${ROUNDS:-3}
+BIND=${BIND:-core} # mpirun --bind-to: core (each rank and its loader threads on one core) or none
 NETC=$BUILD/compiler/netc NETRUN=$BUILD/runtime/netrun GEN=$BUILD/examples/gen_data
 "$NETRUN" --version | grep -q ', MPI)' || { echo "$NETRUN was built without MPI (meson -Dmpi=auto with libopenmpi-dev)"; exit 1; }
 command -v mpirun >/dev/null || { echo "no mpirun (Debian: openmpi-bin)"; exit 1; }
@@ -22,7 +23,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 W=$(mktemp -d /tmp/mpi_scaling.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-"$GEN" --out "$W/data" --count $((4 * BATCH)) --size "$SIZE" --classes 32 --seed 1 >/dev/null
+# one epoch for the whole run: the epoch-end checkpoint (a durable write, the same for
+# both configurations and not parallel) is then paid once, not every few steps
+"$GEN" --out "$W/data" --count $((2 * BATCH * STEPS)) --size "$SIZE" --classes 32 --seed 1 >/dev/null
 for b in "$BATCH" $((2 * BATCH)); do
     "$NETC" "$ROOT/models/unet.net" -D BASE="$BASE" -D SIZE="$SIZE" -D DEPTH="$DEPTH" -D BATCH="$b" -o "$W/b$b.netg"
 done
@@ -34,7 +37,7 @@ echo "global batch $((2 * BATCH)), $STEPS steps per run, $ROUNDS rounds, $(nproc
 # column, from the loop's start; the first step's allocations included)
 run() {
     rm -rf "$W/out"
-    mpirun --bind-to core --map-by core -np "$1" "$NETRUN" train "$2" --data "$W/data" --steps "$STEPS" \
+    mpirun --bind-to "$BIND" --map-by core -np "$1" "$NETRUN" train "$2" --data "$W/data" --steps "$STEPS" \
         --threads 1 --no-shuffle --quiet --out "$W/out" >/dev/null 2>"$W/err" || { cat "$W/err"; exit 1; }
     tail -1 "$W/out/log.csv" | awk -F, -v s="$STEPS" '{ printf "%.4f", $8 / s }'
 }
