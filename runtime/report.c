@@ -746,7 +746,7 @@ static void iou_bars(FILE *f, const nr_json *v, const nr_palette *pal)
     fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
                "<title>IoU per class</title>\n", W, H, W, H);
     fprintf(f, "<text x=\"%d\" y=\"16\" class=\"lg\">IoU</text><text x=\"%d\" y=\"16\" class=\"lg\">share of the "
-               "truth's pixels</text>\n", L, L + BW + 70);
+               "truth's pixels (log scale, 0.001%% to 100%%)</text>\n", L, L + BW + 70);
     for (double g = 0; g <= 1.0001; g += 0.25)
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"grid\"/><text x=\"%.1f\" y=\"%d\" "
                    "class=\"ax\" text-anchor=\"middle\">%.2f</text>\n", L + g * BW, L + g * BW, T - 4, T + row * n,
