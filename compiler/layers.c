@@ -318,6 +318,36 @@ static const char *layer_base(elab *E, const value *name, const char *key)
                            : nc_arena_printf(E->a, "%s%d", key, n);
 }
 
+/* The arguments the norms share, a[2] eps (already read), a[3] affine and
+ * a[4] name: 1 when valid, else 0 after an error. */
+static int norm_args_ok(elab *E, const value *a, const char *fn, double eps)
+{
+    if (!(eps > 0) || !isfinite(eps)) {
+        el_error(E, a[2].loc, "%s: eps %g must be finite and > 0", fn, eps);
+        return 0;
+    }
+    if (a[3].k != V_BOOL) {
+        el_error(E, a[3].loc, "%s: argument 'affine' must be true or false", fn);
+        return 0;
+    }
+    if (!el_is_none(&a[4]) && a[4].k != V_STR && a[4].k != V_SYM) {
+        el_error(E, a[4].loc, "%s: argument 'name' must be a name or a string", fn);
+        return 0;
+    }
+    return 1;
+}
+
+/* With affine: gamma <base>.weight (ones) and beta <base>.bias (zeros), c
+ * elements each, into in[1] and in[2]. */
+static void norm_affine(elab *E, int affine, const char *base, int c, nc_loc loc, int32_t *in)
+{
+    if (!affine)
+        return;
+    int32_t cd[1] = {c};
+    in[1] = param_tensor(E, nc_arena_printf(E->a, "%s.weight", base), 1, cd, NG_INIT_ONES, 0, 0, loc);
+    in[2] = param_tensor(E, nc_arena_printf(E->a, "%s.bias", base), 1, cd, NG_INIT_ZEROS, 0, 0, loc);
+}
+
 /* group_norm(x, groups, eps, affine, name) and instance_norm (groups = C):
  * a[] holds x, groups (instance_norm: none), eps, affine, name. */
 static value norm_layer(elab *E, const nc_expr *call, value *a, const char *fn)
@@ -337,26 +367,11 @@ static value norm_layer(elab *E, const nc_expr *call, value *a, const char *fn)
             return el_v_err();
         }
     }
-    if (!(eps > 0) || !isfinite(eps)) {
-        el_error(E, a[2].loc, "%s: eps %g must be finite and > 0", fn, eps);
+    if (!norm_args_ok(E, a, fn, eps))
         return el_v_err();
-    }
-    if (a[3].k != V_BOOL) {
-        el_error(E, a[3].loc, "%s: argument 'affine' must be true or false", fn);
-        return el_v_err();
-    }
-    if (!el_is_none(&a[4]) && a[4].k != V_STR && a[4].k != V_SYM) {
-        el_error(E, a[4].loc, "%s: argument 'name' must be a name or a string", fn);
-        return el_v_err();
-    }
     const char *base = layer_base(E, &a[4], fn);
-    int32_t in[3] = {a[0].t, -1, -1}, cd[1] = {c};
-    if (a[3].num) {
-        in[1] = param_tensor(E, nc_arena_printf(E->a, "%s.weight", base), 1, cd, NG_INIT_ONES, 0, 0,
-                             call->loc);
-        in[2] = param_tensor(E, nc_arena_printf(E->a, "%s.bias", base), 1, cd, NG_INIT_ZEROS, 0, 0,
-                             call->loc);
-    }
+    int32_t in[3] = {a[0].t, -1, -1};
+    norm_affine(E, (int)a[3].num, base, c, call->loc, in);
     int32_t ia[NG_MAX_IA] = {groups};
     float fa[NG_MAX_FA] = {(float)eps};
     char err[512];
@@ -406,18 +421,8 @@ static value b_batch_norm(elab *E, const nc_expr *call, value *a)
         el_error(E, a[1].loc, "%s: momentum %g is outside [0, 1]", fn, momentum);
         return el_v_err();
     }
-    if (!(eps > 0) || !isfinite(eps)) {
-        el_error(E, a[2].loc, "%s: eps %g must be finite and > 0", fn, eps);
+    if (!norm_args_ok(E, a, fn, eps))
         return el_v_err();
-    }
-    if (a[3].k != V_BOOL) {
-        el_error(E, a[3].loc, "%s: argument 'affine' must be true or false", fn);
-        return el_v_err();
-    }
-    if (!el_is_none(&a[4]) && a[4].k != V_STR && a[4].k != V_SYM) {
-        el_error(E, a[4].loc, "%s: argument 'name' must be a name or a string", fn);
-        return el_v_err();
-    }
     const ng_tensor *x = el_T(E, a[0].t);
     int c = x->dim[1];
     if ((int64_t)x->dim[0] * x->dim[2] * x->dim[3] < 2) {
@@ -427,13 +432,8 @@ static value b_batch_norm(elab *E, const nc_expr *call, value *a)
         return el_v_err();
     }
     const char *base = layer_base(E, &a[4], fn);
-    int32_t in[4] = {a[0].t, -1, -1, -1}, cd[1] = {c}, rd[2] = {2, c};
-    if (a[3].num) {
-        in[1] = param_tensor(E, nc_arena_printf(E->a, "%s.weight", base), 1, cd, NG_INIT_ONES, 0, 0,
-                             call->loc);
-        in[2] = param_tensor(E, nc_arena_printf(E->a, "%s.bias", base), 1, cd, NG_INIT_ZEROS, 0, 0,
-                             call->loc);
-    }
+    int32_t in[4] = {a[0].t, -1, -1, -1}, rd[2] = {2, c};
+    norm_affine(E, (int)a[3].num, base, c, call->loc, in);
     in[3] = param_tensor(E, nc_arena_printf(E->a, "%s.running_stats", base), 2, rd, NG_INIT_DATA, 0, 0,
                          call->loc);
     float *init = nc_arena_array(E->a, (size_t)2 * c, sizeof *init);

@@ -45,6 +45,17 @@ typedef struct {
     int relu;
 } dw_job;
 
+/* The output columns [lo, hi) of tap kx (input offset off) whose input
+ * column lies inside the row: from the per-task cache for kx < DW_KW. */
+static inline void dw_tap(const nr_conv_geom *g, const int *los, const int *his, int kx, int off, int *lo,
+                          int *hi)
+{
+    if (kx < DW_KW)
+        *lo = los[kx], *hi = his[kx];
+    else
+        dw_cols(off, g->stride, g->w, g->ow, lo, hi);
+}
+
 /* Task p = n*C + c: y[n][c] (OH,OW) = bias + sum over taps of w[c][ky][kx]
  * times the shifted plane x[n][c]. */
 static void dw_fwd_task(void *ctx, int64_t p, int tid)
@@ -73,10 +84,7 @@ static void dw_fwd_task(void *ctx, int64_t p, int tid)
                 const int off = kx * d - g->pad_l;
                 const float wv = wc[ky * g->kw + kx];
                 int lo, hi;
-                if (kx < DW_KW)
-                    lo = los[kx], hi = his[kx];
-                else
-                    dw_cols(off, s, g->w, g->ow, &lo, &hi);
+                dw_tap(g, los, his, kx, off, &lo, &hi);
                 if (s == 1) {
                     if (hi > lo)   /* input columns lo+off .. hi-1+off, all inside the row */
                         dw_axpy(yr + lo, xr + lo + off, wv, hi - lo);
@@ -117,10 +125,7 @@ static void dw_data_task(void *ctx, int64_t p, int tid)
                 const int off = kx * d - g->pad_l;
                 const float wv = wc[ky * g->kw + kx];
                 int lo, hi;
-                if (kx < DW_KW)
-                    lo = los[kx], hi = his[kx];
-                else
-                    dw_cols(off, s, g->w, g->ow, &lo, &hi);
+                dw_tap(g, los, his, kx, off, &lo, &hi);
                 if (s == 1) {
                     if (hi > lo)   /* dx[ox + off] += w dy[ox], ox in [lo, hi) */
                         dw_axpy(dxr + lo + off, dyr + lo, wv, hi - lo);
