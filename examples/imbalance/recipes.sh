@@ -12,8 +12,11 @@
 # their Adam with Keras's element clip at LR 3e-3 (their 1e-4 default is for
 # the full-size network); unet_nn.net uses its own defaults.
 # Environment: SETTINGS ("99 97": at most 1 or 3 objects per image, ~99% or ~97%
-# background), CLASSES (32), SIZE (32), COUNT (320 training images; a quarter as
-# many for validation), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5"),
+# background), CLASSES (32), SIZE (32, the model's input), IMAGE (the images'
+# size, SIZE: larger trains on random crops, evaluates by sliding window),
+# COUNT (320 training images), VAL (640 validation images: enough that every
+# class is present, so a class at IoU 0 is one the model missed, not one
+# absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5"),
 # THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +25,7 @@ netc_install_deps
 BUILD=${BUILD:-build}
 netc_build "$BUILD" >/dev/null
 
-SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} COUNT=${COUNT:-320}
+SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} IMAGE=${IMAGE:-${SIZE:-32}} COUNT=${COUNT:-320} VAL=${VAL:-640}
 STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5"}
 THREADS=${THREADS:-1} JOBS=${JOBS:-1}
 OUT=${OUT:-$BUILD/recipes}
@@ -53,9 +56,9 @@ for s in $SETTINGS; do
     case $s in 99) objects=1 ;; 97) objects=3 ;; *) echo "recipes.sh: setting $s is 99 or 97" >&2; exit 2 ;; esac
     D=$OUT/$s/data
     mkdir -p "$OUT/$s"
-    gen() { "$BUILD"/examples/gen_data --out "$1" --count "$2" --size "$SIZE" --classes "$CLASSES" --max-objects "$objects" --seed "$3"; }
+    gen() { "$BUILD"/examples/gen_data --out "$1" --count "$2" --size "$IMAGE" --classes "$CLASSES" --max-objects "$objects" --seed "$3"; }
     [ -d "$D/train" ] || gen "$D/train" "$COUNT" 11 > "$D.train.log"
-    [ -d "$D/val" ] || gen "$D/val" $((COUNT / 4)) 12 > "$D.val.log"
+    [ -d "$D/val" ] || gen "$D/val" "$VAL" 12 > "$D.val.log"
     for i in $RECIPES; do
         # shellcheck disable=SC2086
         "$BUILD"/compiler/netc "${models[$i]}" "${SMALL[@]}" ${defs[$i]} -o "$OUT/$s/recipe$i.netg"
@@ -77,7 +80,7 @@ for s in $SETTINGS; do
             >> "$OUT/$s/table.txt"
     done
     echo
-    echo "setting $s: $STEPS steps of batch 4 on $COUNT images ${SIZE}x${SIZE}, $CLASSES classes, at most $objects object(s) per image;"
-    echo "seeds $SEEDS (means); validation on $((COUNT / 4)) images, $(grep -o '[0-9.]*% of pixels' "$D.val.log" | head -1) background"
+    echo "setting $s: $STEPS steps of batch 4 on $COUNT images ${IMAGE}x${IMAGE} (model input ${SIZE}x${SIZE}), $CLASSES classes, at most $objects object(s) per image;"
+    echo "seeds $SEEDS (means); validation on $VAL images, $(grep -o '[0-9.]*% of pixels' "$D.val.log" | head -1) background"
     awk -F'|' '{ printf "%-30s %10s %8s %15s %13s %20s\n", $1, $2, $3, $4, $5, $6 }' "$OUT/$s/table.txt"
 done
