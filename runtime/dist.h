@@ -14,6 +14,7 @@
 #define NR_DIST_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "dispatch.h"
@@ -102,6 +103,13 @@ void nr_dist_before_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx);
 void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx);
 /* After the last node: finish every bucket, average the statistics. */
 void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx);
+/* The seconds the train entry's runs spent so far in this process on the
+ * gradient allreduce outside the kernels: waiting for buckets (MPI_Wait),
+ * polling those in flight (MPI_Test), staging and averaging (0 in one
+ * process; netrun train --profile). */
+void nr_dist_grad_seconds(double *wait_s, double *poll_s, double *copy_s);
+/* Those per step of steps, against run_s in the train entry (several ranks only). */
+void nr_dist_print_profile(FILE *f, double run_s, int64_t steps);
 /* Counts of the plan (for netrun info and the tests). */
 int nr_dist_plan_tensors(const nr_dist_plan *p);
 int64_t nr_dist_plan_bytes(const nr_dist_plan *p);

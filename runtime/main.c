@@ -27,7 +27,7 @@ static void usage(FILE *out)
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
             "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
-            "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait per step)\n"
+            "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json] [--tta] [--prior-correction TAU]\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR [--overlay]\n"
             "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"

@@ -912,8 +912,10 @@ agree:
                (long long)(total - start), now() - t0, o->out,
                vs ? metric : "training loss, no --val given");
     }
-    if (o->profile)
+    if (o->profile) {
         nr_data_print_profile(stdout, b, run_s, total - start);
+        nr_dist_print_profile(stdout, run_s, total - start);
+    }
     if (writer)
         report_write(m, o, &report_warned); /* last: it loads best.safetensors into m */
     rc = 0;
