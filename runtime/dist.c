@@ -20,7 +20,7 @@
 static int d_rank = 0, d_size = 1, d_local = 1, d_failed_together = 0;
 /* seconds of the gradient allreduce that the train entry spent outside its
  * kernels (nr_dist_grad_seconds): waiting for buckets, polling them, and
- * staging and averaging their tensors */
+ * dividing their tensors by the ranks */
 static double d_wait_s, d_poll_s, d_copy_s;
 static int d_sharing = 1; /* ranks on this machine whose cores overlap this one's, itself included */
 
@@ -392,10 +392,8 @@ void nr_dist_plan_free(nr_dist_plan *p)
 int nr_dist_plan_tensors(const nr_dist_plan *p) { return p ? p->n_members : 0; }
 int64_t nr_dist_plan_bytes(const nr_dist_plan *p) { return p ? p->floats * 4 : 0; }
 
-/* Wait for bucket j, whose sum is the average (its tensors were staged
- * divided by the ranks); with copy_back, copy the averages into its tensors
- * (a node that is not held reads them next). */
-static void finish(nr_dist_plan *p, int j, int copy_back, nr_dist_ptr_fn ptr, void *ctx)
+/* Wait for bucket j: its tensors then hold the averages. */
+static void finish(nr_dist_plan *p, int j)
 {
     bucket *b = &p->b[j];
     if (b->state == 2)
@@ -406,14 +404,8 @@ static void finish(nr_dist_plan *p, int j, int copy_back, nr_dist_ptr_fn ptr, vo
     double t0 = MPI_Wtime();
     if (b->state != 3)
         MPI_Wait(&b->req, MPI_STATUS_IGNORE);
-    double t1 = MPI_Wtime();
-    d_wait_s += t1 - t0;
-    for (int k = b->first; copy_back && k < b->first + b->count; k++) {
-        int t = p->members[k];
-        memcpy(ptr(ctx, t), p->staging + p->off[t], (size_t)ng_tensor_nelem(&p->g->tensors[t]) * sizeof(float));
-    }
+    d_wait_s += MPI_Wtime() - t0;
     b->state = 2;
-    d_copy_s += MPI_Wtime() - t1;
 }
 
 void nr_dist_begin_run(nr_dist_plan *p)
@@ -458,17 +450,21 @@ const nr_kctx *nr_dist_held(const nr_dist_plan *p, int j, int *node)
     return &p->q[j].k;
 }
 
-void nr_dist_before_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx)
+void nr_dist_before_node(nr_dist_plan *p, int i, nr_kctx *k)
 {
     if (!p)
         return;
     const ng_node *n = &p->en->nodes[i];
-    for (int k = 0; k < n->n_in; k++)
-        if (n->in[k] >= 0 && p->bucket_of[n->in[k]] >= 0)
-            finish(p, p->bucket_of[n->in[k]], 1, ptr, ctx);
+    for (int s = 0; s < n->n_in; s++)
+        if (n->in[s] >= 0 && p->bucket_of[n->in[s]] >= 0) {
+            finish(p, p->bucket_of[n->in[s]]);
+            k->in[s] = p->staging + p->off[n->in[s]];
+        }
+    if (n->out >= 0 && p->bucket_of[n->out] >= 0)
+        k->y = p->staging + p->off[n->out];
 }
 
-void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx)
+void nr_dist_after_node(nr_dist_plan *p, int i)
 {
     if (!p)
         return;
@@ -476,13 +472,13 @@ void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx)
     double t0 = MPI_Wtime();
     if (t >= 0 && p->bucket_of[t] >= 0) {
         bucket *b = &p->b[p->bucket_of[t]];
-        /* staged as g / N, so that the sum is the average: one pass over the
-         * gradients fewer (for N a power of 2 the same floats as dividing
-         * the sum, subnormals aside) */
-        const float inv = 1.0f / (float)d_size, *g = ptr(ctx, t);
+        /* divided by N, so that the sum is the average (for N a power of 2
+         * the same floats as dividing the sum, subnormals aside), while the
+         * kernel's output is still in cache */
+        const float inv = 1.0f / (float)d_size;
         float *x = p->staging + p->off[t];
         for (int64_t e = 0, ne = ng_tensor_nelem(&p->g->tensors[t]); e < ne; e++)
-            x[e] = g[e] * inv;
+            x[e] *= inv;
         if (++b->staged == b->count) {
             MPI_Iallreduce(MPI_IN_PLACE, p->staging + b->off, (int)b->floats, MPI_FLOAT, MPI_SUM,
                            MPI_COMM_WORLD, &b->req);
@@ -498,7 +494,7 @@ void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx)
             int flag;
             MPI_Test(&p->b[j].req, &flag, MPI_STATUS_IGNORE);
             if (flag)
-                p->b[j].state = 3; /* arrived; averaged by finish */
+                p->b[j].state = 3; /* arrived */
         }
     d_poll_s += MPI_Wtime() - t1;
 }
@@ -510,7 +506,7 @@ void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx)
     /* the buckets only held updates read: their tensors' storage may hold
      * other tensors by now, so the averages stay in the staging buffer */
     for (int j = 0; j < p->n_buckets; j++)
-        finish(p, j, 0, ptr, ctx);
+        finish(p, j);
     const float inv = 1.0f / (float)d_size;
     for (int s = 0; s < p->n_stats; s++) {
         float *x = ptr(ctx, p->stats[s]);
@@ -547,8 +543,8 @@ nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en)
     return NULL;
 }
 void nr_dist_plan_free(nr_dist_plan *p) { (void)p; }
-void nr_dist_before_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx) { (void)p, (void)i, (void)ptr, (void)ctx; }
-void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx) { (void)p, (void)i, (void)ptr, (void)ctx; }
+void nr_dist_before_node(nr_dist_plan *p, int i, nr_kctx *k) { (void)p, (void)i, (void)k; }
+void nr_dist_after_node(nr_dist_plan *p, int i) { (void)p, (void)i; }
 void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx) { (void)p, (void)ptr, (void)ctx; }
 void nr_dist_begin_run(nr_dist_plan *p) { (void)p; }
 int nr_dist_hold(nr_dist_plan *p, int i, const nr_kctx *k) { (void)p, (void)i, (void)k; return 0; }
@@ -618,6 +614,6 @@ void nr_dist_print_profile(FILE *f, double run_s, int64_t steps)
     nr_dist_grad_seconds(&w, &p, &c);
     double ms = 1e3 / (double)steps, pc = run_s > 0 ? 100.0 / run_s : 0;
     fprintf(f, "gradients over %d ranks, per step of this rank: waited %.2f ms for buckets (%.1f%% of the train "
-            "entry), polled %.2f ms (%.1f%%), staged and averaged %.2f ms (%.1f%%)\n", d_size, w * ms, w * pc,
+            "entry), polled %.2f ms (%.1f%%), divided by the ranks %.2f ms (%.1f%%)\n", d_size, w * ms, w * pc,
             p * ms, p * pc, c * ms, c * pc);
 }

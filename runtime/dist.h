@@ -66,8 +66,10 @@ int nr_dist_shard(int64_t k, int per_rank, int n, int *first);
  * The tensors averaged across ranks are the gradients the optimizer reads:
  * the NG_ROLE_GRAD tensors that a node outside the backward pass reads (an
  * update, or a norm for clipping: a node whose output is not a gradient),
- * less those computed from such a tensor (a clipped gradient).  Each is
- * copied into a bucket as soon as its producer ran, and a bucket is summed
+ * less those computed from such a tensor (a clipped gradient).  Each lives
+ * in a bucket, not in the arena: its producer writes it there (the kernel's
+ * output pointer redirected), it is divided by the ranks right after, and a
+ * bucket is summed
  * with MPI_Iallreduce when it is full (NR_DIST_BUCKET_BYTES) or when a node
  * is about to read one of its tensors, while the backward pass goes on.
  * netc runs each update right after its gradient (compiler/entry.c), so the
@@ -75,8 +77,8 @@ int nr_dist_shard(int64_t k, int per_rank, int n, int *first);
  * gradients or a few small tensors (a scheduled learning rate, copied at
  * the update's place) and that no later node's inputs depend on: they run
  * after the last node, reading the averages from the buckets.  Any other
- * reader of an averaged gradient (a clipping norm) waits for its bucket,
- * whose averages are copied back into the gradient first.  Persistent
+ * reader of an averaged gradient (a clipping norm) waits for its bucket and
+ * reads the averages there.  Persistent
  * tensors written by an update that reads no gradient (batch_norm's running
  * statistics) are averaged after the run.  The plan is made once per entry;
  * NULL when there is nothing to reduce or one process.
@@ -97,15 +99,17 @@ void nr_dist_begin_run(nr_dist_plan *p);
 int nr_dist_hold(nr_dist_plan *p, int i, const nr_kctx *k);
 /* The j-th held call of this run and its node index, or NULL after the last. */
 const nr_kctx *nr_dist_held(const nr_dist_plan *p, int j, int *node);
-/* Before node i runs: wait for the buckets it reads. */
-void nr_dist_before_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx);
-/* After node i ran: stage its output when it is a reduced gradient. */
-void nr_dist_after_node(nr_dist_plan *p, int i, nr_dist_ptr_fn ptr, void *ctx);
+/* Before node i runs: wait for the buckets it reads, and point k's inputs
+ * and output that are reduced gradients at their place in the buckets. */
+void nr_dist_before_node(nr_dist_plan *p, int i, nr_kctx *k);
+/* After node i ran: divide its output by the ranks when it is a reduced
+ * gradient, and send its bucket when that was the bucket's last. */
+void nr_dist_after_node(nr_dist_plan *p, int i);
 /* After the last node: finish every bucket, average the statistics. */
 void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx);
 /* The seconds the train entry's runs spent so far in this process on the
  * gradient allreduce outside the kernels: waiting for buckets (MPI_Wait),
- * polling those in flight (MPI_Test), staging and averaging (0 in one
+ * polling those in flight (MPI_Test), dividing by the ranks (0 in one
  * process; netrun train --profile). */
 void nr_dist_grad_seconds(double *wait_s, double *poll_s, double *copy_s);
 /* Those per step of steps, against run_s in the train entry (several ranks only). */

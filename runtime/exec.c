@@ -384,7 +384,7 @@ int nr_model_run(nr_model *m, const char *entry)
             updates = 1;
             continue;
         }
-        nr_dist_before_node(dp, i, exec_ptr, &pc);
+        nr_dist_before_node(dp, i, &k);
         if (prof) {
             double t0 = now_ns();
             nr_dispatch(&k);
@@ -392,7 +392,7 @@ int nr_model_run(nr_model *m, const char *entry)
         } else {
             nr_dispatch(&k);
         }
-        nr_dist_after_node(dp, i, exec_ptr, &pc);
+        nr_dist_after_node(dp, i);
         updates |= (ng_ops[n->op].flags & NG_F_UPDATE) != 0;
     }
     nr_dist_end_run(dp, exec_ptr, &pc);
