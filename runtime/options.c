@@ -8,7 +8,7 @@
 #include "util.h"
 
 const nr_option_info nr_option_table[] = {
-#define OPTION(name, kind, def, range, doc) {#name, NR_OPT_##kind, def, range, doc},
+#define OPTION(name, kind, scope, def, range, doc) {#name, NR_OPT_##kind, NR_OPT_##scope, def, range, doc},
 #include "options.def"
 #undef OPTION
 };
@@ -329,4 +329,51 @@ void nr_options_print(FILE *f, const ng_graph *g)
         const char *k = nr_option_table[i].name;
         fprintf(f, "  %-16s = %-12s%s\n", k, nr_option(g, k), nr_option_given(g, k) ? "" : "  (default)");
     }
+}
+
+int nr_options_train_record(const ng_graph *g, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < nr_option_count; i++) {
+        const nr_option_info *o = &nr_option_table[i];
+        if (o->scope != NR_OPT_TRAIN)
+            continue;
+        int w = snprintf(out + n, len - n, "%s%s=%s", n ? ";" : "", o->name, nr_option(g, o->name));
+        if (w < 0 || (size_t)w >= len - n)
+            return -1;
+        n += (size_t)w;
+    }
+    return 0;
+}
+
+int nr_options_train_diff(const ng_graph *g, const char *record, char *was, size_t wlen, char *now,
+                          size_t nlen)
+{
+    int diff = 0;
+    size_t nw = 0, nn = 0;
+    was[0] = now[0] = 0;
+    for (const char *p = record; *p;) {
+        const char *end = strchr(p, ';'), *eq = strchr(p, '=');
+        if (!end)
+            end = p + strlen(p);
+        if (eq && eq < end && (size_t)(eq - p) < 64) {
+            char key[64];
+            memcpy(key, p, (size_t)(eq - p));
+            key[eq - p] = 0;
+            const char *cur = nr_option(g, key); /* NULL: an option this netrun does not know */
+            size_t vl = (size_t)(end - eq - 1);
+            if (cur && (strlen(cur) != vl || strncmp(cur, eq + 1, vl) != 0)) {
+                int a = snprintf(was + nw, wlen - nw, " --set %s=%.*s", key, (int)vl, eq + 1);
+                int b = snprintf(now + nn, nlen - nn, " --set %s=%s", key, cur);
+                if (a > 0 && (size_t)a < wlen - nw)
+                    nw += (size_t)a;
+                if (b > 0 && (size_t)b < nlen - nn)
+                    nn += (size_t)b;
+                diff++;
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    return diff;
 }

@@ -12,9 +12,12 @@
 
 typedef enum { NR_OPT_NUM, NR_OPT_INT, NR_OPT_CHOICE, NR_OPT_NUMS, NR_OPT_STR, NR_OPT_BOOL } nr_opt_kind;
 
+typedef enum { NR_OPT_INFER, NR_OPT_TRAIN } nr_opt_scope;
+
 typedef struct {
     const char *name;
     nr_opt_kind kind;
+    nr_opt_scope scope; /* TRAIN: it changes the training batches (kept by checkpoints) */
     const char *def;     /* default, in canonical form */
     const char *range;   /* "lo..hi" (NUM, INT, NUMS), "a|b|c" (CHOICE), "" */
     const char *doc;
@@ -58,6 +61,16 @@ int nr_option_nums(const ng_graph *g, const char *key, double *out, int max);
 /* Whether the value in effect came from g (model file or --set) rather than
  * the default. */
 int nr_option_given(const ng_graph *g, const char *key);
+
+/* The TRAIN-scope options in effect, "key=value;key=value..." in table
+ * order, for a checkpoint's metadata.  0, or -1 when len is too small. */
+int nr_options_train_record(const ng_graph *g, char *out, size_t len);
+/* How many options of a record (nr_options_train_record's form) differ
+ * from g's in effect; their recorded and current values as " --set
+ * key=value" lists into was and now.  Keys this netrun does not know are
+ * skipped. */
+int nr_options_train_diff(const ng_graph *g, const char *record, char *was, size_t wlen, char *now,
+                          size_t nlen);
 
 /* One line per known option: "  key = value  (default|model)". */
 void nr_options_print(FILE *f, const ng_graph *g);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dist.h"
+#include "options.h"
 #include "overlay.h"
 #include "png.h"
 #include "report.h"
@@ -151,13 +152,19 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
     snprintf(el, sizeof el, "%.17g", rs->epoch_loss); /* exact: the resumed mean is the same */
     snprintf(es, sizeof es, "%lld", (long long)rs->epoch_steps);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)rs->seed);
-    char ranks[16];
+    char ranks[16], topts[sizeof rs->options];
     snprintf(ranks, sizeof ranks, "%d", nr_dist_size());
+    if (nr_options_train_record(g, topts, sizeof topts) != 0) {
+        fail(err, errlen, "%s: the model's options take more than the checkpoint's %zu bytes for them", path,
+             sizeof topts);
+        free(ts);
+        return -1;
+    }
     const char *meta[] = {"format", "netrun", "step", step, "epoch", ep,
                           "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
                           "best_score", bs, "epoch_loss_sum", el, "epoch_steps", es, "seed", seed,
                           "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no",
-                          "ranks", ranks, "class_counts", NULL};
+                          "ranks", ranks, "train_options", topts, "class_counts", NULL};
     char *cc = counts_str(nr_model_class_counts(m), g->bind.classes);
     int n_meta = (int)(sizeof meta / sizeof *meta / 2);
     if (cc)
@@ -225,8 +232,9 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
         rs->epoch_loss = el ? strtod(el, NULL) : 0;
         rs->epoch_steps = es ? atoll(es) : 0;
         rs->has_options = seed && sh && au;
-        const char *nr = nr_st_meta(f, "ranks");
+        const char *nr = nr_st_meta(f, "ranks"), *to = nr_st_meta(f, "train_options");
         rs->ranks = nr ? atoi(nr) : 1;
+        snprintf(rs->options, sizeof rs->options, "%s", to ? to : "");
         if (rs->has_options) {
             rs->seed = strtoull(seed, NULL, 10);
             rs->shuffle = strcmp(sh, "yes") == 0;
@@ -644,7 +652,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_metrics last = {0};
     const char *metric = o->best_metric ? o->best_metric : "miou_fg";
     /* best score so far: validation metric, or -train loss */
-    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size()};
+    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size(), ""};
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
@@ -668,6 +676,12 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
                  "it exactly (this one: --seed %llu%s%s)", o->resume, (unsigned long long)was.seed,
                  was.shuffle ? "" : " --no-shuffle", was.augment ? " --augment" : "",
                  (unsigned long long)o->seed, o->shuffle ? "" : " --no-shuffle", o->augment ? " --augment" : "");
+            goto agree;
+        }
+        char had[1024], has[1024];
+        if (nr_options_train_diff(g, was.options, had, sizeof had, has, sizeof has) > 0) {
+            fail(err, errlen, "%s: the run had%s; resume it with the same settings to continue it exactly "
+                 "(this one:%s)", o->resume, had, has);
             goto agree;
         }
         if (was.ranks != nr_dist_size()) {

@@ -86,11 +86,13 @@ typedef struct {
     int shuffle, augment;  /* a resumed run must use the same */
     int has_options;       /* set by nr_ckpt_load when the file holds the three */
     int ranks;             /* processes of the run (mpirun -np; dist.h), 1 if not recorded */
+    char options[1024];    /* the TRAIN options of the run (options.h), "" if not recorded */
 } nr_run_state;
 
 /* Checkpoints (safetensors): parameters under their graph names; with
  * opt_state also the optimizer tensors, the step and rs (metadata: step,
- * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment),
+ * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment,
+ * ranks, train_options: the options that change the batches, options.h),
  * for --resume.  Written atomically and durably (ng_atomic_*): on failure
  * the file at path is as it was. */
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,

@@ -69,6 +69,11 @@ NETRUN_LOADER_THREADS=1 "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 10 --
 cmp -s "$WORK/ref/last.safetensors" "$WORK/half/last.safetensors" &&
     ok "a resumed run with foreground and repeat sampling ends bit for bit as one run" ||
     fail "resume differs from the uninterrupted run"
+# the checkpoint keeps the sampling options: resuming with others is refused, naming them
+expect 1 "the run had --set foreground=0.5; resume it with the same settings to continue it exactly (this one: --set foreground=0.2)" \
+    "a resume with another foreground share is refused, both values named" -- \
+    "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 10 --out "$WORK/other" --threads 1 --quiet \
+    --resume "$WORK/half/last.safetensors" --set foreground=0.2
 
 # the crop hook runs on the loader threads: 4 of them draw what 1 draws
 NETRUN_LOADER_THREADS=4 "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 10 --out "$WORK/lt4" --threads 1 --quiet ||
