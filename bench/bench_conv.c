@@ -7,24 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *alloc_rand(int64_t n)
-{
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    for (int64_t i = 0; i < n; i++)
-        p[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
-    return p;
-}
+#include "bench.h"
 
 /* Best of reps runs (after one warm-up) of one kernel, in seconds. */
 enum { FWD, BWD_DATA, BWD_FILTER, BWD_BIAS };

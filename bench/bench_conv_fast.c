@@ -26,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 typedef struct {
     char name;
     int base, size, batch;
@@ -78,25 +80,6 @@ static int unet_layers(const bench_config *cf, bench_layer *l)
     add_layer(l, &n, cf->batch, cf->base, 32, cf->size, 3, 1);
     add_layer(l, &n, cf->batch, 32, 32, cf->size, 1, 1);
     return n;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static float *alloc_rand(int64_t n)
-{
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "bench_conv_fast: out of memory\n");
-        exit(2);
-    }
-    for (int64_t i = 0; i < n; i++)
-        p[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
-    return p;
 }
 
 enum { FWD, DATA, FILT, N_PASS };

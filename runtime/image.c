@@ -65,28 +65,33 @@ int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int3
     return nr_png_load_mask(path, NULL, 0, classes, ignore, h, w, out, err, errlen);
 }
 
+/* Where output position o (of an axis scaled by scale = in / out, n input
+ * positions) samples: between input positions *i0 and *i1 (clamped to the
+ * edge), weight *a on *i1 (pixel centres aligned, as align_corners=False). */
+static void bilinear_src(int o, float scale, int n, int *i0, int *i1, float *a)
+{
+    float f = ((float)o + 0.5f) * scale - 0.5f;
+    if (f < 0)
+        f = 0;
+    *i0 = (int)f;
+    if (*i0 > n - 1)
+        *i0 = n - 1;
+    *i1 = *i0 + 1 < n ? *i0 + 1 : n - 1;
+    *a = f - (float)*i0;
+}
+
 void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh, int ow)
 {
     float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
     size_t ihw = (size_t)ih * (size_t)iw, ohw = (size_t)oh * (size_t)ow;
     for (int y = 0; y < oh; y++) {
-        float fy = ((float)y + 0.5f) * sy - 0.5f;
-        if (fy < 0)
-            fy = 0;
-        int y0 = (int)fy;
-        if (y0 > ih - 1)
-            y0 = ih - 1;
-        int y1 = y0 + 1 < ih ? y0 + 1 : ih - 1;
-        float ay = fy - (float)y0;
+        int y0, y1;
+        float ay;
+        bilinear_src(y, sy, ih, &y0, &y1, &ay);
         for (int x = 0; x < ow; x++) {
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > iw - 1)
-                x0 = iw - 1;
-            int x1 = x0 + 1 < iw ? x0 + 1 : iw - 1;
-            float ax = fx - (float)x0;
+            int x0, x1;
+            float ax;
+            bilinear_src(x, sx, iw, &x0, &x1, &ax);
             for (int k = 0; k < c; k++) {
                 const float *p = in + (size_t)k * ihw;
                 float top = p[(size_t)y0 * iw + x0] * (1 - ax) + p[(size_t)y0 * iw + x1] * ax;

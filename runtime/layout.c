@@ -102,13 +102,47 @@ static char *trim(char *line)
     return line;
 }
 
-static nr_dataset *finish(samples *s, int need_masks, const char *what, char *err, size_t errlen)
+/* The next line of f that has text after trim(), trimmed; NULL at the end
+ * of the file.  *lineno counts every line read. */
+static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
 {
+    while (getline(line, cap, f) > 0) {
+        ++*lineno;
+        char *t = trim(*line);
+        if (*t)
+            return t;
+    }
+    return NULL;
+}
+
+/* 0 when the image (and, with need_masks, the mask) that line lineno of
+ * list names for entry exist; else the error naming them and the line. */
+static int listed_files_exist(const char *img, const char *msk, int need_masks, const char *entry,
+                              const char *list, int lineno, char *err, size_t errlen)
+{
+    if (!is_file(img))
+        return ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
+                       lineno);
+    if (need_masks && !is_file(msk))
+        return ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
+                       strerror(errno ? errno : ENOENT), entry, list, lineno);
+    return 0;
+}
+
+/* Closes the list file f (and frees getline's line); the samples read from
+ * it as a dataset unless bad or a read error (then NULL, the samples freed). */
+static nr_dataset *finish(FILE *f, char *line, int bad, samples *s, int need_masks, const char *list,
+                          char *err, size_t errlen)
+{
+    if (!bad && ferror(f))
+        bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
+    free(line);
+    fclose(f);
     nr_dataset *ds = NULL;
-    if (s->n == 0)
-        ng_fail(err, errlen, "%s: no samples", what);
-    else if (!(ds = nr_dataset_from_paths(s->n, s->name, s->image, need_masks ? s->mask : NULL)))
-        ng_fail(err, errlen, "%s: out of memory", what);
+    if (!bad && s->n == 0)
+        ng_fail(err, errlen, "%s: no samples", list);
+    else if (!bad && !(ds = nr_dataset_from_paths(s->n, s->name, s->image, need_masks ? s->mask : NULL)))
+        ng_fail(err, errlen, "%s: out of memory", list);
     samples_free(s);
     return ds;
 }
@@ -129,11 +163,7 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, bad = 0;
-    for (ssize_t got; !bad && (got = getline(&line, &cap, f)) > 0;) {
-        lineno++;
-        char *id = trim(line);
-        if (!*id)
-            continue;
+    for (char *id; !bad && (id = next_entry(f, &line, &cap, &lineno));) {
         if (strpbrk(id, " \t/")) {
             bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
                           lineno, id);
@@ -143,28 +173,12 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", root, id);
         snprintf(msk, sizeof msk, "%s/SegmentationClass/%s.png", root, id);
         snprintf(name, sizeof name, "%s.jpg", id);
-        if (!is_file(img)) {
-            bad = ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
-                          lineno);
+        if ((bad = listed_files_exist(img, msk, need_masks, id, list, lineno, err, errlen)) != 0)
             break;
-        }
-        if (need_masks && !is_file(msk)) {
-            bad = ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
-                          strerror(errno ? errno : ENOENT), id, list, lineno);
-            break;
-        }
         if (samples_push(&s, name, img, msk) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", list);
     }
-    if (!bad && ferror(f))
-        bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
-    free(line);
-    fclose(f);
-    if (bad) {
-        samples_free(&s);
-        return NULL;
-    }
-    return finish(&s, need_masks, list, err, errlen);
+    return finish(f, line, bad, &s, need_masks, list, err, errlen);
 }
 
 /* path resolved against dir unless absolute. */
@@ -194,11 +208,7 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0, bad = 0;
-    for (ssize_t got; !bad && (got = getline(&line, &cap, f)) > 0;) {
-        lineno++;
-        char *t = trim(line);
-        if (!*t)
-            continue;
+    for (char *t; !bad && (t = next_entry(f, &line, &cap, &lineno));) {
         char *sp = t + strcspn(t, " \t");
         char *second = NULL;
         if (*sp) {
@@ -220,29 +230,13 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         resolve(img, sizeof img, dir, t);
         if (second)
             resolve(msk, sizeof msk, dir, second);
-        if (!is_file(img)) {
-            bad = ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), path,
-                          lineno);
+        if ((bad = listed_files_exist(img, msk, need_masks, t, path, lineno, err, errlen)) != 0)
             break;
-        }
-        if (need_masks && !is_file(msk)) {
-            bad = ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
-                          strerror(errno ? errno : ENOENT), t, path, lineno);
-            break;
-        }
         const char *base = strrchr(t, '/');
         if (samples_push(&s, base ? base + 1 : t, img, second ? msk : NULL) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", path);
     }
-    if (!bad && ferror(f))
-        bad = ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-    free(line);
-    fclose(f);
-    if (bad) {
-        samples_free(&s);
-        return NULL;
-    }
-    return finish(&s, need_masks, path, err, errlen);
+    return finish(f, line, bad, &s, need_masks, path, err, errlen);
 }
 
 static size_t stem_len(const char *name)

@@ -1,22 +1,9 @@
 /* overlay.c — nr_overlay_*: label maps blended over their images (the rule
- * is in overlay.h), RGB PNGs in memory and on disk through libpng, and the
- * class palette of a mask file.  libpng's longjmp is confined to *_body
- * helpers whose callers own every resource, as in png.c. */
+ * is in overlay.h), written as RGB PNGs, and the class palette of a mask
+ * file; the PNG work is png.c's. */
 #define _POSIX_C_SOURCE 200809L
 #include "overlay.h"
 
-#if defined(__has_include)
-#if __has_include(<libpng16/png.h>)
-#include <libpng16/png.h>
-#else
-#include <png.h>
-#endif
-#else
-#include <png.h>
-#endif
-
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,63 +22,16 @@ void nr_palette_voc(nr_palette *p)
 
 /* ---- the palette of a mask file ---------------------------------------- */
 
-typedef struct {
-    FILE *fp;
-    png_structp png;
-    png_infop info;
-    char msg[200];
-} pal_state;
-
-static void pal_error(png_structp png, png_const_charp msg)
-{
-    pal_state *s = png_get_error_ptr(png);
-    snprintf(s->msg, sizeof s->msg, "corrupt PNG (%s)", msg);
-    png_longjmp(png, 1);
-}
-
-static void quiet_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
-
-static int pal_body(pal_state *s, nr_palette *p, int *from_file)
-{
-    if (setjmp(png_jmpbuf(s->png)))
-        return -1;
-    png_init_io(s->png, s->fp);
-    png_read_info(s->png, s->info);
-    png_colorp plte;
-    int n;
-    if (png_get_color_type(s->png, s->info) == PNG_COLOR_TYPE_PALETTE &&
-        png_get_PLTE(s->png, s->info, &plte, &n) == PNG_INFO_PLTE) {
-        for (int i = 0; i < n && i < 256; i++) {
-            p->rgb[i][0] = plte[i].red;
-            p->rgb[i][1] = plte[i].green;
-            p->rgb[i][2] = plte[i].blue;
-        }
-        *from_file = 1;
-    }
-    return 0;
-}
-
 int nr_palette_from_mask(const char *path, nr_palette *p, int *from_file, char *err, size_t errlen)
 {
-    int dummy;
-    if (!from_file)
-        from_file = &dummy;
-    *from_file = 0;
+    int n;
     nr_palette_voc(p);
-    pal_state s = {0};
-    if (!(s.fp = fopen(path, "rb")))
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-    s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, pal_error, quiet_warning);
-    s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int rc = s.info ? pal_body(&s, p, from_file) : (snprintf(s.msg, sizeof s.msg, "out of memory"), -1);
-    png_destroy_read_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL, NULL);
-    fclose(s.fp);
-    if (rc != 0) {
-        nr_palette_voc(p);
-        *from_file = 0;
-        return ng_fail(err, errlen, "%s: %s", path, s.msg);
-    }
-    return 0;
+    int rc = nr_png_read_palette(path, p->rgb, &n, err, errlen);
+    if (rc != 0)
+        nr_palette_voc(p); /* as it was, should a read fail part way */
+    if (from_file)
+        *from_file = rc == 0 && n > 0;
+    return rc;
 }
 
 /* ---- rendering --------------------------------------------------------- */
@@ -154,78 +94,6 @@ void nr_overlay_render(const float *image, int c, int h, int w, const uint8_t *p
 
 /* ---- PNG out ----------------------------------------------------------- */
 
-typedef struct {
-    png_structp png;
-    png_infop info;
-    unsigned char *buf; /* the PNG so far: len bytes of cap */
-    size_t len, cap;
-    int oom;
-    char msg[200];
-} enc_state;
-
-static void enc_error(png_structp png, png_const_charp msg)
-{
-    enc_state *s = png_get_error_ptr(png);
-    snprintf(s->msg, sizeof s->msg, "cannot encode PNG (%s)", msg);
-    png_longjmp(png, 1);
-}
-
-static void enc_write(png_structp png, png_bytep data, size_t n)
-{
-    enc_state *s = png_get_io_ptr(png);
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n)
-            cap *= 2;
-        unsigned char *b = realloc(s->buf, cap);
-        if (!b) {
-            s->oom = 1;
-            png_error(png, "out of memory");
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-}
-
-static void enc_flush(png_structp png) { (void)png; }
-
-static int enc_body(enc_state *s, int h, int w, const uint8_t *rgb)
-{
-    if (setjmp(png_jmpbuf(s->png)))
-        return -1;
-    png_set_write_fn(s->png, s, enc_write, enc_flush);
-    png_set_IHDR(s->png, s->info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(s->png, s->info);
-    for (int y = 0; y < h; y++)
-        png_write_row(s->png, (png_const_bytep)(rgb + (size_t)y * (size_t)w * 3));
-    png_write_end(s->png, s->info);
-    return 0;
-}
-
-int nr_overlay_encode_png(int h, int w, const uint8_t *rgb, unsigned char **out, size_t *len, char *err,
-                          size_t errlen)
-{
-    enc_state s = {0};
-    *out = NULL;
-    *len = 0;
-    if (h <= 0 || w <= 0)
-        return ng_fail(err, errlen, "cannot encode a %dx%d PNG", w, h);
-    s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, enc_error, quiet_warning);
-    s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int rc = s.info ? enc_body(&s, h, w, rgb) : (snprintf(s.msg, sizeof s.msg, "out of memory"), -1);
-    png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
-    if (rc != 0) {
-        free(s.buf);
-        return ng_fail(err, errlen, "%s", s.oom ? "out of memory" : s.msg);
-    }
-    *out = s.buf;
-    *len = s.len;
-    return 0;
-}
-
 int nr_overlay_write(const char *path, const float *image, int c, int h, int w, const uint8_t *pred,
                      const int32_t *truth, int classes, const nr_palette *pal, char *err, size_t errlen)
 {
@@ -235,14 +103,7 @@ int nr_overlay_write(const char *path, const float *image, int c, int h, int w, 
     if (!rgb)
         return ng_fail(err, errlen, "%s: out of memory", path);
     nr_overlay_render(image, c, h, w, pred, truth, classes, pal, rgb);
-    unsigned char *png;
-    size_t len;
-    char why[256];
-    int rc = nr_overlay_encode_png(oh, ow, rgb, &png, &len, why, sizeof why);
+    int rc = nr_png_write_rgb8(path, oh, ow, rgb, err, errlen);
     free(rgb);
-    if (rc != 0)
-        return ng_fail(err, errlen, "%s: %s", path, why);
-    rc = ng_atomic_write(path, png, len, 0, err, errlen);
-    free(png);
     return rc;
 }

@@ -2,9 +2,9 @@
  * label map blended over it in the masks' class palette, and (when the truth
  * is known) four panels side by side: image | truth | prediction | errors.
  * Rendering is pure (nr_overlay_render, RGB bytes in the caller's buffer);
- * nr_overlay_encode_png makes a PNG in memory (for the HTML report's data
- * URIs) and nr_overlay_write a PNG file, atomically.  Functions that can fail
- * return 0, or -1 with a one-line message in err. */
+ * nr_overlay_write writes a PNG file, atomically (png.h's nr_png_encode_rgb8
+ * makes one in memory, for the HTML report's data URIs).  Functions that can
+ * fail return 0, or -1 with a one-line message in err. */
 #ifndef NR_OVERLAY_H
 #define NR_OVERLAY_H
 
@@ -49,11 +49,6 @@ void nr_overlay_size(int h, int w, int with_truth, int *out_h, int *out_w);
 void nr_overlay_render(const float *image /* (C,H,W) */, int c, int h, int w,
                        const uint8_t *pred /* (H,W) */, const int32_t *truth /* (H,W) or NULL */,
                        int classes, const nr_palette *pal, uint8_t *rgb /* (out_h, out_w, 3) */);
-
-/* An 8-bit RGB PNG of rgb (H,W,3) in memory: *out is malloc'd (len bytes),
- * freed by the caller. */
-int nr_overlay_encode_png(int h, int w, const uint8_t *rgb, unsigned char **out, size_t *len,
-                          char *err, size_t errlen);
 
 /* The hook of netrun predict --overlay: render and write path as an RGB PNG
  * (atomically, not durably, like predicted masks). */

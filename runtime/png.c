@@ -6,17 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "png.h" /* ours: quotes search runtime/ first */
 
-/* libpng's header is also called png.h; name it by its versioned folder so an
- * -Iruntime ahead of libpng's include path cannot pick ours instead. */
-#if defined(__has_include)
-#if __has_include(<libpng16/png.h>)
-#include <libpng16/png.h>
-#else
-#include <png.h>
-#endif
-#else
-#include <png.h>
-#endif
+#include "libpng.h" /* libpng's png.h */
 
 #include <errno.h>
 #include <stdio.h>
@@ -162,6 +152,15 @@ static void rd_close(rd_state *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The message of a failed read of path (r->eof: truncated; else r->msg). */
+static void rd_fail(const rd_state *r, const char *path, char *err, size_t errlen)
+{
+    if (r->eof)
+        ng_fail(err, errlen, "%s: truncated PNG file", path);
+    else
+        ng_fail(err, errlen, "%s: %s", path, r->msg);
+}
+
 /* After png_read_update_info: decode all rows of the h-row image into
  * r->pixels.  Called only from inside a setjmp-protected body. */
 static int rd_rows(rd_state *r, int h, size_t want_rowbytes)
@@ -289,12 +288,8 @@ static int read_image(const char *path, const void *buf, size_t len, int c, int 
         return -1;
     }
     int rc = read_image_body(&r, c, h, w, out);
-    if (rc < 0) {
-        if (r.eof)
-            ng_fail(err, errlen, "%s: truncated PNG file", path);
-        else
-            ng_fail(err, errlen, "%s: %s", path, r.msg);
-    }
+    if (rc < 0)
+        rd_fail(&r, path, err, errlen);
     rd_close(&r);
     return rc;
 }
@@ -376,12 +371,8 @@ static int read_mask(const char *path, const void *buf, size_t len, int h, int w
         return -1;
     }
     int rc = read_mask_body(&r, h, w, classes, ignore, out);
-    if (rc < 0) {
-        if (r.eof)
-            ng_fail(err, errlen, "%s: truncated PNG file", path);
-        else
-            ng_fail(err, errlen, "%s: %s", path, r.msg);
-    }
+    if (rc < 0)
+        rd_fail(&r, path, err, errlen);
     rd_close(&r);
     return rc;
 }
@@ -420,10 +411,7 @@ static int load_any(const char *path, const void *buf, size_t len, int is_mask, 
     r.elem_bytes = is_mask ? sizeof(int32_t) : sizeof(float);
     int rc = is_mask ? read_mask_body(&r, 1, 1, classes, ignore, NULL) : read_image_body(&r, c, 1, 1, NULL);
     if (rc < 0) {
-        if (r.eof)
-            ng_fail(err, errlen, "%s: truncated PNG file", path);
-        else
-            ng_fail(err, errlen, "%s: %s", path, r.msg);
+        rd_fail(&r, path, err, errlen);
         free(r.alloc);
     } else {
         *out = r.alloc, *h = r.got_h, *w = r.got_w;
@@ -444,13 +432,51 @@ int nr_png_load_mask(const char *path, const void *buf, size_t len, int classes,
     return load_any(path, buf, len, 1, 0, classes, ignore, h, w, (void **)out, err, errlen);
 }
 
+/* ---- the palette ------------------------------------------------------- */
+
+static int read_palette_body(rd_state *r, uint8_t rgb[256][3], int *n)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return -1;
+    png_read_info(r->png, r->info);
+    png_colorp plte;
+    int k;
+    if (png_get_color_type(r->png, r->info) == PNG_COLOR_TYPE_PALETTE &&
+        png_get_PLTE(r->png, r->info, &plte, &k) == PNG_INFO_PLTE) {
+        for (int i = 0; i < k && i < 256; i++) {
+            rgb[i][0] = plte[i].red;
+            rgb[i][1] = plte[i].green;
+            rgb[i][2] = plte[i].blue;
+        }
+        *n = k < 256 ? k : 256;
+    }
+    return 0;
+}
+
+int nr_png_read_palette(const char *path, uint8_t rgb[256][3], int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    rd_state r;
+    if (rd_open(&r, path, NULL, 0, err, errlen) < 0) {
+        rd_close(&r);
+        return -1;
+    }
+    int rc = read_palette_body(&r, rgb, n);
+    if (rc < 0)
+        rd_fail(&r, path, err, errlen);
+    rd_close(&r);
+    return rc;
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 typedef struct {
-    FILE *fp;
     png_structp png;
     png_infop info;
-    char msg[256];
+    unsigned char *buf; /* the PNG so far: len bytes of cap */
+    size_t len, cap;
+    int oom;            /* buf could not grow */
+    char msg[256];      /* libpng's reason */
 } wr_state;
 
 static void wr_error(png_structp png, png_const_charp msg)
@@ -460,11 +486,23 @@ static void wr_error(png_structp png, png_const_charp msg)
     png_longjmp(png, 1);
 }
 
-static void wr_write(png_structp png, png_bytep data, size_t len)
+static void wr_write(png_structp png, png_bytep data, size_t n)
 {
     wr_state *s = png_get_io_ptr(png);
-    if (fwrite(data, 1, len, s->fp) != len)
-        png_error(png, strerror(errno));
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n)
+            cap *= 2;
+        unsigned char *b = realloc(s->buf, cap);
+        if (!b) {
+            s->oom = 1;
+            png_error(png, "out of memory");
+        }
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
 }
 
 static void wr_flush(png_structp png)
@@ -472,18 +510,17 @@ static void wr_flush(png_structp png)
     (void)png;
 }
 
-/* Encode px (H,W) as one byte per pixel, palette or gray. */
-static int write_body(wr_state *s, int h, int w, const uint8_t *px,
-                      int palette)
+/* Encode px as 8 bits a sample: (H,W) gray or palette (the VOC colours),
+ * or (H,W,3) RGB, by ctype. */
+static int write_body(wr_state *s, int h, int w, const uint8_t *px, int ctype)
 {
     if (setjmp(png_jmpbuf(s->png)))
         return -1;
     png_set_write_fn(s->png, s, wr_write, wr_flush);
-    png_set_IHDR(s->png, s->info, (png_uint_32)w, (png_uint_32)h, 8,
-                 palette ? PNG_COLOR_TYPE_PALETTE : PNG_COLOR_TYPE_GRAY,
+    png_set_IHDR(s->png, s->info, (png_uint_32)w, (png_uint_32)h, 8, ctype,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    if (palette) {
+    if (ctype == PNG_COLOR_TYPE_PALETTE) {
         png_color pal[256];
         for (int i = 0; i < 256; i++) {
             uint8_t rgb[3];
@@ -493,51 +530,81 @@ static int write_body(wr_state *s, int h, int w, const uint8_t *px,
         png_set_PLTE(s->png, s->info, pal, 256);
     }
     png_write_info(s->png, s->info);
+    size_t rowbytes = (size_t)w * (ctype == PNG_COLOR_TYPE_RGB ? 3 : 1);
     for (int y = 0; y < h; y++)
-        png_write_row(s->png, px + (size_t)y * (size_t)w);
+        png_write_row(s->png, px + (size_t)y * rowbytes);
     png_write_end(s->png, s->info);
     return 0;
 }
 
-/* Written atomically (util.h), not durably: predicted masks are cheap to
- * regenerate; the rename alone keeps readers from ever seeing a
- * half-written file. */
+/* The PNG of write_body in s->buf (s->len bytes, the caller frees it); 0, or
+ * -1 with the reason in s->msg (s->oom: out of memory). */
+static int encode(wr_state *s, int h, int w, const uint8_t *px, int ctype)
+{
+    memset(s, 0, sizeof *s);
+    int rc = -1;
+    s->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s, wr_error, NULL);
+    if (s->png)
+        s->info = png_create_info_struct(s->png);
+    if (!s->png || !s->info)
+        snprintf(s->msg, sizeof s->msg, "out of memory");
+    else if (write_body(s, h, w, px, ctype) == 0)
+        rc = 0;
+    if (s->png)
+        png_destroy_write_struct(&s->png, s->info ? &s->info : NULL);
+    if (rc < 0) {
+        free(s->buf);
+        s->buf = NULL;
+    }
+    return rc;
+}
+
+/* Written atomically (util.h), not durably: predicted masks and overlays
+ * are cheap to regenerate; the rename alone keeps readers from ever seeing
+ * a half-written file. */
 static int write_png8(const char *path, int h, int w, const uint8_t *px,
-                      int palette, char *err, size_t errlen)
+                      int ctype, char *err, size_t errlen)
 {
     if (h <= 0 || w <= 0)
         return ng_fail(err, errlen, "%s: bad size %dx%d", path, w, h);
-    ng_atomic a;
-    if (ng_atomic_open(&a, path, err, errlen) != 0)
-        return -1;
     wr_state s;
-    memset(&s, 0, sizeof s);
-    s.fp = a.fp;
-    int rc = -1;
-    s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, wr_error, NULL);
-    if (s.png)
-        s.info = png_create_info_struct(s.png);
-    if (!s.png || !s.info)
-        snprintf(s.msg, sizeof s.msg, "out of memory");
-    else if (write_body(&s, h, w, px, palette) == 0)
-        rc = 0;
-    if (s.png)
-        png_destroy_write_struct(&s.png, s.info ? &s.info : NULL);
-    if (rc < 0) {
-        ng_atomic_abort(&a);
+    if (encode(&s, h, w, px, ctype) != 0)
         return ng_fail(err, errlen, "%s: %s", path, s.msg);
-    }
-    return ng_atomic_commit(&a, 0, err, errlen);
+    int rc = ng_atomic_write(path, s.buf, s.len, 0, err, errlen);
+    free(s.buf);
+    return rc;
 }
 
 int nr_png_write_mask(const char *path, int h, int w, const uint8_t *classes,
                       char *err, size_t errlen)
 {
-    return write_png8(path, h, w, classes, 1, err, errlen);
+    return write_png8(path, h, w, classes, PNG_COLOR_TYPE_PALETTE, err, errlen);
 }
 
 int nr_png_write_gray8(const char *path, int h, int w, const uint8_t *px,
                        char *err, size_t errlen)
 {
-    return write_png8(path, h, w, px, 0, err, errlen);
+    return write_png8(path, h, w, px, PNG_COLOR_TYPE_GRAY, err, errlen);
+}
+
+int nr_png_write_rgb8(const char *path, int h, int w, const uint8_t *rgb,
+                      char *err, size_t errlen)
+{
+    return write_png8(path, h, w, rgb, PNG_COLOR_TYPE_RGB, err, errlen);
+}
+
+int nr_png_encode_rgb8(int h, int w, const uint8_t *rgb, unsigned char **out, size_t *len, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (h <= 0 || w <= 0)
+        return ng_fail(err, errlen, "cannot encode a %dx%d PNG", w, h);
+    wr_state s;
+    if (encode(&s, h, w, rgb, PNG_COLOR_TYPE_RGB) != 0)
+        return s.oom ? ng_fail(err, errlen, "out of memory")
+                     : ng_fail(err, errlen, "cannot encode PNG (%s)", s.msg);
+    *out = s.buf;
+    *len = s.len;
+    return 0;
 }

@@ -57,6 +57,19 @@ int nr_png_write_mask(const char *path, int h, int w,
 int nr_png_write_gray8(const char *path, int h, int w,
                        const uint8_t *px /* (H,W) */, char *err, size_t errlen);
 
+/* Write rgb (H,W,3) as an 8-bit RGB PNG.  Atomic like nr_png_write_mask. */
+int nr_png_write_rgb8(const char *path, int h, int w,
+                      const uint8_t *rgb /* (H,W,3) */, char *err, size_t errlen);
+
+/* The same RGB PNG in memory: *out is malloc'd (len bytes), freed by the
+ * caller.  Messages do not name a file. */
+int nr_png_encode_rgb8(int h, int w, const uint8_t *rgb /* (H,W,3) */, unsigned char **out, size_t *len,
+                       char *err, size_t errlen);
+
+/* The palette of the PNG at path: its PLTE colours in rgb[0..*n-1], *n = 0
+ * (rgb untouched) when it has none (not a palette PNG). */
+int nr_png_read_palette(const char *path, uint8_t rgb[256][3], int *n, char *err, size_t errlen);
+
 /* The PASCAL VOC colour of class index i (0..255): rgb[0..2]. */
 void nr_png_voc_color(int i, uint8_t rgb[3]);
 

@@ -20,6 +20,7 @@
 #include "layout.h"
 #include "metrics.h"
 #include "overlay.h"
+#include "png.h"
 #include "train.h"
 #include "util.h"
 
@@ -548,7 +549,7 @@ static int gallery_render(gallery *g, const nr_dataset *ds, const nr_palette *pa
             }
             nr_overlay_render(s->image, s->c, s->h, s->w, s->pred, s->truth, g->classes, pal, rgb);
             o->score = s->score, o->acc = s->acc, o->worst = side, o->w = ow, o->h = oh;
-            int rc = nr_overlay_encode_png(oh, ow, rgb, &o->png, &o->len, err, errlen);
+            int rc = nr_png_encode_rgb8(oh, ow, rgb, &o->png, &o->len, err, errlen);
             free(rgb);
             if (rc != 0)
                 return -1;

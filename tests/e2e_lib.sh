@@ -41,6 +41,40 @@ expect() {
     fi
 }
 
+# wait_step CKPT K PID: until the checkpoint CKPT holds step K or more (or
+# PID has ended).  Polls with shell builtins only (no fork: a signal sent
+# next comes soon after the step); sleeps by reading $wait_fd, a pipe nobody
+# writes, opened on the first call.
+wait_step() {
+    local hdr
+    [ -n "${wait_fd:-}" ] || exec {wait_fd}<> <(:)
+    while kill -0 "$3" 2>/dev/null; do
+        hdr=""
+        { read -r -d '' -N 16384 hdr < "$1"; } 2>/dev/null
+        if [[ $hdr =~ \"step\":\"([0-9]+)\" ]] && [ "${BASH_REMATCH[1]}" -ge "$2" ]; then
+            return 0
+        fi
+        read -r -t 0.01 -u "$wait_fd" || true
+    done
+    return 1
+}
+
+# loss_falls LABEL LOG: the training loss (column 3 of the log.csv LOG) of
+# the last epoch is under half the first epoch's; LABEL ("" or "NAME: ")
+# starts the line.  Skipped under QUICK (too few steps).
+loss_falls() {
+    local first last
+    first=$(sed -n 2p "$2" | cut -d, -f3)
+    last=$(tail -1 "$2" | cut -d, -f3)
+    if [ "$QUICK" = 1 ]; then
+        echo "# skip: ${1}training loss falls (QUICK: too few steps)"
+    elif awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.5 * a) }'; then
+        ok "${1}training loss falls ($first -> $last)"
+    else
+        fail "${1}training loss does not fall enough ($first -> $last)"
+    fi
+}
+
 # json_num FILE KEY: a top-level number from netrun eval --json
 json_num() { grep -o "\"$2\":[-0-9.eE+]*" "$1" | head -1 | cut -d: -f2; }
 

@@ -27,15 +27,7 @@ for m in unet_transposed resunet attention_unet; do
     R=$WORK/run_$m
     expect 0 "epoch $EPOCHS: train loss" "$m trains $EPOCHS epochs with validation" -- \
         "$NETRUN" train "$WORK/$m.netg" --data "$D" --val "$V" --epochs "$EPOCHS" --seed 5 --out "$R"
-    first=$(sed -n 2p "$R/log.csv" | cut -d, -f3)
-    last=$(tail -1 "$R/log.csv" | cut -d, -f3)
-    if [ "$QUICK" = 1 ]; then
-        echo "# skip: $m's loss falls (QUICK: too few steps)"
-    elif awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.5 * a) }'; then
-        ok "$m: training loss falls ($first -> $last)"
-    else
-        fail "$m: training loss does not fall enough ($first -> $last)"
-    fi
+    loss_falls "$m: " "$R/log.csv"
     expect 0 "foreground mIoU" "$m: eval" -- "$NETRUN" eval "$WORK/$m.netg" --weights "$R/best.safetensors" --data "$V"
     expect 0 "" "$m: predict" -- "$NETRUN" predict "$WORK/$m.netg" --weights "$R/best.safetensors" \
         --input "$V/images" --output "$WORK/pred_$m" --quiet

@@ -22,21 +22,6 @@ train=("$NETRUN" train "$WORK/u.netg" --data "$D" --val "$V" --epochs "$EPOCHS" 
 
 # step_of CKPT: the step a checkpoint holds (its metadata), or nothing
 step_of() { local s; s=$(grep -ao -m1 '"step":"[0-9]*"' "$1" 2>/dev/null); s=${s#*:\"}; echo "${s%\"}"; }
-# wait_step CKPT K PID: until CKPT holds step K or more (or PID has ended);
-# polls with shell builtins only (no fork: the signal must come soon after)
-exec 9<> <(:)
-wait_step() {
-    local hdr
-    while kill -0 "$3" 2>/dev/null; do
-        hdr=""
-        { read -r -d '' -N 16384 hdr < "$1"; } 2>/dev/null
-        if [[ $hdr =~ \"step\":\"([0-9]+)\" ]] && [ "${BASH_REMATCH[1]}" -ge "$2" ]; then
-            return 0
-        fi
-        read -r -t 0.01 -u 9 || true
-    done
-    return 1
-}
 # same_run NAME DIR: DIR ended as the uninterrupted run did
 same_run() {
     cmp -s "$WORK/ref/last.safetensors" "$1/last.safetensors" && cmp -s "$WORK/ref/best.safetensors" "$1/best.safetensors" &&

@@ -37,21 +37,6 @@ cmp -s "$WORK/ref/last.safetensors" "$WORK/const/last.safetensors" &&
     fail "the schedule changed nothing (same weights as a constant lr)" ||
     ok "the schedule changes the weights (a constant lr ends elsewhere)"
 
-# wait_step CKPT K PID: until CKPT holds step K or more (or PID has ended)
-exec 9<> <(:)
-wait_step() {
-    local hdr
-    while kill -0 "$3" 2>/dev/null; do
-        hdr=""
-        { read -r -d '' -N 16384 hdr < "$1"; } 2>/dev/null
-        if [[ $hdr =~ \"step\":\"([0-9]+)\" ]] && [ "${BASH_REMATCH[1]}" -ge "$2" ]; then
-            return 0
-        fi
-        read -r -t 0.01 -u 9 || true
-    done
-    return 1
-}
-
 R=$WORK/stopped
 k=$((RANDOM % 8 + 3)) # inside the warmup or just after it
 "${train[@]}" --out "$R" --quiet --checkpoint-every 1 2> "$WORK/stop.err" &

@@ -1,6 +1,7 @@
-/* kcheck.h — what the kernel tests share: one line per check with a count,
- * deterministic random data, error measures and central finite
- * differences.  Included by test_kernels.c and test_kernels_ext.c. */
+/* kcheck.h — what the kernel tests share besides check.h's one line per
+ * check: deterministic random data, error measures and central finite
+ * differences.  Included by test_kernels.c, test_kernels_ext.c,
+ * test_kernels_optim.c and test_conv.c. */
 #ifndef KCHECK_H
 #define KCHECK_H
 
@@ -11,27 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- reporting, random data ------------------------------------------- */
+#include "check.h"
 
-static int n_checks, n_fail;
-
-/* Prints `ok - name` or `FAIL - name: detail`; returns ok. */
-static __attribute__((unused)) int check(int ok, const char *name, const char *fmt, ...)
-{
-    n_checks++;
-    if (ok) {
-        printf("ok - %s\n", name);
-        return 1;
-    }
-    n_fail++;
-    printf("FAIL - %s: ", name);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    return 0;
-}
+/* ---- random data ------------------------------------------------------- */
 
 static uint64_t rng_state = 12345;
 

@@ -16,39 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- reporting, random data ------------------------------------------- */
-
-static int n_checks, n_fail;
-
-/* Prints `ok - name` or `FAIL - name: detail`; returns ok. */
-static int check(int ok, const char *name, const char *fmt, ...)
-{
-    n_checks++;
-    if (ok) {
-        printf("ok - %s\n", name);
-        return 1;
-    }
-    n_fail++;
-    printf("FAIL - %s: ", name);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    return 0;
-}
-
-static uint64_t rng_state = 12345;
-
-/* Uniform in [-1, 1), from a fixed-seed xorshift64*. */
-static float frand(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
-    return (float)(r >> 40) * 0x1p-23f - 1.0f;
-}
+#include "kcheck.h"
 
 static void *alloc_or_die(size_t bytes)
 {
@@ -57,14 +25,6 @@ static void *alloc_or_die(size_t bytes)
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    return p;
-}
-
-static float *alloc_rand(int64_t n)
-{
-    float *p = alloc_or_die((size_t)n * sizeof *p);
-    for (int64_t i = 0; i < n; i++)
-        p[i] = frand();
     return p;
 }
 

@@ -8,16 +8,7 @@
 #include "../runtime/netg.h" /* ng_crc32 */
 #include "../runtime/safetensors.h"
 
-/* libpng's header shares the name png.h with ours; see runtime/png.c. */
-#if defined(__has_include)
-#if __has_include(<libpng16/png.h>)
-#include <libpng16/png.h>
-#else
-#include <png.h>
-#endif
-#else
-#include <png.h>
-#endif
+#include "../runtime/libpng.h" /* libpng's png.h */
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,79 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int n_fail, n_ok;
-static char tmpdir[64];
+#include "check.h"
+
 static char err[1024];
-
-/* Report one check; detail (printf-style) is printed on failure. */
-static int check(int cond, const char *name, const char *fmt, ...)
-{
-    if (cond) {
-        printf("ok - %s\n", name);
-        n_ok++;
-    } else {
-        char d[1200];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d, sizeof d, fmt, ap);
-        va_end(ap);
-        printf("FAIL - %s: %s\n", name, d);
-        n_fail++;
-    }
-    return cond;
-}
-
-/* tmpdir/rel into a static buffer (rotates between 4 so several can live). */
-static const char *P(const char *fmt, ...)
-{
-    static char buf[4][512];
-    static int k;
-    char rel[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, rel);
-    return buf[k];
-}
-
-static void mkdirs(const char *path)
-{
-    char b[512];
-    snprintf(b, sizeof b, "%s", path);
-    for (char *p = b + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(b, 0777);
-            *p = '/';
-        }
-    mkdir(b, 0777);
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        chmod(path, 0777);
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int write_bytes(const char *path, const void *buf, size_t n)
 {
@@ -919,7 +840,7 @@ static void test_safetensors(void)
     }
     if (all)
         printf("ok - st bad JSON: %zu variants rejected\n",
-               sizeof bad_json / sizeof *bad_json), n_ok++;
+               sizeof bad_json / sizeof *bad_json), n_checks++;
     put_st(P("bad.safetensors"), bad_json[1], two, sizeof two);
     f = nr_st_load(P("bad.safetensors"), err, sizeof err);
     check(!f && has(err, "bad header JSON at byte ") && has(err, "expected a string"),
@@ -1023,11 +944,8 @@ static void test_safetensors(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_io.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (tmpdir_make("test_io") != 0)
         return 1;
-    }
     test_png_images();
     test_png_errors();
     test_png_memory();
@@ -1038,6 +956,6 @@ int main(void)
     test_augment_case(6, 10, "6x10");
     test_safetensors();
     rm_rf(tmpdir);
-    printf("%d passed, %d failed\n", n_ok, n_fail);
+    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
     return n_fail ? 1 : 0;
 }

@@ -15,25 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static int n_fail, n_ok;
-static char err[1024];
+#include "check.h"
 
-static int check(int cond, const char *name, const char *fmt, ...)
-{
-    if (cond) {
-        printf("ok - %s\n", name);
-        n_ok++;
-    } else {
-        char d[1200];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d, sizeof d, fmt, ap);
-        va_end(ap);
-        printf("FAIL - %s: %s\n", name, d);
-        n_fail++;
-    }
-    return cond;
-}
+static char err[1024];
 
 /* The rule of overlay.h written out again, independently of overlay.c. */
 static int byte_of(float v) { return v <= 0 ? 0 : v >= 1 ? 255 : (int)floorf(v * 255.0f + 0.5f); }
@@ -135,12 +119,12 @@ static void test_blend(void)
     check(!bad, "RGB image: the rule per channel", "%d channel values differ", bad);
 
     /* the PNG file: the overlay's size, and the same bytes read back */
-    char dir[] = "/tmp/netc-report-XXXXXX", path[256];
-    if (!mkdtemp(dir)) {
+    char path[256];
+    if (tmpdir_make("netc-report") != 0) {
         check(0, "temporary folder", "mkdtemp failed");
         return;
     }
-    snprintf(path, sizeof path, "%s/o.png", dir);
+    snprintf(path, sizeof path, "%s/o.png", tmpdir);
     int rc = nr_overlay_write(path, rgb_img, 3, H, W, pred, truth, K, &pal, err, sizeof err);
     check(rc == 0, "overlay written", "%s", err);
     float back[3 * H * (4 * W + 3 * NR_OVERLAY_GAP)];
@@ -155,16 +139,16 @@ static void test_blend(void)
             for (int k = 0; k < 3; k++)
                 bad += byte_of(back[(int64_t)k * oh * ow + y * ow + x]) != four[((size_t)y * ow + x) * 3 + k];
     check(!bad, "overlay PNG holds the rendered pixels", "%d values differ", bad);
-    snprintf(path, sizeof path, "%s/one.png", dir);
+    snprintf(path, sizeof path, "%s/one.png", tmpdir);
     rc = nr_overlay_write(path, gray, 1, H, W, pred, NULL, K, &pal, err, sizeof err);
     check(rc == 0 && nr_png_read_image(path, 3, H, W, back, err, sizeof err) == 0,
           "overlay PNG without truth has the image's size", "%s", err);
-    snprintf(path, sizeof path, "%s/nodir/x.png", dir);
+    snprintf(path, sizeof path, "%s/nodir/x.png", tmpdir);
     rc = nr_overlay_write(path, gray, 1, H, W, pred, NULL, K, &pal, err, sizeof err);
     check(rc != 0 && strstr(err, "nodir/x.png"), "an unwritable overlay is an error naming it", "%s", err);
 
     /* the palette of a mask file */
-    snprintf(path, sizeof path, "%s/m.png", dir);
+    snprintf(path, sizeof path, "%s/m.png", tmpdir);
     nr_png_write_mask(path, H, W, pred, err, sizeof err);
     nr_palette p2;
     memset(&p2, 7, sizeof p2);
@@ -173,17 +157,14 @@ static void test_blend(void)
     check(rc == 0 && from == 1 && !memcmp(&p2, &pal, sizeof pal), "palette read from a palette mask", "rc %d from %d",
           rc, from);
     uint8_t g8[H * W] = {0, 1, 2, 3, 4, 5};
-    snprintf(path, sizeof path, "%s/g.png", dir);
+    snprintf(path, sizeof path, "%s/g.png", tmpdir);
     nr_png_write_gray8(path, H, W, g8, err, sizeof err);
     rc = nr_palette_from_mask(path, &p2, &from, err, sizeof err);
     check(rc == 0 && from == 0 && !memcmp(&p2, &pal, sizeof pal), "gray mask: the VOC palette", "rc %d", rc);
-    snprintf(path, sizeof path, "%s/none.png", dir);
+    snprintf(path, sizeof path, "%s/none.png", tmpdir);
     rc = nr_palette_from_mask(path, &p2, &from, err, sizeof err);
     check(rc != 0 && strstr(err, "none.png"), "missing mask file: an error naming it", "%s", err);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    rm_rf(tmpdir);
 }
 
 static void test_json(void)
@@ -224,6 +205,6 @@ int main(void)
 {
     test_blend();
     test_json();
-    printf("# %d passed, %d failed\n", n_ok, n_fail);
+    printf("# %d passed, %d failed\n", n_checks - n_fail, n_fail);
     return n_fail != 0;
 }

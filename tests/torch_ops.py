@@ -7,10 +7,9 @@ torch_ops_run runs the entry on seeded random parameters and image and
 dumps every tensor (safetensors); here torch recomputes t from the dumped
 image and parameters, and the two must agree to a relative 1e-5 of the
 largest value (float32 on both sides).  Prints one `ok - ` / `FAIL - ` line
-per case; exit status 1 on a failure.  Run by tests/torch_ops.sh."""
-import json
+per case; exit status 1 on a failure.  Run by tests/torch_check.sh (meson
+test "torch ops")."""
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -18,29 +17,14 @@ import tempfile
 import torch
 import torch.nn.functional as F
 
+from torch_lib import read_safetensors
+
 HEAD = """input image : f32[%s]
 input mask : labels[%d, %d, %d] classes 3
 """
 TAIL = """logits = conv2d(image, 3, 1) + 0 * sum(t)%s
 output p = softmax(logits)
 """
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        data = buf[8 + n + b:8 + n + e]
-        dtype = {"F32": torch.float32, "I32": torch.int32}[info["dtype"]]
-        t = torch.frombuffer(bytearray(data), dtype=dtype).clone()
-        out[name] = t.reshape(info["shape"])
-    return out
 
 
 # (name, image shape, body defining t, tensor name of t, torch function of

@@ -5,21 +5,13 @@
  * safetensors file under their graph names, for PyTorch to recompute.
  * Usage: torch_ops_run GRAPH.netg OUT.safetensors [ENTRY [RUNS]]
  * (RUNS: how many times the entry runs before the dump, default 1). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "torch_run.h"
 
-#include "exec.h"
-#include "netg.h"
-#include "safetensors.h"
-
-static uint64_t rng = 2024;
-
-/* Uniform in [-1, 1). */
-static float urand(void)
+/* 0, 1, 2 and the ignore label 255 */
+static int32_t label(void)
 {
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
+    int v = (int)((urand() + 1) * 2);
+    return v > 2 ? 255 : v;
 }
 
 int main(int argc, char **argv)
@@ -30,17 +22,9 @@ int main(int argc, char **argv)
     }
     const char *entry = argc > 3 ? argv[3] : "infer";
     int runs = argc > 4 ? atoi(argv[4]) : 1;
-    char err[1024];
-    ng_graph *g = ng_graph_load(argv[1], err, sizeof err);
-    if (!g) {
-        fprintf(stderr, "%s\n", err);
+    nr_model *m = load_model(argv[1]);
+    if (!m)
         return 1;
-    }
-    nr_model *m = nr_model_new(g, 7, err, sizeof err);
-    if (!m) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
     nr_model_set_unshared(m, 1);
     const ng_graph *G = nr_model_graph(m);
     const ng_entry *e = ng_graph_entry(G, entry);
@@ -48,27 +32,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: no entry '%s'\n", argv[1], entry);
         return 1;
     }
-    /* parameters: their init plus noise (so that unit gammas and zero
-     * biases are tested too); the image in [-2, 2); labels all 0 */
-    for (int t = 0; t < G->n_tensors; t++) {
-        const ng_tensor *x = &G->tensors[t];
-        int64_t n = ng_tensor_nelem(x);
-        if (x->role == NG_ROLE_PARAM) {
-            float *p = nr_model_state(m, t);
-            for (int64_t i = 0; i < n; i++)
-                p[i] += 0.5f * urand();
-        } else if (t == G->bind.image) {
-            float *p = nr_model_state(m, t);
-            for (int64_t i = 0; i < n; i++)
-                p[i] = 2 * urand();
-        } else if (t == G->bind.labels) { /* 0, 1, 2 and the ignore label */
-            int32_t *p = nr_model_state(m, t);
-            for (int64_t i = 0; i < n; i++) {
-                int v = (int)((urand() + 1) * 2);
-                p[i] = v > 2 ? 255 : v;
-            }
-        }
-    }
+    randomize(m, 2024, label);
     /* the parameters and state before the runs, the activations after */
     nr_st_tensor *ts = calloc((size_t)G->n_tensors, sizeof *ts);
     float **copies = calloc((size_t)G->n_tensors, sizeof *copies);
@@ -77,9 +41,8 @@ int main(int argc, char **argv)
         const ng_tensor *x = &G->tensors[t];
         if (x->dtype != NG_F32 || !ng_role_is_persistent(x->role) || x->role == NG_ROLE_CONST)
             continue;
-        size_t bytes = (size_t)ng_tensor_bytes(x);
-        copies[t] = malloc(bytes ? bytes : 1);
-        memcpy(copies[t], nr_model_state(m, t), bytes);
+        if (!(copies[t] = state_copy(m, t)))
+            return 1;
     }
     for (int r = 0; r < runs; r++)
         if (nr_model_run(m, entry)) {
@@ -95,13 +58,7 @@ int main(int argc, char **argv)
             data = nr_model_state(m, t);
         if (!data)
             continue;
-        ts[n].name = x->name;
-        ts[n].dtype = x->dtype == NG_I32 ? NR_ST_I32 : NR_ST_F32;
-        ts[n].ndim = x->ndim;
-        for (int d = 0; d < x->ndim; d++)
-            ts[n].dim[d] = x->dim[d];
-        ts[n].data = data;
-        n++;
+        ts[n++] = view(x, x->name, data);
     }
     /* persistent state after the runs (batch_norm's running statistics),
      * as NAME.after */
@@ -114,14 +71,11 @@ int main(int argc, char **argv)
         const ng_tensor *x = &G->tensors[t];
         if (!copies[t])
             continue;
-        size_t len = strlen(x->name) + 7;
-        after_names[t] = malloc(len);
-        snprintf(after_names[t], len, "%s.after", x->name);
-        ts[n] = (nr_st_tensor){after_names[t], NR_ST_F32, x->ndim, {0}, nr_model_state(m, t)};
-        for (int d = 0; d < x->ndim; d++)
-            ts[n].dim[d] = x->dim[d];
-        n++;
+        if (!(after_names[t] = after_name(x->name)))
+            return 1;
+        ts[n++] = view(x, after_names[t], nr_model_state(m, t));
     }
+    char err[1024];
     int rc = nr_st_save(argv[2], n, ts, 0, NULL, err, sizeof err);
     if (rc)
         fprintf(stderr, "%s\n", err);

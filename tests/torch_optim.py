@@ -10,17 +10,17 @@ and the weights after the last step must agree to a relative 1e-5 (the
 largest difference over the largest value of each tensor).  The Keras form
 of adam has no torch.optim counterpart: it is written out with torch ops.
 Prints one `ok - ` / `FAIL - ` line per case; exit status 1 on a failure.
-Run by tests/torch_optim.sh."""
-import json
+Run by tests/torch_check.sh (meson test "torch optim")."""
 import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import torch
 import torch.nn.functional as F
+
+from torch_lib import read_safetensors
 
 MODEL = """input image : f32[2, 2, 6, 6]
 input mask : labels[2, 6, 6] classes 3
@@ -30,22 +30,6 @@ output prediction = softmax(logits, axis = 1)
 minimize cross_entropy(logits, mask) with %s
 """
 NAMES = ["h.conv1.weight", "h.conv1.bias", "logits.conv1.weight", "logits.conv1.bias"]
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        dtype = {"F32": torch.float32, "I32": torch.int32}[info["dtype"]]
-        t = torch.frombuffer(bytearray(buf[8 + n + b:8 + n + e]), dtype=dtype).clone()
-        out[name] = t.reshape(info["shape"])
-    return out
 
 
 def loss_of(P, x, y):

@@ -1,0 +1,33 @@
+/* bench.h — what the convolution benchmarks (bench_conv.c, bench_conv_fast.c,
+ * bench_conv_dw.c) share: a monotonic clock and deterministic input data. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Seconds on CLOCK_MONOTONIC. */
+static __attribute__((unused)) double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* n floats in [-0.5, 0.5), the same on every run (malloc'ed; exits on out
+ * of memory). */
+static __attribute__((unused)) float *alloc_rand(int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    return p;
+}
+
+#endif
