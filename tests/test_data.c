@@ -16,40 +16,9 @@
 #include "options.h"
 #include "png.h"
 #include "window.h"
+#include "check.h"
 
-static int failures, checks;
-static char dir[256], err[2048];
-
-static int check(int ok, const char *name, const char *fmt, ...)
-{
-    checks++;
-    if (ok) {
-        printf("ok - %s\n", name);
-        return 1;
-    }
-    failures++;
-    printf("FAIL - %s: ", name);
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    return 0;
-}
-
-static const char *P(const char *fmt, ...)
-{
-    static char buf[4][1024];
-    static int k;
-    char rel[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, rel);
-    return buf[k];
-}
+static char err[2048];
 
 static void test_options(void)
 {
@@ -316,19 +285,13 @@ static void test_batcher_sizes(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/test_data.XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
+    if (tmpdir_make("test_data") != 0)
         return 1;
-    }
     test_options();
     test_geometry();
     test_jpeg();
     test_batcher_sizes();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    rm_rf(tmpdir);
+    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
+    return n_fail ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include "../runtime/netg.h" /* ng_crc32 */
 #include "../runtime/png.h"
 #include "../runtime/sampler.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -19,40 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int n_fail, n_ok;
-static char tmpdir[64];
 static char err[1024];
-
-static int check(int cond, const char *name, const char *fmt, ...)
-{
-    if (cond) {
-        printf("ok - %s\n", name);
-        n_ok++;
-    } else {
-        char d[1200];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d, sizeof d, fmt, ap);
-        va_end(ap);
-        printf("FAIL - %s: %s\n", name, d);
-        n_fail++;
-    }
-    return cond;
-}
-
-static const char *P(const char *fmt, ...)
-{
-    static char buf[4][512];
-    static int k;
-    char rel[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, rel);
-    return buf[k];
-}
 
 /* A sample of dataset `set`: a black image and mask m (h, w). */
 static void write_sample(const char *set, const char *name, int h, int w, const uint8_t *m)
@@ -641,21 +609,16 @@ static void test_repeat(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sampler.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (tmpdir_make("test_sampler") != 0)
         return 1;
-    }
     fill_a();
     write_a();
     test_index();
     test_cache();
     test_foreground();
     test_repeat();
-    printf("%d passed, %d failed\n", n_ok, n_fail);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (n_fail == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
+    if (n_fail == 0)
+        rm_rf(tmpdir);
     return n_fail ? 1 : 0;
 }
