@@ -19,19 +19,15 @@
 
 static int d_rank = 0, d_size = 1, d_local = 1, d_failed_together = 0;
 /* seconds of the gradient allreduce that the train entry spent outside its
- * kernels (nr_dist_grad_seconds): waiting for buckets, polling them, and
+ * kernels (nr_dist_print_profile): waiting for buckets, polling them, and
  * dividing their tensors by the ranks */
-static double d_wait_s, d_poll_s, d_copy_s;
+static double d_wait_s, d_poll_s, d_scale_s;
 static int d_sharing = 1; /* ranks on this machine whose cores overlap this one's, itself included */
 
 int nr_dist_rank(void) { return d_rank; }
 int nr_dist_size(void) { return d_size; }
 int nr_dist_local_size(void) { return d_local; }
 int nr_dist_failed_together(void) { return d_failed_together; }
-void nr_dist_grad_seconds(double *wait_s, double *poll_s, double *copy_s)
-{
-    *wait_s = d_wait_s, *poll_s = d_poll_s, *copy_s = d_copy_s;
-}
 
 int nr_dist_default_threads(void)
 {
@@ -166,14 +162,14 @@ int nr_dist_agree(int rc)
 
 typedef struct {
     int first, count;     /* its tensors: members[first .. first+count) */
-    int64_t off, floats;  /* its span of the staging buffer */
-    int staged;           /* members copied in during this run */
+    int64_t off, floats;  /* its span of grads */
+    int staged;           /* members produced during this run */
     int state;            /* 0 filling, 1 in flight, 3 arrived, 2 averaged */
     MPI_Request req;
 } bucket;
 
 /* An update held back until its gradients arrive: its kernel call, reading
- * the averages in the staging buffer and copies of its small arena inputs. */
+ * the averages in grads and copies of its small arena inputs. */
 typedef struct {
     int node;
     nr_kctx k;
@@ -185,12 +181,12 @@ struct nr_dist_plan {
     const ng_graph *g;
     const ng_entry *en;
     int *bucket_of;       /* per tensor: its bucket, or -1 */
-    int64_t *off;         /* per tensor: float offset in staging */
+    int64_t *off;         /* per tensor: float offset in grads */
     int *members;         /* reduced tensors in the order they are produced */
     int n_members;
     bucket *b;
     int n_buckets;
-    float *staging;
+    float *grads;         /* the reduced gradients themselves, bucket after bucket */
     int64_t floats;
     char *hold;           /* per node: an update that runs after the backward pass */
     int64_t *snap_off;    /* per node: its inputs' copies in snap */
@@ -363,9 +359,9 @@ nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en)
         nr_dist_plan_free(p);
         return NULL;
     }
-    p->staging = malloc((size_t)(p->floats ? p->floats : 1) * sizeof *p->staging);
+    p->grads = malloc((size_t)(p->floats ? p->floats : 1) * sizeof *p->grads);
     p->snap = malloc((size_t)(p->snap_bytes ? p->snap_bytes : 1));
-    if (!p->staging || !p->snap)
+    if (!p->grads || !p->snap)
         plan_oom();
     if (d_rank == 0 && getenv("NETRUN_DIST_VERBOSE"))
         describe(p);
@@ -385,7 +381,7 @@ void nr_dist_plan_free(nr_dist_plan *p)
     free(p->snap_off);
     free(p->snap);
     free(p->q);
-    free(p->staging);
+    free(p->grads);
     free(p);
 }
 
@@ -399,7 +395,7 @@ static void finish(nr_dist_plan *p, int j)
     if (b->state == 2)
         return;
     if (b->state == 0) /* not every member ran: cannot happen in a valid entry */
-        MPI_Iallreduce(MPI_IN_PLACE, p->staging + b->off, (int)b->floats, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+        MPI_Iallreduce(MPI_IN_PLACE, p->grads + b->off, (int)b->floats, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                        &b->req);
     double t0 = MPI_Wtime();
     if (b->state != 3)
@@ -431,7 +427,7 @@ int nr_dist_hold(nr_dist_plan *p, int i, const nr_kctx *k)
         if (t < 0 || ng_role_is_persistent(p->g->tensors[t].role))
             continue;
         if (p->bucket_of[t] >= 0) {
-            h->k.in[s] = p->staging + p->off[t];
+            h->k.in[s] = p->grads + p->off[t];
         } else {
             int64_t bytes = ng_tensor_bytes(&p->g->tensors[t]);
             memcpy(snap, k->in[s], (size_t)bytes);
@@ -458,10 +454,10 @@ void nr_dist_before_node(nr_dist_plan *p, int i, nr_kctx *k)
     for (int s = 0; s < n->n_in; s++)
         if (n->in[s] >= 0 && p->bucket_of[n->in[s]] >= 0) {
             finish(p, p->bucket_of[n->in[s]]);
-            k->in[s] = p->staging + p->off[n->in[s]];
+            k->in[s] = p->grads + p->off[n->in[s]];
         }
     if (n->out >= 0 && p->bucket_of[n->out] >= 0)
-        k->y = p->staging + p->off[n->out];
+        k->y = p->grads + p->off[n->out];
 }
 
 void nr_dist_after_node(nr_dist_plan *p, int i)
@@ -476,17 +472,17 @@ void nr_dist_after_node(nr_dist_plan *p, int i)
          * the same floats as dividing the sum, subnormals aside), while the
          * kernel's output is still in cache */
         const float inv = 1.0f / (float)d_size;
-        float *x = p->staging + p->off[t];
+        float *x = p->grads + p->off[t];
         for (int64_t e = 0, ne = ng_tensor_nelem(&p->g->tensors[t]); e < ne; e++)
             x[e] *= inv;
         if (++b->staged == b->count) {
-            MPI_Iallreduce(MPI_IN_PLACE, p->staging + b->off, (int)b->floats, MPI_FLOAT, MPI_SUM,
+            MPI_Iallreduce(MPI_IN_PLACE, p->grads + b->off, (int)b->floats, MPI_FLOAT, MPI_SUM,
                            MPI_COMM_WORLD, &b->req);
             b->state = 1;
         }
     }
     double t1 = MPI_Wtime();
-    d_copy_s += t1 - t0;
+    d_scale_s += t1 - t0;
     /* MPI moves a non-blocking message only inside MPI calls: poke the
      * buckets in flight so that they progress while the kernels run */
     for (int j = 0; j < p->n_buckets; j++)
@@ -503,8 +499,7 @@ void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx)
 {
     if (!p)
         return;
-    /* the buckets only held updates read: their tensors' storage may hold
-     * other tensors by now, so the averages stay in the staging buffer */
+    /* the buckets not yet waited for: only held updates read them */
     for (int j = 0; j < p->n_buckets; j++)
         finish(p, j);
     const float inv = 1.0f / (float)d_size;
@@ -610,8 +605,7 @@ void nr_dist_print_profile(FILE *f, double run_s, int64_t steps)
 {
     if (d_size < 2 || steps <= 0)
         return;
-    double w, p, c;
-    nr_dist_grad_seconds(&w, &p, &c);
+    const double w = d_wait_s, p = d_poll_s, c = d_scale_s;
     double ms = 1e3 / (double)steps, pc = run_s > 0 ? 100.0 / run_s : 0;
     fprintf(f, "gradients over %d ranks, per step of this rank: waited %.2f ms for buckets (%.1f%% of the train "
             "entry), polled %.2f ms (%.1f%%), divided by the ranks %.2f ms (%.1f%%)\n", d_size, w * ms, w * pc,

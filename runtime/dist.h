@@ -107,12 +107,10 @@ void nr_dist_before_node(nr_dist_plan *p, int i, nr_kctx *k);
 void nr_dist_after_node(nr_dist_plan *p, int i);
 /* After the last node: finish every bucket, average the statistics. */
 void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx);
-/* The seconds the train entry's runs spent so far in this process on the
- * gradient allreduce outside the kernels: waiting for buckets (MPI_Wait),
- * polling those in flight (MPI_Test), dividing by the ranks (0 in one
- * process; netrun train --profile). */
-void nr_dist_grad_seconds(double *wait_s, double *poll_s, double *copy_s);
-/* Those per step of steps, against run_s in the train entry (several ranks only). */
+/* netrun train --profile, several ranks: per step of steps, the seconds
+ * this process spent on the gradient allreduce outside the kernels (waiting
+ * for buckets, polling those in flight, dividing by the ranks), against
+ * run_s in the train entry. */
 void nr_dist_print_profile(FILE *f, double run_s, int64_t steps);
 /* Counts of the plan (for netrun info and the tests). */
 int nr_dist_plan_tensors(const nr_dist_plan *p);

@@ -113,8 +113,7 @@ uint32_t ng_crc32(const void *buf, size_t len)
 /* A growable little-endian byte buffer.  The first failure (out of memory, a
  * value the format cannot hold) sets bad and msg; later writes do nothing. */
 typedef struct {
-    unsigned char *buf;
-    size_t len, cap;
+    ng_buf out;
     int bad;
     char msg[192];
 } wbuf;
@@ -133,23 +132,9 @@ static int w_fail(wbuf *w, const char *fmt, ...)
 
 static int w_put(wbuf *w, const void *p, size_t n)
 {
-    if (w->bad || n == 0)
-        return w->bad ? -1 : 0;
-    if (n > SIZE_MAX - w->len)
-        return w_fail(w, "out of memory");
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n)
-            cap = cap > SIZE_MAX / 2 ? w->len + n : cap * 2;
-        unsigned char *nb = realloc(w->buf, cap);
-        if (!nb)
-            return w_fail(w, "out of memory");
-        w->buf = nb;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-    return 0;
+    if (w->bad)
+        return -1;
+    return ng_buf_put(&w->out, p, n) != 0 ? w_fail(w, "out of memory") : 0;
 }
 
 static void put_le(unsigned char *b, uint64_t v, int n)
@@ -282,18 +267,18 @@ int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
     for (int32_t i = 0; i < g->n_entries && !w.bad; i++)
         w_entry(&w, g, &g->entries[i]);
     if (w.bad) {
-        free(w.buf);
+        free(w.out.b);
         return ng_fail(err, errlen, "%s", w.msg);
     }
 
-    size_t plen = w.len - HEADER_BYTES;
-    memcpy(w.buf, NG_MAGIC, 4);
-    put_le(w.buf + 4, NG_VERSION, 4);
-    put_le(w.buf + 8, 0, 4);
-    put_le(w.buf + 12, plen, 8);
-    put_le(w.buf + 20, ng_crc32(w.buf + HEADER_BYTES, plen), 4);
-    *out = w.buf;
-    *outlen = w.len;
+    size_t plen = w.out.len - HEADER_BYTES;
+    memcpy(w.out.b, NG_MAGIC, 4);
+    put_le(w.out.b + 4, NG_VERSION, 4);
+    put_le(w.out.b + 8, 0, 4);
+    put_le(w.out.b + 12, plen, 8);
+    put_le(w.out.b + 20, ng_crc32(w.out.b + HEADER_BYTES, plen), 4);
+    *out = w.out.b;
+    *outlen = w.out.len;
     return 0;
 }
 

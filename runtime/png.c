@@ -473,9 +473,7 @@ int nr_png_read_palette(const char *path, uint8_t rgb[256][3], int *n, char *err
 typedef struct {
     png_structp png;
     png_infop info;
-    unsigned char *buf; /* the PNG so far: len bytes of cap */
-    size_t len, cap;
-    int oom;            /* buf could not grow */
+    ng_buf out;         /* the PNG so far (out.oom: it could not grow) */
     char msg[256];      /* libpng's reason */
 } wr_state;
 
@@ -489,20 +487,8 @@ static void wr_error(png_structp png, png_const_charp msg)
 static void wr_write(png_structp png, png_bytep data, size_t n)
 {
     wr_state *s = png_get_io_ptr(png);
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n)
-            cap *= 2;
-        unsigned char *b = realloc(s->buf, cap);
-        if (!b) {
-            s->oom = 1;
-            png_error(png, "out of memory");
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
+    if (ng_buf_put(&s->out, data, n) != 0)
+        png_error(png, "out of memory");
 }
 
 static void wr_flush(png_structp png)
@@ -537,8 +523,8 @@ static int write_body(wr_state *s, int h, int w, const uint8_t *px, int ctype)
     return 0;
 }
 
-/* The PNG of write_body in s->buf (s->len bytes, the caller frees it); 0, or
- * -1 with the reason in s->msg (s->oom: out of memory). */
+/* The PNG of write_body in s->out (the caller frees out.b); 0, or -1 with
+ * the reason in s->msg (out.oom: out of memory). */
 static int encode(wr_state *s, int h, int w, const uint8_t *px, int ctype)
 {
     memset(s, 0, sizeof *s);
@@ -553,8 +539,8 @@ static int encode(wr_state *s, int h, int w, const uint8_t *px, int ctype)
     if (s->png)
         png_destroy_write_struct(&s->png, s->info ? &s->info : NULL);
     if (rc < 0) {
-        free(s->buf);
-        s->buf = NULL;
+        free(s->out.b);
+        s->out.b = NULL;
     }
     return rc;
 }
@@ -570,8 +556,8 @@ static int write_png8(const char *path, int h, int w, const uint8_t *px,
     wr_state s;
     if (encode(&s, h, w, px, ctype) != 0)
         return ng_fail(err, errlen, "%s: %s", path, s.msg);
-    int rc = ng_atomic_write(path, s.buf, s.len, 0, err, errlen);
-    free(s.buf);
+    int rc = ng_atomic_write(path, s.out.b, s.out.len, 0, err, errlen);
+    free(s.out.b);
     return rc;
 }
 
@@ -602,9 +588,9 @@ int nr_png_encode_rgb8(int h, int w, const uint8_t *rgb, unsigned char **out, si
         return ng_fail(err, errlen, "cannot encode a %dx%d PNG", w, h);
     wr_state s;
     if (encode(&s, h, w, rgb, PNG_COLOR_TYPE_RGB) != 0)
-        return s.oom ? ng_fail(err, errlen, "out of memory")
-                     : ng_fail(err, errlen, "cannot encode PNG (%s)", s.msg);
-    *out = s.buf;
-    *len = s.len;
+        return s.out.oom ? ng_fail(err, errlen, "out of memory")
+                         : ng_fail(err, errlen, "cannot encode PNG (%s)", s.msg);
+    *out = s.out.b;
+    *len = s.out.len;
     return 0;
 }

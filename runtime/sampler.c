@@ -336,37 +336,12 @@ static int dataset_key(const nr_dataset *ds, uint64_t *key, char *err, size_t er
     return 0;
 }
 
-typedef struct {
-    unsigned char *b;
-    size_t n, cap;
-    int bad;
-} wbuf;
-
-static void w_bytes(wbuf *w, const void *p, size_t n)
-{
-    if (w->bad)
-        return;
-    if (w->n + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->n + n)
-            cap *= 2;
-        unsigned char *nb = realloc(w->b, cap);
-        if (!nb) {
-            w->bad = 1;
-            return;
-        }
-        w->b = nb, w->cap = cap;
-    }
-    memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
-
-static void w_u(wbuf *w, uint64_t v, int bytes)
+static void w_u(ng_buf *w, uint64_t v, int bytes)
 {
     unsigned char b[8];
     for (int k = 0; k < bytes; k++)
         b[k] = (unsigned char)(v >> (8 * k));
-    w_bytes(w, b, (size_t)bytes);
+    ng_buf_put(w, b, (size_t)bytes);
 }
 
 static uint64_t get_u(const unsigned char *b, int bytes)
@@ -379,9 +354,9 @@ static uint64_t get_u(const unsigned char *b, int bytes)
 
 static int cache_write(const nr_class_index *ix, uint64_t key, const char *path, char *err, size_t errlen)
 {
-    wbuf w = {0};
+    ng_buf w = {0};
     unsigned char zero[CS_HEADER] = {0};
-    w_bytes(&w, zero, sizeof zero);
+    ng_buf_put(&w, zero, sizeof zero);
     w_u(&w, (uint64_t)ix->n, 4);
     for (int i = 0; i < ix->n; i++) {
         const cs_image *im = &ix->img[i];
@@ -401,14 +376,14 @@ static int cache_write(const nr_class_index *ix, uint64_t key, const char *path,
                 w_u(&w, im->pos[c][k], 4);
         }
     }
-    if (w.bad) {
+    if (w.oom) {
         free(w.b);
         return ng_fail(err, errlen, "%s: out of memory", path);
     }
     /* the header, now that the payload's length and CRC are known */
-    uint64_t plen = w.n - CS_HEADER;
-    wbuf h = {w.b, 0, CS_HEADER, 0};
-    w_bytes(&h, CS_MAGIC, 4);
+    uint64_t plen = w.len - CS_HEADER;
+    ng_buf h = {w.b, 0, CS_HEADER, 0}; /* over the zeros: never grows */
+    ng_buf_put(&h, CS_MAGIC, 4);
     w_u(&h, CS_VERSION, 4);
     w_u(&h, key, 8);
     w_u(&h, plen, 8);
@@ -416,7 +391,7 @@ static int cache_write(const nr_class_index *ix, uint64_t key, const char *path,
     w_u(&h, (uint64_t)ix->classes, 4);
     w_u(&h, (uint32_t)ix->ignore, 4);
     w_u(&h, (uint64_t)ix->max_locs, 4);
-    int rc = ng_atomic_write(path, w.b, w.n, 0, err, errlen);
+    int rc = ng_atomic_write(path, w.b, w.len, 0, err, errlen);
     free(w.b);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,32 @@ int ng_fail(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
+}
+
+int ng_buf_put(ng_buf *w, const void *p, size_t n)
+{
+    if (w->oom)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (n > SIZE_MAX - w->len) {
+        w->oom = 1;
+        return -1;
+    }
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n)
+            cap = cap > SIZE_MAX / 2 ? w->len + n : cap * 2;
+        unsigned char *nb = realloc(w->b, cap);
+        if (!nb) {
+            w->oom = 1;
+            return -1;
+        }
+        w->b = nb, w->cap = cap;
+    }
+    memcpy(w->b + w->len, p, n);
+    w->len += n;
+    return 0;
 }
 
 static void atomic_release(ng_atomic *a)

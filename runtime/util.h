@@ -1,6 +1,6 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
- * too): the error message kept in a caller's buffer, and the atomic
- * replacement of a file. */
+ * too): the error message kept in a caller's buffer, a growable byte buffer,
+ * and the atomic replacement of a file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
@@ -10,6 +10,17 @@
 /* Format a message into err (err may be NULL, errlen 0) and return -1, so
  * that a failing function can end with `return ng_fail(err, errlen, ...)`. */
 int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A growable byte buffer (files built in memory: PNGs, caches, .netg): zero
+ * it to start, free(b) when done.  ng_buf_put appends n bytes, growing the
+ * capacity by doubling from 4 KiB, with the size arithmetic checked; the
+ * first failure sets oom, and later puts do nothing.  0, or -1 once oom. */
+typedef struct {
+    unsigned char *b;
+    size_t len, cap;
+    int oom;
+} ng_buf;
+int ng_buf_put(ng_buf *w, const void *p, size_t n);
 
 /* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
  * renamed over PATH only when everything was written, so a reader (or a run
