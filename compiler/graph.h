@@ -9,7 +9,7 @@
 
 #include "arena.h"
 #include "ast.h"
-#include "../runtime/netg.h"
+#include "netg.h"
 
 typedef struct {
     ng_tensor t;         /* name, dtype, role, init, shape */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runtime/options.h"
+#include "options.h"
 
 /* Where each key was set, for "set twice" (in the arena). */
 typedef struct el_option_seen {

@@ -3,7 +3,7 @@
  * brightness and texture, and 8-bit gray masks whose pixel value is the class.
  * Same arguments, same files: everything comes from --seed through xoshiro256**. */
 #define _POSIX_C_SOURCE 200809L
-#include "../runtime/png.h"
+#include "png.h"
 
 #include <errno.h>
 #include <math.h>

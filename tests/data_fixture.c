@@ -25,7 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dataset.h"
+#include "batcher.h"
+#include "layout.h"
 #include "image.h"
 #include "jpeg.h"
 #include "png.h"

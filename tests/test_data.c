@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "batcher.h"
+#include "layout.h"
 #include "image.h"
 #include "jpeg.h"
 #include "options.h"

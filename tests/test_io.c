@@ -3,12 +3,13 @@
  * a fresh mkdtemp folder; prints "ok - name" or "FAIL - name: detail" per
  * check and exits nonzero if any check failed. */
 #define _POSIX_C_SOURCE 200809L
-#include "../runtime/dataset.h"
-#include "../runtime/png.h"
-#include "../runtime/netg.h" /* ng_crc32 */
-#include "../runtime/safetensors.h"
+#include "batcher.h"
+#include "layout.h"
+#include "png.h"
+#include "netg.h" /* ng_crc32 */
+#include "safetensors.h"
 
-#include "../runtime/libpng.h" /* libpng's png.h */
+#include "libpng.h" /* libpng's png.h */
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,9 +4,9 @@
  * palette of a mask file, and the JSON reader the report reads the run folder
  * with.  Prints "ok - name" / "FAIL - name: detail"; exits nonzero on failure. */
 #define _POSIX_C_SOURCE 200809L
-#include "../runtime/json.h"
-#include "../runtime/overlay.h"
-#include "../runtime/png.h"
+#include "json.h"
+#include "overlay.h"
+#include "png.h"
 
 #include <math.h>
 #include <stdarg.h>

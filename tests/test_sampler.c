@@ -6,9 +6,10 @@
  * choice) and repeat factors (the LVIS formula, the stream's counts).  Works
  * in a fresh mkdtemp folder; prints "ok - name" / "FAIL - name: detail". */
 #define _POSIX_C_SOURCE 200809L
-#include "../runtime/netg.h" /* ng_crc32 */
-#include "../runtime/png.h"
-#include "../runtime/sampler.h"
+#include "netg.h" /* ng_crc32 */
+#include "png.h"
+#include "layout.h"
+#include "sampler.h"
 #include "check.h"
 
 #include <math.h>

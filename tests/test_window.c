@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #include "compile.h"
-#include "dataset.h"
+#include "batcher.h"
+#include "layout.h"
 #include "image.h"
 #include "options.h"
 #include "png.h"

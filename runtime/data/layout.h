@@ -1,5 +1,5 @@
-/* layout.h — dataset layouts other than DIR/images + DIR/masks, opened by
- * nr_dataset_open_split (dataset.h):
+/* layout.h — opening a dataset in any layout (nr_dataset_open), and the
+ * layouts other than DIR/images + DIR/masks (dataset.h):
  *   VOC: ROOT/JPEGImages/ID.jpg, ROOT/SegmentationClass/ID.png and the split
  *        lists ROOT/ImageSets/Segmentation/SPLIT.txt (one ID a line), as in
  *        VOCdevkit/VOC2012.  Every ID of the split must have its image (and,
@@ -15,6 +15,15 @@
 #include <stddef.h>
 
 #include "dataset.h"
+
+/* Open DIR in whichever layout it has: the folder layout (dataset.h,
+ * nr_dataset_open_folder), a VOC root (nr_layout_is_voc: the split is
+ * `split`, default "train") or a list file (nr_layout_is_list); split is an
+ * error for other layouts.  The caller frees the result with
+ * nr_dataset_free. */
+nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err, size_t errlen);
+nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err,
+                                  size_t errlen);
 
 /* dir holds JPEGImages/ and ImageSets/Segmentation/. */
 int nr_layout_is_voc(const char *dir);

@@ -12,7 +12,7 @@
 
 #include "conv.h"
 #include "dispatch.h"
-#include "dist.h"
+#include "grad_sync.h"
 
 struct nr_model {
     ng_graph *g;

@@ -479,29 +479,3 @@ done:
     free(order);
     return rc;
 }
-
-/* ---- the training loader's settings --------------------------------------- */
-
-int nr_data_setup_batcher(nr_batcher *b, const ng_graph *g, char *err, size_t errlen)
-{
-    const ng_tensor *im = &g->tensors[g->bind.image];
-    float mean[3], stdv[3];
-    if (nr_image_norm_options(g, im->dim[1], mean, stdv, err, errlen) != 0)
-        return -1;
-    nr_batcher_set_normalize(b, mean, stdv);
-    nr_batcher_set_size(b, nr_option_is(g, "size", "resize") ? NR_SIZE_RESIZE
-                           : nr_option_is(g, "size", "pad") ? NR_SIZE_PAD : NR_SIZE_CROP);
-    return 0;
-}
-
-void nr_data_print_profile(FILE *f, const nr_batcher *b, double run_s, int64_t steps)
-{
-    if (!b || steps <= 0)
-        return;
-    int64_t waits;
-    double wait_s = nr_batcher_wait_seconds(b, &waits);
-    double per = wait_s / (double)steps, step = run_s / (double)steps;
-    fprintf(f, "data: %d loader thread%s; waited %.2f ms per step for the next batch, %.1f%% of the %.1f ms the "
-            "train entry took per step (%lld steps)\n", nr_batcher_threads(b), nr_batcher_threads(b) == 1 ? "" : "s",
-            per * 1e3, step > 0 ? 100.0 * per / step : 0.0, step * 1e3, (long long)steps);
-}

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dataset.h"
+#include "batcher.h"
 #include "netg.h"
 
 /* ---- the class location index ------------------------------------------ */

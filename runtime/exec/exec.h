@@ -61,4 +61,10 @@ const int64_t *nr_model_class_counts(const nr_model *m);
 /* The graph has a constant computed from the class counts. */
 int nr_model_wants_class_counts(const nr_model *m);
 
+/* Rank 0's parameters, optimizer state, constants and step, to every rank. */
+void nr_dist_bcast_model(nr_model *m);
+/* A checksum of the parameters and optimizer state into *sum; -1 when the
+ * ranks' checksums differ (the weights are no longer the same), else 0. */
+int nr_dist_check_model(nr_model *m, uint64_t *sum);
+
 #endif

@@ -276,3 +276,27 @@ int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
     free(ix);
     return rc;
 }
+
+nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err, size_t errlen)
+{
+    return nr_dataset_open_split(dir, NULL, need_masks, err, errlen);
+}
+
+nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err, size_t errlen)
+{
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0) {
+        ng_fail(err, errlen, "%s: %s", dir ? dir : "(null)", strerror(errno));
+        return NULL;
+    }
+    if (nr_layout_is_voc(dir))
+        return nr_layout_open_voc(dir, split ? split : "train", need_masks, err, errlen);
+    if (S_ISREG(st.st_mode) && nr_layout_is_list(dir))
+        return nr_layout_open_list(dir, need_masks, err, errlen);
+    if (split) {
+        ng_fail(err, errlen, "%s: --split %s: not a VOC folder (JPEGImages, SegmentationClass and "
+                "ImageSets/Segmentation/%s.txt); for another layout, give a list file", dir, split, split);
+        return NULL;
+    }
+    return nr_dataset_open_folder(dir, need_masks, err, errlen);
+}

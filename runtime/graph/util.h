@@ -11,6 +11,13 @@
  * that a failing function can end with `return ng_fail(err, errlen, ...)`. */
 int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Seconds on the monotonic clock (for intervals). */
+double ng_now(void);
+
+/* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
+ * create folder: why" (or "not a folder") in err. */
+int ng_mkdir_p(const char *path, char *err, size_t errlen);
+
 /* A growable byte buffer (files built in memory: PNGs, caches, .netg): zero
  * it to start, free(b) when done.  ng_buf_put appends n bytes, growing the
  * capacity by doubling from 4 KiB, with the size arithmetic checked; the

@@ -1,7 +1,6 @@
-/* train.c — training loop (shuffled batches, class weights from the data,
- * progress, per-epoch validation, log and checkpoints, a graceful stop on
- * SIGINT/SIGTERM, exact resumption mid-epoch), evaluation, prediction, and
- * safetensors checkpoints of a model's state. */
+/* train.c — the training loop (shuffled batches, class weights from the
+ * data, progress, per-epoch validation, log and checkpoints, a graceful stop
+ * on SIGINT/SIGTERM, exact resumption mid-epoch). */
 #include "train.h"
 
 #include <errno.h>
@@ -15,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batcher.h"
 #include "dist.h"
+#include "grad_sync.h"
 #include "options.h"
 #include "overlay.h"
 #include "png.h"
@@ -25,227 +26,6 @@
 #include "util.h"
 #include "layout.h"
 #include "window.h"
-
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* mkdir -p */
-static int make_dir(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        fail(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                fail(err, errlen, "%s: cannot create folder: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fail(err, errlen, "%s: not a folder", path);
-        return -1;
-    }
-    return 0;
-}
-
-/* --- checkpoints ------------------------------------------------------- */
-
-static int ckpt_role(int role, int opt_state)
-{
-    return role == NG_ROLE_PARAM || (opt_state && role == NG_ROLE_OPT_STATE) || role == NG_ROLE_CONST;
-}
-
-static int from_data(const ng_tensor *x)
-{
-    return x->init == NG_INIT_CLASS_WEIGHTS || x->init == NG_INIT_CLASS_PRIORS;
-}
-
-/* counts as "n0,n1,...": malloc'd, or NULL */
-static char *counts_str(const int64_t *counts, int k)
-{
-    size_t cap = (size_t)k * 21 + 1, len = 0;
-    char *s = counts ? malloc(cap) : NULL;
-    for (int c = 0; s && c < k; c++)
-        len += (size_t)snprintf(s + len, cap - len, c ? ",%lld" : "%lld", (long long)counts[c]);
-    return s;
-}
-
-int nr_ckpt_class_counts(const char *path, int64_t *counts, int classes, char *err, size_t errlen)
-{
-    nr_st_file *f = nr_st_load(path, err, errlen);
-    if (!f)
-        return -1;
-    const char *s = nr_st_meta(f, "class_counts");
-    int rc = -1, c = 0;
-    if (!s) {
-        fail(err, errlen, "%s: no class counts in its metadata (written by a netrun before 0.2, or by a "
-             "model without labels)", path);
-        goto done;
-    }
-    for (const char *p = s; c < classes; c++) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || (*end != ',' && *end != 0) || (*end == 0 && c != classes - 1) ||
-            (*end == ',' && c == classes - 1)) {
-            fail(err, errlen, "%s: class_counts '%.40s' is not %d counts", path, s, classes);
-            goto done;
-        }
-        counts[c] = v;
-        p = end + (*end == ',');
-    }
-    rc = 0;
-done:
-    nr_st_free(f);
-    return rc;
-}
-
-int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
-                 char *err, size_t errlen)
-{
-    const ng_graph *g = nr_model_graph(m);
-    nr_st_tensor *ts = calloc((size_t)g->n_tensors + 1, sizeof *ts);
-    if (!ts) {
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
-    int n = 0;
-    for (int t = 0; t < g->n_tensors; t++) {
-        const ng_tensor *x = &g->tensors[t];
-        /* constants are saved only when computed from data (class weights, priors) */
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
-            continue;
-        ts[n].name = x->name;
-        ts[n].dtype = NR_ST_F32;
-        ts[n].ndim = x->ndim;
-        for (int d = 0; d < x->ndim; d++)
-            ts[n].dim[d] = x->dim[d];
-        ts[n].data = nr_model_state(m, t);
-        n++;
-    }
-    char step[32], ep[32], bs[32], el[40], es[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)nr_model_step(m));
-    snprintf(ep, sizeof ep, "%d", rs->epoch);
-    snprintf(bs, sizeof bs, "%.9g", rs->best);
-    snprintf(el, sizeof el, "%.17g", rs->epoch_loss); /* exact: the resumed mean is the same */
-    snprintf(es, sizeof es, "%lld", (long long)rs->epoch_steps);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)rs->seed);
-    char ranks[16], topts[sizeof rs->options];
-    snprintf(ranks, sizeof ranks, "%d", nr_dist_size());
-    if (nr_options_train_record(g, topts, sizeof topts) != 0) {
-        fail(err, errlen, "%s: the model's options take more than the checkpoint's %zu bytes for them", path,
-             sizeof topts);
-        free(ts);
-        return -1;
-    }
-    const char *meta[] = {"format", "netrun", "step", step, "epoch", ep,
-                          "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
-                          "best_score", bs, "epoch_loss_sum", el, "epoch_steps", es, "seed", seed,
-                          "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no",
-                          "ranks", ranks, "train_options", topts, "class_counts", NULL};
-    char *cc = counts_str(nr_model_class_counts(m), g->bind.classes);
-    int n_meta = (int)(sizeof meta / sizeof *meta / 2);
-    if (cc)
-        meta[2 * n_meta - 1] = cc;
-    else
-        n_meta--; /* no counts: the model has no labels or was never trained here */
-    int rc = nr_st_save(path, n, ts, n_meta, meta, err, errlen);
-    free(cc);
-    free(ts);
-    return rc;
-}
-
-int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
-                 char *err, size_t errlen)
-{
-    const ng_graph *g = nr_model_graph(m);
-    nr_st_file *f = nr_st_load(path, err, errlen);
-    if (!f)
-        return -1;
-    int rc = -1;
-    if (opt_state) {
-        const char *has = nr_st_meta(f, "optimizer_state");
-        if (!has || strcmp(has, "yes") != 0) {
-            fail(err, errlen, "%s: holds no optimizer state; use --init to start from its weights", path);
-            goto done;
-        }
-    }
-    for (int t = 0; t < g->n_tensors; t++) {
-        const ng_tensor *x = &g->tensors[t];
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
-            continue;
-        const nr_st_tensor *s = nr_st_find(f, x->name);
-        if (!s) {
-            if (x->role == NG_ROLE_CONST)
-                continue; /* weights computed again from the data */
-            fail(err, errlen, "%s: no tensor '%s' (was it written for another model?)", path, x->name);
-            goto done;
-        }
-        int same = s->dtype == NR_ST_F32 && s->ndim == x->ndim;
-        for (int d = 0; same && d < x->ndim; d++)
-            same = s->dim[d] == x->dim[d];
-        if (!same) {
-            char a[64] = "", b[64] = "";
-            for (int d = 0; d < x->ndim; d++)
-                snprintf(a + strlen(a), sizeof a - strlen(a), d ? "x%d" : "%d", (int)x->dim[d]);
-            for (int d = 0; d < s->ndim; d++)
-                snprintf(b + strlen(b), sizeof b - strlen(b), d ? "x%lld" : "%lld", (long long)s->dim[d]);
-            fail(err, errlen, "%s: tensor '%s' is %s %s, the model needs F32 %s", path, x->name,
-                 nr_st_dtype_name(s->dtype), b, a);
-            goto done;
-        }
-        memcpy(nr_model_state(m, t), s->data, (size_t)ng_tensor_bytes(x));
-    }
-    if (opt_state) {
-        const char *st = nr_st_meta(f, "step");
-        nr_model_set_step(m, st ? atoll(st) : 0);
-    }
-    if (opt_state && rs) {
-        const char *ep = nr_st_meta(f, "epoch"), *bs = nr_st_meta(f, "best_score");
-        const char *el = nr_st_meta(f, "epoch_loss_sum"), *es = nr_st_meta(f, "epoch_steps");
-        const char *seed = nr_st_meta(f, "seed"), *sh = nr_st_meta(f, "shuffle"), *au = nr_st_meta(f, "augment");
-        memset(rs, 0, sizeof *rs);
-        rs->epoch = ep ? atoi(ep) : 0;
-        rs->best = bs ? strtod(bs, NULL) : -INFINITY;
-        rs->epoch_loss = el ? strtod(el, NULL) : 0;
-        rs->epoch_steps = es ? atoll(es) : 0;
-        rs->has_options = seed && sh && au;
-        const char *nr = nr_st_meta(f, "ranks"), *to = nr_st_meta(f, "train_options");
-        rs->ranks = nr ? atoi(nr) : 1;
-        snprintf(rs->options, sizeof rs->options, "%s", to ? to : "");
-        if (rs->has_options) {
-            rs->seed = strtoull(seed, NULL, 10);
-            rs->shuffle = strcmp(sh, "yes") == 0;
-            rs->augment = strcmp(au, "yes") == 0;
-        }
-    }
-    rc = 0;
-done:
-    nr_st_free(f);
-    return rc;
-}
 
 /* --- batches ----------------------------------------------------------- */
 
@@ -267,110 +47,6 @@ static void feed(nr_model *m, const dims *d, const float *image, const int32_t *
     memcpy(nr_model_state(m, g->bind.image), image, (size_t)d->batch * d->c * d->hw * sizeof(float));
     if (mask && g->bind.labels >= 0)
         memcpy(nr_model_state(m, g->bind.labels), mask, (size_t)d->batch * d->hw * sizeof(int32_t));
-}
-
-/* Evaluation and prediction go over each image at its own size, a tile
- * batch at a time (window.c: sliding windows or resize, TTA, prior
- * correction); the visits below see one whole image each. */
-
-typedef struct {
-    nr_confusion *conf;
-    int ignore;
-} eval_ctx;
-
-static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                      const int32_t *truth, char *err, size_t errlen)
-{
-    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
-    eval_ctx *e = ctx;
-    nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
-    return 0;
-}
-
-int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
-{
-    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
-    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
-    if (nr_window_run(m, ds, &j, err, errlen) != 0)
-        return -1;
-    double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
-    nr_dist_sum_f64(ln, 2);
-    nr_dist_sum_i64(conf->m, conf->k * conf->k);
-    *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
-    return 0;
-}
-
-typedef struct {
-    const nr_dataset *ds;
-    const char *out_dir;
-    int quiet;
-    int classes;
-    const nr_palette *pal; /* overlays in this palette, or NULL: none */
-} predict_ctx;
-
-/* The name of sample idx's mask: its image's stem + ".png". */
-static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
-{
-    const char *name = nr_dataset_name(ds, idx), *dot = strrchr(name, '.');
-    snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
-}
-
-static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
-                         const int32_t *truth, char *err, size_t errlen)
-{
-    predict_ctx *c = ctx;
-    char path[4096], name[1024];
-    mask_name(name, sizeof name, c->ds, idx);
-    snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
-    if (nr_png_write_mask(path, h, w, pred, err, errlen) != 0)
-        return -1;
-    if (!c->quiet)
-        printf("%s\n", path);
-    if (c->pal) { /* the overlay hook: the image, prediction, truth when known, at the image's size */
-        snprintf(path, sizeof path, "%s/overlays/%s", c->out_dir, name);
-        if (nr_overlay_write(path, image, ch, h, w, pred, truth, c->classes, c->pal, err, errlen) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, char *err,
-               size_t errlen)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/overlays", out_dir);
-    if (nr_dataset_check_stems(ds, err, errlen) != 0 || make_dir(overlay ? dir : out_dir, err, errlen) != 0)
-        return -1;
-    nr_palette pal;
-    int masks = overlay && nr_dataset_count(ds) > 0 && nr_dataset_mask_path(ds, 0) != NULL;
-    if (masks && nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen) != 0)
-        return -1;
-    if (overlay && !masks)
-        nr_palette_voc(&pal);
-    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
-    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0};
-    return nr_window_run(m, ds, &j, err, errlen);
-}
-
-typedef struct {
-    const nr_dataset *ds;
-    nr_image_visit visit;
-    void *ctx;
-} each_ctx;
-
-static int each_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                      const int32_t *truth, char *err, size_t errlen)
-{
-    each_ctx *e = ctx;
-    return e->visit(e->ctx, e->ds, idx, image, c, h, w, pred, truth, err, errlen);
-}
-
-int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_visit visit, void *ctx, char *err,
-                  size_t errlen)
-{
-    each_ctx c = {ds, visit, ctx};
-    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */};
-    return nr_window_run(m, ds, &j, err, errlen);
 }
 
 /* --- training ---------------------------------------------------------- */
@@ -635,7 +311,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
     if (!ng_graph_entry(g, "train")) {
-        fail(err, errlen, "%s: the model has no 'minimize' statement, so it cannot be trained",
+        ng_fail(err, errlen, "%s: the model has no 'minimize' statement, so it cannot be trained",
              g->source ? g->source : "graph");
         return -1;
     }
@@ -656,7 +332,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
-    if (writer && make_dir(o->out, err, errlen) != 0)
+    if (writer && ng_mkdir_p(o->out, err, errlen) != 0)
         goto agree;
     if (writer)
         ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
@@ -672,7 +348,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0)
             goto agree;
         if (was.has_options && (was.seed != o->seed || was.shuffle != o->shuffle || was.augment != o->augment)) {
-            fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
+            ng_fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
                  "it exactly (this one: --seed %llu%s%s)", o->resume, (unsigned long long)was.seed,
                  was.shuffle ? "" : " --no-shuffle", was.augment ? " --augment" : "",
                  (unsigned long long)o->seed, o->shuffle ? "" : " --no-shuffle", o->augment ? " --augment" : "");
@@ -680,12 +356,12 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         }
         char had[1024], has[1024];
         if (nr_options_train_diff(g, was.options, had, sizeof had, has, sizeof has) > 0) {
-            fail(err, errlen, "%s: the run had%s; resume it with the same settings to continue it exactly "
+            ng_fail(err, errlen, "%s: the run had%s; resume it with the same settings to continue it exactly "
                  "(this one:%s)", o->resume, had, has);
             goto agree;
         }
         if (was.ranks != nr_dist_size()) {
-            fail(err, errlen, "%s: the run was trained on %d process%s (global batch %d); resume it with "
+            ng_fail(err, errlen, "%s: the run was trained on %d process%s (global batch %d); resume it with "
                  "mpirun -np %d to continue it exactly (this one has %d)", o->resume, was.ranks,
                  was.ranks == 1 ? "" : "es", was.ranks * d.batch, was.ranks, nr_dist_size());
             goto agree;
@@ -721,7 +397,7 @@ agree:
         counts = calloc((size_t)g->bind.classes, sizeof *counts);
         w = calloc((size_t)g->bind.classes, sizeof *w);
         if (!counts || !w) {
-            fail(err, errlen, "out of memory");
+            ng_fail(err, errlen, "out of memory");
             goto done;
         }
         nr_sampling_class_counts(smp, counts); /* from the class index: no mask read when cached */
@@ -738,7 +414,7 @@ agree:
     nr_model_set_total_steps(m, total);
     int64_t start = nr_model_step(m);
     if (start >= total) {
-        fail(err, errlen, "%s: already at step %lld of %lld", o->resume ? o->resume : "model",
+        ng_fail(err, errlen, "%s: already at step %lld of %lld", o->resume ? o->resume : "model",
              (long long)start, (long long)total);
         goto done;
     }
@@ -747,7 +423,7 @@ agree:
     perm = malloc((size_t)n_epoch * sizeof *perm);
     idx = malloc((size_t)d.batch * sizeof *idx);
     if (!perm || !idx || nr_confusion_init(&conf, g->bind.classes) != 0) {
-        fail(err, errlen, "out of memory");
+        ng_fail(err, errlen, "out of memory");
         goto done;
     }
     if (!(b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen)) ||
@@ -766,7 +442,7 @@ agree:
         goto done;
     log = fopen(writer ? log_path : "/dev/null", o->resume ? "a" : "w"); /* ranks > 0: written nowhere */
     if (!log) {
-        fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
+        ng_fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
         goto done;
     }
     if (!o->resume)
@@ -775,7 +451,7 @@ agree:
     if (log_flush(log, log_path, err, errlen) != 0)
         goto done;
     if (vs && !(mlog = fopen(writer ? mlog_path : "/dev/null", o->resume ? "a" : "w"))) {
-        fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
+        ng_fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
         goto done;
     }
     if (writer)
@@ -787,7 +463,7 @@ agree:
     fflush(stdout);
 
     int tty = isatty(fileno(stderr));
-    double t0 = now(), last_print = 0;
+    double t0 = ng_now(), last_print = 0;
     int cur_epoch = -1;
     double run_s = 0; /* in the train entry (--profile) */
     nr_batcher_submit(b, idx, step_batch(start, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
@@ -801,12 +477,12 @@ agree:
         if (s + 1 < total) {
             nr_batcher_submit(b, idx, step_batch(s + 1, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
         }
-        double t_run = now();
+        double t_run = ng_now();
         if (nr_model_run(m, "train") != 0) {
-            fail(err, errlen, "%s", nr_model_error(m));
+            ng_fail(err, errlen, "%s", nr_model_error(m));
             goto done;
         }
-        run_s += now() - t_run;
+        run_s += ng_now() - t_run;
         float loss = *(float *)nr_model_tensor(m, "train", g->bind.loss);
         /* over ranks: the mean of their losses (the global batch's, when the
          * loss sums over ranks), and a signal any of them caught */
@@ -816,7 +492,7 @@ agree:
         loss = (float)(agreed[0] / nr_dist_size());
         int stop = (int)agreed[1];
         if (!isfinite(loss)) {
-            fail(err, errlen, "the loss became %f at step %lld; try a lower learning rate or clip "
+            ng_fail(err, errlen, "the loss became %f at step %lld; try a lower learning rate or clip "
                  "(checkpoints keep the last good epoch)", loss, (long long)s + 1);
             goto done;
         }
@@ -824,7 +500,7 @@ agree:
         rs.epoch_steps++;
         int epoch = (int)(s / spe) + 1;
         int end_of_epoch = (s + 1) % spe == 0 || s + 1 == total;
-        double t = now();
+        double t = ng_now();
         if (!o->quiet && (t - last_print > (tty ? 0.25 : 5.0) || end_of_epoch)) {
             double rate = (s + 1 - start) / (t - t0);
             char eta[32], el[32];
@@ -846,14 +522,14 @@ agree:
                 if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
                     goto done;
                 if (nr_metrics_compute(&conf, &last) != 0) {
-                    fail(err, errlen, "out of memory");
+                    ng_fail(err, errlen, "out of memory");
                     goto done;
                 }
                 nr_metrics_score(&last, val_loss, metric, &score);
                 fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"best\":%s,\"validation\":",
                         epoch, (long long)s + 1, train_loss, !have_best || score > rs.best ? "true" : "false");
                 if (print_validation(mlog, &last, &conf, val_loss) != 0) {
-                    fail(err, errlen, "out of memory");
+                    ng_fail(err, errlen, "out of memory");
                     goto done;
                 }
                 if (log_flush(mlog, mlog_path, err, errlen) != 0)
@@ -870,7 +546,7 @@ agree:
                     printf("epoch %d: train loss %.4f\n", epoch, train_loss);
             }
             fprintf(log, "%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f\n", epoch, (long long)s + 1, train_loss, val_loss,
-                    vs ? last.pixel_acc : NAN, vs ? last.miou_fg : NAN, vs ? last.worst_iou_fg : NAN, now() - t0);
+                    vs ? last.pixel_acc : NAN, vs ? last.miou_fg : NAN, vs ? last.worst_iou_fg : NAN, ng_now() - t0);
             if (log_flush(log, log_path, err, errlen) != 0)
                 goto done;
             if ((s + 1) % spe == 0) { /* the checkpoints start the next epoch (else --steps cut this one) */
@@ -910,7 +586,7 @@ agree:
     }
     uint64_t sum; /* over ranks: the same weights on every one (dist.h) */
     if (nr_dist_check_model(m, &sum) != 0) {
-        fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)total);
+        ng_fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)total);
         goto done;
     }
     if (!o->quiet && nr_dist_size() > 1)
@@ -923,7 +599,7 @@ agree:
         }
         nr_sampling_print_counts(smp, stdout);
         printf("done: %lld steps in %.1f s; checkpoints in %s (last.safetensors, best.safetensors by %s)\n",
-               (long long)(total - start), now() - t0, o->out,
+               (long long)(total - start), ng_now() - t0, o->out,
                vs ? metric : "training loss, no --val given");
     }
     if (o->profile) {

@@ -67,13 +67,4 @@ int nr_window_positions(int len, int t, double overlap, int *pos, int max);
 /* The Gaussian importance map (h,w) of window.h, maximum 1. */
 void nr_window_gaussian(int h, int w, double sigma_scale, float *out);
 
-/* The training batcher's size policy (option size) and normalization
- * (options mean, std) from g.  0 or -1 with err. */
-int nr_data_setup_batcher(nr_batcher *b, const ng_graph *g, char *err, size_t errlen);
-
-/* netrun train --profile: the loader threads, the data wait per step (the
- * time the training loop waited for a batch) against the time in the train
- * entry, over steps steps. */
-void nr_data_print_profile(FILE *f, const nr_batcher *b, double run_s, int64_t steps);
-
 #endif

@@ -1,0 +1,62 @@
+/* dataset.h — a dataset as numbered samples (image and mask paths).
+ * Layouts: DIR/images/NAME.png|jpg with DIR/masks/NAME.png (same name but
+ * for the extension), here; the PASCAL VOC folders and list files
+ * (layout.h, which also opens any of them).  Every call returns 0 / a pointer, or
+ * -1 / NULL with a one-line message in err naming the file and the
+ * problem. */
+#ifndef NR_DATASET_H
+#define NR_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nr_dataset nr_dataset;
+
+/* The folder layout: the images (.png, .jpg, .jpeg: decoded by content, so a
+ * JPEG named .png is read as JPEG) in DIR/images, sorted by name (byte
+ * order, so sample numbers are the same on every machine).  need_masks:
+ * pair every image with the mask of the same stem in DIR/masks (a.jpg with
+ * a.png); an image without a mask, or a mask without an image, is an error
+ * listing up to 5 names, and so are two files of one stem.  Without
+ * need_masks and without DIR/images, DIR may itself hold the images, or be
+ * a single image file (for predict); masks are then absent.  Names with
+ * another extension or starting with '.', and non-regular files, are
+ * skipped.  No images is an error.  nr_dataset_open (layout.h) picks the
+ * layout.  The caller frees the result with nr_dataset_free. */
+nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, size_t errlen);
+/* A dataset of the n samples given (strings copied; masks NULL: none), for
+ * the layouts.  NULL when out of memory. */
+nr_dataset *nr_dataset_from_paths(int n, char *const *names, char *const *images, char *const *masks);
+void nr_dataset_free(nr_dataset *ds);
+
+/* Number of samples; name ("img_007.png"), image path and mask path (NULL
+ * when opened without masks) of sample i in 0..count-1.  The strings belong
+ * to the dataset. */
+int nr_dataset_count(const nr_dataset *ds);
+int nr_dataset_has_masks(const nr_dataset *ds); /* opened with masks */
+const char *nr_dataset_name(const nr_dataset *ds, int i);
+const char *nr_dataset_image_path(const nr_dataset *ds, int i);
+const char *nr_dataset_mask_path(const nr_dataset *ds, int i);
+
+/* Load sample i: image (C,H,W) = (c,h,w) in [0,1] (see nr_png_read_image) and,
+ * when mask is not NULL, its labels (H,W) (see nr_png_read_mask: values below
+ * classes, or ignore).  Another size than h x w is an error. */
+int nr_dataset_load(const nr_dataset *ds, int i, int c, int h, int w,
+                    int classes, int ignore, float *image /* (C,H,W) */,
+                    int32_t *mask /* (H,W) or NULL */, char *err,
+                    size_t errlen);
+
+/* Sample i at its own size: *image (C,H,W) and, when mask is not NULL,
+ * *mask (H,W), both malloc'ed (the caller frees them), *h x *w.  A mask of
+ * another size than its image is an error naming both. */
+int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ignore, float **image,
+                        int32_t **mask, int *h, int *w, char *err, size_t errlen);
+
+/* Pixels per class over all masks of the dataset into counts (classes);
+ * pixels equal to ignore are not counted.  Needs masks.  h, w > 0: every
+ * mask must be h x w; h = w = 0: each mask at its own size. */
+int nr_dataset_class_counts(const nr_dataset *ds, int h, int w, int classes,
+                            int ignore, int64_t *counts /* (classes) */,
+                            char *err, size_t errlen);
+
+#endif

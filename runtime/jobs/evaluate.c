@@ -1,0 +1,117 @@
+/* evaluate.c — the eval and infer entries over a dataset (evaluate.h):
+ * each image at its own size, a tile batch at a time (window.c: sliding
+ * windows or resize, TTA, prior correction); the visits below see one whole
+ * image each. */
+#include "evaluate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist.h"
+#include "layout.h"
+#include "overlay.h"
+#include "png.h"
+#include "util.h"
+#include "window.h"
+
+typedef struct {
+    nr_confusion *conf;
+    int ignore;
+} eval_ctx;
+
+static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
+                      const int32_t *truth, char *err, size_t errlen)
+{
+    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
+    eval_ctx *e = ctx;
+    nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
+    return 0;
+}
+
+int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
+{
+    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
+    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
+    if (nr_window_run(m, ds, &j, err, errlen) != 0)
+        return -1;
+    double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
+    nr_dist_sum_f64(ln, 2);
+    nr_dist_sum_i64(conf->m, conf->k * conf->k);
+    *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
+    return 0;
+}
+
+typedef struct {
+    const nr_dataset *ds;
+    const char *out_dir;
+    int quiet;
+    int classes;
+    const nr_palette *pal; /* overlays in this palette, or NULL: none */
+} predict_ctx;
+
+/* The name of sample idx's mask: its image's stem + ".png". */
+static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
+{
+    const char *name = nr_dataset_name(ds, idx), *dot = strrchr(name, '.');
+    snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
+}
+
+static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen)
+{
+    predict_ctx *c = ctx;
+    char path[4096], name[1024];
+    mask_name(name, sizeof name, c->ds, idx);
+    snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
+    if (nr_png_write_mask(path, h, w, pred, err, errlen) != 0)
+        return -1;
+    if (!c->quiet)
+        printf("%s\n", path);
+    if (c->pal) { /* the overlay hook: the image, prediction, truth when known, at the image's size */
+        snprintf(path, sizeof path, "%s/overlays/%s", c->out_dir, name);
+        if (nr_overlay_write(path, image, ch, h, w, pred, truth, c->classes, c->pal, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, char *err,
+               size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/overlays", out_dir);
+    if (nr_dataset_check_stems(ds, err, errlen) != 0 || ng_mkdir_p(overlay ? dir : out_dir, err, errlen) != 0)
+        return -1;
+    nr_palette pal;
+    int masks = overlay && nr_dataset_count(ds) > 0 && nr_dataset_mask_path(ds, 0) != NULL;
+    if (masks && nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen) != 0)
+        return -1;
+    if (overlay && !masks)
+        nr_palette_voc(&pal);
+    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
+    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0};
+    return nr_window_run(m, ds, &j, err, errlen);
+}
+
+typedef struct {
+    const nr_dataset *ds;
+    nr_image_visit visit;
+    void *ctx;
+} each_ctx;
+
+static int each_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
+                      const int32_t *truth, char *err, size_t errlen)
+{
+    each_ctx *e = ctx;
+    return e->visit(e->ctx, e->ds, idx, image, c, h, w, pred, truth, err, errlen);
+}
+
+int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_visit visit, void *ctx, char *err,
+                  size_t errlen)
+{
+    each_ctx c = {ds, visit, ctx};
+    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */};
+    return nr_window_run(m, ds, &j, err, errlen);
+}
