@@ -169,3 +169,28 @@ void nr_par_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid), v
         pthread_mutex_unlock(&pool.mu);
     }
 }
+
+typedef struct {
+    nr_range_fn fn;
+    void *ctx;
+    int64_t n, grain;
+} range_job;
+
+static void range_task(void *p, int64_t task, int tid)
+{
+    const range_job *j = p;
+    int64_t b = task * j->grain, e = b + j->grain < j->n ? b + j->grain : j->n;
+    (void)tid;
+    j->fn(j->ctx, b, e);
+}
+
+void nr_par_range(int64_t n, int64_t grain, nr_range_fn fn, void *ctx)
+{
+    range_job j = {fn, ctx, n, grain};
+    nr_par_for((n + grain - 1) / grain, range_task, &j);
+}
+
+int64_t nr_plane_grain(int64_t hw)
+{
+    return hw >= NR_GRAIN ? 1 : NR_GRAIN / (hw > 0 ? hw : 1);
+}

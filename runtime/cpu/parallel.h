@@ -29,4 +29,17 @@ int nr_par_threads(void);
  * from one thread at a time (netrun's main thread). */
 void nr_par_for(int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid), void *ctx);
 
+/* Elements per chunk of a memory-bound loop: big enough that a task costs
+ * far more than handing it out (~1 us), small enough to balance. */
+#define NR_GRAIN 32768
+
+/* fn(ctx, b, e) over [0, n) in chunks [b, e) of grain elements, as tasks of
+ * nr_par_for.  The chunks depend on n and grain only, never on the thread
+ * count. */
+typedef void (*nr_range_fn)(void *ctx, int64_t begin, int64_t end);
+void nr_par_range(int64_t n, int64_t grain, nr_range_fn fn, void *ctx);
+
+/* Planes per chunk for a loop over (N*C) planes of hw elements. */
+int64_t nr_plane_grain(int64_t hw);
+
 #endif

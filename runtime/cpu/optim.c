@@ -1,14 +1,12 @@
-/* kernels_optim.c — the optimizer updates (ops.def ADAM, SGD) and the sum of
+/* optim.c — the optimizer updates (ops.def ADAM, SGD) and the sum of
  * squares that global gradient-norm clipping reduces the gradients with
- * (SUMSQ).  Contracts in kernels.h.  As in kernels.c, work is split into
- * chunks that depend on the sizes only, and the partial sums are added in
- * chunk order, so the results do not depend on the thread count. */
+ * (SUMSQ).  Contracts in kernels.h.  As in the other kernels, work is split
+ * into chunks that depend on the sizes only, and the partial sums are added
+ * in chunk order, so the results do not depend on the thread count. */
 #include "kernels.h"
 #include "parallel.h"
 
 #include <math.h>
-
-#define OPT_GRAIN 32768
 
 typedef struct {
     float *p, *m, *v;
@@ -19,26 +17,6 @@ typedef struct {
     float bc2_sqrt;        /* pytorch: sqrt(1 - b2^t) */
     float decay;           /* 1 - lr wd (decoupled weight decay), else 1 */
 } opt_ctx;
-
-typedef struct {
-    void (*fn)(const opt_ctx *c, int64_t b, int64_t e);
-    const opt_ctx *c;
-    int64_t n;
-} opt_job;
-
-static void opt_task(void *q, int64_t task, int tid)
-{
-    const opt_job *j = q;
-    int64_t b = task * OPT_GRAIN, e = b + OPT_GRAIN < j->n ? b + OPT_GRAIN : j->n;
-    (void)tid;
-    j->fn(j->c, b, e);
-}
-
-static void opt_run(int64_t n, void (*fn)(const opt_ctx *, int64_t, int64_t), const opt_ctx *c)
-{
-    opt_job j = {fn, c, n};
-    nr_par_for((n + OPT_GRAIN - 1) / OPT_GRAIN, opt_task, &j);
-}
 
 /* The gradient element the update uses: g * scale, clamped to [lo, hi],
  * plus wd * p for L2 (coupled) weight decay. */
@@ -51,8 +29,9 @@ static inline float grad_in(const opt_ctx *c, int64_t i, int l2)
     return gi;
 }
 
-static void adam_keras_range(const opt_ctx *c, int64_t b, int64_t e)
+static void adam_keras_range(void *ctx, int64_t b, int64_t e)
 {
+    const opt_ctx *c = ctx;
     const float b1 = c->o->beta1, b2 = c->o->beta2, c1 = 1.0f - b1, c2 = 1.0f - b2;
     const float eps = c->o->eps, lr_t = c->lr_t;
     const int l2 = c->o->weight_decay > 0 && !c->o->decoupled;
@@ -66,8 +45,9 @@ static void adam_keras_range(const opt_ctx *c, int64_t b, int64_t e)
     }
 }
 
-static void adam_torch_range(const opt_ctx *c, int64_t b, int64_t e)
+static void adam_torch_range(void *ctx, int64_t b, int64_t e)
 {
+    const opt_ctx *c = ctx;
     const float b1 = c->o->beta1, b2 = c->o->beta2, c1 = 1.0f - b1, c2 = 1.0f - b2;
     const float eps = c->o->eps, step = c->lr_t, bc2s = c->bc2_sqrt;
     const int l2 = c->o->weight_decay > 0 && !c->o->decoupled;
@@ -96,15 +76,16 @@ void nr_adam_step(int64_t n, float *p, const float *g, float *m, float *v, const
     if (o->form == NR_ADAM_PYTORCH) {
         c.lr_t = (float)(o->lr / bc1);
         c.bc2_sqrt = (float)sqrt(bc2);
-        opt_run(n, adam_torch_range, &c);
+        nr_par_range(n, NR_GRAIN, adam_torch_range, &c);
     } else {
         c.lr_t = (float)(o->lr * sqrt(bc2) / bc1);
-        opt_run(n, adam_keras_range, &c);
+        nr_par_range(n, NR_GRAIN, adam_keras_range, &c);
     }
 }
 
-static void sgd_range(const opt_ctx *c, int64_t b, int64_t e)
+static void sgd_range(void *ctx, int64_t b, int64_t e)
 {
+    const opt_ctx *c = ctx;
     const float mu = c->o->momentum, lr = c->o->lr;
     const int l2 = c->o->weight_decay > 0, nesterov = c->o->nesterov;
     for (int64_t i = b; i < e; i++) {
@@ -118,7 +99,7 @@ void nr_sgd_step(int64_t n, float *p, const float *g, float *v, const nr_opt *o)
 {
     opt_ctx c = {.p = p, .v = v, .g = g, .o = o};
     clip_bounds(o, &c);
-    opt_run(n, sgd_range, &c);
+    nr_par_range(n, NR_GRAIN, sgd_range, &c);
 }
 
 void nr_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr,
@@ -164,8 +145,8 @@ double nr_sum_squares(int64_t n, const float *x)
 {
     sumsq_job j = {.x = x, .n = n};
     j.chunk = (n + SUMSQ_TASKS - 1) / SUMSQ_TASKS;
-    if (j.chunk < OPT_GRAIN)
-        j.chunk = OPT_GRAIN;
+    if (j.chunk < NR_GRAIN)
+        j.chunk = NR_GRAIN;
     int64_t tasks = (n + j.chunk - 1) / j.chunk;
     nr_par_for(tasks, sumsq_task, &j);
     double s = 0;

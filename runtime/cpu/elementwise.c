@@ -1,0 +1,261 @@
+/* elementwise.c — elementwise kernels: relu, the binary ops with
+ * broadcasting, the backward passes of the activations, pow and clamp, the
+ * channel product and dropout (contracts in kernels.h). Chunks depend on the sizes only,
+ * never on the thread count, and reductions add the chunks' partial sums in
+ * chunk order, so every kernel gives the same bits on any number of threads. */
+#include "kernels.h"
+#include "netg.h"
+#include "parallel.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- elementwise ------------------------------------------------------ */
+
+typedef struct { const float *a, *b; float *y; } nr_ew_ctx;
+
+static void nr_relu_range(void *p, int64_t b, int64_t e)
+{
+    const nr_ew_ctx *c = p;
+    for (int64_t i = b; i < e; i++)
+        c->y[i] = c->a[i] > 0.0f ? c->a[i] : 0.0f;
+}
+
+void nr_relu_fwd(int64_t n, const float *x, float *y)
+{
+    nr_ew_ctx c = {x, NULL, y};
+    nr_par_range(n, NR_GRAIN, nr_relu_range, &c);
+}
+
+static void nr_relu_bwd_range(void *p, int64_t b, int64_t e)
+{
+    const nr_ew_ctx *c = p; /* a = dy, b = y */
+    for (int64_t i = b; i < e; i++)
+        c->y[i] = c->b[i] > 0.0f ? c->a[i] : 0.0f;
+}
+
+void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx)
+{
+    nr_ew_ctx c = {dy, y, dx};
+    nr_par_range(n, NR_GRAIN, nr_relu_bwd_range, &c);
+}
+
+/* One row of a binary op: y[i] = a[i*sa] op b[i*sb], sa and sb 0 or 1.
+ * y may be a or b (in place), never a shifted copy of either. */
+static void nr_binary_row(int op, int64_t n, const float *a, int64_t sa,
+                          const float *b, int64_t sb, float *y)
+{
+    if (sa == 1 && sb == 1) {
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
+        }
+    } else if (sb == 0) {
+        const float bv = b[0];
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + bv; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - bv; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * bv; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / bv; break;
+        }
+    } else { /* sa == 0, sb == 1 */
+        const float av = a[0];
+        switch (op) {
+        case NG_OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = av + b[i]; break;
+        case NG_OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = av - b[i]; break;
+        case NG_OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = av * b[i]; break;
+        case NG_OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = av / b[i]; break;
+        }
+    }
+}
+
+/* 1 when strides s (per dim of d) are those of a contiguous tensor of shape
+ * d (size-1 dims may have any stride), 0 otherwise. */
+static int nr_dense(const int64_t d[4], const int64_t s[4])
+{
+    int64_t want = 1;
+    for (int k = 3; k >= 0; k--) {
+        if (d[k] > 1 && s[k] != want)
+            return 0;
+        want *= d[k];
+    }
+    return 1;
+}
+
+static int nr_zero(const int64_t s[4])
+{
+    return !s[0] && !s[1] && !s[2] && !s[3];
+}
+
+typedef struct { int op; const float *a; int64_t sa; const float *b; int64_t sb; float *y; } nr_bin_ctx;
+
+static void nr_binary_range(void *p, int64_t b, int64_t e)
+{
+    const nr_bin_ctx *c = p;
+    nr_binary_row(c->op, e - b, c->a + b * c->sa, c->sa, c->b + b * c->sb, c->sb, c->y + b);
+}
+
+void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
+               const float *b, const int64_t sb[4], float *y)
+{
+    const int64_t n = d[0] * d[1] * d[2] * d[3];
+    int da = nr_dense(d, sa), db = nr_dense(d, sb), za = nr_zero(sa), zb = nr_zero(sb);
+    if ((da || za) && (db || zb) && !(za && zb && n > 1)) {
+        /* both whole or scalar: one flat row, in chunks */
+        nr_bin_ctx c = {op, a, za ? 0 : 1, b, zb ? 0 : 1, y};
+        nr_par_range(n, NR_GRAIN, nr_binary_range, &c);
+        return;
+    }
+    for (int64_t i0 = 0; i0 < d[0]; i0++)
+        for (int64_t i1 = 0; i1 < d[1]; i1++)
+            for (int64_t i2 = 0; i2 < d[2]; i2++) {
+                const float *ar = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];  /* (D3) */
+                const float *br = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];  /* (D3) */
+                float *yr = y + ((i0 * d[1] + i1) * d[2] + i2) * d[3];       /* (D3) */
+                if (sa[3] == 0 && sb[3] == 0) {
+                    nr_binary_row(op, 1, ar, 0, br, 0, yr);
+                    for (int64_t i = 1; i < d[3]; i++)
+                        yr[i] = yr[0];
+                } else {
+                    nr_binary_row(op, d[3], ar, sa[3], br, sb[3], yr);
+                }
+            }
+}
+
+void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = dy[i] == 0.0f || p == 0.0f ? 0.0f : dy[i] * p * powf(x[i], p - 1.0f);
+}
+
+void nr_clamp_bwd(int64_t n, const float *dy, const float *x, float lo, float hi, float *dx)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f;
+}
+
+/* ---- elementwise gradients of the activations -------------------------- */
+
+typedef struct {
+    int kind; /* 0 sigmoid, 1 tanh, 2 leaky relu */
+    const float *dy, *y;
+    float slope, *dx;
+    int64_t n;
+} act_ctx;
+
+static void act_bwd_task(void *p, int64_t task, int tid)
+{
+    const act_ctx *c = p;
+    int64_t b = task * NR_GRAIN, e = b + NR_GRAIN < c->n ? b + NR_GRAIN : c->n;
+    (void)tid;
+    switch (c->kind) {
+    case 0:
+        for (int64_t i = b; i < e; i++)
+            c->dx[i] = c->dy[i] * c->y[i] * (1.0f - c->y[i]);
+        break;
+    case 1:
+        for (int64_t i = b; i < e; i++)
+            c->dx[i] = c->dy[i] * (1.0f - c->y[i] * c->y[i]);
+        break;
+    default:
+        for (int64_t i = b; i < e; i++)
+            c->dx[i] = c->y[i] > 0 ? c->dy[i] : c->slope * c->dy[i];
+        break;
+    }
+}
+
+static void act_bwd(int kind, int64_t n, const float *dy, const float *y, float slope, float *dx)
+{
+    act_ctx c = {kind, dy, y, slope, dx, n};
+    nr_par_for((n + NR_GRAIN - 1) / NR_GRAIN, act_bwd_task, &c);
+}
+
+void nr_sigmoid_bwd(int64_t n, const float *dy, const float *y, float *dx)
+{
+    act_bwd(0, n, dy, y, 0, dx);
+}
+
+void nr_tanh_bwd(int64_t n, const float *dy, const float *y, float *dx)
+{
+    act_bwd(1, n, dy, y, 0, dx);
+}
+
+void nr_leaky_relu_bwd(int64_t n, const float *dy, const float *y, float slope, float *dx)
+{
+    act_bwd(2, n, dy, y, slope, dx);
+}
+
+/* ---- dropout mask ----------------------------------------------------- */
+
+#define NR_GOLDEN 0x9e3779b97f4a7c15ull
+
+/* splitmix64's output function: a bijective 64-bit mixer. */
+static uint64_t nr_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
+                     uint32_t salt, float *mask)
+{
+    nr_dropout_mask_at(n, c, p, seed, step, salt, 0, mask);
+}
+
+void nr_dropout_mask_at(int n, int c, float p, uint64_t seed, uint64_t step,
+                        uint32_t salt, uint64_t first, float *mask)
+{
+    const int64_t len = (int64_t)n * c;
+    /* the stream key: seed, step and salt each pass through the mixer */
+    uint64_t key = nr_mix64(seed + NR_GOLDEN);
+    key = nr_mix64(key ^ (step + NR_GOLDEN));
+    key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
+    const float keep = p >= 1.0f ? 0.0f : p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < len; i++) {
+        uint64_t r = nr_mix64(key + (first + (uint64_t)i + 1) * NR_GOLDEN);
+        float u = (float)(r >> 40) * 0x1p-24f;                /* [0,1), 24 bits */
+        mask[i] = u < p ? 0.0f : keep;
+    }
+}
+
+/* ---- element-wise dropout ----------------------------------------------- */
+
+typedef struct {
+    int64_t n;
+    uint64_t key, first;
+    float p, keep;
+    const float *x;
+    float *y;
+} drop_ctx;
+
+static void dropout_task(void *q, int64_t task, int tid)
+{
+    const drop_ctx *c = q;
+    int64_t b = task * NR_GRAIN, e = b + NR_GRAIN < c->n ? b + NR_GRAIN : c->n;
+    (void)tid;
+    for (int64_t i = b; i < e; i++) {
+        uint64_t r = nr_mix64(c->key + (c->first + (uint64_t)i + 1) * NR_GOLDEN);
+        float u = (float)(r >> 40) * 0x1p-24f; /* [0,1), 24 bits */
+        c->y[i] = u < c->p ? 0.0f : c->x[i] * c->keep;
+    }
+}
+
+void nr_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, const float *x,
+                      float *y)
+{
+    nr_dropout_apply_at(n, p, seed, step, salt, 0, x, y);
+}
+
+void nr_dropout_apply_at(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, uint64_t first,
+                         const float *x, float *y)
+{
+    uint64_t key = nr_mix64(seed + NR_GOLDEN);
+    key = nr_mix64(key ^ (step + NR_GOLDEN));
+    key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
+    drop_ctx c = {n, key, first, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
+    nr_par_for((n + NR_GRAIN - 1) / NR_GRAIN, dropout_task, &c);
+}
