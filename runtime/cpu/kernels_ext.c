@@ -1,6 +1,8 @@
-/* kernels_ext.c — the kernels of the ops added after the seed network's
- * (issues 9 and 11): backward passes of the smooth activations and the
- * normalization layers.  Contracts in kernels.h.  As in kernels.c, work is
+/* kernels_ext.c — the kernels of the layer ops beyond the plain U-Net's:
+ * backward passes of the smooth activations, group and batch normalization,
+ * label downsampling, element dropout, average and global max pooling,
+ * padding, bilinear upsampling, a per-channel bias, cumsum, argsort and
+ * gather.  Contracts in kernels.h.  As in kernels.c, work is
  * split into tasks that depend on the sizes only and every output element is
  * computed by one task in a fixed order, so results do not depend on the
  * thread count. */
