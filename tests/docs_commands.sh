@@ -14,6 +14,8 @@
 #                   suite): checked for shell syntax, and every repository
 #                   script it names (examples/..., tests/..., bench/...,
 #                   .ci/...) must exist
+#   ```output       what the command before it printed: each of its lines must
+#                   be a line of that command's output (stdout and stderr)
 #   ```LANG PATH    (e.g. ```net models/lib/unet.net) a file: when PATH is a
 #                   file of the source tree, the block must be an exact
 #                   excerpt of it; otherwise the block is written to PATH in
@@ -105,6 +107,7 @@ parse() {
                 case $tag in
                     sh) fence=run ;;
                     sh-notest) fence=notest ;;
+                    output) fence=output body="" body_start=$((n + 1)) ;;
                     *) fence=other
                        [ -n "${body_path:-}" ] && fence=file && body="" && body_start=$((n + 1)) ;;
                 esac
@@ -116,8 +119,8 @@ parse() {
         local lead=${line%%[! ]*}
         if [ ${#lead} -ge "$indent" ]; then stripped=${line:$indent}; else stripped=${line#"$lead"}; fi
         if [[ $stripped =~ ^\ *\`\`\`\ *$ ]]; then
-            if [ "$fence" = file ]; then
-                kinds+=(file) lines+=("$body_start") texts+=("$body_path") wants+=(0) bodies+=("$body")
+            if [ "$fence" = file ] || [ "$fence" = output ]; then
+                kinds+=("$fence") lines+=("$body_start") texts+=("${body_path:-}") wants+=(0) bodies+=("$body")
             elif [ -n "$acc" ]; then
                 kinds+=(bad) lines+=("$start") texts+=("not a complete shell command: $acc") wants+=(0) bodies+=("")
             fi
@@ -126,7 +129,7 @@ parse() {
         fi
         case $fence in
             other) continue ;;
-            file) body+="$stripped"$'\n'; continue ;;
+            file | output) body+="$stripped"$'\n'; continue ;;
         esac
         if [ -z "$acc" ]; then
             [[ $stripped =~ ^\ *(#.*)?$ ]] && continue
@@ -153,7 +156,7 @@ run_doc() {
     scratch=$WORK/$(echo "$file" | tr '/.' '__')
     make_scratch "$scratch"
     parse "$file"
-    rm -f "$WORK/counts"
+    rm -f "$WORK/counts" "$WORK/last_out"
     (
         cd "$scratch" || exit 1
         set -o pipefail # `netc ... | head` ends netc by SIGPIPE (141): counted as 0 below
@@ -178,6 +181,20 @@ run_doc() {
                         printf '%s' "${bodies[$__i]}" >"$__text"
                     fi
                     ;;
+                output)
+                    [ -f "$WORK/last_out" ] || continue # its command was skipped
+                    __miss=""
+                    while IFS= read -r __l; do
+                        __l=${__l%"${__l##*[! ]}"}
+                        [ -z "$__l" ] && continue
+                        sed 's/ *$//' "$WORK/last_out" | grep -qxF -- "$__l" || { __miss=$__l; break; }
+                    done <<<"${bodies[$__i]}"
+                    if [ -n "$__miss" ]; then
+                        fail "$__at: the command before did not print: $__miss"
+                    else
+                        ok "$__at: the output shown"
+                    fi
+                    ;;
                 notest)
                     __bad=""
                     set -f
@@ -197,6 +214,7 @@ run_doc() {
                 run)
                     if [[ $__text =~ \(needs\ ([A-Za-z0-9_.+-]+)\) ]] && ! command -v "${BASH_REMATCH[1]}" >/dev/null; then
                         echo "# skip: $__at: no ${BASH_REMATCH[1]} on PATH"
+                        rm -f "$WORK/last_out"
                         continue
                     fi
                     __t0=$(date +%s.%N)
@@ -209,6 +227,7 @@ run_doc() {
                         tail -15 "$WORK/out" | sed 's/^/#   /'
                         break
                     fi
+                    mv "$WORK/out" "$WORK/last_out"
                     ok "$__at ($(awk -v a="$__t0" -v b="$__t1" 'BEGIN { printf "%.1f s", b - a }')): $__first"
                     ;;
             esac
