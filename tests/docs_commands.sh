@@ -23,10 +23,12 @@
 #
 # Also every relative link [text](path#anchor) must name a file that exists
 # and, with an anchor into a Markdown file, one of its headings.  A failure
-# names the doc file and line.  Under valgrind (E2E_VALGRIND) it skips: the
-# commands are the release build's, and memcheck of these paths is the other
-# e2e scripts' work.  Needs NETC, NETRUN, GEN_DATA, SOURCE_ROOT (meson).
-# DOCS="README.md docs/tutorial.md" runs only those files.
+# names the doc file and line.  Under valgrind (E2E_VALGRIND) it skips, and
+# with E2E_QUICK (the sanitizer build of tests/run.sh) it checks the links,
+# excerpts and syntax but runs no command: the commands are the release
+# build's, and memory checks of these paths are the other e2e scripts' work.
+# Needs NETC, NETRUN, GEN_DATA, SOURCE_ROOT (meson); DOCS="README.md
+# docs/tutorial.md" checks only those files.
 if [ -n "${E2E_VALGRIND:-}" ]; then
     echo "# skip: the docs' commands are not run under valgrind"
     exit 77
@@ -91,8 +93,10 @@ check_links() {
     [ "$bad" = 0 ] && ok "$file: links"
 }
 
-# parse FILE: fills the arrays of its items, in order.  kind: run, notest,
-# file (text = PATH) or bad (text = why); line: where it starts in FILE.
+# parse FILE: fills the arrays of its items, in order.  kinds: run or notest
+# (texts: the command, wants: its exit status), file (texts: PATH, bodies:
+# the block), output (bodies: the lines), bad (texts: why); lines: where
+# each starts in FILE.
 parse() {
     local file=$1 n=0 line fence="" indent=0 info tag acc="" start=0 want
     kinds=() lines=() texts=() wants=() bodies=()
@@ -212,6 +216,11 @@ run_doc() {
                     fi
                     ;;
                 run)
+                    if [ "$QUICK" = 1 ]; then # the sanitizer build: links, excerpts, syntax only
+                        [ -n "${__said:-}" ] || echo "# skip: $file: commands not run (E2E_QUICK)"
+                        __said=1
+                        continue
+                    fi
                     if [[ $__text =~ \(needs\ ([A-Za-z0-9_.+-]+)\) ]] && ! command -v "${BASH_REMATCH[1]}" >/dev/null; then
                         echo "# skip: $__at: no ${BASH_REMATCH[1]} on PATH"
                         rm -f "$WORK/last_out"
