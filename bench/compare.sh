@@ -8,7 +8,7 @@
 # rounds), each under /usr/bin/time -v, and prints one table (also written to
 # $OUT/compare.md): median seconds per step of each, PyTorch / netrun (> 1: netrun is faster),
 # peak RSS of each, netrun's GFLOP/s and its fraction of the FMA ceiling, and the CPU load of
-# other processes during the runs (the cores are shared; see bench/README.md).
+# other processes during the runs (the cores are shared; see docs/benchmarks.md).
 #
 #   bench/compare.sh                  # everything: ~15-20 min on 2 idle cores, longer on busy ones
 #   CONFIGS="3 4" MODES=infer REPEAT=1 bench/compare.sh

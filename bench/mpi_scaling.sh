@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# bench/mpi_scaling.sh — data-parallel throughput (runtime/dist.c): the U-Net
+# bench/mpi_scaling.sh — data-parallel throughput (runtime/exec/grad_sync.c, cpu/dist.c): the U-Net
 # of models/unet.net trained by 2 ranks of 1 thread (batch B each) against 1
 # rank of 1 thread (batch 2B), the same global batch, the same launcher and
 # binding (mpirun --bind-to core: each rank on a core of its own; the data
 # loader's thread shares it), OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 # for both.  The two ranks step together, at the slower core's pace; the one
 # rank runs on core 0 and core 1 in turn (the cores of this project's VM
-# differ in speed, README "Measured"; rank 0 of --map-by core is on core 0).  Prints s/step, images/s, the ratio (goal >= 1.8) and the load
+# differ in speed, docs/benchmarks.md; rank 0 of --map-by core is on core 0).  Prints s/step, images/s, the ratio (goal >= 1.8) and the load
 # the other processes put on the machine (uptime), since figures taken while
 # others use the cores mean little.  Not a test.
 #

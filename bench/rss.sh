@@ -10,9 +10,9 @@
 # default build/bench-rss), PYTHON (default /usr/bin/python3), NO_BUILD=1 (skip ninja),
 # THREADS (default 2: netrun --threads and torch.set_num_threads), VARIANTS (netrun graphs,
 # default "plain recompute": netc without flags and with --recompute), TORCH_MALLOC_TUNED=1
-# (also run PyTorch with glibc's mmap and trim thresholds at 16 GiB; see bench/README.md).
+# (also run PyTorch with glibc's mmap and trim thresholds at 16 GiB; see docs/benchmarks.md).
 #
-# Method (see bench/README.md):
+# Method (see docs/benchmarks.md):
 #   peak RSS  = "Maximum resident set size" of /usr/bin/time -v, for a run of 1+STEPS steps.
 #   netrun s/step = (wall(1+STEPS steps) - wall(1 step)) / STEPS, both wall times from
 #       /usr/bin/time; the difference cancels start-up, graph load, class-weight counting, the

@@ -317,7 +317,7 @@ static value b_stop_gradient(elab *E, const nc_expr *call, value *a)
 }
 
 /* batch_sum(x): x summed over the ranks of a data-parallel run
- * (runtime/dist.h), x itself in one process. */
+ * (runtime/cpu/dist.h), x itself in one process. */
 static value b_batch_sum(elab *E, const nc_expr *call, value *a)
 {
     if (!el_want_f32(E, &a[0], "batch_sum", "x"))

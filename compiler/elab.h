@@ -1,6 +1,7 @@
-/* elab.h — the elaborator's internals, shared by its three files:
- * elaborate.c (values, scopes, expressions, statements), builtins.c (the
- * builtin ops of the language) and import.c (import and file paths).
+/* elab.h — the elaborator's internals, shared by its files: elaborate.c
+ * (values, scopes, expressions, statements), builtins.c and layers.c (the
+ * builtin ops of the language), optim.c (optimizers and schedules),
+ * import.c (import and file paths) and option_stmt.c (option KEY = VALUE).
  * Everything here is private to the elaborator; elaborate.h is its API. */
 #ifndef NC_ELAB_H
 #define NC_ELAB_H

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e_mpi.sh — data-parallel training (runtime/dist.c): `mpirun -np 2 netrun
+# e2e_mpi.sh — data-parallel training (runtime/exec/grad_sync.c): `mpirun -np 2 netrun
 # train` with batch B per rank ends with the weights, losses and validation
 # of one process with batch 2B on the same data order (to 1e-5 relative:
 # tests/st_compare.py), for the class-weighted cross-entropy, cross-entropy +

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e_sampling.sh — sampling declared in the model file (runtime/sampler.c):
+# e2e_sampling.sh — sampling declared in the model file (runtime/data/sampler.c):
 # a U-Net of input 32x32 trains on 64x64 images with foreground oversampling
 # and repeat factors; the counts netrun prints are those the options ask for
 # (the forced slots of every batch, the epoch's length from the factors);

@@ -1,4 +1,4 @@
-/* test_conv.c — checks the fast convolutions of runtime/conv.c (and the
+/* test_conv.c — checks the fast convolutions of runtime/cpu/conv.c (and the
  * depthwise path of conv_dw.c, against kernels.h's im2col reference) against a
  * naive double-precision convolution: forward (with and without bias and
  * ReLU), data and weight gradients, for 3x3, 2x2 'same', 1x1 and other

@@ -1,4 +1,4 @@
-/* test_kernels.c — checks every kernel of runtime/kernels.c: forward passes
+/* test_kernels.c — checks every kernel of runtime/cpu/kernels.c: forward passes
  * against naive loops or PyTorch numbers, backward passes by central finite
  * differences and dot-product (adjoint) tests, optimizers and the loss
  * against hand-computed values.  One line per check; exit status 1 on failure. */

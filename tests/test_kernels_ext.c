@@ -1,4 +1,4 @@
-/* test_kernels_ext.c — checks the kernels of runtime/kernels_ext.c (the
+/* test_kernels_ext.c — checks the kernels of runtime/cpu/kernels_ext.c (the
  * normalization, pooling, padding, bilinear, dropout, sort and cumsum ops)
  * against double references, finite differences and adjoint tests, and on
  * 1 and 3 threads.  One line per check; exit status 1 on failure. */

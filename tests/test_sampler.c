@@ -1,4 +1,4 @@
-/* test_sampler.c — counts what the samplers of runtime/sampler.c draw against
+/* test_sampler.c — counts what the samplers of runtime/data/sampler.c draw against
  * what was asked: the class location index (counts, bounded position
  * samples) and its cache (reused, rebuilt after a mask changes, corrupt
  * files rebuilt with a warning), foreground oversampling (the share of forced

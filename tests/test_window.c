@@ -1,4 +1,4 @@
-/* test_window.c — sliding-window and resized inference (runtime/window.c)
+/* test_window.c — sliding-window and resized inference (runtime/jobs/window.c)
  * against a reference written here from the definition in window.h: every
  * tile run alone through the infer entry, its probabilities weighted by the
  * Gaussian and summed into the image, the argmax taken; and the resized

@@ -314,7 +314,7 @@ oom:
     return -1;
 }
 
-/* The gradient allreduce of entry e across ranks (dist.h): made on its
+/* The gradient allreduce of entry e across ranks (grad_sync.h): made on its
  * first run, NULL with one process or nothing to reduce. */
 typedef struct {
     nr_model *m;

@@ -27,7 +27,7 @@ void *nr_model_tensor(nr_model *m, const char *entry, int t);
 
 /* Run one entry.  The step counter (Adam's t, dropout draws) advances
  * after each run of an entry with update ops.  In a data-parallel job
- * (dist.h) a train entry's gradients are averaged over the ranks before the
+ * (grad_sync.h) a train entry's gradients are averaged over the ranks before the
  * updates read them (the updates then run last). */
 int nr_model_run(nr_model *m, const char *entry);
 int64_t nr_model_step(const nr_model *m);

@@ -1,7 +1,7 @@
 /* netg.h — the compiled graph (.netg): in-memory form, file reader and writer.
  * netc fills an ng_graph and calls ng_graph_save; netrun calls ng_graph_load,
  * which validates every index, size and offset before returning.
- * File layout: see netg.c.  All strings and arrays are owned by the graph and
+ * File layout: see netg_file.c.  All strings and arrays are owned by the graph and
  * released by ng_graph_free. */
 #ifndef NETG_H
 #define NETG_H

@@ -2,7 +2,7 @@
  * inference over the whole image at its own size (nnU-Net's scheme), or the
  * image resized to the model input and the probabilities resized back, with
  * flip test-time augmentation and prior correction.  Used by nr_evaluate,
- * nr_predict and nr_infer_each (train.c).
+ * nr_predict and nr_infer_each (evaluate.c).
  *
  * Tiles: the model's input H x W.  Along a side longer than the tile, the
  * tiles start at round(k * (L - T) / (n - 1)), k = 0..n-1, with

@@ -1,5 +1,5 @@
-/* fuzz_jpeg.c — libFuzzer target for the JPEG reader (runtime/jpeg.h) and
- * the any-size PNG readers the loader uses (runtime/png.h): every input
+/* fuzz_jpeg.c — libFuzzer target for the JPEG reader (runtime/io/jpeg.h) and
+ * the any-size PNG readers the loader uses (runtime/io/png.h): every input
  * decodes as an image of 1 or 3 channels, ending in pixels in [0,1] of a
  * size within the limits or a message naming the file; the same bytes go to
  * nr_png_load_image and nr_png_load_mask.  Input: 1 byte of parameters

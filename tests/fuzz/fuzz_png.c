@@ -1,5 +1,5 @@
 /* fuzz_png.c — libFuzzer target for the PNG readers and the dataset's checks
- * on them (runtime/png.h): every input decodes as an image (1 or 3 channels)
+ * on them (runtime/io/png.h): every input decodes as an image (1 or 3 channels)
  * and as a label mask (classes, ignore), each ending in pixels or a message
  * naming the file.  Input: 3 bytes of parameters, then the PNG:
  *   byte 0: bit 0 the image's channels (0: 1, 1: 3); bit 1 asks for a size
