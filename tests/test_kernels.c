@@ -744,16 +744,16 @@ static void test_unary(void)
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
         char name[64];
         snprintf(name, sizeof name, "grad pow_bwd p=%g", (double)ps[k]);
-        nr_pow_bwd(N, r, x, ps[k], dx);
+        nr_unary_bwd(NG_OP_POW_BWD, N, r, x, ps[k], 0, dx);
         unary_ctx ctx = {NG_OP_POW, N, ps[k], 0, x};
         fd_check(name, unary_fwd, &ctx, x, N, dx, r, N, 1e-3f, 1.0, 1e-2);
     }
     float zero = 0, dy0 = 0, out = 1, dy1 = 1;
-    nr_pow_bwd(1, &dy0, &zero, 0.5f, &out);
+    nr_unary_bwd(NG_OP_POW_BWD, 1, &dy0, &zero, 0.5f, 0, &out);
     check(out == 0.0f, "pow_bwd: 0 where dy == 0 (no 0 * inf)", "got %g", (double)out);
-    nr_pow_bwd(1, &dy1, &zero, 0.0f, &out);
+    nr_unary_bwd(NG_OP_POW_BWD, 1, &dy1, &zero, 0.0f, 0, &out);
     check(out == 0.0f, "pow_bwd: 0 for p == 0", "got %g", (double)out);
-    nr_clamp_bwd(N, r, x, 1.0f, 2.0f, dx);
+    nr_unary_bwd(NG_OP_CLAMP_BWD, N, r, x, 1.0f, 2.0f, dx);
     ok = 1;
     for (int i = 0; i < N; i++)
         ok &= dx[i] == (x[i] >= 1.0f && x[i] <= 2.0f ? r[i] : 0.0f);

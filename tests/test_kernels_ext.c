@@ -88,9 +88,9 @@ static void test_ext_thread_invariance(void)
         nr_kernels_set_threads(t ? 3 : 1);
         for (int k = 0; k < KERNELS; k++)
             out[t][k] = alloc_f(len[k]);
-        nr_sigmoid_bwd(n, dy, y, out[t][0]);
-        nr_tanh_bwd(n, dy, y, out[t][1]);
-        nr_leaky_relu_bwd(n, dy, x, 0.1f, out[t][2]);
+        nr_unary_bwd(NG_OP_SIGMOID_BWD, n, dy, y, 0, 0, out[t][0]);
+        nr_unary_bwd(NG_OP_TANH_BWD, n, dy, y, 0, 0, out[t][1]);
+        nr_unary_bwd(NG_OP_LEAKY_RELU_BWD, n, dy, x, 0.1f, 0, out[t][2]);
         nr_group_norm_fwd(N, C, hw, G, 1e-5f, x, ga, be, out[t][3]);
         nr_group_norm_bwd(N, C, hw, G, 1e-5f, dy, x, ga, out[t][4]);
         nr_group_norm_bwd_gamma(N, C, hw, G, 1e-5f, dy, x, out[t][5], ws);
