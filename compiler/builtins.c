@@ -127,7 +127,7 @@ static value unary_fn(elab *E, const nc_expr *call, value *a)
         return el_v_err();
     double at[2] = {0, 0};
     for (int i = 0; i < 2 && ng_ops[op].fa[i].name; i++) {
-        const ng_fa_range *r = &ng_ops[op].fa[i];
+        const ng_fa_attr *r = &ng_ops[op].fa[i];
         if (!el_want_num(E, &a[1 + i], fn, r->name, &at[i]))
             return el_v_err();
         if (!isnan(r->min) && !(at[i] >= r->min && isfinite(at[i]))) {

@@ -75,13 +75,15 @@ static inline int64_t ng_conv_band_rows(int64_t c, int64_t kh, int64_t kw, int64
     return rows < 1 ? 1 : rows > oh ? oh : rows;
 }
 
-/* The range of a float attribute a or b of a UNARY row (ops.def ATTR1,
- * ATTR2), which shape_unary checks. */
+/* A float attribute a or b of a UNARY row (ops.def ATTR1, ATTR2). */
 typedef struct {
     const char *name;    /* NULL: the row has no such attribute */
-    double min;          /* finite and >= min; -INFINITY: any finite value;
-                            NAN: any value, infinities too */
-} ng_fa_range;
+    const char *def;     /* its default in the language (source text);
+                            NULL: it must be given */
+    double min;          /* its range, which shape_unary checks: finite and
+                            >= min; -INFINITY: any finite value; NAN: any
+                            value, infinities too */
+} ng_fa_attr;
 
 /* One row of ops.def. */
 typedef struct {
@@ -91,7 +93,7 @@ typedef struct {
     unsigned flags;      /* NG_F_* */
     unsigned nograd;     /* NG_IN(i) bits */
     const char *attrs;   /* "ia names | fa names" */
-    ng_fa_range fa[2];   /* UNARY rows and their backward ops: a and b */
+    ng_fa_attr fa[2];    /* UNARY rows and their backward ops: a and b */
 } ng_op_info;
 
 extern const ng_op_info ng_ops[NG_OP_COUNT];

@@ -12,11 +12,11 @@
 
 /* ---- op table ---------------------------------------------------------- */
 
-/* A UNARY row's attributes: the names after the "|" of attrs, and their
- * ranges (ng_fa_range). */
+/* A UNARY row's attributes: the names after the "|" of attrs, and the
+ * attributes themselves (ng_fa_attr). */
 #define NOATTR , { { 0 } }
-#define ATTR1(n, def, min) " " #n, { { #n, min } }
-#define ATTR2(n1, def1, min1, n2, def2, min2) " " #n1 " " #n2, { { #n1, min1 }, { #n2, min2 } }
+#define ATTR1(n, def, min) " " #n, { { #n, def, min } }
+#define ATTR2(n1, def1, min1, n2, def2, min2) " " #n1 " " #n2, { { #n1, def1, min1 }, { #n2, def2, min2 } }
 
 const ng_op_info ng_ops[] = {
 #define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) \

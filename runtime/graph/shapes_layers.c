@@ -174,7 +174,7 @@ int shape_unary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
         copy_shape(out, in[0]);
     }
     for (int i = 0; i < 2; i++) {
-        const ng_fa_range *r = &ng_ops[n->op].fa[i];
+        const ng_fa_attr *r = &ng_ops[n->op].fa[i];
         if (r->name && !isnan(r->min) && frange(c, r->name, n->fa[i], r->min, HUGE_VAL, 0))
             return -1;
     }
