@@ -1,8 +1,9 @@
 /* autodiff.c — reverse-mode differentiation at compile time, then the
  * optimizer update of every trainable parameter.
  * Requires: the forward graph from the elaborator, with a scalar loss.
- * Each differentiable op has one gradient rule in grad_rules[] that emits
- * ordinary graph ops; fan-out gradients are summed with ADD. */
+ * Each differentiable op names its gradient rule in its row of ops.def (the
+ * grad column, grad_rules[] here); a rule emits ordinary graph ops.
+ * Fan-out gradients are summed with ADD. */
 #include "autodiff.h"
 
 #include <math.h>
@@ -15,7 +16,6 @@ typedef struct {
     nc_diag *d;
     int *grad;           /* per tensor: its gradient tensor or -1 */
     char *needs;         /* per tensor: depends on a parameter */
-    int failed;
 } ad;
 
 static const char *tname(ad *A, int t) { return A->g->tensors[t].t.name; }
@@ -189,64 +189,91 @@ static void g_binary(ad *A, const nc_node *n, int dy)
     }
 }
 
-/* Elementwise unary ops: dx from dy, x and y. */
-static void g_unary(ad *A, const nc_node *n, int dy)
+/* The UNARY rows whose gradient composes other ops (ops.def), each named
+ * in its row. */
+static void g_neg(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    acc(A, x, bop1(A, NG_OP_NEG, dy, NULL, NULL, gname(A, x), n->loc), n->loc);
+}
+
+static void g_exp(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    acc(A, x, bop2(A, NG_OP_MUL, dy, n->n.out, gname(A, x), n->loc), n->loc);
+}
+
+static void g_log(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    acc(A, x, bop2(A, NG_OP_DIV, dy, x, gname(A, x), n->loc), n->loc);
+}
+
+/* sqrt(x) = x^0.5: pow's backward op with p = 0.5 */
+static void g_sqrt(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    int32_t in[2] = {dy, x};
+    float fa[NG_MAX_FA] = {0.5f};
+    acc(A, x, bop(A, NG_OP_POW_BWD, 2, in, NULL, fa, gname(A, x), n->loc), n->loc);
+}
+
+static void g_abs(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    const char *nm = gname(A, x);
+    int s = bop1(A, NG_OP_SIGN, x, NULL, NULL, gtmp(A, x, "sign"), n->loc);
+    acc(A, x, bop2(A, NG_OP_MUL, dy, s, nm, n->loc), n->loc);
+}
+
+/* sigmoid(x) = exp(x - softplus(x)), never above 1 */
+static void g_softplus(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    const char *nm = gname(A, x);
+    int d = bop2(A, NG_OP_SUB, x, n->n.out, gtmp(A, x, "sub"), n->loc);
+    int e = bop1(A, NG_OP_EXP, d, NULL, NULL, gtmp(A, x, "sigmoid"), n->loc);
+    acc(A, x, bop2(A, NG_OP_MUL, dy, e, nm, n->loc), n->loc);
+}
+
+/* dy cos(x) */
+static void g_sin(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    const char *nm = gname(A, x);
+    int c = bop1(A, NG_OP_COS, x, NULL, NULL, gtmp(A, x, "cos"), n->loc);
+    acc(A, x, bop2(A, NG_OP_MUL, dy, c, nm, n->loc), n->loc);
+}
+
+/* -dy sin(x) */
+static void g_cos(ad *A, const nc_node *n, int dy)
+{
+    int x = n->n.in[0];
+    const char *nm = gname(A, x);
+    int sn = bop1(A, NG_OP_SIN, x, NULL, NULL, gtmp(A, x, "sin"), n->loc);
+    int m = bop2(A, NG_OP_MUL, dy, sn, gtmp(A, x, "mul"), n->loc);
+    acc(A, x, bop1(A, NG_OP_NEG, m, NULL, NULL, nm, n->loc), n->loc);
+}
+
+/* The backward op of each UNARY_DX row (ops.def). */
+static const int16_t unary_bwd_op[NG_OP_COUNT] = {
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad)
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) [NG_OP_##ID] = NG_OP_##ID##_BWD,
+#include "ops.def"
+#undef UNARY_DX
+#undef UNARY
+#undef OP
+};
+
+/* The UNARY_DX rows: their backward op from dy and x or y (as its row
+ * reads), with the forward op's attributes. */
+static void g_unary_bwd(ad *A, const nc_node *n, int dy)
 {
     const ng_node *f = &n->n;
-    int x = f->in[0], y = f->out, g;
-    const char *nm = gname(A, x);
-    switch (f->op) {
-    case NG_OP_NEG: g = bop1(A, NG_OP_NEG, dy, NULL, NULL, nm, n->loc); break;
-    case NG_OP_EXP: g = bop2(A, NG_OP_MUL, dy, y, nm, n->loc); break;
-    case NG_OP_LOG: g = bop2(A, NG_OP_DIV, dy, x, nm, n->loc); break;
-    case NG_OP_ABS: {
-        int s = bop1(A, NG_OP_SIGN, x, NULL, NULL, gtmp(A, x, "sign"), n->loc);
-        g = bop2(A, NG_OP_MUL, dy, s, nm, n->loc);
-        break;
-    }
-    case NG_OP_SQRT: /* sqrt(x) = x^0.5 */
-    case NG_OP_POW: {
-        float fa[NG_MAX_FA] = {f->op == NG_OP_SQRT ? 0.5f : f->fa[0]};
-        int32_t in[2] = {dy, x};
-        g = bop(A, NG_OP_POW_BWD, 2, in, NULL, fa, nm, n->loc);
-        break;
-    }
-    case NG_OP_CLAMP: {
-        int32_t in[2] = {dy, x};
-        g = bop(A, NG_OP_CLAMP_BWD, 2, in, NULL, f->fa, nm, n->loc);
-        break;
-    }
-    case NG_OP_SOFTPLUS: { /* sigmoid(x) = exp(x - softplus(x)), never above 1 */
-        int d = bop2(A, NG_OP_SUB, x, y, gtmp(A, x, "sub"), n->loc);
-        int e = bop1(A, NG_OP_EXP, d, NULL, NULL, gtmp(A, x, "sigmoid"), n->loc);
-        g = bop2(A, NG_OP_MUL, dy, e, nm, n->loc);
-        break;
-    }
-    case NG_OP_SIN: { /* dy cos(x) */
-        int c = bop1(A, NG_OP_COS, x, NULL, NULL, gtmp(A, x, "cos"), n->loc);
-        g = bop2(A, NG_OP_MUL, dy, c, nm, n->loc);
-        break;
-    }
-    case NG_OP_COS: { /* -dy sin(x) */
-        int sn = bop1(A, NG_OP_SIN, x, NULL, NULL, gtmp(A, x, "sin"), n->loc);
-        int m = bop2(A, NG_OP_MUL, dy, sn, gtmp(A, x, "mul"), n->loc);
-        g = bop1(A, NG_OP_NEG, m, NULL, NULL, nm, n->loc);
-        break;
-    }
-    case NG_OP_SIGMOID:
-    case NG_OP_TANH:
-    case NG_OP_LEAKY_RELU: { /* from y: dy y (1 - y), dy (1 - y^2), dy or slope dy */
-        int op = f->op == NG_OP_SIGMOID ? NG_OP_SIGMOID_BWD
-                 : f->op == NG_OP_TANH  ? NG_OP_TANH_BWD
-                                        : NG_OP_LEAKY_RELU_BWD;
-        int32_t in[2] = {dy, y};
-        g = bop(A, op, 2, in, NULL, f->fa, nm, n->loc);
-        break;
-    }
-    default:
-        nc_die("g_unary: op %d", f->op);
-    }
-    acc(A, x, g, n->loc);
+    int op = unary_bwd_op[f->op], x = f->in[0];
+    int32_t in[2] = {dy, ng_ops[op].flags & NG_F_READS_Y ? f->out : x};
+    acc(A, x, bop(A, op, 2, in, NULL, f->fa, gname(A, x), n->loc), n->loc);
 }
 
 /* sum/mean: the gradient is dy broadcast back over the reduced dims. */
@@ -418,50 +445,22 @@ static void g_gather(ad *A, const nc_node *n, int dy)
     acc(A, n->n.in[0], bop(A, NG_OP_GATHER_BWD, 2, in, n->n.ia, NULL, gname(A, n->n.in[0]), n->loc), n->loc);
 }
 
-/* One row per op; NULL: not differentiable (backward and update ops, and
- * ops whose inputs never need gradients: see differentiable_input). */
+/* The grad column of ops.def: one rule per op, NULL for the ops without a
+ * gradient, whose nograd column is then NG_IN_ALL (checked below). */
 static const grad_rule grad_rules[NG_OP_COUNT] = {
-    [NG_OP_CONV2D] = g_conv2d,
-    [NG_OP_RELU] = g_relu,
-    [NG_OP_MAXPOOL] = g_maxpool,
-    [NG_OP_UPSAMPLE] = g_upsample,
-    [NG_OP_CONCAT] = g_concat,
-    [NG_OP_MUL_CHANNEL] = g_mul_channel,
-    [NG_OP_SOFTMAX] = g_softmax,
-    [NG_OP_CROSS_ENTROPY] = g_cross_entropy,
-    [NG_OP_ADD] = g_binary,
-    [NG_OP_SUB] = g_binary,
-    [NG_OP_MUL] = g_binary,
-    [NG_OP_DIV] = g_binary,
-    [NG_OP_NEG] = g_unary,
-    [NG_OP_EXP] = g_unary,
-    [NG_OP_LOG] = g_unary,
-    [NG_OP_SQRT] = g_unary,
-    [NG_OP_ABS] = g_unary,
-    [NG_OP_POW] = g_unary,
-    [NG_OP_CLAMP] = g_unary,
-    [NG_OP_SOFTPLUS] = g_unary,
-    [NG_OP_REDUCE_SUM] = g_reduce_sum,
-    [NG_OP_LOG_SOFTMAX] = g_log_softmax,
-    [NG_OP_RESHAPE] = g_reshape,
-    [NG_OP_SLICE] = g_slice,
-    [NG_OP_SIGMOID] = g_unary,
-    [NG_OP_SIN] = g_unary,
-    [NG_OP_COS] = g_unary,
-    [NG_OP_TANH] = g_unary,
-    [NG_OP_LEAKY_RELU] = g_unary,
-    [NG_OP_GROUP_NORM] = g_group_norm,
-    [NG_OP_BATCH_NORM] = g_batch_norm,
-    [NG_OP_DROPOUT] = g_dropout,
-    [NG_OP_BATCH_SUM] = g_batch_sum,
-    [NG_OP_AVG_POOL] = g_spatial,
-    [NG_OP_PAD2D] = g_spatial,
-    [NG_OP_UPSAMPLE_BILINEAR] = g_spatial,
-    [NG_OP_GLOBAL_MAX_POOL] = g_global_max_pool,
-    [NG_OP_CONV_TRANSPOSE2D] = g_conv_transpose2d,
-    [NG_OP_CUMSUM] = g_cumsum,
-    [NG_OP_GATHER] = g_gather,
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) [NG_OP_##ID] = grad,
+#include "ops.def"
+#undef OP
 };
+
+/* A row with a rule sends a gradient through some input; a row without
+ * one through none.  So a gradient never reaches an op without a rule
+ * (needs[] in nc_autodiff follows nograd). */
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)                           \
+    _Static_assert(_Generic((grad), int: (nograd) == NG_IN_ALL, default: (nograd) != NG_IN_ALL), \
+                   #name ": a gradient rule (grad) and nograd NG_IN_ALL go together in ops.def");
+#include "ops.def"
+#undef OP
 
 /* Inputs through which no gradient flows: the nograd column of ops.def. */
 static int differentiable_input(const ng_node *n, int i)
@@ -594,19 +593,15 @@ int nc_autodiff(nc_graph *g, nc_diag *d)
         if (n.n.out < 0 || A.grad[n.n.out] < 0)
             continue;
         grad_rule rule = grad_rules[n.n.op];
-        if (!rule) {
-            nc_diag_error(d, n.loc, "%s has no gradient, but the loss depends on a parameter through it",
-                          ng_ops[n.n.op].name);
-            A.failed = 1;
-            continue;
-        }
+        if (!rule)
+            nc_die("a gradient reached %s, which has no gradient rule", ng_ops[n.n.op].name);
         rule(&A, &n, A.grad[n.n.out]);
     }
     for (size_t t = 0; t < cap - 1; t++)
         g->grad_of[t] = A.grad[t];
-    if (!A.failed && g->opt != NC_OPT_NONE)
+    if (g->opt != NC_OPT_NONE)
         append_optimizer(&A);
     free(A.grad);
     free(A.needs);
-    return A.failed ? -1 : 0;
+    return 0;
 }

@@ -3,7 +3,8 @@
  * function per builtin, each checking its arguments and emitting graph ops,
  * and the table (builtins[]) that names them and their parameters.  The UNARY rows
  * of ops.def with NG_F_FUNC are builtins without a line here: unary_fn
- * serves them all, folding numbers through ng_unary_f64. */
+ * serves them all, their parameters and their ranges taken from the row,
+ * folding numbers through ng_unary_f64. */
 #include "elab.h"
 
 #include <math.h>
@@ -111,18 +112,34 @@ int el_operand_tensor(elab *E, const value *v, const char *what, int *out)
     return 0;
 }
 
-/* The ops of ops.def with NG_F_FUNC (exp, log, sqrt, abs, ...): name(x),
- * elementwise on a tensor; on a number, the number it maps to (an integer
- * stays one for NG_F_INT_EXACT ops), or an error when that is not a real
- * number (log(0), sqrt(-1)). */
+/* The ops of ops.def with NG_F_FUNC (exp, log, sqrt, abs, leaky_relu, ...):
+ * name(x, attributes...), elementwise on a tensor, each attribute a number
+ * in the range of its row (ATTR1, ATTR2); on a number, the number it maps
+ * to (an integer stays one for NG_F_INT_EXACT ops), or an error when that
+ * is not a real number (log(0), sqrt(-1)). */
 static value unary_fn(elab *E, const nc_expr *call, value *a)
 {
     int op = 0;
     while (strcmp(ng_ops[op].name, call->name) != 0)
         op++;
     const char *fn = ng_ops[op].name;
+    if (a[0].k != V_NUM && !el_want_f32(E, &a[0], fn, "x"))
+        return el_v_err();
+    double at[2] = {0, 0};
+    for (int i = 0; i < 2 && ng_ops[op].fa[i].name; i++) {
+        const ng_fa_attr *r = &ng_ops[op].fa[i];
+        if (!el_want_num(E, &a[1 + i], fn, r->name, &at[i]))
+            return el_v_err();
+        if (!isnan(r->min) && !(at[i] >= r->min && isfinite(at[i]))) {
+            if (isinf(r->min))
+                el_error(E, a[1 + i].loc, "%s: %s %g must be finite", fn, r->name, at[i]);
+            else
+                el_error(E, a[1 + i].loc, "%s: %s %g must be finite and >= %g", fn, r->name, at[i], r->min);
+            return el_v_err();
+        }
+    }
     if (a[0].k == V_NUM) {
-        double x = a[0].num, y = ng_unary_f64((ng_op)op, x, 0, 0);
+        double x = a[0].num, y = ng_unary_f64((ng_op)op, x, at[0], at[1]);
         if (isnan(y) || (isinf(y) && !isinf(x))) {
             el_error(E, a[0].loc, "%s(%g) is not a real number", fn, x);
             return el_v_err();
@@ -133,10 +150,9 @@ static value unary_fn(elab *E, const nc_expr *call, value *a)
         v.loc = call->loc;
         return v;
     }
-    if (!el_want_f32(E, &a[0], fn, "x"))
-        return el_v_err();
     int32_t in[1] = {a[0].t};
-    return el_emit(E, call->loc, op, 1, in, NULL, NULL, fn);
+    float fa[NG_MAX_FA] = {(float)at[0], (float)at[1]};
+    return el_emit(E, call->loc, op, 1, in, NULL, fa, fn);
 }
 
 /* pow(x, p): p a number */
@@ -721,13 +737,25 @@ static const builtin builtins[] = {
     {"gather", b_gather, 3, {{"x", 0}, {"indices", 0}, {"axis", "-1"}}},
 };
 
-/* The builtin of each op, for the ops with NG_F_FUNC. */
+/* The builtin of each UNARY row, for those with NG_F_FUNC: x, then its
+ * attributes with their defaults (ops.def ATTR1, ATTR2). */
+#define NOATTR
+#define ATTR1(n, def, min) , {#n, def}
+#define ATTR2(n1, def1, min1, n2, def2, min2) , {#n1, def1}, {#n2, def2}
 static const builtin op_builtins[NG_OP_COUNT] = {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) \
-    [NG_OP_##ID] = {#name, unary_fn, 1, {{"x", 0}}},
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad) \
+    [NG_OP_##ID] = {#name, unary_fn, (int)(sizeof (pspec[]){{"x", 0} attrs} / sizeof(pspec)), {{"x", 0} attrs}},
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) \
+    [NG_OP_##ID] = {#name, unary_fn, (int)(sizeof (pspec[]){{"x", 0} attrs} / sizeof(pspec)), {{"x", 0} attrs}},
 #include "ops.def"
+#undef UNARY_DX
+#undef UNARY
 #undef OP
 };
+#undef ATTR2
+#undef ATTR1
+#undef NOATTR
 
 const builtin *el_find_builtin(const char *name)
 {

@@ -292,21 +292,6 @@ static value b_spatial_dropout(elab *E, const nc_expr *call, value *a)
     return el_emit(E, call->loc, NG_OP_MUL_CHANNEL, 2, in, NULL, NULL, "dropout");
 }
 
-/* leaky_relu(x, slope = 0.01): slope finite and >= 0 (the backward reads y) */
-static value b_leaky_relu(elab *E, const nc_expr *call, value *a)
-{
-    double slope;
-    if (!el_want_f32(E, &a[0], "leaky_relu", "x") || !el_want_num(E, &a[1], "leaky_relu", "slope", &slope))
-        return el_v_err();
-    if (!(slope >= 0) || !isfinite(slope)) {
-        el_error(E, a[1].loc, "leaky_relu: slope %g must be finite and >= 0", slope);
-        return el_v_err();
-    }
-    int32_t in[1] = {a[0].t};
-    float fa[NG_MAX_FA] = {(float)slope};
-    return el_emit(E, call->loc, NG_OP_LEAKY_RELU, 1, in, NULL, fa, "leaky_relu");
-}
-
 /* The name of a layer with parameters: `name` (a string or bare name) in
  * the current scope, else <key>K from the scope's counter of key. */
 static const char *layer_base(elab *E, const value *name, const char *key)
@@ -594,7 +579,6 @@ const builtin el_layer_builtins[] = {
       {"bias", "true"}, {"init", "glorot_uniform"}, {"name", "none"}}},
     {"relu", b_relu, 1, {{"x", 0}}},
     {"downsample_labels", b_downsample_labels, 2, {{"labels", 0}, {"k", 0}}},
-    {"leaky_relu", b_leaky_relu, 2, {{"x", 0}, {"slope", "0.01"}}},
     {"group_norm", b_group_norm, 5,
      {{"x", 0}, {"groups", 0}, {"eps", "1e-5"}, {"affine", "true"}, {"name", "none"}}},
     {"batch_norm", b_batch_norm, 5,

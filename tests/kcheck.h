@@ -1,7 +1,8 @@
 /* kcheck.h — what the kernel tests share besides check.h's one line per
- * check: deterministic random data, error measures and central finite
- * differences.  Included by test_kernels.c, test_kernels_ext.c,
- * test_kernels_optim.c and test_conv.c. */
+ * check: deterministic random data, error measures, central finite
+ * differences and the optimizers' reference step.  Included by
+ * test_kernels.c, test_kernels_ext.c, test_kernels_optim.c, test_conv.c and
+ * test_ops.c. */
 #ifndef KCHECK_H
 #define KCHECK_H
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "kernels.h"
 
 /* ---- random data ------------------------------------------------------- */
 
@@ -117,5 +119,32 @@ static __attribute__((unused)) void fd_check(const char *name, fwd_fn fwd, void 
     free(out);
 }
 
+/* ---- the optimizers ---------------------------------------------------- */
+
+/* The optimizers' reference: one element's update in double, as kernels.h
+ * states it (adam: 1, else SGD). */
+static __attribute__((unused)) void ref_step(const nr_opt *o, int adam, double *p, double g, double *m, double *v)
+{
+    g *= o->scale;
+    if (o->clip > 0)
+        g = g < -o->clip ? -o->clip : g > o->clip ? o->clip : g;
+    if (o->weight_decay > 0 && !(adam && o->decoupled))
+        g += o->weight_decay * *p;
+    if (!adam) {
+        *v = o->momentum * *v + g;
+        *p -= o->lr * (o->nesterov ? g + o->momentum * *v : *v);
+        return;
+    }
+    if (o->decoupled)
+        *p *= 1.0 - (double)o->lr * o->weight_decay;
+    double b1 = o->beta1, b2 = o->beta2, t = (double)o->t;
+    *m = b1 * *m + (1 - b1) * g;
+    *v = b2 * *v + (1 - b2) * g * g;
+    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    if (o->form == NR_ADAM_PYTORCH)
+        *p -= o->lr / bc1 * *m / (sqrt(*v) / sqrt(bc2) + o->eps);
+    else
+        *p -= o->lr * sqrt(bc2) / bc1 * *m / (sqrt(*v) + o->eps);
+}
 
 #endif

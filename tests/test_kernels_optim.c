@@ -8,31 +8,6 @@
 
 #include "kernels.h"
 
-/* The reference: one element's update in double, as kernels.h states it. */
-static void ref_step(const nr_opt *o, int adam, double *p, double g, double *m, double *v)
-{
-    g *= o->scale;
-    if (o->clip > 0)
-        g = g < -o->clip ? -o->clip : g > o->clip ? o->clip : g;
-    if (o->weight_decay > 0 && !(adam && o->decoupled))
-        g += o->weight_decay * *p;
-    if (!adam) {
-        *v = o->momentum * *v + g;
-        *p -= o->lr * (o->nesterov ? g + o->momentum * *v : *v);
-        return;
-    }
-    if (o->decoupled)
-        *p *= 1.0 - (double)o->lr * o->weight_decay;
-    double b1 = o->beta1, b2 = o->beta2, t = (double)o->t;
-    *m = b1 * *m + (1 - b1) * g;
-    *v = b2 * *v + (1 - b2) * g * g;
-    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    if (o->form == NR_ADAM_PYTORCH)
-        *p -= o->lr / bc1 * *m / (sqrt(*v) / sqrt(bc2) + o->eps);
-    else
-        *p -= o->lr * sqrt(bc2) / bc1 * *m / (sqrt(*v) + o->eps);
-}
-
 static void test_by_hand(void)
 {
     /* Nesterov SGD, lr 0.1, momentum 0.9, g = 0.5 twice, p = 1:

@@ -256,14 +256,9 @@ static void k_unary(const nr_kctx *k)
     ng_unary_f32((ng_op)k->n->op, nelem0(k), k->in[0], k->n->fa[0], k->n->fa[1], k->y);
 }
 
-static void k_pow_bwd(const nr_kctx *k)
+static void k_unary_bwd(const nr_kctx *k) /* dy, x or y -> dx */
 {
-    nr_pow_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->y);
-}
-
-static void k_clamp_bwd(const nr_kctx *k)
-{
-    nr_clamp_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->n->fa[1], k->y);
+    nr_unary_bwd(k->n->op, nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->n->fa[1], k->y);
 }
 
 static void k_reduce_sum(const nr_kctx *k) /* masks count dims from the left of x */
@@ -349,15 +344,6 @@ static void k_sgd(const nr_kctx *k)
 static void k_sumsq(const nr_kctx *k) { *k->y = (float)nr_sum_squares(nelem0(k), k->in[0]); }
 
 /* ---- the ops of kernels_ext.c ------------------------------------------ */
-
-static void k_act_bwd(const nr_kctx *k) /* dy, y -> dx */
-{
-    switch (k->n->op) {
-    case NG_OP_SIGMOID_BWD: nr_sigmoid_bwd(nelem0(k), k->in[0], k->in[1], k->y); break;
-    case NG_OP_TANH_BWD: nr_tanh_bwd(nelem0(k), k->in[0], k->in[1], k->y); break;
-    default: nr_leaky_relu_bwd(nelem0(k), k->in[0], k->in[1], k->n->fa[0], k->y); break;
-    }
-}
 
 static void k_group_norm(const nr_kctx *k) /* x, gamma?, beta? */
 {
@@ -515,7 +501,7 @@ static void k_gather(const nr_kctx *k)
 }
 
 static const kernel_fn kernels[NG_OP_COUNT] = {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) [NG_OP_##ID] = kernel,
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) [NG_OP_##ID] = kernel,
 #include "ops.def"
 #undef OP
 };

@@ -1,6 +1,6 @@
 /* elementwise.c — elementwise kernels: relu, the binary ops with
- * broadcasting, the backward passes of the activations, pow and clamp, the
- * channel product and dropout (contracts in kernels.h). Chunks depend on the sizes only,
+ * broadcasting, the backward ops of the UNARY_DX rows (pow, clamp, the
+ * activations), the channel product and dropout (contracts in kernels.h). Chunks depend on the sizes only,
  * never on the thread count, and reductions add the chunks' partial sums in
  * chunk order, so every kernel gives the same bits on any number of threads. */
 #include "kernels.h"
@@ -125,67 +125,20 @@ void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
             }
 }
 
-void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx)
+/* ---- the backward ops of the UNARY_DX rows ----------------------------- */
+
+typedef struct { int op; const float *dy, *v; float a, b; float *dx; } nr_ubwd_ctx;
+
+static void nr_unary_bwd_range(void *p, int64_t b, int64_t e)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = dy[i] == 0.0f || p == 0.0f ? 0.0f : dy[i] * p * powf(x[i], p - 1.0f);
+    const nr_ubwd_ctx *c = p;
+    ng_unary_bwd_f32((ng_op)c->op, e - b, c->dy + b, c->v + b, c->a, c->b, c->dx + b);
 }
 
-void nr_clamp_bwd(int64_t n, const float *dy, const float *x, float lo, float hi, float *dx)
+void nr_unary_bwd(int op, int64_t n, const float *dy, const float *v, float a, float b, float *dx)
 {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f;
-}
-
-/* ---- elementwise gradients of the activations -------------------------- */
-
-typedef struct {
-    int kind; /* 0 sigmoid, 1 tanh, 2 leaky relu */
-    const float *dy, *y;
-    float slope, *dx;
-    int64_t n;
-} act_ctx;
-
-static void act_bwd_task(void *p, int64_t task, int tid)
-{
-    const act_ctx *c = p;
-    int64_t b = task * NR_GRAIN, e = b + NR_GRAIN < c->n ? b + NR_GRAIN : c->n;
-    (void)tid;
-    switch (c->kind) {
-    case 0:
-        for (int64_t i = b; i < e; i++)
-            c->dx[i] = c->dy[i] * c->y[i] * (1.0f - c->y[i]);
-        break;
-    case 1:
-        for (int64_t i = b; i < e; i++)
-            c->dx[i] = c->dy[i] * (1.0f - c->y[i] * c->y[i]);
-        break;
-    default:
-        for (int64_t i = b; i < e; i++)
-            c->dx[i] = c->y[i] > 0 ? c->dy[i] : c->slope * c->dy[i];
-        break;
-    }
-}
-
-static void act_bwd(int kind, int64_t n, const float *dy, const float *y, float slope, float *dx)
-{
-    act_ctx c = {kind, dy, y, slope, dx, n};
-    nr_par_for((n + NR_GRAIN - 1) / NR_GRAIN, act_bwd_task, &c);
-}
-
-void nr_sigmoid_bwd(int64_t n, const float *dy, const float *y, float *dx)
-{
-    act_bwd(0, n, dy, y, 0, dx);
-}
-
-void nr_tanh_bwd(int64_t n, const float *dy, const float *y, float *dx)
-{
-    act_bwd(1, n, dy, y, 0, dx);
-}
-
-void nr_leaky_relu_bwd(int64_t n, const float *dy, const float *y, float slope, float *dx)
-{
-    act_bwd(2, n, dy, y, slope, dx);
+    nr_ubwd_ctx c = {op, dy, v, a, b, dx};
+    nr_par_range(n, NR_GRAIN, nr_unary_bwd_range, &c);
 }
 
 /* ---- dropout mask ----------------------------------------------------- */

@@ -121,11 +121,12 @@ void nr_cross_entropy_bwd_den(int n, int c, int64_t hw, float dloss, const float
 void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
                const float *b, const int64_t sb[4], float *y);
 /* The UNARY rows of ops.def (neg, exp, log, ...) are one kernel,
- * ng_unary_f32 (netg.h), generated from their expressions. */
-/* dx = dy * p * x^(p-1), 0 where dy == 0 or p == 0; all (n) */
-void nr_pow_bwd(int64_t n, const float *dy, const float *x, float p, float *dx);
-/* dx = dy where lo <= x <= hi, else 0; all (n) */
-void nr_clamp_bwd(int64_t n, const float *dy, const float *x, float lo, float hi, float *dx);
+ * ng_unary_f32 (netg.h), generated from their expressions; the backward ops
+ * of the UNARY_DX rows (pow_bwd, sigmoid_bwd, ...) another,
+ * ng_unary_bwd_f32, from their derivatives, which this runs in chunks on the
+ * thread pool: dx (n) from dy (n) and v (n), x or y as the row reads; a, b
+ * the node's fa[0], fa[1].  dx may be dy or v (in place). */
+void nr_unary_bwd(int op, int64_t n, const float *dy, const float *v, float a, float b, float *dx);
 
 /* y = scale * sum of x (D0,D1,D2,D3) over the dims whose bit k is set in
  * mask; y holds the other dims in order.  Accumulates in double. */
@@ -173,13 +174,7 @@ void nr_kernels_set_threads(int n);
 /* The thread count the kernels use. */
 int nr_kernels_threads(void);
 
-/* ---- kernels_ext.c: activations, normalization ------------------------- */
-
-/* dx = dy * y * (1 - y) (sigmoid), dy * (1 - y*y) (tanh), dy where y > 0
- * else slope * dy (leaky relu); all (n); dx may be dy or y (in place). */
-void nr_sigmoid_bwd(int64_t n, const float *dy, const float *y, float *dx);
-void nr_tanh_bwd(int64_t n, const float *dy, const float *y, float *dx);
-void nr_leaky_relu_bwd(int64_t n, const float *dy, const float *y, float slope, float *dx);
+/* ---- kernels_ext.c: normalization ------------------------------------- */
 
 /* Group normalization of x (N,C,HW) with g groups (c % g == 0): per sample
  * and group, over its c/g channels, mean and biased variance in double;

@@ -271,7 +271,7 @@ static int check_node(const ng_graph *g, const ng_entry *e, int32_t j,
             continue;
         }
         if (id == -1) {
-            if (!ng_op_input_optional(nd->op, i))
+            if (!(oi->opt & NG_IN(i)))
                 return ng_fail(err, errlen, "%s: %s is missing", pre, slot);
             continue;
         }

@@ -30,8 +30,14 @@
 
 /* The ops, in the order of ops.def (the file opcode). */
 typedef enum ng_op {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) NG_OP_##ID,
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) NG_OP_##ID,
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad) NG_OP_##ID,
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) NG_OP_##ID,
+#define UNARY_BWD(ID) NG_OP_##ID##_BWD,
 #include "ops.def"
+#undef UNARY_BWD
+#undef UNARY_DX
+#undef UNARY
 #undef OP
     NG_OP_COUNT
 } ng_op;
@@ -47,8 +53,13 @@ typedef enum ng_op {
 #define NG_F_UNARY        0x40u /* a UNARY row: y = expr(x), see ng_unary_f32 */
 #define NG_F_FUNC         0x80u /* a UNARY row callable as name(x) in the language */
 #define NG_F_INT_EXACT   0x100u /* a UNARY row that maps integers to integers */
+#define NG_F_READS_Y     0x200u /* an elementwise gradient that reads the forward
+                                   op's output y (its input 1), not its input x */
+/* The reads column of a UNARY_DX row as the flag of its backward op. */
+#define NG_F_READS_x 0u
+#define NG_F_READS_y NG_F_READS_Y
 
-/* The nograd column: inputs that take no gradient. */
+/* The opt and nograd columns: input bits. */
 #define NG_IN(i)   (1u << (i))
 #define NG_IN_ALL  0xffu
 
@@ -64,13 +75,25 @@ static inline int64_t ng_conv_band_rows(int64_t c, int64_t kh, int64_t kw, int64
     return rows < 1 ? 1 : rows > oh ? oh : rows;
 }
 
+/* A float attribute a or b of a UNARY row (ops.def ATTR1, ATTR2). */
+typedef struct {
+    const char *name;    /* NULL: the row has no such attribute */
+    const char *def;     /* its default in the language (source text);
+                            NULL: it must be given */
+    double min;          /* its range, which shape_unary checks: finite and
+                            >= min; -INFINITY: any finite value; NAN: any
+                            value, infinities too */
+} ng_fa_attr;
+
 /* One row of ops.def. */
 typedef struct {
     const char *name;
     int n_in;            /* -1: variadic */
+    unsigned opt;        /* NG_IN(i) bits: inputs that may be absent (-1) */
     unsigned flags;      /* NG_F_* */
     unsigned nograd;     /* NG_IN(i) bits */
     const char *attrs;   /* "ia names | fa names" */
+    ng_fa_attr fa[2];    /* UNARY rows and their backward ops: a and b */
 } ng_op_info;
 
 extern const ng_op_info ng_ops[NG_OP_COUNT];
@@ -78,12 +101,12 @@ extern const ng_op_info ng_ops[NG_OP_COUNT];
 /* The elementwise math of the UNARY rows of ops.def: y[i] = expr(x[i]) in
  * float (the kernel), or one value in double (constant folding).  a, b are
  * the node's fa[0], fa[1].  op must have NG_F_UNARY. */
-/* Input slot of op may be -1 (the CONV2D bias, the CROSS_ENTROPY(_BWD)
- * weights). */
-int ng_op_input_optional(int op, int slot);
-
 void ng_unary_f32(ng_op op, int64_t n, const float *x, float a, float b, float *y);
 double ng_unary_f64(ng_op op, double x, double a, double b);
+/* The backward ops of the UNARY_DX rows: dx[i] = dx(dy[i], v[i]) in float,
+ * v being x or y (NG_F_READS_Y), a and b the node's fa[0], fa[1].  op must
+ * be such a backward op (ID_BWD). */
+void ng_unary_bwd_f32(ng_op op, int64_t n, const float *dy, const float *v, float a, float b, float *dx);
 
 enum { NG_F32 = 0, NG_I32 = 1 };
 
@@ -267,7 +290,7 @@ int ng_graph_serialize(const ng_graph *g, unsigned char **out, size_t *outlen,
 
 /* Shape rule of node n, the single source of truth for netc and netrun.
  * in[i] is the tensor of n->in[i] for i < n->n_in, NULL where n->in[i] == -1
- * (only the CONV2D bias and the CROSS_ENTROPY(_BWD) weights are optional); only
+ * (only inputs of the row's opt column may be absent); only
  * dtype, ndim and dim are read.  On success fills out->dtype, ndim and dim
  * (unused dims 0; UPDATE ops: ndim 0, nothing to write) and *ws_elems, the f32
  * elements of workspace the op needs (0: none), and returns 0; otherwise -1

@@ -1,5 +1,6 @@
-/* ops.c — the op table (ops.def) as data: names and flags, the shape rule
- * of every op, and the elementwise math of the UNARY rows.
+/* ops.c — the op table (ops.def) as data: names, flags and attributes, the
+ * shape rule of every op, and the elementwise math of the UNARY rows and
+ * their derivatives.
  * ng_op_shape is the single source of truth for op shapes: netc infers shapes
  * with it and netrun re-checks every node of a loaded file with it. */
 #define _POSIX_C_SOURCE 200809L
@@ -11,44 +12,45 @@
 
 /* ---- op table ---------------------------------------------------------- */
 
+/* A UNARY row's attributes: the names after the "|" of attrs, and the
+ * attributes themselves (ng_fa_attr). */
+#define NOATTR , { { 0 } }
+#define ATTR1(n, def, min) " " #n, { { #n, def, min } }
+#define ATTR2(n1, def1, min1, n2, def2, min2) " " #n1 " " #n2, { { #n1, def1, min1 }, { #n2, def2, min2 } }
+
 const ng_op_info ng_ops[] = {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) \
-    [NG_OP_##ID] = { #name, n_in, flags, nograd, attrs },
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) \
+    [NG_OP_##ID] = { #name, n_in, opt, flags, nograd, attrs, { { 0 } } },
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad) \
+    [NG_OP_##ID] = { #name, 1, 0, (flags) | NG_F_UNARY | NG_F_ELEMWISE, nograd, "|" attrs },
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx)                    \
+    [NG_OP_##ID] = { #name, 1, 0, (flags) | NG_F_UNARY | NG_F_ELEMWISE, 0, "|" attrs },       \
+    [NG_OP_##ID##_BWD] = { #name "_bwd", 2, 0, (bwd_flags) | NG_F_ELEMWISE | NG_F_READS_##reads, \
+                           NG_IN_ALL, "|" attrs },
 #include "ops.def"
+#undef UNARY_DX
+#undef UNARY
 #undef OP
 };
 _Static_assert(sizeof ng_ops / sizeof ng_ops[0] == NG_OP_COUNT,
                "ng_ops[] must have one row per op of ops.def");
 
+#undef ATTR2
+#undef ATTR1
+#undef NOATTR
+
 /* ---- shape rules (the layers': shapes_layers.c) ----------------------- */
 
-int ng_op_input_optional(int op, int slot)
-{
-    return (op == NG_OP_CONV2D && slot == 2) ||
-           (op == NG_OP_CROSS_ENTROPY && slot == 2) ||
-           (op == NG_OP_CROSS_ENTROPY_BWD && slot == 3) ||
-           (op == NG_OP_GROUP_NORM && (slot == 1 || slot == 2)) ||
-           (op == NG_OP_GROUP_NORM_BWD && slot == 2) ||
-           (op == NG_OP_BATCH_NORM && (slot == 1 || slot == 2)) ||
-           (op == NG_OP_BATCH_NORM_BWD && slot == 2) ||
-           (op == NG_OP_CONV_TRANSPOSE2D && slot == 2) ||
-           (op == NG_OP_ADAM && slot >= 4) || (op == NG_OP_SGD && slot >= 3);
-}
-
-/* CLAMP x -> x, CLAMP_BWD dy, x -> x; fa[0] lo <= fa[1] hi, may be infinite */
+/* CLAMP x -> x, CLAMP_BWD dy, x -> x (shape_unary); fa[0] lo <= fa[1] hi,
+ * either may be infinite */
 int shape_clamp(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                        ng_tensor *out, int64_t *ws)
 {
-    if (n->n_in == 1) {
-        if (need(c, in[0], "input", NG_F32, -1))
-            return -1;
-    } else if (shape_grad(c, n, in, out, ws)) {
+    if (shape_unary(c, n, in, out, ws))
         return -1;
-    }
     if (!(n->fa[0] <= n->fa[1]))
         return ng_fail(c->err, c->errlen, "%s: bounds [%g, %g] are not a range", c->op,
                        (double)n->fa[0], (double)n->fa[1]);
-    copy_shape(out, in[0]);
     return 0;
 }
 
@@ -399,7 +401,7 @@ int shape_sumsq(const sctx *c, const ng_node *n, const ng_tensor *const *in,
 }
 
 static const shape_rule shape_rules[NG_OP_COUNT] = {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) [NG_OP_##ID] = shape,
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) [NG_OP_##ID] = shape,
 #include "ops.def"
 #undef OP
 };
@@ -425,7 +427,7 @@ int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
                        (unsigned)n->n_in, NG_MAX_IN);
     }
     for (int i = 0; i < n->n_in; i++) {
-        if (!in[i] && !ng_op_input_optional(n->op, i))
+        if (!in[i] && !(ng_ops[n->op].opt & NG_IN(i)))
             return ng_fail(err, errlen, "%s: input %d is missing", c->op, i + 1);
         if (in[i] && !ng_shape_ok(in[i]->ndim, in[i]->dim))
             return ng_fail(err, errlen, "%s: input %d has an invalid shape %s",
@@ -446,21 +448,24 @@ int ng_op_shape(const ng_node *n, const ng_tensor *const *in, ng_tensor *out,
 
 /* ---- the elementwise math of the UNARY rows ---------------------------- */
 
-/* <tgmath.h> makes each expression's calls float in the kernel (expf,
+/* <tgmath.h> makes each expression's calls float in the kernels (expf,
  * logf, ...) and double in the folding. */
 void ng_unary_f32(ng_op op, int64_t n, const float *x_, float a, float b, float *y)
 {
     (void)a, (void)b;
     switch (op) {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs)
-#define UNARY(ID, name, flags, nograd, shape, attrs, expr) \
-    case NG_OP_##ID:                                       \
-        for (int64_t i = 0; i < n; i++) {                  \
-            float x = x_[i];                               \
-            y[i] = (float)(expr);                          \
-        }                                                  \
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad) \
+    case NG_OP_##ID:                                             \
+        for (int64_t i = 0; i < n; i++) {                        \
+            float x = x_[i];                                     \
+            y[i] = (float)(expr);                                \
+        }                                                        \
         return;
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) \
+    UNARY(ID, name, flags, 0, shape, attrs, expr, 0)
 #include "ops.def"
+#undef UNARY_DX
 #undef UNARY
 #undef OP
     default:
@@ -472,14 +477,40 @@ double ng_unary_f64(ng_op op, double x, double a, double b)
 {
     (void)x, (void)a, (void)b;
     switch (op) {
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs)
-#define UNARY(ID, name, flags, nograd, shape, attrs, expr) \
-    case NG_OP_##ID:                                       \
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad) \
+    case NG_OP_##ID:                                             \
         return (double)(expr);
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) \
+    UNARY(ID, name, flags, 0, shape, attrs, expr, 0)
 #include "ops.def"
+#undef UNARY_DX
 #undef UNARY
 #undef OP
     default:
         return NAN;
+    }
+}
+
+/* Only the input the row reads (x or y) has a name in its expression. */
+void ng_unary_bwd_f32(ng_op op, int64_t n, const float *dy_, const float *v, float a, float b, float *dx_)
+{
+    (void)a, (void)b;
+    switch (op) {
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs)
+#define UNARY(ID, name, flags, nograd, shape, attrs, expr, grad)
+#define UNARY_DX(ID, name, flags, shape, attrs, expr, reads, bwd_flags, dx) \
+    case NG_OP_##ID##_BWD:                                                  \
+        for (int64_t i = 0; i < n; i++) {                                   \
+            float dy = dy_[i], reads = v[i];                                \
+            dx_[i] = (float)(dx);                                           \
+        }                                                                   \
+        return;
+#include "ops.def"
+#undef UNARY_DX
+#undef UNARY
+#undef OP
+    default:
+        return;
     }
 }

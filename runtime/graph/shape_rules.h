@@ -273,7 +273,7 @@ static inline int dy_geom(const sctx *c, const int32_t *ia, const ng_tensor *dy,
     return 0;
 }
 
-#define OP(ID, name, n_in, flags, nograd, shape, kernel, attrs) \
+#define OP(ID, name, n_in, opt, flags, nograd, shape, kernel, grad, attrs) \
     int shape(const sctx *c, const ng_node *n, const ng_tensor *const *in, ng_tensor *out, int64_t *ws);
 #include "ops.def"
 #undef OP

@@ -141,33 +141,15 @@ int shape_conv2d_bwd_bias(const sctx *c, const ng_node *n, const ng_tensor *cons
     return 0;
 }
 
-/* x, any shape -> the same */
-int shape_unary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                       ng_tensor *out, int64_t *ws)
-{
-    (void)n, (void)ws;
-    if (need(c, in[0], "input", NG_F32, -1))
-        return -1;
-    copy_shape(out, in[0]);
-    return 0;
-}
-
-/* The elementwise gradients that read the forward output y, not x. */
-static int reads_y(int op)
-{
-    return op == NG_OP_RELU_BWD || op == NG_OP_SIGMOID_BWD || op == NG_OP_TANH_BWD ||
-           op == NG_OP_LEAKY_RELU_BWD;
-}
-
-/* dy, x (or y): the same shape -> that shape; the gradients of elementwise
- * ops (RELU_BWD and the other reads_y ops read y, the others x) */
+/* dy, x (or y, NG_F_READS_Y): the same shape -> that shape; the gradients
+ * of elementwise ops */
 int shape_grad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                       ng_tensor *out, int64_t *ws)
 {
     char b1[64], b2[64];
     (void)ws;
     if (need(c, in[0], "dy", NG_F32, -1) ||
-        need(c, in[1], reads_y(n->op) ? "y" : "x", NG_F32, -1))
+        need(c, in[1], ng_ops[n->op].flags & NG_F_READS_Y ? "y" : "x", NG_F32, -1))
         return -1;
     if (!ng_same_shape(in[0], in[1]))
         return ng_fail(c->err, c->errlen, "%s: shapes %s and %s differ", c->op,
@@ -177,22 +159,26 @@ int shape_grad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
-/* POW x -> x, POW_BWD dy, x -> x; fa[0] p finite */
-int shape_pow(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                     ng_tensor *out, int64_t *ws)
+/* x, any shape -> the same; with two inputs (the backward op of a UNARY_DX
+ * row) as shape_grad.  Then fa[0] and fa[1] against the ranges of the row
+ * (ops.def ATTR1, ATTR2). */
+int shape_unary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+                       ng_tensor *out, int64_t *ws)
 {
-    if ((n->n_in == 1 ? shape_unary : shape_grad)(c, n, in, out, ws))
-        return -1;
-    return frange(c, "p", n->fa[0], -HUGE_VAL, HUGE_VAL, 0);
-}
-
-/* LEAKY_RELU x -> x, LEAKY_RELU_BWD dy, y -> y; fa[0] slope finite, >= 0 */
-int shape_leaky_relu(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                            ng_tensor *out, int64_t *ws)
-{
-    if ((n->n_in == 1 ? shape_unary : shape_grad)(c, n, in, out, ws))
-        return -1;
-    return frange(c, "slope", n->fa[0], 0, HUGE_VAL, 0);
+    if (n->n_in == 2) {
+        if (shape_grad(c, n, in, out, ws))
+            return -1;
+    } else {
+        if (need(c, in[0], "input", NG_F32, -1))
+            return -1;
+        copy_shape(out, in[0]);
+    }
+    for (int i = 0; i < 2; i++) {
+        const ng_fa_attr *r = &ng_ops[n->op].fa[i];
+        if (r->name && !isnan(r->min) && frange(c, r->name, n->fa[i], r->min, HUGE_VAL, 0))
+            return -1;
+    }
+    return 0;
 }
 
 /* GROUP_NORM x(N,C,H,W), gamma(C)?, beta(C)? -> x's shape;
