@@ -4,6 +4,7 @@
  * Same arguments, same files: everything comes from --seed through xoshiro256**. */
 #define _POSIX_C_SOURCE 200809L
 #include "png.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,14 +27,6 @@ typedef struct {
     uint64_t s[4];
 } rng_t;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint64_t rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));
@@ -51,10 +44,10 @@ static uint64_t rng_next(rng_t *r) /* xoshiro256** */
  * other samples, so --count does not change what each sample looks like. */
 static void rng_seed(rng_t *r, uint64_t seed, uint64_t split, uint64_t i)
 {
-    uint64_t x = seed, h = splitmix64(&x);
+    uint64_t x = seed, h = ng_splitmix64_next(&x);
     x = h ^ (split << 40) ^ i;
     for (int k = 0; k < 4; k++)
-        r->s[k] = splitmix64(&x);
+        r->s[k] = ng_splitmix64_next(&x);
 }
 
 static double rng_unit(rng_t *r) /* [0,1) */

@@ -11,6 +11,7 @@
 #include "layout.h"
 #include "sampler.h"
 #include "check.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -43,13 +44,7 @@ static void make_set(const char *set)
 }
 
 static uint64_t rng_state = 12345;
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return ng_splitmix64_next(&rng_state); }
 
 /* Chi-square statistic of counts against equal expectations. */
 static double chi2_uniform(const int64_t *cnt, int k)

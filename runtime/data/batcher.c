@@ -60,14 +60,6 @@ struct nr_batcher {
     pthread_t *threads;
 };
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -140,7 +132,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     uint64_t pos = s->pos0 + (uint64_t)j;
     int fh = 0, fv = 0, tr = 0;
     if (s->augment) {
-        uint64_t r = splitmix64(s->seed ^ splitmix64(pos));
+        uint64_t r = ng_splitmix64(s->seed ^ ng_splitmix64(pos));
         fh = (int)(r & 1), fv = (int)(r >> 1 & 1);
         tr = b->h == b->w && (r >> 2 & 1);
     }
@@ -158,7 +150,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     } else {
         int y0 = 0, x0 = 0;
         if (s->policy == NR_SIZE_CROP) {
-            uint64_t draw = splitmix64(s->seed ^ 0x63726f70ULL ^ splitmix64(pos ^ 0x5bd1e995ULL));
+            uint64_t draw = ng_splitmix64(s->seed ^ 0x63726f70ULL ^ ng_splitmix64(pos ^ 0x5bd1e995ULL));
             crop_origin(b, s, sample, j, draw, ih, iw, &y0, &x0);
         }
         nr_window_f32(im, b->c, ih, iw, y0, x0, di, b->h, b->w, 0.0f);

@@ -37,14 +37,6 @@
 #define CS_HEADER 40
 #define CS_MAX_SIDE 65535 /* longest image side the index takes */
 
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* Uniform integer in 0..m-1 from a 64-bit random value (Lemire). */
 static uint64_t below(uint64_t r, uint64_t m)
 {
@@ -192,7 +184,7 @@ static uint64_t name_seed(const char *name)
     uint64_t h = 1469598103934665603ULL;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
-    return mix(h ^ 0x636c6173735f6c6fULL);
+    return ng_splitmix64(h ^ 0x636c6173735f6c6fULL);
 }
 
 typedef struct {
@@ -235,7 +227,7 @@ static void build_one(void *arg, int64_t task, int tid)
     for (int c = 1; c < K; c++) {
         im->nloc[c] = need[c] = locs_kept(im->count[c], b->ix->max_locs);
         left[c] = im->count[c];
-        rng[c] = mix(seed ^ mix((uint64_t)c));
+        rng[c] = ng_splitmix64(seed ^ ng_splitmix64((uint64_t)c));
     }
     if (image_layout(im, K) != 0) {
         ng_fail(err, 512, "%s: out of memory", path);
@@ -250,7 +242,7 @@ static void build_one(void *arg, int64_t task, int tid)
                 left[c]--;
             continue;
         }
-        rng[c] = mix(rng[c]);
+        rng[c] = ng_splitmix64(rng[c]);
         if (below(rng[c], (uint64_t)left[c]) < need[c]) {
             im->pos[c][im->nloc[c]++] = (uint32_t)p;
             need[c]--;
@@ -607,7 +599,7 @@ nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore
 /* The k-th random value of a sample's draw. */
 static uint64_t sub(uint64_t draw, uint64_t k)
 {
-    return mix(draw ^ mix(0x666f726567726f75ULL + k));
+    return ng_splitmix64(draw ^ ng_splitmix64(0x666f726567726f75ULL + k));
 }
 
 int nr_fg_forced(const nr_fg_sampler *s, int slot, uint64_t draw)
@@ -738,7 +730,7 @@ void nr_repeat_free(nr_repeat *rp)
 static int extra_copy(const nr_repeat *rp, int64_t k, int i)
 {
     double f = rp->r[i] - floor(rp->r[i]);
-    return f > 0 && unit(mix(mix(rp->key ^ mix((uint64_t)k)) ^ (uint64_t)i)) < f;
+    return f > 0 && unit(ng_splitmix64(ng_splitmix64(rp->key ^ ng_splitmix64((uint64_t)k)) ^ (uint64_t)i)) < f;
 }
 
 static int64_t round_len(const nr_repeat *rp, int64_t k)
@@ -762,7 +754,7 @@ nr_repeat *nr_repeat_new(const double *r, int n, uint64_t seed, int shuffle, cha
         return NULL;
     }
     rp->n = n, rp->shuffle = shuffle;
-    rp->key = mix(seed ^ 0x7265706561745f73ULL);
+    rp->key = ng_splitmix64(seed ^ 0x7265706561745f73ULL);
     double sum = 0;
     for (int i = 0; i < n; i++) {
         if (!(r[i] >= 1) || !(r[i] < 1e6)) {
@@ -801,9 +793,9 @@ static void make_list(nr_repeat *rp)
             rp->list[at++] = i;
     }
     if (rp->shuffle) {
-        uint64_t s = mix(rp->key ^ mix(~(uint64_t)rp->round));
+        uint64_t s = ng_splitmix64(rp->key ^ ng_splitmix64(~(uint64_t)rp->round));
         for (int64_t i = at - 1; i > 0; i--) {
-            s = mix(s);
+            s = ng_splitmix64(s);
             int64_t j = (int64_t)below(s, (uint64_t)(i + 1));
             int t = rp->list[i];
             rp->list[i] = rp->list[j];

@@ -13,6 +13,7 @@
 #include "conv.h"
 #include "dispatch.h"
 #include "grad_sync.h"
+#include "util.h"
 
 struct nr_model {
     ng_graph *g;
@@ -45,15 +46,7 @@ static void set_err(nr_model *m, const char *fmt, ...)
 
 /* --- random numbers: splitmix64 streams ---------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s) { return (splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double uniform01(uint64_t *s) { return (ng_splitmix64_next(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 static double normal01(uint64_t *s)
 {

@@ -1,10 +1,12 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
- * too): the error message kept in a caller's buffer, a growable byte buffer,
+ * too): the error message kept in a caller's buffer, the clock, splitmix64,
+ * growable arrays and byte buffers, whole-file reads, file tests and names,
  * and the atomic replacement of a file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Format a message into err (err may be NULL, errlen 0) and return -1, so
@@ -13,6 +15,23 @@ int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
 
 /* Seconds on the monotonic clock (for intervals). */
 double ng_now(void);
+
+/* splitmix64 (Steele, Lea and Flood 2014), the one generator of the tree:
+ * every random draw is a function of a seed and a position through these,
+ * so runs are reproducible and the numbers never change.  ng_mix64 is its
+ * output function, a bijective 64-bit mixer; ng_splitmix64(x) is the value
+ * at state x, ng_mix64(x + NG_GOLDEN64), a hash of x; ng_splitmix64_next
+ * advances the state *s by NG_GOLDEN64 and returns the value there (the
+ * stream seeded by *s). */
+#define NG_GOLDEN64 0x9e3779b97f4a7c15ull
+static inline uint64_t ng_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t ng_splitmix64(uint64_t x) { return ng_mix64(x + NG_GOLDEN64); }
+static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += NG_GOLDEN64); }
 
 /* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
  * create folder: why" (or "not a folder") in err. */
