@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: gen_data --out DIR [--count N=200] [--size S=64] [--classes K=32]\n"
@@ -297,8 +296,7 @@ int main(int argc, char **argv)
     if (!out)
         return bad_usage("%s", "--out DIR is required");
 
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = ng_now();
     params p = {size, classes, max_objects};
     int64_t counts[256] = {0}, val_counts[256] = {0};
     if (write_split(&p, seed, 0, out, count, counts) < 0)
@@ -309,8 +307,7 @@ int main(int argc, char **argv)
         if (write_split(&p, seed, 1, val_dir, val_count, val_counts) < 0)
             return 1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = ng_now() - t0;
 
     /* class statistics over the training split */
     int64_t total = 0, fg_min = INT64_MAX, fg_max = 0;

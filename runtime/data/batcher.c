@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -59,13 +58,6 @@ struct nr_batcher {
     int started; /* threads created */
     pthread_t *threads;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* out (y,x) = in (a,b), where (a,b) is (y,x) transposed if tr, then flipped
  * vertically if fv and horizontally if fh: one of the 8 symmetries of the
@@ -435,10 +427,10 @@ int nr_batcher_wait(nr_batcher *b, float **image, int32_t **mask, int *n,
     }
     batch_slot *s = &b->slot[b->waited % 2];
     if (s->done < s->n) {
-        double t0 = now_s();
+        double t0 = ng_now();
         while (s->done < s->n)
             pthread_cond_wait(&b->cv_done, &b->mu);
-        b->wait_s += now_s() - t0;
+        b->wait_s += ng_now() - t0;
     }
     b->waits++;
     b->waited++;

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "netg.h"
 #include "options.h"
@@ -549,8 +548,7 @@ nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore
     uint64_t key = 0;
     if (dataset_key(ds, &key, err, errlen) != 0)
         return NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = ng_now();
     if (cache_path) {
         size_t len = 0;
         unsigned char *buf = slurp(cache_path, &len);
@@ -560,10 +558,9 @@ nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore
             nr_class_index *ix = cache_parse(buf, len, key, n, classes, ignore, max_locs, &why, &corrupt);
             free(buf);
             if (ix) {
-                clock_gettime(CLOCK_MONOTONIC, &t1);
                 if (report)
                     fprintf(report, "class statistics: %d masks, from %s (read in %.3f s)\n", n, cache_path,
-                            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+                            ng_now() - t0);
                 return ix;
             }
             if (report)
@@ -573,14 +570,13 @@ nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore
             fprintf(report, "warning: %s: %s; indexing the masks again\n", cache_path, strerror(errno));
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = ng_now();
     nr_class_index *ix = index_build(ds, classes, ignore, max_locs, err, errlen);
     if (!ix)
         return NULL;
     if (built)
         *built = 1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = ng_now() - t0;
     char werr[512] = "";
     int wrote = cache_path && cache_write(ix, key, cache_path, werr, sizeof werr) == 0;
     if (report) {

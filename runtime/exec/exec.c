@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdarg.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,12 +196,7 @@ void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
 void nr_model_set_profile(nr_model *m, int on) { m->profile_on = on; }
 static int entry_index(const nr_model *m, const char *name);
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+static double now_ns(void) { return 1e9 * ng_now(); }
 
 const double *nr_model_profile(const nr_model *m, const char *entry)
 {

@@ -5,16 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 double nr_node_flops(const ng_graph *g, const ng_node *n)
 {
@@ -106,12 +98,12 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
         return ng_fail(err, errlen, "out of memory");
     nr_model_set_profile(m, 1);
     for (int i = 0; i < o->steps; i++) {
-        double t0 = now_s();
+        double t0 = ng_now();
         if (nr_model_run(m, o->entry) != 0) {
             free(t);
             return ng_fail(err, errlen, "%s", nr_model_error(m));
         }
-        t[i] = now_s() - t0;
+        t[i] = ng_now() - t0;
     }
     nr_model_set_profile(m, 0);
     const double *node_ns = nr_model_profile(m, o->entry);
