@@ -62,7 +62,8 @@ static int is_dir(const char *path)
 
 typedef struct {
     char **v;
-    int n, cap;
+    int n;
+    size_t cap;
 } name_list;
 
 static void names_free(name_list *l)
@@ -75,13 +76,10 @@ static void names_free(name_list *l)
 
 static int names_push(name_list *l, const char *s)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **v = realloc(l->v, sizeof *v * (size_t)cap);
-        if (!v)
-            return -1;
-        l->v = v, l->cap = cap;
-    }
+    char **v = ng_vec_grow(l->v, &l->cap, (size_t)l->n + 1, sizeof *v);
+    if (!v)
+        return -1;
+    l->v = v;
     if (!(l->v[l->n] = strdup(s)))
         return -1;
     l->n++;

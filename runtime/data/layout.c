@@ -42,7 +42,8 @@ int nr_layout_is_list(const char *path)
 /* Growing arrays of the samples being listed. */
 typedef struct {
     char **name, **image, **mask;
-    int n, cap;
+    int n;
+    size_t cap[3]; /* of name, image, mask */
 } samples;
 
 static void samples_free(samples *s)
@@ -60,30 +61,20 @@ static void samples_free(samples *s)
 
 static int samples_push(samples *s, const char *name, const char *image, const char *mask)
 {
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        char **a = realloc(s->name, sizeof *a * (size_t)cap);
-        if (a)
-            s->name = a;
-        char **b = a ? realloc(s->image, sizeof *b * (size_t)cap) : NULL;
-        if (b)
-            s->image = b;
-        char **c = b ? realloc(s->mask, sizeof *c * (size_t)cap) : NULL;
-        if (c)
-            s->mask = c;
-        if (!c)
+    char ***v[3] = {&s->name, &s->image, &s->mask};
+    const char *src[3] = {name, image, mask ? mask : ""};
+    for (int k = 0; k < 3; k++) {
+        char **g = ng_vec_grow(*v[k], &s->cap[k], (size_t)s->n + 1, sizeof *g);
+        if (!g)
             return -1;
-        s->cap = cap;
+        *v[k] = g;
     }
-    s->name[s->n] = strdup(name);
-    s->image[s->n] = strdup(image);
-    s->mask[s->n] = strdup(mask ? mask : "");
-    if (!s->name[s->n] || !s->image[s->n] || !s->mask[s->n]) {
-        free(s->name[s->n]);
-        free(s->image[s->n]);
-        free(s->mask[s->n]);
-        return -1;
-    }
+    for (int k = 0; k < 3; k++)
+        if (!((*v[k])[s->n] = strdup(src[k]))) {
+            while (k--)
+                free((*v[k])[s->n]);
+            return -1;
+        }
     s->n++;
     return 0;
 }

@@ -387,42 +387,6 @@ static int cache_write(const nr_class_index *ix, uint64_t key, const char *path,
     return rc;
 }
 
-/* Read the whole file; NULL with errno. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 65536;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Parse a cache file.  Returns the index; NULL with *why set: "stale"
  * reasons (another dataset or settings) and "corrupt" ones are told apart
  * by *corrupt. */
@@ -551,7 +515,7 @@ nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore
     double t0 = ng_now();
     if (cache_path) {
         size_t len = 0;
-        unsigned char *buf = slurp(cache_path, &len);
+        unsigned char *buf = ng_read_file(cache_path, &len);
         if (buf) {
             const char *why = NULL;
             int corrupt = 0;

@@ -1,7 +1,7 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
  * too): the error message kept in a caller's buffer, the clock, splitmix64,
- * growable arrays and byte buffers, whole-file reads, file tests and names,
- * and the atomic replacement of a file. */
+ * growable arrays and byte buffers, whole-file reads and the atomic
+ * replacement of a file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
@@ -37,16 +37,35 @@ static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += N
  * create folder: why" (or "not a folder") in err. */
 int ng_mkdir_p(const char *path, char *err, size_t errlen);
 
+/* The growable arrays of the tree: room for need (> 0) elements of elem
+ * (> 0) bytes in the heap array p of *cap elements.  When need > *cap, the
+ * capacity doubles (from 8) until it holds need, with the size arithmetic
+ * checked, and p is reallocated.  Returns the array (p itself when it had
+ * room), or NULL when out of memory or the size overflows; then p and *cap
+ * are as they were, so the caller still owns p:
+ *     T *g = ng_vec_grow(a->v, &a->cap, a->n + 1, sizeof *g);
+ *     if (!g) return ... out of memory;
+ *     a->v = g; */
+void *ng_vec_grow(void *p, size_t *cap, size_t need, size_t elem);
+
 /* A growable byte buffer (files built in memory: PNGs, caches, .netg): zero
- * it to start, free(b) when done.  ng_buf_put appends n bytes, growing the
- * capacity by doubling from 4 KiB, with the size arithmetic checked; the
- * first failure sets oom, and later puts do nothing.  0, or -1 once oom. */
+ * it to start, free(b) when done.  ng_buf_put appends n bytes (ng_vec_grow);
+ * the first failure sets oom, and later puts do nothing.  0, or -1 once
+ * oom. */
 typedef struct {
     unsigned char *b;
     size_t len, cap;
     int oom;
 } ng_buf;
 int ng_buf_put(ng_buf *w, const void *p, size_t n);
+
+/* The rest of the stream f, read to its end, in a malloc'ed buffer with a
+ * NUL after its *len bytes (so text can be parsed in place); f stays open.
+ * NULL with errno set on a read error (ENOMEM: out of memory). */
+void *ng_read_all(FILE *f, size_t *len);
+/* The whole file at path (ng_read_all); NULL with errno set (the open's or
+ * the read's). */
+void *ng_read_file(const char *path, size_t *len);
 
 /* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
  * renamed over PATH only when everything was written, so a reader (or a run

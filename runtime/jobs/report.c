@@ -75,29 +75,6 @@ static void num4(FILE *f, double v)
         fputs("-", f);
 }
 
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *mem = open_memstream(&buf, &n);
-    char chunk[65536];
-    size_t got;
-    while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, mem);
-    int bad = ferror(f);
-    fclose(f);
-    if (!mem || fclose(mem) != 0 || bad) {
-        free(buf);
-        return NULL;
-    }
-    if (len)
-        *len = n;
-    return buf;
-}
-
 static void base64(FILE *f, const unsigned char *p, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -174,7 +151,7 @@ const char *nr_report_run_graph(const char *run_dir, char *buf, size_t len)
     char path[4096], why[200];
     snprintf(path, sizeof path, "%s/run.json", run_dir);
     size_t n;
-    char *text = read_text(path, &n);
+    char *text = ng_read_file(path, &n);
     nr_json *j = text ? nr_json_parse(text, n, why, sizeof why) : NULL;
     const nr_json *g = nr_json_get(j, "graph");
     const char *found = NULL;
@@ -235,10 +212,11 @@ static int read_log(run *r, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/log.csv", r->dir);
-    char *text = read_text(path, NULL);
+    size_t len;
+    char *text = ng_read_file(path, &len);
     if (!text)
         return ng_fail(err, errlen, "%s: %s (is %s a run folder of netrun train?)", path, strerror(errno), r->dir);
-    int cap = 0;
+    size_t cap = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] < '0' || line[0] > '9')
             continue; /* the header */
@@ -255,15 +233,12 @@ static int read_log(run *r, char *err, size_t errlen)
         if (k < 6)
             continue; /* a line cut short by a killed run */
         w.train_loss = v[0], w.val_loss = v[1], w.acc = v[2], w.miou_fg = v[3], w.worst = v[4], w.seconds = v[5];
-        if (r->n_rows == cap) {
-            cap = cap ? 2 * cap : 64;
-            log_row *g = realloc(r->rows, (size_t)cap * sizeof *g);
-            if (!g) {
-                free(text);
-                return ng_fail(err, errlen, "out of memory");
-            }
-            r->rows = g;
+        log_row *g = ng_vec_grow(r->rows, &cap, (size_t)r->n_rows + 1, sizeof *g);
+        if (!g) {
+            free(text);
+            return ng_fail(err, errlen, "out of memory");
         }
+        r->rows = g;
         r->rows[r->n_rows++] = w;
     }
     free(text);
@@ -307,10 +282,12 @@ static int read_metrics(run *r, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
-    char *text = read_text(path, NULL);
+    size_t len;
+    char *text = ng_read_file(path, &len);
     if (!text)
         return errno == ENOENT ? 0 : ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-    int cap = 0, lineno = 0;
+    size_t cap = 0;
+    int lineno = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
@@ -354,18 +331,15 @@ static int read_metrics(run *r, char *err, size_t errlen)
             return ng_fail(err, errlen, "%s:%d: the validation object: %s", path, lineno, e.val ? why : "out of memory");
         }
         e.collapse = collapse_text(e.v);
-        if (r->n_ep == cap) {
-            cap = cap ? 2 * cap : 64;
-            epoch_rec *g = realloc(r->ep, (size_t)cap * sizeof *g);
-            if (!g) {
-                free(e.val);
-                nr_json_free(e.v);
-                free(e.collapse);
-                free(text);
-                return ng_fail(err, errlen, "out of memory");
-            }
-            r->ep = g;
+        epoch_rec *g = ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g);
+        if (!g) {
+            free(e.val);
+            nr_json_free(e.v);
+            free(e.collapse);
+            free(text);
+            return ng_fail(err, errlen, "out of memory");
         }
+        r->ep = g;
         r->ep[r->n_ep++] = e;
     }
     free(text);
@@ -1236,7 +1210,7 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
         return ng_fail(err, errlen, "%s: not a folder (give the --out folder of netrun train)", run_dir);
     snprintf(path, sizeof path, "%s/run.json", run_dir);
     size_t len;
-    char *text = read_text(path, &len);
+    char *text = ng_read_file(path, &len);
     if (text) {
         char why[200];
         r.info = nr_json_parse(text, len, why, sizeof why);
