@@ -52,12 +52,6 @@ static char *path_join(const char *a, const char *b)
     return p;
 }
 
-static int is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* ---- listing ----------------------------------------------------------- */
 
 typedef struct {
@@ -105,8 +99,7 @@ static int list_images(const char *dir, name_list *out, char *err, size_t errlen
         if (!nr_image_name_ok(e->d_name))
             continue;
         char *p = path_join(dir, e->d_name);
-        struct stat st;
-        int regular = p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+        int regular = ng_is_file(p);
         free(p);
         if (!p || (regular && names_push(out, e->d_name) < 0)) {
             ng_fail(err, errlen, "%s: out of memory", dir);
@@ -120,19 +113,9 @@ static int list_images(const char *dir, name_list *out, char *err, size_t errlen
     return 0;
 }
 
-/* Length of name without its extension (the stem). */
-static size_t stem_len(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
-}
-
 static int cmp_stems(const void *a, const void *b)
 {
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    size_t lx = stem_len(x), ly = stem_len(y);
-    int c = memcmp(x, y, lx < ly ? lx : ly);
-    return c ? c : lx < ly ? -1 : lx > ly;
+    return ng_stem_cmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Two files of l (sorted by stem in v) with one stem: an error naming them. */
@@ -185,7 +168,7 @@ static int match_masks(const char *dir, const name_list *img, const name_list *m
             used[hit - ms] = 1;
         } else {
             char want[1024];
-            snprintf(want, sizeof want, "%.*s.png", (int)stem_len(img->v[i]), img->v[i]);
+            snprintf(want, sizeof want, "%.*s.png", (int)ng_stem_len(img->v[i]), img->v[i]);
             oom |= names_push(&no_mask, want);
         }
     }
@@ -320,7 +303,7 @@ nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, s
         ng_fail(err, errlen, "%s: out of memory", dir);
         goto done;
     }
-    if (is_dir(img_dir)) {
+    if (ng_is_dir(img_dir)) {
         if (list_images(img_dir, &img, err, errlen) < 0)
             goto done;
         if (img.n == 0) {
@@ -328,7 +311,7 @@ nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, s
             goto done;
         }
         if (need_masks) {
-            if (!is_dir(mask_dir)) {
+            if (!ng_is_dir(mask_dir)) {
                 ng_fail(err, errlen,
                         "%s: no such folder (the labels must be there, one "
                         "PNG mask per image, same name but for the extension)", mask_dir);

@@ -11,25 +11,13 @@
 
 #include "util.h"
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int nr_layout_is_voc(const char *dir)
 {
     char a[4096], b[4096];
     if (snprintf(a, sizeof a, "%s/JPEGImages", dir) >= (int)sizeof a ||
         snprintf(b, sizeof b, "%s/ImageSets/Segmentation", dir) >= (int)sizeof b)
         return 0;
-    return is_dir(a) && is_dir(b);
+    return ng_is_dir(a) && ng_is_dir(b);
 }
 
 int nr_layout_is_list(const char *path)
@@ -111,10 +99,10 @@ static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
 static int listed_files_exist(const char *img, const char *msk, int need_masks, const char *entry,
                               const char *list, int lineno, char *err, size_t errlen)
 {
-    if (!is_file(img))
+    if (!ng_is_file(img))
         return ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
                        lineno);
-    if (need_masks && !is_file(msk))
+    if (need_masks && !ng_is_file(msk))
         return ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
                        strerror(errno ? errno : ENOENT), entry, list, lineno);
     return 0;
@@ -230,20 +218,11 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
     return finish(f, line, bad, &s, need_masks, path, err, errlen);
 }
 
-static size_t stem_len(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
-}
-
 static const nr_dataset *sort_ds; /* qsort's context (one call at a time: main thread) */
 
 static int cmp_stem_idx(const void *a, const void *b)
 {
-    const char *x = nr_dataset_name(sort_ds, *(const int *)a), *y = nr_dataset_name(sort_ds, *(const int *)b);
-    size_t lx = stem_len(x), ly = stem_len(y);
-    int c = memcmp(x, y, lx < ly ? lx : ly);
-    return c ? c : lx < ly ? -1 : lx > ly;
+    return ng_stem_cmp(nr_dataset_name(sort_ds, *(const int *)a), nr_dataset_name(sort_ds, *(const int *)b));
 }
 
 int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
@@ -262,7 +241,7 @@ int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
             const char *a = nr_dataset_image_path(ds, ix[i - 1]), *b = nr_dataset_image_path(ds, ix[i]);
             const char *nm = nr_dataset_name(ds, ix[i]);
             rc = ng_fail(err, errlen, "%s and %s: two images of the name %.*s; their predicted masks (%.*s.png) "
-                         "would overwrite each other", a, b, (int)stem_len(nm), nm, (int)stem_len(nm), nm);
+                         "would overwrite each other", a, b, (int)ng_stem_len(nm), nm, (int)ng_stem_len(nm), nm);
         }
     free(ix);
     return rc;

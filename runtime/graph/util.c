@@ -106,6 +106,31 @@ void *ng_read_file(const char *path, size_t *len)
     return buf;
 }
 
+int ng_is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ng_is_file(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+size_t ng_stem_len(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+}
+
+int ng_stem_cmp(const char *x, const char *y)
+{
+    size_t lx = ng_stem_len(x), ly = ng_stem_len(y);
+    int c = memcmp(x, y, lx < ly ? lx : ly);
+    return c ? c : lx < ly ? -1 : lx > ly;
+}
+
 static void atomic_release(ng_atomic *a)
 {
     free(a->path);

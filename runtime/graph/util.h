@@ -1,7 +1,7 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
  * too): the error message kept in a caller's buffer, the clock, splitmix64,
- * growable arrays and byte buffers, whole-file reads and the atomic
- * replacement of a file. */
+ * growable arrays and byte buffers, whole-file reads, file tests and names,
+ * and the atomic replacement of a file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
@@ -66,6 +66,17 @@ void *ng_read_all(FILE *f, size_t *len);
 /* The whole file at path (ng_read_all); NULL with errno set (the open's or
  * the read's). */
 void *ng_read_file(const char *path, size_t *len);
+
+/* path is a folder, a regular file (links followed); 0 when it is not, or
+ * cannot be stat'ed, or path is NULL. */
+int ng_is_dir(const char *path);
+int ng_is_file(const char *path);
+/* The length of name without its extension, its stem: up to the last '.',
+ * unless that is the first character ("a.b.png": 3; ".hidden": 7). */
+size_t ng_stem_len(const char *name);
+/* Names in the order of their stems (bytes; a stem before those it starts):
+ * <0, 0 (one stem: "a.jpg" and "a.png") or >0. */
+int ng_stem_cmp(const char *x, const char *y);
 
 /* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
  * renamed over PATH only when everything was written, so a reader (or a run

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "dataset.h"
 #include "json.h"
@@ -1184,12 +1183,6 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
 
 /* ---- the whole job ------------------------------------------------------- */
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size_t errlen)
 {
     run r = {0};
@@ -1206,7 +1199,7 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
     const char *out = o->out ? o->out : out_path, *data = o->data;
     nr_model *m = o->model;
 
-    if (!is_dir(run_dir))
+    if (!ng_is_dir(run_dir))
         return ng_fail(err, errlen, "%s: not a folder (give the --out folder of netrun train)", run_dir);
     snprintf(path, sizeof path, "%s/run.json", run_dir);
     size_t len;
@@ -1277,7 +1270,7 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
         if (nr_infer_each(m, ds, 1, gallery_visit, &gal, err, errlen) != 0 ||
             (gal.n_scored && gallery_render(&gal, ds, &pal, &shots, &n_shots, err, errlen) != 0))
             goto done;
-    } else if (data && is_dir(data)) {
+    } else if (data && ng_is_dir(data)) {
         char mp[4096];
         nr_dataset *d = nr_dataset_open_split(data, split, 1, err, errlen);
         if (d && nr_dataset_count(d) > 0) {
