@@ -4,7 +4,6 @@
 #include "exec.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +33,8 @@ struct nr_model {
     char err[1024];
 };
 
-static void set_err(nr_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(nr_model *m, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m->err, sizeof m->err, fmt, ap);
-    va_end(ap);
-}
+/* The message nr_model_error returns, formatted by util.h's ng_fail. */
+#define set_err(m, ...) ng_fail((m)->err, sizeof (m)->err, __VA_ARGS__)
 
 /* --- random numbers: splitmix64 streams ---------------------------------- */
 
