@@ -32,6 +32,10 @@ static inline uint64_t ng_mix64(uint64_t z)
 }
 static inline uint64_t ng_splitmix64(uint64_t x) { return ng_mix64(x + NG_GOLDEN64); }
 static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += NG_GOLDEN64); }
+/* From a random 64-bit value r: a uniform integer in 0..m-1 (Lemire's
+ * multiply-shift), a uniform double in [0, 1) (r's top 53 bits). */
+static inline uint64_t ng_below(uint64_t r, uint64_t m) { return (uint64_t)(((unsigned __int128)r * m) >> 64); }
+static inline double ng_unit(uint64_t r) { return (double)(r >> 11) * 0x1.0p-53; }
 
 /* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
  * create folder: why" (or "not a folder") in err. */
