@@ -51,7 +51,7 @@ static void rng_seed(rng_t *r, uint64_t seed, uint64_t split, uint64_t i)
 
 static double rng_unit(rng_t *r) /* [0,1) */
 {
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+    return ng_unit(rng_next(r));
 }
 
 static int rng_int(rng_t *r, int lo, int hi) /* [lo,hi] */

@@ -38,7 +38,7 @@ struct nr_model {
 
 /* --- random numbers: splitmix64 streams ---------------------------------- */
 
-static double uniform01(uint64_t *s) { return (ng_splitmix64_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double uniform01(uint64_t *s) { return ng_unit(ng_splitmix64_next(s)); }
 
 static double normal01(uint64_t *s)
 {
