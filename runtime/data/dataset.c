@@ -18,10 +18,11 @@
 #include <unistd.h>
 
 struct nr_dataset {
-    int n;
-    char **name;  /* (n) file names, sorted */
+    int n, with_masks;
+    char **name;  /* (n) file names */
     char **image; /* (n) image paths */
-    char **mask;  /* (n) mask paths, or NULL when opened without masks */
+    char **mask;  /* (n) mask paths when with_masks */
+    size_t cap[3]; /* of name, image, mask */
 };
 
 /* Append to err after what is already there (message building). */
@@ -221,7 +222,7 @@ void nr_dataset_free(nr_dataset *ds)
     for (int i = 0; i < ds->n; i++) {
         free(ds->name[i]);
         free(ds->image[i]);
-        if (ds->mask)
+        if (ds->with_masks)
             free(ds->mask[i]);
     }
     free(ds->name);
@@ -230,59 +231,51 @@ void nr_dataset_free(nr_dataset *ds)
     free(ds);
 }
 
-nr_dataset *nr_dataset_from_paths(int n, char *const *names, char *const *images, char *const *masks)
+nr_dataset *nr_dataset_new(int with_masks)
 {
     nr_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds)
-        return NULL;
-    size_t cnt = (size_t)(n > 0 ? n : 1);
-    ds->name = calloc(cnt, sizeof *ds->name);
-    ds->image = calloc(cnt, sizeof *ds->image);
-    ds->mask = masks ? calloc(cnt, sizeof *ds->mask) : NULL;
-    if (!ds->name || !ds->image || (masks && !ds->mask)) {
-        nr_dataset_free(ds);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        ds->n = i + 1; /* so that free sees what was filled */
-        ds->name[i] = strdup(names[i]);
-        ds->image[i] = strdup(images[i]);
-        if (masks)
-            ds->mask[i] = strdup(masks[i]);
-        if (!ds->name[i] || !ds->image[i] || (masks && !ds->mask[i])) {
-            nr_dataset_free(ds);
-            return NULL;
-        }
-    }
+    if (ds)
+        ds->with_masks = with_masks;
     return ds;
 }
 
+int nr_dataset_add(nr_dataset *ds, const char *name, const char *image, const char *mask)
+{
+    char ***v[3] = {&ds->name, &ds->image, &ds->mask};
+    const char *src[3] = {name, image, mask};
+    int k_n = ds->with_masks ? 3 : 2;
+    for (int k = 0; k < k_n; k++) {
+        char **g = ng_vec_grow(*v[k], &ds->cap[k], (size_t)ds->n + 1, sizeof *g);
+        if (!g)
+            return -1;
+        *v[k] = g;
+    }
+    for (int k = 0; k < k_n; k++)
+        if (!((*v[k])[ds->n] = strdup(src[k]))) {
+            while (k--)
+                free((*v[k])[ds->n]);
+            return -1;
+        }
+    ds->n++;
+    return 0;
+}
+
 /* A dataset of names with images in img_dir (or the single file `single`)
- * and masks mask_of[i] in mask_dir (or none). */
+ * and masks mask_of[i] in mask_dir (or none); NULL when out of memory. */
 static nr_dataset *dataset_make(const name_list *names, const char *img_dir,
                                 const char *single, const char *mask_dir, char **mask_of)
 {
-    int n = names->n;
-    char **ip = calloc((size_t)(n ? n : 1), sizeof *ip);
-    char **mp = mask_dir ? calloc((size_t)(n ? n : 1), sizeof *mp) : NULL;
-    nr_dataset *ds = NULL;
-    int oom = !ip || (mask_dir && !mp);
-    for (int i = 0; i < n && !oom; i++) {
-        ip[i] = single ? strdup(single) : path_join(img_dir, names->v[i]);
-        if (mask_dir)
-            mp[i] = path_join(mask_dir, mask_of[i]);
-        oom = !ip[i] || (mask_dir && !mp[i]);
+    nr_dataset *ds = nr_dataset_new(mask_dir != NULL);
+    for (int i = 0; ds && i < names->n; i++) {
+        char *ip = single ? NULL : path_join(img_dir, names->v[i]);
+        char *mp = mask_dir ? path_join(mask_dir, mask_of[i]) : NULL;
+        if ((!single && !ip) || (mask_dir && !mp) || nr_dataset_add(ds, names->v[i], single ? single : ip, mp) != 0) {
+            nr_dataset_free(ds);
+            ds = NULL;
+        }
+        free(ip);
+        free(mp);
     }
-    if (!oom)
-        ds = nr_dataset_from_paths(n, names->v, ip, mp);
-    for (int i = 0; i < n; i++) {
-        if (ip)
-            free(ip[i]);
-        if (mp)
-            free(mp[i]);
-    }
-    free(ip);
-    free(mp);
     return ds;
 }
 
@@ -364,7 +357,7 @@ done:
     return ds;
 }
 
-int nr_dataset_has_masks(const nr_dataset *ds) { return ds->mask != NULL; }
+int nr_dataset_has_masks(const nr_dataset *ds) { return ds->with_masks; }
 
 int nr_dataset_count(const nr_dataset *ds)
 {
@@ -383,7 +376,7 @@ const char *nr_dataset_image_path(const nr_dataset *ds, int i)
 
 const char *nr_dataset_mask_path(const nr_dataset *ds, int i)
 {
-    return ds && ds->mask && i >= 0 && i < ds->n ? ds->mask[i] : NULL;
+    return ds && ds->with_masks && i >= 0 && i < ds->n ? ds->mask[i] : NULL;
 }
 
 int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ignore, float **image,
@@ -394,7 +387,7 @@ int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ign
         *mask = NULL;
     if (i < 0 || i >= ds->n)
         return ng_fail(err, errlen, "sample %d out of range (%d samples)", i, ds->n);
-    if (mask && !ds->mask)
+    if (mask && !ds->with_masks)
         return ng_fail(err, errlen, "%s: no mask (dataset opened without masks)", ds->image[i]);
     if (nr_image_load(ds->image[i], c, h, w, image, err, errlen) < 0)
         return -1;
@@ -442,7 +435,7 @@ int nr_dataset_class_counts(const nr_dataset *ds, int h, int w, int classes,
                             int ignore, int64_t *counts, char *err,
                             size_t errlen)
 {
-    if (!ds->mask) {
+    if (!ds->with_masks) {
         ng_fail(err, errlen, "%s: no masks to count classes in",
                 ds->n ? ds->image[0] : "dataset");
         return -1;

@@ -24,9 +24,12 @@ typedef struct nr_dataset nr_dataset;
  * skipped.  No images is an error.  nr_dataset_open (layout.h) picks the
  * layout.  The caller frees the result with nr_dataset_free. */
 nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, size_t errlen);
-/* A dataset of the n samples given (strings copied; masks NULL: none), for
- * the layouts.  NULL when out of memory. */
-nr_dataset *nr_dataset_from_paths(int n, char *const *names, char *const *images, char *const *masks);
+/* For the layouts: an empty dataset, with masks or without (NULL when out
+ * of memory), and a sample appended to it (the strings are copied; mask is
+ * ignored without masks, not NULL with them): 0, or -1 when out of memory
+ * (the dataset as it was). */
+nr_dataset *nr_dataset_new(int with_masks);
+int nr_dataset_add(nr_dataset *ds, const char *name, const char *image, const char *mask);
 void nr_dataset_free(nr_dataset *ds);
 
 /* Number of samples; name ("img_007.png"), image path and mask path (NULL

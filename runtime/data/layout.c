@@ -27,46 +27,6 @@ int nr_layout_is_list(const char *path)
            (n > 5 && strcasecmp(path + n - 5, ".list") == 0);
 }
 
-/* Growing arrays of the samples being listed. */
-typedef struct {
-    char **name, **image, **mask;
-    int n;
-    size_t cap[3]; /* of name, image, mask */
-} samples;
-
-static void samples_free(samples *s)
-{
-    for (int i = 0; i < s->n; i++) {
-        free(s->name[i]);
-        free(s->image[i]);
-        if (s->mask)
-            free(s->mask[i]);
-    }
-    free(s->name);
-    free(s->image);
-    free(s->mask);
-}
-
-static int samples_push(samples *s, const char *name, const char *image, const char *mask)
-{
-    char ***v[3] = {&s->name, &s->image, &s->mask};
-    const char *src[3] = {name, image, mask ? mask : ""};
-    for (int k = 0; k < 3; k++) {
-        char **g = ng_vec_grow(*v[k], &s->cap[k], (size_t)s->n + 1, sizeof *g);
-        if (!g)
-            return -1;
-        *v[k] = g;
-    }
-    for (int k = 0; k < 3; k++)
-        if (!((*v[k])[s->n] = strdup(src[k]))) {
-            while (k--)
-                free((*v[k])[s->n]);
-            return -1;
-        }
-    s->n++;
-    return 0;
-}
-
 /* Trim blanks and a '#' comment in place. */
 static char *trim(char *line)
 {
@@ -108,21 +68,21 @@ static int listed_files_exist(const char *img, const char *msk, int need_masks, 
     return 0;
 }
 
-/* Closes the list file f (and frees getline's line); the samples read from
- * it as a dataset unless bad or a read error (then NULL, the samples freed). */
-static nr_dataset *finish(FILE *f, char *line, int bad, samples *s, int need_masks, const char *list,
-                          char *err, size_t errlen)
+/* Closes the list file f (and frees getline's line); ds, the samples read
+ * from it, unless bad or a read error or none (then NULL, ds freed). */
+static nr_dataset *finish(FILE *f, char *line, int bad, nr_dataset *ds, const char *list, char *err,
+                          size_t errlen)
 {
     if (!bad && ferror(f))
         bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
     free(line);
     fclose(f);
-    nr_dataset *ds = NULL;
-    if (!bad && s->n == 0)
-        ng_fail(err, errlen, "%s: no samples", list);
-    else if (!bad && !(ds = nr_dataset_from_paths(s->n, s->name, s->image, need_masks ? s->mask : NULL)))
-        ng_fail(err, errlen, "%s: out of memory", list);
-    samples_free(s);
+    if (!bad && nr_dataset_count(ds) == 0)
+        bad = ng_fail(err, errlen, "%s: no samples", list);
+    if (bad) {
+        nr_dataset_free(ds);
+        return NULL;
+    }
     return ds;
 }
 
@@ -138,10 +98,10 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, strerror(errno), split);
         return NULL;
     }
-    samples s = {0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, bad = 0;
+    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", list);
     for (char *id; !bad && (id = next_entry(f, &line, &cap, &lineno));) {
         if (strpbrk(id, " \t/")) {
             bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
@@ -154,10 +114,10 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         snprintf(name, sizeof name, "%s.jpg", id);
         if ((bad = listed_files_exist(img, msk, need_masks, id, list, lineno, err, errlen)) != 0)
             break;
-        if (samples_push(&s, name, img, msk) != 0)
+        if (nr_dataset_add(ds, name, img, msk) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", list);
     }
-    return finish(f, line, bad, &s, need_masks, list, err, errlen);
+    return finish(f, line, bad, ds, list, err, errlen);
 }
 
 /* path resolved against dir unless absolute. */
@@ -183,10 +143,10 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         *slash = 0;
     else
         dir[0] = 0;
-    samples s = {0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, bad = 0;
+    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", path);
     for (char *t; !bad && (t = next_entry(f, &line, &cap, &lineno));) {
         char *sp = t + strcspn(t, " \t");
         char *second = NULL;
@@ -212,10 +172,10 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         if ((bad = listed_files_exist(img, msk, need_masks, t, path, lineno, err, errlen)) != 0)
             break;
         const char *base = strrchr(t, '/');
-        if (samples_push(&s, base ? base + 1 : t, img, second ? msk : NULL) != 0)
+        if (nr_dataset_add(ds, base ? base + 1 : t, img, second ? msk : NULL) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", path);
     }
-    return finish(f, line, bad, &s, need_masks, path, err, errlen);
+    return finish(f, line, bad, ds, path, err, errlen);
 }
 
 static const nr_dataset *sort_ds; /* qsort's context (one call at a time: main thread) */
