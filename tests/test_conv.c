@@ -56,17 +56,19 @@ static void ref_bwd(const nr_conv_geom *g, const float *x, const float *w,
                 }
 }
 
-/* max |a - r| / max |r| over n */
-static double rel_err(const float *a, const double *r, int64_t n)
+/* max |a - r| / max |r| over n, r in double (rd) or, rd NULL, in float (rf) */
+static double rel_err_of(const float *a, const double *rd, const float *rf, int64_t n)
 {
     double e = 0, m = 1e-30;
     for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - r[i]);
+        const double r = rd ? rd[i] : rf[i], d = fabs((double)a[i] - r);
         e = d > e || d != d ? d : e;
-        m = fabs(r[i]) > m ? fabs(r[i]) : m;
+        m = fabs(r) > m ? fabs(r) : m;
     }
     return e / m;
 }
+static double rel_err(const float *a, const double *r, int64_t n) { return rel_err_of(a, r, NULL, n); }
+static double rel_errf(const float *a, const float *r, int64_t n) { return rel_err_of(a, NULL, r, n); }
 
 /* ---- the cases ----------------------------------------------------------- */
 
@@ -290,17 +292,6 @@ static const conv_case depthwise[] = {
     {"depthwise 1x3 same C4 6x20 batch 2", G2(2, 4, 6, 20, 4, 1, 3, 1, 0, 1, 6, 20, 1, 4)},
     {"depthwise 3x3 dilation 3 same C32 24x24", G2(1, 32, 24, 24, 32, 3, 3, 1, 3, 3, 24, 24, 3, 32)},
 };
-
-static double rel_errf(const float *a, const float *r, int64_t n)
-{
-    double e = 0, m = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - r[i]);
-        e = d > e || d != d ? d : e;
-        m = fabs(r[i]) > m ? fabs(r[i]) : m;
-    }
-    return e / m;
-}
 
 /* Forward (bias + ReLU, and no bias), data and weight gradients of each
  * depthwise case against nr_conv2d_* of kernels.h (groups = C: one sgemm per
