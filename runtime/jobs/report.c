@@ -375,18 +375,16 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     fprintf(f, ",\"evaluated_on\":");
     rp_jstr(f, r->ev ? r->eval_data : NULL);
     fprintf(f, ",\n\"best\":%s,\n\"epochs\":[", r->ev ? r->eval : be ? be->val : "null");
+    static const char *const keys[] = {"train_loss", "val_loss", "pixel_accuracy", "miou_foreground",
+                                       "worst_iou_foreground"};
     for (int i = 0; i < r->n_rows; i++) {
         const log_row *w = &r->rows[i];
-        fprintf(f, "%s{\"epoch\":%d,\"step\":%lld,\"train_loss\":", i ? "," : "", w->epoch, w->step);
-        rp_jnum(f, w->train_loss);
-        fprintf(f, ",\"val_loss\":");
-        rp_jnum(f, w->val_loss);
-        fprintf(f, ",\"pixel_accuracy\":");
-        rp_jnum(f, w->acc);
-        fprintf(f, ",\"miou_foreground\":");
-        rp_jnum(f, w->miou_fg);
-        fprintf(f, ",\"worst_iou_foreground\":");
-        rp_jnum(f, w->worst);
+        const double v[] = {w->train_loss, w->val_loss, w->acc, w->miou_fg, w->worst};
+        fprintf(f, "%s{\"epoch\":%d,\"step\":%lld", i ? "," : "", w->epoch, w->step);
+        for (int k = 0; k < 5; k++) {
+            fprintf(f, ",\"%s\":", keys[k]);
+            rp_jnum(f, v[k]);
+        }
         fprintf(f, "}");
     }
     fprintf(f, "],\n\"collapse_warnings\":[");

@@ -107,14 +107,9 @@ void rp_run_free(run *r)
     nr_json_free(r->ev);
 }
 
-static int read_log(run *r, char *err, size_t errlen)
+/* log.csv's rows (text, parsed in place) into r->rows. */
+static int parse_log(run *r, char *text, char *err, size_t errlen)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/log.csv", r->dir);
-    size_t len;
-    char *text = ng_read_file(path, &len);
-    if (!text)
-        return ng_fail(err, errlen, "%s: %s (is %s a run folder of netrun train?)", path, strerror(errno), r->dir);
     size_t cap = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] < '0' || line[0] > '9')
@@ -133,14 +128,11 @@ static int read_log(run *r, char *err, size_t errlen)
             continue; /* a line cut short by a killed run */
         w.train_loss = v[0], w.val_loss = v[1], w.acc = v[2], w.miou_fg = v[3], w.worst = v[4], w.seconds = v[5];
         log_row *g = ng_vec_grow(r->rows, &cap, (size_t)r->n_rows + 1, sizeof *g);
-        if (!g) {
-            free(text);
+        if (!g)
             return ng_fail(err, errlen, "out of memory");
-        }
         r->rows = g;
         r->rows[r->n_rows++] = w;
     }
-    free(text);
     return 0;
 }
 
@@ -177,14 +169,10 @@ static char *collapse_text(const nr_json *v)
     return buf;
 }
 
-static int read_metrics(run *r, char *err, size_t errlen)
+/* metrics.jsonl's validated epochs (text, parsed in place; path names it)
+ * into r->ep. */
+static int parse_metrics(run *r, char *text, const char *path, char *err, size_t errlen)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
-    size_t len;
-    char *text = ng_read_file(path, &len);
-    if (!text)
-        return errno == ENOENT ? 0 : ng_fail(err, errlen, "%s: %s", path, strerror(errno));
     size_t cap = 0;
     int lineno = 0;
     char *save = NULL;
@@ -209,7 +197,6 @@ static int read_metrics(run *r, char *err, size_t errlen)
         if (!j) {
             if (!save || !*save)
                 break; /* a last line cut short by a killed run */
-            free(text);
             return ng_fail(err, errlen, "%s:%d: %s", path, lineno, why);
         }
         const char *vs = strstr(line, "\"validation\":");
@@ -220,28 +207,21 @@ static int read_metrics(run *r, char *err, size_t errlen)
         nr_json_free(j);
         if (!vs || !has_val)
             continue;
+        epoch_rec *g = ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g);
+        if (!g)
+            return ng_fail(err, errlen, "out of memory");
+        r->ep = g;
         vs += strlen("\"validation\":");
         n = strlen(vs) - !old; /* without the line's closing brace */
         e.val = strndup(vs, n);
         e.v = e.val ? nr_json_parse(e.val, n, why, sizeof why) : NULL;
         if (!e.v) {
             free(e.val);
-            free(text);
             return ng_fail(err, errlen, "%s:%d: the validation object: %s", path, lineno, e.val ? why : "out of memory");
         }
         e.collapse = collapse_text(e.v);
-        epoch_rec *g = ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g);
-        if (!g) {
-            free(e.val);
-            nr_json_free(e.v);
-            free(e.collapse);
-            free(text);
-            return ng_fail(err, errlen, "out of memory");
-        }
-        r->ep = g;
         r->ep[r->n_ep++] = e;
     }
-    free(text);
     return 0;
 }
 
@@ -282,8 +262,8 @@ static void find_best(run *r)
 int rp_run_read(run *r, char *err, size_t errlen)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/run.json", r->dir);
     size_t len;
+    snprintf(path, sizeof path, "%s/run.json", r->dir);
     char *text = ng_read_file(path, &len);
     if (text) {
         char why[200];
@@ -292,8 +272,22 @@ int rp_run_read(run *r, char *err, size_t errlen)
         if (!r->info)
             return ng_fail(err, errlen, "%s:%s", path, why);
     }
-    if (read_log(r, err, errlen) != 0 || read_metrics(r, err, errlen) != 0)
-        return -1;
+    snprintf(path, sizeof path, "%s/log.csv", r->dir);
+    if (!(text = ng_read_file(path, &len)))
+        return ng_fail(err, errlen, "%s: %s (is %s a run folder of netrun train?)", path, strerror(errno), r->dir);
+    int rc = parse_log(r, text, err, errlen);
+    free(text);
+    if (rc != 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+    if ((text = ng_read_file(path, &len))) {
+        rc = parse_metrics(r, text, path, err, errlen);
+        free(text);
+        if (rc != 0)
+            return rc;
+    } else if (errno != ENOENT) {
+        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    }
     find_best(r);
     return 0;
 }
