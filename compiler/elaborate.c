@@ -86,11 +86,17 @@ int el_check_defined(elab *E, const value *v, const char *what)
     return 1;
 }
 
-int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg)
+/* v is defined, else an error naming it argument arg of fn. */
+static int arg_defined(elab *E, const value *v, const char *fn, const char *arg)
 {
     char what[128];
     snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
-    if (!el_check_defined(E, v, what))
+    return el_check_defined(E, v, what);
+}
+
+int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg)
+{
+    if (!arg_defined(E, v, fn, arg))
         return 0;
     if (v->k != V_TENSOR) {
         el_error(E, v->loc, "%s: argument '%s' must be a tensor, got %s", fn, arg, el_kind_name(v));
@@ -101,9 +107,7 @@ int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg)
 
 int el_want_int(elab *E, const value *v, const char *fn, const char *arg, int lo, int hi, int *out)
 {
-    char what[128];
-    snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
-    if (!el_check_defined(E, v, what))
+    if (!arg_defined(E, v, fn, arg))
         return 0;
     if (v->k != V_NUM || !v->is_int) {
         el_error(E, v->loc, "%s: argument '%s' must be an integer, got %s", fn, arg, el_kind_name(v));
@@ -119,9 +123,7 @@ int el_want_int(elab *E, const value *v, const char *fn, const char *arg, int lo
 
 int el_want_num(elab *E, const value *v, const char *fn, const char *arg, double *out)
 {
-    char what[128];
-    snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
-    if (!el_check_defined(E, v, what))
+    if (!arg_defined(E, v, fn, arg))
         return 0;
     if (v->k != V_NUM) {
         el_error(E, v->loc, "%s: argument '%s' must be a number, got %s", fn, arg, el_kind_name(v));
