@@ -141,14 +141,19 @@ static void exec_minimize(elab *E, const nc_stmt *s)
     g->loss_loc = s->loc;
 }
 
-/* input, output and minimize belong to the model file netc compiles: an
- * imported file holds consts, functions and other top-level statements. */
-static int model_file_only(elab *E, const nc_stmt *s, const char *what)
+/* The statements of a file's top level, not of a function body: their
+ * keyword, or NULL for a statement allowed anywhere. */
+static const char *top_level_only(int kind)
 {
-    if (!E->imports || !E->imports->up)
-        return 1;
-    el_error(E, s->loc, "'%s' is only allowed in the model file, not in an imported file", what);
-    return 0;
+    switch (kind) {
+    case NC_S_CONST: return "const";
+    case NC_S_INPUT: return "input";
+    case NC_S_DEF: return "def";
+    case NC_S_OUTPUT: return "output";
+    case NC_S_MINIMIZE: return "minimize";
+    case NC_S_IMPORT: return "import";
+    default: return NULL;
+    }
 }
 
 static void exec_stmt(elab *E, const nc_stmt *s)
@@ -161,16 +166,20 @@ static void exec_stmt(elab *E, const nc_stmt *s)
                  MAX_STEPS);
         return;
     }
-    if ((s->kind == NC_S_INPUT && !model_file_only(E, s, "input")) ||
-        (s->kind == NC_S_OUTPUT && !model_file_only(E, s, "output")) ||
-        (s->kind == NC_S_MINIMIZE && !model_file_only(E, s, "minimize")))
+    /* input, output and minimize belong to the model file netc compiles: an
+     * imported file holds consts, functions and other top-level statements */
+    const char *top = top_level_only(s->kind);
+    if ((s->kind == NC_S_INPUT || s->kind == NC_S_OUTPUT || s->kind == NC_S_MINIMIZE) && E->imports &&
+        E->imports->up) {
+        el_error(E, s->loc, "'%s' is only allowed in the model file, not in an imported file", top);
         return;
+    }
+    if (top && f->fn) {
+        el_error(E, s->loc, "'%s' is only allowed at top level", top);
+        return;
+    }
     switch (s->kind) {
     case NC_S_CONST: {
-        if (f->fn) {
-            el_error(E, s->loc, "'const' is only allowed at top level");
-            return;
-        }
         binding *old = el_lookup_in(E->globals, s->name);
         if (old) {
             el_error(E, s->name_loc, "'%s' is already defined", s->name);
@@ -186,10 +195,6 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_INPUT: {
-        if (f->fn) {
-            el_error(E, s->loc, "'input' is only allowed at top level");
-            return;
-        }
         if (el_lookup_in(E->globals, s->name)) {
             el_error(E, s->name_loc, "'%s' is already defined", s->name);
             return;
@@ -201,8 +206,6 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_DEF:
-        if (f->fn)
-            el_error(E, s->loc, "'def' is only allowed at top level");
         return; /* registered before execution */
     case NC_S_ASSIGN: {
         binding *b = el_lookup(E, s->name);
@@ -222,10 +225,6 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_OUTPUT: {
-        if (f->fn) {
-            el_error(E, s->loc, "'output' is only allowed at top level");
-            return;
-        }
         nc_graph *g = E->g;
         if (g->bind.output >= 0) {
             el_error(E, s->loc, "a model has one 'output' (netrun predicts one mask)");
@@ -255,10 +254,6 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_MINIMIZE:
-        if (f->fn) {
-            el_error(E, s->loc, "'minimize' is only allowed at top level");
-            return;
-        }
         exec_minimize(E, s);
         return;
     case NC_S_RETURN:
@@ -306,10 +301,6 @@ static void exec_stmt(elab *E, const nc_stmt *s)
         return;
     }
     case NC_S_IMPORT:
-        if (f->fn) {
-            el_error(E, s->loc, "'import' is only allowed at top level");
-            return;
-        }
         el_exec_import(E, s);
         return;
     case NC_S_OPTION:
