@@ -5,6 +5,7 @@
  * place in the header buffer, which the loaded file keeps. */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "json.h"
 #include "util.h"
 
 #include <errno.h>
@@ -302,25 +303,12 @@ static int jexpect(jparse *j, char c)
     return jfail(j, "expected '%c'", c);
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static int jhex4(jparse *j, unsigned *u)
 {
     if (j->end - j->p < 4)
         return jfail(j, "short \\u escape");
-    *u = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval((unsigned char)j->p[k]);
-        if (h < 0)
-            return jfail(j, "bad \\u escape");
-        *u = *u << 4 | (unsigned)h;
-    }
+    if (nr_json_hex4(j->p, 4, u) != 4)
+        return jfail(j, "bad \\u escape");
     j->p += 4;
     return 0;
 }
@@ -379,21 +367,7 @@ static int jstring(jparse *j, char **out)
         }
         if (u == 0)
             return jfail(j, "\\u0000 in string");
-        if (u < 0x80) {
-            *w++ = (char)u;
-        } else if (u < 0x800) {
-            *w++ = (char)(0xC0 | u >> 6);
-            *w++ = (char)(0x80 | (u & 0x3F));
-        } else if (u < 0x10000) {
-            *w++ = (char)(0xE0 | u >> 12);
-            *w++ = (char)(0x80 | (u >> 6 & 0x3F));
-            *w++ = (char)(0x80 | (u & 0x3F));
-        } else {
-            *w++ = (char)(0xF0 | u >> 18);
-            *w++ = (char)(0x80 | (u >> 12 & 0x3F));
-            *w++ = (char)(0x80 | (u >> 6 & 0x3F));
-            *w++ = (char)(0x80 | (u & 0x3F));
-        }
+        w = nr_json_utf8(w, u);
     }
     *w = '\0'; /* w <= the closing quote, already consumed */
     return 0;
