@@ -16,13 +16,14 @@ int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
 /* Seconds on the monotonic clock (for intervals). */
 double ng_now(void);
 
-/* splitmix64 (Steele, Lea and Flood 2014), the one generator of the tree:
- * every random draw is a function of a seed and a position through these,
- * so runs are reproducible and the numbers never change.  ng_mix64 is its
- * output function, a bijective 64-bit mixer; ng_splitmix64(x) is the value
- * at state x, ng_mix64(x + NG_GOLDEN64), a hash of x; ng_splitmix64_next
- * advances the state *s by NG_GOLDEN64 and returns the value there (the
- * stream seeded by *s). */
+/* splitmix64 (Steele, Lea and Flood 2014), the runtime's random numbers:
+ * each draw is a function of a seed and a position, so runs are
+ * reproducible and resumable; the values must never change (initial
+ * weights, shuffles, crops, dropout masks and the class index depend on
+ * them).  ng_mix64 is its output function, a bijective 64-bit mixer;
+ * ng_splitmix64(x) is the value at state x, ng_mix64(x + NG_GOLDEN64), a
+ * hash of x; ng_splitmix64_next advances the state *s by NG_GOLDEN64 and
+ * returns the value there (the stream seeded by *s). */
 #define NG_GOLDEN64 0x9e3779b97f4a7c15ull
 static inline uint64_t ng_mix64(uint64_t z)
 {
