@@ -1,20 +1,14 @@
 /* bench.h — what the convolution benchmarks (bench_conv.c, bench_conv_fast.c,
- * bench_conv_dw.c) share: a monotonic clock and deterministic input data. */
+ * bench_conv_dw.c) share: deterministic input data (the clock is util.h's
+ * ng_now). */
 #ifndef BENCH_H
 #define BENCH_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-/* Seconds on CLOCK_MONOTONIC. */
-static __attribute__((unused)) double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "util.h"
 
 /* n floats in [-0.5, 0.5), the same on every run (malloc'ed; exits on out
  * of memory). */

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bench.h"
 
@@ -18,14 +17,14 @@ static double time_op(int op, const nr_conv_geom *g, int reps, const float *x,
 {
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
-        double t0 = now_s();
+        double t0 = ng_now();
         switch (op) {
         case FWD:        nr_conv2d_fwd(g, x, w, b, y, ws); break;
         case BWD_DATA:   nr_conv2d_bwd_data(g, dy, w, dx, ws); break;
         case BWD_FILTER: nr_conv2d_bwd_filter(g, dy, x, dw, ws); break;
         default:         nr_conv2d_bwd_bias(g, dy, db); break;
         }
-        double t = now_s() - t0;
+        double t = ng_now() - t0;
         if (r > 0 && t < best)
             best = t;
     }

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bench.h"
 
@@ -46,21 +45,21 @@ int main(int argc, char **argv)
         for (int p = 0; p < 3; p++) {
             double tr = 1e30, tf = 1e30;
             for (int r = 0; r < reps; r++) {
-                double t0 = now_s();
+                double t0 = ng_now();
                 if (p == 0)
                     nr_conv2d_fwd(g, x, w, b, y, ws);
                 else if (p == 1)
                     nr_conv2d_bwd_data(g, dy, w, dx, ws);
                 else
                     nr_conv2d_bwd_filter(g, dy, x, dw, ws);
-                double t1 = now_s();
+                double t1 = ng_now();
                 if (p == 0)
                     nr_conv_dw_fwd(g, x, w, b, 0, y);
                 else if (p == 1)
                     nr_conv_dw_bwd_data(g, dy, w, dx);
                 else
                     nr_conv_dw_bwd_filter(g, dy, x, dw);
-                double t2 = now_s();
+                double t2 = ng_now();
                 tr = t1 - t0 < tr ? t1 - t0 : tr;
                 tf = t2 - t1 < tf ? t2 - t1 : tf;
             }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "arena.h"
+#include "util.h"
 
 #define NC_ARENA_BLOCK (64 * 1024)   /* payload bytes of an ordinary block */
 #define NC_ARENA_ALIGN 16            /* alignment of every allocation */
@@ -124,20 +125,9 @@ void nc_arena_free(nc_arena *a)
 
 void *nc_grow(void *p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 8;
-    while (c < need) {
-        if (c > SIZE_MAX / 2)
-            nc_die("nc_grow: capacity overflows (%zu items)", need);
-        c *= 2;
-    }
-    if (size && c > SIZE_MAX / size)
-        nc_die("nc_grow: %zu items of %zu bytes overflow", c, size);
-    void *q = realloc(p, c * size);
+    void *q = ng_vec_grow(p, cap, need, size);
     if (!q)
-        nc_die("out of memory (growing an array to %zu items of %zu bytes)", c, size);
-    *cap = c;
+        nc_die("out of memory (growing an array to %zu items of %zu bytes)", need, size);
     return q;
 }
 

@@ -21,8 +21,9 @@ char *nc_arena_printf(nc_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void nc_arena_free(nc_arena *a);
 
-/* Grow a heap array (not arena) to hold at least need items: *cap doubles;
- * overflow and out-of-memory abort.  Returns the new pointer. */
+/* Grow a heap array (not arena) to hold at least need items: util.h's
+ * ng_vec_grow (*cap doubles), but overflow and out-of-memory abort.
+ * Returns the new pointer. */
 void *nc_grow(void *p, size_t *cap, size_t need, size_t size);
 
 /* calloc that aborts on failure (and never returns NULL for 0 items). */

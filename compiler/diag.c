@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "diag.h"
+#include "util.h"
 
 void nc_diag_init(nc_diag *d, FILE *out)
 {
@@ -158,30 +159,4 @@ void nc_diag_note(nc_diag *d, const char *fmt, ...)
     fputc('\n', d->out);
 }
 
-char *nc_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb)
-            free(buf);
-        buf = nb;
-    }
-    int bad = ferror(f), saved = errno;
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        errno = bad ? saved : ENOMEM;
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
+char *nc_read_file(const char *path, size_t *len) { return ng_read_file(path, len); }

@@ -79,29 +79,28 @@ int el_check_defined(elab *E, const value *v, const char *what)
     return 1;
 }
 
-int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg)
+/* v is defined and, ok, of the kind wanted; else an error naming it
+ * argument arg of fn ("... must be KIND, got ..."). */
+static int want_arg(elab *E, const value *v, const char *fn, const char *arg, int ok, const char *kind)
 {
     char what[128];
     snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
     if (!el_check_defined(E, v, what))
         return 0;
-    if (v->k != V_TENSOR) {
-        el_error(E, v->loc, "%s: argument '%s' must be a tensor, got %s", fn, arg, el_kind_name(v));
-        return 0;
-    }
-    return 1;
+    if (!ok)
+        el_error(E, v->loc, "%s: argument '%s' must be %s, got %s", fn, arg, kind, el_kind_name(v));
+    return ok;
+}
+
+int el_want_tensor(elab *E, const value *v, const char *fn, const char *arg)
+{
+    return want_arg(E, v, fn, arg, v->k == V_TENSOR, "a tensor");
 }
 
 int el_want_int(elab *E, const value *v, const char *fn, const char *arg, int lo, int hi, int *out)
 {
-    char what[128];
-    snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
-    if (!el_check_defined(E, v, what))
+    if (!want_arg(E, v, fn, arg, v->k == V_NUM && v->is_int, "an integer"))
         return 0;
-    if (v->k != V_NUM || !v->is_int) {
-        el_error(E, v->loc, "%s: argument '%s' must be an integer, got %s", fn, arg, el_kind_name(v));
-        return 0;
-    }
     if (v->num < lo || v->num > hi) {
         el_error(E, v->loc, "%s: argument '%s' is %.0f, expected %d..%d", fn, arg, v->num, lo, hi);
         return 0;
@@ -112,14 +111,8 @@ int el_want_int(elab *E, const value *v, const char *fn, const char *arg, int lo
 
 int el_want_num(elab *E, const value *v, const char *fn, const char *arg, double *out)
 {
-    char what[128];
-    snprintf(what, sizeof what, "argument '%s' of %s", arg, fn);
-    if (!el_check_defined(E, v, what))
+    if (!want_arg(E, v, fn, arg, v->k == V_NUM, "a number"))
         return 0;
-    if (v->k != V_NUM) {
-        el_error(E, v->loc, "%s: argument '%s' must be a number, got %s", fn, arg, el_kind_name(v));
-        return 0;
-    }
     *out = v->num;
     return 1;
 }

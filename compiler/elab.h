@@ -1,7 +1,8 @@
 /* elab.h — the elaborator's internals, shared by its files: elaborate.c
- * (values, scopes, expressions, statements), builtins.c and layers.c (the
- * builtin ops of the language), optim.c (optimizers and schedules),
- * import.c (import and file paths) and option_stmt.c (option KEY = VALUE).
+ * (values, scopes, expressions), el_check.c (diagnostics and argument
+ * checks), statements.c (statements), builtins.c and layers.c (the builtin
+ * ops of the language), option_stmt.c (option), optim.c (the optimizer and
+ * schedules) and import.c (import and file paths).
  * Everything here is private to the elaborator; elaborate.h is its API. */
 #ifndef NC_ELAB_H
 #define NC_ELAB_H
@@ -143,6 +144,21 @@ value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const in
               const float *fa, const char *base);
 int el_bind_builtin(elab *E, const nc_expr *call, const char *fn, int n, const pspec *ps, value *out);
 value el_eval(elab *E, const nc_expr *e);
+/* names: a binding of scope b (NULL: none), of the current frame and then
+ * the globals; bind (or rebind) name in *scope */
+binding *el_lookup_in(binding *b, const char *name);
+binding *el_lookup(elab *E, const char *name);
+void el_bind(elab *E, binding **scope, const char *name, value v, int is_const, nc_loc loc);
+func *el_find_func(elab *E, const char *name);
+/* the path of a child scope called name in the current frame, unique */
+const char *el_child_path(elab *E, const char *name);
+/* a default written as source text: none, true/false, a number, else a symbol */
+value el_default_value(const char *text, nc_loc loc);
+/* *out = the boolean v, or 0 after an error */
+int el_truth(elab *E, value v, int *out);
+
+/* statements.c: executing statements; the functions of a file's top level
+ * registered before it runs */
 void el_exec_block(elab *E, const nc_stmt *s);
 void el_register_defs(elab *E, const nc_stmt *prog);
 

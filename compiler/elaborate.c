@@ -1,7 +1,8 @@
-/* elaborate.c — evaluate a model file down to a flat forward graph.
- * Values are numbers, booleans, strings, symbols (bare names that are not
- * bound, such as `same` or `balanced`), tensors and lists.  Builtin ops are
- * one table (builtins.c); user functions bind arguments the same way.
+/* elaborate.c — evaluate a model file down to a flat forward graph
+ * (nc_elaborate; its statements run in statements.c).  Values are numbers,
+ * booleans, strings, symbols (bare names that are not bound, such as `same`
+ * or `balanced`), tensors and lists.  Builtin ops are one table
+ * (builtins.c); user functions bind arguments the same way.
  * Tensor arithmetic broadcasts (numbers and lists become const tensors);
  * `import` runs another file's top level in the same global scope, once.
  * Parameter names come from the source: the assignment target or function
@@ -39,7 +40,7 @@ const char *el_op_name(elab *E, const char *base)
 }
 
 /* The path of a child scope called `name` in the current frame, unique. */
-static const char *child_path(elab *E, const char *name)
+const char *el_child_path(elab *E, const char *name)
 {
     counter **list = E->top->path[0] ? &E->top->counters : &E->top_names;
     char *key = nc_arena_printf(E->a, "scope:%s", name);
@@ -52,7 +53,7 @@ static const char *child_path(elab *E, const char *name)
 
 /* --- environment ------------------------------------------------------- */
 
-static binding *lookup_in(binding *b, const char *name)
+binding *el_lookup_in(binding *b, const char *name)
 {
     for (; b; b = b->next)
         if (strcmp(b->name, name) == 0)
@@ -60,15 +61,15 @@ static binding *lookup_in(binding *b, const char *name)
     return NULL;
 }
 
-static binding *lookup(elab *E, const char *name)
+binding *el_lookup(elab *E, const char *name)
 {
-    binding *b = E->top->fn ? lookup_in(E->top->locals, name) : NULL;
-    return b ? b : lookup_in(E->globals, name);
+    binding *b = E->top->fn ? el_lookup_in(E->top->locals, name) : NULL;
+    return b ? b : el_lookup_in(E->globals, name);
 }
 
-static void bind(elab *E, binding **scope, const char *name, value v, int is_const, nc_loc loc)
+void el_bind(elab *E, binding **scope, const char *name, value v, int is_const, nc_loc loc)
 {
-    binding *b = lookup_in(*scope, name);
+    binding *b = el_lookup_in(*scope, name);
     if (!b) {
         b = nc_arena_alloc(E->a, sizeof *b);
         b->name = name;
@@ -80,7 +81,7 @@ static void bind(elab *E, binding **scope, const char *name, value v, int is_con
     b->loc = loc;
 }
 
-static func *find_func(elab *E, const char *name)
+func *el_find_func(elab *E, const char *name)
 {
     for (func *f = E->funcs; f; f = f->next)
         if (strcmp(f->def->name, name) == 0)
@@ -109,7 +110,7 @@ value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in,
 
 
 /* A default written as text: numbers, true/false, or a symbol. */
-static value default_value(const char *text, nc_loc loc)
+value el_default_value(const char *text, nc_loc loc)
 {
     value v = {0};
     v.loc = loc;
@@ -193,12 +194,12 @@ int el_bind_builtin(elab *E, const nc_expr *call, const char *fn, int n,
             el_error(E, call->loc, "%s: missing argument '%s'", fn, ps[i].name);
             return 0;
         }
-        out[i] = default_value(ps[i].def, call->loc);
+        out[i] = el_default_value(ps[i].def, call->loc);
     }
     return 1;
 }
 
-/* --- statements and user functions ------------------------------------- */
+/* --- user functions and expressions ------------------------------------ */
 
 
 static value call_user(elab *E, const nc_expr *call, func *f, const char *hint)
@@ -229,10 +230,10 @@ static value call_user(elab *E, const nc_expr *call, func *f, const char *hint)
     frame fr = {0};
     fr.fn = def->name;
     fr.call_loc = call->loc;
-    fr.path = child_path(E, hint ? hint : def->name);
+    fr.path = el_child_path(E, hint ? hint : def->name);
     fr.parent = E->top;
     for (int i = 0; i < def->n_params; i++)
-        bind(E, &fr.locals, def->params[i].name, args[i], 0, def->params[i].loc);
+        el_bind(E, &fr.locals, def->params[i].name, args[i], 0, def->params[i].loc);
     E->top = &fr;
     E->depth++;
     int errors = E->d->n_errors;
@@ -252,7 +253,7 @@ static value eval_call(elab *E, const nc_expr *call)
 {
     const char *hint = E->hint;
     E->hint = NULL;
-    func *f = find_func(E, call->name);
+    func *f = el_find_func(E, call->name);
     if (f)
         return call_user(E, call, f, hint);
     if (strcmp(call->name, "concat") == 0)
@@ -380,7 +381,7 @@ static value arith(elab *E, const nc_expr *e, value l, value r)
     return v;
 }
 
-static int truth(elab *E, value v, int *out)
+int el_truth(elab *E, value v, int *out)
 {
     if (!el_check_defined(E, &v, NULL))
         return 0;
@@ -411,13 +412,13 @@ value el_eval(elab *E, const nc_expr *e)
         v.num = e->is_true;
         return v;
     case NC_E_NAME: {
-        binding *b = lookup(E, e->name);
+        binding *b = el_lookup(E, e->name);
         if (b) {
             v = b->v;
             v.loc = e->loc;
             return v;
         }
-        if (find_func(E, e->name) || el_find_builtin(e->name)) {
+        if (el_find_func(E, e->name) || el_find_builtin(e->name)) {
             el_error(E, e->loc, "'%s' is a function; call it with (...)", e->name);
             return el_v_err();
         }
@@ -469,14 +470,14 @@ value el_eval(elab *E, const nc_expr *e)
     case NC_E_BINARY: {
         if (e->op == NC_OP_AND || e->op == NC_OP_OR) {
             int a, b;
-            if (!truth(E, el_eval(E, e->lhs), &a))
+            if (!el_truth(E, el_eval(E, e->lhs), &a))
                 return el_v_err();
             v.k = V_BOOL;
             if (e->op == NC_OP_AND ? !a : a) {
                 v.num = a;
                 return v;
             }
-            if (!truth(E, el_eval(E, e->rhs), &b))
+            if (!el_truth(E, el_eval(E, e->rhs), &b))
                 return el_v_err();
             v.num = b;
             return v;
@@ -493,360 +494,6 @@ value el_eval(elab *E, const nc_expr *e)
         return eval_call(E, e);
     }
     nc_die("expression kind %d", e->kind);
-}
-
-/* Evaluate the right-hand side of an assignment to `name`: a direct call
- * of a user function takes `name` as its scope. */
-/* Can evaluating e create ops (which take their names from the scope)?
- * Calls can, and so can operators (tensor arithmetic); names and numbers
- * cannot. */
-static int may_create_ops(const nc_expr *e)
-{
-    switch (e->kind) {
-    case NC_E_CALL:
-    case NC_E_BINARY:
-    case NC_E_UNARY:
-        return 1;
-    case NC_E_LIST:
-        for (int i = 0; i < e->n_items; i++)
-            if (may_create_ops(e->items[i]))
-                return 1;
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static value eval_rhs(elab *E, const char *name, const nc_expr *e)
-{
-    if (E->top->fn) {
-        E->hint = e->kind == NC_E_CALL ? name : NULL;
-        value v = el_eval(E, e);
-        E->hint = NULL;
-        return v;
-    }
-    /* top level: a pseudo-frame named after the target */
-    frame fr = *E->top;
-    frame *saved = E->top;
-    if (e->kind == NC_E_CALL && find_func(E, e->name)) {
-        E->hint = name;
-        value v = el_eval(E, e);
-        E->hint = NULL;
-        return v;
-    }
-    if (!may_create_ops(e)) /* a plain name or number: no scope */
-        return el_eval(E, e);
-    fr.path = child_path(E, name);
-    fr.counters = NULL;
-    E->top = &fr;
-    value v = el_eval(E, e);
-    E->top = saved;
-    return v;
-}
-
-static value eval_const_define(elab *E, const nc_stmt *s, int *overridden)
-{
-    *overridden = 0;
-    for (int i = 0; i < E->n_defs; i++) {
-        if (strcmp(E->defs[i].name, s->name) != 0)
-            continue;
-        E->defs[i].used = 1;
-        *overridden = 1;
-        return default_value(E->defs[i].value, s->loc);
-    }
-    return el_eval(E, s->value);
-}
-
-static void exec_input(elab *E, const nc_stmt *s)
-{
-    int32_t dim[NG_MAX_DIMS];
-    int want = s->type == NC_TY_F32 ? 4 : 3;
-    if (s->n_dims != want) {
-        el_error(E, s->loc, "input %s: %s inputs have %d dimensions (%s), got %d", s->name,
-              s->type == NC_TY_F32 ? "f32" : "labels", want,
-              s->type == NC_TY_F32 ? "N, C, H, W" : "N, H, W", s->n_dims);
-        return;
-    }
-    for (int i = 0; i < want; i++) {
-        value v = el_eval(E, s->dims[i]);
-        int x;
-        if (!el_want_int(E, &v, "input", "dimension", 1, 1 << 20, &x))
-            return;
-        dim[i] = x;
-    }
-    nc_graph *g = E->g;
-    int *slot = s->type == NC_TY_F32 ? &g->bind.image : &g->bind.labels;
-    if (*slot >= 0) {
-        el_error(E, s->name_loc, "input %s: netrun feeds one image and one labels input; '%s' is already the %s input",
-              s->name, el_T(E, *slot)->name, s->type == NC_TY_F32 ? "image" : "labels");
-        return;
-    }
-    if (s->type == NC_TY_LABELS) {
-        value c = el_eval(E, s->classes);
-        int classes;
-        if (!el_want_int(E, &c, "input", "classes", 2, NG_MAX_CLASSES - 1, &classes))
-            return;
-        g->bind.classes = classes;
-    }
-    int t = nc_graph_tensor(g, s->name, s->type == NC_TY_F32 ? NG_F32 : NG_I32, NG_ROLE_INPUT,
-                            want, dim, s->loc);
-    *slot = t;
-    if (g->bind.image >= 0 && g->bind.labels >= 0) {
-        const ng_tensor *im = el_T(E, g->bind.image), *lb = el_T(E, g->bind.labels);
-        if (im->dim[0] != lb->dim[0] || im->dim[2] != lb->dim[1] || im->dim[3] != lb->dim[2]) {
-            char a[64], b[64];
-            el_error(E, s->loc, "input %s: labels %s do not match the image %s (N, H, W)", s->name,
-                  ng_shape_str(a, lb->ndim, lb->dim), ng_shape_str(b, im->ndim, im->dim));
-            return;
-        }
-    }
-    bind(E, &E->globals, s->name, el_tensor_value(t, s->loc), 1, s->loc);
-}
-
-static void exec_minimize(elab *E, const nc_stmt *s)
-{
-    nc_graph *g = E->g;
-    if (g->bind.loss >= 0) {
-        el_error(E, s->loc, "a model has one 'minimize' statement");
-        return;
-    }
-    value l = eval_rhs(E, "loss", s->value);
-    if (l.k == V_ERR || !el_want_tensor(E, &l, "minimize", "loss"))
-        return;
-    if (ng_tensor_nelem(el_T(E, l.t)) != 1 || el_T(E, l.t)->dtype != NG_F32) {
-        char sh[64];
-        el_error(E, s->value->loc, "minimize: the loss must be a scalar, got %s",
-              ng_shape_str(sh, el_T(E, l.t)->ndim, el_T(E, l.t)->dim));
-        return;
-    }
-    int errors = E->d->n_errors;
-    el_exec_optimizer(E, s->value2);
-    if (E->d->n_errors > errors)
-        return;
-    g->bind.loss = l.t;
-    g->loss_loc = s->loc;
-}
-
-/* input, output and minimize belong to the model file netc compiles: an
- * imported file holds consts, functions and other top-level statements. */
-static int model_file_only(elab *E, const nc_stmt *s, const char *what)
-{
-    if (!E->imports || !E->imports->up)
-        return 1;
-    el_error(E, s->loc, "'%s' is only allowed in the model file, not in an imported file", what);
-    return 0;
-}
-
-static void exec_stmt(elab *E, const nc_stmt *s)
-{
-    frame *f = E->top;
-    if (E->steps >= MAX_STEPS)
-        return;
-    if (++E->steps == MAX_STEPS) {
-        el_error(E, s->loc, "elaboration stopped after %d statements (a loop or a recursion too large?)",
-                 MAX_STEPS);
-        return;
-    }
-    if ((s->kind == NC_S_INPUT && !model_file_only(E, s, "input")) ||
-        (s->kind == NC_S_OUTPUT && !model_file_only(E, s, "output")) ||
-        (s->kind == NC_S_MINIMIZE && !model_file_only(E, s, "minimize")))
-        return;
-    switch (s->kind) {
-    case NC_S_CONST: {
-        if (f->fn) {
-            el_error(E, s->loc, "'const' is only allowed at top level");
-            return;
-        }
-        binding *old = lookup_in(E->globals, s->name);
-        if (old) {
-            el_error(E, s->name_loc, "'%s' is already defined", s->name);
-            return;
-        }
-        int over;
-        value v = eval_const_define(E, s, &over);
-        if (v.k == V_TENSOR) {
-            el_error(E, s->value->loc, "const %s: a const is a compile-time value, not a tensor", s->name);
-            v = el_v_err();
-        }
-        bind(E, &E->globals, s->name, v, 1, s->loc);
-        return;
-    }
-    case NC_S_INPUT: {
-        if (f->fn) {
-            el_error(E, s->loc, "'input' is only allowed at top level");
-            return;
-        }
-        if (lookup_in(E->globals, s->name)) {
-            el_error(E, s->name_loc, "'%s' is already defined", s->name);
-            return;
-        }
-        int errors = E->d->n_errors;
-        exec_input(E, s);
-        if (E->d->n_errors > errors) /* later uses of the name stay quiet */
-            bind(E, &E->globals, s->name, el_v_err(), 1, s->loc);
-        return;
-    }
-    case NC_S_DEF:
-        if (f->fn)
-            el_error(E, s->loc, "'def' is only allowed at top level");
-        return; /* registered before execution */
-    case NC_S_ASSIGN: {
-        binding *b = lookup(E, s->name);
-        if (b && b->is_const && (!f->fn || lookup_in(E->globals, s->name) == b)) {
-            el_error(E, s->name_loc, "cannot assign to '%s': it is a %s (line %d)", s->name,
-                  b->v.k == V_TENSOR ? "model input" : "const", b->loc.first_line);
-            return;
-        }
-        if (el_find_builtin(s->name) || find_func(E, s->name)) {
-            el_error(E, s->name_loc, "cannot assign to '%s': it names a function", s->name);
-            return;
-        }
-        value v = eval_rhs(E, s->name, s->value);
-        if (v.k == V_SYM && !el_check_defined(E, &v, NULL))
-            v = el_v_err();
-        bind(E, f->fn ? &f->locals : &E->globals, s->name, v, 0, s->loc);
-        return;
-    }
-    case NC_S_OUTPUT: {
-        if (f->fn) {
-            el_error(E, s->loc, "'output' is only allowed at top level");
-            return;
-        }
-        nc_graph *g = E->g;
-        if (g->bind.output >= 0) {
-            el_error(E, s->loc, "a model has one 'output' (netrun predicts one mask)");
-            return;
-        }
-        value v = eval_rhs(E, s->name, s->value);
-        if (v.k == V_ERR || !el_want_tensor(E, &v, "output", s->name))
-            return;
-        const ng_tensor *t = el_T(E, v.t);
-        if (g->bind.image < 0 || g->bind.classes <= 0) {
-            el_error(E, s->loc, "output %s: declare the image and labels inputs first", s->name);
-            return;
-        }
-        const ng_tensor *im = el_T(E, g->bind.image);
-        if (t->ndim != 4 || t->dim[0] != im->dim[0] || t->dim[1] != g->bind.classes ||
-            t->dim[2] != im->dim[2] || t->dim[3] != im->dim[3]) {
-            char a[64], b[64];
-            snprintf(b, sizeof b, "%dx%dx%dx%d", (int)im->dim[0], g->bind.classes,
-                     (int)im->dim[2], (int)im->dim[3]);
-            el_error(E, s->value->loc, "output %s: expected per-pixel class scores %s (N, classes, H, W), got %s",
-                  s->name, b, ng_shape_str(a, t->ndim, t->dim));
-            return;
-        }
-        g->bind.output = v.t;
-        g->bind.output_name = nc_arena_strdup(E->a, s->name);
-        bind(E, &E->globals, s->name, v, 0, s->loc);
-        return;
-    }
-    case NC_S_MINIMIZE:
-        if (f->fn) {
-            el_error(E, s->loc, "'minimize' is only allowed at top level");
-            return;
-        }
-        exec_minimize(E, s);
-        return;
-    case NC_S_RETURN:
-        if (!f->fn) {
-            el_error(E, s->loc, "'return' outside a function");
-            return;
-        }
-        f->ret = el_eval(E, s->value);
-        if (f->ret.k == V_SYM && !el_check_defined(E, &f->ret, NULL))
-            f->ret = el_v_err();
-        f->returned = 1;
-        return;
-    case NC_S_IF: {
-        int c;
-        if (!truth(E, el_eval(E, s->value), &c))
-            return;
-        el_exec_block(E, c ? s->body : s->else_body);
-        return;
-    }
-    case NC_S_FOR: {
-        binding *old = lookup(E, s->name);
-        if (old && old->is_const) {
-            el_error(E, s->name_loc, "cannot use '%s' as the loop variable: it is a %s (line %d)", s->name,
-                  old->v.k == V_TENSOR ? "model input" : "const", old->loc.first_line);
-            return;
-        }
-        value lo = el_eval(E, s->value), hi = el_eval(E, s->value2);
-        int a, b;
-        if (!el_want_int(E, &lo, "for", "start", -(1 << 20), 1 << 20, &a) ||
-            !el_want_int(E, &hi, "for", "end", -(1 << 20), 1 << 20, &b))
-            return;
-        if (b - a > 10000) {
-            el_error(E, s->loc, "for: %d iterations is more than 10000", b - a);
-            return;
-        }
-        for (int i = a; i < b && !f->returned && E->steps < MAX_STEPS; i++) {
-            value v = {0};
-            v.k = V_NUM;
-            v.is_int = 1;
-            v.num = i;
-            v.loc = s->name_loc;
-            bind(E, f->fn ? &f->locals : &E->globals, s->name, v, 0, s->name_loc);
-            el_exec_block(E, s->body);
-        }
-        return;
-    }
-    case NC_S_IMPORT:
-        if (f->fn) {
-            el_error(E, s->loc, "'import' is only allowed at top level");
-            return;
-        }
-        el_exec_import(E, s);
-        return;
-    case NC_S_OPTION:
-        el_exec_option(E, s);
-        return;
-    }
-}
-
-void el_exec_block(elab *E, const nc_stmt *s)
-{
-    int errors = E->d->n_errors;
-    for (; s && !E->top->returned; s = s->next) {
-        exec_stmt(E, s);
-        /* inside a function one error ends the call: later statements
-         * would only repeat it */
-        if (E->top->fn && E->d->n_errors > errors)
-            return;
-    }
-}
-
-/* Register the functions of one file's top level (hoisted: a file may
- * call a function it defines further down). */
-void el_register_defs(elab *E, const nc_stmt *prog)
-{
-    for (const nc_stmt *s = prog; s; s = s->next) {
-        if (s->kind != NC_S_DEF)
-            continue;
-        func *old = find_func(E, s->name);
-        if (old || el_find_builtin(s->name) || strcmp(s->name, "concat") == 0) {
-            if (old && old->def->loc.file == s->loc.file) {
-                el_error(E, s->name_loc, "function '%s' is already defined (line %d)", s->name,
-                      old->def->name_loc.first_line);
-            } else if (old) {
-                char where[256];
-                nc_loc_str(E->d, old->def->name_loc, where, sizeof where);
-                el_error(E, s->name_loc, "function '%s' is already defined (%s)", s->name, where);
-            } else {
-                el_error(E, s->name_loc, "'%s' is a builtin op and cannot be redefined", s->name);
-            }
-            continue;
-        }
-        if (s->n_params > MAX_PARAMS) {
-            el_error(E, s->name_loc, "function '%s' has %d parameters; at most %d are allowed", s->name,
-                  s->n_params, MAX_PARAMS);
-            continue;
-        }
-        func *f = nc_arena_alloc(E->a, sizeof *f);
-        f->def = s;
-        f->next = E->funcs;
-        E->funcs = f;
-    }
 }
 
 int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,

@@ -23,12 +23,7 @@ void nc_graph_set_option(nc_graph *g, const char *key, const char *value)
             g->options[i].value = nc_arena_strdup(g->arena, value);
             return;
         }
-    if (g->n_options == g->cap_options) {
-        g->cap_options = g->cap_options ? 2 * g->cap_options : 8;
-        g->options = realloc(g->options, g->cap_options * sizeof *g->options);
-        if (!g->options)
-            nc_die("out of memory");
-    }
+    g->options = nc_grow(g->options, &g->cap_options, g->n_options + 1, sizeof *g->options);
     g->options[g->n_options++] = (ng_option){nc_arena_strdup(g->arena, key),
                                              nc_arena_strdup(g->arena, value)};
 }

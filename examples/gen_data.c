@@ -4,6 +4,7 @@
  * Same arguments, same files: everything comes from --seed through xoshiro256**. */
 #define _POSIX_C_SOURCE 200809L
 #include "png.h"
+#include "util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: gen_data --out DIR [--count N=200] [--size S=64] [--classes K=32]\n"
@@ -25,14 +25,6 @@ static const char usage[] =
 typedef struct {
     uint64_t s[4];
 } rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k)
 {
@@ -51,15 +43,15 @@ static uint64_t rng_next(rng_t *r) /* xoshiro256** */
  * other samples, so --count does not change what each sample looks like. */
 static void rng_seed(rng_t *r, uint64_t seed, uint64_t split, uint64_t i)
 {
-    uint64_t x = seed, h = splitmix64(&x);
+    uint64_t x = seed, h = ng_splitmix64_next(&x);
     x = h ^ (split << 40) ^ i;
     for (int k = 0; k < 4; k++)
-        r->s[k] = splitmix64(&x);
+        r->s[k] = ng_splitmix64_next(&x);
 }
 
 static double rng_unit(rng_t *r) /* [0,1) */
 {
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+    return ng_unit(rng_next(r));
 }
 
 static int rng_int(rng_t *r, int lo, int hi) /* [lo,hi] */
@@ -304,8 +296,7 @@ int main(int argc, char **argv)
     if (!out)
         return bad_usage("%s", "--out DIR is required");
 
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = ng_now();
     params p = {size, classes, max_objects};
     int64_t counts[256] = {0}, val_counts[256] = {0};
     if (write_split(&p, seed, 0, out, count, counts) < 0)
@@ -316,8 +307,7 @@ int main(int argc, char **argv)
         if (write_split(&p, seed, 1, val_dir, val_count, val_counts) < 0)
             return 1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = ng_now() - t0;
 
     /* class statistics over the training split */
     int64_t total = 0, fg_min = INT64_MAX, fg_max = 0;

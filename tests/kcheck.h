@@ -1,8 +1,8 @@
 /* kcheck.h — what the kernel tests share besides check.h's one line per
  * check: deterministic random data, error measures, central finite
- * differences and the optimizers' reference step.  Included by
- * test_kernels.c, test_kernels_ext.c, test_kernels_optim.c, test_conv.c and
- * test_ops.c. */
+ * differences, the optimizers' reference step and the reference
+ * convolution.  Included by test_kernels.c, test_kernels_ext.c,
+ * test_kernels_optim.c, test_conv.c and test_ops.c. */
 #ifndef KCHECK_H
 #define KCHECK_H
 
@@ -145,6 +145,37 @@ static __attribute__((unused)) void ref_step(const nr_opt *o, int adam, double *
         *p -= o->lr / bc1 * *m / (sqrt(*v) / sqrt(bc2) + o->eps);
     else
         *p -= o->lr * sqrt(bc2) / bc1 * *m / (sqrt(*v) + o->eps);
+}
+
+/* ---- the reference convolution, in double ------------------------------- */
+
+/* Input position of output (oy, ox) at tap (ky, kx), or -1 outside x. */
+static inline int64_t ref_in(const nr_conv_geom *g, int oy, int ox, int ky, int kx)
+{
+    const int iy = oy * g->stride - g->pad_t + ky, ix = ox * g->stride - g->pad_l + kx;
+    return iy < 0 || iy >= g->h || ix < 0 || ix >= g->w ? -1 : (int64_t)iy * g->w + ix;
+}
+
+/* y (N,K,OH,OW) = relu?(conv(x, w) + b); b may be NULL */
+static __attribute__((unused)) void ref_conv_fwd(const nr_conv_geom *g, const float *x, const float *w,
+                                                 const float *b, int relu, double *y)
+{
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    for (int n = 0; n < g->n; n++)
+        for (int k = 0; k < g->k; k++)
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    double s = b ? b[k] : 0.0;
+                    for (int c = 0; c < g->c; c++)
+                        for (int ky = 0; ky < g->kh; ky++)
+                            for (int kx = 0; kx < g->kw; kx++) {
+                                const int64_t p = ref_in(g, oy, ox, ky, kx);
+                                if (p >= 0)
+                                    s += (double)x[(n * g->c + c) * hw + p] *
+                                         w[((k * g->c + c) * g->kh + ky) * g->kw + kx];
+                            }
+                    y[(n * g->k + k) * ohw + oy * g->ow + ox] = relu && s < 0 ? 0 : s;
+                }
 }
 
 #endif

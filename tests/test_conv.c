@@ -28,36 +28,7 @@ static void *alloc_or_die(size_t bytes)
     return p;
 }
 
-/* ---- reference: the definition, in double ------------------------------ */
-
-/* Input position of output (oy, ox) at tap (ky, kx), or -1 outside x. */
-static int64_t ref_in(const nr_conv_geom *g, int oy, int ox, int ky, int kx)
-{
-    const int iy = oy * g->stride - g->pad_t + ky, ix = ox * g->stride - g->pad_l + kx;
-    return iy < 0 || iy >= g->h || ix < 0 || ix >= g->w ? -1 : (int64_t)iy * g->w + ix;
-}
-
-/* y (N,K,OH,OW) = relu?(conv(x, w) + b); b may be NULL */
-static void ref_fwd(const nr_conv_geom *g, const float *x, const float *w,
-                    const float *b, int relu, double *y)
-{
-    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    for (int n = 0; n < g->n; n++)
-        for (int k = 0; k < g->k; k++)
-            for (int oy = 0; oy < g->oh; oy++)
-                for (int ox = 0; ox < g->ow; ox++) {
-                    double s = b ? b[k] : 0.0;
-                    for (int c = 0; c < g->c; c++)
-                        for (int ky = 0; ky < g->kh; ky++)
-                            for (int kx = 0; kx < g->kw; kx++) {
-                                const int64_t p = ref_in(g, oy, ox, ky, kx);
-                                if (p >= 0)
-                                    s += (double)x[(n * g->c + c) * hw + p] *
-                                         w[((k * g->c + c) * g->kh + ky) * g->kw + kx];
-                            }
-                    y[(n * g->k + k) * ohw + oy * g->ow + ox] = relu && s < 0 ? 0 : s;
-                }
-}
+/* ---- reference: the definition, in double (the forward pass: kcheck.h) --- */
 
 /* dx (N,C,H,W) and dw (K,C,KH,KW) from dy (N,K,OH,OW), by scattering each
  * output's gradient to what it read */
@@ -85,17 +56,19 @@ static void ref_bwd(const nr_conv_geom *g, const float *x, const float *w,
                 }
 }
 
-/* max |a - r| / max |r| over n */
-static double rel_err(const float *a, const double *r, int64_t n)
+/* max |a - r| / max |r| over n, r in double (rd) or, rd NULL, in float (rf) */
+static double rel_err_of(const float *a, const double *rd, const float *rf, int64_t n)
 {
     double e = 0, m = 1e-30;
     for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - r[i]);
+        const double r = rd ? rd[i] : rf[i], d = fabs((double)a[i] - r);
         e = d > e || d != d ? d : e;
-        m = fabs(r[i]) > m ? fabs(r[i]) : m;
+        m = fabs(r) > m ? fabs(r) : m;
     }
     return e / m;
 }
+static double rel_err(const float *a, const double *r, int64_t n) { return rel_err_of(a, r, NULL, n); }
+static double rel_errf(const float *a, const float *r, int64_t n) { return rel_err_of(a, NULL, r, n); }
 
 /* ---- the cases ----------------------------------------------------------- */
 
@@ -166,7 +139,7 @@ static void case_data_init(case_data *d, const conv_case *cs)
     d->dy = alloc_rand(d->ny);
     for (int mode = 0; mode < 3; mode++) {
         d->ry[mode] = alloc_or_die((size_t)d->ny * sizeof(double));
-        ref_fwd(g, d->x, d->w, mode < 2 ? d->b : NULL, mode == 0, d->ry[mode]);
+        ref_conv_fwd(g, d->x, d->w, mode < 2 ? d->b : NULL, mode == 0, d->ry[mode]);
     }
     d->rdx = alloc_or_die((size_t)d->nx * sizeof(double));
     d->rdw = alloc_or_die((size_t)d->nw * sizeof(double));
@@ -319,17 +292,6 @@ static const conv_case depthwise[] = {
     {"depthwise 1x3 same C4 6x20 batch 2", G2(2, 4, 6, 20, 4, 1, 3, 1, 0, 1, 6, 20, 1, 4)},
     {"depthwise 3x3 dilation 3 same C32 24x24", G2(1, 32, 24, 24, 32, 3, 3, 1, 3, 3, 24, 24, 3, 32)},
 };
-
-static double rel_errf(const float *a, const float *r, int64_t n)
-{
-    double e = 0, m = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - r[i]);
-        e = d > e || d != d ? d : e;
-        m = fabs(r[i]) > m ? fabs(r[i]) : m;
-    }
-    return e / m;
-}
 
 /* Forward (bias + ReLU, and no bias), data and weight gradients of each
  * depthwise case against nr_conv2d_* of kernels.h (groups = C: one sgemm per

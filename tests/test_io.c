@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "util.h"
 
 static char err[1024];
 
@@ -32,32 +33,6 @@ static int write_bytes(const char *path, const void *buf, size_t n)
         return -1;
     size_t w = fwrite(buf, 1, n, f);
     return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-/* Whole file into a new buffer (caller frees); NULL if unreadable. */
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, len = 0, r;
-    do {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf), fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        r = fread(buf + len, 1, cap - len, f);
-        len += r;
-    } while (r > 0);
-    fclose(f);
-    *n = len;
-    return buf;
 }
 
 static int has(const char *s, const char *sub)
@@ -220,7 +195,7 @@ static void test_png_errors(void)
         px[i] = (unsigned char)((i * 2654435761u) >> 24);
     fixture_png(P("noise.png"), 128, 96, PNG_COLOR_TYPE_GRAY, 8, px, NULL, 0);
     size_t n;
-    unsigned char *full = read_bytes(P("noise.png"), &n);
+    unsigned char *full = ng_read_file(P("noise.png"), &n);
     size_t cuts[] = {n / 2, 8, 16, 33, 40, n - 13, n - 1};
     int all_clean = 1;
     for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
@@ -298,7 +273,7 @@ static void test_png_memory(void)
         px[i] = (unsigned char)(i % 3);
     fixture_png(P("mem.png"), 6, 4, PNG_COLOR_TYPE_GRAY, 8, px, NULL, 0);
     size_t n;
-    unsigned char *bytes = read_bytes(P("mem.png"), &n);
+    unsigned char *bytes = ng_read_file(P("mem.png"), &n);
     float a[24], b[24];
     int32_t ma[24], mb[24];
     int rc = nr_png_read_image(P("mem.png"), 1, 4, 6, a, err, sizeof err) |
@@ -739,7 +714,7 @@ static void test_safetensors(void)
     }
     /* the same file from memory (nr_st_parse, the fuzz target's reader) */
     size_t n_bytes;
-    unsigned char *bytes = read_bytes(path, &n_bytes);
+    unsigned char *bytes = ng_read_file(path, &n_bytes);
     nr_st_file *fm = nr_st_parse(bytes, n_bytes, "mem.safetensors", err, sizeof err);
     int same = fm && nr_st_count(fm) == 4 && !strcmp(nr_st_meta(fm, "epoch"), "12");
     for (int i = 0; same && i < 4; i++)
@@ -758,7 +733,7 @@ static void test_safetensors(void)
     nr_st_free(NULL);
 
     size_t n;
-    unsigned char *full = read_bytes(path, &n);
+    unsigned char *full = ng_read_file(path, &n);
     uint64_t hl = 0;
     for (int k = 0; k < 8; k++)
         hl |= (uint64_t)full[k] << (8 * k);
@@ -898,7 +873,7 @@ static void test_safetensors(void)
     mkdirs(tmp); /* the tmp name is taken by a folder: cannot create */
     rc = nr_st_save(path, 1, ts, 0, NULL, err, sizeof err);
     size_t n2;
-    unsigned char *now = read_bytes(path, &n2);
+    unsigned char *now = ng_read_file(path, &n2);
     check(rc < 0 && has(err, "cannot create") && now && n2 == n &&
               !memcmp(now, full, n),
           "st save failure keeps the old file", "rc %d '%s'", rc, err);

@@ -17,27 +17,19 @@
 
 /* ---- convolution ------------------------------------------------------ */
 
-/* Direct convolution in double: y (N,K,OH,OW) from x (N,C,H,W), w (K,C,KH,KW), b (K). */
+/* Direct convolution in double (kcheck.h's ref_conv_fwd), rounded to float:
+ * y (N,K,OH,OW) from x (N,C,H,W), w (K,C,KH,KW), b (K). */
 static void naive_conv(const nr_conv_geom *g, const float *x, const float *w,
                        const float *b, float *y)
 {
-    for (int n = 0; n < g->n; n++)
-        for (int k = 0; k < g->k; k++)
-            for (int oy = 0; oy < g->oh; oy++)
-                for (int ox = 0; ox < g->ow; ox++) {
-                    double s = b ? b[k] : 0.0;
-                    for (int c = 0; c < g->c; c++)
-                        for (int ky = 0; ky < g->kh; ky++)
-                            for (int kx = 0; kx < g->kw; kx++) {
-                                int iy = oy * g->stride - g->pad_t + ky;
-                                int ix = ox * g->stride - g->pad_l + kx;
-                                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
-                                    continue;
-                                s += (double)x[((n * g->c + c) * g->h + iy) * g->w + ix] *
-                                     w[((k * g->c + c) * g->kh + ky) * g->kw + kx];
-                            }
-                    y[((n * g->k + k) * g->oh + oy) * g->ow + ox] = (float)s;
-                }
+    const int64_t n = (int64_t)g->n * g->k * g->oh * g->ow;
+    double *r = malloc((size_t)n * sizeof *r);
+    if (!r)
+        abort();
+    ref_conv_fwd(g, x, w, b, 0, r);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)r[i];
+    free(r);
 }
 
 typedef struct {

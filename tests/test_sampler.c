@@ -11,6 +11,7 @@
 #include "layout.h"
 #include "sampler.h"
 #include "check.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -43,13 +44,7 @@ static void make_set(const char *set)
 }
 
 static uint64_t rng_state = 12345;
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return ng_splitmix64_next(&rng_state); }
 
 /* Chi-square statistic of counts against equal expectations. */
 static double chi2_uniform(const int64_t *cnt, int k)
@@ -225,20 +220,6 @@ static long long mtime_ns(const char *path)
     return (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
 static void write_file(const char *path, const void *b, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -277,7 +258,7 @@ static void test_cache(void)
 
     /* corrupt files: never trusted, rebuilt with a warning */
     size_t len = 0;
-    unsigned char *good = read_file(cache, &len);
+    unsigned char *good = ng_read_file(cache, &len);
     struct {
         const char *name, *why;
         size_t cut;  /* truncate to this length (0: no) */

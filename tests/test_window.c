@@ -70,6 +70,17 @@ static void run_tile(nr_model *m, const float *tile, float *probs)
     memcpy(probs, nr_model_tensor(m, "infer", g->bind.output), sizeof *probs * K * T * T);
 }
 
+/* The tile pixel (sy, sx) that (y, x) shows under symmetry v: transpose
+ * first, then flips. */
+static void sym_src(int v, int y, int x, int *sy, int *sx)
+{
+    *sy = (v & 4) ? x : y, *sx = (v & 4) ? y : x;
+    if (v & 2)
+        *sy = T - 1 - *sy;
+    if (v & 1)
+        *sx = T - 1 - *sx;
+}
+
 /* The reference sums over the tiles at overlap ov with n_sym symmetries
  * (1: none; 4: identity, horizontal, vertical, both flips; 8: also
  * transposed): each tile transformed, run, its output transformed back,
@@ -88,21 +99,15 @@ static void reference(nr_model *m, const float *img, double ov, int n_sym, float
                 /* in = tile seen through v: transpose first, then flips */
                 for (int y = 0; y < T; y++)
                     for (int x = 0; x < T; x++) {
-                        int sy = (v & 4) ? x : y, sx = (v & 4) ? y : x;
-                        if (v & 2)
-                            sy = T - 1 - sy;
-                        if (v & 1)
-                            sx = T - 1 - sx;
+                        int sy, sx;
+                        sym_src(v, y, x, &sy, &sx);
                         in[y * T + x] = tile[sy * T + sx];
                     }
                 run_tile(m, in, probs);
                 for (int y = 0; y < T; y++)
                     for (int x = 0; x < T; x++) {
-                        int sy = (v & 4) ? x : y, sx = (v & 4) ? y : x;
-                        if (v & 2)
-                            sy = T - 1 - sy;
-                        if (v & 1)
-                            sx = T - 1 - sx;
+                        int sy, sx;
+                        sym_src(v, y, x, &sy, &sx);
                         int iy = py[a] + sy, ix = px[b] + sx; /* output (y,x) is tile pixel (sy,sx) */
                         if (iy >= H || ix >= W)
                             continue;

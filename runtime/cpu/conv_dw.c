@@ -226,30 +226,30 @@ static void dw_filter_task(void *ctx, int64_t c, int tid)
     }
 }
 
-int nr_conv_dw_fwd(const nr_conv_geom *g, const float *x, const float *w, const float *b,
-                   int relu, float *y)
+/* Run task over n items on job (g, a, w, b, out, relu); -1 when g is not
+ * depthwise. */
+static int dw_run(const nr_conv_geom *g, int64_t n, void (*task)(void *, int64_t, int), const float *a,
+                  const float *w, const float *b, float *out, int relu)
 {
     if (!nr_conv_is_depthwise(g))
         return -1;
-    dw_job j = {g, x, w, b, y, relu};
-    nr_par_for((int64_t)g->n * g->c, dw_fwd_task, &j);
+    dw_job j = {g, a, w, b, out, relu};
+    nr_par_for(n, task, &j);
     return 0;
+}
+
+int nr_conv_dw_fwd(const nr_conv_geom *g, const float *x, const float *w, const float *b,
+                   int relu, float *y)
+{
+    return dw_run(g, (int64_t)g->n * g->c, dw_fwd_task, x, w, b, y, relu);
 }
 
 int nr_conv_dw_bwd_data(const nr_conv_geom *g, const float *dy, const float *w, float *dx)
 {
-    if (!nr_conv_is_depthwise(g))
-        return -1;
-    dw_job j = {g, dy, w, NULL, dx, 0};
-    nr_par_for((int64_t)g->n * g->c, dw_data_task, &j);
-    return 0;
+    return dw_run(g, (int64_t)g->n * g->c, dw_data_task, dy, w, NULL, dx, 0);
 }
 
 int nr_conv_dw_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x, float *dw)
 {
-    if (!nr_conv_is_depthwise(g))
-        return -1;
-    dw_job j = {g, dy, x, NULL, dw, 0};
-    nr_par_for(g->c, dw_filter_task, &j);
-    return 0;
+    return dw_run(g, g->c, dw_filter_task, dy, x, NULL, dw, 0);
 }

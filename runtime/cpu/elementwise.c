@@ -6,6 +6,7 @@
 #include "kernels.h"
 #include "netg.h"
 #include "parallel.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -143,16 +144,6 @@ void nr_unary_bwd(int op, int64_t n, const float *dy, const float *v, float a, f
 
 /* ---- dropout mask ----------------------------------------------------- */
 
-#define NR_GOLDEN 0x9e3779b97f4a7c15ull
-
-/* splitmix64's output function: a bijective 64-bit mixer. */
-static uint64_t nr_mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void nr_dropout_mask(int n, int c, float p, uint64_t seed, uint64_t step,
                      uint32_t salt, float *mask)
 {
@@ -164,12 +155,12 @@ void nr_dropout_mask_at(int n, int c, float p, uint64_t seed, uint64_t step,
 {
     const int64_t len = (int64_t)n * c;
     /* the stream key: seed, step and salt each pass through the mixer */
-    uint64_t key = nr_mix64(seed + NR_GOLDEN);
-    key = nr_mix64(key ^ (step + NR_GOLDEN));
-    key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
+    uint64_t key = ng_mix64(seed + NG_GOLDEN64);
+    key = ng_mix64(key ^ (step + NG_GOLDEN64));
+    key = ng_mix64(key ^ ((uint64_t)salt + NG_GOLDEN64));
     const float keep = p >= 1.0f ? 0.0f : p <= 0.0f ? 1.0f : 1.0f / (1.0f - p);
     for (int64_t i = 0; i < len; i++) {
-        uint64_t r = nr_mix64(key + (first + (uint64_t)i + 1) * NR_GOLDEN);
+        uint64_t r = ng_mix64(key + (first + (uint64_t)i + 1) * NG_GOLDEN64);
         float u = (float)(r >> 40) * 0x1p-24f;                /* [0,1), 24 bits */
         mask[i] = u < p ? 0.0f : keep;
     }
@@ -191,7 +182,7 @@ static void dropout_task(void *q, int64_t task, int tid)
     int64_t b = task * NR_GRAIN, e = b + NR_GRAIN < c->n ? b + NR_GRAIN : c->n;
     (void)tid;
     for (int64_t i = b; i < e; i++) {
-        uint64_t r = nr_mix64(c->key + (c->first + (uint64_t)i + 1) * NR_GOLDEN);
+        uint64_t r = ng_mix64(c->key + (c->first + (uint64_t)i + 1) * NG_GOLDEN64);
         float u = (float)(r >> 40) * 0x1p-24f; /* [0,1), 24 bits */
         c->y[i] = u < c->p ? 0.0f : c->x[i] * c->keep;
     }
@@ -206,9 +197,9 @@ void nr_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t
 void nr_dropout_apply_at(int64_t n, float p, uint64_t seed, uint64_t step, uint32_t salt, uint64_t first,
                          const float *x, float *y)
 {
-    uint64_t key = nr_mix64(seed + NR_GOLDEN);
-    key = nr_mix64(key ^ (step + NR_GOLDEN));
-    key = nr_mix64(key ^ ((uint64_t)salt + NR_GOLDEN));
+    uint64_t key = ng_mix64(seed + NG_GOLDEN64);
+    key = ng_mix64(key ^ (step + NG_GOLDEN64));
+    key = ng_mix64(key ^ ((uint64_t)salt + NG_GOLDEN64));
     drop_ctx c = {n, key, first, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
     nr_par_for((n + NR_GRAIN - 1) / NR_GRAIN, dropout_task, &c);
 }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -59,21 +58,6 @@ struct nr_batcher {
     int started; /* threads created */
     pthread_t *threads;
 };
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* out (y,x) = in (a,b), where (a,b) is (y,x) transposed if tr, then flipped
  * vertically if fv and horizontally if fh: one of the 8 symmetries of the
@@ -140,7 +124,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     uint64_t pos = s->pos0 + (uint64_t)j;
     int fh = 0, fv = 0, tr = 0;
     if (s->augment) {
-        uint64_t r = splitmix64(s->seed ^ splitmix64(pos));
+        uint64_t r = ng_splitmix64(s->seed ^ ng_splitmix64(pos));
         fh = (int)(r & 1), fv = (int)(r >> 1 & 1);
         tr = b->h == b->w && (r >> 2 & 1);
     }
@@ -158,7 +142,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     } else {
         int y0 = 0, x0 = 0;
         if (s->policy == NR_SIZE_CROP) {
-            uint64_t draw = splitmix64(s->seed ^ 0x63726f70ULL ^ splitmix64(pos ^ 0x5bd1e995ULL));
+            uint64_t draw = ng_splitmix64(s->seed ^ 0x63726f70ULL ^ ng_splitmix64(pos ^ 0x5bd1e995ULL));
             crop_origin(b, s, sample, j, draw, ih, iw, &y0, &x0);
         }
         nr_window_f32(im, b->c, ih, iw, y0, x0, di, b->h, b->w, 0.0f);
@@ -443,10 +427,10 @@ int nr_batcher_wait(nr_batcher *b, float **image, int32_t **mask, int *n,
     }
     batch_slot *s = &b->slot[b->waited % 2];
     if (s->done < s->n) {
-        double t0 = now_s();
+        double t0 = ng_now();
         while (s->done < s->n)
             pthread_cond_wait(&b->cv_done, &b->mu);
-        b->wait_s += now_s() - t0;
+        b->wait_s += ng_now() - t0;
     }
     b->waits++;
     b->waited++;

@@ -1,9 +1,7 @@
-/* dataset.h — a dataset as numbered samples (image and mask paths).
- * Layouts: DIR/images/NAME.png|jpg with DIR/masks/NAME.png (same name but
- * for the extension), here; the PASCAL VOC folders and list files
- * (layout.h, which also opens any of them).  Every call returns 0 / a pointer, or
- * -1 / NULL with a one-line message in err naming the file and the
- * problem. */
+/* dataset.h — a dataset as numbered samples (image and mask paths), as the
+ * layouts make it (layout.h: DIR/images + DIR/masks, the PASCAL VOC folders,
+ * list files).  Every call returns 0 / a pointer, or -1 / NULL with a
+ * one-line message in err naming the file and the problem. */
 #ifndef NR_DATASET_H
 #define NR_DATASET_H
 
@@ -12,21 +10,12 @@
 
 typedef struct nr_dataset nr_dataset;
 
-/* The folder layout: the images (.png, .jpg, .jpeg: decoded by content, so a
- * JPEG named .png is read as JPEG) in DIR/images, sorted by name (byte
- * order, so sample numbers are the same on every machine).  need_masks:
- * pair every image with the mask of the same stem in DIR/masks (a.jpg with
- * a.png); an image without a mask, or a mask without an image, is an error
- * listing up to 5 names, and so are two files of one stem.  Without
- * need_masks and without DIR/images, DIR may itself hold the images, or be
- * a single image file (for predict); masks are then absent.  Names with
- * another extension or starting with '.', and non-regular files, are
- * skipped.  No images is an error.  nr_dataset_open (layout.h) picks the
- * layout.  The caller frees the result with nr_dataset_free. */
-nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, size_t errlen);
-/* A dataset of the n samples given (strings copied; masks NULL: none), for
- * the layouts.  NULL when out of memory. */
-nr_dataset *nr_dataset_from_paths(int n, char *const *names, char *const *images, char *const *masks);
+/* For the layouts: an empty dataset, with masks or without (NULL when out
+ * of memory), and a sample appended to it (the strings are copied; mask is
+ * ignored without masks, not NULL with them): 0, or -1 when out of memory
+ * (the dataset as it was). */
+nr_dataset *nr_dataset_new(int with_masks);
+int nr_dataset_add(nr_dataset *ds, const char *name, const char *image, const char *mask);
 void nr_dataset_free(nr_dataset *ds);
 
 /* Number of samples; name ("img_007.png"), image path and mask path (NULL

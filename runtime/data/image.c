@@ -37,8 +37,6 @@ static int sniff(const char *path, unsigned char *sig, size_t n, char *err, size
     return (int)got;
 }
 
-static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-
 int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *err, size_t errlen)
 {
     unsigned char sig[8];
@@ -47,7 +45,7 @@ int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *er
         return -1;
     if (nr_jpeg_sniff(sig, (size_t)n))
         return nr_jpeg_load_image(path, NULL, 0, c, h, w, out, err, errlen);
-    if (n == 8 && memcmp(sig, png_sig, 8) == 0)
+    if (nr_png_sniff(sig, (size_t)n))
         return nr_png_load_image(path, NULL, 0, c, h, w, out, err, errlen);
     return ng_fail(err, errlen, "%s: not a PNG or JPEG file%s", path, n == 0 ? " (empty)" : "");
 }

@@ -1,27 +1,308 @@
-/* layout.c — the VOC layout and list files (layout.h). */
+/* layout.c — the layouts of a dataset (layout.h): the folder layout
+ * DIR/images + DIR/masks (a sorted listing of image/mask pairs), the VOC
+ * layout and list files, and opening whichever a path has. */
 #define _POSIX_C_SOURCE 200809L
 #include "layout.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "image.h"
 #include "util.h"
 
-static int is_dir(const char *p)
+/* ---- the folder layout ---------------------------------------------------- */
+
+/* Append to err after what is already there (message building). */
+static void add_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!err || !errlen)
+        return;
+    size_t used = strlen(err);
+    if (used + 1 >= errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + used, errlen - used, fmt, ap);
+    va_end(ap);
 }
 
-static int is_file(const char *p)
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int slash = la > 0 && a[la - 1] != '/';
+    char *p = malloc(la + (size_t)slash + lb + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, a, la);
+    if (slash)
+        p[la] = '/';
+    memcpy(p + la + slash, b, lb + 1);
+    return p;
+}
+
+typedef struct {
+    char **v;
+    int n;
+    size_t cap;
+} name_list;
+
+static void names_free(name_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL, l->n = l->cap = 0;
+}
+
+static int names_push(name_list *l, const char *s)
+{
+    char **v = ng_vec_grow(l->v, &l->cap, (size_t)l->n + 1, sizeof *v);
+    if (!v)
+        return -1;
+    l->v = v;
+    if (!(l->v[l->n] = strdup(s)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The image file names (.png, .jpg, .jpeg) in dir, sorted.  0 or -1 with
+ * err. */
+static int list_images(const char *dir, name_list *out, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        ng_fail(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!nr_image_name_ok(e->d_name))
+            continue;
+        char *p = path_join(dir, e->d_name);
+        int regular = ng_is_file(p);
+        free(p);
+        if (!p || (regular && names_push(out, e->d_name) < 0)) {
+            ng_fail(err, errlen, "%s: out of memory", dir);
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    if (out->n > 1)
+        qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_names);
+    return 0;
+}
+
+static int cmp_stems(const void *a, const void *b)
+{
+    return ng_stem_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Two files of l (sorted by stem in v) with one stem: an error naming them. */
+static int same_stems(const char *dir, const char *sub, char **v, int n, char *err, size_t errlen)
+{
+    for (int i = 1; i < n; i++)
+        if (cmp_stems(&v[i - 1], &v[i]) == 0)
+            return ng_fail(err, errlen, "%s/%s: %s and %s have the same name but for the extension; which one "
+                           "is meant?", dir, sub, v[i - 1], v[i]);
+    return 0;
+}
+
+/* "a.png, b.png, c.png, d.png, e.png and 3 more" for names v[0..n). */
+static void add_name_list(char *err, size_t errlen, char *const *v, int n)
+{
+    for (int i = 0; i < n && i < 5; i++)
+        add_err(err, errlen, "%s%s", i ? ", " : "", v[i]);
+    if (n > 5)
+        add_err(err, errlen, " and %d more", n - 5);
+}
+
+/* Pair images with masks by stem (a.jpg with a.png): mask_of[i] is the mask
+ * name of image i.  On a mismatch, err names what is missing on either side
+ * (a missing mask as STEM.png). */
+static int match_masks(const char *dir, const name_list *img, const name_list *msk, char **mask_of,
+                       char *err, size_t errlen)
+{
+    name_list no_mask = {0}, no_image = {0};
+    int n_img = img->n, n_msk = msk->n, oom = 0;
+    char **is = malloc(sizeof *is * (size_t)(n_img ? n_img : 1));
+    char **ms = malloc(sizeof *ms * (size_t)(n_msk ? n_msk : 1));
+    char *used = calloc((size_t)(n_msk ? n_msk : 1), 1);
+    int rc = -1;
+    if (!is || !ms || !used) {
+        ng_fail(err, errlen, "%s: out of memory", dir);
+        goto done;
+    }
+    if (n_img)
+        memcpy(is, img->v, sizeof *is * (size_t)n_img);
+    if (n_msk) /* an empty list's v is NULL */
+        memcpy(ms, msk->v, sizeof *ms * (size_t)n_msk);
+    qsort(is, (size_t)n_img, sizeof *is, cmp_stems);
+    qsort(ms, (size_t)n_msk, sizeof *ms, cmp_stems);
+    if (same_stems(dir, "images", is, n_img, err, errlen) || same_stems(dir, "masks", ms, n_msk, err, errlen))
+        goto done;
+    for (int i = 0; i < n_img; i++) {
+        char **hit = bsearch(&img->v[i], ms, (size_t)n_msk, sizeof *ms, cmp_stems);
+        if (hit) {
+            mask_of[i] = *hit;
+            used[hit - ms] = 1;
+        } else {
+            char want[1024];
+            snprintf(want, sizeof want, "%.*s.png", (int)ng_stem_len(img->v[i]), img->v[i]);
+            oom |= names_push(&no_mask, want);
+        }
+    }
+    for (int j = 0; j < n_msk; j++)
+        if (!used[j])
+            oom |= names_push(&no_image, ms[j]);
+    if (no_image.n > 1)
+        qsort(no_image.v, (size_t)no_image.n, sizeof *no_image.v, cmp_names);
+    rc = (no_mask.n || no_image.n || oom) ? -1 : 0;
+    if (oom) {
+        ng_fail(err, errlen, "%s: out of memory", dir);
+    } else if (rc) {
+        ng_fail(err, errlen, "%s", "");
+        if (no_mask.n == 1) {
+            const char *iname = NULL;
+            for (int i = 0; i < n_img && !iname; i++)
+                if (!mask_of[i])
+                    iname = img->v[i];
+            add_err(err, errlen, "%s/masks/%s: missing (the mask of images/%s)", dir, no_mask.v[0], iname);
+        } else if (no_mask.n > 1) {
+            add_err(err, errlen, "%s/masks: %d masks missing: ", dir, no_mask.n);
+            add_name_list(err, errlen, no_mask.v, no_mask.n);
+        }
+        if (no_mask.n && no_image.n)
+            add_err(err, errlen, "; ");
+        if (no_image.n == 1)
+            add_err(err, errlen, "%s/masks/%s: no image of that name in %s/images",
+                    dir, no_image.v[0], dir);
+        else if (no_image.n > 1) {
+            add_err(err, errlen, "%s/masks: %d masks without an image: ", dir,
+                    no_image.n);
+            add_name_list(err, errlen, no_image.v, no_image.n);
+        }
+    }
+done:
+    free(is);
+    free(ms);
+    free(used);
+    names_free(&no_mask);
+    names_free(&no_image);
+    return rc;
+}
+
+/* A dataset of names with images in img_dir (or the single file `single`)
+ * and masks mask_of[i] in mask_dir (or none); NULL when out of memory. */
+static nr_dataset *dataset_make(const name_list *names, const char *img_dir,
+                                const char *single, const char *mask_dir, char **mask_of)
+{
+    nr_dataset *ds = nr_dataset_new(mask_dir != NULL);
+    for (int i = 0; ds && i < names->n; i++) {
+        char *ip = single ? NULL : path_join(img_dir, names->v[i]);
+        char *mp = mask_dir ? path_join(mask_dir, mask_of[i]) : NULL;
+        if ((!single && !ip) || (mask_dir && !mp) || nr_dataset_add(ds, names->v[i], single ? single : ip, mp) != 0) {
+            nr_dataset_free(ds);
+            ds = NULL;
+        }
+        free(ip);
+        free(mp);
+    }
+    return ds;
+}
+
+nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, size_t errlen)
 {
     struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(dir, &st) != 0) {
+        ng_fail(err, errlen, "%s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    name_list img = {0}, msk = {0};
+    nr_dataset *ds = NULL;
+    char **mask_of = NULL;
+    char *img_dir = path_join(dir, "images");
+    char *mask_dir = path_join(dir, "masks");
+    const char *single = NULL;
+    if (!img_dir || !mask_dir) {
+        ng_fail(err, errlen, "%s: out of memory", dir);
+        goto done;
+    }
+    if (ng_is_dir(img_dir)) {
+        if (list_images(img_dir, &img, err, errlen) < 0)
+            goto done;
+        if (img.n == 0) {
+            ng_fail(err, errlen, "%s: no PNG or JPEG files", img_dir);
+            goto done;
+        }
+        if (need_masks) {
+            if (!ng_is_dir(mask_dir)) {
+                ng_fail(err, errlen,
+                        "%s: no such folder (the labels must be there, one "
+                        "PNG mask per image, same name but for the extension)", mask_dir);
+                goto done;
+            }
+            if (!(mask_of = calloc((size_t)img.n, sizeof *mask_of))) {
+                ng_fail(err, errlen, "%s: out of memory", dir);
+                goto done;
+            }
+            if (list_images(mask_dir, &msk, err, errlen) < 0 ||
+                match_masks(dir, &img, &msk, mask_of, err, errlen) < 0)
+                goto done;
+        }
+    } else if (need_masks) {
+        ng_fail(err, errlen,
+                "%s: no images folder (expected %s/images/*.png|jpg and "
+                "%s/masks/*.png, the VOC layout or a list file)", dir, dir, dir);
+        goto done;
+    } else if (S_ISDIR(st.st_mode)) {
+        free(img_dir);
+        if (!(img_dir = strdup(dir)) || list_images(dir, &img, err, errlen) < 0) {
+            if (!img_dir)
+                ng_fail(err, errlen, "%s: out of memory", dir);
+            goto done;
+        }
+        if (img.n == 0) {
+            ng_fail(err, errlen, "%s: no PNG or JPEG files (and no images folder)", dir);
+            goto done;
+        }
+    } else if (S_ISREG(st.st_mode) && nr_image_name_ok(strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir)) {
+        const char *base = strrchr(dir, '/');
+        single = dir;
+        if (names_push(&img, base ? base + 1 : dir) < 0) {
+            ng_fail(err, errlen, "%s: out of memory", dir);
+            goto done;
+        }
+    } else {
+        ng_fail(err, errlen, "%s: not a folder, an image (.png, .jpg) or a list file (.txt)", dir);
+        goto done;
+    }
+    ds = dataset_make(&img, img_dir, single, need_masks ? mask_dir : NULL, mask_of);
+    if (!ds)
+        ng_fail(err, errlen, "%s: out of memory", dir);
+done:
+    names_free(&img);
+    names_free(&msk);
+    free(mask_of);
+    free(img_dir);
+    free(mask_dir);
+    return ds;
 }
+
+/* ---- VOC and list files ---------------------------------------------------- */
+
 
 int nr_layout_is_voc(const char *dir)
 {
@@ -29,7 +310,7 @@ int nr_layout_is_voc(const char *dir)
     if (snprintf(a, sizeof a, "%s/JPEGImages", dir) >= (int)sizeof a ||
         snprintf(b, sizeof b, "%s/ImageSets/Segmentation", dir) >= (int)sizeof b)
         return 0;
-    return is_dir(a) && is_dir(b);
+    return ng_is_dir(a) && ng_is_dir(b);
 }
 
 int nr_layout_is_list(const char *path)
@@ -37,55 +318,6 @@ int nr_layout_is_list(const char *path)
     size_t n = strlen(path);
     return (n > 4 && (strcasecmp(path + n - 4, ".txt") == 0 || strcasecmp(path + n - 4, ".lst") == 0)) ||
            (n > 5 && strcasecmp(path + n - 5, ".list") == 0);
-}
-
-/* Growing arrays of the samples being listed. */
-typedef struct {
-    char **name, **image, **mask;
-    int n, cap;
-} samples;
-
-static void samples_free(samples *s)
-{
-    for (int i = 0; i < s->n; i++) {
-        free(s->name[i]);
-        free(s->image[i]);
-        if (s->mask)
-            free(s->mask[i]);
-    }
-    free(s->name);
-    free(s->image);
-    free(s->mask);
-}
-
-static int samples_push(samples *s, const char *name, const char *image, const char *mask)
-{
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        char **a = realloc(s->name, sizeof *a * (size_t)cap);
-        if (a)
-            s->name = a;
-        char **b = a ? realloc(s->image, sizeof *b * (size_t)cap) : NULL;
-        if (b)
-            s->image = b;
-        char **c = b ? realloc(s->mask, sizeof *c * (size_t)cap) : NULL;
-        if (c)
-            s->mask = c;
-        if (!c)
-            return -1;
-        s->cap = cap;
-    }
-    s->name[s->n] = strdup(name);
-    s->image[s->n] = strdup(image);
-    s->mask[s->n] = strdup(mask ? mask : "");
-    if (!s->name[s->n] || !s->image[s->n] || !s->mask[s->n]) {
-        free(s->name[s->n]);
-        free(s->image[s->n]);
-        free(s->mask[s->n]);
-        return -1;
-    }
-    s->n++;
-    return 0;
 }
 
 /* Trim blanks and a '#' comment in place. */
@@ -120,30 +352,30 @@ static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
 static int listed_files_exist(const char *img, const char *msk, int need_masks, const char *entry,
                               const char *list, int lineno, char *err, size_t errlen)
 {
-    if (!is_file(img))
+    if (!ng_is_file(img))
         return ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
                        lineno);
-    if (need_masks && !is_file(msk))
+    if (need_masks && !ng_is_file(msk))
         return ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
                        strerror(errno ? errno : ENOENT), entry, list, lineno);
     return 0;
 }
 
-/* Closes the list file f (and frees getline's line); the samples read from
- * it as a dataset unless bad or a read error (then NULL, the samples freed). */
-static nr_dataset *finish(FILE *f, char *line, int bad, samples *s, int need_masks, const char *list,
-                          char *err, size_t errlen)
+/* Closes the list file f (and frees getline's line); ds, the samples read
+ * from it, unless bad or a read error or none (then NULL, ds freed). */
+static nr_dataset *finish(FILE *f, char *line, int bad, nr_dataset *ds, const char *list, char *err,
+                          size_t errlen)
 {
     if (!bad && ferror(f))
         bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
     free(line);
     fclose(f);
-    nr_dataset *ds = NULL;
-    if (!bad && s->n == 0)
-        ng_fail(err, errlen, "%s: no samples", list);
-    else if (!bad && !(ds = nr_dataset_from_paths(s->n, s->name, s->image, need_masks ? s->mask : NULL)))
-        ng_fail(err, errlen, "%s: out of memory", list);
-    samples_free(s);
+    if (!bad && nr_dataset_count(ds) == 0)
+        bad = ng_fail(err, errlen, "%s: no samples", list);
+    if (bad) {
+        nr_dataset_free(ds);
+        return NULL;
+    }
     return ds;
 }
 
@@ -159,10 +391,10 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, strerror(errno), split);
         return NULL;
     }
-    samples s = {0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, bad = 0;
+    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", list);
     for (char *id; !bad && (id = next_entry(f, &line, &cap, &lineno));) {
         if (strpbrk(id, " \t/")) {
             bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
@@ -175,10 +407,10 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         snprintf(name, sizeof name, "%s.jpg", id);
         if ((bad = listed_files_exist(img, msk, need_masks, id, list, lineno, err, errlen)) != 0)
             break;
-        if (samples_push(&s, name, img, msk) != 0)
+        if (nr_dataset_add(ds, name, img, msk) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", list);
     }
-    return finish(f, line, bad, &s, need_masks, list, err, errlen);
+    return finish(f, line, bad, ds, list, err, errlen);
 }
 
 /* path resolved against dir unless absolute. */
@@ -204,10 +436,10 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         *slash = 0;
     else
         dir[0] = 0;
-    samples s = {0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, bad = 0;
+    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", path);
     for (char *t; !bad && (t = next_entry(f, &line, &cap, &lineno));) {
         char *sp = t + strcspn(t, " \t");
         char *second = NULL;
@@ -233,26 +465,17 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         if ((bad = listed_files_exist(img, msk, need_masks, t, path, lineno, err, errlen)) != 0)
             break;
         const char *base = strrchr(t, '/');
-        if (samples_push(&s, base ? base + 1 : t, img, second ? msk : NULL) != 0)
+        if (nr_dataset_add(ds, base ? base + 1 : t, img, second ? msk : NULL) != 0)
             bad = ng_fail(err, errlen, "%s: out of memory", path);
     }
-    return finish(f, line, bad, &s, need_masks, path, err, errlen);
-}
-
-static size_t stem_len(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+    return finish(f, line, bad, ds, path, err, errlen);
 }
 
 static const nr_dataset *sort_ds; /* qsort's context (one call at a time: main thread) */
 
 static int cmp_stem_idx(const void *a, const void *b)
 {
-    const char *x = nr_dataset_name(sort_ds, *(const int *)a), *y = nr_dataset_name(sort_ds, *(const int *)b);
-    size_t lx = stem_len(x), ly = stem_len(y);
-    int c = memcmp(x, y, lx < ly ? lx : ly);
-    return c ? c : lx < ly ? -1 : lx > ly;
+    return ng_stem_cmp(nr_dataset_name(sort_ds, *(const int *)a), nr_dataset_name(sort_ds, *(const int *)b));
 }
 
 int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
@@ -271,7 +494,7 @@ int nr_dataset_check_stems(const nr_dataset *ds, char *err, size_t errlen)
             const char *a = nr_dataset_image_path(ds, ix[i - 1]), *b = nr_dataset_image_path(ds, ix[i]);
             const char *nm = nr_dataset_name(ds, ix[i]);
             rc = ng_fail(err, errlen, "%s and %s: two images of the name %.*s; their predicted masks (%.*s.png) "
-                         "would overwrite each other", a, b, (int)stem_len(nm), nm, (int)stem_len(nm), nm);
+                         "would overwrite each other", a, b, (int)ng_stem_len(nm), nm, (int)ng_stem_len(nm), nm);
         }
     free(ix);
     return rc;

@@ -1,5 +1,7 @@
 /* layout.h — opening a dataset in any layout (nr_dataset_open), and the
- * layouts other than DIR/images + DIR/masks (dataset.h):
+ * layouts:
+ *   folder: DIR/images/NAME.png|jpg with DIR/masks/NAME.png (same name but
+ *        for the extension) (nr_dataset_open_folder).
  *   VOC: ROOT/JPEGImages/ID.jpg, ROOT/SegmentationClass/ID.png and the split
  *        lists ROOT/ImageSets/Segmentation/SPLIT.txt (one ID a line), as in
  *        VOCdevkit/VOC2012.  Every ID of the split must have its image (and,
@@ -16,14 +18,27 @@
 
 #include "dataset.h"
 
-/* Open DIR in whichever layout it has: the folder layout (dataset.h,
- * nr_dataset_open_folder), a VOC root (nr_layout_is_voc: the split is
+/* Open DIR in whichever layout it has: the folder layout
+ * (nr_dataset_open_folder), a VOC root (nr_layout_is_voc: the split is
  * `split`, default "train") or a list file (nr_layout_is_list); split is an
  * error for other layouts.  The caller frees the result with
  * nr_dataset_free. */
 nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err, size_t errlen);
 nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err,
                                   size_t errlen);
+
+/* The folder layout: the images (.png, .jpg, .jpeg: decoded by content, so a
+ * JPEG named .png is read as JPEG) in DIR/images, sorted by name (byte
+ * order, so sample numbers are the same on every machine).  need_masks:
+ * pair every image with the mask of the same stem in DIR/masks (a.jpg with
+ * a.png); an image without a mask, or a mask without an image, is an error
+ * listing up to 5 names, and so are two files of one stem.  Without
+ * need_masks and without DIR/images, DIR may itself hold the images, or be
+ * a single image file (for predict); masks are then absent.  Names with
+ * another extension or starting with '.', and non-regular files, are
+ * skipped.  No images is an error.  The caller frees the result with
+ * nr_dataset_free. */
+nr_dataset *nr_dataset_open_folder(const char *dir, int need_masks, char *err, size_t errlen);
 
 /* dir holds JPEGImages/ and ImageSets/Segmentation/. */
 int nr_layout_is_voc(const char *dir);

@@ -1,613 +1,24 @@
-/* sampler.c — the class location index of a dataset and its cache file
- * (class_stats.bin), foreground-oversampled crops (nnU-Net) and the
- * repeat-factor sample stream (LVIS).  Everything random is a function of
- * a seed and a position (splitmix64), so runs are reproducible and resumable.
- *
- * class_stats.bin, version 1 (little-endian):
- *   header (40 bytes)
- *     u8[4] "NRCS" | u32 version | u64 key | u64 payload length |
- *     u32 CRC-32 of the payload (ng_crc32) | u32 classes | u32 ignore | u32 max_locs
- *   payload
- *     u32 n_images
- *     n_images x image: u32 h, w; u32 n_present;
- *       n_present x (u32 class (increasing), u64 pixels (> 0),
- *                    u32 n_locs (0 for class 0), n_locs x u32 y * w + x (increasing))
- * key: FNV-1a 64 over, for every mask in dataset order, its name, size in
- * bytes, mtime and ctime (ns).  Reading checks every field (class < classes,
- * counts adding up to at most h * w, n_locs <= pixels and = the bound rule's
- * number, positions increasing and < h * w); anything else is "corrupt". */
+/* sampler.c — foreground-oversampled crops (nnU-Net), the repeat-factor
+ * sample stream (LVIS) and a training run's sampling policy over them, on
+ * the class location index (class_index.c).  Everything random is a
+ * function of a seed and a position (splitmix64), so runs are reproducible
+ * and resumable. */
 #define _POSIX_C_SOURCE 200809L
 #include "sampler.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "netg.h"
 #include "options.h"
-#include "parallel.h"
-#include "png.h"
 #include "util.h"
-
-#define CS_MAGIC "NRCS"
-#define CS_VERSION 1
-#define CS_HEADER 40
-#define CS_MAX_SIDE 65535 /* longest image side the index takes */
-
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* Uniform integer in 0..m-1 from a 64-bit random value (Lemire). */
-static uint64_t below(uint64_t r, uint64_t m)
-{
-    return (uint64_t)(((unsigned __int128)r * m) >> 64);
-}
-
-/* Uniform in [0, 1). */
-static double unit(uint64_t r)
-{
-    return (double)(r >> 11) * 0x1.0p-53;
-}
-
-/* ---- the index ----------------------------------------------------------- */
-
-typedef struct {
-    int h, w;
-    int64_t *count;  /* (classes) pixels per class */
-    uint32_t *nloc;  /* (classes) stored positions per class */
-    uint32_t **pos;  /* (classes) positions, into `block` */
-    uint32_t *block; /* all positions of the image */
-    int n_fg;        /* foreground classes with stored positions */
-    int *fg;         /* (n_fg) those classes, increasing */
-} cs_image;
-
-struct nr_class_index {
-    int n, classes, ignore, max_locs;
-    cs_image *img; /* (n) */
-};
-
-static void image_free(cs_image *im)
-{
-    free(im->count);
-    free(im->nloc);
-    free(im->pos);
-    free(im->block);
-    free(im->fg);
-    memset(im, 0, sizeof *im);
-}
-
-void nr_class_index_free(nr_class_index *ix)
-{
-    if (!ix)
-        return;
-    for (int i = 0; ix->img && i < ix->n; i++)
-        image_free(&ix->img[i]);
-    free(ix->img);
-    free(ix);
-}
-
-int nr_class_index_images(const nr_class_index *ix) { return ix->n; }
-int nr_class_index_classes(const nr_class_index *ix) { return ix->classes; }
-
-void nr_class_index_size(const nr_class_index *ix, int i, int *h, int *w)
-{
-    *h = ix->img[i].h;
-    *w = ix->img[i].w;
-}
-
-int64_t nr_class_index_pixels(const nr_class_index *ix, int i, int c)
-{
-    return c >= 0 && c < ix->classes ? ix->img[i].count[c] : 0;
-}
-
-int nr_class_index_locations(const nr_class_index *ix, int i, int c, const uint32_t **pos)
-{
-    if (i < 0 || i >= ix->n || c <= 0 || c >= ix->classes) {
-        *pos = NULL;
-        return 0;
-    }
-    *pos = ix->img[i].pos[c];
-    return (int)ix->img[i].nloc[c];
-}
-
-void nr_class_index_totals(const nr_class_index *ix, int64_t *counts)
-{
-    memset(counts, 0, sizeof *counts * (size_t)ix->classes);
-    for (int i = 0; i < ix->n; i++)
-        for (int c = 0; c < ix->classes; c++)
-            counts[c] += ix->img[i].count[c];
-}
-
-/* The bound rule: how many positions of a class with `pixels` pixels are kept. */
-static uint32_t locs_kept(int64_t pixels, int max_locs)
-{
-    int64_t k = (pixels + 99) / 100;
-    if (k < max_locs)
-        k = max_locs;
-    return (uint32_t)(pixels < k ? pixels : k);
-}
-
-/* Allocate the per-class arrays of an image; 0 or -1. */
-static int image_alloc(cs_image *im, int classes)
-{
-    im->count = calloc((size_t)classes, sizeof *im->count);
-    im->nloc = calloc((size_t)classes, sizeof *im->nloc);
-    im->pos = calloc((size_t)classes, sizeof *im->pos);
-    im->fg = calloc((size_t)classes, sizeof *im->fg);
-    return im->count && im->nloc && im->pos && im->fg ? 0 : -1;
-}
-
-/* Point pos[] into block and list the foreground classes; after nloc is set. */
-static int image_layout(cs_image *im, int classes)
-{
-    size_t total = 0;
-    for (int c = 0; c < classes; c++)
-        total += im->nloc[c];
-    if (total && !(im->block = malloc(total * sizeof *im->block)))
-        return -1;
-    size_t at = 0;
-    im->n_fg = 0;
-    for (int c = 0; c < classes; c++) {
-        im->pos[c] = im->nloc[c] ? im->block + at : NULL;
-        at += im->nloc[c];
-        if (im->nloc[c])
-            im->fg[im->n_fg++] = c;
-    }
-    return 0;
-}
-
-/* Width and height from a PNG's IHDR (bytes 16..23); 0 or -1 with err. */
-static int png_size(const char *path, int *h, int *w, char *err, size_t errlen)
-{
-    unsigned char b[24];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-    size_t got = fread(b, 1, sizeof b, f);
-    fclose(f);
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (got < sizeof b || memcmp(b, sig, 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0)
-        return ng_fail(err, errlen, "%s: not a PNG file", path);
-    uint32_t W = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
-    uint32_t H = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
-    if (W == 0 || H == 0 || W > CS_MAX_SIDE || H > CS_MAX_SIDE)
-        return ng_fail(err, errlen, "%s: %ux%u pixels (the class index takes 1..%d per side)", path,
-                       (unsigned)W, (unsigned)H, CS_MAX_SIDE);
-    *h = (int)H, *w = (int)W;
-    return 0;
-}
-
-/* Seed of the location sample of image `name`: fixed, so a rebuilt index
- * equals the old one. */
-static uint64_t name_seed(const char *name)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return mix(h ^ 0x636c6173735f6c6fULL);
-}
-
-typedef struct {
-    const nr_dataset *ds;
-    nr_class_index *ix;
-    int *rc;          /* (n) 0 or -1 */
-    char (*err)[512]; /* (n) messages */
-} build_ctx;
-
-/* Index image i: read its mask, count, draw the kept positions with
- * Knuth's selection sampling (Algorithm S: keep a pixel of class c with
- * probability needed / left), one stream per class. */
-static void build_one(void *arg, int64_t task, int tid)
-{
-    (void)tid;
-    build_ctx *b = arg;
-    int i = (int)task, K = b->ix->classes;
-    cs_image *im = &b->ix->img[i];
-    char *err = b->err[i];
-    const char *path = nr_dataset_mask_path(b->ds, i);
-    int32_t *m = NULL;
-    uint32_t *need = NULL;
-    int64_t *left = NULL;
-    uint64_t *rng = NULL;
-    b->rc[i] = -1;
-    if (png_size(path, &im->h, &im->w, err, 512) != 0)
-        return;
-    size_t hw = (size_t)im->h * (size_t)im->w;
-    if (image_alloc(im, K) != 0 || !(m = malloc(hw * sizeof *m)) || !(need = calloc((size_t)K, sizeof *need)) ||
-        !(left = calloc((size_t)K, sizeof *left)) || !(rng = calloc((size_t)K, sizeof *rng))) {
-        ng_fail(err, 512, "%s: out of memory", path);
-        goto done;
-    }
-    if (nr_png_read_mask(path, im->h, im->w, K, b->ix->ignore, m, err, 512) != 0)
-        goto done;
-    for (size_t p = 0; p < hw; p++)
-        if (m[p] != b->ix->ignore)
-            im->count[m[p]]++;
-    uint64_t seed = name_seed(nr_dataset_name(b->ds, i));
-    for (int c = 1; c < K; c++) {
-        im->nloc[c] = need[c] = locs_kept(im->count[c], b->ix->max_locs);
-        left[c] = im->count[c];
-        rng[c] = mix(seed ^ mix((uint64_t)c));
-    }
-    if (image_layout(im, K) != 0) {
-        ng_fail(err, 512, "%s: out of memory", path);
-        goto done;
-    }
-    for (int c = 0; c < K; c++)
-        im->nloc[c] = 0; /* refilled below */
-    for (size_t p = 0; p < hw; p++) {
-        int c = m[p];
-        if (c == b->ix->ignore || c == 0 || need[c] == 0) {
-            if (c != b->ix->ignore && c != 0)
-                left[c]--;
-            continue;
-        }
-        rng[c] = mix(rng[c]);
-        if (below(rng[c], (uint64_t)left[c]) < need[c]) {
-            im->pos[c][im->nloc[c]++] = (uint32_t)p;
-            need[c]--;
-        }
-        left[c]--;
-    }
-    b->rc[i] = 0;
-done:
-    free(m);
-    free(need);
-    free(left);
-    free(rng);
-}
-
-static nr_class_index *index_new(int n, int classes, int ignore, int max_locs)
-{
-    nr_class_index *ix = calloc(1, sizeof *ix);
-    if (!ix)
-        return NULL;
-    ix->n = n, ix->classes = classes, ix->ignore = ignore, ix->max_locs = max_locs;
-    if (!(ix->img = calloc((size_t)(n > 0 ? n : 1), sizeof *ix->img))) {
-        free(ix);
-        return NULL;
-    }
-    return ix;
-}
-
-static nr_class_index *index_build(const nr_dataset *ds, int classes, int ignore, int max_locs, char *err,
-                                   size_t errlen)
-{
-    int n = nr_dataset_count(ds);
-    nr_class_index *ix = index_new(n, classes, ignore, max_locs);
-    int *rc = calloc((size_t)n, sizeof *rc);
-    char (*msgs)[512] = calloc((size_t)n, sizeof *msgs);
-    if (!ix || !rc || !msgs) {
-        ng_fail(err, errlen, "class index: out of memory");
-        nr_class_index_free(ix);
-        ix = NULL;
-        goto done;
-    }
-    build_ctx b = {ds, ix, rc, msgs};
-    nr_par_for(n, build_one, &b);
-    for (int i = 0; i < n; i++)
-        if (rc[i] != 0) { /* the first failing mask in file order */
-            ng_fail(err, errlen, "%s", msgs[i]);
-            nr_class_index_free(ix);
-            ix = NULL;
-            break;
-        }
-done:
-    free(rc);
-    free(msgs);
-    return ix;
-}
-
-/* ---- the cache file ------------------------------------------------------ */
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
-/* The dataset key; 0 or -1 with err (a mask that cannot be stat'ed). */
-static int dataset_key(const nr_dataset *ds, uint64_t *key, char *err, size_t errlen)
-{
-    uint64_t h = 1469598103934665603ULL;
-    int n = nr_dataset_count(ds);
-    h = fnv(h, &n, sizeof n);
-    for (int i = 0; i < n; i++) {
-        const char *name = nr_dataset_name(ds, i), *path = nr_dataset_mask_path(ds, i);
-        struct stat st;
-        if (!path || stat(path, &st) != 0)
-            return ng_fail(err, errlen, "%s: %s", path ? path : name, path ? strerror(errno) : "no mask");
-        int64_t v[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
-                        (int64_t)st.st_ctim.tv_sec, (int64_t)st.st_ctim.tv_nsec};
-        h = fnv(h, name, strlen(name) + 1);
-        h = fnv(h, v, sizeof v);
-    }
-    *key = h;
-    return 0;
-}
-
-static void w_u(ng_buf *w, uint64_t v, int bytes)
-{
-    unsigned char b[8];
-    for (int k = 0; k < bytes; k++)
-        b[k] = (unsigned char)(v >> (8 * k));
-    ng_buf_put(w, b, (size_t)bytes);
-}
-
-static uint64_t get_u(const unsigned char *b, int bytes)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < bytes; k++)
-        v |= (uint64_t)b[k] << (8 * k);
-    return v;
-}
-
-static int cache_write(const nr_class_index *ix, uint64_t key, const char *path, char *err, size_t errlen)
-{
-    ng_buf w = {0};
-    unsigned char zero[CS_HEADER] = {0};
-    ng_buf_put(&w, zero, sizeof zero);
-    w_u(&w, (uint64_t)ix->n, 4);
-    for (int i = 0; i < ix->n; i++) {
-        const cs_image *im = &ix->img[i];
-        uint32_t present = 0;
-        for (int c = 0; c < ix->classes; c++)
-            present += im->count[c] > 0;
-        w_u(&w, (uint64_t)im->h, 4);
-        w_u(&w, (uint64_t)im->w, 4);
-        w_u(&w, present, 4);
-        for (int c = 0; c < ix->classes; c++) {
-            if (!im->count[c])
-                continue;
-            w_u(&w, (uint64_t)c, 4);
-            w_u(&w, (uint64_t)im->count[c], 8);
-            w_u(&w, im->nloc[c], 4);
-            for (uint32_t k = 0; k < im->nloc[c]; k++)
-                w_u(&w, im->pos[c][k], 4);
-        }
-    }
-    if (w.oom) {
-        free(w.b);
-        return ng_fail(err, errlen, "%s: out of memory", path);
-    }
-    /* the header, now that the payload's length and CRC are known */
-    uint64_t plen = w.len - CS_HEADER;
-    ng_buf h = {w.b, 0, CS_HEADER, 0}; /* over the zeros: never grows */
-    ng_buf_put(&h, CS_MAGIC, 4);
-    w_u(&h, CS_VERSION, 4);
-    w_u(&h, key, 8);
-    w_u(&h, plen, 8);
-    w_u(&h, ng_crc32(w.b + CS_HEADER, (size_t)plen), 4);
-    w_u(&h, (uint64_t)ix->classes, 4);
-    w_u(&h, (uint32_t)ix->ignore, 4);
-    w_u(&h, (uint64_t)ix->max_locs, 4);
-    int rc = ng_atomic_write(path, w.b, w.len, 0, err, errlen);
-    free(w.b);
-    return rc;
-}
-
-/* Read the whole file; NULL with errno. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 65536;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-/* Parse a cache file.  Returns the index; NULL with *why set: "stale"
- * reasons (another dataset or settings) and "corrupt" ones are told apart
- * by *corrupt. */
-static nr_class_index *cache_parse(const unsigned char *b, size_t len, uint64_t key, int n, int classes,
-                                   int ignore, int max_locs, const char **why, int *corrupt)
-{
-    nr_class_index *ix = NULL;
-    *corrupt = 1;
-    if (len < CS_HEADER || memcmp(b, CS_MAGIC, 4) != 0) {
-        *why = "not a class statistics file (bad magic or too short)";
-        return NULL;
-    }
-    if (get_u(b + 4, 4) != CS_VERSION) {
-        *why = "another version of the format";
-        return NULL;
-    }
-    uint64_t plen = get_u(b + 16, 8);
-    if (plen != len - CS_HEADER) {
-        *why = "truncated or extended (the payload length does not match the file)";
-        return NULL;
-    }
-    if (ng_crc32(b + CS_HEADER, (size_t)plen) != (uint32_t)get_u(b + 24, 4)) {
-        *why = "bad CRC";
-        return NULL;
-    }
-    *corrupt = 0;
-    if (get_u(b + 8, 8) != key) {
-        *why = "the dataset's files changed";
-        return NULL;
-    }
-    if (get_u(b + 28, 4) != (uint64_t)classes || get_u(b + 32, 4) != (uint64_t)(uint32_t)ignore ||
-        get_u(b + 36, 4) != (uint64_t)max_locs) {
-        *why = "made for another number of classes, ignore value or location bound";
-        return NULL;
-    }
-    *corrupt = 1;
-    *why = "inconsistent contents";
-    const unsigned char *p = b + CS_HEADER, *end = b + len;
-#define NEED(k) do { if ((size_t)(end - p) < (size_t)(k)) goto bad; } while (0)
-    NEED(4);
-    if (get_u(p, 4) != (uint64_t)n)
-        goto bad_nofree;
-    p += 4;
-    ix = index_new(n, classes, ignore, max_locs);
-    if (!ix) {
-        *why = "out of memory";
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        cs_image *im = &ix->img[i];
-        NEED(12);
-        uint64_t h = get_u(p, 4), w = get_u(p + 4, 4), present = get_u(p + 8, 4);
-        p += 12;
-        if (h == 0 || w == 0 || h > CS_MAX_SIDE || w > CS_MAX_SIDE || present > (uint64_t)classes)
-            goto bad;
-        im->h = (int)h, im->w = (int)w;
-        if (image_alloc(im, classes) != 0)
-            goto oom;
-        const unsigned char *mark = p;
-        /* first pass: counts and location counts, to size the block */
-        uint64_t sum = 0;
-        int64_t prev = -1;
-        for (uint64_t k = 0; k < present; k++) {
-            NEED(16);
-            uint64_t c = get_u(p, 4), cnt = get_u(p + 4, 8), nl = get_u(p + 12, 4);
-            p += 16;
-            if ((int64_t)c <= prev || c >= (uint64_t)classes || c == (uint64_t)(uint32_t)ignore || cnt == 0 ||
-                cnt > h * w || nl != (c == 0 ? 0 : locs_kept((int64_t)cnt, max_locs)))
-                goto bad;
-            prev = (int64_t)c;
-            sum += cnt;
-            im->count[c] = (int64_t)cnt;
-            im->nloc[c] = (uint32_t)nl;
-            NEED(4 * nl);
-            p += 4 * nl;
-        }
-        if (sum > h * w)
-            goto bad;
-        if (image_layout(im, classes) != 0)
-            goto oom;
-        p = mark;
-        for (uint64_t k = 0; k < present; k++) {
-            uint64_t c = get_u(p, 4), nl = get_u(p + 12, 4);
-            p += 16;
-            int64_t last = -1;
-            for (uint64_t j = 0; j < nl; j++, p += 4) {
-                uint64_t pos = get_u(p, 4);
-                if ((int64_t)pos <= last || pos >= h * w)
-                    goto bad;
-                im->pos[c][j] = (uint32_t)pos;
-                last = (int64_t)pos;
-            }
-        }
-    }
-    if (p != end)
-        goto bad;
-#undef NEED
-    *why = NULL;
-    return ix;
-oom:
-    *why = "out of memory";
-    *corrupt = 0;
-bad:
-    nr_class_index_free(ix);
-bad_nofree:
-    return NULL;
-}
-
-nr_class_index *nr_class_index_get(const nr_dataset *ds, int classes, int ignore, int max_locs,
-                                   const char *cache_path, FILE *report, int *built, char *err, size_t errlen)
-{
-    if (built)
-        *built = 0;
-    if (!ds || !nr_dataset_mask_path(ds, 0)) {
-        ng_fail(err, errlen, "class index: the dataset has no masks");
-        return NULL;
-    }
-    if (classes < 1 || classes > 256 || max_locs < 1) {
-        ng_fail(err, errlen, "class index: bad settings (%d classes, %d locations)", classes, max_locs);
-        return NULL;
-    }
-    int n = nr_dataset_count(ds);
-    uint64_t key = 0;
-    if (dataset_key(ds, &key, err, errlen) != 0)
-        return NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (cache_path) {
-        size_t len = 0;
-        unsigned char *buf = slurp(cache_path, &len);
-        if (buf) {
-            const char *why = NULL;
-            int corrupt = 0;
-            nr_class_index *ix = cache_parse(buf, len, key, n, classes, ignore, max_locs, &why, &corrupt);
-            free(buf);
-            if (ix) {
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                if (report)
-                    fprintf(report, "class statistics: %d masks, from %s (read in %.3f s)\n", n, cache_path,
-                            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-                return ix;
-            }
-            if (report)
-                fprintf(report, "%s%s: %s; indexing the masks again\n", corrupt ? "warning: " : "", cache_path,
-                        why);
-        } else if (errno != ENOENT && report) {
-            fprintf(report, "warning: %s: %s; indexing the masks again\n", cache_path, strerror(errno));
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    nr_class_index *ix = index_build(ds, classes, ignore, max_locs, err, errlen);
-    if (!ix)
-        return NULL;
-    if (built)
-        *built = 1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    char werr[512] = "";
-    int wrote = cache_path && cache_write(ix, key, cache_path, werr, sizeof werr) == 0;
-    if (report) {
-        fprintf(report, "class statistics: %d masks indexed in %.2f s", n, secs);
-        if (wrote)
-            fprintf(report, ", saved in %s", cache_path);
-        fprintf(report, "\n");
-        if (cache_path && !wrote)
-            fprintf(report, "warning: %s (the index is not cached)\n", werr);
-    }
-    return ix;
-}
 
 /* ---- foreground oversampling ---------------------------------------------- */
 
 /* The k-th random value of a sample's draw. */
 static uint64_t sub(uint64_t draw, uint64_t k)
 {
-    return mix(draw ^ mix(0x666f726567726f75ULL + k));
+    return ng_splitmix64(draw ^ ng_splitmix64(0x666f726567726f75ULL + k));
 }
 
 int nr_fg_forced(const nr_fg_sampler *s, int slot, uint64_t draw)
@@ -615,7 +26,7 @@ int nr_fg_forced(const nr_fg_sampler *s, int slot, uint64_t draw)
     if (s->fraction <= 0)
         return 0;
     if (s->mode == NR_FG_RANDOM)
-        return unit(sub(draw, 0)) < s->fraction;
+        return ng_unit(sub(draw, 0)) < s->fraction;
     /* round half to even (the default rounding mode), as Python's round */
     return slot >= (int)nearbyint((double)s->batch * (1.0 - s->fraction));
 }
@@ -651,24 +62,29 @@ int nr_fg_choose(nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h
     int ny = axis_range(img_h, crop_h, &ylo, &yhi), nx = axis_range(img_w, crop_w, &xlo, &xhi);
     __atomic_fetch_add(&s->drawn, 1, __ATOMIC_RELAXED); /* the loader threads share s */
     int cls = -1;
-    const cs_image *im = s->ix && image >= 0 && image < s->ix->n ? &s->ix->img[image] : NULL;
+    const int *fg = NULL;
+    int n_fg = s->ix && image >= 0 && image < nr_class_index_images(s->ix) ? nr_class_index_fg(s->ix, image, &fg) : 0;
     if (nr_fg_forced(s, slot, draw)) {
         __atomic_fetch_add(&s->forced, 1, __ATOMIC_RELAXED);
-        if (im && im->n_fg > 0) {
-            cls = im->fg[below(sub(draw, 1), (uint64_t)im->n_fg)];
-            uint32_t p = im->pos[cls][below(sub(draw, 2), im->nloc[cls])];
-            int py = (int)(p / (uint32_t)im->w), px = (int)(p % (uint32_t)im->w);
-            if (im->h != img_h) /* the image was resized: nearest position */
-                py = (int)((int64_t)py * img_h / im->h);
-            if (im->w != img_w)
-                px = (int)((int64_t)px * img_w / im->w);
+        if (n_fg > 0) {
+            const uint32_t *pos;
+            int ih, iw;
+            cls = fg[ng_below(sub(draw, 1), (uint64_t)n_fg)];
+            int n_pos = nr_class_index_locations(s->ix, image, cls, &pos);
+            uint32_t p = pos[ng_below(sub(draw, 2), (uint64_t)n_pos)];
+            nr_class_index_size(s->ix, image, &ih, &iw);
+            int py = (int)(p / (uint32_t)iw), px = (int)(p % (uint32_t)iw);
+            if (ih != img_h) /* the image was resized: nearest position */
+                py = (int)((int64_t)py * img_h / ih);
+            if (iw != img_w)
+                px = (int)((int64_t)px * img_w / iw);
             int jy = s->jitter < 0 ? crop_h / 4 : s->jitter, jx = s->jitter < 0 ? crop_w / 4 : s->jitter;
             if (jy > (crop_h - 1) / 2)
                 jy = (crop_h - 1) / 2;
             if (jx > (crop_w - 1) / 2)
                 jx = (crop_w - 1) / 2;
-            int dy = (int)below(sub(draw, 3), (uint64_t)(2 * jy + 1)) - jy;
-            int dx = (int)below(sub(draw, 4), (uint64_t)(2 * jx + 1)) - jx;
+            int dy = (int)ng_below(sub(draw, 3), (uint64_t)(2 * jy + 1)) - jy;
+            int dx = (int)ng_below(sub(draw, 4), (uint64_t)(2 * jx + 1)) - jx;
             *y0 = clampi(py + dy - crop_h / 2, ylo, yhi);
             *x0 = clampi(px + dx - crop_w / 2, xlo, xhi);
             if (cy)
@@ -679,8 +95,8 @@ int nr_fg_choose(nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h
         }
         __atomic_fetch_add(&s->forced_empty, 1, __ATOMIC_RELAXED);
     }
-    *y0 = ylo + (int)below(sub(draw, 5), (uint64_t)ny);
-    *x0 = xlo + (int)below(sub(draw, 6), (uint64_t)nx);
+    *y0 = ylo + (int)ng_below(sub(draw, 5), (uint64_t)ny);
+    *x0 = xlo + (int)ng_below(sub(draw, 6), (uint64_t)nx);
     return -1;
 }
 
@@ -688,21 +104,21 @@ int nr_fg_choose(nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h
 
 void nr_repeat_factors(const nr_class_index *ix, double t, double *r)
 {
-    int K = ix->classes;
+    int K = nr_class_index_classes(ix), n = nr_class_index_images(ix);
     int64_t *imgs = calloc((size_t)K, sizeof *imgs);
     if (!imgs) { /* no room for 256 counters: no repetition */
-        for (int i = 0; i < ix->n; i++)
+        for (int i = 0; i < n; i++)
             r[i] = 1;
         return;
     }
-    for (int i = 0; i < ix->n; i++)
+    for (int i = 0; i < n; i++)
         for (int c = 0; c < K; c++)
-            imgs[c] += ix->img[i].count[c] > 0;
-    for (int i = 0; i < ix->n; i++) {
+            imgs[c] += nr_class_index_pixels(ix, i, c) > 0;
+    for (int i = 0; i < n; i++) {
         double ri = 1;
         for (int c = 0; c < K; c++)
-            if (ix->img[i].count[c] > 0) {
-                double f = (double)imgs[c] / ix->n, v = sqrt(t / f);
+            if (nr_class_index_pixels(ix, i, c) > 0) {
+                double f = (double)imgs[c] / n, v = sqrt(t / f);
                 if (v > ri)
                     ri = v;
             }
@@ -738,7 +154,7 @@ void nr_repeat_free(nr_repeat *rp)
 static int extra_copy(const nr_repeat *rp, int64_t k, int i)
 {
     double f = rp->r[i] - floor(rp->r[i]);
-    return f > 0 && unit(mix(mix(rp->key ^ mix((uint64_t)k)) ^ (uint64_t)i)) < f;
+    return f > 0 && ng_unit(ng_splitmix64(ng_splitmix64(rp->key ^ ng_splitmix64((uint64_t)k)) ^ (uint64_t)i)) < f;
 }
 
 static int64_t round_len(const nr_repeat *rp, int64_t k)
@@ -762,7 +178,7 @@ nr_repeat *nr_repeat_new(const double *r, int n, uint64_t seed, int shuffle, cha
         return NULL;
     }
     rp->n = n, rp->shuffle = shuffle;
-    rp->key = mix(seed ^ 0x7265706561745f73ULL);
+    rp->key = ng_splitmix64(seed ^ 0x7265706561745f73ULL);
     double sum = 0;
     for (int i = 0; i < n; i++) {
         if (!(r[i] >= 1) || !(r[i] < 1e6)) {
@@ -801,10 +217,10 @@ static void make_list(nr_repeat *rp)
             rp->list[at++] = i;
     }
     if (rp->shuffle) {
-        uint64_t s = mix(rp->key ^ mix(~(uint64_t)rp->round));
+        uint64_t s = ng_splitmix64(rp->key ^ ng_splitmix64(~(uint64_t)rp->round));
         for (int64_t i = at - 1; i > 0; i--) {
-            s = mix(s);
-            int64_t j = (int64_t)below(s, (uint64_t)(i + 1));
+            s = ng_splitmix64(s);
+            int64_t j = (int64_t)ng_below(s, (uint64_t)(i + 1));
             int t = rp->list[i];
             rp->list[i] = rp->list[j];
             rp->list[j] = t;

@@ -4,8 +4,6 @@
 #include "exec.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include "conv.h"
 #include "dispatch.h"
 #include "grad_sync.h"
+#include "util.h"
 
 struct nr_model {
     ng_graph *g;
@@ -34,26 +33,12 @@ struct nr_model {
     char err[1024];
 };
 
-static void set_err(nr_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(nr_model *m, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m->err, sizeof m->err, fmt, ap);
-    va_end(ap);
-}
+/* The message nr_model_error returns, formatted by util.h's ng_fail. */
+#define set_err(m, ...) ng_fail((m)->err, sizeof (m)->err, __VA_ARGS__)
 
 /* --- random numbers: splitmix64 streams ---------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s) { return (splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double uniform01(uint64_t *s) { return ng_unit(ng_splitmix64_next(s)); }
 
 static double normal01(uint64_t *s)
 {
@@ -204,12 +189,7 @@ void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
 void nr_model_set_profile(nr_model *m, int on) { m->profile_on = on; }
 static int entry_index(const nr_model *m, const char *name);
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+static double now_ns(void) { return 1e9 * ng_now(); }
 
 const double *nr_model_profile(const nr_model *m, const char *entry)
 {

@@ -614,31 +614,15 @@ ng_graph *ng_graph_load(const char *path, char *err, size_t errlen)
         ng_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 1 << 16;
-            unsigned char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                ng_fail(err, errlen, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int rerr = ferror(f) ? errno : 0;
+    size_t len;
+    unsigned char *buf = ng_read_all(f, &len);
+    int rerr = errno;
     fclose(f);
-    if (rerr) {
-        free(buf);
-        ng_fail(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
+    if (!buf) {
+        if (rerr == ENOMEM)
+            ng_fail(err, errlen, "%s: out of memory", path);
+        else
+            ng_fail(err, errlen, "%s: cannot read: %s", path, strerror(rerr));
         return NULL;
     }
     ng_graph *g = ng_graph_parse(buf, len, path, err, errlen);

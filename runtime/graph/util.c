@@ -1,4 +1,4 @@
-/* util.c — the shared error helper and atomic file replacement (util.h). */
+/* util.c — the helpers of util.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
@@ -32,30 +32,103 @@ int ng_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+void *ng_vec_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t max = SIZE_MAX / elem, c = *cap ? *cap : 8;
+    if (need > max)
+        return NULL;
+    while (c < need)
+        c = c <= max / 2 ? 2 * c : need;
+    if (c > max)
+        c = need;
+    void *q = realloc(p, c * elem);
+    if (q)
+        *cap = c;
+    return q;
+}
+
 int ng_buf_put(ng_buf *w, const void *p, size_t n)
 {
     if (w->oom)
         return -1;
     if (n == 0)
         return 0;
-    if (n > SIZE_MAX - w->len) {
+    unsigned char *nb = n <= SIZE_MAX - w->len ? ng_vec_grow(w->b, &w->cap, w->len + n, 1) : NULL;
+    if (!nb) {
         w->oom = 1;
         return -1;
     }
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n)
-            cap = cap > SIZE_MAX / 2 ? w->len + n : cap * 2;
-        unsigned char *nb = realloc(w->b, cap);
-        if (!nb) {
-            w->oom = 1;
-            return -1;
-        }
-        w->b = nb, w->cap = cap;
-    }
+    w->b = nb;
     memcpy(w->b + w->len, p, n);
     w->len += n;
     return 0;
+}
+
+void *ng_read_all(FILE *f, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        char *nb = ng_vec_grow(buf, &cap, n + 65536, 1); /* room for a chunk and the NUL */
+        if (!nb) {
+            free(buf);
+            errno = ENOMEM;
+            return NULL;
+        }
+        buf = nb;
+        size_t room = cap - n - 1, got = fread(buf + n, 1, room, f);
+        n += got;
+        if (got < room)
+            break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+void *ng_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    void *buf = ng_read_all(f, len);
+    int e = errno;
+    fclose(f);
+    errno = e;
+    return buf;
+}
+
+int ng_is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ng_is_file(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+size_t ng_stem_len(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+}
+
+int ng_stem_cmp(const char *x, const char *y)
+{
+    size_t lx = ng_stem_len(x), ly = ng_stem_len(y);
+    int c = memcmp(x, y, lx < ly ? lx : ly);
+    return c ? c : lx < ly ? -1 : lx > ly;
 }
 
 static void atomic_release(ng_atomic *a)

@@ -1,10 +1,12 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
- * too): the error message kept in a caller's buffer, a growable byte buffer,
+ * too): the error message kept in a caller's buffer, the clock, splitmix64,
+ * growable arrays and byte buffers, whole-file reads, file tests and names,
  * and the atomic replacement of a file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Format a message into err (err may be NULL, errlen 0) and return -1, so
@@ -14,20 +16,72 @@ int ng_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
 /* Seconds on the monotonic clock (for intervals). */
 double ng_now(void);
 
+/* splitmix64 (Steele, Lea and Flood 2014), the runtime's random numbers:
+ * each draw is a function of a seed and a position, so runs are
+ * reproducible and resumable; the values must never change (initial
+ * weights, shuffles, crops, dropout masks and the class index depend on
+ * them).  ng_mix64 is its output function, a bijective 64-bit mixer;
+ * ng_splitmix64(x) is the value at state x, ng_mix64(x + NG_GOLDEN64), a
+ * hash of x; ng_splitmix64_next advances the state *s by NG_GOLDEN64 and
+ * returns the value there (the stream seeded by *s). */
+#define NG_GOLDEN64 0x9e3779b97f4a7c15ull
+static inline uint64_t ng_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t ng_splitmix64(uint64_t x) { return ng_mix64(x + NG_GOLDEN64); }
+static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += NG_GOLDEN64); }
+/* From a random 64-bit value r: a uniform integer in 0..m-1 (Lemire's
+ * multiply-shift), a uniform double in [0, 1) (r's top 53 bits). */
+static inline uint64_t ng_below(uint64_t r, uint64_t m) { return (uint64_t)(((unsigned __int128)r * m) >> 64); }
+static inline double ng_unit(uint64_t r) { return (double)(r >> 11) * 0x1.0p-53; }
+
 /* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
  * create folder: why" (or "not a folder") in err. */
 int ng_mkdir_p(const char *path, char *err, size_t errlen);
 
+/* The growable arrays of the tree: room for need (> 0) elements of elem
+ * (> 0) bytes in the heap array p of *cap elements.  When need > *cap, the
+ * capacity doubles (from 8) until it holds need, with the size arithmetic
+ * checked, and p is reallocated.  Returns the array (p itself when it had
+ * room), or NULL when out of memory or the size overflows; then p and *cap
+ * are as they were, so the caller still owns p:
+ *     T *g = ng_vec_grow(a->v, &a->cap, a->n + 1, sizeof *g);
+ *     if (!g) return ... out of memory;
+ *     a->v = g; */
+void *ng_vec_grow(void *p, size_t *cap, size_t need, size_t elem);
+
 /* A growable byte buffer (files built in memory: PNGs, caches, .netg): zero
- * it to start, free(b) when done.  ng_buf_put appends n bytes, growing the
- * capacity by doubling from 4 KiB, with the size arithmetic checked; the
- * first failure sets oom, and later puts do nothing.  0, or -1 once oom. */
+ * it to start, free(b) when done.  ng_buf_put appends n bytes (ng_vec_grow);
+ * the first failure sets oom, and later puts do nothing.  0, or -1 once
+ * oom. */
 typedef struct {
     unsigned char *b;
     size_t len, cap;
     int oom;
 } ng_buf;
 int ng_buf_put(ng_buf *w, const void *p, size_t n);
+
+/* The rest of the stream f, read to its end, in a malloc'ed buffer with a
+ * NUL after its *len bytes (so text can be parsed in place); f stays open.
+ * NULL with errno set on a read error (ENOMEM: out of memory). */
+void *ng_read_all(FILE *f, size_t *len);
+/* The whole file at path (ng_read_all); NULL with errno set (the open's or
+ * the read's). */
+void *ng_read_file(const char *path, size_t *len);
+
+/* path is a folder, a regular file (links followed); 0 when it is not, or
+ * cannot be stat'ed, or path is NULL. */
+int ng_is_dir(const char *path);
+int ng_is_file(const char *path);
+/* The length of name without its extension, its stem: up to the last '.',
+ * unless that is the first character ("a.b.png": 3; ".hidden": 7). */
+size_t ng_stem_len(const char *name);
+/* Names in the order of their stems (bytes; a stem before those it starts):
+ * <0, 0 (one stem: "a.jpg" and "a.png") or >0. */
+int ng_stem_cmp(const char *x, const char *y);
 
 /* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
  * renamed over PATH only when everything was written, so a reader (or a run

@@ -73,19 +73,41 @@ static int lit(parser *ps, const char *w)
     return 0;
 }
 
-static int hex4(parser *ps, unsigned *u)
+int nr_json_hex4(const char *p, size_t n, unsigned *u)
 {
     *u = 0;
-    for (int i = 0; i < 4; i++, ps->p++) {
-        if (ps->p >= ps->end)
-            return -1;
-        char c = *ps->p;
+    for (int i = 0; i < 4; i++) {
+        char c = (size_t)i < n ? p[i] : 0;
         int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
         if (v < 0)
-            return -1;
+            return i;
         *u = *u << 4 | (unsigned)v;
     }
-    return 0;
+    return 4;
+}
+
+char *nr_json_utf8(char *w, unsigned u)
+{
+    if (u < 0x80) {
+        *w++ = (char)u;
+    } else if (u < 0x800) {
+        *w++ = (char)(0xC0 | u >> 6), *w++ = (char)(0x80 | (u & 63));
+    } else if (u < 0x10000) {
+        *w++ = (char)(0xE0 | u >> 12), *w++ = (char)(0x80 | (u >> 6 & 63)), *w++ = (char)(0x80 | (u & 63));
+    } else {
+        *w++ = (char)(0xF0 | u >> 18), *w++ = (char)(0x80 | (u >> 12 & 63));
+        *w++ = (char)(0x80 | (u >> 6 & 63)), *w++ = (char)(0x80 | (u & 63));
+    }
+    return w;
+}
+
+/* 4 hex digits at the cursor, consumed; -1 (the cursor at the first that
+ * is not one) when there are not. */
+static int hex4(parser *ps, unsigned *u)
+{
+    int k = nr_json_hex4(ps->p, (size_t)(ps->end - ps->p), u);
+    ps->p += k;
+    return k == 4 ? 0 : -1;
 }
 
 static char *string(parser *ps)
@@ -140,16 +162,7 @@ static char *string(parser *ps)
                 perr(ps, "\\u0000 in a string");
                 return NULL;
             }
-            if (u < 0x80) {
-                *o++ = (char)u;
-            } else if (u < 0x800) {
-                *o++ = (char)(0xC0 | u >> 6), *o++ = (char)(0x80 | (u & 63));
-            } else if (u < 0x10000) {
-                *o++ = (char)(0xE0 | u >> 12), *o++ = (char)(0x80 | (u >> 6 & 63)), *o++ = (char)(0x80 | (u & 63));
-            } else {
-                *o++ = (char)(0xF0 | u >> 18), *o++ = (char)(0x80 | (u >> 12 & 63));
-                *o++ = (char)(0x80 | (u >> 6 & 63)), *o++ = (char)(0x80 | (u & 63));
-            }
+            o = nr_json_utf8(o, u);
         } else if (map && (map - "\"\"\\\\//b\bf\fn\nr\rt\t") % 2 == 0) {
             *o++ = map[1];
         } else {

@@ -23,6 +23,13 @@ struct nr_json {
 nr_json *nr_json_parse(const char *text, size_t len, char *err, size_t errlen);
 void nr_json_free(nr_json *j);
 
+/* For JSON string decoders (this one and safetensors.c's header parser):
+ * the hex digits of a \u escape at p (n bytes there): how many of the first
+ * 4 are hex digits, stopping at the first that is not (4: all, their value
+ * in *u); and code point u (< 0x110000) as UTF-8 at w, returning the end. */
+int nr_json_hex4(const char *p, size_t n, unsigned *u);
+char *nr_json_utf8(char *w, unsigned u);
+
 /* The member key of an object (NULL when j is no object or lacks it). */
 const nr_json *nr_json_get(const nr_json *j, const char *key);
 /* A number: NUM or BOOL as double; null, missing or another type: NAN. */

@@ -17,6 +17,26 @@
 
 /* ---- shared ------------------------------------------------------------ */
 
+int nr_png_sniff(const void *p, size_t n)
+{
+    return n >= 8 && png_sig_cmp(p, 0, 8) == 0;
+}
+
+int nr_png_size(const char *path, uint32_t *h, uint32_t *w, char *err, size_t errlen)
+{
+    unsigned char b[24]; /* the signature, then IHDR: length, type, width, height */
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    size_t got = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (got < sizeof b || !nr_png_sniff(b, 8) || memcmp(b + 12, "IHDR", 4) != 0)
+        return ng_fail(err, errlen, "%s: not a PNG file", path);
+    *w = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
+    *h = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
+    return 0;
+}
+
 void nr_png_voc_color(int i, uint8_t rgb[3])
 {
     int r = 0, g = 0, b = 0, c = i & 255;
@@ -99,7 +119,7 @@ static int rd_start(rd_state *r, const char *path, char *err, size_t errlen)
 {
     unsigned char sig[8];
     size_t n = rd_bytes(r, sig, sizeof sig);
-    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
+    if (!nr_png_sniff(sig, n)) {
         if (r->fp && ferror(r->fp))
             ng_fail(err, errlen, "%s: %s", path, strerror(errno));
         else

@@ -38,6 +38,13 @@ int nr_png_decode_mask(const void *buf, size_t len, const char *name, int h, int
 #define NR_IMAGE_MAX_SIDE 32768
 #define NR_IMAGE_MAX_PIXELS (1 << 26)
 
+/* p (n bytes) starts with the PNG signature. */
+int nr_png_sniff(const void *p, size_t n);
+/* A PNG's size as its header (IHDR) says, without decoding it: 0, or -1
+ * with "PATH: not a PNG file" (or why it cannot be opened) in err.  The
+ * values are the header's as they are (0 and more than 2^31 included). */
+int nr_png_size(const char *path, uint32_t *h, uint32_t *w, char *err, size_t errlen);
+
 /* The readers above at the file's own size: *out (malloc'ed, the caller
  * frees it) (C,H,W) resp. (H,W), *h, *w its size.  With buf set, the PNG is
  * the len bytes there and messages start with path as its name. */

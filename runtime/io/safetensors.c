@@ -5,6 +5,7 @@
  * place in the header buffer, which the loaded file keeps. */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "json.h"
 #include "util.h"
 
 #include <errno.h>
@@ -68,38 +69,12 @@ static int tensor_bytes(int dtype, int ndim, const int64_t *dim, int64_t *bytes)
 
 /* ---- writing ----------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
+static void sb_str(ng_buf *b, const char *s)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p, b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    ng_buf_put(b, s, strlen(s));
 }
 
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_int(strbuf *b, int64_t v)
+static void sb_int(ng_buf *b, int64_t v)
 {
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%lld", (long long)v);
@@ -108,27 +83,27 @@ static void sb_int(strbuf *b, int64_t v)
 
 /* s as a JSON string literal: quotes, backslashes and control characters
  * escaped; other bytes (UTF-8) as they are. */
-static void sb_json(strbuf *b, const char *s)
+static void sb_json(ng_buf *b, const char *s)
 {
-    sb_add(b, "\"", 1);
+    ng_buf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char tmp[8];
         if (c == '"' || c == '\\') {
             tmp[0] = '\\', tmp[1] = (char)c;
-            sb_add(b, tmp, 2);
+            ng_buf_put(b, tmp, 2);
         } else if (c == '\n') {
-            sb_add(b, "\\n", 2);
+            ng_buf_put(b, "\\n", 2);
         } else if (c == '\t') {
-            sb_add(b, "\\t", 2);
+            ng_buf_put(b, "\\t", 2);
         } else if (c < 0x20) {
             snprintf(tmp, sizeof tmp, "\\u%04x", c);
-            sb_add(b, tmp, 6);
+            ng_buf_put(b, tmp, 6);
         } else {
-            sb_add(b, s, 1);
+            ng_buf_put(b, s, 1);
         }
     }
-    sb_add(b, "\"", 1);
+    ng_buf_put(b, "\"", 1);
 }
 
 static int cmp_str_ptr(const void *a, const void *b)
@@ -139,7 +114,7 @@ static int cmp_str_ptr(const void *a, const void *b)
 /* Check the tensors, and build the header into hdr (padded with spaces to a
  * multiple of 8).  0 or -1 with err. */
 static int build_header(const char *path, int n, const nr_st_tensor *ts,
-                        int n_meta, const char *const *meta_kv, strbuf *hdr,
+                        int n_meta, const char *const *meta_kv, ng_buf *hdr,
                         char *err, size_t errlen)
 {
     if (n < 0 || n_meta < 0 || (n > 0 && !ts) || (n_meta > 0 && !meta_kv)) {
@@ -239,13 +214,13 @@ static int build_header(const char *path, int n, const nr_st_tensor *ts,
 }
 
 /* Write everything to fp.  0, or -1 with errno set. */
-static int write_all(FILE *fp, const strbuf *hdr, int n, const nr_st_tensor *ts)
+static int write_all(FILE *fp, const ng_buf *hdr, int n, const nr_st_tensor *ts)
 {
     unsigned char len8[8];
     uint64_t len = hdr->len;
     for (int k = 0; k < 8; k++)
         len8[k] = (unsigned char)(len >> (8 * k));
-    if (fwrite(len8, 1, 8, fp) != 8 || fwrite(hdr->s, 1, hdr->len, fp) != hdr->len)
+    if (fwrite(len8, 1, 8, fp) != 8 || fwrite(hdr->b, 1, hdr->len, fp) != hdr->len)
         return -1;
     for (int i = 0; i < n; i++) {
         int64_t bytes = 0;
@@ -259,9 +234,9 @@ static int write_all(FILE *fp, const strbuf *hdr, int n, const nr_st_tensor *ts)
 int nr_st_save(const char *path, int n, const nr_st_tensor *ts, int n_meta,
                const char *const *meta_kv, char *err, size_t errlen)
 {
-    strbuf hdr = {0};
+    ng_buf hdr = {0};
     if (build_header(path, n, ts, n_meta, meta_kv, &hdr, err, errlen) < 0) {
-        free(hdr.s);
+        free(hdr.b);
         return -1;
     }
     ng_atomic a;
@@ -275,7 +250,7 @@ int nr_st_save(const char *path, int n, const nr_st_tensor *ts, int n_meta,
             rc = ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(e));
         }
     }
-    free(hdr.s);
+    free(hdr.b);
     return rc;
 }
 
@@ -328,25 +303,12 @@ static int jexpect(jparse *j, char c)
     return jfail(j, "expected '%c'", c);
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static int jhex4(jparse *j, unsigned *u)
 {
     if (j->end - j->p < 4)
         return jfail(j, "short \\u escape");
-    *u = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval((unsigned char)j->p[k]);
-        if (h < 0)
-            return jfail(j, "bad \\u escape");
-        *u = *u << 4 | (unsigned)h;
-    }
+    if (nr_json_hex4(j->p, 4, u) != 4)
+        return jfail(j, "bad \\u escape");
     j->p += 4;
     return 0;
 }
@@ -405,21 +367,7 @@ static int jstring(jparse *j, char **out)
         }
         if (u == 0)
             return jfail(j, "\\u0000 in string");
-        if (u < 0x80) {
-            *w++ = (char)u;
-        } else if (u < 0x800) {
-            *w++ = (char)(0xC0 | u >> 6);
-            *w++ = (char)(0x80 | (u & 0x3F));
-        } else if (u < 0x10000) {
-            *w++ = (char)(0xE0 | u >> 12);
-            *w++ = (char)(0x80 | (u >> 6 & 0x3F));
-            *w++ = (char)(0x80 | (u & 0x3F));
-        } else {
-            *w++ = (char)(0xF0 | u >> 18);
-            *w++ = (char)(0x80 | (u >> 12 & 0x3F));
-            *w++ = (char)(0x80 | (u >> 6 & 0x3F));
-            *w++ = (char)(0x80 | (u & 0x3F));
-        }
+        w = nr_json_utf8(w, u);
     }
     *w = '\0'; /* w <= the closing quote, already consumed */
     return 0;
@@ -539,17 +487,14 @@ static int jmeta(jparse *j, nr_st_file *f)
         return -1;
     if (jaccept(j, '}'))
         return 0;
-    int cap = 0;
+    size_t cap = 0;
     do {
-        if (f->n_meta == cap) {
-            cap = cap ? 2 * cap : 8;
-            const char **m = realloc(f->meta, sizeof *m * 2 * (size_t)cap);
-            if (!m) {
-                ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
-                return -1;
-            }
-            f->meta = m;
+        const char **m = ng_vec_grow(f->meta, &cap, 2 * (size_t)f->n_meta + 2, sizeof *m);
+        if (!m) {
+            ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
+            return -1;
         }
+        f->meta = m;
         char *k, *v;
         if (jstring(j, &k) < 0 || jexpect(j, ':') < 0 || jstring(j, &v) < 0)
             return -1;
@@ -599,7 +544,8 @@ static int jheader(jparse *j, nr_st_file *f, span **spans)
         j->p = j->s + bad;
         return jfail(j, "invalid UTF-8");
     }
-    int cap = 0, have_meta = 0;
+    size_t cap_t = 0, cap_s = 0;
+    int have_meta = 0;
     if (jexpect(j, '{') < 0)
         return -1;
     if (!jaccept(j, '}')) {
@@ -615,19 +561,15 @@ static int jheader(jparse *j, nr_st_file *f, span **spans)
                     return -1;
                 continue;
             }
-            if (f->n == cap) {
-                cap = cap ? 2 * cap : 16;
-                nr_st_tensor *t = realloc(f->t, sizeof *t * (size_t)cap);
-                span *s = t ? realloc(*spans, sizeof *s * (size_t)cap) : NULL;
-                if (t)
-                    f->t = t;
-                if (s)
-                    *spans = s;
-                if (!t || !s) {
-                    ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
-                    return -1;
-                }
+            nr_st_tensor *t = ng_vec_grow(f->t, &cap_t, (size_t)f->n + 1, sizeof *t);
+            if (t)
+                f->t = t;
+            span *s = t ? ng_vec_grow(*spans, &cap_s, (size_t)f->n + 1, sizeof *s) : NULL;
+            if (!s) {
+                ng_fail(j->err, j->errlen, "%s: out of memory", j->path);
+                return -1;
             }
+            *spans = s;
             if (jtensor(j, key, &f->t[f->n], &(*spans)[f->n]) < 0)
                 return -1;
             f->n++;

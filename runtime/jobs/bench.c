@@ -5,24 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 double nr_node_flops(const ng_graph *g, const ng_node *n)
 {
@@ -80,14 +64,14 @@ static void fill_inputs(nr_model *m, uint64_t seed)
     float *im = nr_model_state(m, g->bind.image);
     int64_t n = ng_tensor_nelem(&g->tensors[g->bind.image]);
     for (int64_t i = 0; i < n; i++)
-        im[i] = (float)((next(&s) >> 40) * (1.0 / 16777216.0));
+        im[i] = (float)((ng_splitmix64_next(&s) >> 40) * (1.0 / 16777216.0));
     if (g->bind.labels < 0)
         return;
     int32_t *lb = nr_model_state(m, g->bind.labels);
     int64_t counts[NG_MAX_CLASSES] = {0};
     n = ng_tensor_nelem(&g->tensors[g->bind.labels]);
     for (int64_t i = 0; i < n; i++) {
-        lb[i] = (int32_t)(next(&s) % (uint64_t)g->bind.classes);
+        lb[i] = (int32_t)(ng_splitmix64_next(&s) % (uint64_t)g->bind.classes);
         counts[lb[i]]++;
     }
     nr_model_set_class_weights(m, counts, NULL);
@@ -114,12 +98,12 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
         return ng_fail(err, errlen, "out of memory");
     nr_model_set_profile(m, 1);
     for (int i = 0; i < o->steps; i++) {
-        double t0 = now_s();
+        double t0 = ng_now();
         if (nr_model_run(m, o->entry) != 0) {
             free(t);
             return ng_fail(err, errlen, "%s", nr_model_error(m));
         }
-        t[i] = now_s() - t0;
+        t[i] = ng_now() - t0;
     }
     nr_model_set_profile(m, 0);
     const double *node_ns = nr_model_profile(m, o->entry);

@@ -1,5 +1,5 @@
 /* report.h — netrun report: one self-contained HTML page of a run folder
- * (no network, no JavaScript; charts as inline SVG drawn by report.c,
+ * (no network, no JavaScript; charts as inline SVG drawn by report_svg.c,
  * overlays as PNG data URIs): training and validation curves, the best
  * checkpoint's per-class IoU and confusion matrix, the class weights, the
  * collapse warnings and a gallery of the best and worst validation images.

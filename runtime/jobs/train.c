@@ -51,14 +51,6 @@ static void feed(nr_model *m, const dims *d, const float *image, const int32_t *
 
 /* --- training ---------------------------------------------------------- */
 
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 /* The sample order of one epoch: a Fisher-Yates shuffle seeded by
  * (seed, epoch), or the file order. */
 static void epoch_order(int *perm, int n, uint64_t seed, int epoch, int shuffle)
@@ -67,9 +59,9 @@ static void epoch_order(int *perm, int n, uint64_t seed, int epoch, int shuffle)
         perm[i] = i;
     if (!shuffle)
         return;
-    uint64_t s = mix(seed ^ mix((uint64_t)epoch + 1));
+    uint64_t s = ng_splitmix64(seed ^ ng_splitmix64((uint64_t)epoch + 1));
     for (int i = n - 1; i > 0; i--) {
-        s = mix(s);
+        s = ng_splitmix64(s);
         int j = (int)(s % (uint64_t)(i + 1));
         int t = perm[i];
         perm[i] = perm[j];
