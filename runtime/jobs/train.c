@@ -20,6 +20,7 @@
 #include "options.h"
 #include "overlay.h"
 #include "png.h"
+#include "replicas.h"
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
