@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "bench.h"
+#include "cpu.h"
 #include "dist.h"
 #include "report.h"
 #include "kernels.h"
@@ -273,7 +274,7 @@ static nr_model *load(const char *path, unsigned long long seed)
         ng_graph_free(g);
         return NULL;
     }
-    nr_model *m = nr_model_new(g, seed, err, sizeof err);
+    nr_model *m = nr_model_new(g, nr_backend_cpu(), seed, err, sizeof err);
     if (!m)
         fprintf(stderr, "netrun: %s\n", err);
     return m;

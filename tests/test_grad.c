@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "cpu.h"
 #include "exec.h"
 
 static int failures;
@@ -100,7 +101,7 @@ static void check_ex(const char *name, const char *src, nc_define *defs, int n_d
         return;
     }
     char err[512];
-    nr_model *m = nr_model_new(g, 7, err, sizeof err);
+    nr_model *m = nr_model_new(g, nr_backend_cpu(), 7, err, sizeof err);
     if (!m) {
         printf("FAIL - %s: %s\n", name, err);
         failures++;
@@ -258,7 +259,7 @@ static int load(loaded *L, const char *name, const char *src, float image_scale)
         return 0;
     }
     char err[512];
-    L->m = nr_model_new(g, 7, err, sizeof err);
+    L->m = nr_model_new(g, nr_backend_cpu(), 7, err, sizeof err);
     if (!L->m) {
         printf("FAIL - %s: %s\n", name, err);
         failures++;

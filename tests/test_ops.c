@@ -1,5 +1,7 @@
 /* test_ops.c — the per-op table (as ggml's test-backend-ops): every row of
- * ops.def runs here, its kernels called through one function, run_node.
+ * ops.def runs here, its kernels called through one function, run_node,
+ * through the backend seam (the CPU backend; another backend is checked op
+ * by op against it by the same table).
  * A case is an op, its inputs (shape and kind of values) and attributes: its
  * forward pass against a plain reference in double (a UNARY row's is its own
  * expression, evaluated in double), then, for each input that takes a
@@ -10,12 +12,11 @@
  * function is defined and smooth); backward ops run inside the gradients;
  * an op that no case runs is a failure. */
 #include "autodiff.h"
-#include "conv.h"
-#include "dispatch.h"
+#include "cpu.h"
 #include "kcheck.h"
 
-/* The one way kernels are called here. */
-static void run_node(const nr_kctx *k) { nr_dispatch(k); }
+/* The one way kernels are called here: the backend's run. */
+static void run_node(const nr_kctx *k) { nr_backend_cpu()->run(k); }
 
 /* ---- cases ------------------------------------------------------------- */
 
@@ -768,12 +769,7 @@ static int build(const op_case *c, op_run *R, char *err, size_t errlen)
             R->buf[R->r][i] = frand();
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ng_node *n = &g->nodes[i].n;
-        if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER &&
-            n->op != NG_OP_CONV_TRANSPOSE2D)
-            continue;
-        nr_conv_geom geom;
-        nr_node_conv_geom(&R->G, n, &geom);
-        int64_t need = nr_conv_fast_ws_elems(&geom);
+        int64_t need = (nr_backend_cpu()->scratch_bytes(&R->G, n) + 3) / 4;
         if (need > scratch_elems) {
             free(scratch);
             scratch = aligned_alloc(64, (size_t)(need + 16) * 4 / 64 * 64);

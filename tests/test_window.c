@@ -15,6 +15,7 @@
 
 #include "compile.h"
 #include "batcher.h"
+#include "cpu.h"
 #include "layout.h"
 #include "image.h"
 #include "options.h"
@@ -163,7 +164,7 @@ int main(void)
     ng_graph *g = u.out;
     u.out = NULL;
     nc_unit_free(&u);
-    nr_model *m = nr_model_new(g, 7, err, sizeof err);
+    nr_model *m = nr_model_new(g, nr_backend_cpu(), 7, err, sizeof err);
     snprintf(path, sizeof path, "%s/images", dir);
     nr_dataset *ds = m ? nr_dataset_open(path, 0, err, sizeof err) : NULL;
     if (!ds) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "exec.h"
 #include "netg.h"
 #include "safetensors.h"
@@ -33,7 +34,7 @@ static nr_model *load_model(const char *path)
         fprintf(stderr, "%s\n", err);
         return NULL;
     }
-    nr_model *m = nr_model_new(g, 7, err, sizeof err);
+    nr_model *m = nr_model_new(g, nr_backend_cpu(), 7, err, sizeof err);
     if (!m)
         fprintf(stderr, "%s\n", err);
     return m;

@@ -34,7 +34,9 @@ static void conv_geom(const ng_tensor *x, const ng_tensor *w, const ng_tensor *y
     g->groups = ng_conv_groups(n);
 }
 
-void nr_node_conv_geom(const ng_graph *G, const ng_node *n, nr_conv_geom *g)
+/* The geometry of a conv2d, conv2d_bwd_data, conv2d_bwd_filter or
+ * conv_transpose2d node. */
+static void node_conv_geom(const ng_graph *G, const ng_node *n, nr_conv_geom *g)
 {
     const ng_tensor *T = G->tensors;
     switch (n->op) {
@@ -509,4 +511,19 @@ static const kernel_fn kernels[NG_OP_COUNT] = {
 void nr_dispatch(const nr_kctx *k)
 {
     kernels[k->n->op](k);
+}
+
+int nr_dispatch_supports(const ng_node *n, int precision)
+{
+    return precision == NR_PREC_F32 && n->op < NG_OP_COUNT && kernels[n->op] != NULL;
+}
+
+int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n)
+{
+    if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER &&
+        n->op != NG_OP_CONV_TRANSPOSE2D)
+        return 0;
+    nr_conv_geom geom;
+    node_conv_geom(g, n, &geom);
+    return nr_conv_fast_ws_elems(&geom) * (int64_t)sizeof(float);
 }

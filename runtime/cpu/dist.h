@@ -1,6 +1,7 @@
 /* dist.h — the collectives of data-parallel training across processes
  * (MPI), and their no-op twins in a build without MPI: rank, size,
- * broadcast, allreduce (exec/grad_sync.h averages the gradients with them).
+ * broadcast, allreduce (the CPU backend's collectives, cpu.h, with which
+ * exec/grad_sync.h averages the gradients).
  *
  * Launched by mpirun (Open MPI, MPICH: the launcher's environment says
  * so), nr_dist_init joins the job; otherwise, or in a build without MPI,
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "backend.h" /* nr_dist_req */
 
 /* Joins the MPI job when a launcher started this process (else nothing).
  * 0, or -1 with a message in err. */
@@ -51,12 +53,9 @@ int nr_dist_agree(int rc);
 int nr_dist_failed_together(void);
 
 /* A sum over all ranks in place that goes on while the caller works
- * (MPI_Iallreduce, n < 2^31): nr_dist_test polls it (1: arrived; MPI moves
- * a message only inside MPI calls), nr_dist_wait waits for it.  With one
- * process it is done at once. */
-typedef struct {
-    uint64_t storage[2]; /* an MPI_Request */
-} nr_dist_req;
+ * (MPI_Iallreduce, n < 2^31; r holds its MPI_Request): nr_dist_test polls
+ * it (1: arrived; MPI moves a message only inside MPI calls), nr_dist_wait
+ * waits for it.  With one process it is done at once. */
 void nr_dist_isum_f32(float *x, int64_t n, nr_dist_req *r);
 int nr_dist_test(nr_dist_req *r);
 void nr_dist_wait(nr_dist_req *r);

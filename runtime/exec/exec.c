@@ -1,5 +1,6 @@
 /* exec.c — the graph runner: state and arena allocation, parameter
- * initialization, and the run loop (each node through nr_dispatch). */
+ * initialization, and the run loop, every one of them through the model's
+ * backend (backend.h): its memory, copies, kernels and collectives. */
 #define _POSIX_C_SOURCE 200809L
 #include "exec.h"
 
@@ -8,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "dispatch.h"
 #include "grad_sync.h"
 #include "util.h"
 
 struct nr_model {
     ng_graph *g;
+    const nr_backend *be;     /* runs the graph; all storage below is its memory */
     unsigned char *state;     /* all persistent tensors */
     int64_t *state_off;       /* per tensor: byte offset in state, or -1 */
     unsigned char **arena;    /* per entry, NULL until first run */
@@ -24,11 +24,11 @@ struct nr_model {
     int64_t step;
     int64_t total_steps;      /* fed to bind.total_steps (schedules) */
     double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
-    float *scratch;           /* the fast convolutions' workspace (conv.h) */
+    float *scratch;           /* the backend's workspace (scratch_bytes) */
     int64_t *class_counts;    /* set by nr_model_set_class_weights, or NULL */
-    int64_t scratch_elems;
+    int64_t scratch_bytes;
     int profile_on;
-    nr_dist_plan **dist;      /* per entry: its gradient allreduce (dist.h), or NULL */
+    nr_dist_plan **dist;      /* per entry: its gradient allreduce (grad_sync.h), or NULL */
     char *dist_made;          /* per entry: the plan was made */
     char err[1024];
 };
@@ -56,10 +56,12 @@ static uint64_t hash_name(const char *s)
     return h;
 }
 
-static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
+/* Elements first .. first+n-1 of tensor t's initial values into x[0..n),
+ * over x's zeros; *s is the tensor's random stream (seed ^ its name's hash
+ * at element 0), advanced past them, so that consecutive pieces give the
+ * values of one piece. */
+static void init_values(const ng_tensor *t, int64_t first, int64_t n, uint64_t *s, float *x)
 {
-    int64_t n = ng_tensor_nelem(t);
-    uint64_t s = seed ^ hash_name(t->name);
     switch (t->init) {
     case NG_INIT_ONES:
         for (int64_t i = 0; i < n; i++)
@@ -72,7 +74,7 @@ static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
         for (int64_t i = 0; i < n; i++) {
             double z;
             do
-                z = normal01(&s);
+                z = normal01(s);
             while (fabs(z) > 2.0);
             x[i] = (float)(z * sd);
         }
@@ -81,11 +83,11 @@ static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
     case NG_INIT_GLOROT_UNIFORM: {
         double lim = sqrt(6.0 / (t->init_arg[0] + t->init_arg[1] > 0 ? t->init_arg[0] + t->init_arg[1] : 1));
         for (int64_t i = 0; i < n; i++)
-            x[i] = (float)((2.0 * uniform01(&s) - 1.0) * lim);
+            x[i] = (float)((2.0 * uniform01(s) - 1.0) * lim);
         break;
     }
     case NG_INIT_DATA:
-        memcpy(x, t->data, (size_t)n * sizeof(float));
+        memcpy(x, t->data + first, (size_t)n * sizeof(float));
         break;
     case NG_INIT_CLASS_WEIGHTS: /* until set from the data: all ones */
         for (int64_t i = 0; i < n; i++)
@@ -93,14 +95,31 @@ static void init_tensor(const ng_tensor *t, float *x, uint64_t seed)
         break;
     case NG_INIT_CLASS_PRIORS: /* until set from the data: uniform */
         for (int64_t i = 0; i < n; i++)
-            x[i] = 1.0f / (float)n;
+            x[i] = 1.0f / (float)ng_tensor_nelem(t);
         break;
-    default: /* NONE, ZEROS: the state buffer starts zeroed */
+    default: /* NONE, ZEROS */
         break;
     }
 }
 
-nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
+/* Refuses a graph with a node that m's backend cannot run (at f32, the
+ * only precision yet): 0, or -1 with err. */
+static int check_supported(const nr_model *m, char *err, size_t errlen)
+{
+    for (int e = 0; e < m->g->n_entries; e++) {
+        const ng_entry *en = &m->g->entries[e];
+        for (int i = 0; i < en->n_nodes; i++)
+            if (!m->be->supports(&en->nodes[i], NR_PREC_F32)) {
+                snprintf(err, errlen, "%s: the %s backend cannot run %s at f32 (node %d of entry %s)",
+                         m->g->source ? m->g->source : "graph", m->be->name, ng_ops[en->nodes[i].op].name, i,
+                         en->name);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen)
 {
     nr_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -109,6 +128,7 @@ nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
         return NULL;
     }
     m->g = g;
+    m->be = be;
     m->seed = seed;
     m->state_off = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *m->state_off);
     m->arena = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->arena);
@@ -116,6 +136,10 @@ nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
     m->node_ns = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->node_ns);
     if (!m->state_off || !m->arena || !m->unshared || !m->node_ns) {
         snprintf(err, errlen, "out of memory");
+        nr_model_free(m);
+        return NULL;
+    }
+    if (check_supported(m, err, errlen) != 0) {
         nr_model_free(m);
         return NULL;
     }
@@ -127,16 +151,36 @@ nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen)
         m->state_off[t] = total;
         total += (ng_tensor_bytes(&g->tensors[t]) + 63) / 64 * 64;
     }
-    m->state = aligned_alloc(64, (size_t)(total ? total : 64));
-    if (!m->state) {
+    /* each tensor's span, its padding to 64 bytes included (the spans tile
+     * the state: every byte of it is uploaded), a piece at a time through a
+     * small host buffer: one of a large tensor's size would be mmap'd, and
+     * freeing it would raise malloc's mmap threshold, which changes where
+     * the kernels' later buffers land (and the page faults of a step) */
+    const int64_t piece = 64 << 10;
+    m->state = be->alloc((size_t)total);
+    float *host = malloc((size_t)piece);
+    if (!m->state || !host) {
         snprintf(err, errlen, "out of memory for %lld bytes of parameters and state", (long long)total);
+        free(host);
         nr_model_free(m);
         return NULL;
     }
-    memset(m->state, 0, (size_t)(total ? total : 64));
-    for (int t = 0; t < g->n_tensors; t++)
-        if (m->state_off[t] >= 0)
-            init_tensor(&g->tensors[t], (float *)(m->state + m->state_off[t]), seed);
+    for (int t = 0; t < g->n_tensors; t++) {
+        if (m->state_off[t] < 0)
+            continue;
+        const ng_tensor *x = &g->tensors[t];
+        int64_t n = ng_tensor_nelem(x); /* 4 bytes each, f32 or i32 */
+        int64_t span = (ng_tensor_bytes(x) + 63) / 64 * 64;
+        uint64_t s = seed ^ hash_name(x->name);
+        for (int64_t b = 0; b < span; b += piece) {
+            int64_t bytes = span - b < piece ? span - b : piece, first = b / 4;
+            memset(host, 0, (size_t)bytes);
+            if (first < n)
+                init_values(x, first, n - first < bytes / 4 ? n - first : bytes / 4, &s, host);
+            be->upload(m->state + m->state_off[t] + b, host, (size_t)bytes);
+        }
+    }
+    free(host);
     return m;
 }
 
@@ -146,14 +190,14 @@ void nr_model_free(nr_model *m)
         return;
     for (int e = 0; m->g && e < m->g->n_entries; e++) {
         if (m->arena)
-            free(m->arena[e]);
+            m->be->free(m->arena[e]);
         if (m->node_ns)
             free(m->node_ns[e]);
         if (m->dist)
             nr_dist_plan_free(m->dist[e]);
         if (m->unshared && m->unshared[e]) {
             for (int t = 0; t < m->g->n_tensors; t++)
-                free(m->unshared[e][t]);
+                m->be->free(m->unshared[e][t]);
             free(m->unshared[e]);
         }
     }
@@ -163,8 +207,8 @@ void nr_model_free(nr_model *m)
     free(m->dist);
     free(m->dist_made);
     free(m->class_counts);
-    free(m->scratch);
-    free(m->state);
+    m->be->free(m->scratch);
+    m->be->free(m->state);
     free(m->state_off);
     ng_graph_free(m->g);
     free(m);
@@ -182,8 +226,10 @@ static void feed_counters(nr_model *m)
     const int32_t ids[2] = {m->g->bind.step, m->g->bind.total_steps};
     const int64_t v[2] = {m->step, m->total_steps > 0 ? m->total_steps : 1};
     for (int i = 0; i < 2; i++)
-        if (ids[i] >= 0)
-            *(float *)nr_model_state(m, ids[i]) = (float)v[i];
+        if (ids[i] >= 0) {
+            float f = (float)v[i];
+            m->be->upload(nr_model_state(m, ids[i]), &f, sizeof f);
+        }
 }
 void nr_model_set_unshared(nr_model *m, int on) { m->unshared_on = on; }
 void nr_model_set_profile(nr_model *m, int on) { m->profile_on = on; }
@@ -233,30 +279,46 @@ void *nr_model_tensor(nr_model *m, const char *entry, int t)
     return tensor_ptr(m, e, t);
 }
 
-/* The fast convolutions' workspace, grown to what the entry's conv nodes
- * need (nr_conv_fast_ws_elems); one buffer for every entry, since they run
- * one at a time. */
+int nr_model_write(nr_model *m, int t, const void *src, size_t bytes)
+{
+    void *p = nr_model_state(m, t);
+    if (!p || (int64_t)bytes > ng_tensor_bytes(&m->g->tensors[t])) {
+        set_err(m, "cannot write %zu bytes to tensor %d: not persistent, or smaller", bytes, t);
+        return -1;
+    }
+    m->be->upload(p, src, bytes);
+    return 0;
+}
+
+int nr_model_read(nr_model *m, const char *entry, int t, void *dst, size_t bytes)
+{
+    void *p = nr_model_tensor(m, entry, t);
+    if (!p || (int64_t)bytes > ng_tensor_bytes(&m->g->tensors[t])) {
+        set_err(m, "cannot read %zu bytes of tensor %d in entry %s: none there, or smaller", bytes, t, entry);
+        return -1;
+    }
+    m->be->download(dst, p, bytes);
+    return 0;
+}
+
+/* The backend's workspace, grown to what the entry's nodes need
+ * (scratch_bytes); one buffer for every entry, since they run one at a
+ * time. */
 static int grow_scratch(nr_model *m, const ng_entry *en)
 {
     int64_t need = 0;
     for (int i = 0; i < en->n_nodes; i++) {
-        const ng_node *n = &en->nodes[i];
-        if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER &&
-            n->op != NG_OP_CONV_TRANSPOSE2D)
-            continue;
-        nr_conv_geom g;
-        nr_node_conv_geom(m->g, n, &g);
-        int64_t ws = nr_conv_fast_ws_elems(&g);
-        need = ws > need ? ws : need;
+        int64_t b = m->be->scratch_bytes(m->g, &en->nodes[i]);
+        need = b > need ? b : need;
     }
-    if (need <= m->scratch_elems)
+    if (need <= m->scratch_bytes)
         return 0;
-    float *p = aligned_alloc(64, (size_t)(need * 4 + 63) / 64 * 64);
+    float *p = m->be->alloc((size_t)need);
     if (!p)
         return -1;
-    free(m->scratch);
+    m->be->free(m->scratch);
     m->scratch = p;
-    m->scratch_elems = need;
+    m->scratch_bytes = need;
     return 0;
 }
 
@@ -274,7 +336,7 @@ static int alloc_entry(nr_model *m, int e)
         for (int t = 0; t < m->g->n_tensors; t++) {
             if (en->offset[t] < 0)
                 continue;
-            m->unshared[e][t] = malloc((size_t)ng_tensor_bytes(&m->g->tensors[t]));
+            m->unshared[e][t] = m->be->alloc((size_t)ng_tensor_bytes(&m->g->tensors[t]));
             if (!m->unshared[e][t])
                 goto oom;
         }
@@ -284,8 +346,7 @@ static int alloc_entry(nr_model *m, int e)
         return 0;
     if (grow_scratch(m, en) != 0)
         goto oom;
-    size_t bytes = (size_t)(en->arena_bytes + 63) / 64 * 64;
-    m->arena[e] = aligned_alloc(64, bytes ? bytes : 64);
+    m->arena[e] = m->be->alloc((size_t)en->arena_bytes);
     if (!m->arena[e])
         goto oom;
     return 0;
@@ -294,8 +355,7 @@ oom:
     return -1;
 }
 
-/* The gradient allreduce of entry e across ranks (grad_sync.h): made on its
- * first run, NULL with one process or nothing to reduce. */
+/* The storage of the entry being run, for nr_dist_end_run. */
 typedef struct {
     nr_model *m;
     int e;
@@ -307,23 +367,31 @@ static void *exec_ptr(void *ctx, int t)
     return tensor_ptr(c->m, c->e, t);
 }
 
-static nr_dist_plan *dist_plan(nr_model *m, int e)
+/* The gradient allreduce of entry e across the backend's ranks
+ * (grad_sync.h), made on its first run, into *out: NULL with one rank or
+ * nothing to reduce.  0, or -1 out of memory (netrun then ends every rank:
+ * they would wait for this one's gradients). */
+static int dist_plan(nr_model *m, int e, nr_dist_plan **out)
 {
-    if (nr_dist_size() < 2)
-        return NULL;
-    if (!m->dist) {
+    *out = NULL;
+    if (m->be->ranks() < 2)
+        return 0;
+    if (!m->dist)
         m->dist = calloc((size_t)m->g->n_entries, sizeof *m->dist);
+    if (!m->dist_made)
         m->dist_made = calloc((size_t)m->g->n_entries, 1);
-        if (!m->dist || !m->dist_made) {
-            fprintf(stderr, "netrun: out of memory\n");
-            nr_dist_abort(1);
-        }
-    }
+    if (!m->dist || !m->dist_made)
+        goto oom;
     if (!m->dist_made[e]) {
-        m->dist[e] = nr_dist_plan_new(m->g, &m->g->entries[e]);
+        if (nr_dist_plan_new(m->g, &m->g->entries[e], m->be, &m->dist[e]) != 0)
+            goto oom;
         m->dist_made[e] = 1;
     }
-    return m->dist[e];
+    *out = m->dist[e];
+    return 0;
+oom:
+    set_err(m, "out of memory for the gradient plan of the %s entry", m->g->entries[e].name);
+    return -1;
 }
 
 int nr_model_run(nr_model *m, const char *entry)
@@ -345,11 +413,14 @@ int nr_model_run(nr_model *m, const char *entry)
     }
     double *prof = m->profile_on ? m->node_ns[e] : NULL;
     int updates = 0;
-    nr_dist_plan *dp = dist_plan(m, e);
+    nr_dist_plan *dp;
+    if (dist_plan(m, e, &dp) != 0)
+        return -1;
     exec_ptr_ctx pc = {m, e};
+    const nr_backend *be = m->be;
     feed_counters(m);
-    nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step, .rank = nr_dist_rank() };
-    for (int i = 0; nr_dist_size() > 1 && i < en->n_nodes; i++) /* an entry that trains */
+    nr_kctx k = { .g = m->g, .seed = m->seed, .step = m->step, .rank = be->rank() };
+    for (int i = 0; be->ranks() > 1 && i < en->n_nodes; i++) /* an entry that trains */
         k.collective |= (ng_ops[en->nodes[i].op].flags & NG_F_UPDATE) != 0;
     nr_dist_begin_run(dp);
     for (int i = 0; i < en->n_nodes; i++) {
@@ -367,10 +438,11 @@ int nr_model_run(nr_model *m, const char *entry)
         nr_dist_before_node(dp, i, &k);
         if (prof) {
             double t0 = now_ns();
-            nr_dispatch(&k);
+            be->run(&k);
+            be->sync(); /* the node's own time */
             prof[i] += now_ns() - t0;
         } else {
-            nr_dispatch(&k);
+            be->run(&k);
         }
         nr_dist_after_node(dp, i);
         updates |= (ng_ops[n->op].flags & NG_F_UPDATE) != 0;
@@ -379,10 +451,13 @@ int nr_model_run(nr_model *m, const char *entry)
     const nr_kctx *h;
     for (int j = 0, i; (h = nr_dist_held(dp, j, &i)) != NULL; j++) {
         double t0 = prof ? now_ns() : 0;
-        nr_dispatch(h);
-        if (prof)
+        be->run(h);
+        if (prof) {
+            be->sync();
             prof[i] += now_ns() - t0;
+        }
     }
+    be->sync();
     if (updates)
         m->step++;
     return 0;
@@ -451,7 +526,7 @@ void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out
         const ng_tensor *x = &g->tensors[t];
         if (x->role != NG_ROLE_CONST || ng_tensor_nelem(x) != k)
             continue;
-        float *w = nr_model_state(m, t);
+        float w[NG_MAX_CLASSES]; /* k <= NG_MAX_CLASSES (ng_graph_check) */
         if (x->init == NG_INIT_CLASS_PRIORS) {
             for (int c = 0; c < k; c++)
                 w[c] = (float)(((double)counts[c] + 1) / ((double)total + k));
@@ -463,7 +538,10 @@ void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out
                     w[c] = w[c] < lo ? lo : w[c] > hi ? hi : w[c];
             if (w_out && t == g->bind.class_weights)
                 memcpy(w_out, w, (size_t)k * sizeof *w);
+        } else {
+            continue;
         }
+        m->be->upload(nr_model_state(m, t), w, (size_t)k * sizeof *w);
     }
 }
 

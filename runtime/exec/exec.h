@@ -1,33 +1,47 @@
-/* exec.h — running a compiled graph.
+/* exec.h — running a compiled graph on a backend (backend.h).
  * An nr_model owns the loaded ng_graph, one state buffer for every
  * persistent tensor (inputs, parameters, optimizer state, constants) and
- * one arena per entry, allocated once on first use.  Functions that can
- * fail return 0 / -1 and leave the message in nr_model_error(). */
+ * one arena per entry, allocated once on first use, all in the backend's
+ * memory.  Functions that can fail return 0 / -1 and leave the message in
+ * nr_model_error(). */
 #ifndef NR_EXEC_H
 #define NR_EXEC_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "backend.h"
 #include "netg.h"
 
 typedef struct nr_model nr_model;
 
-/* Takes ownership of g.  Initializes the parameters from seed (each
- * tensor's stream also depends on its name, so adding a layer does not
- * change the others' initial values).  NULL with err on failure. */
-nr_model *nr_model_new(ng_graph *g, uint64_t seed, char *err, size_t errlen);
+/* Takes ownership of g; be (not owned) runs it for the model's life.
+ * Initializes the parameters from seed (each tensor's stream also depends
+ * on its name, so adding a layer does not change the others' initial
+ * values).  NULL with err on failure, a node be cannot run included. */
+nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen);
 void nr_model_free(nr_model *m);
 const ng_graph *nr_model_graph(const nr_model *m);
 const char *nr_model_error(const nr_model *m);
 
-/* Storage of a persistent tensor (NULL for arena tensors). */
+/* Storage of a persistent tensor (NULL for arena tensors), in the
+ * backend's memory: the host reads and writes it in place only on a
+ * backend whose memory is host memory (cpu). */
 void *nr_model_state(nr_model *m, int t);
 /* Storage of any tensor as of the last run of entry (arena tensors are
- * valid until the next run of that entry). */
+ * valid until the next run of that entry); the same caveat. */
 void *nr_model_tensor(nr_model *m, const char *entry, int t);
+/* Copies: bytes of host src to the start of persistent tensor t (an
+ * input fed, a checkpoint's values), and the first bytes of tensor t as of
+ * the last run of entry to host dst (a loss read).  -1 when t has no such
+ * storage or fewer bytes. */
+int nr_model_write(nr_model *m, int t, const void *src, size_t bytes);
+int nr_model_read(nr_model *m, const char *entry, int t, void *dst, size_t bytes);
 
-/* Run one entry.  The step counter (Adam's t, dropout draws) advances
- * after each run of an entry with update ops.  In a data-parallel job
- * (grad_sync.h) a train entry's gradients are averaged over the ranks before the
+/* Run one entry; its results are ready when it returns (the backend's
+ * sync).  The step counter (Adam's t, dropout draws) advances after each
+ * run of an entry with update ops.  Over several ranks (the backend's
+ * ranks()) a train entry's gradients are averaged over them before the
  * updates read them (the updates then run last). */
 int nr_model_run(nr_model *m, const char *entry);
 int64_t nr_model_step(const nr_model *m);
@@ -60,11 +74,5 @@ void nr_model_set_class_weights(nr_model *m, const int64_t *counts, float *w_out
 const int64_t *nr_model_class_counts(const nr_model *m);
 /* The graph has a constant computed from the class counts. */
 int nr_model_wants_class_counts(const nr_model *m);
-
-/* Rank 0's parameters, optimizer state, constants and step, to every rank. */
-void nr_dist_bcast_model(nr_model *m);
-/* A checksum of the parameters and optimizer state into *sum; -1 when the
- * ranks' checksums differ (the weights are no longer the same), else 0. */
-int nr_dist_check_model(nr_model *m, uint64_t *sum);
 
 #endif

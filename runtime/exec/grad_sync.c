@@ -1,7 +1,7 @@
 /* grad_sync.c — the gradients of a data-parallel train entry averaged
- * across ranks in buckets during the backward pass (grad_sync.h), and the
- * model's state made the same on every rank.  The collectives themselves
- * are cpu/dist.c's; with one process the plan is NULL and every call
+ * across ranks in buckets during the backward pass (grad_sync.h).  The
+ * collectives, the buckets' memory and the division by the ranks are the
+ * backend's (backend.h); with one rank the plan is NULL and every call
  * returns at once. */
 #include "grad_sync.h"
 #include "util.h"
@@ -13,8 +13,10 @@
 
 /* seconds of the gradient allreduce that the train entry spent outside its
  * kernels (nr_dist_print_profile): waiting for buckets, polling them, and
- * dividing their tensors by the ranks */
+ * dividing their tensors by the ranks; over d_ranks, those of the last plan
+ * made */
 static double d_wait_s, d_poll_s, d_scale_s;
+static int d_ranks;
 
 typedef struct {
     int first, count;     /* its tensors: members[first .. first+count) */
@@ -36,29 +38,25 @@ typedef struct {
 struct nr_dist_plan {
     const ng_graph *g;
     const ng_entry *en;
+    const nr_backend *be; /* its collectives and memory */
     int *bucket_of;       /* per tensor: its bucket, or -1 */
     int64_t *off;         /* per tensor: float offset in grads */
     int *members;         /* reduced tensors in the order they are produced */
     int n_members;
     bucket *b;
     int n_buckets;
-    float *grads;         /* the reduced gradients themselves, bucket after bucket */
+    float *grads;         /* the reduced gradients themselves, bucket after bucket
+                             (backend memory) */
     int64_t floats;
     char *hold;           /* per node: an update that runs after the backward pass */
     int64_t *snap_off;    /* per node: its inputs' copies in snap */
-    unsigned char *snap;
+    unsigned char *snap;  /* backend memory */
     int64_t snap_bytes;
     held *q;              /* this run's held updates, in order */
     int n_q, n_held;
     int *stats;           /* persistent tensors averaged after the run */
     int n_stats;
 };
-
-static void plan_oom(void)
-{
-    fprintf(stderr, "netrun: out of memory for the gradient plan\n");
-    nr_dist_abort(1);
-}
 
 /* NETRUN_DIST_VERBOSE: the plan on stderr, with the nodes that run while
  * each bucket is in flight (from its last member to its first reader that
@@ -86,17 +84,20 @@ static void describe(const nr_dist_plan *p)
     }
 }
 
-nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en)
+int nr_dist_plan_new(const ng_graph *g, const ng_entry *en, const nr_backend *be, nr_dist_plan **out)
 {
-    if (nr_dist_size() < 2)
-        return NULL;
+    *out = NULL;
+    if (be->ranks() < 2)
+        return 0;
     int nt = g->n_tensors, nn = en->n_nodes;
     char *read_out = calloc((size_t)nt + 1, 1);  /* read by a node outside the backward pass */
     char *derived = calloc((size_t)nt + 1, 1);   /* computed from such a tensor */
     int *last_use = malloc((size_t)(nt + 1) * sizeof *last_use); /* last node that is not held */
     nr_dist_plan *p = calloc(1, sizeof *p);
+    if (p)
+        p->be = be; /* first: nr_dist_plan_free frees through it */
     if (!read_out || !derived || !last_use || !p)
-        plan_oom();
+        goto oom;
     p->g = g;
     p->en = en;
     for (int i = 0; i < nn; i++) {
@@ -121,7 +122,7 @@ nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en)
     p->snap_off = calloc((size_t)nn + 1, sizeof *p->snap_off);
     p->q = calloc((size_t)nn + 1, sizeof *p->q);
     if (!p->bucket_of || !p->off || !p->members || !p->b || !p->stats || !p->hold || !p->snap_off || !p->q)
-        plan_oom();
+        goto oom;
     char *reduced = derived; /* reused below: 1 for the tensors averaged */
     for (int t = 0; t < nt; t++)
         reduced[t] = read_out[t] && !derived[t] && g->tensors[t].dtype == NG_F32;
@@ -213,15 +214,25 @@ nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en)
     free(last_use);
     if (p->n_members == 0 && p->n_stats == 0) {
         nr_dist_plan_free(p);
-        return NULL;
+        return 0;
     }
-    p->grads = malloc((size_t)(p->floats ? p->floats : 1) * sizeof *p->grads);
-    p->snap = malloc((size_t)(p->snap_bytes ? p->snap_bytes : 1));
-    if (!p->grads || !p->snap)
-        plan_oom();
-    if (nr_dist_rank() == 0 && getenv("NETRUN_DIST_VERBOSE"))
+    p->grads = be->alloc((size_t)p->floats * sizeof *p->grads);
+    p->snap = be->alloc((size_t)p->snap_bytes);
+    if (!p->grads || !p->snap) {
+        nr_dist_plan_free(p);
+        return -1;
+    }
+    if (be->rank() == 0 && getenv("NETRUN_DIST_VERBOSE"))
         describe(p);
-    return p;
+    d_ranks = be->ranks();
+    *out = p;
+    return 0;
+oom:
+    free(read_out);
+    free(derived);
+    free(last_use);
+    nr_dist_plan_free(p);
+    return -1;
 }
 
 void nr_dist_plan_free(nr_dist_plan *p)
@@ -235,9 +246,9 @@ void nr_dist_plan_free(nr_dist_plan *p)
     free(p->stats);
     free(p->hold);
     free(p->snap_off);
-    free(p->snap);
+    p->be->free(p->snap);
     free(p->q);
-    free(p->grads);
+    p->be->free(p->grads);
     free(p);
 }
 
@@ -251,10 +262,10 @@ static void finish(nr_dist_plan *p, int j)
     if (b->state == 2)
         return;
     if (b->state == 0) /* not every member ran: cannot happen in a valid entry */
-        nr_dist_isum_f32(p->grads + b->off, b->floats, &b->req);
+        p->be->isum(p->grads + b->off, b->floats, &b->req);
     double t0 = ng_now();
     if (b->state != 3)
-        nr_dist_wait(&b->req);
+        p->be->wait(&b->req);
     d_wait_s += ng_now() - t0;
     b->state = 2;
 }
@@ -283,9 +294,11 @@ int nr_dist_hold(nr_dist_plan *p, int i, const nr_kctx *k)
             continue;
         if (p->bucket_of[t] >= 0) {
             h->k.in[s] = p->grads + p->off[t];
-        } else {
+        } else { /* through the host: the seam has no copy within the backend */
+            unsigned char tmp[SNAP_MAX];
             int64_t bytes = ng_tensor_bytes(&p->g->tensors[t]);
-            memcpy(snap, k->in[s], (size_t)bytes);
+            p->be->download(tmp, k->in[s], (size_t)bytes);
+            p->be->upload(snap, tmp, (size_t)bytes);
             h->k.in[s] = (float *)snap;
             snap += (bytes + 63) / 64 * 64;
         }
@@ -326,12 +339,9 @@ void nr_dist_after_node(nr_dist_plan *p, int i)
         /* divided by N, so that the sum is the average (for N a power of 2
          * the same floats as dividing the sum, subnormals aside), while the
          * kernel's output is still in cache */
-        const float inv = 1.0f / (float)nr_dist_size();
-        float *x = p->grads + p->off[t];
-        for (int64_t e = 0, ne = ng_tensor_nelem(&p->g->tensors[t]); e < ne; e++)
-            x[e] *= inv;
+        p->be->scale(p->grads + p->off[t], ng_tensor_nelem(&p->g->tensors[t]), 1.0f / (float)p->be->ranks());
         if (++b->staged == b->count) {
-            nr_dist_isum_f32(p->grads + b->off, b->floats, &b->req);
+            p->be->isum(p->grads + b->off, b->floats, &b->req);
             b->state = 1;
         }
     }
@@ -341,7 +351,7 @@ void nr_dist_after_node(nr_dist_plan *p, int i)
      * buckets in flight so that they progress while the kernels run */
     for (int j = 0; j < p->n_buckets; j++)
         if (p->b[j].state == 1) {
-            if (nr_dist_test(&p->b[j].req))
+            if (p->be->test(&p->b[j].req))
                 p->b[j].state = 3; /* arrived */
         }
     d_poll_s += ng_now() - t1;
@@ -354,24 +364,22 @@ void nr_dist_end_run(nr_dist_plan *p, nr_dist_ptr_fn ptr, void *ctx)
     /* the buckets not yet waited for: only held updates read them */
     for (int j = 0; j < p->n_buckets; j++)
         finish(p, j);
-    const float inv = 1.0f / (float)nr_dist_size();
     for (int s = 0; s < p->n_stats; s++) {
         float *x = ptr(ctx, p->stats[s]);
         int64_t ne = ng_tensor_nelem(&p->g->tensors[p->stats[s]]);
-        nr_dist_sum_f32(x, ne);
-        for (int64_t e = 0; e < ne; e++)
-            x[e] *= inv;
+        p->be->sum(x, ne);
+        p->be->scale(x, ne, 1.0f / (float)p->be->ranks());
     }
 }
 
 
 void nr_dist_print_profile(FILE *f, double run_s, int64_t steps)
 {
-    if (nr_dist_size() < 2 || steps <= 0)
+    if (d_ranks < 2 || steps <= 0)
         return;
     const double w = d_wait_s, p = d_poll_s, c = d_scale_s;
     double ms = 1e3 / (double)steps, pc = run_s > 0 ? 100.0 / run_s : 0;
     fprintf(f, "gradients over %d ranks, per step of this rank: waited %.2f ms for buckets (%.1f%% of the train "
-            "entry), polled %.2f ms (%.1f%%), divided by the ranks %.2f ms (%.1f%%)\n", nr_dist_size(), w * ms, w * pc,
+            "entry), polled %.2f ms (%.1f%%), divided by the ranks %.2f ms (%.1f%%)\n", d_ranks, w * ms, w * pc,
             p * ms, p * pc, c * ms, c * pc);
 }

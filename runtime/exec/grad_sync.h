@@ -1,15 +1,14 @@
 /* grad_sync.h — what keeps the ranks of a data-parallel job on the same
- * weights: the model's state broadcast and checked, and the gradients of a
- * train entry averaged in buckets while the backward pass goes on (over
- * cpu/dist.h's collectives). */
+ * weights during training: the gradients of a train entry averaged in
+ * buckets while the backward pass goes on, over the backend's collectives
+ * (backend.h: ranks, sum, isum/test/wait). */
 #ifndef NR_GRAD_SYNC_H
 #define NR_GRAD_SYNC_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dispatch.h"
-#include "dist.h"
+#include "backend.h"
 #include "netg.h"
 
 /* --- the gradients of a train entry ------------------------------------
@@ -19,9 +18,9 @@
  * less those computed from such a tensor (a clipped gradient).  Each lives
  * in a bucket, not in the arena: its producer writes it there (the kernel's
  * output pointer redirected), it is divided by the ranks right after, and a
- * bucket is summed
- * with MPI_Iallreduce when it is full (NR_DIST_BUCKET_BYTES) or when a node
- * is about to read one of its tensors, while the backward pass goes on.
+ * bucket is summed with the backend's isum when it is full
+ * (NR_DIST_BUCKET_BYTES) or when a node is about to read one of its
+ * tensors, while the backward pass goes on.
  * netc runs each update right after its gradient (compiler/entry.c), so the
  * executor holds back the updates whose inputs are persistent, averaged
  * gradients or a few small tensors (a scheduled learning rate, copied at
@@ -31,7 +30,7 @@
  * reads the averages there.  Persistent
  * tensors written by an update that reads no gradient (batch_norm's running
  * statistics) are averaged after the run.  The plan is made once per entry;
- * NULL when there is nothing to reduce or one process.
+ * NULL when there is nothing to reduce or one rank.
  * A run: nr_dist_begin_run; per node i, nr_dist_hold (1: skip it now), or
  * nr_dist_before_node, the kernel, nr_dist_after_node; nr_dist_end_run;
  * then the calls nr_dist_held gives, in order. */
@@ -41,7 +40,9 @@ typedef struct nr_dist_plan nr_dist_plan;
 /* The storage of tensor t of the entry being run (exec.c's tensor_ptr). */
 typedef void *(*nr_dist_ptr_fn)(void *ctx, int t);
 
-nr_dist_plan *nr_dist_plan_new(const ng_graph *g, const ng_entry *en);
+/* The plan of entry en over be's ranks into *out (NULL: none needed); 0, or
+ * -1 when out of memory. */
+int nr_dist_plan_new(const ng_graph *g, const ng_entry *en, const nr_backend *be, nr_dist_plan **out);
 void nr_dist_plan_free(nr_dist_plan *p);
 void nr_dist_begin_run(nr_dist_plan *p);
 /* Node i is a held update: its call k is kept (reading the averages) for

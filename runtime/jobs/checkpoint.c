@@ -156,7 +156,7 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
                  nr_st_dtype_name(s->dtype), b, a);
             goto done;
         }
-        memcpy(nr_model_state(m, t), s->data, (size_t)ng_tensor_bytes(x));
+        nr_model_write(m, t, s->data, (size_t)ng_tensor_bytes(x));
     }
     if (opt_state) {
         const char *st = nr_st_meta(f, "step");

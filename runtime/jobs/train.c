@@ -20,6 +20,7 @@
 #include "options.h"
 #include "overlay.h"
 #include "png.h"
+#include "replicas.h"
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
@@ -44,9 +45,9 @@ static dims model_dims(const ng_graph *g)
 static void feed(nr_model *m, const dims *d, const float *image, const int32_t *mask)
 {
     const ng_graph *g = nr_model_graph(m);
-    memcpy(nr_model_state(m, g->bind.image), image, (size_t)d->batch * d->c * d->hw * sizeof(float));
+    nr_model_write(m, g->bind.image, image, (size_t)d->batch * d->c * d->hw * sizeof(float));
     if (mask && g->bind.labels >= 0)
-        memcpy(nr_model_state(m, g->bind.labels), mask, (size_t)d->batch * d->hw * sizeof(int32_t));
+        nr_model_write(m, g->bind.labels, mask, (size_t)d->batch * d->hw * sizeof(int32_t));
 }
 
 /* --- training ---------------------------------------------------------- */
@@ -475,7 +476,8 @@ agree:
             goto done;
         }
         run_s += ng_now() - t_run;
-        float loss = *(float *)nr_model_tensor(m, "train", g->bind.loss);
+        float loss;
+        nr_model_read(m, "train", g->bind.loss, &loss, sizeof loss);
         /* over ranks: the mean of their losses (the global batch's, when the
          * loss sums over ranks), and a signal any of them caught */
         double agreed[2] = {loss, stop_signal};

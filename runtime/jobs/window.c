@@ -281,13 +281,15 @@ static int run_batch(runner *r, char *err, size_t errlen)
             r->bmask[(size_t)s * thw + p] = r->ignore;
     }
     const ng_graph *g = r->g;
-    memcpy(nr_model_state(r->m, g->bind.image), r->bimg, sizeof *r->bimg * (size_t)r->B * r->C * thw);
+    nr_model_write(r->m, g->bind.image, r->bimg, sizeof *r->bimg * (size_t)r->B * r->C * thw);
     if (r->eval && g->bind.labels >= 0)
-        memcpy(nr_model_state(r->m, g->bind.labels), r->bmask, sizeof *r->bmask * (size_t)r->B * thw);
+        nr_model_write(r->m, g->bind.labels, r->bmask, sizeof *r->bmask * (size_t)r->B * thw);
     if (nr_model_run(r->m, r->j->entry) != 0)
         return ng_fail(err, errlen, "%s", nr_model_error(r->m));
     if (r->eval) {
-        r->j->loss_sum += (double)*(float *)nr_model_tensor(r->m, r->j->entry, g->bind.loss) * r->nb;
+        float loss;
+        nr_model_read(r->m, r->j->entry, g->bind.loss, &loss, sizeof loss);
+        r->j->loss_sum += (double)loss * r->nb;
         r->j->loss_n += r->nb;
     }
     r->j->tiles += r->nb;

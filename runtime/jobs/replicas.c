@@ -1,6 +1,7 @@
 /* replicas.c — the model's state made the same on every rank of a
- * data-parallel job, and checked to be (exec.h). */
-#include "exec.h"
+ * data-parallel job, and checked to be (replicas.h). */
+#include "replicas.h"
+
 #include "dist.h"
 
 void nr_dist_bcast_model(nr_model *m)
