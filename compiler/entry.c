@@ -281,10 +281,6 @@ void nc_entry_free(nc_entry *e)
         return;
     free(e->nodes);
     free(e->src);
-    free(e->offset);
-    free(e->first);
-    free(e->last);
-    free(e->alias);
-    free(e->delta);
+    free(e->plan_mem);
     memset(e, 0, sizeof *e);
 }

@@ -21,6 +21,7 @@ typedef struct {
                             (itself, unless written in place over another or
                             placed in a concat's output or a slice's input) */
     int64_t *delta;      /* its byte position in the group's storage */
+    void *plan_mem;      /* the one block offset .. delta are carved from */
     int64_t arena;       /* planned bytes */
     int64_t naive;       /* sum of all arena tensors' bytes */
     int64_t lower;       /* max bytes live at one step (liveness bound) */

@@ -10,6 +10,7 @@
  * The liveness bound counts each group once.
  * Also records the naive sum and the liveness lower bound. */
 #include "entry.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -248,17 +249,27 @@ static void find_zero_copy(const nc_graph *g, nc_entry *e, int *gfirst, int *gla
     free(joined);
 }
 
+/* The plan's arrays of e, one per graph tensor (nt); measures with base
+ * NULL (util.h's ng_carve). */
+static size_t layout(nc_entry *e, char *base, size_t nt)
+{
+    size_t at = 0;
+    e->offset = ng_carve(base, &at, nt, sizeof *e->offset);
+    e->first = ng_carve(base, &at, nt, sizeof *e->first);
+    e->last = ng_carve(base, &at, nt, sizeof *e->last);
+    e->alias = ng_carve(base, &at, nt, sizeof *e->alias);
+    e->delta = ng_carve(base, &at, nt, sizeof *e->delta);
+    return at;
+}
+
 void nc_plan(const nc_graph *g, nc_entry *e)
 {
     size_t nt = g->n_tensors;
-    e->offset = malloc(nt * sizeof *e->offset);
-    e->first = malloc(nt * sizeof *e->first);
-    e->last = malloc(nt * sizeof *e->last);
-    e->alias = malloc(nt * sizeof *e->alias);
-    e->delta = malloc(nt * sizeof *e->delta);
+    e->plan_mem = ng_carve_alloc(layout(e, NULL, nt));
     int *gfirst = malloc(nt * sizeof *gfirst), *glast = malloc(nt * sizeof *glast);
-    if (!e->offset || !e->first || !e->last || !e->alias || !e->delta || !gfirst || !glast)
+    if (!e->plan_mem || !gfirst || !glast)
         nc_die("out of memory");
+    layout(e, e->plan_mem, nt);
     for (size_t t = 0; t < nt; t++) {
         e->offset[t] = -1;
         e->first[t] = e->last[t] = -1;
