@@ -10,7 +10,6 @@
  * The liveness bound counts each group once.
  * Also records the naive sum and the liveness lower bound. */
 #include "entry.h"
-#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -249,27 +248,17 @@ static void find_zero_copy(const nc_graph *g, nc_entry *e, int *gfirst, int *gla
     free(joined);
 }
 
-/* The plan's arrays of e, one per graph tensor (nt); measures with base
- * NULL (util.h's ng_carve). */
-static size_t layout(nc_entry *e, char *base, size_t nt)
-{
-    size_t at = 0;
-    e->offset = ng_carve(base, &at, nt, sizeof *e->offset);
-    e->first = ng_carve(base, &at, nt, sizeof *e->first);
-    e->last = ng_carve(base, &at, nt, sizeof *e->last);
-    e->alias = ng_carve(base, &at, nt, sizeof *e->alias);
-    e->delta = ng_carve(base, &at, nt, sizeof *e->delta);
-    return at;
-}
-
 void nc_plan(const nc_graph *g, nc_entry *e)
 {
     size_t nt = g->n_tensors;
-    e->plan_mem = ng_carve_alloc(layout(e, NULL, nt));
+    e->offset = nc_arena_array(g->arena, nt, sizeof *e->offset);
+    e->first = nc_arena_array(g->arena, nt, sizeof *e->first);
+    e->last = nc_arena_array(g->arena, nt, sizeof *e->last);
+    e->alias = nc_arena_array(g->arena, nt, sizeof *e->alias);
+    e->delta = nc_arena_array(g->arena, nt, sizeof *e->delta);
     int *gfirst = malloc(nt * sizeof *gfirst), *glast = malloc(nt * sizeof *glast);
-    if (!e->plan_mem || !gfirst || !glast)
+    if (!gfirst || !glast)
         nc_die("out of memory");
-    layout(e, e->plan_mem, nt);
     for (size_t t = 0; t < nt; t++) {
         e->offset[t] = -1;
         e->first[t] = e->last[t] = -1;
