@@ -39,6 +39,16 @@ static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += N
 static inline uint64_t ng_below(uint64_t r, uint64_t m) { return (uint64_t)(((unsigned __int128)r * m) >> 64); }
 static inline double ng_unit(uint64_t r) { return (double)(r >> 11) * 0x1.0p-53; }
 
+/* *n *= f for *n, f >= 0: 1, or 0 (and *n as it was) when the product would
+ * pass INT64_MAX; for sizes multiplied out of untrusted dims. */
+static inline int ng_mul_checked(int64_t *n, int64_t f)
+{
+    if (f > 0 && *n > INT64_MAX / f)
+        return 0;
+    *n *= f;
+    return 1;
+}
+
 /* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
  * create folder: why" (or "not a folder") in err. */
 int ng_mkdir_p(const char *path, char *err, size_t errlen);
