@@ -205,41 +205,6 @@ int shape_maxpool(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
-/* x(N,C,H,W) -> (N,C,H*s,W*s) */
-int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                          ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *x = in[0];
-    int32_t s = n->ia[0];
-    (void)ws;
-    if (need(c, x, "input", NG_F32, 4))
-        return -1;
-    if (s < 1)
-        return ng_fail(c->err, c->errlen, "upsample: factor %" PRId32 " must be >= 1", s);
-    if ((int64_t)x->dim[2] * s > INT32_MAX || (int64_t)x->dim[3] * s > INT32_MAX)
-        return ng_fail(c->err, c->errlen, "upsample: output is too large");
-    set_out(out, 4, x->dim[0], x->dim[1], x->dim[2] * s, x->dim[3] * s);
-    return 0;
-}
-
-/* dy(N,C,H*s,W*s) -> (N,C,H,W) */
-int shape_upsample_bwd(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                              ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *dy = in[0];
-    int32_t s = n->ia[0];
-    (void)ws;
-    if (need(c, dy, "dy", NG_F32, 4))
-        return -1;
-    if (s < 1)
-        return ng_fail(c->err, c->errlen, "%s: factor %" PRId32 " must be >= 1", c->op, s);
-    if (dy->dim[2] % s || dy->dim[3] % s)
-        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 ", not a "
-                       "multiple of %" PRId32, c->op, dy->dim[2], dy->dim[3], s);
-    set_out(out, 4, dy->dim[0], dy->dim[1], dy->dim[2] / s, dy->dim[3] / s);
-    return 0;
-}
-
 /* x_i(N,C_i,H,W) -> (N,sum C_i,H,W); inputs named from 1 in messages */
 int shape_concat(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                         ng_tensor *out, int64_t *ws)
