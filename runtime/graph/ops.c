@@ -136,7 +136,8 @@ int shape_reshape(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
-/* x -> count ia[2] along axis ia[0] from ia[1] */
+/* SLICE x -> count ia[2] along axis ia[0] from ia[1]; PAD (its adjoint)
+ * x -> size ia[2] along axis ia[0], x at ia[1] */
 int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                        ng_tensor *out, int64_t *ws)
 {
@@ -145,25 +146,11 @@ int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     (void)ws;
     if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
         return -1;
-    if (ia[1] < 0 || ia[2] < 1 || (int64_t)ia[1] + ia[2] > x->dim[ia[0]])
+    if (n->op == NG_OP_SLICE && (ia[1] < 0 || ia[2] < 1 || (int64_t)ia[1] + ia[2] > x->dim[ia[0]]))
         return ng_fail(c->err, c->errlen, "slice: %" PRId32 " from %" PRId32 " out of "
                        "range (dim %" PRId32 " has %" PRId32 ")", ia[2], ia[1],
                        ia[0], x->dim[ia[0]]);
-    copy_shape(out, x);
-    out->dim[ia[0]] = ia[2];
-    return 0;
-}
-
-/* x -> size ia[2] along axis ia[0], x at ia[1] */
-int shape_pad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                     ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *x = in[0];
-    const int32_t *ia = n->ia;
-    (void)ws;
-    if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
-        return -1;
-    if (ia[1] < 0 || (int64_t)ia[1] + x->dim[ia[0]] > ia[2])
+    if (n->op == NG_OP_PAD && (ia[1] < 0 || (int64_t)ia[1] + x->dim[ia[0]] > ia[2]))
         return ng_fail(c->err, c->errlen, "pad: %" PRId32 " from %" PRId32 " does not "
                        "fit in %" PRId32, x->dim[ia[0]], ia[1], ia[2]);
     copy_shape(out, x);
