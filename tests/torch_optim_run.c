@@ -27,19 +27,15 @@ int main(int argc, char **argv)
     const ng_graph *G = nr_model_graph(m);
     nr_model_set_total_steps(m, total);
     randomize(m, 99, label);
-    dump d;
-    if (dump_init(&d, m) != 0)
-        return 1;
+    dump d = dump_new(m);
     for (int t = 0; t < G->n_tensors; t++) {
         const ng_tensor *x = &G->tensors[t];
         if (t == G->bind.image || t == G->bind.labels) {
             dump_view(&d, t, x->name, nr_model_state(m, t));
         } else if (x->role == NG_ROLE_PARAM) {
-            if (dump_copy(&d, m, t) != 0)
-                return 1;
+            dump_copy(&d, m, t);
             dump_view(&d, t, x->name, d.copy[t]);
-            if (dump_after(&d, m, t) != 0)
-                return 1;
+            dump_after(&d, m, t);
         }
     }
     for (int s = 0; s < steps; s++)

@@ -86,15 +86,23 @@ typedef struct {
     char **after;     /* (tensors) "NAME.after", or NULL */
 } dump;
 
-/* An empty dump of m's tensors: 0, or -1 out of memory. */
-static int dump_init(dump *d, nr_model *m)
+/* p, unless it is NULL: then the program ends (out of memory). */
+static void *must(void *p)
 {
-    d->g = nr_model_graph(m);
-    d->n = 0;
-    d->ts = calloc((size_t)(2 * d->g->n_tensors), sizeof *d->ts);
-    d->copy = calloc((size_t)d->g->n_tensors, sizeof *d->copy);
-    d->after = calloc((size_t)d->g->n_tensors, sizeof *d->after);
-    return d->ts && d->copy && d->after ? 0 : -1;
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* An empty dump of m's tensors. */
+static dump dump_new(nr_model *m)
+{
+    const ng_graph *g = nr_model_graph(m);
+    size_t nt = (size_t)g->n_tensors;
+    return (dump){g, 0, must(calloc(2 * nt, sizeof(nr_st_tensor))), must(calloc(nt, sizeof(float *))),
+                  must(calloc(nt, sizeof(char *)))};
 }
 
 /* Tensor t under name (borrowed) over data. */
@@ -103,28 +111,22 @@ static void dump_view(dump *d, int t, const char *name, const void *data)
     d->ts[d->n++] = view(&d->g->tensors[t], name, data);
 }
 
-/* A copy of tensor t's state in m now, into d->copy[t]: 0, or -1 out of
- * memory. */
-static int dump_copy(dump *d, nr_model *m, int t)
+/* A copy of tensor t's state in m now, into d->copy[t]. */
+static void dump_copy(dump *d, nr_model *m, int t)
 {
     size_t bytes = (size_t)ng_tensor_bytes(&d->g->tensors[t]);
-    if (!(d->copy[t] = malloc(bytes ? bytes : 1)))
-        return -1;
+    d->copy[t] = must(malloc(bytes ? bytes : 1));
     memcpy(d->copy[t], nr_model_state(m, t), bytes);
-    return 0;
 }
 
-/* Tensor t's state in m as it will be at the save, as "NAME.after": 0, or
- * -1 out of memory. */
-static int dump_after(dump *d, nr_model *m, int t)
+/* Tensor t's state in m as it will be at the save, as "NAME.after". */
+static void dump_after(dump *d, nr_model *m, int t)
 {
     const char *name = d->g->tensors[t].name;
     size_t len = strlen(name) + 7;
-    if (!(d->after[t] = malloc(len)))
-        return -1;
+    d->after[t] = must(malloc(len));
     snprintf(d->after[t], len, "%s.after", name);
     dump_view(d, t, d->after[t], nr_model_state(m, t));
-    return 0;
 }
 
 /* Writes the views to the safetensors file at path and frees the dump
