@@ -12,7 +12,8 @@
 #include "grad_sync.h"
 #include "util.h"
 
-/* What the model keeps per entry, made on the entry's first run. */
+/* What the model keeps per entry, each part made when the entry first needs
+ * it (NULL until then). */
 typedef struct {
     unsigned char *arena;     /* its planned tensors, or NULL */
     unsigned char **unshared; /* per tensor, a buffer of its own (debug mode), or NULL */
