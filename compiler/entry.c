@@ -270,4 +270,3 @@ void nc_entry_build_gradients(nc_graph *g, nc_entry *e)
     nc_plan(g, e);
     free(roots);
 }
-
