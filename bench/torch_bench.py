@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_unet import UNet  # noqa: E402  (the same network as bench/rss.sh measures)
+from torch_unet import UNet, add_run_args  # noqa: E402  (the same network as bench/rss.sh measures)
 
 
 def conv_flops(model, x, mode):
@@ -63,18 +63,12 @@ def conv_flops(model, x, mode):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=("train", "infer"), default="train")
-    ap.add_argument("--base", type=int, default=64)
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--depth", type=int, default=4)
-    ap.add_argument("--classes", type=int, default=32)
+    add_run_args(ap, batch=1)
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--clip", type=float, default=0.01, help="gradient value clip (0: none)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
     ap.add_argument("--steps", type=int, default=3, help="timed steps")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -71,6 +71,18 @@ class UNet(nn.Module):
         return self.head2(F.relu(self.head1(self.features(x))))
 
 
+def add_run_args(ap, batch):
+    """The options of a run of the network that torch_bench.py shares: unet.net's BASE, SIZE,
+    DEPTH and CLASSES, the batch (default batch), the threads and the seed."""
+    ap.add_argument("--base", type=int, default=64)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--classes", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+
+
 def load_dataset(d):
     names = sorted(n for n in os.listdir(os.path.join(d, "images"))
                    if n.lower().endswith(".png") and not n.startswith("."))
@@ -91,14 +103,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", help="dataset folder (images/*.png, masks/*.png); "
                     "without it, random data of the same shapes")
-    ap.add_argument("--batch", type=int, default=4)
+    add_run_args(ap, batch=4)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--base", type=int, default=64)
-    ap.add_argument("--depth", type=int, default=4)
-    ap.add_argument("--classes", type=int, default=32)
-    ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

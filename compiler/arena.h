@@ -1,8 +1,8 @@
 /* arena.h — the compile arena: the AST, names and strings of a compilation
- * are carved from one nc_arena and released at once by nc_arena_free.  The
- * growable arrays of the graph IR and the entries live on the heap instead
- * (nc_grow, nc_xcalloc) and are freed by their owners (nc_graph_free,
- * nc_entry_free).  Allocation failure is fatal (netc is a batch tool). */
+ * and the entries' arrays are carved from one nc_arena and released at once
+ * by nc_arena_free.  The growable arrays of the graph IR live on the heap
+ * instead (nc_grow) and are freed by nc_graph_free.  Allocation failure is
+ * fatal (netc is a batch tool). */
 #ifndef NC_ARENA_H
 #define NC_ARENA_H
 

@@ -197,11 +197,14 @@ static void g_neg(ad *A, const nc_node *n, int dy)
     acc(A, x, bop1(A, NG_OP_NEG, dy, NULL, NULL, gname(A, x), n->loc), n->loc);
 }
 
-static void g_exp(ad *A, const nc_node *n, int dy)
+/* The gradient of y = h(x), the input of n, is dy * d, d the tensor h'(x). */
+static void acc_dy_times(ad *A, const nc_node *n, int dy, int d)
 {
     int x = n->n.in[0];
-    acc(A, x, bop2(A, NG_OP_MUL, dy, n->n.out, gname(A, x), n->loc), n->loc);
+    acc(A, x, bop2(A, NG_OP_MUL, dy, d, gname(A, x), n->loc), n->loc);
 }
+
+static void g_exp(ad *A, const nc_node *n, int dy) { acc_dy_times(A, n, dy, n->n.out); }
 
 static void g_log(ad *A, const nc_node *n, int dy)
 {
@@ -221,28 +224,22 @@ static void g_sqrt(ad *A, const nc_node *n, int dy)
 static void g_abs(ad *A, const nc_node *n, int dy)
 {
     int x = n->n.in[0];
-    const char *nm = gname(A, x);
-    int s = bop1(A, NG_OP_SIGN, x, NULL, NULL, gtmp(A, x, "sign"), n->loc);
-    acc(A, x, bop2(A, NG_OP_MUL, dy, s, nm, n->loc), n->loc);
+    acc_dy_times(A, n, dy, bop1(A, NG_OP_SIGN, x, NULL, NULL, gtmp(A, x, "sign"), n->loc));
 }
 
 /* sigmoid(x) = exp(x - softplus(x)), never above 1 */
 static void g_softplus(ad *A, const nc_node *n, int dy)
 {
     int x = n->n.in[0];
-    const char *nm = gname(A, x);
     int d = bop2(A, NG_OP_SUB, x, n->n.out, gtmp(A, x, "sub"), n->loc);
-    int e = bop1(A, NG_OP_EXP, d, NULL, NULL, gtmp(A, x, "sigmoid"), n->loc);
-    acc(A, x, bop2(A, NG_OP_MUL, dy, e, nm, n->loc), n->loc);
+    acc_dy_times(A, n, dy, bop1(A, NG_OP_EXP, d, NULL, NULL, gtmp(A, x, "sigmoid"), n->loc));
 }
 
 /* dy cos(x) */
 static void g_sin(ad *A, const nc_node *n, int dy)
 {
     int x = n->n.in[0];
-    const char *nm = gname(A, x);
-    int c = bop1(A, NG_OP_COS, x, NULL, NULL, gtmp(A, x, "cos"), n->loc);
-    acc(A, x, bop2(A, NG_OP_MUL, dy, c, nm, n->loc), n->loc);
+    acc_dy_times(A, n, dy, bop1(A, NG_OP_COS, x, NULL, NULL, gtmp(A, x, "cos"), n->loc));
 }
 
 /* -dy sin(x) */

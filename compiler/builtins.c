@@ -554,8 +554,18 @@ static int want_classes(elab *E, const nc_expr *call, const char *fn, const char
     return 0;
 }
 
-/* class_weights(scheme = balanced, clip = none): the computed table as a
- * (1, classes, 1, 1) tensor, ready to broadcast along channels */
+/* The computed table (computed_weights) as a (1, classes, 1, 1) tensor,
+ * ready to broadcast along channels. */
+static value weights_view(elab *E, const char *fn, int scheme, double lo, double hi, double beta, nc_loc loc)
+{
+    int t = computed_weights(E, fn, scheme, lo, hi, beta, loc);
+    if (t < 0)
+        return el_v_err();
+    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
+    return reshape_to(E, loc, t, 4, dim, "class_weights_view");
+}
+
+/* class_weights(scheme = balanced, clip = none): the computed table's view */
 static value b_class_weights(elab *E, const nc_expr *call, value *a)
 {
     const char *fn = "class_weights";
@@ -571,11 +581,7 @@ static value b_class_weights(elab *E, const nc_expr *call, value *a)
     }
     if (!want_classes(E, call, fn, "weight"))
         return el_v_err();
-    int t = computed_weights(E, fn, scheme, lo, hi, beta, call->loc);
-    if (t < 0)
-        return el_v_err();
-    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
-    return reshape_to(E, call->loc, t, 4, dim, "class_weights_view");
+    return weights_view(E, fn, scheme, lo, hi, beta, call->loc);
 }
 
 /* effective(beta = 0.99999, clip = none): class_weights(effective, ...) */
@@ -585,11 +591,7 @@ static value b_effective(elab *E, const nc_expr *call, value *a)
     double lo, hi, beta;
     if (!want_beta(E, &a[0], fn, &beta) || !want_clip(E, &a[1], fn, &lo, &hi) || !want_classes(E, call, fn, "weight"))
         return el_v_err();
-    int t = computed_weights(E, fn, NG_CW_EFFECTIVE, lo, hi, beta, call->loc);
-    if (t < 0)
-        return el_v_err();
-    int32_t dim[4] = {1, E->g->bind.classes, 1, 1};
-    return reshape_to(E, call->loc, t, 4, dim, "class_weights_view");
+    return weights_view(E, fn, NG_CW_EFFECTIVE, lo, hi, beta, call->loc);
 }
 
 /* class_priors(): the class frequencies of the training masks, (count_c +

@@ -43,8 +43,6 @@ int nc_compile(nc_unit *u, const nc_options *o)
 
 void nc_unit_free(nc_unit *u)
 {
-    for (int i = 0; i < u->n_entries; i++)
-        nc_entry_free(&u->entries[i]);
     ng_graph_free(u->out);
     nc_graph_free(&u->g);
     nc_arena_free(&u->arena);

@@ -140,6 +140,12 @@ int el_want_choice(elab *E, const value *v, const char *fn, const char *arg,
                    const char *const *choices, int *out);
 int el_bump(nc_arena *a, counter **list, const char *key);
 const char *el_op_name(elab *E, const char *base);
+/* Appends op on the n_in tensors in (ia, fa: its attributes, NULL for
+ * none) as an activation named name, or (el_emit) a fresh name from base
+ * (el_op_name): its tensor value, or an error value after reporting the
+ * shape rule's message at loc. */
+value el_emit_named(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const int32_t *ia, const float *fa,
+                    const char *name);
 value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const int32_t *ia,
               const float *fa, const char *base);
 int el_bind_builtin(elab *E, const nc_expr *call, const char *fn, int n, const pspec *ps, value *out);

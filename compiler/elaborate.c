@@ -93,17 +93,22 @@ func *el_find_func(elab *E, const char *name)
 
 
 /* Emit an op; on a shape error report it at loc with the call chain. */
-value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in,
-                  const int32_t *ia, const float *fa, const char *base)
+value el_emit_named(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const int32_t *ia, const float *fa,
+                    const char *name)
 {
     char err[512];
-    int t = nc_graph_op(E->g, op, n_in, in, ia, fa, el_op_name(E, base), NG_ROLE_ACT,
-                        loc, 0, err, sizeof err);
+    int t = nc_graph_op(E->g, op, n_in, in, ia, fa, name, NG_ROLE_ACT, loc, 0, err, sizeof err);
     if (t < 0) {
         el_error(E, loc, "%s", err);
         return el_v_err();
     }
     return el_tensor_value(t, loc);
+}
+
+value el_emit(elab *E, nc_loc loc, int op, int n_in, const int32_t *in, const int32_t *ia, const float *fa,
+              const char *base)
+{
+    return el_emit_named(E, loc, op, n_in, in, ia, fa, el_op_name(E, base));
 }
 
 /* --- argument binding -------------------------------------------------- */

@@ -77,8 +77,8 @@ static void build(const nc_graph *g, nc_entry *e, const char *name, int train,
     }
     fuse_conv_relu(g, alias, keep, fused);
     e->name = name;
-    e->nodes = nc_xcalloc(nn, sizeof *e->nodes);
-    e->src = nc_xcalloc(nn, sizeof *e->src);
+    e->nodes = nc_arena_array(g->arena, nn, sizeof *e->nodes);
+    e->src = nc_arena_array(g->arena, nn, sizeof *e->src);
     for (size_t i = 0; i < nn; i++) {
         if (!keep[i])
             continue;
@@ -122,12 +122,12 @@ static void recompute(nc_graph *g, nc_entry *e)
             first_bwd = s;
             break;
         }
-    ng_node *nodes = calloc((size_t)n * 2 + 1, sizeof *nodes);
-    int *src = calloc((size_t)n * 2 + 1, sizeof *src);
+    ng_node *nodes = nc_arena_array(g->arena, (size_t)n * 2 + 1, sizeof *nodes);
+    int *src = nc_arena_array(g->arena, (size_t)n * 2 + 1, sizeof *src);
     size_t n_orig = g->n_tensors;
     int *copy_of = malloc(n_orig * sizeof *copy_of); /* forward tensor -> its copy */
     int *made_at = malloc(n_orig * sizeof *made_at); /* forward tensor -> its step */
-    if (!nodes || !src || !copy_of || !made_at)
+    if (!copy_of || !made_at)
         nc_die("out of memory");
     for (size_t t = 0; t < n_orig; t++)
         copy_of[t] = made_at[t] = -1;
@@ -167,8 +167,6 @@ static void recompute(nc_graph *g, nc_entry *e)
         nodes[m] = e->nodes[s];
         src[m++] = e->src[s];
     }
-    free(e->nodes);
-    free(e->src);
     free(copy_of);
     free(made_at);
     e->nodes = nodes;
@@ -186,9 +184,9 @@ static void schedule_updates(const nc_graph *g, nc_entry *e)
     size_t nt = g->n_tensors;
     int *produced = malloc(nt * sizeof *produced), *last_read = malloc(nt * sizeof *last_read);
     int *ready = malloc((size_t)(n + 1) * sizeof *ready);
-    ng_node *nodes = malloc((size_t)(n + 1) * sizeof *nodes);
-    int *src = malloc((size_t)(n + 1) * sizeof *src);
-    if (!produced || !last_read || !ready || !nodes || !src)
+    ng_node *nodes = nc_arena_array(g->arena, (size_t)n + 1, sizeof *nodes);
+    int *src = nc_arena_array(g->arena, (size_t)n + 1, sizeof *src);
+    if (!produced || !last_read || !ready)
         nc_die("out of memory");
     for (size_t t = 0; t < nt; t++)
         produced[t] = last_read[t] = -1;
@@ -232,8 +230,6 @@ static void schedule_updates(const nc_graph *g, nc_entry *e)
     }
     if (m != n)
         nc_die("update schedule lost ops (%d of %d)", m, n);
-    free(e->nodes);
-    free(e->src);
     e->nodes = nodes;
     e->src = src;
     free(produced);
@@ -273,18 +269,4 @@ void nc_entry_build_gradients(nc_graph *g, nc_entry *e)
     build(g, e, "train", 1, roots, n);
     nc_plan(g, e);
     free(roots);
-}
-
-void nc_entry_free(nc_entry *e)
-{
-    if (!e)
-        return;
-    free(e->nodes);
-    free(e->src);
-    free(e->offset);
-    free(e->first);
-    free(e->last);
-    free(e->alias);
-    free(e->delta);
-    memset(e, 0, sizeof *e);
 }

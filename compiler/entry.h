@@ -3,7 +3,8 @@
  * (forward with dropout, loss, backward, updates), `eval` (forward without
  * dropout, loss and output) and `infer` (forward to the output).  Dead
  * nodes are dropped; the order is the graph's creation order, which is
- * topological.  plan.c then gives every arena tensor an offset. */
+ * topological.  plan.c then gives every arena tensor an offset.  An entry's
+ * arrays live in the compile arena of its graph (g->arena). */
 #ifndef NC_ENTRY_H
 #define NC_ENTRY_H
 
@@ -37,7 +38,6 @@ int nc_entries_build(nc_graph *g, nc_entry *e, int recompute);
  * the gradient of every parameter (a graph without optimizer updates),
  * built and planned like the others. */
 void nc_entry_build_gradients(nc_graph *g, nc_entry *e);
-void nc_entry_free(nc_entry *e);
 
 /* Lifetimes and offsets (greedy by size, best fit), see plan.c. */
 void nc_plan(const nc_graph *g, nc_entry *e);

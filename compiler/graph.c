@@ -36,12 +36,7 @@ void nc_graph_free(nc_graph *g)
     free(g->nodes);
     free(g->grad_of);
     free(g->options);
-    g->options = NULL;
-    g->n_options = g->cap_options = 0;
-    g->grad_of = NULL;
-    g->tensors = NULL;
-    g->nodes = NULL;
-    g->n_tensors = g->n_nodes = 0;
+    memset(g, 0, sizeof *g);
 }
 
 static int name_taken(const nc_graph *g, const char *name)

@@ -46,6 +46,7 @@ typedef struct {
 } nc_graph;
 
 void nc_graph_init(nc_graph *g, nc_arena *a);
+/* Releases g's arrays (not the arena) and zeroes g. */
 void nc_graph_free(nc_graph *g);
 
 /* Set option key to value (both copied into the arena), replacing an

@@ -122,14 +122,7 @@ static value b_conv2d(elab *E, const nc_expr *call, value *a)
                           call->loc);
     }
     int32_t in[3] = {a[0].t, wt, bt};
-    char err[512];
-    int y = nc_graph_op(E->g, NG_OP_CONV2D, 3, in, ia, NULL, base, NG_ROLE_ACT, call->loc, 0,
-                        err, sizeof err);
-    if (y < 0) {
-        el_error(E, call->loc, "%s", err);
-        return el_v_err();
-    }
-    return el_tensor_value(y, call->loc);
+    return el_emit_named(E, call->loc, NG_OP_CONV2D, 3, in, ia, NULL, base);
 }
 
 static value b_relu(elab *E, const nc_expr *call, value *a)
@@ -359,14 +352,7 @@ static value norm_layer(elab *E, const nc_expr *call, value *a, const char *fn)
     norm_affine(E, (int)a[3].num, base, c, call->loc, in);
     int32_t ia[NG_MAX_IA] = {groups};
     float fa[NG_MAX_FA] = {(float)eps};
-    char err[512];
-    int y = nc_graph_op(E->g, NG_OP_GROUP_NORM, 3, in, ia, fa, base, NG_ROLE_ACT, call->loc, 0, err,
-                        sizeof err);
-    if (y < 0) {
-        el_error(E, call->loc, "%s", err);
-        return el_v_err();
-    }
-    return el_tensor_value(y, call->loc);
+    return el_emit_named(E, call->loc, NG_OP_GROUP_NORM, 3, in, ia, fa, base);
 }
 
 /* group_norm(x, groups, eps = 1e-5, affine = true, name = none) */
@@ -427,22 +413,15 @@ static value b_batch_norm(elab *E, const nc_expr *call, value *a)
     E->g->tensors[in[3]].t.data = init;
     int32_t ia[NG_MAX_IA] = {1};
     float fa[NG_MAX_FA] = {(float)eps, (float)momentum};
-    char err[512];
-    int y = nc_graph_op(E->g, NG_OP_BATCH_NORM, 4, in, ia, fa, base, NG_ROLE_ACT, call->loc, 0, err,
-                        sizeof err);
-    if (y >= 0 && momentum > 0) {
+    value y = el_emit_named(E, call->loc, NG_OP_BATCH_NORM, 4, in, ia, fa, base);
+    if (y.k != V_ERR && momentum > 0) {
         int32_t uin[2] = {in[3], a[0].t};
         float ufa[NG_MAX_FA] = {(float)momentum};
-        if (nc_graph_op(E->g, NG_OP_BATCH_NORM_UPDATE, 2, uin, NULL, ufa,
-                        nc_arena_printf(E->a, "%s.update", base), NG_ROLE_ACT, call->loc, 0, err,
-                        sizeof err) < 0)
-            y = -1;
+        if (el_emit_named(E, call->loc, NG_OP_BATCH_NORM_UPDATE, 2, uin, NULL, ufa,
+                          nc_arena_printf(E->a, "%s.update", base)).k == V_ERR)
+            return el_v_err();
     }
-    if (y < 0) {
-        el_error(E, call->loc, "%s", err);
-        return el_v_err();
-    }
-    return el_tensor_value(y, call->loc);
+    return y;
 }
 
 
@@ -533,14 +512,7 @@ static value b_conv_transpose2d(elab *E, const nc_expr *call, value *a)
     }
     int32_t in[3] = {a[0].t, wt, bt};
     int32_t ia[NG_MAX_IA] = {stride, pad[0], pad[1], pad[0], pad[1], (int32_t)ho, (int32_t)wo};
-    char err[512];
-    int y = nc_graph_op(E->g, NG_OP_CONV_TRANSPOSE2D, 3, in, ia, NULL, base, NG_ROLE_ACT, call->loc, 0, err,
-                        sizeof err);
-    if (y < 0) {
-        el_error(E, call->loc, "%s", err);
-        return el_v_err();
-    }
-    return el_tensor_value(y, call->loc);
+    return el_emit_named(E, call->loc, NG_OP_CONV_TRANSPOSE2D, 3, in, ia, NULL, base);
 }
 
 int el_is_none(const value *v)

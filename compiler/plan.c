@@ -251,13 +251,13 @@ static void find_zero_copy(const nc_graph *g, nc_entry *e, int *gfirst, int *gla
 void nc_plan(const nc_graph *g, nc_entry *e)
 {
     size_t nt = g->n_tensors;
-    e->offset = malloc(nt * sizeof *e->offset);
-    e->first = malloc(nt * sizeof *e->first);
-    e->last = malloc(nt * sizeof *e->last);
-    e->alias = malloc(nt * sizeof *e->alias);
-    e->delta = malloc(nt * sizeof *e->delta);
+    e->offset = nc_arena_array(g->arena, nt, sizeof *e->offset);
+    e->first = nc_arena_array(g->arena, nt, sizeof *e->first);
+    e->last = nc_arena_array(g->arena, nt, sizeof *e->last);
+    e->alias = nc_arena_array(g->arena, nt, sizeof *e->alias);
+    e->delta = nc_arena_array(g->arena, nt, sizeof *e->delta);
     int *gfirst = malloc(nt * sizeof *gfirst), *glast = malloc(nt * sizeof *glast);
-    if (!e->offset || !e->first || !e->last || !e->alias || !e->delta || !gfirst || !glast)
+    if (!gfirst || !glast)
         nc_die("out of memory");
     for (size_t t = 0; t < nt; t++) {
         e->offset[t] = -1;

@@ -1,7 +1,9 @@
 /* check.h — what the C unit tests share: one line per check with counts
- * ("ok - name" / "FAIL - name: detail"), and a scratch folder under /tmp
- * with helpers to name paths in it, make folders and remove it again.
- * Included by kcheck.h (the kernel tests), test_io.c and test_report.c. */
+ * ("ok - name" / "FAIL - name: detail"), a scratch folder under /tmp
+ * with helpers to name paths in it, make folders and remove it again, and
+ * the end of a test program (check_done).
+ * Included by kcheck.h (the kernel tests), test_backend.c, test_data.c,
+ * test_io.c, test_report.c and test_sampler.c. */
 #ifndef CHECK_H
 #define CHECK_H
 
@@ -104,6 +106,21 @@ static __attribute__((unused)) void rm_rf(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+/* A test program's last words: the counts, then the scratch folder removed
+ * (kept for a look when a check failed); returns the exit status, 1 when a
+ * check failed. */
+static __attribute__((unused)) int check_done(void)
+{
+    printf("%d checks, %d failed\n", n_checks, n_fail);
+    if (tmpdir[0] && n_fail == 0)
+        rm_rf(tmpdir);
+    else if (tmpdir[0])
+        printf("# the scratch folder is kept: %s\n", tmpdir);
+    return n_fail ? 1 : 0;
 }
 
 #endif

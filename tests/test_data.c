@@ -292,7 +292,5 @@ int main(void)
     test_geometry();
     test_jpeg();
     test_batcher_sizes();
-    rm_rf(tmpdir);
-    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

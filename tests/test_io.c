@@ -931,7 +931,5 @@ int main(void)
     test_augment_case(8, 8, "8x8");
     test_augment_case(6, 10, "6x10");
     test_safetensors();
-    rm_rf(tmpdir);
-    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

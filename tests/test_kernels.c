@@ -173,6 +173,20 @@ static void test_slice_channels(void)
 
 /* ---- softmax ---------------------------------------------------------- */
 
+/* One pixel's c logits xp[0], xp[hw], ..., xp[(c-1)*hw]: their max into *m
+ * and the sum of exp(x - m), in double (the references' log-sum-exp is
+ * m + log of it). */
+static double ref_sum_exp(const float *xp, int c, int64_t hw, double *m)
+{
+    double s = 0.0;
+    *m = -INFINITY;
+    for (int k = 0; k < c; k++)
+        *m = fmax(*m, xp[k * hw]);
+    for (int k = 0; k < c; k++)
+        s += exp(xp[k * hw] - *m);
+    return s;
+}
+
 static void test_softmax(void)
 {
     enum { N = 2, C = 5, HW = 300 };   /* 300 pixels: crosses a 256-pixel block */
@@ -182,11 +196,7 @@ static void test_softmax(void)
         x[i] = 8.0f * frand() + ((i / HW) % 2 ? 1000.0f : 0.0f) * (i < T / 2);
     for (int n = 0; n < N; n++)
         for (int p = 0; p < HW; p++) {
-            double m = -INFINITY, s = 0.0;
-            for (int c = 0; c < C; c++)
-                m = fmax(m, x[(n * C + c) * HW + p]);
-            for (int c = 0; c < C; c++)
-                s += exp(x[(n * C + c) * HW + p] - m);
+            double m, s = ref_sum_exp(x + n * C * HW + p, C, HW, &m);
             for (int c = 0; c < C; c++)
                 ref[(n * C + c) * HW + p] = (float)(exp(x[(n * C + c) * HW + p] - m) / s);
         }
@@ -221,11 +231,7 @@ static double naive_ce(int n, int c, int64_t hw, const float *x, const int32_t *
             const float *xp = x + (int64_t)b * c * hw + p;
             int32_t y = lab[b * hw + p];
             int valid = y != ignore && y >= 0 && y < c;
-            double m = -INFINITY, s = 0.0, wy = valid ? (w ? w[y] : 1.0) : 0.0;
-            for (int k = 0; k < c; k++)
-                m = fmax(m, xp[k * hw]);
-            for (int k = 0; k < c; k++)
-                s += exp(xp[k * hw] - m);
+            double m, s = ref_sum_exp(xp, c, hw, &m), wy = valid ? (w ? w[y] : 1.0) : 0.0;
             if (valid)
                 loss += wy * (m + log(s) - xp[y * hw]);
             if (d)
@@ -563,11 +569,7 @@ static void test_log_softmax_labels_slice(void)
         x[i] = 8.0f * frand() + (i < T / 2 ? 500.0f : 0.0f);
     for (int n = 0; n < N; n++) /* double reference */
         for (int p = 0; p < HW; p++) {
-            double m = -INFINITY, z = 0;
-            for (int c = 0; c < C; c++)
-                m = fmax(m, x[(n * C + c) * HW + p]);
-            for (int c = 0; c < C; c++)
-                z += exp(x[(n * C + c) * HW + p] - m);
+            double m, z = ref_sum_exp(x + n * C * HW + p, C, HW, &m);
             for (int c = 0; c < C; c++)
                 ref[(n * C + c) * HW + p] = (float)(x[(n * C + c) * HW + p] - m - log(z));
         }
@@ -680,6 +682,5 @@ int main(void)
     test_reduce_expand();
     test_log_softmax_labels_slice();
     test_thread_invariance();
-    printf("%d checks, %d failed\n", n_checks, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

@@ -160,6 +160,5 @@ int main(void)
     test_sort_cumsum();
     test_spatial_ops();
     test_ext_thread_invariance();
-    printf("%d checks, %d failed\n", n_checks, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

@@ -140,6 +140,5 @@ int main(void)
     test_by_hand();
     test_against_reference();
     test_sum_squares_and_threads();
-    printf("%d checks, %d failed\n", n_checks, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

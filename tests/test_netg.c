@@ -9,9 +9,11 @@
  * SEED_DIR/payload.bin for the fuzzer's seed corpus). */
 #define _POSIX_C_SOURCE 200809L
 #include "netg.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1061,9 +1063,33 @@ static void test_basics(void)
     check(ng_graph_entry(NULL, "train") == NULL, "NULL-safe helpers");
 }
 
+/* util.h's ng_carve: a measuring pass, then arrays carved in order from one
+ * zeroed block, each aligned for any type; a size that overflows is refused. */
+static void test_carve(void)
+{
+    size_t at = 0;
+    ng_carve(NULL, &at, 3, sizeof(char));
+    ng_carve(NULL, &at, 5, sizeof(double));
+    size_t bytes = at;
+    char *base = ng_carve_alloc(bytes);
+    at = 0;
+    char *c = ng_carve(base, &at, 3, sizeof *c);
+    double *d = ng_carve(base, &at, 5, sizeof *d);
+    check(base && c == base && (char *)d >= c + 3 && (uintptr_t)d % _Alignof(max_align_t) == 0 &&
+          at == bytes && (char *)(d + 5) == base + bytes && c[2] == 0 && d[4] == 0,
+          "carve: arrays in order in one zeroed block, aligned");
+    free(base);
+    at = 0;
+    ng_carve(NULL, &at, SIZE_MAX / 2, 4);
+    size_t over = at;
+    ng_carve(NULL, &at, 1, 1);
+    check(over == SIZE_MAX && at == SIZE_MAX && !ng_carve_alloc(at), "carve: an overflowing size is refused");
+}
+
 int main(int argc, char **argv)
 {
     test_basics();
+    test_carve();
     ng_graph *g = build_graph();
     test_roundtrip(g, argc > 1 ? argv[1] : NULL);
     test_corruption(g);

@@ -928,6 +928,5 @@ int main(void)
             strcat(strcat(missing, " "), ng_ops[op].name);
     check(!missing[0], "every op of ops.def runs in some case", "never run:%s", missing);
     free(scratch);
-    printf("%d checks, %d failed\n", n_checks, n_fail);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

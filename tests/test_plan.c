@@ -173,8 +173,8 @@ static void check_random(int seed)
     memset(&e, 0, sizeof e);
     e.name = "random";
     e.n_nodes = (int)g.n_nodes;
-    e.nodes = calloc(g.n_nodes + 1, sizeof *e.nodes);
-    e.src = calloc(g.n_nodes + 1, sizeof *e.src);
+    e.nodes = nc_arena_array(&a, g.n_nodes + 1, sizeof *e.nodes);
+    e.src = nc_arena_array(&a, g.n_nodes + 1, sizeof *e.src);
     for (size_t i = 0; i < g.n_nodes; i++)
         e.nodes[i] = g.nodes[i].n;
     nc_plan(&g, &e);
@@ -191,7 +191,6 @@ static void check_random(int seed)
     if (!bad && seed % 50 == 0)
         printf("ok - %s: %d ops, arena / bound %.3f\n", label, e.n_nodes,
                e.lower ? (double)e.arena / e.lower : 1.0);
-    nc_entry_free(&e);
     nc_graph_free(&g);
     nc_arena_free(&a);
 }

@@ -205,6 +205,5 @@ int main(void)
 {
     test_blend();
     test_json();
-    printf("# %d passed, %d failed\n", n_checks - n_fail, n_fail);
-    return n_fail != 0;
+    return check_done();
 }

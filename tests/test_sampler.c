@@ -599,8 +599,5 @@ int main(void)
     test_cache();
     test_foreground();
     test_repeat();
-    printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
-    if (n_fail == 0)
-        rm_rf(tmpdir);
-    return n_fail ? 1 : 0;
+    return check_done();
 }

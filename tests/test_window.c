@@ -119,6 +119,17 @@ static void reference(nr_model *m, const float *img, double ov, int n_sym, float
         }
 }
 
+/* How many of the tiles at (py[a], px[b]) cover each pixel, into cover (H,W). */
+static void count_cover(const int *py, int ny, const int *px, int nx, int *cover)
+{
+    memset(cover, 0, sizeof *cover * H * W);
+    for (int a = 0; a < ny; a++)
+        for (int b = 0; b < nx; b++)
+            for (int y = 0; y < T; y++)
+                for (int x = 0; x < T; x++)
+                    cover[(py[a] + y) * W + px[b] + x]++;
+}
+
 /* How many pixels of pred differ from the argmax of ref (K,H,W), not
  * counting near-ties (top two within 1e-4 relative). */
 static int differ(const uint8_t *pred, const float *ref)
@@ -171,32 +182,20 @@ int main(void)
         printf("FAIL - setup: %s\n", err);
         return 1;
     }
-    float img[H * W], tile[T * T], probs[K * T * T], gauss[T * T];
+    float img[H * W], tile[T * T], probs[K * T * T];
     for (int i = 0; i < H * W; i++)
         img[i] = px[i] / 255.0f;
 
     /* reference: sliding windows, overlap 0.5 */
-    static float acc[K * H * W], wsum[H * W];
+    static float acc[K * H * W];
+    static int cover[H * W];
     int py[8], pxs[8];
     int ny = nr_window_positions(H, T, 0.5, py, 8), nx = nr_window_positions(W, T, 0.5, pxs, 8);
-    nr_window_gaussian(T, T, 0.125, gauss);
-    for (int a = 0; a < ny; a++)
-        for (int b = 0; b < nx; b++) {
-            nr_window_f32(img, 1, H, W, py[a], pxs[b], tile, T, T, 0);
-            run_tile(m, tile, probs);
-            for (int y = 0; y < T; y++)
-                for (int x = 0; x < T; x++) {
-                    int iy = py[a] + y, ix = pxs[b] + x;
-                    if (iy >= H || ix >= W)
-                        continue;
-                    wsum[iy * W + ix] += gauss[y * T + x];
-                    for (int k = 0; k < K; k++)
-                        acc[k * H * W + iy * W + ix] += gauss[y * T + x] * probs[k * T * T + y * T + x];
-                }
-        }
+    reference(m, img, 0.5, 1, acc);
+    count_cover(py, ny, pxs, nx, cover);
     int covered = 0;
     for (int p = 0; p < H * W; p++)
-        covered += wsum[p] > 0;
+        covered += cover[p] > 0;
     snprintf(msg, sizeof msg, "positions %d x %d, last at %d and %d", ny, nx, py[ny - 1], pxs[nx - 1]);
     check(ny == 4 && nx == 4 && py[ny - 1] == H - T && pxs[nx - 1] == W - T && covered == H * W,
           "the tiles cover the image to its borders", msg);
@@ -214,13 +213,7 @@ int main(void)
     nr_option_set(g, "overlap", "0", err, sizeof err);
     ny = nr_window_positions(H, T, 0, py, 8), nx = nr_window_positions(W, T, 0, pxs, 8);
     rc = nr_window_run(m, ds, &j, err, sizeof err);
-    static int cover[H * W];
-    memset(cover, 0, sizeof cover);
-    for (int a = 0; a < ny; a++)
-        for (int b = 0; b < nx; b++)
-            for (int y = 0; y < T; y++)
-                for (int x = 0; x < T; x++)
-                    cover[(py[a] + y) * W + pxs[b] + x]++;
+    count_cover(py, ny, pxs, nx, cover);
     int compared = 0;
     bad = 0;
     for (int a = 0; a < ny; a++)

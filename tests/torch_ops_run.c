@@ -34,15 +34,11 @@ int main(int argc, char **argv)
     }
     randomize(m, 2024, label);
     /* the parameters and state before the runs, the activations after */
-    nr_st_tensor *ts = calloc((size_t)G->n_tensors, sizeof *ts);
-    float **copies = calloc((size_t)G->n_tensors, sizeof *copies);
-    int n = 0;
+    dump d = dump_new(m);
     for (int t = 0; t < G->n_tensors; t++) {
         const ng_tensor *x = &G->tensors[t];
-        if (x->dtype != NG_F32 || !ng_role_is_persistent(x->role) || x->role == NG_ROLE_CONST)
-            continue;
-        if (!(copies[t] = state_copy(m, t)))
-            return 1;
+        if (x->dtype == NG_F32 && ng_role_is_persistent(x->role) && x->role != NG_ROLE_CONST)
+            dump_copy(&d, m, t);
     }
     for (int r = 0; r < runs; r++)
         if (nr_model_run(m, entry)) {
@@ -51,41 +47,21 @@ int main(int argc, char **argv)
         }
     for (int t = 0; t < G->n_tensors; t++) {
         const ng_tensor *x = &G->tensors[t];
-        const void *data = copies[t];
+        const void *data = d.copy[t];
         if (!data && x->role != NG_ROLE_WORKSPACE && e->offset[t] >= 0)
             data = nr_model_tensor(m, entry, t);
         if (!data && (t == G->bind.labels || (x->dtype == NG_F32 && x->role == NG_ROLE_INPUT)))
             data = nr_model_state(m, t);
         if (!data)
             continue;
-        ts[n++] = view(x, x->name, data);
+        dump_view(&d, t, x->name, data);
     }
     /* persistent state after the runs (batch_norm's running statistics),
      * as NAME.after */
-    char **after_names = calloc((size_t)G->n_tensors, sizeof *after_names);
-    nr_st_tensor *ts2 = realloc(ts, (size_t)(n + G->n_tensors) * sizeof *ts);
-    if (!ts2 || !after_names)
-        return 1;
-    ts = ts2;
-    for (int t = 0; t < G->n_tensors; t++) {
-        const ng_tensor *x = &G->tensors[t];
-        if (!copies[t])
-            continue;
-        if (!(after_names[t] = after_name(x->name)))
-            return 1;
-        ts[n++] = view(x, after_names[t], nr_model_state(m, t));
-    }
-    char err[1024];
-    int rc = nr_st_save(argv[2], n, ts, 0, NULL, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "%s\n", err);
-    for (int t = 0; t < G->n_tensors; t++) {
-        free(copies[t]);
-        free(after_names[t]);
-    }
-    free(copies);
-    free(after_names);
-    free(ts);
+    for (int t = 0; t < G->n_tensors; t++)
+        if (d.copy[t])
+            dump_after(&d, m, t);
+    int rc = dump_save(&d, argv[2]);
     nr_model_free(m);
-    return rc ? 1 : 0;
+    return rc;
 }

@@ -27,23 +27,15 @@ int main(int argc, char **argv)
     const ng_graph *G = nr_model_graph(m);
     nr_model_set_total_steps(m, total);
     randomize(m, 99, label);
-    nr_st_tensor *ts = calloc((size_t)(2 * G->n_tensors), sizeof *ts);
-    float **before = calloc((size_t)G->n_tensors, sizeof *before);
-    char **after = calloc((size_t)G->n_tensors, sizeof *after);
-    if (!ts || !before || !after)
-        return 1;
-    int n = 0;
+    dump d = dump_new(m);
     for (int t = 0; t < G->n_tensors; t++) {
         const ng_tensor *x = &G->tensors[t];
         if (t == G->bind.image || t == G->bind.labels) {
-            ts[n++] = view(x, x->name, nr_model_state(m, t));
+            dump_view(&d, t, x->name, nr_model_state(m, t));
         } else if (x->role == NG_ROLE_PARAM) {
-            if (!(before[t] = state_copy(m, t)))
-                return 1;
-            ts[n++] = view(x, x->name, before[t]);
-            if (!(after[t] = after_name(x->name)))
-                return 1;
-            ts[n++] = view(x, after[t], nr_model_state(m, t));
+            dump_copy(&d, m, t);
+            dump_view(&d, t, x->name, d.copy[t]);
+            dump_after(&d, m, t);
         }
     }
     for (int s = 0; s < steps; s++)
@@ -51,17 +43,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", nr_model_error(m));
             return 1;
         }
-    char err[1024];
-    int rc = nr_st_save(argv[2], n, ts, 0, NULL, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "%s\n", err);
-    for (int t = 0; t < G->n_tensors; t++) {
-        free(before[t]);
-        free(after[t]);
-    }
-    free(before);
-    free(after);
-    free(ts);
+    int rc = dump_save(&d, argv[2]);
     nr_model_free(m);
-    return rc ? 1 : 0;
+    return rc;
 }

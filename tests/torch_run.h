@@ -1,7 +1,7 @@
 /* torch_run.h — what the netrun sides of the PyTorch checks
  * (torch_ops_run.c, torch_optim_run.c) share: loading a graph into a model,
- * seeded random parameters, image and labels, and safetensors views of the
- * tensors they dump. */
+ * seeded random parameters, image and labels, and the dump: safetensors
+ * views of the tensors they write, copies of the state before the runs. */
 #ifndef TORCH_RUN_H
 #define TORCH_RUN_H
 
@@ -75,24 +75,77 @@ static nr_st_tensor view(const ng_tensor *x, const char *name, const void *data)
     return s;
 }
 
-/* A copy of tensor t's state in m (the caller frees); NULL out of memory. */
-static float *state_copy(nr_model *m, int t)
+/* What a run writes: views over the model's tensors and over copies of
+ * their state taken before the runs, which the dump owns, with the names
+ * of the views of a state after the runs. */
+typedef struct {
+    const ng_graph *g;
+    int n;            /* views in ts */
+    nr_st_tensor *ts; /* (2 * tensors): at most a view and an after view each */
+    float **copy;     /* (tensors) the state before the runs, or NULL */
+    char **after;     /* (tensors) "NAME.after", or NULL */
+} dump;
+
+/* p, unless it is NULL: then the program ends (out of memory). */
+static void *must(void *p)
 {
-    size_t bytes = (size_t)ng_tensor_bytes(&nr_model_graph(m)->tensors[t]);
-    float *p = malloc(bytes ? bytes : 1);
-    if (p)
-        memcpy(p, nr_model_state(m, t), bytes);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
     return p;
 }
 
-/* "NAME.after" in a new string (the caller frees); NULL out of memory. */
-static char *after_name(const char *name)
+/* An empty dump of m's tensors. */
+static dump dump_new(nr_model *m)
 {
+    const ng_graph *g = nr_model_graph(m);
+    size_t nt = (size_t)g->n_tensors;
+    return (dump){g, 0, must(calloc(2 * nt, sizeof(nr_st_tensor))), must(calloc(nt, sizeof(float *))),
+                  must(calloc(nt, sizeof(char *)))};
+}
+
+/* Tensor t under name (borrowed) over data. */
+static void dump_view(dump *d, int t, const char *name, const void *data)
+{
+    d->ts[d->n++] = view(&d->g->tensors[t], name, data);
+}
+
+/* A copy of tensor t's state in m now, into d->copy[t]. */
+static void dump_copy(dump *d, nr_model *m, int t)
+{
+    size_t bytes = (size_t)ng_tensor_bytes(&d->g->tensors[t]);
+    d->copy[t] = must(malloc(bytes ? bytes : 1));
+    memcpy(d->copy[t], nr_model_state(m, t), bytes);
+}
+
+/* Tensor t's state in m as it will be at the save, as "NAME.after". */
+static void dump_after(dump *d, nr_model *m, int t)
+{
+    const char *name = d->g->tensors[t].name;
     size_t len = strlen(name) + 7;
-    char *s = malloc(len);
-    if (s)
-        snprintf(s, len, "%s.after", name);
-    return s;
+    d->after[t] = must(malloc(len));
+    snprintf(d->after[t], len, "%s.after", name);
+    dump_view(d, t, d->after[t], nr_model_state(m, t));
+}
+
+/* Writes the views to the safetensors file at path and frees the dump
+ * (not the model).  The exit status: 0, or 1 after printing why the save
+ * failed. */
+static int dump_save(dump *d, const char *path)
+{
+    char err[1024];
+    int rc = nr_st_save(path, d->n, d->ts, 0, NULL, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    for (int t = 0; t < d->g->n_tensors; t++) {
+        free(d->copy[t]);
+        free(d->after[t]);
+    }
+    free(d->copy);
+    free(d->after);
+    free(d->ts);
+    return rc ? 1 : 0;
 }
 
 #endif

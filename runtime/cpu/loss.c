@@ -79,46 +79,50 @@ static int64_t nr_sm_tasks(int64_t n, int64_t hw, nr_sm_ctx *c)
     return n * c->blocks;
 }
 
-/* The block of task t: image b, first pixel p0, nb pixels. */
-static void nr_sm_block(const nr_sm_ctx *c, int64_t t, int64_t *b, int64_t *p0, int *nb)
+/* The block of task t: nb pixels of one image, at its first pixel in x, y
+ * and labels (NULL where the context has none). */
+typedef struct {
+    int nb;
+    const float *x;        /* (C, nb of HW) */
+    float *y;              /* (C, nb of HW) */
+    const int32_t *labels; /* (nb) */
+} nr_sm_blk;
+
+static nr_sm_blk nr_sm_block(const nr_sm_ctx *c, int64_t t)
 {
-    *b = t / c->blocks;
-    *p0 = (t % c->blocks) * NR_PIX_BLOCK;
-    *nb = c->hw - *p0 < NR_PIX_BLOCK ? (int)(c->hw - *p0) : NR_PIX_BLOCK;
+    int64_t b = t / c->blocks, p0 = (t % c->blocks) * NR_PIX_BLOCK, at = b * c->c * c->hw + p0;
+    return (nr_sm_blk){c->hw - p0 < NR_PIX_BLOCK ? (int)(c->hw - p0) : NR_PIX_BLOCK, c->x + at,
+                       c->y ? c->y + at : NULL, c->labels ? c->labels + b * c->hw + p0 : NULL};
 }
 
 static void nr_softmax_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
+    const nr_sm_blk k = nr_sm_block(c, t);
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
-    int64_t b, p0;
-    int nb;
     (void)tid;
-    nr_sm_block(c, t, &b, &p0, &nb);
-    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
-    float *yb = c->y + b * c->c * c->hw + p0;
-    for (int j = 0; j < nb; j++)
-        mx[j] = xb[j];
+    for (int j = 0; j < k.nb; j++)
+        mx[j] = k.x[j];
     for (int ch = 1; ch < c->c; ch++) {
-        const float *xc = xb + ch * c->hw;
-        for (int j = 0; j < nb; j++)
+        const float *xc = k.x + ch * c->hw;
+        for (int j = 0; j < k.nb; j++)
             mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
     }
-    for (int j = 0; j < nb; j++)
+    for (int j = 0; j < k.nb; j++)
         se[j] = 0.0f;
     for (int ch = 0; ch < c->c; ch++) {
-        const float *xc = xb + ch * c->hw;
-        float *yc = yb + ch * c->hw;
-        for (int j = 0; j < nb; j++) {
+        const float *xc = k.x + ch * c->hw;
+        float *yc = k.y + ch * c->hw;
+        for (int j = 0; j < k.nb; j++) {
             yc[j] = nr_expf(xc[j] - mx[j]);
             se[j] += yc[j];
         }
     }
-    for (int j = 0; j < nb; j++)
+    for (int j = 0; j < k.nb; j++)
         se[j] = 1.0f / se[j];
     for (int ch = 0; ch < c->c; ch++) {
-        float *yc = yb + ch * c->hw;
-        for (int j = 0; j < nb; j++)
+        float *yc = k.y + ch * c->hw;
+        for (int j = 0; j < k.nb; j++)
             yc[j] *= se[j];
     }
 }
@@ -132,20 +136,16 @@ void nr_softmax_c(int64_t n, int c, int64_t hw, const float *x, float *y)
 static void nr_log_softmax_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
+    const nr_sm_blk k = nr_sm_block(c, t);
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
-    int64_t b, p0;
-    int nb;
     (void)tid;
-    nr_sm_block(c, t, &b, &p0, &nb);
-    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
-    float *yb = c->y + b * c->c * c->hw + p0;
-    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
-    for (int j = 0; j < nb; j++)
+    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
+    for (int j = 0; j < k.nb; j++)
         se[j] = mx[j] + logf(se[j]);                           /* log-sum-exp */
     for (int ch = 0; ch < c->c; ch++) {
-        const float *xc = xb + ch * c->hw;
-        float *yc = yb + ch * c->hw;
-        for (int j = 0; j < nb; j++)
+        const float *xc = k.x + ch * c->hw;
+        float *yc = k.y + ch * c->hw;
+        for (int j = 0; j < k.nb; j++)
             yc[j] = xc[j] - se[j];
     }
 }
@@ -205,20 +205,16 @@ static float nr_label_weight(int32_t y, int c, const float *w, int ignore)
 static void nr_ce_fwd_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
+    const nr_sm_blk k = nr_sm_block(c, c->t0 + t);
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
-    int64_t b, p0;
-    int nb;
     (void)tid;
-    nr_sm_block(c, c->t0 + t, &b, &p0, &nb);
-    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
-    const int32_t *lb = c->labels + b * c->hw + p0;            /* (nb) */
     double loss = 0.0, wsum = 0.0;
-    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
-    for (int j = 0; j < nb; j++) {
-        float wy = nr_label_weight(lb[j], c->c, c->w, c->ignore);
+    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
+    for (int j = 0; j < k.nb; j++) {
+        float wy = nr_label_weight(k.labels[j], c->c, c->w, c->ignore);
         if (wy == 0.0f)
             continue;
-        double nll = mx[j] + log((double)se[j]) - xb[(int64_t)lb[j] * c->hw + j];
+        double nll = mx[j] + log((double)se[j]) - k.x[(int64_t)k.labels[j] * c->hw + j];
         loss += wy * nll;
         wsum += wy;
     }
@@ -260,29 +256,24 @@ void nr_cross_entropy_sums(int n, int c, int64_t hw, const float *logits, const 
 static void nr_ce_bwd_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
+    const nr_sm_blk k = nr_sm_block(c, t);
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK], coef[NR_PIX_BLOCK];
-    int64_t b, p0;
-    int nb;
     (void)tid;
-    nr_sm_block(c, t, &b, &p0, &nb);
-    const float *xb = c->x + b * c->c * c->hw + p0;            /* (C, nb of HW) */
-    const int32_t *lb = c->labels + b * c->hw + p0;            /* (nb) */
-    float *db = c->y + b * c->c * c->hw + p0;                  /* (C, nb of HW) */
-    nr_block_lse(c->c, c->hw, xb, nb, mx, se);
+    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
     /* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
-    for (int j = 0; j < nb; j++) {
-        coef[j] = (float)(c->g * nr_label_weight(lb[j], c->c, c->w, c->ignore));
+    for (int j = 0; j < k.nb; j++) {
+        coef[j] = (float)(c->g * nr_label_weight(k.labels[j], c->c, c->w, c->ignore));
         se[j] = coef[j] / se[j];
     }
     for (int ch = 0; ch < c->c; ch++) {
-        const float *xc = xb + ch * c->hw;
-        float *dc = db + ch * c->hw;
-        for (int j = 0; j < nb; j++)
+        const float *xc = k.x + ch * c->hw;
+        float *dc = k.y + ch * c->hw;
+        for (int j = 0; j < k.nb; j++)
             dc[j] = nr_expf(xc[j] - mx[j]) * se[j];
     }
-    for (int j = 0; j < nb; j++)
+    for (int j = 0; j < k.nb; j++)
         if (coef[j] != 0.0f)
-            db[(int64_t)lb[j] * c->hw + j] -= coef[j];
+            k.y[(int64_t)k.labels[j] * c->hw + j] -= coef[j];
 }
 
 double nr_cross_entropy_wsum(int n, int c, int64_t hw, const int32_t *labels, const float *w, int ignore)

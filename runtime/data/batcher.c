@@ -40,8 +40,8 @@ struct nr_batcher {
     size_t mask_elems; /* H*W per sample */
     batch_slot slot[2];
     int n_threads;
-    float **tmp_image; /* per worker (C,H,W) scratch for augmentation */
-    int32_t **tmp_mask; /* per worker (H,W) scratch */
+    float *tmp_image;  /* (n_threads,C,H,W) each worker's scratch for augmentation */
+    int32_t *tmp_mask; /* (n_threads,H,W) with masks, else NULL */
     float mean[3], std[3]; /* normalization (set before the first submit) */
     /* main thread only */
     int augment, policy;
@@ -55,9 +55,31 @@ struct nr_batcher {
     pthread_cond_t cv_work, cv_done;
     uint64_t submitted, waited; /* batch counts */
     int stop;
+    int synced;  /* mu, cv_work and cv_done created */
     int started; /* threads created */
-    pthread_t *threads;
+    pthread_t *threads; /* (n_threads) */
+    void *mem;   /* the one block the slots' buffers, the scratch and threads
+                    are carved from */
 };
+
+/* The batcher's arrays: both slots' buffers, each worker's scratch, the
+ * threads; measures with base NULL (util.h's ng_carve, which checks the
+ * product of a count and the bytes of one sample's image or mask). */
+static size_t layout(nr_batcher *b, char *base)
+{
+    size_t at = 0, n = (size_t)b->batch, nt = (size_t)b->n_threads;
+    size_t img_bytes = b->img_elems * sizeof *b->tmp_image, mask_bytes = b->mask_elems * sizeof *b->tmp_mask;
+    for (int k = 0; k < 2; k++) {
+        batch_slot *s = &b->slot[k];
+        s->image = ng_carve(base, &at, n, img_bytes);
+        s->mask = b->with_masks ? ng_carve(base, &at, n, mask_bytes) : NULL;
+        s->idx = ng_carve(base, &at, n, sizeof *s->idx);
+    }
+    b->tmp_image = ng_carve(base, &at, nt, img_bytes);
+    b->tmp_mask = b->with_masks ? ng_carve(base, &at, nt, mask_bytes) : NULL;
+    b->threads = ng_carve(base, &at, nt, sizeof *b->threads);
+    return at;
+}
 
 /* out (y,x) = in (a,b), where (a,b) is (y,x) transposed if tr, then flipped
  * vertically if fv and horizontally if fh: one of the 8 symmetries of the
@@ -129,8 +151,10 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
         tr = b->h == b->w && (r >> 2 & 1);
     }
     int direct = !(fh || fv || tr);
-    float *di = direct ? out_img : b->tmp_image[wid];
-    int32_t *dm = out_mask ? (direct ? out_mask : b->tmp_mask[wid]) : NULL;
+    float *tmp_img = b->tmp_image + (size_t)wid * b->img_elems;
+    int32_t *tmp_mask = out_mask ? b->tmp_mask + (size_t)wid * b->mask_elems : NULL;
+    float *di = direct ? out_img : tmp_img;
+    int32_t *dm = direct ? out_mask : tmp_mask;
     if (ih == b->h && iw == b->w) {
         memcpy(di, im, sizeof *im * b->img_elems);
         if (dm)
@@ -152,7 +176,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     free(im);
     free(m);
     if (!direct)
-        augment_sample(b, fh, fv, tr, b->tmp_image[wid], b->tmp_mask[wid], out_img, out_mask);
+        augment_sample(b, fh, fv, tr, tmp_img, tmp_mask, out_img, out_mask);
     return 0;
 }
 
@@ -210,25 +234,12 @@ void nr_batcher_free(nr_batcher *b)
     }
     for (int t = 0; t < b->started; t++)
         pthread_join(b->threads[t], NULL);
-    if (b->threads) {
+    if (b->synced) {
         pthread_cond_destroy(&b->cv_work);
         pthread_cond_destroy(&b->cv_done);
         pthread_mutex_destroy(&b->mu);
     }
-    for (int k = 0; k < 2; k++) {
-        free(b->slot[k].image);
-        free(b->slot[k].mask);
-        free(b->slot[k].idx);
-    }
-    for (int t = 0; t < b->n_threads; t++) {
-        if (b->tmp_image)
-            free(b->tmp_image[t]);
-        if (b->tmp_mask)
-            free(b->tmp_mask[t]);
-    }
-    free(b->tmp_image);
-    free(b->tmp_mask);
-    free(b->threads);
+    free(b->mem);
     free(b);
 }
 
@@ -281,40 +292,20 @@ nr_batcher *nr_batcher_new(const nr_dataset *ds, int batch, int c, int h,
     for (int k = 0; k < 3; k++)
         b->mean[k] = 0, b->std[k] = 1;
     b->n_threads = loader_threads();
-    int oom = 0;
-    for (int k = 0; k < 2; k++) {
-        batch_slot *s = &b->slot[k];
-        s->image = malloc(sizeof *s->image * b->img_elems * (size_t)batch);
-        s->idx = malloc(sizeof *s->idx * (size_t)batch);
-        if (with_masks)
-            s->mask = malloc(sizeof *s->mask * hw * (size_t)batch);
-        oom |= !s->image || !s->idx || (with_masks && !s->mask);
-    }
-    b->tmp_image = calloc((size_t)b->n_threads, sizeof *b->tmp_image);
-    b->tmp_mask = calloc((size_t)b->n_threads, sizeof *b->tmp_mask);
-    b->threads = calloc((size_t)b->n_threads, sizeof *b->threads);
-    oom |= !b->tmp_image || !b->tmp_mask || !b->threads;
-    for (int t = 0; !oom && t < b->n_threads; t++) {
-        b->tmp_image[t] = malloc(sizeof **b->tmp_image * b->img_elems);
-        b->tmp_mask[t] = malloc(sizeof **b->tmp_mask * hw);
-        oom |= !b->tmp_image[t] || !b->tmp_mask[t];
-    }
-    if (oom) {
+    if (!(b->mem = ng_carve_alloc(layout(b, NULL)))) {
         ng_fail(err, errlen, "batcher: out of memory");
-        free(b->threads);
-        b->threads = NULL;
         nr_batcher_free(b);
         return NULL;
     }
+    layout(b, b->mem);
     if (pthread_mutex_init(&b->mu, NULL) != 0 || pthread_cond_init(&b->cv_work, NULL) != 0 ||
         pthread_cond_init(&b->cv_done, NULL) != 0) {
         /* (the three are not destroyed: on Linux they hold no resources) */
         ng_fail(err, errlen, "batcher: cannot create a mutex or condition variable");
-        free(b->threads);
-        b->threads = NULL;
         nr_batcher_free(b);
         return NULL;
     }
+    b->synced = 1;
     for (int t = 0; t < b->n_threads; t++) {
         worker_arg *wa = malloc(sizeof *wa);
         int e = wa ? 0 : ENOMEM;

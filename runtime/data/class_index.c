@@ -41,7 +41,8 @@ typedef struct {
     uint32_t **pos;  /* (classes) positions, into `block` */
     uint32_t *block; /* all positions of the image */
     int n_fg;        /* foreground classes with stored positions */
-    int *fg;         /* (n_fg) those classes, increasing */
+    int *fg;         /* (n_fg) those classes, increasing; room for all */
+    void *mem;       /* the one block count, nloc, pos and fg are carved from */
 } cs_image;
 
 struct nr_class_index {
@@ -51,11 +52,8 @@ struct nr_class_index {
 
 static void image_free(cs_image *im)
 {
-    free(im->count);
-    free(im->nloc);
-    free(im->pos);
+    free(im->mem);
     free(im->block);
-    free(im->fg);
     memset(im, 0, sizeof *im);
 }
 
@@ -116,14 +114,25 @@ static uint32_t locs_kept(int64_t pixels, int max_locs)
     return (uint32_t)(pixels < k ? pixels : k);
 }
 
-/* Allocate the per-class arrays of an image; 0 or -1. */
+/* The per-class arrays of an image; measures with base NULL (util.h's
+ * ng_carve). */
+static size_t image_arrays(cs_image *im, char *base, size_t classes)
+{
+    size_t at = 0;
+    im->count = ng_carve(base, &at, classes, sizeof *im->count);
+    im->nloc = ng_carve(base, &at, classes, sizeof *im->nloc);
+    im->pos = ng_carve(base, &at, classes, sizeof *im->pos);
+    im->fg = ng_carve(base, &at, classes, sizeof *im->fg);
+    return at;
+}
+
+/* Allocate the per-class arrays of an image, zeroed; 0 or -1. */
 static int image_alloc(cs_image *im, int classes)
 {
-    im->count = calloc((size_t)classes, sizeof *im->count);
-    im->nloc = calloc((size_t)classes, sizeof *im->nloc);
-    im->pos = calloc((size_t)classes, sizeof *im->pos);
-    im->fg = calloc((size_t)classes, sizeof *im->fg);
-    return im->count && im->nloc && im->pos && im->fg ? 0 : -1;
+    if (!(im->mem = ng_carve_alloc(image_arrays(im, NULL, (size_t)classes))))
+        return -1;
+    image_arrays(im, im->mem, (size_t)classes);
+    return 0;
 }
 
 /* Point pos[] into block and list the foreground classes; after nloc is set. */

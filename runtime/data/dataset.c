@@ -8,27 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    char *name;  /* file name */
+    char *image; /* image path */
+    char *mask;  /* mask path when with_masks, else NULL */
+} sample;
+
 struct nr_dataset {
     int n, with_masks;
-    char **name;  /* (n) file names */
-    char **image; /* (n) image paths */
-    char **mask;  /* (n) mask paths when with_masks */
-    size_t cap[3]; /* of name, image, mask */
+    sample *s;   /* (n) */
+    size_t cap;
 };
+
+static void sample_free(sample *x)
+{
+    free(x->name);
+    free(x->image);
+    free(x->mask);
+}
 
 void nr_dataset_free(nr_dataset *ds)
 {
     if (!ds)
         return;
-    for (int i = 0; i < ds->n; i++) {
-        free(ds->name[i]);
-        free(ds->image[i]);
-        if (ds->with_masks)
-            free(ds->mask[i]);
-    }
-    free(ds->name);
-    free(ds->image);
-    free(ds->mask);
+    for (int i = 0; i < ds->n; i++)
+        sample_free(&ds->s[i]);
+    free(ds->s);
     free(ds);
 }
 
@@ -42,22 +47,16 @@ nr_dataset *nr_dataset_new(int with_masks)
 
 int nr_dataset_add(nr_dataset *ds, const char *name, const char *image, const char *mask)
 {
-    char ***v[3] = {&ds->name, &ds->image, &ds->mask};
-    const char *src[3] = {name, image, mask};
-    int k_n = ds->with_masks ? 3 : 2;
-    for (int k = 0; k < k_n; k++) {
-        char **g = ng_vec_grow(*v[k], &ds->cap[k], (size_t)ds->n + 1, sizeof *g);
-        if (!g)
-            return -1;
-        *v[k] = g;
+    sample *v = ng_vec_grow(ds->s, &ds->cap, (size_t)ds->n + 1, sizeof *v);
+    if (!v)
+        return -1;
+    ds->s = v;
+    sample x = {strdup(name), strdup(image), ds->with_masks ? strdup(mask) : NULL};
+    if (!x.name || !x.image || (ds->with_masks && !x.mask)) {
+        sample_free(&x);
+        return -1;
     }
-    for (int k = 0; k < k_n; k++)
-        if (!((*v[k])[ds->n] = strdup(src[k]))) {
-            while (k--)
-                free((*v[k])[ds->n]);
-            return -1;
-        }
-    ds->n++;
+    v[ds->n++] = x;
     return 0;
 }
 
@@ -70,17 +69,17 @@ int nr_dataset_count(const nr_dataset *ds)
 
 const char *nr_dataset_name(const nr_dataset *ds, int i)
 {
-    return ds && i >= 0 && i < ds->n ? ds->name[i] : NULL;
+    return ds && i >= 0 && i < ds->n ? ds->s[i].name : NULL;
 }
 
 const char *nr_dataset_image_path(const nr_dataset *ds, int i)
 {
-    return ds && i >= 0 && i < ds->n ? ds->image[i] : NULL;
+    return ds && i >= 0 && i < ds->n ? ds->s[i].image : NULL;
 }
 
 const char *nr_dataset_mask_path(const nr_dataset *ds, int i)
 {
-    return ds && ds->with_masks && i >= 0 && i < ds->n ? ds->mask[i] : NULL;
+    return ds && ds->with_masks && i >= 0 && i < ds->n ? ds->s[i].mask : NULL;
 }
 
 int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ignore, float **image,
@@ -92,19 +91,19 @@ int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ign
     if (i < 0 || i >= ds->n)
         return ng_fail(err, errlen, "sample %d out of range (%d samples)", i, ds->n);
     if (mask && !ds->with_masks)
-        return ng_fail(err, errlen, "%s: no mask (dataset opened without masks)", ds->image[i]);
-    if (nr_image_load(ds->image[i], c, h, w, image, err, errlen) < 0)
+        return ng_fail(err, errlen, "%s: no mask (dataset opened without masks)", ds->s[i].image);
+    if (nr_image_load(ds->s[i].image, c, h, w, image, err, errlen) < 0)
         return -1;
     if (!mask)
         return 0;
     int mh, mw;
-    if (nr_mask_load(ds->mask[i], classes, ignore, &mh, &mw, mask, err, errlen) < 0) {
+    if (nr_mask_load(ds->s[i].mask, classes, ignore, &mh, &mw, mask, err, errlen) < 0) {
         free(*image);
         *image = NULL;
         return -1;
     }
     if (mh != *h || mw != *w) {
-        ng_fail(err, errlen, "%s: %dx%d, but its image %s is %dx%d", ds->mask[i], mw, mh, ds->image[i], *w, *h);
+        ng_fail(err, errlen, "%s: %dx%d, but its image %s is %dx%d", ds->s[i].mask, mw, mh, ds->s[i].image, *w, *h);
         free(*image);
         free(*mask);
         *image = NULL, *mask = NULL;
@@ -124,7 +123,7 @@ int nr_dataset_load(const nr_dataset *ds, int i, int c, int h, int w,
         return -1;
     int rc = 0;
     if (ih != h || iw != w)
-        rc = ng_fail(err, errlen, "%s: %dx%d, the model expects %dx%d", ds->image[i], iw, ih, w, h);
+        rc = ng_fail(err, errlen, "%s: %dx%d, the model expects %dx%d", ds->s[i].image, iw, ih, w, h);
     else {
         memcpy(image, im, sizeof *im * (size_t)c * (size_t)h * (size_t)w);
         if (mask)
@@ -141,7 +140,7 @@ int nr_dataset_class_counts(const nr_dataset *ds, int h, int w, int classes,
 {
     if (!ds->with_masks) {
         ng_fail(err, errlen, "%s: no masks to count classes in",
-                ds->n ? ds->image[0] : "dataset");
+                ds->n ? ds->s[0].image : "dataset");
         return -1;
     }
     if (h < 0 || w < 0 || (h == 0) != (w == 0) || classes <= 0) {
@@ -153,11 +152,11 @@ int nr_dataset_class_counts(const nr_dataset *ds, int h, int w, int classes,
     for (int i = 0; i < ds->n; i++) {
         int32_t *m;
         int mh, mw;
-        if (nr_mask_load(ds->mask[i], classes, ignore, &mh, &mw, &m, err, errlen) < 0)
+        if (nr_mask_load(ds->s[i].mask, classes, ignore, &mh, &mw, &m, err, errlen) < 0)
             return -1;
         if (h > 0 && (mh != h || mw != w)) {
             free(m);
-            return ng_fail(err, errlen, "%s: %dx%d, the model expects %dx%d", ds->mask[i], mw, mh, w, h);
+            return ng_fail(err, errlen, "%s: %dx%d, the model expects %dx%d", ds->s[i].mask, mw, mh, w, h);
         }
         size_t hw = (size_t)mh * (size_t)mw;
         for (size_t p = 0; p < hw; p++)

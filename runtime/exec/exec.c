@@ -12,24 +12,30 @@
 #include "grad_sync.h"
 #include "util.h"
 
+/* What the model keeps per entry, each part made when the entry first needs
+ * it (NULL until then). */
+typedef struct {
+    unsigned char *arena;     /* its planned tensors, or NULL */
+    unsigned char **unshared; /* per tensor, a buffer of its own (debug mode), or NULL */
+    double *node_ns;          /* per node: time spent (profiling), or NULL */
+    nr_dist_plan *dist;       /* its gradient allreduce (grad_sync.h), or NULL */
+    int dist_made;            /* the plan was made */
+} run_entry;
+
 struct nr_model {
     ng_graph *g;
     const nr_backend *be;     /* runs the graph; all storage below is its memory */
     unsigned char *state;     /* all persistent tensors */
     int64_t *state_off;       /* per tensor: byte offset in state, or -1 */
-    unsigned char **arena;    /* per entry, NULL until first run */
-    unsigned char ***unshared;/* per entry, per tensor (debug mode) */
+    run_entry *ent;           /* per entry */
     int unshared_on;
     uint64_t seed;
     int64_t step;
     int64_t total_steps;      /* fed to bind.total_steps (schedules) */
-    double **node_ns;         /* per entry, per node: time spent (profiling), or NULL */
     float *scratch;           /* the backend's workspace (scratch_bytes) */
     int64_t *class_counts;    /* set by nr_model_set_class_weights, or NULL */
     int64_t scratch_bytes;
     int profile_on;
-    nr_dist_plan **dist;      /* per entry: its gradient allreduce (grad_sync.h), or NULL */
-    char *dist_made;          /* per entry: the plan was made */
     char err[1024];
 };
 
@@ -131,10 +137,8 @@ nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *e
     m->be = be;
     m->seed = seed;
     m->state_off = malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *m->state_off);
-    m->arena = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->arena);
-    m->unshared = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->unshared);
-    m->node_ns = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->node_ns);
-    if (!m->state_off || !m->arena || !m->unshared || !m->node_ns) {
+    m->ent = calloc((size_t)(g->n_entries ? g->n_entries : 1), sizeof *m->ent);
+    if (!m->state_off || !m->ent) {
         snprintf(err, errlen, "out of memory");
         nr_model_free(m);
         return NULL;
@@ -188,24 +192,16 @@ void nr_model_free(nr_model *m)
 {
     if (!m)
         return;
-    for (int e = 0; m->g && e < m->g->n_entries; e++) {
-        if (m->arena)
-            m->be->free(m->arena[e]);
-        if (m->node_ns)
-            free(m->node_ns[e]);
-        if (m->dist)
-            nr_dist_plan_free(m->dist[e]);
-        if (m->unshared && m->unshared[e]) {
-            for (int t = 0; t < m->g->n_tensors; t++)
-                m->be->free(m->unshared[e][t]);
-            free(m->unshared[e]);
-        }
+    for (int e = 0; m->ent && e < m->g->n_entries; e++) {
+        run_entry *r = &m->ent[e];
+        m->be->free(r->arena);
+        free(r->node_ns);
+        nr_dist_plan_free(r->dist);
+        for (int t = 0; r->unshared && t < m->g->n_tensors; t++)
+            m->be->free(r->unshared[t]);
+        free(r->unshared);
     }
-    free(m->arena);
-    free(m->unshared);
-    free(m->node_ns);
-    free(m->dist);
-    free(m->dist_made);
+    free(m->ent);
     free(m->class_counts);
     m->be->free(m->scratch);
     m->be->free(m->state);
@@ -240,7 +236,7 @@ static double now_ns(void) { return 1e9 * ng_now(); }
 const double *nr_model_profile(const nr_model *m, const char *entry)
 {
     int e = entry_index(m, entry);
-    return e < 0 ? NULL : m->node_ns[e];
+    return e < 0 ? NULL : m->ent[e].node_ns;
 }
 
 void *nr_model_state(nr_model *m, int t)
@@ -264,11 +260,12 @@ static void *tensor_ptr(nr_model *m, int e, int t)
         return NULL;
     if (m->state_off[t] >= 0)
         return m->state + m->state_off[t];
-    if (m->unshared[e])
-        return m->unshared[e][t];
-    if (!m->arena[e] || m->g->entries[e].offset[t] < 0)
+    const run_entry *r = &m->ent[e];
+    if (r->unshared)
+        return r->unshared[t];
+    if (!r->arena || m->g->entries[e].offset[t] < 0)
         return NULL;
-    return m->arena[e] + m->g->entries[e].offset[t];
+    return r->arena + m->g->entries[e].offset[t];
 }
 
 void *nr_model_tensor(nr_model *m, const char *entry, int t)
@@ -325,29 +322,30 @@ static int grow_scratch(nr_model *m, const ng_entry *en)
 static int alloc_entry(nr_model *m, int e)
 {
     const ng_entry *en = &m->g->entries[e];
+    run_entry *r = &m->ent[e];
     if (m->unshared_on) {
-        if (m->unshared[e])
+        if (r->unshared)
             return 0;
         if (grow_scratch(m, en) != 0)
             goto oom;
-        m->unshared[e] = calloc((size_t)m->g->n_tensors, sizeof *m->unshared[e]);
-        if (!m->unshared[e])
+        r->unshared = calloc((size_t)m->g->n_tensors, sizeof *r->unshared);
+        if (!r->unshared)
             goto oom;
         for (int t = 0; t < m->g->n_tensors; t++) {
             if (en->offset[t] < 0)
                 continue;
-            m->unshared[e][t] = m->be->alloc((size_t)ng_tensor_bytes(&m->g->tensors[t]));
-            if (!m->unshared[e][t])
+            r->unshared[t] = m->be->alloc((size_t)ng_tensor_bytes(&m->g->tensors[t]));
+            if (!r->unshared[t])
                 goto oom;
         }
         return 0;
     }
-    if (m->arena[e])
+    if (r->arena)
         return 0;
     if (grow_scratch(m, en) != 0)
         goto oom;
-    m->arena[e] = m->be->alloc((size_t)en->arena_bytes);
-    if (!m->arena[e])
+    r->arena = m->be->alloc((size_t)en->arena_bytes);
+    if (!r->arena)
         goto oom;
     return 0;
 oom:
@@ -373,25 +371,19 @@ static void *exec_ptr(void *ctx, int t)
  * they would wait for this one's gradients). */
 static int dist_plan(nr_model *m, int e, nr_dist_plan **out)
 {
+    run_entry *r = &m->ent[e];
     *out = NULL;
     if (m->be->ranks() < 2)
         return 0;
-    if (!m->dist)
-        m->dist = calloc((size_t)m->g->n_entries, sizeof *m->dist);
-    if (!m->dist_made)
-        m->dist_made = calloc((size_t)m->g->n_entries, 1);
-    if (!m->dist || !m->dist_made)
-        goto oom;
-    if (!m->dist_made[e]) {
-        if (nr_dist_plan_new(m->g, &m->g->entries[e], m->be, &m->dist[e]) != 0)
-            goto oom;
-        m->dist_made[e] = 1;
+    if (!r->dist_made) {
+        if (nr_dist_plan_new(m->g, &m->g->entries[e], m->be, &r->dist) != 0) {
+            set_err(m, "out of memory for the gradient plan of the %s entry", m->g->entries[e].name);
+            return -1;
+        }
+        r->dist_made = 1;
     }
-    *out = m->dist[e];
+    *out = r->dist;
     return 0;
-oom:
-    set_err(m, "out of memory for the gradient plan of the %s entry", m->g->entries[e].name);
-    return -1;
 }
 
 int nr_model_run(nr_model *m, const char *entry)
@@ -404,14 +396,15 @@ int nr_model_run(nr_model *m, const char *entry)
     if (alloc_entry(m, e) != 0)
         return -1;
     const ng_entry *en = &m->g->entries[e];
-    if (m->profile_on && !m->node_ns[e]) {
-        m->node_ns[e] = calloc((size_t)(en->n_nodes ? en->n_nodes : 1), sizeof *m->node_ns[e]);
-        if (!m->node_ns[e]) {
+    run_entry *r = &m->ent[e];
+    if (m->profile_on && !r->node_ns) {
+        r->node_ns = calloc((size_t)(en->n_nodes ? en->n_nodes : 1), sizeof *r->node_ns);
+        if (!r->node_ns) {
             set_err(m, "out of memory");
             return -1;
         }
     }
-    double *prof = m->profile_on ? m->node_ns[e] : NULL;
+    double *prof = m->profile_on ? r->node_ns : NULL;
     int updates = 0;
     nr_dist_plan *dp;
     if (dist_plan(m, e, &dp) != 0)

@@ -56,7 +56,25 @@ struct nr_dist_plan {
     int n_q, n_held;
     int *stats;           /* persistent tensors averaged after the run */
     int n_stats;
+    void *mem;            /* the one block that bucket_of, off, members, b,
+                             hold, snap_off, q and stats are carved from */
 };
+
+/* The plan's arrays, per tensor (nt) and per node (nn), each with room for
+ * one more; measures with base NULL (util.h's ng_carve). */
+static size_t layout(nr_dist_plan *p, char *base, int nt, int nn)
+{
+    size_t at = 0;
+    p->bucket_of = ng_carve(base, &at, (size_t)nt + 1, sizeof *p->bucket_of);
+    p->off = ng_carve(base, &at, (size_t)nt + 1, sizeof *p->off);
+    p->members = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->members);
+    p->b = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->b);
+    p->stats = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->stats);
+    p->hold = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->hold);
+    p->snap_off = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->snap_off);
+    p->q = ng_carve(base, &at, (size_t)nn + 1, sizeof *p->q);
+    return at;
+}
 
 /* NETRUN_DIST_VERBOSE: the plan on stderr, with the nodes that run while
  * each bucket is in flight (from its last member to its first reader that
@@ -113,16 +131,9 @@ int nr_dist_plan_new(const ng_graph *g, const ng_entry *en, const nr_backend *be
             if (n->in[k] >= 0 && (read_out[n->in[k]] || derived[n->in[k]]))
                 derived[n->out] = 1;
     }
-    p->bucket_of = malloc((size_t)(nt + 1) * sizeof *p->bucket_of);
-    p->off = calloc((size_t)nt + 1, sizeof *p->off);
-    p->members = malloc((size_t)(nn + 1) * sizeof *p->members);
-    p->b = calloc((size_t)nn + 1, sizeof *p->b);
-    p->stats = malloc((size_t)(nn + 1) * sizeof *p->stats);
-    p->hold = calloc((size_t)nn + 1, 1);
-    p->snap_off = calloc((size_t)nn + 1, sizeof *p->snap_off);
-    p->q = calloc((size_t)nn + 1, sizeof *p->q);
-    if (!p->bucket_of || !p->off || !p->members || !p->b || !p->stats || !p->hold || !p->snap_off || !p->q)
+    if (!(p->mem = ng_carve_alloc(layout(p, NULL, nt, nn))))
         goto oom;
+    layout(p, p->mem, nt, nn);
     char *reduced = derived; /* reused below: 1 for the tensors averaged */
     for (int t = 0; t < nt; t++)
         reduced[t] = read_out[t] && !derived[t] && g->tensors[t].dtype == NG_F32;
@@ -239,15 +250,8 @@ void nr_dist_plan_free(nr_dist_plan *p)
 {
     if (!p)
         return;
-    free(p->bucket_of);
-    free(p->off);
-    free(p->members);
-    free(p->b);
-    free(p->stats);
-    free(p->hold);
-    free(p->snap_off);
+    free(p->mem);
     p->be->free(p->snap);
-    free(p->q);
     p->be->free(p->grads);
     free(p);
 }

@@ -136,7 +136,8 @@ int shape_reshape(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
-/* x -> count ia[2] along axis ia[0] from ia[1] */
+/* SLICE x -> count ia[2] along axis ia[0] from ia[1]; PAD (its adjoint)
+ * x -> size ia[2] along axis ia[0], x at ia[1] */
 int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
                        ng_tensor *out, int64_t *ws)
 {
@@ -145,25 +146,11 @@ int shape_slice(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     (void)ws;
     if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
         return -1;
-    if (ia[1] < 0 || ia[2] < 1 || (int64_t)ia[1] + ia[2] > x->dim[ia[0]])
+    if (n->op == NG_OP_SLICE && (ia[1] < 0 || ia[2] < 1 || (int64_t)ia[1] + ia[2] > x->dim[ia[0]]))
         return ng_fail(c->err, c->errlen, "slice: %" PRId32 " from %" PRId32 " out of "
                        "range (dim %" PRId32 " has %" PRId32 ")", ia[2], ia[1],
                        ia[0], x->dim[ia[0]]);
-    copy_shape(out, x);
-    out->dim[ia[0]] = ia[2];
-    return 0;
-}
-
-/* x -> size ia[2] along axis ia[0], x at ia[1] */
-int shape_pad(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                     ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *x = in[0];
-    const int32_t *ia = n->ia;
-    (void)ws;
-    if (need(c, x, "input", NG_F32, -1) || axis_ok(c, x, ia[0]))
-        return -1;
-    if (ia[1] < 0 || (int64_t)ia[1] + x->dim[ia[0]] > ia[2])
+    if (n->op == NG_OP_PAD && (ia[1] < 0 || (int64_t)ia[1] + x->dim[ia[0]] > ia[2]))
         return ng_fail(c->err, c->errlen, "pad: %" PRId32 " from %" PRId32 " does not "
                        "fit in %" PRId32, x->dim[ia[0]], ia[1], ia[2]);
     copy_shape(out, x);
@@ -202,41 +189,6 @@ int shape_maxpool(const sctx *c, const ng_node *n, const ng_tensor *const *in,
         }
         set_out(out, 4, x->dim[0], x->dim[1], x->dim[2], x->dim[3]);
     }
-    return 0;
-}
-
-/* x(N,C,H,W) -> (N,C,H*s,W*s) */
-int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                          ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *x = in[0];
-    int32_t s = n->ia[0];
-    (void)ws;
-    if (need(c, x, "input", NG_F32, 4))
-        return -1;
-    if (s < 1)
-        return ng_fail(c->err, c->errlen, "upsample: factor %" PRId32 " must be >= 1", s);
-    if ((int64_t)x->dim[2] * s > INT32_MAX || (int64_t)x->dim[3] * s > INT32_MAX)
-        return ng_fail(c->err, c->errlen, "upsample: output is too large");
-    set_out(out, 4, x->dim[0], x->dim[1], x->dim[2] * s, x->dim[3] * s);
-    return 0;
-}
-
-/* dy(N,C,H*s,W*s) -> (N,C,H,W) */
-int shape_upsample_bwd(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                              ng_tensor *out, int64_t *ws)
-{
-    const ng_tensor *dy = in[0];
-    int32_t s = n->ia[0];
-    (void)ws;
-    if (need(c, dy, "dy", NG_F32, 4))
-        return -1;
-    if (s < 1)
-        return ng_fail(c->err, c->errlen, "%s: factor %" PRId32 " must be >= 1", c->op, s);
-    if (dy->dim[2] % s || dy->dim[3] % s)
-        return ng_fail(c->err, c->errlen, "%s: dy is %" PRId32 "x%" PRId32 ", not a "
-                       "multiple of %" PRId32, c->op, dy->dim[2], dy->dim[3], s);
-    set_out(out, 4, dy->dim[0], dy->dim[1], dy->dim[2] / s, dy->dim[3] / s);
     return 0;
 }
 

@@ -401,21 +401,24 @@ int shape_pad2d(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
-/* UPSAMPLE_BILINEAR x(N,C,H,W) -> (N,C,H*s,W*s); the BWD dy(N,C,H*s,W*s)
- * -> (N,C,H,W); ia[0] s >= 1, ia[1] align_corners 0 or 1 */
-int shape_upsample_bilinear(const sctx *c, const ng_node *n, const ng_tensor *const *in,
-                                   ng_tensor *out, int64_t *ws)
+/* UPSAMPLE and UPSAMPLE_BILINEAR x(N,C,H,W) -> (N,C,H*s,W*s); their BWD
+ * ops dy(N,C,H*s,W*s) -> (N,C,H,W); ia[0] s >= 1; bilinear: ia[1]
+ * align_corners 0 or 1 */
+int shape_upsample(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+                   ng_tensor *out, int64_t *ws)
 {
     const ng_tensor *x = in[0];
     int32_t s = n->ia[0];
+    int bwd = n->op == NG_OP_UPSAMPLE_BWD || n->op == NG_OP_UPSAMPLE_BILINEAR_BWD;
+    int bilinear = n->op == NG_OP_UPSAMPLE_BILINEAR || n->op == NG_OP_UPSAMPLE_BILINEAR_BWD;
     (void)ws;
-    if (need(c, x, n->op == NG_OP_UPSAMPLE_BILINEAR ? "input" : "dy", NG_F32, 4))
+    if (need(c, x, bwd ? "dy" : "input", NG_F32, 4))
         return -1;
     if (s < 1)
         return ng_fail(c->err, c->errlen, "%s: factor %" PRId32 " must be >= 1", c->op, s);
-    if (n->ia[1] != 0 && n->ia[1] != 1)
+    if (bilinear && n->ia[1] != 0 && n->ia[1] != 1)
         return ng_fail(c->err, c->errlen, "%s: align_corners is %" PRId32 " (0 or 1)", c->op, n->ia[1]);
-    if (n->op == NG_OP_UPSAMPLE_BILINEAR) {
+    if (!bwd) {
         if ((int64_t)x->dim[2] * s > INT32_MAX || (int64_t)x->dim[3] * s > INT32_MAX)
             return ng_fail(c->err, c->errlen, "%s: output is too large", c->op);
         set_out(out, 4, x->dim[0], x->dim[1], x->dim[2] * s, x->dim[3] * s);

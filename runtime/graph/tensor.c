@@ -2,6 +2,7 @@
  * the names of roles, inits and class-weight schemes, entries by name. */
 #define _POSIX_C_SOURCE 200809L
 #include "netg.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,13 +29,9 @@ int64_t ng_shape_nelem(int ndim, const int32_t *dim)
     int64_t n = 1;
     if (ndim < 0 || ndim > NG_MAX_DIMS)
         return -1;
-    for (int i = 0; i < ndim; i++) {
-        if (dim[i] < 0)
+    for (int i = 0; i < ndim; i++)
+        if (dim[i] < 0 || !ng_mul_checked(&n, dim[i]))
             return -1;
-        if (dim[i] > 0 && n > INT64_MAX / dim[i])
-            return -1;
-        n *= dim[i];
-    }
     return n;
 }
 

@@ -49,6 +49,24 @@ void *ng_vec_grow(void *p, size_t *cap, size_t need, size_t elem)
     return q;
 }
 
+void *ng_carve(char *base, size_t *at, size_t n, size_t elem)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (*at > SIZE_MAX - (align - 1) || (elem && n > SIZE_MAX / elem)) {
+        *at = SIZE_MAX;
+        return NULL;
+    }
+    size_t start = (*at + align - 1) / align * align;
+    if (n * elem > SIZE_MAX - start) {
+        *at = SIZE_MAX;
+        return NULL;
+    }
+    *at = start + n * elem;
+    return base ? base + start : NULL;
+}
+
+void *ng_carve_alloc(size_t bytes) { return bytes == SIZE_MAX ? NULL : calloc(1, bytes ? bytes : 1); }
+
 int ng_buf_put(ng_buf *w, const void *p, size_t n)
 {
     if (w->oom)

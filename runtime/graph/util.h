@@ -1,7 +1,8 @@
 /* util.h — helpers every runtime module shares (in libnetg, so netc has them
  * too): the error message kept in a caller's buffer, the clock, splitmix64,
- * growable arrays and byte buffers, whole-file reads, file tests and names,
- * and the atomic replacement of a file. */
+ * growable arrays, arrays carved from one allocation, byte buffers,
+ * whole-file reads, file tests and names, and the atomic replacement of a
+ * file. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 
@@ -38,6 +39,16 @@ static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += N
 static inline uint64_t ng_below(uint64_t r, uint64_t m) { return (uint64_t)(((unsigned __int128)r * m) >> 64); }
 static inline double ng_unit(uint64_t r) { return (double)(r >> 11) * 0x1.0p-53; }
 
+/* *n *= f for *n, f >= 0: 1, or 0 (and *n as it was) when the product would
+ * pass INT64_MAX; for sizes multiplied out of untrusted dims. */
+static inline int ng_mul_checked(int64_t *n, int64_t f)
+{
+    if (f > 0 && *n > INT64_MAX / f)
+        return 0;
+    *n *= f;
+    return 1;
+}
+
 /* mkdir -p: path and the folders above it.  0, or -1 with "PATH: cannot
  * create folder: why" (or "not a folder") in err. */
 int ng_mkdir_p(const char *path, char *err, size_t errlen);
@@ -52,6 +63,26 @@ int ng_mkdir_p(const char *path, char *err, size_t errlen);
  *     if (!g) return ... out of memory;
  *     a->v = g; */
 void *ng_vec_grow(void *p, size_t *cap, size_t need, size_t elem);
+
+/* One allocation carved into named arrays (llm.c's style), for a struct
+ * whose arrays are all sized when it is made: one allocation, one free, one
+ * failure path.  One function lays the arrays out and runs twice: first with
+ * base NULL, to measure (ng_carve returns NULL and only advances *at), then
+ * with the block of that many bytes from ng_carve_alloc (ng_carve returns
+ * each array, zeroed):
+ *     static size_t layout(T *t, char *base, size_t n)
+ *     {
+ *         size_t at = 0;
+ *         t->a = ng_carve(base, &at, n, sizeof *t->a);
+ *         t->b = ng_carve(base, &at, n, sizeof *t->b);
+ *         return at;
+ *     }
+ *     if (!(t->mem = ng_carve_alloc(layout(t, NULL, n)))) return ... out of memory;
+ *     layout(t, t->mem, n);
+ * Each array starts aligned for any type.  A size that overflows makes *at
+ * SIZE_MAX, which ng_carve_alloc refuses (NULL, as when out of memory). */
+void *ng_carve(char *base, size_t *at, size_t n, size_t elem);
+void *ng_carve_alloc(size_t bytes);
 
 /* A growable byte buffer (files built in memory: PNGs, caches, .netg): zero
  * it to start, free(b) when done.  ng_buf_put appends n bytes (ng_vec_grow);

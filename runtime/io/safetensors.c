@@ -56,13 +56,9 @@ int nr_st_dtype_size(int dtype)
 static int tensor_bytes(int dtype, int ndim, const int64_t *dim, int64_t *bytes)
 {
     int64_t b = nr_st_dtype_size(dtype);
-    for (int k = 0; k < ndim; k++) {
-        if (dim[k] < 0)
+    for (int k = 0; k < ndim; k++)
+        if (dim[k] < 0 || !ng_mul_checked(&b, dim[k]))
             return -1;
-        if (dim[k] > 0 && b > INT64_MAX / dim[k])
-            return -1;
-        b *= dim[k];
-    }
     *bytes = b;
     return 0;
 }

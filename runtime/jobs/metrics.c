@@ -1,6 +1,7 @@
 /* metrics.c — confusion matrix, per-class IoU / Dice / precision / recall,
  * the foreground mean IoU, and the majority-class collapse check. */
 #include "metrics.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -56,21 +57,28 @@ void nr_argmax_c(int n, int c, int64_t hw, const float *probs, uint8_t *pred)
     }
 }
 
+/* The per-class arrays of m (k each); measures with base NULL (util.h's
+ * ng_carve). */
+static size_t layout(nr_metrics *m, char *base)
+{
+    size_t at = 0, k = (size_t)m->k;
+    m->iou = ng_carve(base, &at, k, sizeof *m->iou);
+    m->dice = ng_carve(base, &at, k, sizeof *m->dice);
+    m->precision = ng_carve(base, &at, k, sizeof *m->precision);
+    m->recall = ng_carve(base, &at, k, sizeof *m->recall);
+    m->truth = ng_carve(base, &at, k, sizeof *m->truth);
+    m->pred = ng_carve(base, &at, k, sizeof *m->pred);
+    return at;
+}
+
 int nr_metrics_compute(const nr_confusion *c, nr_metrics *m)
 {
     int k = c->k;
     memset(m, 0, sizeof *m);
     m->k = k;
-    m->iou = calloc((size_t)k, sizeof *m->iou);
-    m->dice = calloc((size_t)k, sizeof *m->dice);
-    m->precision = calloc((size_t)k, sizeof *m->precision);
-    m->recall = calloc((size_t)k, sizeof *m->recall);
-    m->truth = calloc((size_t)k, sizeof *m->truth);
-    m->pred = calloc((size_t)k, sizeof *m->pred);
-    if (!m->iou || !m->dice || !m->precision || !m->recall || !m->truth || !m->pred) {
-        nr_metrics_free(m);
+    if (!(m->mem = ng_carve_alloc(layout(m, NULL))))
         return -1;
-    }
+    layout(m, m->mem);
     int64_t total = 0, correct = 0;
     for (int t = 0; t < k; t++)
         for (int p = 0; p < k; p++) {
@@ -123,14 +131,8 @@ void nr_metrics_free(nr_metrics *m)
 {
     if (!m)
         return;
-    free(m->iou);
-    free(m->dice);
-    free(m->precision);
-    free(m->recall);
-    free(m->truth);
-    free(m->pred);
-    m->iou = m->dice = m->precision = m->recall = NULL;
-    m->truth = m->pred = NULL;
+    free(m->mem);
+    memset(m, 0, sizeof *m);
 }
 
 static void cell(FILE *out, double v)

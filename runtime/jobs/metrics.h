@@ -23,6 +23,7 @@ typedef struct {
     double worst_iou_fg; /* lowest IoU of a foreground class present in the truth */
     double *iou, *dice, *precision, *recall; /* (k); NAN when undefined */
     int64_t *truth, *pred;                   /* (k) pixel counts */
+    void *mem;                               /* the one block the six arrays are carved from */
     double pred_share0, true_share0;         /* share of class 0 */
     int fg_present, fg_never_predicted;      /* foreground classes in truth; of them never predicted */
 } nr_metrics;
@@ -33,6 +34,8 @@ void nr_confusion_free(nr_confusion *c);
 /* Count n pixels: truth labels (ignore skipped) against predictions. */
 void nr_confusion_add(nr_confusion *c, const int32_t *truth, const uint8_t *pred, int64_t n, int ignore);
 
+/* Every figure of c into m (which it overwrites); 0, or -1 when out of
+ * memory.  nr_metrics_free releases m's arrays and zeroes it. */
 int nr_metrics_compute(const nr_confusion *c, nr_metrics *m);
 void nr_metrics_free(nr_metrics *m);
 /* Per-class table (IoU, Dice, precision, recall, pixel shares) and totals. */

@@ -139,10 +139,11 @@ static void prefetch_stop(prefetch *p)
 typedef struct img_state {
     int idx, h, w;
     float *raw;       /* (C,h,w) in [0,1] */
+    int32_t *mask;    /* (h,w) or NULL; raw and mask are the loader's */
     float *norm;      /* (C,h,w) normalized; resize mode: (C,TH,TW) */
-    int32_t *mask;    /* (h,w) or NULL */
-    int32_t *rmask;   /* resize mode: (TH,TW) */
     float *acc;       /* (K,h,w) weighted sums; resize mode: (K,TH,TW) */
+    int32_t *rmask;   /* resize mode with a mask: (TH,TW); else NULL */
+    void *mem;        /* the one block norm, acc and rmask are carved from */
     int pending;      /* jobs queued and not yet run */
     int queued_all;
     struct img_state *next;
@@ -164,20 +165,45 @@ typedef struct {
     int32_t *bmask;   /* (B,TH,TW) */
     float *tile;      /* (C,TH,TW) scratch */
     int32_t *tmask;   /* (TH,TW) scratch */
-    job *jobs;
+    job *jobs;        /* (B) */
+    void *mem;        /* the one block the arrays above are carved from */
     int nb;
     img_state *head, *tail; /* FIFO of images in flight */
 } runner;
+
+/* The runner's arrays, pw only with a prior correction; measures with base
+ * NULL (util.h's ng_carve). */
+static size_t runner_layout(runner *r, char *base, int with_pw)
+{
+    size_t at = 0, thw = (size_t)r->TH * r->TW;
+    r->pw = with_pw ? ng_carve(base, &at, (size_t)r->K, sizeof *r->pw) : NULL;
+    r->gauss = ng_carve(base, &at, thw, sizeof *r->gauss);
+    r->bimg = ng_carve(base, &at, (size_t)r->B * r->C * thw, sizeof *r->bimg);
+    r->bmask = ng_carve(base, &at, (size_t)r->B * thw, sizeof *r->bmask);
+    r->tile = ng_carve(base, &at, (size_t)r->C * thw, sizeof *r->tile);
+    r->tmask = ng_carve(base, &at, thw, sizeof *r->tmask);
+    r->jobs = ng_carve(base, &at, (size_t)r->B, sizeof *r->jobs);
+    return at;
+}
+
+/* The arrays s owns, over planes of the model's size in resize mode and of
+ * the image's otherwise; measures with base NULL (util.h's ng_carve). */
+static size_t state_layout(img_state *s, char *base, const runner *r)
+{
+    size_t at = 0, plane = r->resize ? (size_t)r->TH * r->TW : (size_t)s->h * s->w;
+    s->norm = ng_carve(base, &at, (size_t)r->C * plane, sizeof *s->norm);
+    s->acc = ng_carve(base, &at, (size_t)r->K * plane, sizeof *s->acc);
+    s->rmask = r->resize && s->mask ? ng_carve(base, &at, plane, sizeof *s->rmask) : NULL;
+    return at;
+}
 
 static void state_free(img_state *s)
 {
     if (!s)
         return;
     free(s->raw);
-    free(s->norm);
     free(s->mask);
-    free(s->rmask);
-    free(s->acc);
+    free(s->mem);
     free(s);
 }
 
@@ -340,17 +366,20 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     float mean[3], stdv[3];
     if (nr_image_norm_options(g, r.C, mean, stdv, err, errlen) != 0)
         return -1;
-    int rc = -1, n_mine = 0;
-    int *order = NULL;
-    size_t thw = (size_t)r.TH * r.TW;
+    const int64_t *cnt = nr_model_class_counts(m);
+    if (tau > 0 && !cnt)
+        return ng_fail(err, errlen, "prior_correction %g needs the training set's class counts, which this "
+                       "checkpoint does not hold", tau);
+    int rc = -1, n_mine = 0, n = nr_dataset_count(ds);
     prefetch pf = {0};
+    r.mem = ng_carve_alloc(runner_layout(&r, NULL, tau > 0));
+    int *order = malloc(sizeof *order * (size_t)(n ? n : 1));
+    if (!r.mem || !order) {
+        ng_fail(err, errlen, "out of memory");
+        goto done;
+    }
+    runner_layout(&r, r.mem, tau > 0);
     if (tau > 0) {
-        const int64_t *cnt = nr_model_class_counts(m);
-        if (!cnt)
-            return ng_fail(err, errlen, "prior_correction %g needs the training set's class counts, which this "
-                           "checkpoint does not hold", tau);
-        if (!(r.pw = malloc(sizeof *r.pw * (size_t)r.K)))
-            return ng_fail(err, errlen, "out of memory");
         double total = 0, most = 0;
         for (int k = 0; k < r.K; k++)
             total += (double)cnt[k], most = (double)cnt[k] > most ? (double)cnt[k] : most;
@@ -358,18 +387,6 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
          * taken as the most frequent class's */
         for (int k = 0; k < r.K; k++)
             r.pw[k] = (float)pow(((cnt[k] ? (double)cnt[k] : most) + 1) / (total + r.K), -tau);
-    }
-    r.gauss = malloc(sizeof *r.gauss * thw);
-    r.bimg = malloc(sizeof *r.bimg * (size_t)r.B * r.C * thw);
-    r.bmask = malloc(sizeof *r.bmask * (size_t)r.B * thw);
-    r.tile = malloc(sizeof *r.tile * r.C * thw);
-    r.tmask = malloc(sizeof *r.tmask * thw);
-    r.jobs = malloc(sizeof *r.jobs * (size_t)r.B);
-    int n = nr_dataset_count(ds);
-    order = malloc(sizeof *order * (size_t)(n ? n : 1));
-    if (!r.gauss || !r.bimg || !r.bmask || !r.tile || !r.tmask || !r.jobs || !order) {
-        ng_fail(err, errlen, "out of memory");
-        goto done;
     }
     nr_window_gaussian(r.TH, r.TW, nr_option_num(g, "window_sigma"), r.gauss);
     for (int i = j->all ? 0 : nr_dist_rank(); i < n; i += j->all ? 1 : nr_dist_size())
@@ -402,7 +419,11 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
             r.head = s;
         r.tail = s;
         size_t hw = (size_t)s->h * s->w;
-        float *norm = malloc(sizeof *norm * r.C * hw);
+        float *norm = NULL; /* the image normalized: s->norm itself, or resized into it */
+        if ((s->mem = ng_carve_alloc(state_layout(s, NULL, &r)))) {
+            state_layout(s, s->mem, &r);
+            norm = r.resize ? malloc(sizeof *norm * r.C * hw) : s->norm;
+        }
         if (!norm) {
             ng_fail(err, errlen, "out of memory");
             goto done;
@@ -410,25 +431,10 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
         memcpy(norm, s->raw, sizeof *norm * r.C * hw);
         nr_normalize(norm, r.C, hw, mean, stdv);
         if (r.resize) {
-            s->norm = malloc(sizeof *s->norm * r.C * thw);
-            s->acc = calloc((size_t)r.K * thw, sizeof *s->acc);
-            if (s->mask)
-                s->rmask = malloc(sizeof *s->rmask * thw);
-            if (!s->norm || !s->acc || (s->mask && !s->rmask)) {
-                free(norm);
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
             nr_resize_bilinear(norm, r.C, s->h, s->w, s->norm, r.TH, r.TW);
             if (s->mask)
                 nr_resize_nearest(s->mask, s->h, s->w, s->rmask, r.TH, r.TW);
             free(norm);
-        } else {
-            s->norm = norm;
-            if (!(s->acc = calloc((size_t)r.K * hw, sizeof *s->acc))) {
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
         }
         int ny = r.resize ? 1 : nr_window_positions(s->h, r.TH, overlap, NULL, 0);
         int nx = r.resize ? 1 : nr_window_positions(s->w, r.TW, overlap, NULL, 0);
@@ -471,13 +477,7 @@ done:
         r.head = s->next;
         state_free(s);
     }
-    free(r.pw);
-    free(r.gauss);
-    free(r.bimg);
-    free(r.bmask);
-    free(r.tile);
-    free(r.tmask);
-    free(r.jobs);
+    free(r.mem);
     free(order);
     return rc;
 }
