@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # tests/run.sh — install what is missing, build, and run the whole test suite
-# three times: in build/ (gcc, release: unit, errors, grad, e2e); in
-# build-asan/ under ASan + UBSan (clang when installed, which also builds the
-# libFuzzer targets and runs each for FUZZ_SECONDS, default 30, suite fuzz;
-# the e2e scripts sized down: E2E_QUICK);
-# in build-valgrind/ the errors and e2e suites under valgrind memcheck (no
-# -march=native: valgrind decodes no AVX-512).  Ends with the line
-# "N passed, N failed, N skipped" over all three.  Arguments go to the first
-# `meson test` only, and skip the other two (e.g. tests/run.sh --suite unit).
+# three times: in build/ (gcc, release: unit, errors, grad, memcheck, e2e);
+# in build-asan/ under ASan + UBSan (clang when installed, which also builds
+# the libFuzzer targets and runs each for FUZZ_SECONDS, default 30, suite
+# fuzz; the e2e scripts sized down: E2E_QUICK); in build-valgrind/ the
+# memcheck and e2e suites under valgrind memcheck (no -march=native: valgrind
+# decodes no AVX-512; memcheck compiles every tests/errors/ file in one
+# process, whose messages the errors suite checks in the other two builds).
+# Ends with the line "N passed, N failed, N skipped" over all three.
+# Arguments go to the first `meson test` only, and skip the other two (e.g.
+# tests/run.sh --suite unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/deps.sh
@@ -51,7 +53,7 @@ if [ $# -eq 0 ]; then
     unset ASAN_OPTIONS UBSAN_OPTIONS E2E_QUICK
 
     netc_build build-valgrind -Doptimization=1
-    run_tests build-valgrind --setup valgrind --suite errors --suite e2e
+    run_tests build-valgrind --setup valgrind --suite memcheck --suite e2e
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
