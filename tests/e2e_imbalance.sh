@@ -13,12 +13,12 @@
 . "$(dirname "$0")/e2e_lib.sh"
 M=$SOURCE_ROOT/models/unet.net
 D=$WORK/train V=$WORK/val
-COUNT=96 VCOUNT=32 SEEDS="3 4 5 6 7" EPOCHS=10
+COUNT=96 VCOUNT=32 SEEDS="3 4 5 6 7" EPOCHS=10 BASE=8
 # QUICK (valgrind, sanitizers): the same code paths once, on less data; the claim needs full runs
-[ "$QUICK" = 1 ] && COUNT=16 VCOUNT=8 SEEDS=3 EPOCHS=1
+[ "$QUICK" = 1 ] && COUNT=16 VCOUNT=8 SEEDS=3 EPOCHS=1 BASE=2
 "$GEN_DATA" --out "$D" --count "$COUNT" --size 32 --classes 5 --seed 11 >/dev/null
 "$GEN_DATA" --out "$V" --count "$VCOUNT" --size 32 --classes 5 --seed 12 >/dev/null
-common=(-D BASE=8 -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=5 -D LR=3e-3)
+common=(-D BASE=$BASE -D SIZE=32 -D DEPTH=2 -D BATCH=4 -D CLASSES=5 -D LR=3e-3)
 "$NETC" "$M" "${common[@]}" -D TAU=0 -D WEIGHTS=balanced -o "$WORK/weighted.netg"
 "$NETC" "$M" "${common[@]}" -D TAU=0 -o "$WORK/plain.netg"
 "$NETC" "$M" "${common[@]}" -D TAU=0 -D WEIGHTS=median_freq -o "$WORK/median.netg"

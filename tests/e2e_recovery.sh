@@ -12,6 +12,8 @@ M=$SOURCE_ROOT/models/unet.net
 D=$WORK/train V=$WORK/val
 EPOCHS=8
 [ "$QUICK" = 1 ] && EPOCHS=5
+# under valgrind a step takes ~0.4 s: 12 steps leave the signals time to land mid-run
+[ -n "${E2E_VALGRIND:-}" ] && EPOCHS=3
 "$GEN_DATA" --out "$D" --count 16 --size 16 --classes 4 --seed 1 >/dev/null
 "$GEN_DATA" --out "$V" --count 4 --size 16 --classes 4 --seed 2 >/dev/null
 "$NETC" "$M" -D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=4 -D CLASSES=4 -D LR=3e-3 -o "$WORK/u.netg" || fail "compile"

@@ -102,7 +102,7 @@ expect 2 "--data needs the model" "report --data without a graph" -- "$NETRUN" r
 "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$V" --epochs 100000 --seed 3 --out "$WORK/live" --quiet \
     2>"$WORK/live.err" &
 pid=$!
-for _ in $(seq 600); do
+for _ in $(seq 3000); do # up to 5 minutes: two epochs under valgrind, beside other tests
     [ "$(grep -c . "$WORK/live/log.csv" 2>/dev/null || echo 0)" -ge 3 ] && [ -s "$WORK/live/report.html" ] && break
     sleep 0.1
 done

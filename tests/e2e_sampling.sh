@@ -13,11 +13,15 @@ D=$WORK/train
 mkdir -p "$WORK/models"
 cp -r "$SOURCE_ROOT/models/lib" "$WORK/models/"
 { cat "$SOURCE_ROOT/models/unet.net"; printf '\noption foreground = 0.5\noption repeat = 0.3\n'; } > "$WORK/models/s.net"
-common=(-D BASE=4 -D SIZE=32 -D DEPTH=2 -D BATCH=6 -D CLASSES=6 -D LR=3e-3)
+EPOCHS=2 BASE=4 AGAIN=(--epochs 1)
+# QUICK: a smaller U-Net, one epoch for the counts, one step for the runs that look at the index only
+[ "$QUICK" = 1 ] && EPOCHS=1 BASE=2 AGAIN=(--steps 1)
+common=(-D BASE=$BASE -D SIZE=32 -D DEPTH=2 -D BATCH=6 -D CLASSES=6 -D LR=3e-3)
 "$NETC" "$WORK/models/s.net" "${common[@]}" -o "$WORK/s.netg" || fail "netc s.net"
 
 R=$WORK/run
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --epochs 2 --out "$R" --threads 1 2>&1) || fail "train: $(tail -3 <<<"$out")"
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --epochs $EPOCHS --out "$R" --threads 1 2>&1) ||
+    fail "train: $(tail -3 <<<"$out")"
 grep -q "class statistics: 24 masks indexed" <<<"$out" && [ -s "$R/class_stats.bin" ] &&
     ok "the first run indexes the masks into class_stats.bin" || fail "index: $(head -3 <<<"$out")"
 grep -q "the last 3 of every 6 samples centred on a foreground pixel" <<<"$out" &&
@@ -28,8 +32,8 @@ L=$(sed -n 's/.*an epoch is \([0-9]*\) samples.*/\1/p' <<<"$out")
 spe=$(sed -n 's/.* \([0-9]*\) steps per epoch.*/\1/p' <<<"$out")
 forced=$(sed -n 's/.*oversampling: [0-9]* crops, \([0-9]*\) forced.*/\1/p' <<<"$out")
 crops=$(sed -n 's/.*oversampling: \([0-9]*\) crops.*/\1/p' <<<"$out")
-want=$(awk -v L="$L" 'BEGIN { f = 0; for (p = 0; p < L; p += 6) { c = L - p < 6 ? L - p : 6; f += c > 3 ? c - 3 : 0 } print 2 * f }')
-if [ -n "$L" ] && [ "$L" -gt 24 ] && [ "$spe" = $(((L + 5) / 6)) ] && [ "$crops" = $((2 * L)) ] && [ "$forced" = "$want" ]; then
+want=$(awk -v L="$L" -v e=$EPOCHS 'BEGIN { f = 0; for (p = 0; p < L; p += 6) { c = L - p < 6 ? L - p : 6; f += c > 3 ? c - 3 : 0 } print e * f }')
+if [ -n "$L" ] && [ "$L" -gt 24 ] && [ "$spe" = $(((L + 5) / 6)) ] && [ "$crops" = $((EPOCHS * L)) ] && [ "$forced" = "$want" ]; then
     ok "repeat 0.3: an epoch of $L samples in $spe steps; $forced of $crops crops forced, as asked"
 else
     fail "counts: L=$L steps/epoch=$spe crops=$crops forced=$forced (want $want); $(grep -E 'repeat|oversampling' <<<"$out")"
@@ -37,14 +41,14 @@ fi
 
 # the next run in the same folder reads the cache: no mask read, file untouched
 t0=$(stat -c %Y.%y "$R/class_stats.bin")
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --epochs 1 --out "$R" --threads 1 2>&1) || fail "train again"
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --threads 1 2>&1) || fail "train again"
 grep -q "class statistics: 24 masks, from $R/class_stats.bin" <<<"$out" && [ "$(stat -c %Y.%y "$R/class_stats.bin")" = "$t0" ] &&
     ok "a repeated run reads class_stats.bin" || fail "cache not used: $(head -2 <<<"$out")"
 
 # a changed mask: indexed again (not a warning)
 cp "$D/masks/img_0001.png" "$WORK/saved.png"
 cp "$D/masks/img_0002.png" "$D/masks/img_0001.png"
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --epochs 1 --out "$R" --threads 1 2>&1) || fail "train after a change"
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --threads 1 2>&1) || fail "train after a change"
 grep -q "the dataset's files changed; indexing the masks again" <<<"$out" && grep -q "24 masks indexed" <<<"$out" &&
     ! grep -q "warning: $R/class_stats.bin" <<<"$out" && ok "a changed mask rebuilds the index" ||
     fail "after a change: $(head -3 <<<"$out")"

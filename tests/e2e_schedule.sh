@@ -9,6 +9,7 @@
 . "$(dirname "$0")/e2e_lib.sh"
 D=$WORK/train
 EPOCHS=48
+[ "$QUICK" = 1 ] && EPOCHS=12 # 48 steps: past the warmup and the steps the signal comes at
 "$GEN_DATA" --out "$D" --count 16 --size 16 --classes 4 --seed 1 >/dev/null
 model() {
     cat <<EOF

@@ -1,12 +1,31 @@
-/* test_grad.c — finite-difference checks of the compiled backward pass.
+/* test_grad.c — the gradient checks (suite grad): finite differences of
+ * the compiled backward pass, and the losses of models/lib/losses.net.
  * Each case is a small model in the language, compiled with netc's passes
  * (no optimizer: the train entry ends at the gradients) and run by
- * netrun's executor.  For sampled elements of every parameter the analytic
- * gradient must match (L(p+h) - L(p-h)) / 2h.  Then the losses of
- * models/lib/losses.net: against the fused cross_entropy (same value and
- * gradients) and against losses computed here in double.
- * Usage: test_grad [models/unet.net [other model files...]]; the first
- * model's directory is where `import "lib/losses.net"` is found. */
+ * netrun's executor.
+ *
+ *   test_grad CASE.net            one case of tests/grad/, as its lines
+ *                                 "# KEY: VALUE" say (tests/README.md):
+ *     # check: NAME               for sampled elements of every parameter the
+ *                                 analytic gradient matches (L(p+h) - L(p-h)) / 2h
+ *                                 (check_ex); NAME seeds the data and samples
+ *       # samples: N              per parameter
+ *       # ulps: U                 the loss's rounding noise (default 4)
+ *       # frozen: PREFIX          parameters that must get no gradient
+ *       # model: PATH             the model is PATH (relative to CASE.net's
+ *                                 folder), not CASE.net's own text
+ *       # define: NAME=VALUE      a -D of netc for it (repeated)
+ *     # compare: NAME             the model above the line "# equals:" and the
+ *                                 one below give the same loss and gradients
+ *       # tolerance: REL          relative (compare)
+ *   test_grad --unary-functions   every unary function of ops.def, found in
+ *                                 the table (a new one is checked without a
+ *                                 case file)
+ *   test_grad --loss-values MODELS  MODELS/lib/losses.net's losses against
+ *                                 the formulas evaluated here in double
+ *
+ * Prints "ok - name" / "FAIL - name: detail" and a last line; exits
+ * nonzero on failure. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +36,6 @@
 #include "exec.h"
 
 static int failures;
-static const char *model_dir; /* models/, from the first argument */
 
 static uint64_t rng = 12345;
 static double urand(void)
@@ -26,20 +44,16 @@ static double urand(void)
     return (rng >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Compile src into a graph whose only entry, "train", runs forward, loss
- * and backward.  Returns NULL after printing diagnostics. */
-static ng_graph *compile(const char *name, const char *src, nc_define *defs, int n_defs, int32_t **grad_of_out,
+/* Compile src, a model file at path (imports resolve against its folder;
+ * the file need not exist), into a graph whose only entry, "train", runs
+ * forward, loss and backward.  Returns NULL after printing diagnostics. */
+static ng_graph *compile(const char *path, const char *src, nc_define *defs, int n_defs, int32_t **grad_of_out,
                          int *n_out)
 {
-    /* a source in models/ (the file need not exist) so that imports
-     * resolve against models/ */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", model_dir ? model_dir : ".", "grad_case.net");
     nc_options o = {.path = path, .text = src, .len = strlen(src), .defs = defs, .n_defs = n_defs,
                     .keep_gradients = 1};
     nc_unit u;
     ng_graph *out = NULL;
-    (void)name;
     if (nc_compile(&u, &o) == 0) {
         const nc_graph *g = &u.g;
         out = u.out;
@@ -88,13 +102,13 @@ static uint64_t hash_name(const char *s)
  * fail the U-Nets on noise alone; with 8, none of 60).  Each case draws its
  * data and samples from a seed of its own name, so adding a case changes
  * no other. */
-static void check_ex(const char *name, const char *src, nc_define *defs, int n_defs, int samples,
+static void check_ex(const char *name, const char *path, const char *src, nc_define *defs, int n_defs, int samples,
                      const char *frozen, double ulps)
 {
     rng = hash_name(name);
     int32_t *grad_of = NULL;
     int n = 0;
-    ng_graph *g = compile(name, src, defs, n_defs, &grad_of, &n);
+    ng_graph *g = compile(path, src, defs, n_defs, &grad_of, &n);
     if (!g) {
         printf("FAIL - %s: does not compile\n", name);
         failures++;
@@ -223,19 +237,6 @@ static void check_ex(const char *name, const char *src, nc_define *defs, int n_d
     free(grad_of);
 }
 
-static void check(const char *name, const char *src, nc_define *defs, int n_defs, int samples)
-{
-    check_ex(name, src, defs, n_defs, samples, NULL, 4);
-}
-
-#define HEAD(c, h, w, k)                                                                                \
-    "input image : f32[2, " #c ", " #h ", " #w "]\n"                                                    \
-    "input mask : labels[2, " #h ", " #w "] classes " #k "\n"
-#define TAIL                                                                                           \
-    "output p = softmax(logits, axis = 1)\n"                                                           \
-    "loss = cross_entropy(logits, mask)\n"                                                             \
-    "minimize loss with sgd(lr = 0.1)\n"
-
 /* ---- the losses of models/lib/losses.net --------------------------------- */
 
 /* A compiled model with its inputs filled: image uniform in [0, 1) (scaled
@@ -249,10 +250,10 @@ typedef struct {
     int n;
 } loaded;
 
-static int load(loaded *L, const char *name, const char *src, float image_scale)
+static int load(loaded *L, const char *name, const char *path, const char *src, float image_scale)
 {
     memset(L, 0, sizeof *L);
-    ng_graph *g = compile(name, src, NULL, 0, &L->grad_of, &L->n);
+    ng_graph *g = compile(path, src, NULL, 0, &L->grad_of, &L->n);
     if (!g) {
         printf("FAIL - %s: does not compile\n", name);
         failures++;
@@ -292,14 +293,15 @@ static void unload(loaded *L)
     free(L->grad_of);
 }
 
-/* Models a and b (same parameter names, same inputs) must give the same
- * loss and the same gradient for every parameter, to rel relative error. */
-static void compare(const char *name, const char *a, const char *b, double rel)
+/* Models a and b, both of the file at path (same parameter names, same
+ * inputs), must give the same loss and the same gradient for every
+ * parameter, to rel relative error. */
+static void compare(const char *name, const char *path, const char *a, const char *b, double rel)
 {
     loaded A, B;
-    if (!load(&A, name, a, 3.0f))
+    if (!load(&A, name, path, a, 3.0f))
         return;
-    if (!load(&B, name, b, 3.0f)) {
+    if (!load(&B, name, path, b, 3.0f)) {
         unload(&A);
         return;
     }
@@ -339,10 +341,11 @@ static void compare(const char *name, const char *a, const char *b, double rel)
 /* The model's loss with logits = the image (an image with K channels plus a
  * zero-initialised 1x1 conv, so that there is a parameter); image and labels
  * as given. */
-static double loss_on(const char *name, const char *src, const float *image, const int32_t *labels)
+static double loss_on(const char *name, const char *path, const char *src, const float *image,
+                      const int32_t *labels)
 {
     loaded L;
-    if (!load(&L, name, src, 1.0f))
+    if (!load(&L, name, path, src, 1.0f))
         return NAN;
     const ng_graph *G = nr_model_graph(L.m);
     memcpy(nr_model_state(L.m, G->bind.image), image,
@@ -472,8 +475,9 @@ static double ref_lovasz(int n, int k, int hw, const float *x, const int32_t *y)
 #define VTAIL "minimize loss with sgd(lr = 0.1)\n"
 
 /* The losses' values: a case small enough to work out by hand, then random
- * logits against the formulas evaluated here in double. */
-static void test_loss_values(void)
+ * logits against the formulas evaluated here in double.  path: a model file
+ * in models/ (it need not exist), so that "lib/losses.net" is found. */
+static void test_loss_values(const char *path)
 {
     /* 1x2x1x3: pixel 0 has p = (1/2, 1/2) and label 1, pixel 1 p = (3/4, 1/4)
      * and label 0, pixel 2 is ignored.  Class 1: sum p g = 1/2, sum p = 3/4,
@@ -497,11 +501,12 @@ static void test_loss_values(void)
     for (size_t i = 0; i < sizeof hand / sizeof hand[0]; i++) {
         char src[1024];
         snprintf(src, sizeof src, VHEAD(1, 2, 1, 3) "loss = %s\n" VTAIL, hand[i].loss);
-        expect_value(hand[i].name, loss_on(hand[i].name, src, x, y), hand[i].want, 1e-5);
+        expect_value(hand[i].name, loss_on(hand[i].name, path, src, x, y), hand[i].want, 1e-5);
     }
 
-    /* random: 2 images of 4 classes, 5x6, logits in [-3, 3) */
+    /* random, from a seed of their own: 2 images of 4 classes, 5x6, logits in [-3, 3) */
     enum { N = 2, K = 4, HW = 30 };
+    rng = hash_name("loss values");
     float rx[N * K * HW];
     int32_t ry[N * HW];
     for (int i = 0; i < N * K * HW; i++)
@@ -534,89 +539,13 @@ static void test_loss_values(void)
         char src[1024], name[256];
         snprintf(src, sizeof src, VHEAD(2, 4, 5, 6) "loss = %s\n" VTAIL, losses[i]);
         snprintf(name, sizeof name, "%s on random logits", losses[i]);
-        expect_value(name, loss_on(name, src, rx, ry), want[i], 1e-5);
+        expect_value(name, loss_on(name, path, src, rx, ry), want[i], 1e-5);
     }
 }
 
-#define LHEAD(c, h, w, k) "import \"lib/losses.net\"\n" HEAD(c, h, w, k)
-/* two linear layers: the losses are smooth, so no relu kink hides a sample */
-#define NET "logits = conv2d(conv2d(image, 6, 3, pad = same), 4, 1)\n" \
-            "output p = softmax(logits, axis = 1)\n"
-#define MIN "minimize loss with sgd(lr = 0.1)\n"
-
-/* The library's losses: gradients by finite differences, and the ones
- * that must equal the fused cross_entropy. */
-static void test_library(void)
-{
-    check("soft_dice", LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask)\n" MIN, NULL, 0, 40);
-    check("soft_dice over present classes",
-          LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask, present_only = true)\n" MIN, NULL, 0, 40);
-    check("soft_dice with background",
-          LHEAD(1, 6, 6, 4) NET "loss = soft_dice(logits, mask, eps = 0.1, include_background = true)\n" MIN,
-          NULL, 0, 40);
-    check("generalized_dice", LHEAD(2, 6, 6, 4) NET "loss = generalized_dice(logits, mask)\n" MIN, NULL, 0, 40);
-    check("generalized_dice without background",
-          LHEAD(2, 6, 6, 4) NET "loss = generalized_dice(logits, mask, include_background = false)\n" MIN,
-          NULL, 0, 40);
-    check("tversky", LHEAD(1, 6, 6, 4) NET "loss = tversky(logits, mask, alpha = 0.2, beta = 0.8)\n" MIN,
-          NULL, 0, 40);
-    check("focal gamma 2, alpha list",
-          LHEAD(1, 6, 6, 4) NET "loss = focal(logits, mask, alpha = [0.25, 1, 1.5, 2])\n" MIN, NULL, 0, 40);
-    check("focal gamma 0.5, alpha from class_weights(median_freq)",
-          LHEAD(1, 6, 6, 4) NET "loss = focal(logits, mask, gamma = 0.5, alpha = class_weights(median_freq))\n" MIN,
-          NULL, 0, 40);
-    check("lovasz_softmax", LHEAD(2, 6, 6, 4) NET "loss = lovasz_softmax(logits, mask)\n" MIN, NULL, 0, 40);
-    check("lovasz_softmax over all foreground classes",
-          LHEAD(1, 6, 6, 4) NET "loss = lovasz_softmax(logits, mask, present_only = false, include_background = false)\n"
-          MIN, NULL, 0, 40);
-    check("logit_adjusted_ce", LHEAD(2, 6, 6, 4) NET "loss = logit_adjusted_ce(logits, mask, tau = 0.7)\n" MIN,
-          NULL, 0, 40);
-    check("cross_entropy with effective-number weights",
-          LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = effective(0.9))\n" MIN, NULL, 0, 40);
-    check("weighted_ce with class_weights(balanced)",
-          LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(balanced))\n" MIN, NULL, 0, 40);
-    check("a file imported twice runs once (else its defs would clash)",
-          LHEAD(1, 6, 6, 4) "import \"lib/../lib/losses.net\"\nimport \"lib/unet.net\"\n" NET
-          "loss = tversky(logits, mask)\n" MIN, NULL, 0, 20);
-    check("composite: cross_entropy + 0.5 * soft_dice",
-          LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask) + 0.5 * soft_dice(logits, mask)\n" MIN,
-          NULL, 0, 40);
-
-    compare("logit_adjusted_ce(tau = 0) = cross_entropy",
-            LHEAD(2, 6, 6, 4) NET "loss = logit_adjusted_ce(logits, mask, tau = 0)\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
-    compare("weighted_ce(effective(0.9)) = cross_entropy(weights = effective(0.9))",
-            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, effective(0.9))\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = class_weights(effective_number, beta = 0.9))\n"
-            MIN, 1e-5);
-    compare("weighted_ce = cross_entropy",
-            LHEAD(1, 6, 6, 4) NET "loss = weighted_ce(logits, mask)\n" MIN,
-            LHEAD(1, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
-    compare("weighted_ce = cross_entropy, list weights",
-            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, [0.2, 1, 3.5, 0])\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = [0.2, 1, 3.5, 0])\n" MIN, 1e-5);
-    compare("weighted_ce(class_weights(balanced)) = cross_entropy(weights = balanced)",
-            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(balanced))\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-5);
-    compare("weighted_ce(class_weights(inverse_sqrt, clip)) = cross_entropy(inverse_sqrt, clip)",
-            LHEAD(2, 6, 6, 4) NET "loss = weighted_ce(logits, mask, class_weights(inverse_sqrt, clip = [0.5, 2]))\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = inverse_sqrt, clip = [0.5, 2])\n" MIN,
-            1e-5);
-    compare("cross_entropy: median_freq = balanced (a constant factor cancels)",
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = median_freq)\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-5);
-    compare("focal(gamma = 0) = cross_entropy",
-            LHEAD(2, 6, 6, 4) NET "loss = focal(logits, mask, gamma = 0)\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask)\n" MIN, 1e-5);
-    compare("tversky(0.5, 0.5, eps = 0.5) = soft_dice(eps = 1)",
-            LHEAD(2, 6, 6, 4) NET "loss = tversky(logits, mask, alpha = 0.5, beta = 0.5, eps = 0.5)\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = soft_dice(logits, mask)\n" MIN, 1e-5);
-    compare("class_weights() and cross_entropy(weights = balanced) share one table",
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced) + 0 * weighted_ce(logits, mask, class_weights())\n" MIN,
-            LHEAD(2, 6, 6, 4) NET "loss = cross_entropy(logits, mask, weights = balanced)\n" MIN, 1e-6);
-    test_loss_values();
-}
-
+#define HEAD(c, h, w, k)                                                                                \
+    "input image : f32[2, " #c ", " #h ", " #w "]\n"                                                    \
+    "input mask : labels[2, " #h ", " #w "] classes " #k "\n"
 #define PHEAD HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\nb = conv2d(image, 1, 1)\n"
 #define PTAIL "output p = softmax(a, axis = 1)\nminimize loss with sgd(lr = 0.1)\n"
 
@@ -636,7 +565,7 @@ static void test_unary_functions(void)
                  PHEAD "logits = %s(0.5 + a * a) * [1, -1, 2] + %s(0.5 + b * b)\n"
                        "loss = cross_entropy(logits, mask)\n" PTAIL,
                  ng_ops[op].name, ng_ops[op].name);
-        check(name, src, NULL, 0, 40);
+        check_ex(name, "grad_case.net", src, NULL, 0, 40, NULL, 4);
         n++;
     }
     if (n < 4) {
@@ -645,254 +574,130 @@ static void test_unary_functions(void)
     }
 }
 
-/* Every loss primitive, each through a loss that depends on parameters. */
-static void test_primitives(void)
+/* ---- the case files of tests/grad/ ------------------------------------- */
+
+/* Into buf, the value of the n-th (0: first) line "# KEY: VALUE" of text,
+ * blanks trimmed; NULL when there are fewer. */
+static const char *directive(const char *text, const char *key, int n, char *buf, size_t size)
 {
-    check("+ - * / broadcasting (N,1,H,W), (1,K,1,1), (H,W), numbers and a list",
-          PHEAD "c = sum(conv2d(image, 3, 1), axis = [0, 2, 3], keepdims = true)\n"
-                "h = mean(conv2d(image, 2, 1), axis = [0, 1])\n"
-                "logits = (a - b) * c + a / (2 + b * b) - h * [0.5, 1, 2] + (1 - h) / (1 + c * c)\n"
-                "loss = cross_entropy(logits, mask)\n" PTAIL,
-          NULL, 0, 60);
-    check("batch_sum (the sum over ranks: one process here) in a Dice-like ratio",
-          PHEAD "c = batch_sum(sum(softmax(a, axis = 1) * b, axis = [0, 2, 3], keepdims = true))\n"
-                "logits = a + b\n"
-                "loss = cross_entropy(logits, mask) + mean(1 - (2 * c + 1) / (batch_sum(sum(a * a)) + 1))\n" PTAIL,
-          NULL, 0, 40);
-    check("x * x and x / x share one input",
-          PHEAD "logits = a * a + a / (3 + a) + (b - b * b)\nloss = cross_entropy(logits, mask)\n" PTAIL,
-          NULL, 0, 40);
-    check("unary minus, exp, log",
-          PHEAD "logits = -a + log(1 + exp(b)) * [1, -1, 2]\nloss = cross_entropy(logits, mask)\n" PTAIL,
-          NULL, 0, 40);
-    check("sqrt, pow (2, 3, 1.5, -1, 0)",
-          PHEAD "logits = sqrt(1 + a * a) + pow(a, 2) + 0.1 * pow(a, 3) + pow(exp(b), 1.5) + pow(1 + b * b, -1)"
-                " + pow(a, 0)\nloss = cross_entropy(logits, mask)\n" PTAIL,
-          NULL, 0, 40);
-    check("abs, clamp, min, max",
-          PHEAD "logits = abs(a) + clamp(a, -0.2, 0.3) + min(b, 0.1) + max(a, -0.1) + clamp(b, none, 0)\n"
-                "loss = cross_entropy(logits, mask)\n" PTAIL,
-          NULL, 0, 60);
-    check("sum and mean over axes, keepdims, negative axes, everything",
-          PHEAD "loss = mean(pow(sum(a, axis = 1), 2)) + sum(mean(a * a, axis = [0, -1]) * 0.1)"
-                " + mean(sum(a, axis = -1, keepdims = true) * b) + sum(a) * 0.01\n" PTAIL,
-          NULL, 0, 40);
-    check("softmax over axes 1, 2 and 3",
-          PHEAD "loss = sum(softmax(a, axis = 2) * image) + mean(softmax(a, axis = 1) * a)"
-                " + sum(softmax(a * b, axis = -1) * image * image)\n" PTAIL,
-          NULL, 0, 40);
-    check("log_softmax with one_hot and valid_mask",
-          PHEAD "loss = -mean(one_hot(mask) * log_softmax(a, axis = 1) * valid_mask(mask))"
-                " + mean(log_softmax(a + b, axis = 3) * image)\n" PTAIL,
-          NULL, 0, 40);
-    check("slice and reshape",
-          HEAD(2, 5, 6, 3) "a5 = conv2d(image, 5, 3, pad = same)\n"
-                           "logits = slice(a5, 1, 4) + reshape(reshape(slice(a5, -3, none, axis = 1), [2, 3, 30])"
-                           " * 2, [2, 3, 5, 6]) + reshape(reshape(slice(a5, 0, 3), [-1]), [2, 3, 5, 6])\n"
-                           "loss = cross_entropy(logits, mask) + mean(slice(a5, 2, 5, axis = 3))\n"
-                           "output p = softmax(logits)\nminimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 40);
-    check_ex("stop_gradient (its input's parameters get no gradient)",
-             HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\nfrozen = conv2d(image, 3, 1)\n"
-                   "logits = a * stop_gradient(frozen) + a\nloss = cross_entropy(logits, mask)\n" PTAIL,
-             NULL, 0, 40, "frozen.", 4);
+    size_t k = strlen(key);
+    for (const char *l = text; *l;) {
+        size_t len = strcspn(l, "\n");
+        if (!strncmp(l, "# ", 2) && !strncmp(l + 2, key, k) && l[2 + k] == ':' && n-- == 0) {
+            const char *v = l + 3 + k;
+            v += strspn(v, " \t");
+            size_t vlen = strcspn(v, "\r\n");
+            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            snprintf(buf, size, "%.*s", (int)vlen, v);
+            return buf;
+        }
+        l += len + (l[len] == '\n');
+    }
+    return NULL;
 }
 
-/* The ops of issues 9 and 11 (activations, normalization, ...). */
-static void test_new_ops(void)
+/* A "# check:" case; text is the file at path. */
+static void check_case(const char *name, const char *path, const char *text)
 {
-    check("leaky_relu (default slope and 0.2)",
-          HEAD(2, 6, 6, 3) "e = leaky_relu(conv2d(image, 4, 3, pad = same)) + leaky_relu(conv2d(image, 4, 1), slope = 0.2)\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("sigmoid and tanh gates in a network",
-          HEAD(2, 6, 6, 3) "e = conv2d(image, 4, 3, pad = same)\n"
-                           "logits = conv2d(e * sigmoid(conv2d(e, 4, 1)) + tanh(e), 3, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("group_norm (2 groups of 3 channels, batch 2)",
-          HEAD(2, 5, 6, 3) "e = group_norm(conv2d(image, 6, 3, pad = same), 2)\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("group_norm (1 group, eps 0.1) then leaky_relu",
-          HEAD(1, 5, 6, 3) "e = leaky_relu(group_norm(conv2d(image, 4, 3, pad = same), 1, eps = 0.1))\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("group_norm without affine parameters, named",
-          HEAD(2, 5, 6, 3) "e = group_norm(conv2d(image, 4, 3, pad = same), 2, affine = false, name = gn)\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("batch_norm (training: batch statistics)",
-          HEAD(2, 5, 6, 3) "e = batch_norm(conv2d(image, 4, 3, pad = same))\n"
-                           "logits = conv2d(leaky_relu(e), 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("batch_norm without affine, momentum 0, named",
-          HEAD(2, 5, 6, 3) "e = batch_norm(conv2d(image, 3, 3, pad = same), momentum = 0, affine = false, name = bn)\n"
-                           "logits = e + conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("deep supervision: cross_entropy and one_hot on downsample_labels",
-          HEAD(2, 8, 8, 3) "e = relu(conv2d(image, 4, 3, pad = same))\n"
-                           "m = maxpool(e, 2)\n"
-                           "logits = conv2d(concat(e, upsample(m, 2)), 3, 1)\n"
-                           "aux = conv2d(m, 3, 1)\n"
-                           "small = downsample_labels(mask, 2)\n"
-                           "loss = cross_entropy(logits, mask) + 0.5 * cross_entropy(aux, small)"
-                           " + 0.25 * mean(one_hot(downsample_labels(small, 2)) * conv2d(maxpool(m, 2), 3, 1))\n"
-                           "output p = softmax(logits)\nminimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 60);
-    check("dropout (element-wise, fixed mask within a step)",
-          HEAD(2, 6, 6, 3) "e = dropout(conv2d(image, 4, 3, pad = same), 0.3)\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("avg_pool 2 and 3 (floor), upsample back",
-          HEAD(2, 7, 7, 3) "e = conv2d(image, 3, 3, pad = same)\n"
-                           "logits = pad(upsample(avg_pool(e, 2), 2, mode = bilinear), [0, 1, 0, 1])"
-                           " + pad(upsample(avg_pool(e, 3), 3), [0, 1, 0, 1])\n" TAIL,
-          NULL, 0, 60);
-    check("global_avg_pool and global_max_pool (squeeze-excitation style)",
-          HEAD(2, 6, 5, 3) "e = conv2d(image, 3, 3, pad = same)\n"
-                           "logits = e * sigmoid(global_avg_pool(e)) + global_max_pool(e * e)\n" TAIL,
-          NULL, 0, 60);
-    check("pad zero and reflect (int, [ph, pw], 4 sides)",
-          HEAD(1, 6, 7, 3) "e = conv2d(image, 3, 3, pad = same)\n"
-                           "logits = conv2d(pad(e, 1, mode = reflect), 3, 3) + conv2d(pad(e, [2, 1], mode = reflect), 3, [5, 3])"
-                           " + conv2d(pad(e, [1, 0, 2, 0]), 3, [2, 3])\n" TAIL,
-          NULL, 0, 60);
-    check("upsample bilinear, align_corners false and true, factors 2 and 3",
-          HEAD(1, 6, 6, 3) "e = conv2d(image, 3, 3, pad = same)\n"
-                           "logits = upsample(avg_pool(e, 2), 2, mode = bilinear, align_corners = true)"
-                           " + upsample(avg_pool(e, 3), factor = 3, mode = bilinear)\n" TAIL,
-          NULL, 0, 60);
-    check("conv_transpose2d 2x2 stride 2 (U-Net up-convolution)",
-          HEAD(2, 6, 6, 3) "e = relu(conv2d(image, 4, 3, pad = same))\n"
-                           "d = conv_transpose2d(maxpool(e, 2), 3, 2, stride = 2)\n"
-                           "logits = d + conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("conv_transpose2d 3x3 stride 2, padding 1, output_padding 1, no bias",
-          HEAD(1, 6, 8, 3) "e = conv2d(image, 2, 3, stride = 2, pad = same)\n"
-                           "logits = conv_transpose2d(e, 3, 3, stride = 2, padding = 1, output_padding = 1, bias = false)\n" TAIL,
-          NULL, 0, 60);
-    check("conv_transpose2d [3, 2] kernel, stride 1, padding [1, 0]",
-          HEAD(1, 5, 6, 3) "e = conv2d(image, 2, 3, pad = same)\n"
-                           "logits = conv_transpose2d(e, 3, [3, 1], padding = [1, 0], name = up)\n" TAIL,
-          NULL, 0, 60);
-    check("sort, argsort + gather, cumsum (a Lovasz-style extension)",
-          HEAD(1, 5, 6, 3) "a = conv2d(image, 3, 3, pad = same)\n"
-                           "e = reshape(softmax(a), [2, 3, 30])\n"
-                           "perm = argsort(e, descending = true)\n"
-                           "g = gather(reshape(one_hot(mask), [2, 3, 30]), perm)\n"
-                           "loss = sum(gather(e, perm) * cumsum(g, axis = -1)) * 0.1"
-                           " + sum(sort(a, axis = 2) * image) + mean(cumsum(a, 1) * cumsum(a * a, axis = 3))\n"
-                           "output p = softmax(a)\nminimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 60);
-    /* no dropout here: batch_norm's update advances the step, and with it the mask */
-    check("every new op but dropout in one network",
-          HEAD(2, 8, 8, 3) "e = leaky_relu(batch_norm(conv2d(image, 4, 3, pad = same)))\n"
-                           "m = group_norm(maxpool(e), 2)\n"
-                           "d = conv_transpose2d(instance_norm(avg_pool(m, 2)), 4, 2, stride = 2)\n"
-                           "u = upsample(d, 2, mode = bilinear) + pad(conv2d(e, 4, 3), 1, mode = reflect)\n"
-                           "g = u * sigmoid(global_avg_pool(u)) + tanh(global_max_pool(u))\n"
-                           "logits = conv2d(g, 3, 1)\n"
-                           "output p = softmax(logits)\n"
-                           "loss = cross_entropy(logits, mask) + 0.5 * cross_entropy(conv2d(m, 3, 1), downsample_labels(mask, 2))\n"
-                           "minimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 24);
-    check("instance_norm, fan-out of its input",
-          HEAD(2, 5, 6, 3) "c = conv2d(image, 3, 3, pad = same)\n"
-                           "logits = instance_norm(c) + 0.5 * c\n" TAIL,
-          NULL, 0, 60);
-    check("conv_transpose2d 3x3 stride 1, same padding (fast path)",
-          HEAD(2, 6, 6, 3) "e = relu(conv2d(image, 8, 3, pad = same))\n"
-                           "logits = conv_transpose2d(e, 3, 3, padding = 1)\n" TAIL,
-          NULL, 0, 60);
-    check("gallery blocks (models/README.md): depthwise-separable, dilated context, squeeze-excitation",
-          HEAD(2, 8, 8, 3) "e = conv2d(image, 8, 3, pad = same)\n"
-                           "s = relu(conv2d(relu(conv2d(e, 8, 3, pad = same, groups = 8)), 8, 1))\n"
-                           "c = relu(conv2d(s, 8, 3, pad = same) + conv2d(s, 8, 3, pad = same, dilation = 2))\n"
-                           "q = c * sigmoid(conv2d(relu(conv2d(global_avg_pool(c), 2, 1)), 8, 1))\n"
-                           "logits = conv2d(q, 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("dilated conv2d: dilation 2 same, dilation 3 valid, dilation 2 stride 2",
-          HEAD(2, 9, 8, 3) "e = relu(conv2d(image, 4, 3, pad = same, dilation = 2))\n"
-                           "v = conv2d(e, 3, [2, 3], dilation = 3)\n"
-                           "s = conv2d(e, 3, 3, stride = 2, pad = same, dilation = 2)\n"
-                           "logits = pad(v, [0, 3, 0, 6]) + slice(upsample(s, 2), 0, 9, axis = 2)\n" TAIL,
-          NULL, 0, 60);
-    check("grouped conv2d: 4 -> 6 channels in 2 groups, 1x1 in 3 groups",
-          HEAD(2, 6, 6, 3) "e = conv2d(image, 4, 3, pad = same)\n"
-                           "g = relu(conv2d(e, 6, 3, pad = same, groups = 2))\n"
-                           "logits = conv2d(conv2d(g, 6, 1, groups = 3), 3, 1)\n" TAIL,
-          NULL, 0, 60);
-    check("depthwise conv2d (groups = channels): 3x3 same + relu, 5x5 stride 2 dilation 2, no bias",
-          HEAD(2, 8, 8, 3) "e = conv2d(image, 4, 1)\n"
-                           "d = relu(conv2d(e, 4, 3, pad = same, groups = 4))\n"
-                           "s = conv2d(d, 4, 5, stride = 2, pad = same, dilation = 2, groups = 4, bias = false)\n"
-                           "logits = conv2d(d + upsample(s, 2), 3, 1)\n" TAIL,
-          NULL, 0, 60);
+    char v[512];
+    int samples = directive(text, "samples", 0, v, sizeof v) ? atoi(v) : 0;
+    double ulps = directive(text, "ulps", 0, v, sizeof v) ? atof(v) : 4;
+    if (samples <= 0 || ulps <= 0) {
+        printf("FAIL - %s: needs '# samples: N' (N > 0); '# ulps: U' must be > 0\n", path);
+        failures++;
+        return;
+    }
+    char frozen[512];
+    int has_frozen = directive(text, "frozen", 0, frozen, sizeof frozen) != NULL;
+    enum { MAX_DEFS = 16 };
+    nc_define defs[MAX_DEFS];
+    char def[MAX_DEFS][128];
+    int n_defs = 0;
+    while (n_defs < MAX_DEFS && directive(text, "define", n_defs, def[n_defs], sizeof def[n_defs])) {
+        char *eq = strchr(def[n_defs], '=');
+        if (!eq) {
+            printf("FAIL - %s: '# define: %s' is not NAME=VALUE\n", path, def[n_defs]);
+            failures++;
+            return;
+        }
+        *eq = 0;
+        defs[n_defs] = (nc_define){.name = def[n_defs], .value = eq + 1};
+        n_defs++;
+    }
+    char model[4096];
+    char *src = NULL;
+    if (directive(text, "model", 0, v, sizeof v)) { /* relative to the case file's folder */
+        const char *slash = strrchr(path, '/');
+        snprintf(model, sizeof model, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, v);
+        size_t len;
+        if (!(src = nc_read_file(model, &len))) {
+            printf("FAIL - %s: cannot read %s\n", path, model);
+            failures++;
+            return;
+        }
+        path = model;
+    }
+    check_ex(name, path, src ? src : text, defs, n_defs, samples, has_frozen ? frozen : NULL, ulps);
+    free(src);
+}
+
+/* A "# compare:" case: the model above the line "# equals:" against the one
+ * below, each compiled with the other's lines blanked (so that diagnostics
+ * give the file's line numbers). */
+static void compare_case(const char *name, const char *path, const char *text)
+{
+    char v[64];
+    double rel = directive(text, "tolerance", 0, v, sizeof v) ? atof(v) : 0;
+    const char *sep = strstr(text, "\n# equals:");
+    if (rel <= 0 || !sep) {
+        printf("FAIL - %s: a compare case needs '# tolerance: REL' (REL > 0) and a line '# equals:'\n", path);
+        failures++;
+        return;
+    }
+    size_t cut = (size_t)(sep + 1 - text), end = cut + strcspn(sep + 1, "\n");
+    char *a = strdup(text), *b = strdup(text);
+    for (size_t i = cut; a[i]; i++)
+        a[i] = a[i] == '\n' ? '\n' : ' ';
+    for (size_t i = 0; i < end; i++)
+        b[i] = b[i] == '\n' ? '\n' : ' ';
+    compare(name, path, a, b, rel);
+    free(a);
+    free(b);
+}
+
+/* The case the file at path describes. */
+static void run_case(const char *path)
+{
+    size_t len;
+    char *text = nc_read_file(path, &len), name[512];
+    if (!text) {
+        printf("FAIL - cannot read %s\n", path);
+        failures++;
+    } else if (directive(text, "check", 0, name, sizeof name)) {
+        check_case(name, path, text);
+    } else if (directive(text, "compare", 0, name, sizeof name)) {
+        compare_case(name, path, text);
+    } else {
+        printf("FAIL - %s: no '# check: NAME' or '# compare: NAME' line\n", path);
+        failures++;
+    }
+    free(text);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1) {
-        const char *slash = strrchr(argv[1], '/');
-        model_dir = slash ? strndup(argv[1], (size_t)(slash - argv[1])) : ".";
-    }
-    check("conv2d 3x3 same", HEAD(2, 6, 6, 3) "logits = conv2d(image, 3, 3, pad = same)\n" TAIL, NULL, 0, 40);
-    check("conv2d stride 2 valid, relu, upsample",
-          HEAD(2, 8, 8, 3) "x = relu(conv2d(image, 4, 2, stride = 2))\n"
-                           "logits = conv2d(upsample(x, 2), 3, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("conv2d 2x2 same (extra pad bottom/right), no bias",
-          HEAD(1, 5, 7, 3) "x = relu(conv2d(image, 4, 2, pad = same, bias = false))\n"
-                           "logits = conv2d(x, 3, 3, pad = same)\n" TAIL,
-          NULL, 0, 40);
-    check("conv2d 3x3 stride 2 same on odd size",
-          HEAD(2, 7, 7, 3) "x = relu(conv2d(image, 4, 3, stride = 2, pad = same))\n"
-                           "logits = conv2d(upsample(x, 2), 3, 2)\n" TAIL,
-          NULL, 0, 40);
-    check("maxpool, upsample, concat skip",
-          HEAD(1, 8, 8, 4) "e = relu(conv2d(image, 4, 3, pad = same))\n"
-                           "m = relu(conv2d(maxpool(e, 2), 4, 3, pad = same))\n"
-                           "logits = conv2d(concat(e, upsample(m, 2)), 4, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("spatial_dropout (fixed mask within a step)",
-          HEAD(2, 6, 6, 3) "e = spatial_dropout(relu(conv2d(image, 6, 3, pad = same)), 0.5)\n"
-                           "logits = conv2d(e, 3, 1)\n" TAIL,
-          NULL, 0, 40);
-    check("add with fan-out",
-          HEAD(1, 6, 6, 3) "e = relu(conv2d(image, 4, 3, pad = same))\n"
-                           "logits = conv2d(e, 3, 1) + conv2d(e + e, 3, 3, pad = same)\n" TAIL,
-          NULL, 0, 40);
-    check("cross_entropy with explicit weights and ignored pixels",
-          HEAD(1, 5, 5, 3) "logits = conv2d(image, 3, 3, pad = same)\n"
-                           "output p = softmax(logits, axis = 1)\n"
-                           "loss = cross_entropy(logits, mask, weights = [0.2, 1, 3.5])\n"
-                           "minimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 40);
-    check("cross_entropy with balanced weights",
-          HEAD(1, 5, 5, 4) "logits = conv2d(image, 4, 3, pad = same)\n"
-                           "output p = softmax(logits, axis = 1)\n"
-                           "loss = cross_entropy(logits, mask, weights = balanced)\n"
-                           "minimize loss with sgd(lr = 0.1)\n",
-          NULL, 0, 40);
-    test_primitives();
-    test_unary_functions();
-    test_new_ops();
-    if (model_dir)
-        test_library();
-    for (int i = 1; i < argc; i++) {
-        size_t read_len;
-        char *src = nc_read_file(argv[i], &read_len);
-        if (!src) {
-            printf("FAIL - cannot read %s\n", argv[i]);
-            return 1;
-        }
-        nc_define defs[] = {{"BASE", "2", 0}, {"SIZE", "16", 0}, {"DEPTH", "2", 0},
-                            {"BATCH", "2", 0}, {"CLASSES", "4", 0}};
-        char name[512];
-        const char *slash = strrchr(argv[i], '/');
-        snprintf(name, sizeof name, "models/%s (base 2, 16x16, depth 2)", slash ? slash + 1 : argv[i]);
-        check_ex(name, src, defs, 5, 12, NULL, 8);
-        free(src);
+    if (argc == 2 && !strcmp(argv[1], "--unary-functions")) {
+        test_unary_functions();
+    } else if (argc == 3 && !strcmp(argv[1], "--loss-values")) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/grad_case.net", argv[2]);
+        test_loss_values(path);
+    } else if (argc == 2 && argv[1][0] != '-') {
+        run_case(argv[1]);
+    } else {
+        fprintf(stderr, "usage: test_grad CASE.net | --unary-functions | --loss-values MODELS_DIR\n");
+        return 2;
     }
     printf("%s\n", failures ? "FAILED" : "all gradient checks passed");
     return failures ? 1 : 0;
