@@ -67,7 +67,7 @@ typedef enum {
     NC_S_IF,       /* if value { body } else { else_body } (else_body may be NULL) */
     NC_S_FOR,      /* for name in value .. value2 { body }  (half-open) */
     NC_S_IMPORT,   /* import "path" (str) */
-    NC_S_OPTION    /* option name = value (a setting for netrun, runtime/options.def) */
+    NC_S_OPTION    /* option name = value (a setting for netrun, runtime/graph/options.def) */
 } nc_stmt_kind;
 
 typedef enum { NC_TY_F32, NC_TY_LABELS } nc_type_kind;

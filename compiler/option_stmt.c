@@ -1,7 +1,7 @@
 /* option_stmt.c — the `option KEY = VALUE` statement: a setting for netrun
  * (how to size, normalize, sample the data...) stored in the graph's options
  * table (nc_graph_set_option, emitted into the .netg).  KEY must be a row of
- * runtime/options.def; VALUE (a number, a name, a string, true/false or a
+ * runtime/graph/options.def; VALUE (a number, a name, a string, true/false or a
  * list of numbers; consts allowed) is checked by the same code netrun uses
  * for --set (nr_option_check), so both accept the same values. */
 #include "elab.h"

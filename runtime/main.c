@@ -253,7 +253,7 @@ static void info(const ng_graph *g)
         human(b, sizeof b, (double)en->arena_bytes);
         printf("entry %-6s %5d ops, arena %s\n", en->name, en->n_nodes, b);
     }
-    printf("options (model file and --set; runtime/options.def):\n");
+    printf("options (model file and --set; runtime/graph/options.def):\n");
     nr_options_print(stdout, g);
 }
 

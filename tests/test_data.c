@@ -39,7 +39,7 @@ static void test_options(void)
     check(rc < 0 && !strcmp(err, "option 'size' takes crop, pad or resize, not 'tile'"), "option: a bad choice",
           "%s", err);
     rc = nr_option_check("nope", "1", canon, sizeof canon, err, sizeof err);
-    check(rc < 0 && !strcmp(err, "unknown option 'nope' (netrun info lists them all; runtime/options.def)"), "option: unknown key", "%s", err);
+    check(rc < 0 && !strcmp(err, "unknown option 'nope' (netrun info lists them all; runtime/graph/options.def)"), "option: unknown key", "%s", err);
     ng_graph g = {0};
     check(!strcmp(nr_option(&g, "size"), "crop") && nr_option_num(&g, "overlap") == 0.5 && !nr_option_given(&g, "size"),
           "option: defaults", "%s", nr_option(&g, "size"));

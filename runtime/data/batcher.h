@@ -40,7 +40,7 @@ void nr_batcher_set_augment(nr_batcher *b, uint64_t seed, uint64_t pos);
 void nr_batcher_set_stream(nr_batcher *b, uint64_t seed, uint64_t pos);
 
 /* How a sample of another size than the model's h x w is brought to it
- * (option size, runtime/options.def):
+ * (option size, runtime/graph/options.def):
  *   NR_SIZE_CROP    an h x w window at a random position (uniform over the
  *                   positions inside the image; along a side where the
  *                   image is smaller, the image lies at a random place in

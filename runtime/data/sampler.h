@@ -84,7 +84,7 @@ int nr_repeat_get(nr_repeat *rp, int64_t pos, int count, int *idx);
 
 /* ---- a training run's sampling: the options and the pieces above ---------- */
 
-/* Read from the model's options (runtime/options.def, `option KEY = VALUE`,
+/* Read from the model's options (runtime/graph/options.def, `option KEY = VALUE`,
  * `netrun train --set KEY=VALUE`): foreground, foreground_mode,
  * foreground_jitter, repeat. */
 typedef struct nr_sampling nr_sampling;

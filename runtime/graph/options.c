@@ -138,7 +138,7 @@ int nr_option_check(const char *key, const char *value, char *canon, size_t cano
         if (near)
             return ng_fail(err, errlen, "unknown option '%s' (did you mean '%s'? netrun info lists them all)", key,
                            near);
-        return ng_fail(err, errlen, "unknown option '%s' (netrun info lists them all; runtime/options.def)",
+        return ng_fail(err, errlen, "unknown option '%s' (netrun info lists them all; runtime/graph/options.def)",
                        key ? key : "");
     }
     if (!value)
