@@ -169,18 +169,15 @@ void nr_dropout_mask_at(int n, int c, float p, uint64_t seed, uint64_t step,
 /* ---- element-wise dropout ----------------------------------------------- */
 
 typedef struct {
-    int64_t n;
     uint64_t key, first;
     float p, keep;
     const float *x;
     float *y;
 } drop_ctx;
 
-static void dropout_task(void *q, int64_t task, int tid)
+static void dropout_range(void *q, int64_t b, int64_t e)
 {
     const drop_ctx *c = q;
-    int64_t b = task * NR_GRAIN, e = b + NR_GRAIN < c->n ? b + NR_GRAIN : c->n;
-    (void)tid;
     for (int64_t i = b; i < e; i++) {
         uint64_t r = ng_mix64(c->key + (c->first + (uint64_t)i + 1) * NG_GOLDEN64);
         float u = (float)(r >> 40) * 0x1p-24f; /* [0,1), 24 bits */
@@ -200,6 +197,6 @@ void nr_dropout_apply_at(int64_t n, float p, uint64_t seed, uint64_t step, uint3
     uint64_t key = ng_mix64(seed + NG_GOLDEN64);
     key = ng_mix64(key ^ (step + NG_GOLDEN64));
     key = ng_mix64(key ^ ((uint64_t)salt + NG_GOLDEN64));
-    drop_ctx c = {n, key, first, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
-    nr_par_for((n + NR_GRAIN - 1) / NR_GRAIN, dropout_task, &c);
+    drop_ctx c = {key, first, p, p >= 1.0f ? 0.0f : 1.0f / (1.0f - p), x, y};
+    nr_par_range(n, NR_GRAIN, dropout_range, &c);
 }
