@@ -420,7 +420,7 @@ agree:
         goto done;
     }
     if (!(b = nr_batcher_new(ds, d.batch, d.c, d.h, d.w, g->bind.classes, g->bind.ignore, 1, err, errlen)) ||
-        nr_data_setup_batcher(b, g, err, errlen) != 0) /* size policy, normalization (window.h) */
+        nr_data_setup_batcher(b, g, err, errlen) != 0) /* size policy, normalization (batcher.h) */
         goto done;
     nr_sampling_attach(smp, b); /* the foreground crop hook */
     /* augmentation: step_batch sets the stream's position at every step */
