@@ -159,4 +159,3 @@ void nc_diag_note(nc_diag *d, const char *fmt, ...)
     fputc('\n', d->out);
 }
 
-char *nc_read_file(const char *path, size_t *len) { return ng_read_file(path, len); }

@@ -34,9 +34,6 @@ void nc_diag_error(nc_diag *d, nc_loc loc, const char *fmt, ...)
 /* A note attached to the last error: "  in block() called from f.net:3:5". */
 void nc_diag_note(nc_diag *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* A whole file, malloc'd and NUL-terminated (the caller frees it); NULL
- * with errno set when it cannot be read: util.h's ng_read_file. */
-char *nc_read_file(const char *path, size_t *len);
 /* "FILE:LINE:COL" of loc into buf. */
 const char *nc_loc_str(const nc_diag *d, nc_loc loc, char *buf, size_t n);
 

@@ -15,7 +15,7 @@ typedef struct {
     int used;            /* set by the elaborator when a const takes it */
 } nc_define;
 
-/* Where imported files come from.  NULL: the disk (nc_read_file), and two
+/* Where imported files come from.  NULL: the disk (ng_read_file), and two
  * paths name the same file when their realpaths agree.  Otherwise
  * read_file(ctx, path, &len) gives the whole text of path (malloc'd and
  * NUL-terminated, freed by the elaborator) or NULL with errno set, and files

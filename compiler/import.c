@@ -3,6 +3,7 @@
  * or from the caller's read_file hook (elaborate.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "elab.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ const char *el_file_id(elab *E, const char *path)
  * or from disk; NULL with errno set. */
 static char *read_source(elab *E, const char *path, size_t *len)
 {
-    char *buf = E->read_file ? E->read_file(E->read_ctx, path, len) : nc_read_file(path, len);
+    char *buf = E->read_file ? E->read_file(E->read_ctx, path, len) : ng_read_file(path, len);
     if (!buf)
         return NULL;
     char *text = nc_arena_strndup(E->a, buf, *len);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "compile.h"
+#include "util.h"
 #include "emit.h"
 
 #define NETC_VERSION "0.1.0"
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
     }
 
     size_t len;
-    char *text = nc_read_file(model, &len);
+    char *text = ng_read_file(model, &len);
     if (!text) {
         fprintf(stderr, "netc: cannot read '%s': %s\n", model, strerror(errno));
         return 1;

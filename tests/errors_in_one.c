@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "util.h"
 
 /* The lines of text that start with "# expect:". */
 static int expected_errors(const char *text)
@@ -27,7 +28,7 @@ static int expected_errors(const char *text)
 static int fails_as_expected(const char *path)
 {
     size_t len;
-    char *text = nc_read_file(path, &len);
+    char *text = ng_read_file(path, &len);
     if (!text) {
         printf("FAIL - %s: cannot read: %s\n", path, strerror(errno));
         return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "util.h"
 
 static int failures, checks;
 
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
         char path[4096];
         snprintf(path, sizeof path, "%s/unet.net", argv[1]);
         size_t len;
-        char *src = nc_read_file(path, &len);
+        char *src = ng_read_file(path, &len);
         check(src != NULL, "read models/unet.net");
         if (src) {
             check(elab(&u, path, src, NULL, 0) == 0 && count_params(&u, ".weight") == 24,

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "util.h"
 #include "cpu.h"
 #include "exec.h"
 
@@ -631,7 +632,7 @@ static void check_case(const char *name, const char *path, const char *text)
         const char *slash = strrchr(path, '/');
         snprintf(model, sizeof model, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, v);
         size_t len;
-        if (!(src = nc_read_file(model, &len))) {
+        if (!(src = ng_read_file(model, &len))) {
             printf("FAIL - %s: cannot read %s\n", path, model);
             failures++;
             return;
@@ -670,7 +671,7 @@ static void compare_case(const char *name, const char *path, const char *text)
 static void run_case(const char *path)
 {
     size_t len;
-    char *text = nc_read_file(path, &len), name[512];
+    char *text = ng_read_file(path, &len), name[512];
     if (!text) {
         printf("FAIL - cannot read %s\n", path);
         failures++;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "util.h"
 
 static int failures, checks;
 
@@ -199,7 +200,7 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         size_t read_len;
-        char *text = nc_read_file(argv[i], &read_len);
+        char *text = ng_read_file(argv[i], &read_len);
         if (!text) {
             expect(0, argv[i], "cannot read");
             continue;
