@@ -11,24 +11,28 @@
 # Every row is a model file or -D switches (no C).  The unet*.net rows use
 # their Adam with Keras's element clip at LR 3e-3 (their 1e-4 default is for
 # the full-size network); unet_nn.net uses its own defaults.
-# Environment: SETTINGS ("99 97": at most 1 or 3 objects per image, ~99% or ~97%
-# background), CLASSES (32), SIZE (32, the model's input), IMAGE (the images'
+# Environment: GEN (gen_data: the project's shapes; glyphs: examples/glyphs/gen_glyphs.py,
+# font glyphs among clutter, the second benchmark), SETTINGS ("99 97": at most 1 or 3
+# objects per image, ~99% or ~97% background; glyphs: ~98.3% or ~95%), CLASSES (32), SIZE (32, the model's input), IMAGE (the images'
 # size, SIZE: larger trains on random crops, evaluates by sliding window),
 # COUNT (320 training images), VAL (640 validation images: enough that every
 # class is present, so a class at IoU 0 is one the model missed, not one
 # absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5"),
-# THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes).
+# THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes; with
+# GEN=glyphs $BUILD/recipes-glyphs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/deps.sh
 netc_install_deps
+[ "${GEN:-gen_data}" = glyphs ] && netc_install_deps "python3-numpy python3-pil fonts-dejavu-core"
 BUILD=${BUILD:-build}
 netc_build "$BUILD" >/dev/null
 
 SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} IMAGE=${IMAGE:-${SIZE:-32}} COUNT=${COUNT:-320} VAL=${VAL:-640}
 STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5"}
 THREADS=${THREADS:-1} JOBS=${JOBS:-1}
-OUT=${OUT:-$BUILD/recipes}
+GEN=${GEN:-gen_data}
+OUT=${OUT:-$BUILD/recipes$([ "$GEN" = gen_data ] || echo "-$GEN")}
 mkdir -p "$OUT"
 SMALL=(-D BASE=8 -D SIZE="$SIZE" -D DEPTH=3 -D BATCH=4 -D CLASSES="$CLASSES")
 
@@ -56,7 +60,13 @@ for s in $SETTINGS; do
     case $s in 99) objects=1 ;; 97) objects=3 ;; *) echo "recipes.sh: setting $s is 99 or 97" >&2; exit 2 ;; esac
     D=$OUT/$s/data
     mkdir -p "$OUT/$s"
-    gen() { "$BUILD"/examples/gen_data --out "$1" --count "$2" --size "$IMAGE" --classes "$CLASSES" --max-objects "$objects" --seed "$3"; }
+    gen() {
+        case $GEN in
+        gen_data) "$BUILD"/examples/gen_data --out "$1" --count "$2" --size "$IMAGE" --classes "$CLASSES" --max-objects "$objects" --seed "$3" ;;
+        glyphs) /usr/bin/python3 examples/glyphs/gen_glyphs.py --out "$1" --count "$2" --size "$IMAGE" --classes "$CLASSES" --max-objects "$objects" --seed "$3" ;;
+        *) echo "recipes.sh: GEN is gen_data or glyphs, not $GEN" >&2; exit 2 ;;
+        esac
+    }
     [ -d "$D/train" ] || gen "$D/train" "$COUNT" 11 > "$D.train.log"
     [ -d "$D/val" ] || gen "$D/val" "$VAL" 12 > "$D.val.log"
     for i in $RECIPES; do
