@@ -8,6 +8,8 @@
 #   logit-adjusted CE         models/unet_la.net
 #   CE + Lovasz               models/unet_lovasz.net
 #   full recipe               models/unet_nn.net, evaluated with --tta
+#   PyTorch nnU-Net-style     bench/torch_recipe.py (the reference: instance norm, leaky ReLU,
+#                             CE + batch Dice, 1/3 foreground-class sampling, Adam 1e-3 poly, clip 12)
 # Every row is a model file or -D switches (no C).  The unet*.net rows use
 # their Adam with Keras's element clip at LR 3e-3 (their 1e-4 default is for
 # the full-size network); unet_nn.net uses its own defaults.
@@ -17,7 +19,7 @@
 # size, SIZE: larger trains on random crops, evaluates by sliding window),
 # COUNT (320 training images), VAL (640 validation images: enough that every
 # class is present, so a class at IoU 0 is one the model missed, not one
-# absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5"),
+# absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5 6"),
 # THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes; with
 # GEN=glyphs $BUILD/recipes-glyphs).
 set -euo pipefail
@@ -29,14 +31,15 @@ BUILD=${BUILD:-build}
 netc_build "$BUILD" >/dev/null
 
 SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} IMAGE=${IMAGE:-${SIZE:-32}} COUNT=${COUNT:-320} VAL=${VAL:-640}
-STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5"}
+STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5 6"}
 THREADS=${THREADS:-1} JOBS=${JOBS:-1}
 GEN=${GEN:-gen_data}
 OUT=${OUT:-$BUILD/recipes$([ "$GEN" = gen_data ] || echo "-$GEN")}
 mkdir -p "$OUT"
 SMALL=(-D BASE=8 -D SIZE="$SIZE" -D DEPTH=3 -D BATCH=4 -D CLASSES="$CLASSES")
 
-names=("plain cross-entropy" "balanced CE (clip 50)" "CE + Dice" "logit-adjusted CE" "CE + Lovasz" "full recipe (unet_nn + TTA)")
+names=("plain cross-entropy" "balanced CE (clip 50)" "CE + Dice" "logit-adjusted CE" "CE + Lovasz" "full recipe (unet_nn + TTA)"
+       "PyTorch nnU-Net-style")
 models=(models/unet.net models/unet.net models/unet_dice.net models/unet_la.net models/unet_lovasz.net models/unet_nn.net)
 defs=("-D TAU=0 -D LR=3e-3" "-D TAU=0 -D WEIGHTS=balanced -D CLIP=50 -D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "")
 evalflags=("" "" "" "" "" "--tta")
@@ -44,12 +47,18 @@ evalflags=("" "" "" "" "" "--tta")
 # one run: train, evaluate, one line "pixel_acc fg_miou worst_fg fg_classes_at_iou_0"
 run() { # setting recipe seed
     local s=$1 i=$2 seed=$3 r=$OUT/$1/run$2-$3
-    # shellcheck disable=SC2086
-    "$BUILD"/runtime/netrun train "$OUT/$s/recipe$i.netg" --data "$OUT/$s/data/train" --steps "$STEPS" \
-        --seed "$seed" --out "$r" --quiet --threads "$THREADS" > "$r.log" 2>&1
-    # shellcheck disable=SC2086
-    "$BUILD"/runtime/netrun eval "$OUT/$s/recipe$i.netg" --weights "$r/last.safetensors" \
-        --data "$OUT/$s/data/val" --json --threads "$THREADS" ${evalflags[$i]} > "$r.json"
+    if [ "$i" = 6 ]; then # the PyTorch reference, SMALL's network
+        /usr/bin/python3 bench/torch_recipe.py --data "$OUT/$s/data/train" --val "$OUT/$s/data/val" \
+            --steps "$STEPS" --base 8 --depth 3 --batch 4 --classes "$CLASSES" --seed "$seed" \
+            --threads "$THREADS" --json "$r.json" > "$r.log" 2>&1
+    else
+        # shellcheck disable=SC2086
+        "$BUILD"/runtime/netrun train "$OUT/$s/recipe$i.netg" --data "$OUT/$s/data/train" --steps "$STEPS" \
+            --seed "$seed" --out "$r" --quiet --threads "$THREADS" > "$r.log" 2>&1
+        # shellcheck disable=SC2086
+        "$BUILD"/runtime/netrun eval "$OUT/$s/recipe$i.netg" --weights "$r/last.safetensors" \
+            --data "$OUT/$s/data/val" --json --threads "$THREADS" ${evalflags[$i]} > "$r.json"
+    fi
     num() { grep -o "\"$1\":[-0-9.eE+null]*" "$r.json" | head -1 | cut -d: -f2 | sed 's/null/nan/'; }
     # foreground classes whose IoU is 0 (null: absent from truth and prediction)
     zeros=$(grep -o '"iou":\[[^]]*\]' "$r.json" | sed 's/"iou":\[//; s/\]//' | tr ',' '\n' | tail -n +2 | grep -cx '0' || true)
@@ -69,7 +78,7 @@ for s in $SETTINGS; do
     }
     [ -d "$D/train" ] || gen "$D/train" "$COUNT" 11 > "$D.train.log"
     [ -d "$D/val" ] || gen "$D/val" "$VAL" 12 > "$D.val.log"
-    for i in $RECIPES; do
+    for i in ${RECIPES//6/}; do
         # shellcheck disable=SC2086
         "$BUILD"/compiler/netc "${models[$i]}" "${SMALL[@]}" ${defs[$i]} -o "$OUT/$s/recipe$i.netg"
     done
