@@ -3,11 +3,11 @@
 // scaled and normalized as the manifest's "input" says, cut into the tiles
 // of its "window" settings, each run under the symmetries of "tta", the
 // outputs weighted by the Gaussian and averaged, then "prior_correction".
-// usage: ORT_DIR=DIR node onnx_predict.js MODEL.onnx MANIFEST.json IMAGE.npy PROBS.npy MASK.npy
+// usage: ORT_DIR=DIR [ORT_THREADS=1] node onnx_predict.js MODEL.onnx MANIFEST.json IMAGE.npy PROBS.npy MASK.npy
 // IMAGE.npy: uint8 (H,W) or (H,W,3); PROBS.npy: float32 (K,H,W); MASK.npy: uint8 (H,W).
 'use strict';
 const fs = require('fs');
-const ort = require(require('path').join(process.env.ORT_DIR || '.', 'node_modules', 'onnxruntime-node'));
+const ort = require(require('path').resolve(process.env.ORT_DIR || '.', 'node_modules', 'onnxruntime-node'));
 
 function readNpy(path) {
     const b = fs.readFileSync(path);
@@ -70,7 +70,8 @@ async function main() {
         }
     const nsym = man.tta === 'none' ? 1 : man.tta === 'all' && TH === TW ? 8 : 4;
     const g = gaussian(TH, TW, man.window.window_sigma);
-    const session = await ort.InferenceSession.create(model, {intraOpNumThreads: 1});
+    const threads = Number(process.env.ORT_THREADS || 1); // ONNX Runtime's intra-op threads
+    const session = await ort.InferenceSession.create(model, {intraOpNumThreads: threads, interOpNumThreads: 1});
     const acc = new Float64Array(K * H * W), wsum = new Float64Array(H * W);
     const jobs = [];
     for (const y0 of positions(H, TH, man.window.overlap))
