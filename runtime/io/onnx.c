@@ -92,9 +92,14 @@ static const char *in_name(nx *x, const ng_node *n, int i)
     const ng_tensor *v = &x->g->tensors[t];
     if (t == x->g->bind.image || !ng_role_is_persistent(v->role) || x->written[t])
         return tname(x, t);
-    if (v->dtype != NG_F32 || v->role == NG_ROLE_INPUT) {
-        ng_fail(x->err, x->errlen, "%s: tensor %s is an %s netrun feeds at run time; an ONNX model takes "
-                "the image only", ng_ops[n->op].name, v->name, v->role == NG_ROLE_INPUT ? "input" : "i32 tensor");
+    if (v->role == NG_ROLE_INPUT) {
+        ng_fail(x->err, x->errlen, "op %s reads tensor %s, an input netrun feeds at run time; the ONNX model's "
+                "one input is the image", ng_ops[n->op].name, v->name);
+        return NULL;
+    }
+    if (v->dtype != NG_F32) {
+        ng_fail(x->err, x->errlen, "op %s reads tensor %s, an i32 constant; only f32 ones are exported",
+                ng_ops[n->op].name, v->name);
         return NULL;
     }
     int64_t dim[NG_MAX_DIMS];
