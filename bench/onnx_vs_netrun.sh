@@ -39,7 +39,7 @@ IMG=$W/data/images/img_0000.png
 /usr/bin/python3 "$ROOT/tests/onnx_check.py" decode "$IMG" "$W/img.npy"
 echo "# $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-field() { grep -o "\"$1\": [0-9.e+-]*" | head -1 | cut -d' ' -f2; }
+field() { grep -o "\"$1\": *[0-9.e+-]*" | head -1 | sed 's/.*: *//'; }
 echo "network (infer entry, batch 1, ${SIZE}x${SIZE}): median of $RUNS runs, median over $ROUNDS rounds"
 for t in $THREADS; do
     : > "$W/n" && : > "$W/o"
