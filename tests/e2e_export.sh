@@ -48,9 +48,12 @@ model() {
     "$NETC" "$src" -D CLASSES=3 "$@" -o "$WORK/$name.netg" &&
         "$NETRUN" train "$WORK/$name.netg" --data "$WORK/d$size" --steps 1 --out "$WORK/run_$name" --quiet &&
         "$NETRUN" export "$WORK/$name.netg" --weights "$WORK/run_$name/last.safetensors" -o "$WORK/$name.onnx" \
-            --quiet --tta --set overlap=0.25 || { fail "$name: compile, train and export"; return 1; }
+            --quiet $SETTINGS || { fail "$name: compile, train and export"; return 1; }
 }
 
+# what export records in the manifest and predict is given: flips, windows
+# overlapping by a quarter, prior correction
+SETTINGS="--tta --set overlap=0.25 --prior-correction 0.5"
 MODELS=""
 if [ "$QUICK" = 1 ]; then
     set -- unet
@@ -67,13 +70,13 @@ model every_op "$SOURCE_ROOT/tests/export/every_op.net" 16 && MODELS="$MODELS ev
 onnx_files=$(for m in $MODELS; do echo "$WORK/$m.onnx"; done)
 expect 0 "opset 17, IR 8" "python3-onnx: check_model(full_check) on each, manifest present" -- $PY "$CHECK" check $onnx_files
 
-# probabilities: an image of the model's size, one tile (the TTA average is
-# the model's output averaged over flips)
+# probabilities: an image of the model's size, one tile (the model's output
+# averaged over the flips, prior-corrected)
 for m in $MODELS; do
     size=32; [ $m = every_op ] && size=16
     img=$WORK/d$size/images/img_0000.png
     "$NETRUN" predict "$WORK/$m.netg" --weights "$WORK/run_$m/last.safetensors" --input "$img" \
-        --output "$WORK/pred_$m" --probabilities --tta --quiet || { fail "$m: predict --probabilities"; continue; }
+        --output "$WORK/pred_$m" --probabilities $SETTINGS --quiet || { fail "$m: predict --probabilities"; continue; }
     [ "$ORT" = 1 ] || continue
     $PY "$CHECK" decode "$img" "$WORK/$m.in.npy" &&
         node "$SOURCE_ROOT/tests/onnx_predict.js" "$WORK/$m.onnx" "$WORK/$m.onnx.json" "$WORK/$m.in.npy" \
@@ -91,16 +94,16 @@ assert (np.asarray(Image.open(sys.argv[2])) == p.argmax(0)).all()
 print('npy: float32 3x32x32, sums to 1, argmax is the mask')" "$WORK/pred_unet/img_0000.npy" "$WORK/pred_unet/img_0000.png" &&
     ok "numpy.load reads the .npy; its argmax is the mask" || fail "the .npy and the mask disagree"
 
-# an image larger than the model: sliding windows (overlap 0.25 from the
-# manifest) and flips, reproduced from the manifest alone
+# an image larger than the model: sliding windows (overlap 0.25), flips and
+# prior correction, reproduced from the manifest alone
 if [ "$ORT" = 1 ]; then
     for m in unet resunet; do
         "$NETRUN" predict "$WORK/$m.netg" --weights "$WORK/run_$m/last.safetensors" --input "$WORK/big/images" \
-            --output "$WORK/big_$m" --probabilities --tta --set overlap=0.25 --quiet &&
+            --output "$WORK/big_$m" --probabilities $SETTINGS --quiet &&
             $PY "$CHECK" decode "$WORK/big/images/img_0000.png" "$WORK/big.npy" &&
             node "$SOURCE_ROOT/tests/onnx_predict.js" "$WORK/$m.onnx" "$WORK/$m.onnx.json" "$WORK/big.npy" \
                 "$WORK/$m.big.npy" "$WORK/$m.big_mask.npy" &&
-            expect 0 "agree" "$m: 45x45 image, windows + TTA from the manifest: netrun's mask on >= 99.9% of pixels" -- \
+            expect 0 "agree" "$m: 45x45 image, windows + TTA + priors from the manifest: netrun's mask on >= 99.9% of pixels" -- \
                 $PY "$CHECK" masks "$WORK/big_$m/img_0000.png" "$WORK/$m.big_mask.npy" 0.999 &&
             expect 0 "max abs diff" "$m: 45x45 image: probabilities within 1e-4" -- \
                 $PY "$CHECK" probs "$WORK/big_$m/img_0000.npy" "$WORK/$m.big.npy" 1e-4 ||
