@@ -1,4 +1,4 @@
-/* main.c — netrun, the command line: info, train, eval, predict, bench, report.
+/* main.c — netrun, the command line: info, train, eval, predict, bench, report, export.
  * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage;
  * train stopped by SIGINT or SIGTERM: 128 + the signal (130, 143). */
 #include <errno.h>
