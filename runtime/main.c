@@ -1,4 +1,4 @@
-/* main.c — netrun, the command line: info, train, eval, predict, bench, report.
+/* main.c — netrun, the command line: info, train, eval, predict, bench, report, export.
  * Exit status: 0 ok, 1 a failure (bad file, bad data, I/O), 2 usage;
  * train stopped by SIGINT or SIGTERM: 128 + the signal (130, 143). */
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include "bench.h"
 #include "cpu.h"
 #include "dist.h"
+#include "export.h"
 #include "report.h"
 #include "kernels.h"
 #include "layout.h"
@@ -33,6 +34,10 @@ static void usage(FILE *out)
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR [--overlay]\n"
             "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"
             "          image | truth | prediction | errors)   [--tta] [--prior-correction TAU] [--split S]\n"
+            "          [--probabilities] (also OUTPUT/NAME.npy: float32 K x H x W, what the mask is argmax of)\n"
+            "  export  GRAPH.netg --weights CKPT -o MODEL.onnx\n"
+            "          the infer entry as ONNX (opset 17) with a manifest of netrun predict's pre- and\n"
+            "          post-processing (metadata 'netrun')\n"
             "  report  RUNDIR [--data VAL_DIR] [--graph GRAPH.netg] [-o FILE]\n"
             "          one HTML page of a training run (default RUNDIR/report.html)\n"
             "  bench   GRAPH.netg [--entry train|infer] [--steps N] [--warmup N] [--json]\n"
@@ -50,7 +55,7 @@ static void usage(FILE *out)
 typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
     const char *graph, *report_out;
-    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay;
+    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay, probabilities;
     long long steps, checkpoint_every;
     unsigned long long seed;
     /* data: the VOC split of --data and --val; settings over the model
@@ -118,6 +123,7 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--augment")) { o->augment = 1; continue; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--overlay")) { o->overlay = 1; continue; }
+        if (!strcmp(a, "--probabilities")) { o->probabilities = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
@@ -407,7 +413,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1], *path = argv[2];
     options o;
     if (strcmp(cmd, "info") && strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict") &&
-        strcmp(cmd, "bench") && strcmp(cmd, "report")) {
+        strcmp(cmd, "bench") && strcmp(cmd, "report") && strcmp(cmd, "export")) {
         fprintf(stderr, "netrun: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -436,6 +442,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "predict") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--input DIR|FILE", o.input) ||
                                     need(cmd, "--output DIR", o.output)))
         return 2;
+    if (!strcmp(cmd, "export") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "-o MODEL.onnx", o.report_out)))
+        return 2;
     nr_kernels_set_threads(o.threads > 0 ? o.threads : nr_dist_default_threads());
     if (nr_dist_rank() != 0)
         o.quiet = 1; /* rank 0 speaks for the job */
@@ -451,6 +459,10 @@ int main(int argc, char **argv)
     int rc = 0;
     if (!strcmp(cmd, "info")) {
         info(g);
+    } else if (!strcmp(cmd, "export")) {
+        nr_export_opts x = {path, o.weights, o.report_out /* -o */, NETRUN_VERSION};
+        if ((rc = nr_export_onnx(m, &x, err, sizeof err)) == 0 && !o.quiet)
+            printf("%s\n", o.report_out);
     } else if (!strcmp(cmd, "bench")) {
         nr_bench_opts b = {o.entry ? o.entry : "train", o.steps ? (int)(o.steps < 100000 ? o.steps : 100000) : 10,
                            o.warmup >= 0 ? o.warmup : 2, nr_kernels_threads(), o.json, o.seed};
@@ -510,7 +522,7 @@ int main(int argc, char **argv)
         if (ckpt_priors(m, o.weights, err, sizeof err) == 0 &&
             nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
             (ds = nr_dataset_open_split(o.input, voc_split(o.input, o.split), with_masks, err, sizeof err)))
-            rc = nr_predict(m, ds, o.output, o.quiet, o.overlay, err, sizeof err);
+            rc = nr_predict(m, ds, o.output, o.quiet, o.overlay, o.probabilities, err, sizeof err);
         nr_dataset_free(ds);
     }
     if (rc != 0 && err[0])

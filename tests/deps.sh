@@ -9,8 +9,15 @@ NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpn
 # render the HTML report, graphviz for netc --emit svg, PIL to read the
 # screenshot (tests/e2e_report.sh), PyTorch for the reference checks of the
 # grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it);
-# numpy and the DejaVu fonts for the glyph benchmark (examples/glyphs, run by the docs test)
-NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch"
+# numpy and the DejaVu fonts for the glyph benchmark (examples/glyphs, run by the docs test);
+# python3-onnx and numpy to check exported models (tests/e2e_export.sh)
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch python3-onnx"
+# npm (and with it node) for ONNX Runtime in tests/e2e_export.sh, only when
+# no npm is on PATH: Debian's npm conflicts with a nodejs from elsewhere
+# (nodesource's bundles npm); the test skips when neither is there.
+netc_install_npm() {
+    command -v npm >/dev/null || netc_install_deps npm || echo "npm not installed: tests/e2e_export.sh will skip"
+}
 
 # netc_install_deps [PACKAGES]: those missing of PACKAGES (default
 # NETC_PACKAGES) with apt-get.

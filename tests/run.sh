@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/deps.sh
 netc_install_deps "$NETC_PACKAGES $NETC_TEST_PACKAGES"
+netc_install_npm
 
 if [ "${1:-}" = quick ]; then
     shift

@@ -11,6 +11,7 @@
 
 #include "dist.h"
 #include "layout.h"
+#include "npy.h"
 #include "overlay.h"
 #include "png.h"
 #include "util.h"
@@ -33,7 +34,7 @@ static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int 
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
 {
     eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
-    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
+    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0, NULL};
     if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
     double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
@@ -51,11 +52,22 @@ typedef struct {
     const nr_palette *pal; /* overlays in this palette, or NULL: none */
 } predict_ctx;
 
-/* The name of sample idx's mask: its image's stem + ".png". */
-static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
+/* The name of sample idx's output file: its image's stem + ext (".png"). */
+static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx, const char *ext)
 {
     const char *name = nr_dataset_name(ds, idx), *dot = strrchr(name, '.');
-    snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
+    snprintf(buf, n, "%.*s%s", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name, ext);
+}
+
+/* predict --probabilities: OUT/STEM.npy, (K,H,W) float32 */
+static int probs_visit(void *ctx, int idx, const float *probs, int k, int h, int w, char *err, size_t errlen)
+{
+    predict_ctx *c = ctx;
+    char path[4096], name[1024];
+    mask_name(name, sizeof name, c->ds, idx, ".npy");
+    snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
+    int64_t dim[3] = {k, h, w};
+    return nr_npy_write_f32(path, 3, dim, probs, err, errlen);
 }
 
 static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
@@ -63,7 +75,7 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
 {
     predict_ctx *c = ctx;
     char path[4096], name[1024];
-    mask_name(name, sizeof name, c->ds, idx);
+    mask_name(name, sizeof name, c->ds, idx, ".png");
     snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
     if (nr_png_write_mask(path, h, w, pred, err, errlen) != 0)
         return -1;
@@ -77,8 +89,8 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
     return 0;
 }
 
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, char *err,
-               size_t errlen)
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, int probabilities,
+               char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);
@@ -91,7 +103,7 @@ int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet
     if (overlay && !masks)
         nr_palette_voc(&pal);
     predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
-    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0};
+    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0, probabilities ? probs_visit : NULL};
     return nr_window_run(m, ds, &j, err, errlen);
 }
 
@@ -112,6 +124,6 @@ int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_vi
                   size_t errlen)
 {
     each_ctx c = {ds, visit, ctx};
-    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */};
+    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */, NULL};
     return nr_window_run(m, ds, &j, err, errlen);
 }

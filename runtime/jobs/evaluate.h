@@ -20,8 +20,10 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
 /* Run the infer entry over every image of ds and write DIR/NAME palette
  * masks (value = class).  overlay: also DIR/overlays/NAME, the image with
  * the prediction blended over it (overlay.h), four panels wide (image |
- * truth | prediction | errors) when ds has masks, in their palette. */
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+ * truth | prediction | errors) when ds has masks, in their palette.
+ * probabilities: also DIR/STEM.npy, the probabilities the mask was taken
+ * from (float32 K x H x W, window.h's nr_window_probs). */
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, int probabilities,
                char *err, size_t errlen);
 
 /* What nr_infer_each shows every image of ds: sample idx, the image as fed

@@ -33,6 +33,16 @@ int nr_window_positions(int len, int t, double overlap, int *pos, int max)
     return n;
 }
 
+double nr_window_prior(const int64_t *counts, int classes, int k)
+{
+    double total = 0, most = 0;
+    for (int c = 0; c < classes; c++)
+        total += (double)counts[c], most = (double)counts[c] > most ? (double)counts[c] : most;
+    /* a class absent from the training masks is not boosted: its prior is
+     * taken as the most frequent class's */
+    return ((counts[k] ? (double)counts[k] : most) + 1) / (total + classes);
+}
+
 void nr_window_gaussian(int h, int w, double sigma_scale, float *out)
 {
     double sy = h * sigma_scale, sx = w * sigma_scale;
@@ -43,6 +53,19 @@ void nr_window_gaussian(int h, int w, double sigma_scale, float *out)
             double gx = exp(-(double)(x - cx) * (x - cx) / (2 * sx * sx));
             float v = (float)(gy * gx);
             out[(size_t)y * w + x] = v > 1e-8f ? v : 1e-8f; /* never 0: every pixel is covered */
+        }
+    }
+}
+
+void nr_window_normalize(float *probs, int k, size_t hw, const float *pw)
+{
+    for (size_t p = 0; p < hw; p++) {
+        double sum = 0;
+        for (int c = 0; c < k; c++)
+            sum += (double)probs[(size_t)c * hw + p] * (pw ? pw[c] : 1.0f);
+        for (int c = 0; c < k; c++) {
+            float *v = &probs[(size_t)c * hw + p];
+            *v = sum > 0 ? (float)((double)(*v * (pw ? pw[c] : 1.0f)) / sum) : 0.0f;
         }
     }
 }
@@ -281,9 +304,13 @@ static int finish_ready(runner *r, char *err, size_t errlen)
             }
             pred[p] = (uint8_t)best;
         }
-        free(full);
+        if (r->j->probabilities) /* the numbers the argmax compared, normalized per pixel */
+            nr_window_normalize(probs, r->K, hw, r->pw);
         int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
                              : 0;
+        if (rc == 0 && r->j->probabilities)
+            rc = r->j->probabilities(r->j->ctx, s->idx, probs, r->K, s->h, s->w, err, errlen);
+        free(full);
         free(pred);
         r->head = s->next;
         if (!r->head)
@@ -379,15 +406,8 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
         goto done;
     }
     runner_layout(&r, r.mem, tau > 0);
-    if (tau > 0) {
-        double total = 0, most = 0;
-        for (int k = 0; k < r.K; k++)
-            total += (double)cnt[k], most = (double)cnt[k] > most ? (double)cnt[k] : most;
-        /* a class absent from the training masks is not boosted: its prior is
-         * taken as the most frequent class's */
-        for (int k = 0; k < r.K; k++)
-            r.pw[k] = (float)pow(((cnt[k] ? (double)cnt[k] : most) + 1) / (total + r.K), -tau);
-    }
+    for (int k = 0; tau > 0 && k < r.K; k++)
+        r.pw[k] = (float)pow(nr_window_prior(cnt, r.K, k), -tau);
     nr_window_gaussian(r.TH, r.TW, nr_option_num(g, "window_sigma"), r.gauss);
     for (int i = j->all ? 0 : nr_dist_rank(); i < n; i += j->all ? 1 : nr_dist_size())
         order[n_mine++] = i;

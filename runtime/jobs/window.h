@@ -43,6 +43,13 @@
 typedef int (*nr_window_visit)(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
                                const int32_t *truth, char *err, size_t errlen);
 
+/* The probabilities the mask of sample idx was taken from, (K,H,W) at the
+ * image's own size after windows, TTA and prior correction, each pixel's
+ * summing to 1 (nr_window_normalize); called after the visit.  0, or -1
+ * with err to stop. */
+typedef int (*nr_window_probs)(void *ctx, int idx, const float *probs, int k, int h, int w, char *err,
+                               size_t errlen);
+
 typedef struct {
     const char *entry;      /* "eval" (feeds the labels, sums the loss) or "infer" */
     int with_masks;         /* load the masks (ds must have them) */
@@ -53,6 +60,7 @@ typedef struct {
     int64_t tiles;          /* out: model runs' tiles, TTA copies included */
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
+    nr_window_probs probabilities; /* or NULL: not wanted */
 } nr_window_job;
 
 /* Run j->entry over every image of ds (this rank's share), by the options
@@ -63,6 +71,16 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
 /* The tile origins along a side of length len for tile size t (len > t:
  * several; else one at 0) into pos (at most max); returns their count. */
 int nr_window_positions(int len, int t, double overlap, int *pos, int max);
+
+/* The prior of class k of window.h from the training pixel counts (classes
+ * entries): (count_k + 1) / (total + classes), an absent class counting as
+ * the most frequent one. */
+double nr_window_prior(const int64_t *counts, int classes, int k);
+
+/* probs (K, hw): the summed tile outputs of each pixel, each class times
+ * pw[k] (prior^-tau; pw NULL: 1), divided by their sum over the classes, in
+ * place: the probabilities of window.h (0 where all are 0). */
+void nr_window_normalize(float *probs, int k, size_t hw, const float *pw);
 
 /* The Gaussian importance map (h,w) of window.h, maximum 1. */
 void nr_window_gaussian(int h, int w, double sigma_scale, float *out);
