@@ -16,6 +16,7 @@
 #include "layout.h"
 #include "options.h"
 #include "train.h"
+#include "util.h"
 
 #define NETRUN_VERSION "0.1.0"
 
@@ -415,6 +416,10 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &o) != 0)
         return 2;
     settings = &o;
+    const char *inputs[] = {path, o.data, o.val, o.init, o.weights, o.input, o.graph}; /* not --resume's */
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        if (inputs[i])
+            ng_input_keep(inputs[i]); /* what this command writes must not replace them (util.h) */
     if (!strcmp(cmd, "train") && need(cmd, "--data DIR", o.data))
         return 2;
     if (o.best_metric) {

@@ -433,9 +433,10 @@ agree:
     if (writer && o->resume && (trim_log(log_path, start, 1, err, errlen) != 0 ||
                       trim_log(mlog_path, start, 0, err, errlen) != 0))
         goto done;
-    log = fopen(writer ? log_path : "/dev/null", o->resume ? "a" : "w"); /* ranks > 0: written nowhere */
+    log = writer ? ng_log_open(log_path, !!o->resume, err, errlen) : fopen("/dev/null", "w"); /* ranks > 0: nowhere */
     if (!log) {
-        ng_fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
+        if (!writer)
+            ng_fail(err, errlen, "/dev/null: cannot write: %s", strerror(errno));
         goto done;
     }
     if (!o->resume)
@@ -443,8 +444,9 @@ agree:
                      "val_worst_iou_foreground,seconds\n");
     if (log_flush(log, log_path, err, errlen) != 0)
         goto done;
-    if (vs && !(mlog = fopen(writer ? mlog_path : "/dev/null", o->resume ? "a" : "w"))) {
-        ng_fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
+    if (vs && !(mlog = writer ? ng_log_open(mlog_path, !!o->resume, err, errlen) : fopen("/dev/null", "w"))) {
+        if (!writer)
+            ng_fail(err, errlen, "/dev/null: cannot write: %s", strerror(errno));
         goto done;
     }
     if (writer)
