@@ -21,6 +21,7 @@
 #include "overlay.h"
 #include "png.h"
 #include "replicas.h"
+#include "run_folder.h"
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
@@ -325,10 +326,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
-    if (writer && ng_mkdir_p(o->out, err, errlen) != 0)
-        goto agree;
-    if (writer)
-        ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
+    if (writer && nr_run_folder_claim(o->out, !!o->resume, o->overwrite, o->quiet ? NULL : stdout, err, errlen) != 0)
+        goto agree; /* locked until the process ends (run_folder.h) */
     if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
         goto agree;
     if (o->val && !(vs = nr_dataset_open_split(o->val, o->val_split ? o->val_split : nr_layout_is_voc(o->val) ?
