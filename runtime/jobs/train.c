@@ -137,14 +137,17 @@ static void fmt_time(char *buf, size_t n, double s)
 /* --- stopping on a signal ---------------------------------------------- */
 
 static volatile sig_atomic_t stop_signal; /* what the training loop reads */
+static volatile sig_atomic_t stepping;    /* the loop runs: before, a signal ends the process at once */
 static atomic_flag caught = ATOMIC_FLAG_INIT; /* a handler ran: signals can come
                                                  to several threads at once */
 
-/* The first SIGINT/SIGTERM is noted for the training loop; a second one
- * ends the process by the default action (raised when the handler returns). */
+/* The first SIGINT/SIGTERM is noted for the training loop; a second one,
+ * or the first before the loop runs (setup may wait on a slow file, and
+ * there is nothing to save yet), ends the process by the default action
+ * (raised when the handler returns). */
 static void on_stop_signal(int sig)
 {
-    if (atomic_flag_test_and_set(&caught)) {
+    if (atomic_flag_test_and_set(&caught) || !stepping) {
         struct sigaction dfl;
         memset(&dfl, 0, sizeof dfl);
         dfl.sa_handler = SIG_DFL;
@@ -456,6 +459,7 @@ agree:
                (long long)start + 1, (long long)total);
     fflush(stdout);
 
+    stepping = 1;
     int tty = isatty(fileno(stderr));
     double t0 = ng_now(), last_print = 0;
     int cur_epoch = -1;
