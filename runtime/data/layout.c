@@ -515,7 +515,7 @@ nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_m
     }
     if (nr_layout_is_voc(dir))
         return nr_layout_open_voc(dir, split ? split : "train", need_masks, err, errlen);
-    if (S_ISREG(st.st_mode) && nr_layout_is_list(dir))
+    if (!S_ISDIR(st.st_mode) && nr_layout_is_list(dir)) /* a FIFO or device named so: refused by the reader */
         return nr_layout_open_list(dir, need_masks, err, errlen);
     if (split) {
         ng_fail(err, errlen, "%s: --split %s: not a VOC folder (JPEGImages, SegmentationClass and "
