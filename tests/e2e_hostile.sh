@@ -109,7 +109,7 @@ probe_predict_beside_input_image() {
 
 probe_train_concurrent() {
     local R=$WORK/busy pid second status=0
-    "$NETRUN" train "$G" --data "$D" --steps 100000000 --out "$R" --quiet 2>/dev/null &
+    "$NETRUN" train "$G" --data "$D" --steps 100000000 --out "$R" --threads 1 --quiet 2>/dev/null &
     pid=$!
     for _ in $(seq 1 $((LIMIT * 10))); do
         [ -s "$R/.netrun.lock" ] && break
