@@ -74,7 +74,6 @@ probe_write_fifo_output() {
 probe_append_symlink_log() {
     local R=$WORK/logrun
     cp -r "$RUN" "$R"
-    rm -f "$R/.netrun.lock"
     printf 'decoy\n' > "$WORK/decoy3"
     rm "$R/metrics.jsonl"
     ln -s "$WORK/decoy3" "$R/metrics.jsonl"
@@ -198,22 +197,31 @@ probe_list_bom() {
 
 # ---- the report trusts its run folder -----------------------------------------------
 
-probe_report_html_in_run_json() {
-    local R=$WORK/tampered
+# tampered FILE SED NAME -- TEXT...: a copy of the run with FILE edited by
+# SED; its report must hold none of TEXT.  run.json names no graph, so the
+# page is made from the files alone, as train makes it after every epoch.
+tampered() {
+    local file=$1 edit=$2 name=$3 R=$WORK/tampered-$1
+    shift 4
     cp -r "$RUN" "$R"
-    sed -i 's|"best_metric":"[^"]*"|"best_metric":"<img src=x onerror=alert(1)>"|; s|"source":"[^"]*"|"source":"</code><script>alert(3)</script>"|' "$R/run.json"
-    expect 0 "" "report of a tampered run.json" -- "$NETRUN" report "$R" --quiet
-    ! grep -qF -e '<img src=x' -e '<script>alert(3)' "$R/report.html" && ok "run.json's strings are escaped in the page" ||
-        fail "run.json's HTML reached the page: $(grep -oF -e '<img src=x' -e '<script>alert(3)' "$R/report.html" | head -1)"
+    sed -i 's|"graph":"[^"]*"|"graph":null|' "$R/run.json"
+    sed -i "$edit" "$R/$file"
+    expect 0 "" "report of a tampered $file" -- "$NETRUN" report "$R" --quiet
+    local pats=()
+    for t in "$@"; do pats+=(-e "$t"); done
+    ! grep -qF "${pats[@]}" "$R/report.html" && ok "$name" ||
+        fail "$name: $(grep -oF "${pats[@]}" "$R/report.html" | head -1) reached the page"
+}
+
+probe_report_html_in_run_json() {
+    tampered run.json 's|"best_metric":"[^"]*"|"best_metric":"<img src=x onerror=alert(1)>"|;
+                       s|"source":"[^"]*"|"source":"</code><script>alert(3)</script>"|' \
+        "run.json's strings are escaped in the page" -- '<img src=x' '<script>alert(3)'
 }
 
 probe_report_script_in_metrics() {
-    local R=$WORK/tampered2
-    cp -r "$RUN" "$R"
-    sed -i 's|"validation":{|"validation":{"x":"</script><script>alert(2)</script><!--",|' "$R/metrics.jsonl"
-    expect 0 "" "report of a tampered metrics.jsonl" -- "$NETRUN" report "$R" --quiet
-    ! grep -qF -e '<script>alert(2)' -e '<!--' "$R/report.html" && ok "metrics.jsonl cannot end the page's <script>" ||
-        fail "metrics.jsonl's text reached the page raw"
+    tampered metrics.jsonl 's|"validation":{|"validation":{"x":"</script><script>alert(2)</script><!--",|' \
+        "metrics.jsonl cannot end the page's <script>" -- '<script>alert(2)' '<!--'
 }
 
 # the page's JSON block and run.json parse as UTF-8 JSON

@@ -270,7 +270,7 @@ int ng_atomic_open(ng_atomic *a, const char *path, char *err, size_t errlen)
 {
     size_t tl = strlen(path) + 48;
     a->fp = NULL;
-    a->tmp = NULL;
+    a->path = a->tmp = NULL;
     if (check_target(path, err, errlen) != 0)
         return -1;
     a->path = strdup(path);
