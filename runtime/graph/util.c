@@ -116,30 +116,36 @@ void *ng_read_all(FILE *f, size_t *len)
 /* errno for a file of mode m that is not a regular file; 0 for one. */
 static int not_regular(mode_t m)
 {
-    return S_ISREG(m) ? 0 : S_ISDIR(m) ? EISDIR : S_ISFIFO(m) ? NG_EFIFO : S_ISSOCK(m) ? NG_ESOCKET
-         : S_ISLNK(m) ? ELOOP : NG_EDEVICE;
+    return S_ISREG(m) ? 0 : S_ISDIR(m) ? EISDIR : S_ISFIFO(m) ? NG_EFIFO : S_ISSOCK(m) ? NG_ESOCKET : NG_EDEVICE;
 }
 
-FILE *ng_open_input(const char *path, int64_t max)
+/* The file fd, opened with O_NONBLOCK (or -1 after a failed open), as a
+ * stream in mode, blocking again, when it is a regular file of at most max
+ * bytes; else NULL with errno set (the open's, not_regular's, EFBIG) and fd
+ * closed. */
+static FILE *regular_stream(int fd, int64_t max, const char *mode)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = 0;
     if (fd < 0)
         return NULL;
     struct stat st;
-    if (fstat(fd, &st) != 0)
-        e = errno;
-    else if ((e = not_regular(st.st_mode)) == 0 && (int64_t)st.st_size > max)
+    int e = fstat(fd, &st) != 0 ? errno : not_regular(st.st_mode);
+    if (!e && (int64_t)st.st_size > max)
         e = EFBIG;
     int fl = e ? 0 : fcntl(fd, F_GETFL);
     if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
         e = errno;
-    FILE *f = e ? NULL : fdopen(fd, "rb");
+    FILE *f = e ? NULL : fdopen(fd, mode);
     if (!f) {
         e = e ? e : errno;
         close(fd);
         errno = e;
     }
     return f;
+}
+
+FILE *ng_open_input(const char *path, int64_t max)
+{
+    return regular_stream(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), max, "rb");
 }
 
 const char *ng_strerror(int e)
@@ -372,19 +378,10 @@ FILE *ng_log_open(const char *path, int append, char *err, size_t errlen)
         return NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
                   0666);
-    struct stat st;
-    int e = fd < 0 ? errno : fstat(fd, &st) != 0 ? errno : not_regular(st.st_mode);
-    int fl = e ? 0 : fcntl(fd, F_GETFL);
-    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
-        e = errno;
-    FILE *f = e ? NULL : fdopen(fd, append ? "a" : "w");
-    if (!f) {
-        e = e ? e : errno;
-        if (fd >= 0)
-            close(fd);
+    FILE *f = regular_stream(fd, INT64_MAX, append ? "a" : "w");
+    if (!f)
         ng_fail(err, errlen, "%s: cannot write: %s", path,
-                e == ELOOP ? "a symbolic link, not a regular file" : ng_strerror(e));
-    }
+                errno == ELOOP ? "a symbolic link, not a regular file" : ng_strerror(errno));
     return f;
 }
 
