@@ -13,7 +13,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-const char *const nr_run_files[] = {"log.csv", "metrics.jsonl", "last.safetensors", "best.safetensors", "run.json",
+/* The files of a run that netrun train and netrun report write. */
+static const char *const run_files[] = {"log.csv", "metrics.jsonl", "last.safetensors", "best.safetensors", "run.json",
                                     "report.html", NULL};
 
 /* Held open, locked, until the process ends. */
@@ -48,17 +49,17 @@ static int take_lock(const char *dir, char *err, size_t errlen)
         return ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(e));
     }
     if (lock_fd >= 0)
-        close(lock_fd); /* a second claim in one process (tests): the newer holds */
+        close(lock_fd); /* a second claim in one process: the newer one holds */
     lock_fd = fd;
     return 0;
 }
 
-/* Remove the files of an earlier run (nr_run_files) from dir. */
+/* Remove the files of an earlier run (run_files) from dir. */
 static int clear_run(const char *dir, char *err, size_t errlen)
 {
-    for (int i = 0; nr_run_files[i]; i++) {
+    for (int i = 0; run_files[i]; i++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, nr_run_files[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
         if (unlink(path) != 0 && errno != ENOENT)
             return ng_fail(err, errlen, "%s: cannot remove it (--overwrite): %s", path, strerror(errno));
     }

@@ -15,15 +15,12 @@
  * ends; never released before), remove the temporaries of writers killed
  * midway (ng_atomic_remove_stale, printed on report unless NULL).  A fresh
  * run (resume 0) wants the folder empty but for the lock: with overwrite,
- * the files an earlier run wrote there (nr_run_files) are removed first and
- * anything else stays; without, a folder holding anything is refused.
+ * the files an earlier run wrote there (log.csv, metrics.jsonl,
+ * last.safetensors, best.safetensors, run.json, report.html) are removed
+ * first and anything else stays (class_stats.bin, a cache still valid for
+ * the same data, too); without, a folder holding anything is refused.
  * 0, or -1 with err: "DIR: in use by another netrun train (PID N)", "DIR:
  * holds an earlier run (NAME, ...); ...". */
 int nr_run_folder_claim(const char *dir, int resume, int overwrite, FILE *report, char *err, size_t errlen);
-
-/* The files of a run that netrun train and netrun report write in a run
- * folder, NULL ended (not the cache class_stats.bin, which stays valid for
- * the next run on the same data). */
-extern const char *const nr_run_files[];
 
 #endif
