@@ -82,6 +82,8 @@ static char *read_source(elab *E, const char *path, size_t *len)
     char *buf = E->read_file ? E->read_file(E->read_ctx, path, len) : ng_read_file(path, len);
     if (!buf)
         return NULL;
+    if (!E->read_file)
+        ng_input_keep(path); /* netc's output must not replace it */
     char *text = nc_arena_strndup(E->a, buf, *len);
     free(buf);
     return text;
@@ -100,7 +102,7 @@ void el_exec_import(elab *E, const nc_stmt *s)
     const char *shown = el_shown_path(E, el_normalize(E->a, path));
     const char *real = el_file_id(E, path);
     if (!real) {
-        el_error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
+        el_error(E, s->loc, "cannot import '%s': %s", s->str, ng_strerror(errno));
         E->import_failed = 1;
         return;
     }
@@ -123,7 +125,7 @@ void el_exec_import(elab *E, const nc_stmt *s)
     size_t len;
     char *text = read_source(E, path, &len);
     if (!text) {
-        el_error(E, s->loc, "cannot import '%s': %s", s->str, strerror(errno));
+        el_error(E, s->loc, "cannot import '%s': %s", s->str, ng_strerror(errno));
         E->import_failed = 1;
         return;
     }

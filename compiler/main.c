@@ -149,9 +149,10 @@ int main(int argc, char **argv)
     size_t len;
     char *text = ng_read_file(model, &len);
     if (!text) {
-        fprintf(stderr, "netc: cannot read '%s': %s\n", model, strerror(errno));
+        fprintf(stderr, "netc: cannot read '%s': %s\n", model, ng_strerror(errno));
         return 1;
     }
+    ng_input_keep(model); /* netc M.net -o M.net: refused, not the source lost */
     nc_options opt = {.path = model, .text = text, .len = len, .defs = defs, .n_defs = n_defs,
                       .recompute = recompute_on};
     nc_unit u;

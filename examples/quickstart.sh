@@ -34,7 +34,7 @@ build/runtime/netrun info "$OUT/unet-small.netg"
 # the images are the model's size: no crops, so no foreground oversampling
 echo "== train (instance norm, deep supervision, logit-adjusted cross-entropy)"
 build/runtime/netrun train "$OUT/unet-small.netg" --data "$DATA/train" --val "$DATA/val" \
-    --epochs "$EPOCHS" --seed 1 --out "$OUT/run" --set foreground=0
+    --epochs "$EPOCHS" --seed 1 --out "$OUT/run" --overwrite --set foreground=0
 
 echo "== evaluate the best checkpoint on the validation set, with flip test-time augmentation"
 build/runtime/netrun eval "$OUT/unet-small.netg" --weights "$OUT/run/best.safetensors" --data "$DATA/val" --tta

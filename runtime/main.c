@@ -17,6 +17,7 @@
 #include "layout.h"
 #include "options.h"
 #include "train.h"
+#include "util.h"
 
 #define NETRUN_VERSION "0.1.0"
 
@@ -27,6 +28,7 @@ static void usage(FILE *out)
             "  info    GRAPH.netg                     entry points, inputs, parameters, arena sizes\n"
             "  train   GRAPH.netg --data DIR [--val DIR] [--epochs N | --steps N] [--seed N]\n"
             "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
+            "          [--overwrite] (replace an earlier run in RUNDIR; else it must be empty)\n"
             "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
@@ -63,7 +65,7 @@ typedef struct {
      * in command-line order; train --profile */
     const char *split, *val_split;
     const char *set_key[64], *set_val[64];
-    int n_sets, profile;
+    int n_sets, profile, overwrite;
 } options;
 
 /* The settings of the command line, for load(). */
@@ -127,6 +129,7 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
+        if (!strcmp(a, "--overwrite")) { o->overwrite = 1; continue; }
         if (!strcmp(a, "--tta")) {
             if (add_setting(o, "tta", "flips", NULL)) return -1;
             continue;
@@ -421,6 +424,10 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &o) != 0)
         return 2;
     settings = &o;
+    const char *inputs[] = {path, o.data, o.val, o.init, o.weights, o.input, o.graph}; /* not --resume's */
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        if (inputs[i])
+            ng_input_keep(inputs[i]); /* what this command writes must not replace them (util.h) */
     if (!strcmp(cmd, "train") && need(cmd, "--data DIR", o.data))
         return 2;
     if (o.best_metric) {
@@ -471,7 +478,7 @@ int main(int argc, char **argv)
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
                            o.init, o.resume, o.best_metric, o.quiet, o.checkpoint_every,
                            nr_dist_rank() == 0 ? path : NULL /* recorded in run.json for netrun report */,
-                           o.split, o.val_split, o.profile};
+                           o.split, o.val_split, o.profile, o.overwrite};
         nr_train_catch_signals();
         rc = nr_train(m, &t, err, sizeof err);
         if (rc == NR_TRAIN_STOPPED) {

@@ -8,6 +8,7 @@
 #define CHECK_H
 
 #include <dirent.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,19 @@ static __attribute__((unused)) int check(int ok, const char *name, const char *f
     va_end(ap);
     printf("\n");
     return 0;
+}
+
+/* 1 when a temporary of the atomic write of path (PATH.tmp.*, util.h) is
+ * still there. */
+static __attribute__((unused)) int tmp_left(const char *path)
+{
+    char pat[1024];
+    snprintf(pat, sizeof pat, "%s.tmp.*", path);
+    glob_t g;
+    int found = glob(pat, 0, NULL, &g) == 0;
+    if (found)
+        globfree(&g);
+    return found;
 }
 
 /* ---- the scratch folder ----------------------------------------------- */

@@ -100,7 +100,7 @@ wait "$dead"
 echo junk > "$R/last.safetensors.tmp.$dead"
 echo junk > "$R/best.safetensors.tmp.$$"
 expect 0 "removed stale $R/last.safetensors.tmp.$dead" "a killed run's temporary file is removed" -- \
-    "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 1 --out "$R"
+    "$NETRUN" train "$WORK/u.netg" --data "$D" --steps 1 --out "$R" --overwrite
 [ ! -e "$R/last.safetensors.tmp.$dead" ] && [ -e "$R/best.safetensors.tmp.$$" ] &&
     ok "only the temporaries of dead processes are removed" || fail "stale temporaries: $(ls "$R")"
 

@@ -39,16 +39,16 @@ else
     fail "counts: L=$L steps/epoch=$spe crops=$crops forced=$forced (want $want); $(grep -E 'repeat|oversampling' <<<"$out")"
 fi
 
-# the next run in the same folder reads the cache: no mask read, file untouched
+# the next run in the same folder (--overwrite: the run's files replaced, the cache kept) reads the cache: no mask read, file untouched
 t0=$(stat -c %Y.%y "$R/class_stats.bin")
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --threads 1 2>&1) || fail "train again"
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --overwrite --threads 1 2>&1) || fail "train again"
 grep -q "class statistics: 24 masks, from $R/class_stats.bin" <<<"$out" && [ "$(stat -c %Y.%y "$R/class_stats.bin")" = "$t0" ] &&
     ok "a repeated run reads class_stats.bin" || fail "cache not used: $(head -2 <<<"$out")"
 
 # a changed mask: indexed again (not a warning)
 cp "$D/masks/img_0001.png" "$WORK/saved.png"
 cp "$D/masks/img_0002.png" "$D/masks/img_0001.png"
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --threads 1 2>&1) || fail "train after a change"
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" "${AGAIN[@]}" --out "$R" --overwrite --threads 1 2>&1) || fail "train after a change"
 grep -q "the dataset's files changed; indexing the masks again" <<<"$out" && grep -q "24 masks indexed" <<<"$out" &&
     ! grep -q "warning: $R/class_stats.bin" <<<"$out" && ok "a changed mask rebuilds the index" ||
     fail "after a change: $(head -3 <<<"$out")"
@@ -57,11 +57,11 @@ cp "$WORK/saved.png" "$D/masks/img_0001.png"
 # corrupt caches: never trusted, rebuilt with a warning, the run goes on
 head -c 100 "$R/class_stats.bin" > "$WORK/cut.bin" && cp "$WORK/cut.bin" "$R/class_stats.bin"
 expect 0 "class_stats.bin: truncated or extended" "a truncated cache is rebuilt with a warning" -- \
-    "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --threads 1
+    "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --overwrite --threads 1
 printf 'garbage' > "$R/class_stats.bin"
 expect 0 "warning: $R/class_stats.bin: not a class statistics file" "a foreign file is rebuilt with a warning" -- \
-    "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --threads 1
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --threads 1 2>&1)
+    "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --overwrite --threads 1
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --overwrite --threads 1 2>&1)
 grep -q "from $R/class_stats.bin" <<<"$out" && ok "the rebuilt cache is used again" || fail "rebuilt cache: $(head -2 <<<"$out")"
 
 # stopped after 5 steps and resumed: the same weights as 10 steps at once
@@ -92,7 +92,7 @@ out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 4 --out "$WORK/r3" --th
 ! grep -q "oversampling" <<<"$out" && grep -q " 4 steps per epoch" <<<"$out" &&
     ok "--set foreground=0 --set repeat=0 turn both off (24 images, 4 steps per epoch)" ||
     fail "--set off: $(grep -E 'oversampling|steps per epoch' <<<"$out")"
-out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 4 --out "$WORK/r3" --threads 1 --set foreground=1 \
+out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 4 --out "$WORK/r3" --overwrite --threads 1 --set foreground=1 \
       --set foreground_mode=random 2>&1) || fail "train --set random"
 grep -q "each sample with probability 1 centred" <<<"$out" && grep -q "oversampling: 24 crops, 24 forced" <<<"$out" &&
     ok "--set foreground=1 foreground_mode=random forces every crop" ||

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -238,10 +240,8 @@ static void test_png_errors(void)
           "rc %d '%s'", rc, err);
     mkdirs(P("adir.png"));
     rc = nr_png_write_mask(P("adir.png"), 96, 128, px, err, sizeof err);
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", P("adir.png"), (long)getpid());
-    check(rc < 0 && has(err, "cannot replace") && access(tmp, F_OK) != 0,
-          "write over a folder fails, tmp removed", "rc %d '%s'", rc, err);
+    check(rc < 0 && has(err, "adir.png: cannot write: a folder, not a regular file") && !tmp_left(P("adir.png")),
+          "write over a folder fails, no tmp", "rc %d '%s'", rc, err);
     free(px);
     free(img);
 }
@@ -396,9 +396,7 @@ static void test_png_masks(void)
     if (f)
         fclose(f);
     check(ok, "write_mask VOC palette", "n_pal %d", n_pal);
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", P("out/pred.png"), (long)getpid());
-    check(access(tmp, F_OK) != 0, "write_mask leaves no tmp file", "%s", tmp);
+    check(!tmp_left(P("out/pred.png")), "write_mask leaves no tmp file", "%s", P("out/pred.png"));
 }
 
 /* ---- datasets --------------------------------------------------------------- */
@@ -868,23 +866,24 @@ static void test_safetensors(void)
     }
 
     /* atomic save: failures leave the old file as it was */
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    mkdirs(tmp); /* the tmp name is taken by a folder: cannot create */
+    struct rlimit was;
+    getrlimit(RLIMIT_NOFILE, &was);
+    int lowest = dup(0); /* the next descriptor: with the limit there, the temporary cannot be created */
+    close(lowest);
+    setrlimit(RLIMIT_NOFILE, &(struct rlimit){(rlim_t)lowest, was.rlim_max});
     rc = nr_st_save(path, 1, ts, 0, NULL, err, sizeof err);
+    setrlimit(RLIMIT_NOFILE, &was);
     size_t n2;
     unsigned char *now = ng_read_file(path, &n2);
     check(rc < 0 && has(err, "cannot create") && now && n2 == n &&
               !memcmp(now, full, n),
           "st save failure keeps the old file", "rc %d '%s'", rc, err);
     free(now);
-    rmdir(tmp);
 
     mkdirs(P("ckdir.safetensors"));
     rc = nr_st_save(P("ckdir.safetensors"), 1, ts, 0, NULL, err, sizeof err);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", P("ckdir.safetensors"), (long)getpid());
     struct stat st;
-    check(rc < 0 && has(err, "cannot replace") && access(tmp, F_OK) != 0 &&
+    check(rc < 0 && has(err, "a folder, not a regular file") && !tmp_left(P("ckdir.safetensors")) &&
               stat(P("ckdir.safetensors"), &st) == 0 && S_ISDIR(st.st_mode),
           "st save over a folder fails, tmp removed", "rc %d '%s'", rc, err);
 
@@ -918,6 +917,85 @@ static void test_safetensors(void)
     free(full);
 }
 
+/* ---- writes and reads an attacker cannot redirect (util.h) ------------------ */
+
+/* The contents of path equal s. */
+static int holds(const char *path, const char *s)
+{
+    size_t n;
+    char *t = ng_read_file(path, &n);
+    int eq = t && n == strlen(s) && !memcmp(t, s, n);
+    free(t);
+    return eq;
+}
+
+static void test_hostile_files(void)
+{
+    mkdirs(P("h"));
+    write_bytes(P("h/decoy"), "decoy", 5);
+    /* a symbolic link planted at the output, and at the name older versions
+     * wrote their temporary to (PATH.tmp.PID) */
+    symlink(P("h/decoy"), P("h/link.png"));
+    int rc = ng_atomic_write(P("h/link.png"), "x", 1, 0, err, sizeof err);
+    check(rc < 0 && has(err, "link.png: cannot write: a symbolic link, not a regular file") &&
+              holds(P("h/decoy"), "decoy") && !tmp_left(P("h/link.png")),
+          "atomic write refuses a symbolic link at the output", "rc %d '%s'", rc, err);
+    char old_tmp[600];
+    snprintf(old_tmp, sizeof old_tmp, "%s.tmp.%ld", P("h/out.png"), (long)getpid());
+    symlink(P("h/decoy"), old_tmp);
+    rc = ng_atomic_write(P("h/out.png"), "new", 3, 1, err, sizeof err);
+    check(rc == 0 && holds(P("h/out.png"), "new") && holds(P("h/decoy"), "decoy"),
+          "atomic write does not follow a planted temporary", "rc %d '%s'", rc, err);
+    mkfifo(P("h/fifo.png"), 0666);
+    rc = ng_atomic_write(P("h/fifo.png"), "x", 1, 0, err, sizeof err);
+    check(rc < 0 && has(err, "fifo.png: cannot write: a FIFO, not a regular file; not replacing it"),
+          "atomic write refuses a FIFO at the output", "rc %d '%s'", rc, err);
+    rc = ng_atomic_write("/dev/null", "x", 1, 0, err, sizeof err);
+    check(rc < 0 && has(err, "/dev/null: cannot write: a device, not a regular file"),
+          "atomic write refuses a device at the output", "rc %d '%s'", rc, err);
+    /* an input of the command, by another name and by a hard link */
+    write_bytes(P("h/in.net"), "model", 5);
+    link(P("h/in.net"), P("h/hard.net"));
+    ng_input_keep(P("h/in.net"));
+    rc = ng_atomic_write(P("h/../h/in.net"), "x", 1, 0, err, sizeof err);
+    int rc2 = ng_atomic_write(P("h/hard.net"), "x", 1, 0, err, sizeof err);
+    check(rc < 0 && rc2 < 0 && has(err, "hard.net: cannot write: an input of this command") &&
+              holds(P("h/in.net"), "model"),
+          "atomic write refuses an input of the command (other name, hard link)", "rc %d %d '%s'", rc, rc2, err);
+    /* a log: appended, never through a link */
+    symlink(P("h/decoy"), P("h/metrics.jsonl"));
+    FILE *f = ng_log_open(P("h/metrics.jsonl"), 1, err, sizeof err);
+    check(!f && has(err, "metrics.jsonl: cannot write: a symbolic link") && holds(P("h/decoy"), "decoy"),
+          "log append refuses a symbolic link", "'%s'", err);
+    if (f)
+        fclose(f);
+    /* inputs that are not files: refused at once */
+    errno = 0;
+    f = ng_open_input(P("h/fifo.png"), NG_MAX_IMAGE);
+    check(!f && errno == NG_EFIFO, "open_input refuses a FIFO without blocking", "errno %d", errno);
+    f = ng_open_input("/dev/zero", NG_MAX_TEXT);
+    check(!f && errno == NG_EDEVICE && !strcmp(ng_strerror(errno), "a device, not a regular file"),
+          "open_input refuses /dev/zero", "errno %d", errno);
+    f = ng_open_input(P("h"), NG_MAX_TEXT);
+    check(!f && errno == EISDIR, "open_input refuses a folder", "errno %d", errno);
+    f = ng_open_input(P("h/decoy"), 4);
+    check(!f && errno == EFBIG, "open_input refuses a file over its cap", "errno %d", errno);
+    f = ng_open_input(P("h/decoy"), 5);
+    check(f != NULL, "open_input opens a regular file at its cap", "errno %d", errno);
+    if (f)
+        fclose(f);
+    /* the temporaries a killed writer left: removed once their PID is gone */
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0);
+    char stale[600];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld.0123456789ab", P("h/last.safetensors"), (long)child);
+    write_bytes(stale, "junk", 4);
+    check(ng_atomic_remove_stale(P("h"), NULL) == 1 && access(stale, F_OK) != 0,
+          "a dead writer's temporary is removed", "%s", stale);
+}
+
 int main(void)
 {
     if (tmpdir_make("test_io") != 0)
@@ -931,5 +1009,6 @@ int main(void)
     test_augment_case(8, 8, "8x8");
     test_augment_case(6, 10, "6x10");
     test_safetensors();
+    test_hostile_files();
     return check_done();
 }

@@ -54,7 +54,7 @@ run() { # setting recipe seed
     else
         # shellcheck disable=SC2086
         "$BUILD"/runtime/netrun train "$OUT/$s/recipe$i.netg" --data "$OUT/$s/data/train" --steps "$STEPS" \
-            --seed "$seed" --out "$r" --quiet --threads "$THREADS" > "$r.log" 2>&1
+            --seed "$seed" --out "$r" --overwrite --quiet --threads "$THREADS" > "$r.log" 2>&1
         # shellcheck disable=SC2086
         "$BUILD"/runtime/netrun eval "$OUT/$s/recipe$i.netg" --weights "$r/last.safetensors" \
             --data "$OUT/$s/data/val" --json --threads "$THREADS" ${evalflags[$i]} > "$r.json"

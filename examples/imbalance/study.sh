@@ -54,7 +54,7 @@ for i in $ROWS; do
     echo "== ${names[$i]}: netc ${models[$i]} ${extra[$i]} $DEFS"
     : > "$OUT/scores$i.txt"
     for seed in $SEEDS; do
-        "$BUILD"/runtime/netrun train "$g" --data "$D/train" --epochs "$EPOCHS" --seed "$seed" --out "$OUT/run$i-$seed" --quiet
+        "$BUILD"/runtime/netrun train "$g" --data "$D/train" --epochs "$EPOCHS" --seed "$seed" --out "$OUT/run$i-$seed" --overwrite --quiet
         "$BUILD"/runtime/netrun eval "$g" --weights "$OUT/run$i-$seed/last.safetensors" --data "$D/val" --json > "$OUT/eval$i-$seed.json"
         num() { grep -o "\"$1\":[-0-9.eE+null]*" "$OUT/eval$i-$seed.json" | head -1 | cut -d: -f2 | sed 's/null/nan/'; }
         echo "$(num pixel_accuracy) $(num miou_foreground) $(num worst_iou_foreground)" >> "$OUT/scores$i.txt"

@@ -27,6 +27,15 @@ const char *nr_dataset_name(const nr_dataset *ds, int i);
 const char *nr_dataset_image_path(const nr_dataset *ds, int i);
 const char *nr_dataset_mask_path(const nr_dataset *ds, int i);
 
+/* 0 when out_dir (which need not exist yet) is outside the dataset's
+ * folders: those of its images and masks, and the masks/ and
+ * SegmentationClass/ folders beside a folder of its images (the layouts'
+ * masks, read or not).  Else -1 with "OUT: inside the dataset's folder DIR
+ * ...": predicted masks written there would overwrite (or mix with) the
+ * images or the truth.  Folders are compared by identity (device and
+ * inode), so another spelling or a link of one is caught too. */
+int nr_dataset_check_output(const nr_dataset *ds, const char *out_dir, char *err, size_t errlen);
+
 /* Load sample i: image (C,H,W) = (c,h,w) in [0,1] (see nr_png_read_image) and,
  * when mask is not NULL, its labels (H,W) (see nr_png_read_mask: values below
  * classes, or ignore).  Another size than h x w is an error. */

@@ -26,9 +26,9 @@ int nr_image_name_ok(const char *name)
 /* The first bytes of path into sig; how many were read, -1 with err. */
 static int sniff(const char *path, unsigned char *sig, size_t n, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_open_input(path, NG_MAX_IMAGE);
     if (!f)
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
     size_t got = fread(sig, 1, n, f);
     int bad = ferror(f);
     fclose(f);

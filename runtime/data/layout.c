@@ -335,12 +335,13 @@ static char *trim(char *line)
 }
 
 /* The next line of f that has text after trim(), trimmed; NULL at the end
- * of the file.  *lineno counts every line read. */
+ * of the file.  *lineno counts every line read; a UTF-8 byte order mark
+ * that starts the file is skipped. */
 static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
 {
     while (getline(line, cap, f) > 0) {
-        ++*lineno;
-        char *t = trim(*line);
+        int bom = ++*lineno == 1 && !strncmp(*line, "\xEF\xBB\xBF", 3);
+        char *t = trim(*line + 3 * bom);
         if (*t)
             return t;
     }
@@ -352,12 +353,12 @@ static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
 static int listed_files_exist(const char *img, const char *msk, int need_masks, const char *entry,
                               const char *list, int lineno, char *err, size_t errlen)
 {
-    if (!ng_is_file(img))
-        return ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, strerror(errno ? errno : ENOENT), list,
-                       lineno);
-    if (need_masks && !ng_is_file(msk))
-        return ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk,
-                       strerror(errno ? errno : ENOENT), entry, list, lineno);
+    int e = ng_file_errno(img);
+    if (e)
+        return ng_fail(err, errlen, "%s: %s (listed at %s:%d)", img, ng_strerror(e), list, lineno);
+    if (need_masks && (e = ng_file_errno(msk)) != 0)
+        return ng_fail(err, errlen, "%s: %s (the mask of %s, listed at %s:%d)", msk, ng_strerror(e), entry,
+                       list, lineno);
     return 0;
 }
 
@@ -386,9 +387,9 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         ng_fail(err, errlen, "%s: path too long", root);
         return NULL;
     }
-    FILE *f = fopen(list, "r");
+    FILE *f = ng_open_input(list, NG_MAX_TEXT);
     if (!f) {
-        ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, strerror(errno), split);
+        ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, ng_strerror(errno), split);
         return NULL;
     }
     nr_dataset *ds = nr_dataset_new(need_masks);
@@ -424,9 +425,9 @@ static void resolve(char *out, size_t n, const char *dir, const char *path)
 
 nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = ng_open_input(path, NG_MAX_TEXT);
     if (!f) {
-        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
         return NULL;
     }
     char dir[4096];
@@ -514,7 +515,7 @@ nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_m
     }
     if (nr_layout_is_voc(dir))
         return nr_layout_open_voc(dir, split ? split : "train", need_masks, err, errlen);
-    if (S_ISREG(st.st_mode) && nr_layout_is_list(dir))
+    if (!S_ISDIR(st.st_mode) && nr_layout_is_list(dir)) /* a FIFO or device named so: refused by the reader */
         return nr_layout_open_list(dir, need_masks, err, errlen);
     if (split) {
         ng_fail(err, errlen, "%s: --split %s: not a VOC folder (JPEGImages, SegmentationClass and "

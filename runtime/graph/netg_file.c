@@ -609,9 +609,9 @@ ng_graph *ng_graph_parse(const unsigned char *buf, size_t len, const char *name,
 
 ng_graph *ng_graph_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_open_input(path, NG_MAX_TEXT);
     if (!f) {
-        ng_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ng_fail(err, errlen, "%s: cannot open: %s", path, ng_strerror(errno));
         return NULL;
     }
     size_t len;

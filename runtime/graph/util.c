@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,9 +113,54 @@ void *ng_read_all(FILE *f, size_t *len)
     return buf;
 }
 
+/* errno for a file of mode m that is not a regular file; 0 for one. */
+static int not_regular(mode_t m)
+{
+    return S_ISREG(m) ? 0 : S_ISDIR(m) ? EISDIR : S_ISFIFO(m) ? NG_EFIFO : S_ISSOCK(m) ? NG_ESOCKET : NG_EDEVICE;
+}
+
+/* The file fd, opened with O_NONBLOCK (or -1 after a failed open), as a
+ * stream in mode, blocking again, when it is a regular file of at most max
+ * bytes; else NULL with errno set (the open's, not_regular's, EFBIG) and fd
+ * closed. */
+static FILE *regular_stream(int fd, int64_t max, const char *mode)
+{
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? errno : not_regular(st.st_mode);
+    if (!e && (int64_t)st.st_size > max)
+        e = EFBIG;
+    int fl = e ? 0 : fcntl(fd, F_GETFL);
+    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+        e = errno;
+    FILE *f = e ? NULL : fdopen(fd, mode);
+    if (!f) {
+        e = e ? e : errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
+FILE *ng_open_input(const char *path, int64_t max)
+{
+    return regular_stream(open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), max, "rb");
+}
+
+const char *ng_strerror(int e)
+{
+    return e == NG_EFIFO     ? "a FIFO, not a regular file"
+         : e == NG_EDEVICE   ? "a device, not a regular file"
+         : e == NG_ESOCKET   ? "a socket, not a regular file"
+         : e == EISDIR       ? "a folder, not a regular file"
+         : e == EFBIG        ? "too large for this kind of file"
+                             : strerror(e);
+}
+
 void *ng_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_open_input(path, NG_MAX_TEXT);
     if (!f)
         return NULL;
     void *buf = ng_read_all(f, len);
@@ -122,6 +168,37 @@ void *ng_read_file(const char *path, size_t *len)
     fclose(f);
     errno = e;
     return buf;
+}
+
+/* The inputs of this command (ng_input_keep): device and inode. */
+static struct {
+    dev_t dev;
+    ino_t ino;
+} *kept;
+static size_t n_kept, cap_kept;
+
+void ng_input_keep(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || ng_input_kept(path))
+        return;
+    void *g = ng_vec_grow(kept, &cap_kept, n_kept + 1, sizeof *kept);
+    if (!g)
+        return; /* out of memory: the program fails at its next allocation */
+    kept = g;
+    kept[n_kept].dev = st.st_dev;
+    kept[n_kept++].ino = st.st_ino;
+}
+
+int ng_input_kept(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    for (size_t i = 0; i < n_kept; i++)
+        if (kept[i].dev == st.st_dev && kept[i].ino == st.st_ino)
+            return 1;
+    return 0;
 }
 
 int ng_is_dir(const char *path)
@@ -134,6 +211,12 @@ int ng_is_file(const char *path)
 {
     struct stat st;
     return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int ng_file_errno(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) != 0 ? errno : not_regular(st.st_mode);
 }
 
 size_t ng_stem_len(const char *name)
@@ -157,20 +240,65 @@ static void atomic_release(ng_atomic *a)
     a->fp = NULL;
 }
 
+/* Why path may not be written (ng_atomic_open's checks), as "PATH: cannot
+ * write: why" in err and -1; 0 when it is absent or a regular file that is
+ * no input of this command. */
+static int check_target(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return ng_fail(err, errlen, "%s: cannot write: a symbolic link, not a regular file; not replacing it",
+                       path);
+    if (!S_ISREG(st.st_mode))
+        return ng_fail(err, errlen, "%s: cannot write: %s; not replacing it", path,
+                       ng_strerror(not_regular(st.st_mode)));
+    if (ng_input_kept(path))
+        return ng_fail(err, errlen, "%s: cannot write: an input of this command; not overwriting it", path);
+    return 0;
+}
+
+/* 64 unpredictable bits: the kernel's, or (without getrandom) the clock's
+ * and the process's mixed. */
+static uint64_t random_bits(void)
+{
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+        return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    static uint64_t n;
+    return ng_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 16) ^ ++n);
+}
+
 int ng_atomic_open(ng_atomic *a, const char *path, char *err, size_t errlen)
 {
-    size_t tl = strlen(path) + 32;
+    size_t tl = strlen(path) + 48;
     a->fp = NULL;
+    a->path = a->tmp = NULL;
+    if (check_target(path, err, errlen) != 0)
+        return -1;
     a->path = strdup(path);
     a->tmp = malloc(tl);
     if (!a->path || !a->tmp) {
         atomic_release(a);
         return ng_fail(err, errlen, "%s: out of memory", path);
     }
-    snprintf(a->tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    a->fp = fopen(a->tmp, "wb");
-    if (!a->fp) {
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        snprintf(a->tmp, tl, "%s.tmp.%ld.%012llx", path, (long)getpid(),
+                 (unsigned long long)(random_bits() >> 16));
+        fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0 || !(a->fp = fdopen(fd, "wb"))) {
         int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            remove(a->tmp);
+        }
         ng_fail(err, errlen, "%s: cannot write: cannot create %s: %s", path, a->tmp, strerror(e));
         atomic_release(a);
         return -1;
@@ -201,8 +329,9 @@ int ng_atomic_commit(ng_atomic *a, int durable, char *err, size_t errlen)
     if (fclose(a->fp) != 0 && !e)
         e = errno ? errno : EIO;
     a->fp = NULL;
-    if (e) {
-        ng_fail(err, errlen, "%s: cannot write: %s", a->path, strerror(e));
+    if (e || check_target(a->path, err, errlen) != 0) {
+        if (e)
+            ng_fail(err, errlen, "%s: cannot write: %s", a->path, strerror(e));
         remove(a->tmp);
         atomic_release(a);
         return -1;
@@ -243,7 +372,21 @@ int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, 
     return ng_atomic_commit(&a, durable, err, errlen);
 }
 
-/* The PID of a NAME.tmp.PID file name, or -1 when name is not one. */
+FILE *ng_log_open(const char *path, int append, char *err, size_t errlen)
+{
+    if (check_target(path, err, errlen) != 0)
+        return NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+                  0666);
+    FILE *f = regular_stream(fd, INT64_MAX, append ? "a" : "w");
+    if (!f)
+        ng_fail(err, errlen, "%s: cannot write: %s", path,
+                errno == ELOOP ? "a symbolic link, not a regular file" : ng_strerror(errno));
+    return f;
+}
+
+/* The PID of a NAME.tmp.PID.RANDOM (or NAME.tmp.PID) file name, or -1 when
+ * name is not one. */
 static long tmp_pid(const char *name)
 {
     const char *t = strstr(name, ".tmp.");
@@ -251,14 +394,16 @@ static long tmp_pid(const char *name)
         return -1;
     for (const char *n; (n = strstr(t + 1, ".tmp.")); t = n) /* the last ".tmp." */
         ;
-    const char *d = t + 5;
+    const char *d = t + 5, *p = d;
     long pid = 0;
-    for (const char *p = d; *p; p++) {
-        if (*p < '0' || *p > '9' || pid > 99999999)
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (pid > 99999999)
             return -1;
         pid = pid * 10 + (*p - '0');
     }
-    return *d && pid > 0 ? pid : -1;
+    if (*p == '.' && strlen(p + 1) == 12 && strspn(p + 1, "0123456789abcdef") == 12)
+        p += 13;
+    return p > d && !*p && pid > 0 ? pid : -1;
 }
 
 int ng_atomic_remove_stale(const char *dir, FILE *report)

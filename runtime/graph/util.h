@@ -99,14 +99,43 @@ int ng_buf_put(ng_buf *w, const void *p, size_t n);
  * NUL after its *len bytes (so text can be parsed in place); f stays open.
  * NULL with errno set on a read error (ENOMEM: out of memory). */
 void *ng_read_all(FILE *f, size_t *len);
-/* The whole file at path (ng_read_all); NULL with errno set (the open's or
- * the read's). */
+
+/* Files this program reads: path opened for reading ("rb") only when it is
+ * a regular file of at most max bytes, so that a FIFO, /dev/zero or a
+ * folder given as a model, graph, checkpoint, list file or image is refused
+ * at once instead of hanging or growing without bound (the open does not
+ * block on a FIFO).  NULL with errno set otherwise: the open's or stat's,
+ * EISDIR for a folder, NG_EFIFO, NG_EDEVICE or NG_ESOCKET for the other
+ * kinds, EFBIG past max.  ng_strerror words every errno, ours too. */
+#define NG_EFIFO 4097
+#define NG_EDEVICE 4098
+#define NG_ESOCKET 4099
+FILE *ng_open_input(const char *path, int64_t max);
+const char *ng_strerror(int e);
+/* The caps on what a reader takes, in bytes, by kind. */
+#define NG_MAX_TEXT ((int64_t)1 << 30)       /* sources, list files, run files, caches, .netg */
+#define NG_MAX_IMAGE ((int64_t)1 << 30)      /* one PNG or JPEG file (its pixels are capped apart) */
+#define NG_MAX_CHECKPOINT ((int64_t)1 << 40) /* one safetensors file */
+/* The whole file at path (ng_open_input with NG_MAX_TEXT, ng_read_all);
+ * NULL with errno set (ng_strerror's words). */
 void *ng_read_file(const char *path, size_t *len);
+
+/* The inputs of this command, which its writes must not replace (netc
+ * M.net -o M.net): ng_input_keep records the file at path (its device and
+ * inode, so another name or a hard link of it is caught too); a path that
+ * cannot be stat'ed is not recorded.  ng_input_kept: 1 when the file at
+ * path is one of them.  Call ng_input_keep from the main thread before any
+ * writer runs. */
+void ng_input_keep(const char *path);
+int ng_input_kept(const char *path);
 
 /* path is a folder, a regular file (links followed); 0 when it is not, or
  * cannot be stat'ed, or path is NULL. */
 int ng_is_dir(const char *path);
 int ng_is_file(const char *path);
+/* 0 when path is a regular file (links followed); else why it is not, an
+ * errno for ng_strerror (stat's, EISDIR, NG_EFIFO, ...). */
+int ng_file_errno(const char *path);
 /* The length of name without its extension, its stem: up to the last '.',
  * unless that is the first character ("a.b.png": 3; ".hidden": 7). */
 size_t ng_stem_len(const char *name);
@@ -114,35 +143,48 @@ size_t ng_stem_len(const char *name);
  * <0, 0 (one stem: "a.jpg" and "a.png") or >0. */
 int ng_stem_cmp(const char *x, const char *y);
 
-/* Atomic replacement of a file: the data goes to PATH.tmp.PID, which is
- * renamed over PATH only when everything was written, so a reader (or a run
- * killed midway) sees the old file or the new one, never half of one.
- * Durability is the caller's choice: with durable set, the file is fsynced
- * before the rename and its folder after it (checkpoints, compiled graphs);
- * without, a power cut may lose the new file but never corrupts the old one
- * (predicted masks, which are cheap to make again). */
+/* Atomic replacement of a file: the data goes to a new temporary
+ * PATH.tmp.PID.RANDOM in PATH's folder (created with O_EXCL|O_NOFOLLOW, so
+ * a name planted there is never followed; mode 0666 less the umask), which
+ * is renamed over PATH only when everything was written, so a reader (or a
+ * run killed midway) sees the old file or the new one, never half of one.
+ * PATH itself must be a regular file or absent: a symbolic link, FIFO,
+ * device or folder there is refused, and so is an input of this command
+ * (ng_input_keep).  Durability is the caller's choice: with durable set,
+ * the file is fsynced before the rename and its folder after it
+ * (checkpoints, compiled graphs); without, a power cut may lose the new
+ * file but never corrupts the old one (predicted masks, which are cheap to
+ * make again). */
 typedef struct {
     FILE *fp;            /* write the contents here */
     char *path, *tmp;    /* owned until commit or abort */
 } ng_atomic;
 
-/* Create PATH.tmp.PID.  0, or -1 with "PATH: cannot write: cannot create
- * TMP: why" in err (a nonexistent folder, a folder in the way). */
+/* Check PATH (as above) and create the temporary.  0, or -1 with "PATH:
+ * cannot write: why" in err ("a symbolic link, not a regular file; not
+ * replacing it", "an input of this command; not overwriting it", "cannot
+ * create TMP: why" for a nonexistent folder or a folder in the way). */
 int ng_atomic_open(ng_atomic *a, const char *path, char *err, size_t errlen);
-/* Flush, fsync when durable, close and rename over PATH.  0, or -1 with
- * "PATH: cannot write: why" ("... cannot replace it: why" when the rename
- * fails); on failure the temporary is removed and PATH is as it was.
- * Releases a either way. */
+/* Flush, fsync when durable, close, check PATH again and rename over it.
+ * 0, or -1 with "PATH: cannot write: why" ("... cannot replace it: why"
+ * when the rename fails); on failure the temporary is removed and PATH is
+ * as it was.  Releases a either way. */
 int ng_atomic_commit(ng_atomic *a, int durable, char *err, size_t errlen);
 /* Give up: close and remove the temporary, release a.  PATH is untouched. */
 void ng_atomic_abort(ng_atomic *a);
 /* Write len bytes as the whole file at path (open, fwrite, commit). */
 int ng_atomic_write(const char *path, const void *buf, size_t len, int durable, char *err,
                     size_t errlen);
+/* A log the program appends lines to (metrics.jsonl, log.csv): path
+ * opened for writing at its end (append) or emptied, never through a
+ * symbolic link, and only when it is a regular file or absent (the checks
+ * of ng_atomic_open).  NULL with "PATH: cannot write: why" in err. */
+FILE *ng_log_open(const char *path, int append, char *err, size_t errlen);
 /* Remove what writers killed midway left in folder dir: regular files named
- * NAME.tmp.PID whose process PID no longer runs (or is this process: call it
- * before this process writes in dir).  Each removed name is printed on
- * report ("removed stale DIR/NAME.tmp.PID"), when report is not NULL.
+ * NAME.tmp.PID.RANDOM (or NAME.tmp.PID, as older versions named them) whose
+ * process PID no longer runs (or is this process: call it before this
+ * process writes in dir).  Each removed name is printed on report
+ * ("removed stale DIR/NAME.tmp.PID.RANDOM"), when report is not NULL.
  * Returns how many were removed; a folder that cannot be read counts 0. */
 int ng_atomic_remove_stale(const char *dir, FILE *report);
 

@@ -25,9 +25,9 @@ int nr_jpeg_sniff(const void *p, size_t n)
 /* The whole file into *buf (malloc'ed). */
 static int read_file(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_open_input(path, NG_MAX_IMAGE);
     if (!f)
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
     long n = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         n = ftell(f);
@@ -152,14 +152,7 @@ int nr_jpeg_write(const char *path, int h, int w, int channels, const unsigned c
     if (rc != 0) {
         ng_fail(err, errlen, "%s: %s", path, tjGetErrorStr2(tj));
     } else {
-        FILE *f = fopen(path, "wb");
-        int bad = !f;
-        if (f) {
-            bad = fwrite(jpg, 1, n, f) != n;
-            bad |= fclose(f) != 0;
-        }
-        if (bad)
-            rc = ng_fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        rc = ng_atomic_write(path, jpg, n, 0, err, errlen);
     }
     tjFree(jpg);
     tjDestroy(tj);

@@ -25,9 +25,9 @@ int nr_png_sniff(const void *p, size_t n)
 int nr_png_size(const char *path, uint32_t *h, uint32_t *w, char *err, size_t errlen)
 {
     unsigned char b[24]; /* the signature, then IHDR: length, type, width, height */
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_open_input(path, NG_MAX_IMAGE);
     if (!f)
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
     size_t got = fread(b, 1, sizeof b, f);
     fclose(f);
     if (got < sizeof b || !nr_png_sniff(b, 8) || memcmp(b + 12, "IHDR", 4) != 0)
@@ -154,8 +154,8 @@ static int rd_open(rd_state *r, const char *path, const void *buf, size_t len, c
     if (buf) {
         r->mem = buf;
         r->mem_len = len;
-    } else if (!(r->fp = fopen(path, "rb"))) {
-        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    } else if (!(r->fp = ng_open_input(path, NG_MAX_IMAGE))) {
+        ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
         return -1;
     }
     return rd_start(r, path, err, errlen);

@@ -771,15 +771,12 @@ fail:
 
 nr_st_file *nr_st_load(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        ng_fail(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE *fp = ng_open_input(path, NG_MAX_CHECKPOINT);
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        ng_fail(err, errlen, "%s: not a regular file", path);
-        fclose(fp);
+    if (!fp || fstat(fileno(fp), &st) != 0) {
+        ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
+        if (fp)
+            fclose(fp);
         return NULL;
     }
     return st_read(fp, (int64_t)st.st_size, path, err, errlen);

@@ -94,7 +94,8 @@ int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);
-    if (nr_dataset_check_stems(ds, err, errlen) != 0 || ng_mkdir_p(overlay ? dir : out_dir, err, errlen) != 0)
+    if (nr_dataset_check_stems(ds, err, errlen) != 0 || nr_dataset_check_output(ds, out_dir, err, errlen) != 0 ||
+        ng_mkdir_p(overlay ? dir : out_dir, err, errlen) != 0)
         return -1;
     nr_palette pal;
     int masks = overlay && nr_dataset_count(ds) > 0 && nr_dataset_mask_path(ds, 0) != NULL;

@@ -121,7 +121,9 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
         fprintf(f, "</div>\n<p class=\"note\">The best checkpoint (<code>best.safetensors</code>");
         if (be)
             fprintf(f, ", epoch %d, step %lld", be->epoch, be->step);
-        fprintf(f, ", chosen by <code>%s</code>) ", metric ? metric : "miou_fg");
+        fprintf(f, ", chosen by <code>");
+        rp_esc(f, metric ? metric : "miou_fg");
+        fprintf(f, "</code>) ");
         if (r->ev) {
             fprintf(f, "evaluated on <code>");
             rp_esc(f, r->eval_data);
@@ -324,7 +326,9 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
         fprintf(f, "null,\"best_step\":null");
     fprintf(f, ",\"evaluated_on\":");
     rp_jstr(f, r->ev ? r->eval_data : NULL);
-    fprintf(f, ",\n\"best\":%s,\n\"epochs\":[", r->ev ? r->eval : be ? be->val : "null");
+    fprintf(f, ",\n\"best\":");
+    rp_jvalue(f, r->ev ? r->ev : be ? be->v : NULL);
+    fprintf(f, ",\n\"epochs\":[");
     static const char *const keys[] = {"train_loss", "val_loss", "pixel_accuracy", "miou_foreground",
                                        "worst_iou_foreground"};
     for (int i = 0; i < r->n_rows; i++) {

@@ -9,15 +9,17 @@
 #include <string.h>
 
 #include "evaluate.h"
+#include "image.h"
 #include "png.h"
 #include "util.h"
 
 #define GALLERY_SIDE 4 /* images per side (best, worst) */
+#define GALLERY_PIXELS 512 /* the longest side of an overlay on the page: a large image is shown smaller */
 
 typedef struct {
     int idx;                 /* sample index, -1: empty */
     double score, acc;       /* the image's foreground mIoU and pixel accuracy */
-    int c, h, w;             /* its size (images may differ) */
+    int c, h, w;             /* its size as shown (images may differ; large ones are shrunk) */
     float *image;            /* (C,H,W) */
     uint8_t *pred;           /* (H,W) */
     int32_t *truth;          /* (H,W) */
@@ -38,7 +40,19 @@ static void slot_free(slot *s)
     s->idx = -1;
 }
 
-/* Put the sample in list (kept sorted: best first when desc) if it ranks. */
+/* The size (h2, w2) an h x w image is kept at: its overlay (four panels
+ * side by side, nr_overlay_size) no longer than GALLERY_PIXELS. */
+static void shown_size(int h, int w, int *h2, int *w2)
+{
+    int oh, ow;
+    nr_overlay_size(h, w, 1, &oh, &ow);
+    double s = fmin(1.0, fmin((double)GALLERY_PIXELS / oh, (double)(GALLERY_PIXELS - 3 * NR_OVERLAY_GAP) / (4.0 * w)));
+    *h2 = s < 1 ? (int)fmax(1, floor(h * s)) : h;
+    *w2 = s < 1 ? (int)fmax(1, floor(w * s)) : w;
+}
+
+/* Put the sample in list (kept sorted: best first when desc) if it ranks,
+ * at its shown size (the image bilinear, the labels nearest). */
 static int slot_offer(slot *list, int desc, double score, double acc, int idx, const float *image, int c, int h,
                       int w, const uint8_t *pred, const int32_t *truth)
 {
@@ -50,16 +64,20 @@ static int slot_offer(slot *list, int desc, double score, double acc, int idx, c
         }
     if (pos == GALLERY_SIDE)
         return 0;
-    int64_t hw = (int64_t)h * w;
-    slot s = {idx, score, acc, c, h, w, malloc((size_t)(c * hw) * sizeof(float)), malloc((size_t)hw),
+    int h2, w2;
+    shown_size(h, w, &h2, &w2);
+    int64_t hw = (int64_t)h2 * w2;
+    slot s = {idx, score, acc, c, h2, w2, malloc((size_t)(c * hw) * sizeof(float)), malloc((size_t)hw),
               malloc((size_t)hw * sizeof(int32_t))};
     if (!s.image || !s.pred || !s.truth) {
         slot_free(&s);
         return -1;
     }
-    memcpy(s.image, image, (size_t)(c * hw) * sizeof(float));
-    memcpy(s.pred, pred, (size_t)hw);
-    memcpy(s.truth, truth, (size_t)hw * sizeof(int32_t));
+    nr_resize_bilinear(image, c, h, w, s.image, h2, w2);
+    nr_resize_nearest(truth, h, w, s.truth, h2, w2);
+    for (int y = 0; y < h2; y++) /* nr_resize_nearest's sampling, on bytes */
+        for (int x = 0; x < w2; x++)
+            s.pred[(int64_t)y * w2 + x] = pred[(2 * (int64_t)y + 1) * h / (2 * h2) * w + (2 * (int64_t)x + 1) * w / (2 * w2)];
     slot_free(&list[GALLERY_SIDE - 1]);
     memmove(list + pos + 1, list + pos, (size_t)(GALLERY_SIDE - 1 - pos) * sizeof *list);
     list[pos] = s;

@@ -17,13 +17,20 @@
 
 /* ---- text (report.c) ---------------------------------------------------- */
 
-/* s with & < > " escaped for HTML text and attribute values */
+/* Strings from the run folder or from file names are trusted by neither:
+ * bytes that are not UTF-8 become U+FFFD (the replacement character) in
+ * both escapes, so the page and its JSON stay valid whatever a name holds. */
+/* s with & < > " ' escaped for HTML text and attribute values */
 void rp_esc(FILE *f, const char *s);
-/* a JSON string; '<' as \u003c so that "</script>" cannot end the block;
- * NULL as null */
+/* a JSON string; '<' as \u003c so that neither "</script>" nor "<!--" can
+ * end or change the <script> block it is in; NULL as null */
 void rp_jstr(FILE *f, const char *s);
 /* a JSON number (%.17g), null when not finite */
 void rp_jnum(FILE *f, double v);
+/* the tree j as JSON, written anew (never its source text): strings by
+ * rp_jstr, numbers at the shortest precision that reads back the same;
+ * NULL as null */
+void rp_jvalue(FILE *f, const nr_json *j);
 /* a figure for people: 4 decimals, "-" when undefined */
 void rp_num4(FILE *f, double v);
 /* "#rrggbb" of c into buf (8 bytes) */

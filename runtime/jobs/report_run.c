@@ -274,7 +274,7 @@ int rp_run_read(run *r, char *err, size_t errlen)
     }
     snprintf(path, sizeof path, "%s/log.csv", r->dir);
     if (!(text = ng_read_file(path, &len)))
-        return ng_fail(err, errlen, "%s: %s (is %s a run folder of netrun train?)", path, strerror(errno), r->dir);
+        return ng_fail(err, errlen, "%s: %s (is %s a run folder of netrun train?)", path, ng_strerror(errno), r->dir);
     int rc = parse_log(r, text, err, errlen);
     free(text);
     if (rc != 0)
@@ -286,7 +286,7 @@ int rp_run_read(run *r, char *err, size_t errlen)
         if (rc != 0)
             return rc;
     } else if (errno != ENOENT) {
-        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
     }
     find_best(r);
     return 0;

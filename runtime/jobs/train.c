@@ -21,6 +21,7 @@
 #include "overlay.h"
 #include "png.h"
 #include "replicas.h"
+#include "run_folder.h"
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
@@ -136,14 +137,17 @@ static void fmt_time(char *buf, size_t n, double s)
 /* --- stopping on a signal ---------------------------------------------- */
 
 static volatile sig_atomic_t stop_signal; /* what the training loop reads */
+static volatile sig_atomic_t stepping;    /* the loop runs: before, a signal ends the process at once */
 static atomic_flag caught = ATOMIC_FLAG_INIT; /* a handler ran: signals can come
                                                  to several threads at once */
 
-/* The first SIGINT/SIGTERM is noted for the training loop; a second one
- * ends the process by the default action (raised when the handler returns). */
+/* The first SIGINT/SIGTERM is noted for the training loop; a second one,
+ * or the first before the loop runs (setup may wait on a slow file, and
+ * there is nothing to save yet), ends the process by the default action
+ * (raised when the handler returns). */
 static void on_stop_signal(int sig)
 {
-    if (atomic_flag_test_and_set(&caught)) {
+    if (atomic_flag_test_and_set(&caught) || !stepping) {
         struct sigaction dfl;
         memset(&dfl, 0, sizeof dfl);
         dfl.sa_handler = SIG_DFL;
@@ -325,10 +329,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
-    if (writer && ng_mkdir_p(o->out, err, errlen) != 0)
-        goto agree;
-    if (writer)
-        ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
+    if (writer && nr_run_folder_claim(o->out, !!o->resume, o->overwrite, o->quiet ? NULL : stdout, err, errlen) != 0)
+        goto agree; /* locked until the process ends (run_folder.h) */
     if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
         goto agree;
     if (o->val && !(vs = nr_dataset_open_split(o->val, o->val_split ? o->val_split : nr_layout_is_voc(o->val) ?
@@ -433,9 +435,10 @@ agree:
     if (writer && o->resume && (trim_log(log_path, start, 1, err, errlen) != 0 ||
                       trim_log(mlog_path, start, 0, err, errlen) != 0))
         goto done;
-    log = fopen(writer ? log_path : "/dev/null", o->resume ? "a" : "w"); /* ranks > 0: written nowhere */
+    log = writer ? ng_log_open(log_path, !!o->resume, err, errlen) : fopen("/dev/null", "w"); /* ranks > 0: nowhere */
     if (!log) {
-        ng_fail(err, errlen, "%s: cannot write: %s", log_path, strerror(errno));
+        if (!writer)
+            ng_fail(err, errlen, "/dev/null: cannot write: %s", strerror(errno));
         goto done;
     }
     if (!o->resume)
@@ -443,8 +446,9 @@ agree:
                      "val_worst_iou_foreground,seconds\n");
     if (log_flush(log, log_path, err, errlen) != 0)
         goto done;
-    if (vs && !(mlog = fopen(writer ? mlog_path : "/dev/null", o->resume ? "a" : "w"))) {
-        ng_fail(err, errlen, "%s: cannot write: %s", mlog_path, strerror(errno));
+    if (vs && !(mlog = writer ? ng_log_open(mlog_path, !!o->resume, err, errlen) : fopen("/dev/null", "w"))) {
+        if (!writer)
+            ng_fail(err, errlen, "/dev/null: cannot write: %s", strerror(errno));
         goto done;
     }
     if (writer)
@@ -455,6 +459,7 @@ agree:
                (long long)start + 1, (long long)total);
     fflush(stdout);
 
+    stepping = 1;
     int tty = isatty(fileno(stderr));
     double t0 = ng_now(), last_print = 0;
     int cur_epoch = -1;

@@ -32,6 +32,8 @@ typedef struct {
     const char *split;    /* VOC layout: the split of data (NULL: "train") */
     const char *val_split; /* and of val (NULL: "val") */
     int profile;          /* print the data wait per step at the end */
+    int overwrite;        /* a fresh run may replace an earlier one in out
+                             (run_folder.h); else out must be empty */
 } nr_train_opts;
 
 /* Train.  Returns 0 when every step ran, -1 with a message in err, or
