@@ -125,7 +125,7 @@ expect 1 "no tensor 'features.enc.conv1.weight' (was it written for another mode
 expect 1 "$WORK/no/such/m.onnx: cannot write" "an unwritable output is named" -- \
     "$NETRUN" export "$WORK/unet.netg" --weights "$WORK/run_unet/last.safetensors" -o "$WORK/no/such/m.onnx"
 mkdir "$WORK/dir.onnx"
-expect 1 "dir.onnx: cannot write: cannot replace it" "a folder in the way of the output" -- \
+expect 1 "dir.onnx: cannot write: a folder, not a regular file" "a folder in the way of the output" -- \
     "$NETRUN" export "$WORK/unet.netg" --weights "$WORK/run_unet/last.safetensors" -o "$WORK/dir.onnx"
 expect 2 "export: -o MODEL.onnx is required" "export without -o" -- \
     "$NETRUN" export "$WORK/unet.netg" --weights "$WORK/run_unet/last.safetensors"
