@@ -24,6 +24,9 @@
  * a class absent from them counts as the most frequent one, so it is not
  * boosted) and renormalized, i.e. logits - TAU * log prior; TAU 0 is off.
  *
+ * An ensemble (ensemble.h): every batch runs once per member, and the
+ * members' outputs are averaged before the windows and TTA add them up.
+ *
  * Images are decoded one ahead on a loader thread.  Over several ranks
  * (dist.h), rank r takes the images i with i % size == r. */
 #ifndef NR_WINDOW_H
@@ -34,14 +37,23 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "ensemble.h"
 #include "exec.h"
 
 /* What the runner shows for each image when its prediction is complete, in
  * dataset order: sample idx, the image (C,H,W) in [0,1] as decoded (before
- * normalization), the predicted classes (H,W), the labels (H,W) or NULL, at
- * the image's own size.  0, or -1 with err to stop. */
+ * normalization), the predicted classes (H,W), with want_probs the class
+ * probabilities (K,H,W) the classes are the argmax of (over windows, TTA
+ * and members, prior-corrected, summing to 1 per pixel; else NULL), the
+ * labels (H,W) or NULL, at the image's own size.  0, or -1 with err to
+ * stop. */
 typedef int (*nr_window_visit)(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                               const int32_t *truth, char *err, size_t errlen);
+                               const float *probs, const int32_t *truth, char *err, size_t errlen);
+
+/* Where images come from without a dataset: image i (0..n_images-1) as
+ * nr_dataset_load_any gives it, *image (c,*h,*w) in [0,1], malloc'ed (the
+ * runner frees it).  0, or -1 with err. */
+typedef int (*nr_window_load)(void *ctx, int i, int c, float **image, int *h, int *w, char *err, size_t errlen);
 
 typedef struct {
     const char *entry;      /* "eval" (feeds the labels, sums the loss) or "infer" */
@@ -53,9 +65,15 @@ typedef struct {
     int64_t tiles;          /* out: model runs' tiles, TTA copies included */
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
+    const nr_ensemble *ens; /* the members to average, or NULL: the model's weights */
+    int want_probs;         /* visit gets the probabilities */
+    nr_window_load load;    /* with ds NULL: n_images images from load(load_ctx, ...) */
+    void *load_ctx;
+    int n_images;
 } nr_window_job;
 
-/* Run j->entry over every image of ds (this rank's share), by the options
+/* Run j->entry over every image of ds, or of j->load when ds is NULL (this
+ * rank's share), by the options
  * infer_size, overlap, window_sigma, tta, prior_correction, mean, std of the
  * model's graph.  0 or -1 with err. */
 int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err, size_t errlen);
