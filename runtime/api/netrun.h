@@ -58,7 +58,8 @@ int netrun_set(netrun *h, const char *key, const char *value);
 /* Load the weights: n >= 1 checkpoints of this graph (n > 1: an ensemble,
  * the members' probabilities averaged; each member costs a copy of its
  * weights).  A checkpoint of another graph is an error naming the file and
- * the tensor.  Once per handle. */
+ * the tensor.  Once per handle: the model takes the handle's graph, so
+ * after a failure only netrun_errmsg and netrun_close are of use. */
 int netrun_load_weights(netrun *h, const char *const *paths, int n);
 
 /* The model's tile (input) channels, height and width, and its classes K. */
