@@ -501,8 +501,8 @@ value el_eval(elab *E, const nc_expr *e)
     nc_die("expression kind %d", e->kind);
 }
 
-int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,
-                 nc_read_fn read_file, void *read_ctx, const char *const *import_path, int n_import_path)
+int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs, nc_read_fn read_file,
+                 void *read_ctx, const char *const *import_path, int n_import_path)
 {
     elab E = {0};
     frame top = {0};

@@ -23,8 +23,8 @@ static netrun *open_with(const char *graph, const char *const *paths, int n)
 }
 
 /* The probabilities (K,H,W) and mask of image under the weights paths; 0 or -1. */
-static int probs_of(const char *graph, const char *image, const char *const *paths, int n, float **p,
-                    uint8_t **mask, int *hh, int *ww)
+static int probs_of(const char *graph, const char *image, const char *const *paths, int n, float **p, uint8_t **mask,
+                    int *hh, int *ww)
 {
     netrun *h = open_with(graph, paths, n);
     int rc = h ? netrun_run_file(h, image, hh, ww, p, mask) : -1;
@@ -45,14 +45,13 @@ int main(int argc, char **argv)
 
     /* errors: a message naming what is wrong, and no exit */
     int rc = netrun_open(&h, "no/such.netg");
-    check(rc == -1 && h && strstr(netrun_errmsg(h), "no/such.netg"), "a missing graph: -1, named",
-          "rc %d: %s", rc, netrun_errmsg(h));
+    check(rc == -1 && h && strstr(netrun_errmsg(h), "no/such.netg"), "a missing graph: -1, named", "rc %d: %s", rc,
+          netrun_errmsg(h));
     netrun_close(h);
     check(!strcmp(netrun_errmsg(NULL), "out of memory"), "a NULL handle's message", "%s", netrun_errmsg(NULL));
     netrun_open(&h, graph);
     rc = netrun_set(h, "overlapp", "0.5");
-    check(rc == -1 && strstr(netrun_errmsg(h), "overlapp"), "an unknown option is refused", "%s",
-          netrun_errmsg(h));
+    check(rc == -1 && strstr(netrun_errmsg(h), "overlapp"), "an unknown option is refused", "%s", netrun_errmsg(h));
     float px[1] = {0};
     rc = netrun_run(h, px, 1, 1, 1, 1, NULL, NULL);
     check(rc == -1 && strstr(netrun_errmsg(h), "no weights"), "a run before the weights is refused", "%s",
@@ -75,8 +74,7 @@ int main(int argc, char **argv)
         return check_done();
     K = netrun_classes(h);
     size_t hw = (size_t)H * W, n = (size_t)K * hw;
-    check(!memcmp(pa, paa, sizeof *pa * n) && !memcmp(ma, maa, hw), "ensemble A,A = A, bit for bit",
-          "%dx%d", H, W);
+    check(!memcmp(pa, paa, sizeof *pa * n) && !memcmp(ma, maa, hw), "ensemble A,A = A, bit for bit", "%dx%d", H, W);
     double d_avg = 0, d_a = 0, d_b = 0, d_sum = 0;
     size_t not_argmax = 0;
     for (size_t i = 0; i < n; i++) {
@@ -120,8 +118,8 @@ int main(int argc, char **argv)
           netrun_errmsg(h));
     uint8_t *mf = m1;
     rc = netrun_run_file(h, "no/such.png", &h2, &w2, NULL, &mf);
-    check(rc == -1 && mf == NULL && strstr(netrun_errmsg(h), "no/such.png"), "a missing image: named",
-          "%s", netrun_errmsg(h));
+    check(rc == -1 && mf == NULL && strstr(netrun_errmsg(h), "no/such.png"), "a missing image: named", "%s",
+          netrun_errmsg(h));
     netrun_close(h);
     free(img), free(p2), free(p1), free(m2), free(m1);
     free(pa), free(pb), free(pab), free(paa), free(ma), free(mab), free(maa);

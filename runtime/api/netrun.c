@@ -22,8 +22,8 @@
 #include "window.h"
 
 struct netrun {
-    ng_graph *g;        /* the graph until the weights are loaded; then the model's */
-    nr_model *m;        /* NULL until netrun_load_weights */
+    ng_graph *g; /* the graph until the weights are loaded; then the model's */
+    nr_model *m; /* NULL until netrun_load_weights */
     nr_ensemble *ens;
     char err[2048];
 };
@@ -125,8 +125,8 @@ int netrun_classes(const netrun *h)
 typedef struct {
     const float *images; /* (n, c, h, w) */
     int c, h, w;
-    float *probs;        /* (n, K, h, w) or NULL */
-    uint8_t *mask;       /* (n, h, w) or NULL */
+    float *probs;  /* (n, K, h, w) or NULL */
+    uint8_t *mask; /* (n, h, w) or NULL */
     int K;
 } run_io;
 
@@ -158,16 +158,22 @@ static int take_result(void *ctx, int idx, const float *image, int c, int h, int
 static int run(netrun *h, run_io *io, int n)
 {
     io->K = nr_model_graph(h->m)->bind.classes;
-    nr_window_job j = {.entry = "infer", .visit = take_result, .ctx = io, .all = 1, .ens = h->ens,
-                       .want_probs = io->probs != NULL, .load = load_image, .load_ctx = io, .n_images = n};
+    nr_window_job j = {.entry = "infer",
+                       .visit = take_result,
+                       .ctx = io,
+                       .all = 1,
+                       .ens = h->ens,
+                       .want_probs = io->probs != NULL,
+                       .load = load_image,
+                       .load_ctx = io,
+                       .n_images = n};
     pthread_mutex_lock(&run_lock);
     int rc = nr_window_run(h->m, NULL, &j, h->err, sizeof h->err);
     pthread_mutex_unlock(&run_lock);
     return rc;
 }
 
-int netrun_run(netrun *h, const float *images, int n, int channels, int height, int width, float *probs,
-               uint8_t *mask)
+int netrun_run(netrun *h, const float *images, int n, int channels, int height, int width, float *probs, uint8_t *mask)
 {
     h->err[0] = 0;
     if (!h->m)
@@ -177,8 +183,8 @@ int netrun_run(netrun *h, const float *images, int n, int channels, int height, 
     if (channels != c)
         return fail(h, "netrun_run: %d channels, the model takes %d", channels, c);
     if (n < 0 || height < 1 || width < 1 || height > 32768 || width > 32768 || (int64_t)height * width > 1 << 26)
-        return fail(h, "netrun_run: %d images of %d x %d pixels (1..32768 a side, at most 2^26 pixels)", n,
-                    height, width);
+        return fail(h, "netrun_run: %d images of %d x %d pixels (1..32768 a side, at most 2^26 pixels)", n, height,
+                    width);
     if (!images && n > 0)
         return fail(h, "netrun_run: no images");
     run_io io = {images, channels, height, width, probs, mask, 0};

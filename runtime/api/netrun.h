@@ -71,8 +71,7 @@ int netrun_classes(const netrun *h);
  * class probabilities (n, K, height, width) (each pixel's sum to 1) and the
  * mask (n, height, width), each pixel the most probable class: what
  * `netrun predict` writes for the same image. */
-int netrun_run(netrun *h, const float *images, int n, int channels, int height, int width, float *probs,
-               uint8_t *mask);
+int netrun_run(netrun *h, const float *images, int n, int channels, int height, int width, float *probs, uint8_t *mask);
 
 /* The same on a PNG or JPEG file (gray or colour: converted to the model's
  * channels), at its own size *height x *width: *probs (K, H, W) and *mask

@@ -12,9 +12,9 @@
 #include "util.h"
 
 struct nr_ensemble {
-    int n;          /* members */
-    size_t bytes;   /* of one member's tensors, back to back in graph order */
-    char *data;     /* (n, bytes); NULL with one member */
+    int n;        /* members */
+    size_t bytes; /* of one member's tensors, back to back in graph order */
+    char *data;   /* (n, bytes); NULL with one member */
 };
 
 /* With prior_correction: the members' training class counts, summed, into

@@ -30,8 +30,8 @@ static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int 
     return 0;
 }
 
-int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss,
-                char *err, size_t errlen)
+int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err,
+                size_t errlen)
 {
     eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
     nr_window_job j = {.entry = "eval", .with_masks = 1, .visit = eval_visit, .ctx = &c, .ens = ens};
@@ -79,8 +79,8 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
     return 0;
 }
 
-int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet,
-               int overlay, char *err, size_t errlen)
+int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+               char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);

@@ -17,15 +17,15 @@
  * loss per batch.  ens: the members whose probabilities are averaged
  * (ensemble.h; the loss is the mean of theirs), or NULL: the model's
  * weights; the same in nr_predict. */
-int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss,
-                char *err, size_t errlen);
+int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err,
+                size_t errlen);
 
 /* Run the infer entry over every image of ds and write DIR/NAME palette
  * masks (value = class).  overlay: also DIR/overlays/NAME, the image with
  * the prediction blended over it (overlay.h), four panels wide (image |
  * truth | prediction | errors) when ds has masks, in their palette. */
-int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet,
-               int overlay, char *err, size_t errlen);
+int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+               char *err, size_t errlen);
 
 /* What nr_infer_each shows every image of ds: sample idx, the image as fed
  * (C,H,W) in [0,1], the predicted classes (H,W) and the labels (H,W) or

@@ -57,7 +57,7 @@ typedef struct {
 } loaded;
 
 typedef struct {
-    const nr_dataset *ds;   /* or NULL: images from load */
+    const nr_dataset *ds; /* or NULL: images from load */
     nr_window_load load;
     void *load_ctx;
     int c, classes, ignore, with_masks;
@@ -418,7 +418,8 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     nr_window_gaussian(r.TH, r.TW, nr_option_num(g, "window_sigma"), r.gauss);
     for (int i = j->all ? 0 : nr_dist_rank(); i < n; i += j->all ? 1 : nr_dist_size())
         order[n_mine++] = i;
-    pf.ds = ds, pf.load = j->load, pf.load_ctx = j->load_ctx, pf.c = r.C, pf.classes = r.K, pf.ignore = r.ignore, pf.with_masks = j->with_masks;
+    pf.ds = ds, pf.c = r.C, pf.classes = r.K, pf.ignore = r.ignore, pf.with_masks = j->with_masks;
+    pf.load = j->load, pf.load_ctx = j->load_ctx;
     pf.order = order, pf.n = n_mine;
     if (prefetch_start(&pf) != 0) {
         ng_fail(err, errlen, "cannot start the image loader thread");
