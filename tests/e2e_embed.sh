@@ -88,6 +88,14 @@ else
     expect 0 "" "installed netc finds the model library (-I)" -- \
         "$INETC" -I "$DEST$NETC_DATADIR" "$WORK/elsewhere/model.net" "${SMALL[@]}" -o "$WORK/elsewhere/m2.netg"
     cmp -s "$WORK/elsewhere/m.netg" "$WORK/elsewhere/m2.netg" && ok "the same graph both ways" || fail "graphs differ"
+    mkdir -p "$WORK/broken/lib" # the order: beside the importer, -I, NETC_PATH, the installed library
+    printf 'def (\n' > "$WORK/broken/lib/unet.net"
+    NETC_PATH=$WORK/broken expect 0 "" "-I before NETC_PATH" -- \
+        "$INETC" -I "$DEST$NETC_DATADIR" "$WORK/elsewhere/model.net" "${SMALL[@]}" -o "$WORK/elsewhere/m4.netg"
+    NETC_PATH=$DEST$NETC_DATADIR expect 1 "$WORK/broken/lib/unet.net:1:" "the first folder that has the file wins" -- \
+        "$INETC" -I "$WORK/broken" "$WORK/elsewhere/model.net" "${SMALL[@]}" -o "$WORK/elsewhere/m5.netg"
+    expect 0 "" "beside the importer before -I" -- \
+        "$INETC" -I "$WORK/broken" "$M" "${SMALL[@]}" -o "$WORK/elsewhere/m6.netg"
     NETC_PATH=$WORK/nope2: expect 1 "  searched: $WORK/elsewhere/, $WORK/nope, $WORK/nope2, $NETC_DATADIR" \
         "a missing import lists the folders searched, in order" -- \
         "$INETC" -I "$WORK/nope" "$WORK/elsewhere/model.net" "${SMALL[@]}" -o "$WORK/elsewhere/m3.netg"
