@@ -47,9 +47,9 @@ typedef struct {
 } got_t;
 
 static int visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                 const float *probs, const int32_t *truth, char *err, size_t errlen)
+                 const int32_t *truth, char *err, size_t errlen)
 {
-    (void)idx, (void)image, (void)c, (void)probs, (void)truth, (void)err, (void)errlen;
+    (void)idx, (void)image, (void)c, (void)truth, (void)err, (void)errlen;
     got_t *g = ctx;
     if (h == H && w == W)
         memcpy(g->pred, pred, sizeof g->pred);

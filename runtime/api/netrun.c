@@ -127,7 +127,6 @@ typedef struct {
     int c, h, w;
     float *probs;  /* (n, K, h, w) or NULL */
     uint8_t *mask; /* (n, h, w) or NULL */
-    int K;
 } run_io;
 
 static int load_image(void *ctx, int i, int c, float **image, int *h, int *w, char *err, size_t errlen)
@@ -141,29 +140,34 @@ static int load_image(void *ctx, int i, int c, float **image, int *h, int *w, ch
     return 0;
 }
 
-static int take_result(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                       const float *probs, const int32_t *truth, char *err, size_t errlen)
+static int take_mask(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
+                     const int32_t *truth, char *err, size_t errlen)
 {
     (void)image, (void)c, (void)truth, (void)err, (void)errlen;
     run_io *io = ctx;
-    size_t hw = (size_t)h * w;
     if (io->mask)
-        memcpy(io->mask + hw * (size_t)idx, pred, hw);
-    if (io->probs)
-        memcpy(io->probs + hw * (size_t)io->K * (size_t)idx, probs, sizeof *probs * hw * (size_t)io->K);
+        memcpy(io->mask + (size_t)h * w * (size_t)idx, pred, (size_t)h * w);
+    return 0;
+}
+
+static int take_probs(void *ctx, int idx, const float *probs, int k, int h, int w, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    run_io *io = ctx;
+    size_t n = (size_t)k * h * w;
+    memcpy(io->probs + n * (size_t)idx, probs, sizeof *probs * n);
     return 0;
 }
 
 /* Run the infer entry over io's n images. */
 static int run(netrun *h, run_io *io, int n)
 {
-    io->K = nr_model_graph(h->m)->bind.classes;
     nr_window_job j = {.entry = "infer",
-                       .visit = take_result,
+                       .visit = take_mask,
                        .ctx = io,
                        .all = 1,
+                       .probabilities = io->probs ? take_probs : NULL,
                        .ens = h->ens,
-                       .want_probs = io->probs != NULL,
                        .load = load_image,
                        .load_ctx = io,
                        .n_images = n};
@@ -187,7 +191,7 @@ int netrun_run(netrun *h, const float *images, int n, int channels, int height, 
                     width);
     if (!images && n > 0)
         return fail(h, "netrun_run: no images");
-    run_io io = {images, channels, height, width, probs, mask, 0};
+    run_io io = {images, channels, height, width, probs, mask};
     return run(h, &io, n);
 }
 
@@ -211,7 +215,7 @@ int netrun_run_file(netrun *h, const char *image_path, int *height, int *width, 
     if ((probs && !(p = malloc(sizeof *p * K * hw))) || (mask && !(k = malloc(hw))))
         fail(h, "out of memory");
     else {
-        run_io io = {img, c, ih, iw, p, k, 0};
+        run_io io = {img, c, ih, iw, p, k};
         rc = run(h, &io, 1);
     }
     free(img);

@@ -22,9 +22,9 @@ typedef struct {
 } eval_ctx;
 
 static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                      const float *probs, const int32_t *truth, char *err, size_t errlen)
+                      const int32_t *truth, char *err, size_t errlen)
 {
-    (void)idx, (void)image, (void)c, (void)probs, (void)err, (void)errlen;
+    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
     eval_ctx *e = ctx;
     nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
     return 0;
@@ -60,9 +60,8 @@ static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
 }
 
 static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
-                         const float *probs, const int32_t *truth, char *err, size_t errlen)
+                         const int32_t *truth, char *err, size_t errlen)
 {
-    (void)probs;
     predict_ctx *c = ctx;
     char path[4096], name[1024];
     mask_name(name, sizeof name, c->ds, idx);
@@ -104,9 +103,8 @@ typedef struct {
 } each_ctx;
 
 static int each_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                      const float *probs, const int32_t *truth, char *err, size_t errlen)
+                      const int32_t *truth, char *err, size_t errlen)
 {
-    (void)probs;
     each_ctx *e = ctx;
     return e->visit(e->ctx, e->ds, idx, image, c, h, w, pred, truth, err, errlen);
 }

@@ -47,6 +47,19 @@ void nr_window_gaussian(int h, int w, double sigma_scale, float *out)
     }
 }
 
+void nr_window_normalize(float *probs, int k, size_t hw, const float *pw)
+{
+    for (size_t p = 0; p < hw; p++) {
+        double sum = 0;
+        for (int c = 0; c < k; c++)
+            sum += (double)probs[(size_t)c * hw + p] * (pw ? pw[c] : 1.0f);
+        for (int c = 0; c < k; c++) {
+            float *v = &probs[(size_t)c * hw + p];
+            *v = sum > 0 ? (float)((double)(*v * (pw ? pw[c] : 1.0f)) / sum) : 0.0f;
+        }
+    }
+}
+
 /* ---- the loader thread: images decoded one ahead ------------------------ */
 
 typedef struct {
@@ -287,17 +300,12 @@ static int finish_ready(runner *r, char *err, size_t errlen)
             }
             pred[p] = (uint8_t)best;
         }
-        if (r->j->want_probs) /* the same products, summing to 1 */
-            for (size_t p = 0; p < hw; p++) {
-                float sum = 0;
-                for (int k = 0; k < r->K; k++)
-                    sum += probs[(size_t)k * hw + p] *= r->pw ? r->pw[k] : 1.0f;
-                for (int k = 0; k < r->K && sum > 0; k++)
-                    probs[(size_t)k * hw + p] /= sum;
-            }
-        int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred,
-                                           r->j->want_probs ? probs : NULL, s->mask, err, errlen)
+        if (r->j->probabilities) /* the numbers the argmax compared, normalized per pixel */
+            nr_window_normalize(probs, r->K, hw, r->pw);
+        int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
                              : 0;
+        if (rc == 0 && r->j->probabilities)
+            rc = r->j->probabilities(r->j->ctx, s->idx, probs, r->K, s->h, s->w, err, errlen);
         free(full);
         free(pred);
         r->head = s->next;

@@ -42,13 +42,17 @@
 
 /* What the runner shows for each image when its prediction is complete, in
  * dataset order: sample idx, the image (C,H,W) in [0,1] as decoded (before
- * normalization), the predicted classes (H,W), with want_probs the class
- * probabilities (K,H,W) the classes are the argmax of (over windows, TTA
- * and members, prior-corrected, summing to 1 per pixel; else NULL), the
- * labels (H,W) or NULL, at the image's own size.  0, or -1 with err to
- * stop. */
+ * normalization), the predicted classes (H,W), the labels (H,W) or NULL, at
+ * the image's own size.  0, or -1 with err to stop. */
 typedef int (*nr_window_visit)(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
-                               const float *probs, const int32_t *truth, char *err, size_t errlen);
+                               const int32_t *truth, char *err, size_t errlen);
+
+/* The probabilities the mask of sample idx was taken from, (K,H,W) at the
+ * image's own size after windows, TTA and prior correction, each pixel's
+ * summing to 1 (nr_window_normalize); called after the visit.  0, or -1
+ * with err to stop. */
+typedef int (*nr_window_probs)(void *ctx, int idx, const float *probs, int k, int h, int w, char *err,
+                               size_t errlen);
 
 /* Where images come from without a dataset: image i (0..n_images-1) as
  * nr_dataset_load_any gives it, *image (c,*h,*w) in [0,1], malloc'ed (the
@@ -65,8 +69,8 @@ typedef struct {
     int64_t tiles;          /* out: model runs' tiles, TTA copies included */
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
-    const nr_ensemble *ens; /* the members to average, or NULL: the model's weights */
-    int want_probs;         /* visit gets the probabilities */
+    nr_window_probs probabilities; /* or NULL: not wanted */
+    const nr_ensemble *ens; /* the members to average (their outputs' mean), or NULL: the model's weights */
     nr_window_load load;    /* with ds NULL: n_images images from load(load_ctx, ...) */
     void *load_ctx;
     int n_images;
@@ -81,6 +85,11 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
 /* The tile origins along a side of length len for tile size t (len > t:
  * several; else one at 0) into pos (at most max); returns their count. */
 int nr_window_positions(int len, int t, double overlap, int *pos, int max);
+
+/* probs (K, hw): the summed tile outputs of each pixel, each class times
+ * pw[k] (prior^-tau; pw NULL: 1), divided by their sum over the classes, in
+ * place: the probabilities of window.h (0 where all are 0). */
+void nr_window_normalize(float *probs, int k, size_t hw, const float *pw);
 
 /* The Gaussian importance map (h,w) of window.h, maximum 1. */
 void nr_window_gaussian(int h, int w, double sigma_scale, float *out);
