@@ -4,9 +4,11 @@
  * (OTHER: a checkpoint of another graph).  An ensemble's probabilities are
  * the average of its members' (A,A is A bit for bit; A,B is neither A nor
  * B); each pixel's sum 1 and the mask their argmax; a batch of images is
- * each image run alone; the error paths return -1 with a message. */
+ * each image run alone; two threads with a handle each get what one thread
+ * gets; the error paths return -1 with a message. */
 #include <math.h>
 #include <netrun.h>
+#include <pthread.h>
 
 #include "check.h"
 
@@ -32,6 +34,21 @@ static int probs_of(const char *graph, const char *image, const char *const *pat
         check(0, "netrun_run_file", "%s", netrun_errmsg(h));
     netrun_close(h);
     return rc;
+}
+
+/* One thread's run: its own handle on one image buffer. */
+typedef struct {
+    netrun *h;
+    const float *img;
+    int c, hh, ww, rc;
+    float *probs;
+} thread_run;
+
+static void *run_thread(void *arg)
+{
+    thread_run *t = arg;
+    t->rc = netrun_run(t->h, t->img, 1, t->c, t->hh, t->ww, t->probs, NULL);
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -110,6 +127,22 @@ int main(int argc, char **argv)
     int rc1 = netrun_run(h, img + C * hw, 1, C, H, W, p1, m1);
     check(rc == 0 && rc1 == 0 && !memcmp(p2 + n, p1, sizeof *p1 * n) && !memcmp(m2 + hw, m1, hw),
           "the second image of a batch = that image alone", "rc %d %d: %s", rc, rc1, netrun_errmsg(h));
+    /* two threads, a handle each (A and the ensemble A,B), at once: what each gets alone */
+    netrun *hab = open_with(graph, (const char *[]){a, b}, 2);
+    float *t1 = malloc(sizeof *t1 * n), *t2 = malloc(sizeof *t2 * n), *s2 = malloc(sizeof *s2 * n);
+    thread_run tr[2] = {{h, img, C, H, W, -1, t1}, {hab, img, C, H, W, -1, t2}};
+    pthread_t thr[2];
+    int started = 0;
+    for (int i = 0; hab && i < 2; i++)
+        started += pthread_create(&thr[i], NULL, run_thread, &tr[i]) == 0;
+    for (int i = 0; i < started; i++)
+        pthread_join(thr[i], NULL);
+    rc = hab ? netrun_run(hab, img, 1, C, H, W, s2, NULL) : -1;
+    check(started == 2 && tr[0].rc == 0 && tr[1].rc == 0 && rc == 0 && !memcmp(t1, p2, sizeof *t1 * n) &&
+              !memcmp(t2, s2, sizeof *t2 * n),
+          "two threads, a handle each: each as alone", "started %d, rc %d %d %d", started, tr[0].rc, tr[1].rc, rc);
+    netrun_close(hab);
+    free(t1), free(t2), free(s2);
     rc = netrun_run(h, img, 1, C + 1, H, W, NULL, m1);
     check(rc == -1 && strstr(netrun_errmsg(h), "channels"), "the wrong channel count is refused", "%s",
           netrun_errmsg(h));
