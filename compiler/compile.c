@@ -20,7 +20,8 @@ int nc_compile(nc_unit *u, const nc_options *o)
     int file = nc_diag_add_file(&u->d, o->path, o->text, o->len);
 
     nc_stmt *prog = nc_parse(&u->arena, &u->d, file);
-    if (u->d.n_errors || nc_elaborate(&u->g, &u->d, prog, o->defs, o->n_defs, o->read_file, o->read_ctx))
+    if (u->d.n_errors || nc_elaborate(&u->g, &u->d, prog, o->defs, o->n_defs, o->read_file, o->read_ctx, o->import_path,
+                                      o->n_import_path))
         return -1;
     if (o->stop_after_elaborate)
         return 0;

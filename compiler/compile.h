@@ -14,6 +14,8 @@ typedef struct {
     size_t len;
     nc_read_fn read_file;   /* imported files (elaborate.h); NULL: the disk */
     void *read_ctx;         /* read_file's first argument */
+    const char *const *import_path; /* folders a relative import is looked for in when */
+    int n_import_path;              /* it is not beside its importer (netc -I, NETC_PATH) */
     nc_define *defs;        /* -D NAME=VALUE overrides */
     int n_defs;
     int recompute;          /* netc --recompute (entry.h) */

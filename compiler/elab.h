@@ -96,6 +96,8 @@ typedef struct {
     long steps;            /* statements executed so far (MAX_STEPS) */
     nc_read_fn read_file;  /* imports: NULL reads the disk (elaborate.h) */
     void *read_ctx;
+    const char *const *import_path; /* folders searched after the importer's (elaborate.h) */
+    int n_import_path;
     struct el_option_seen *options_seen; /* option_stmt.c: keys set so far */
     struct el_sched *scheds; /* optim.c: descriptions of schedule tensors */
 } elab;

@@ -501,8 +501,8 @@ value el_eval(elab *E, const nc_expr *e)
     nc_die("expression kind %d", e->kind);
 }
 
-int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,
-                 nc_read_fn read_file, void *read_ctx)
+int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs, nc_read_fn read_file,
+                 void *read_ctx, const char *const *import_path, int n_import_path)
 {
     elab E = {0};
     frame top = {0};
@@ -515,6 +515,8 @@ int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_
     E.n_defs = n_defs;
     E.read_file = read_file;
     E.read_ctx = read_ctx;
+    E.import_path = import_path;
+    E.n_import_path = n_import_path;
     /* the model file is the bottom of the import stack */
     const char *root = d->files[prog ? prog->loc.file : 0].path;
     E.root_dir = el_normalize(E.a, el_dir_of(E.a, root));

@@ -25,9 +25,11 @@ typedef char *(*nc_read_fn)(void *ctx, const char *path, size_t *len);
 
 /* Elaborate prog into g (forward ops, inputs, params, bindings, optimizer).
  * prog's file (registered in d) is the model file: imports are resolved
- * against its directory, read with read_file (see nc_read_fn) and added to
- * d's file table.  Errors go to d; returns 0 when d recorded none. */
-int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs,
-                 nc_read_fn read_file, void *read_ctx);
+ * against the importing file's directory, then (a relative path on disk,
+ * read_file NULL) against each folder of import_path in turn, read with
+ * read_file (see nc_read_fn) and added to d's file table.  Errors go to d;
+ * returns 0 when d recorded none. */
+int nc_elaborate(nc_graph *g, nc_diag *d, nc_stmt *prog, nc_define *defs, int n_defs, nc_read_fn read_file,
+                 void *read_ctx, const char *const *import_path, int n_import_path);
 
 #endif

@@ -89,7 +89,27 @@ static char *read_source(elab *E, const char *path, size_t *len)
     return text;
 }
 
-/* import "path": resolved against the importing file's directory; the
+/* A relative import not found beside its importer, on disk: the first
+ * folder of the import path that has it (*path set to it there) and its
+ * file id, or NULL; *searched lists the folders tried. */
+static const char *search_import(elab *E, const nc_stmt *s, const char **path, const char **searched)
+{
+    for (int i = 0; i < E->n_import_path; i++) {
+        const char *dir = E->import_path[i];
+        size_t n = strlen(dir);
+        const char *cand = nc_arena_printf(E->a, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", s->str);
+        *searched = nc_arena_printf(E->a, "%s, %s", *searched, dir);
+        const char *real = el_file_id(E, cand);
+        if (real) {
+            *path = cand;
+            return real;
+        }
+    }
+    return NULL;
+}
+
+/* import "path": resolved against the importing file's directory, then the
+ * import path (netc -I, NETC_PATH, the installed model library); the
  * file's top level runs once, in the global scope; its functions become
  * callable.  A cycle, or input/output/minimize in it, is an error. */
 void el_exec_import(elab *E, const nc_stmt *s)
@@ -99,13 +119,19 @@ void el_exec_import(elab *E, const nc_stmt *s)
      * file's directory, for the cycle message */
     const char *from = E->d->files[s->loc.file].path;
     const char *path = s->str[0] == '/' ? s->str : nc_arena_printf(E->a, "%s%s", el_dir_of(E->a, from), s->str);
-    const char *shown = el_shown_path(E, el_normalize(E->a, path));
     const char *real = el_file_id(E, path);
+    int why = errno;
+    const char *dir = el_dir_of(E->a, from), *searched = *dir ? dir : "./";
+    if (!real && s->str[0] != '/' && !E->read_file)
+        real = search_import(E, s, &path, &searched);
     if (!real) {
-        el_error(E, s->loc, "cannot import '%s': %s", s->str, ng_strerror(errno));
+        el_error(E, s->loc, "cannot import '%s': %s", s->str, ng_strerror(why));
+        if (s->str[0] != '/' && !E->read_file)
+            nc_diag_note(E->d, "searched: %s", searched);
         E->import_failed = 1;
         return;
     }
+    const char *shown = el_shown_path(E, el_normalize(E->a, path));
     for (import_frame *f = E->imports; f; f = f->up) {
         if (!f->real || strcmp(f->real, real) != 0)
             continue;

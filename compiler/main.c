@@ -15,13 +15,19 @@
 
 #define NETC_VERSION "0.1.0"
 #define MAX_DEFINES 64
+#define MAX_IMPORT_DIRS 64
+#ifndef NETC_DATADIR /* the installed model library's folder (meson: DATADIR/netc) */
+#define NETC_DATADIR "/usr/local/share/netc"
+#endif
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: netc MODEL.net [-o OUT.netg] [-D NAME=VALUE]... [--emit graph|dot|svg|plan]\n"
+            "usage: netc MODEL.net [-o OUT.netg] [-D NAME=VALUE]... [-I DIR]... [--emit graph|dot|svg|plan]\n"
             "  -o FILE        write the compiled graph (default: MODEL.netg; with --emit, only if given)\n"
             "  -D NAME=VALUE  override a const of the model (number, true/false or a name)\n"
+            "  -I DIR         look for an import not found beside its importer in DIR (repeatable; then\n"
+            "                 the folders of NETC_PATH, colon-separated, then " NETC_DATADIR ")\n"
             "  --emit KIND    print the graph (graph), a Graphviz view (dot), that view drawn as SVG by\n"
             "                 Graphviz's dot (svg; needs dot on PATH) or the memory plan (plan)\n"
             "  --entry NAME   the entry point dot and svg draw (train, eval, infer; default: the first)\n"
@@ -70,6 +76,8 @@ int main(int argc, char **argv)
     int recompute_on = 0;
     nc_define defs[MAX_DEFINES];
     int n_defs = 0;
+    const char *import_path[MAX_IMPORT_DIRS]; /* -I, NETC_PATH, NETC_DATADIR */
+    int n_import = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -80,9 +88,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--version")) {
             printf("netc %s (netg format %d)\n", NETC_VERSION, NG_VERSION);
             return 0;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strncmp(a, "-D", 2)) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strncmp(a, "-D", 2) ||
+                   !strncmp(a, "-I", 2)) {
             const char *v = a + 2;
-            if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strcmp(a, "-D")) {
+            if (!strcmp(a, "-o") || !strcmp(a, "--emit") || !strcmp(a, "--entry") || !strcmp(a, "-D") ||
+                !strcmp(a, "-I")) {
                 if (i + 1 >= argc) {
                     fprintf(stderr, "netc: %s needs a value\n", a);
                     usage(stderr);
@@ -100,6 +110,14 @@ int main(int argc, char **argv)
             }
             if (!strcmp(a, "--entry")) {
                 entry = v;
+                continue;
+            }
+            if (!strncmp(a, "-I", 2)) {
+                if (n_import == MAX_IMPORT_DIRS - 1) { /* the last for the model library */
+                    fprintf(stderr, "netc: more than %d import folders\n", MAX_IMPORT_DIRS - 1);
+                    return 2;
+                }
+                import_path[n_import++] = v;
                 continue;
             }
             const char *eq = strchr(v, '=');
@@ -153,8 +171,13 @@ int main(int argc, char **argv)
         return 1;
     }
     ng_input_keep(model); /* netc M.net -o M.net: refused, not the source lost */
+    char *env = getenv("NETC_PATH") ? strdup(getenv("NETC_PATH")) : NULL;
+    for (char *dir = env ? strtok(env, ":") : NULL; dir; dir = strtok(NULL, ":")) /* empty entries skipped */
+        if (n_import < MAX_IMPORT_DIRS - 1)
+            import_path[n_import++] = dir;
+    import_path[n_import++] = NETC_DATADIR;
     nc_options opt = {.path = model, .text = text, .len = len, .defs = defs, .n_defs = n_defs,
-                      .recompute = recompute_on};
+                      .recompute = recompute_on, .import_path = import_path, .n_import_path = n_import};
     nc_unit u;
     int status = 1;
     if (nc_compile(&u, &opt) != 0)
@@ -196,6 +219,7 @@ int main(int argc, char **argv)
 done:
     nc_unit_free(&u);
     free(text);
+    free(env);
     for (int i = 0; i < n_defs; i++)
         free((char *)defs[i].name);
     return status;

@@ -32,10 +32,11 @@ static void usage(FILE *out)
             "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
-            "  eval    GRAPH.netg --weights CKPT --data DIR [--json] [--tta] [--prior-correction TAU]\n"
-            "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR [--overlay]\n"
+            "  eval    GRAPH.netg --weights CKPT[,CKPT...] --data DIR [--json] [--tta] [--prior-correction TAU]\n"
+            "  predict GRAPH.netg --weights CKPT[,CKPT...] --input DIR|FILE --output DIR [--overlay]\n"
             "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"
             "          image | truth | prediction | errors)   [--tta] [--prior-correction TAU] [--split S]\n"
+            "          (several checkpoints of the graph: an ensemble, their probabilities averaged)\n"
             "          [--probabilities] (also OUTPUT/NAME.npy: float32 K x H x W, what the mask is argmax of)\n"
             "  export  GRAPH.netg --weights CKPT -o MODEL.onnx\n"
             "          the infer entry as ONNX (opset 17) with a manifest of netrun predict's pre- and\n"
@@ -295,26 +296,6 @@ static const char *voc_split(const char *dir, const char *split)
     return split ? split : nr_layout_is_voc(dir) ? "val" : NULL;
 }
 
-/* With prior_correction: the training class counts the checkpoint keeps,
- * into the model (window.c reads them). */
-static int ckpt_priors(nr_model *m, const char *ckpt, char *err, size_t errlen)
-{
-    const ng_graph *g = nr_model_graph(m);
-    if (!(nr_option_num(g, "prior_correction") > 0))
-        return 0;
-    int k = g->bind.classes;
-    int64_t *counts = calloc((size_t)k, sizeof *counts);
-    float *w = calloc((size_t)k, sizeof *w);
-    int rc = counts && w ? nr_ckpt_class_counts(ckpt, counts, k, err, errlen) : -1;
-    if (rc == 0)
-        nr_model_set_class_weights(m, counts, w); /* the checkpoint's constants are loaded after */
-    else if (!counts || !w)
-        snprintf(err, errlen, "out of memory");
-    free(counts);
-    free(w);
-    return rc;
-}
-
 /* An argument as the shell reads it back: 'quoted' unless plainly safe. */
 static void put_shell_word(FILE *out, const char *a)
 {
@@ -464,6 +445,7 @@ int main(int argc, char **argv)
     const ng_graph *g = nr_model_graph(m);
     char err[2048] = "out of memory";
     int rc = 0;
+    nr_ensemble *ens = NULL; /* eval, predict: --weights A[,B...] */
     if (!strcmp(cmd, "info")) {
         info(g);
     } else if (!strcmp(cmd, "export")) {
@@ -495,11 +477,10 @@ int main(int argc, char **argv)
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
             snprintf(err, sizeof err, "%s: the model has no loss, so it cannot be evaluated", path);
-        else if (ckpt_priors(m, o.weights, err, sizeof err) == 0 &&
-                 nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+        else if ((ens = nr_ensemble_load_list(m, o.weights, err, sizeof err)) &&
                  (ds = nr_dataset_open_split(o.data, voc_split(o.data, o.split), 1, err, sizeof err)) &&
                  nr_confusion_init(&conf, g->bind.classes) == 0 &&
-                 nr_evaluate(m, ds, &conf, &loss, err, sizeof err) == 0) {
+                 nr_evaluate(m, ens, ds, &conf, &loss, err, sizeof err) == 0) {
             nr_metrics mt;
             if (nr_metrics_compute(&conf, &mt) == 0) {
                 if (nr_dist_rank() != 0) {
@@ -526,10 +507,9 @@ int main(int argc, char **argv)
         struct stat st; /* --overlay on a dataset with masks (or a VOC root): the four panels */
         int with_masks = o.overlay && ((stat(masks, &st) == 0 && S_ISDIR(st.st_mode)) ||
                                        (stat(voc, &st) == 0 && S_ISDIR(st.st_mode)));
-        if (ckpt_priors(m, o.weights, err, sizeof err) == 0 &&
-            nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
+        if ((ens = nr_ensemble_load_list(m, o.weights, err, sizeof err)) &&
             (ds = nr_dataset_open_split(o.input, voc_split(o.input, o.split), with_masks, err, sizeof err)))
-            rc = nr_predict(m, ds, o.output, o.quiet, o.overlay, o.probabilities, err, sizeof err);
+            rc = nr_predict(m, ens, ds, o.output, o.quiet, o.overlay, o.probabilities, err, sizeof err);
         nr_dataset_free(ds);
     }
     if (rc != 0 && err[0])
@@ -538,6 +518,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "netrun %s: another rank failed (its message is above)\n", cmd);
     if (rc != 0 && nr_dist_size() > 1 && !nr_dist_failed_together())
         nr_dist_abort(1); /* the other ranks would wait for this one forever */
+    nr_ensemble_free(ens);
     nr_model_free(m);
     return rc ? 1 : 0;
 }

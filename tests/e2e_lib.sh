@@ -11,17 +11,22 @@ checks=0
 WORK=$(mktemp -d /tmp/netc-e2e.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 QUICK=${E2E_QUICK:-0}
-if [ -n "${E2E_VALGRIND:-}" ]; then
-    QUICK=1
+# wrap_tools [VARS]: under valgrind, each tool whose path a variable of VARS
+# holds (default: NETC NETRUN GEN_DATA and E2E_MORE_TOOLS, which a script
+# sets before it sources this file) becomes a script running it under memcheck.
+wrap_tools() {
+    [ -n "${E2E_VALGRIND:-}" ] || return 0
     mkdir -p "$WORK/bin"
-    for tool in NETC NETRUN GEN_DATA; do
+    for tool in ${1:-NETC NETRUN GEN_DATA ${E2E_MORE_TOOLS:-}}; do
         real=${!tool}
         wrapped=$WORK/bin/$(basename "$real")
         printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$E2E_VALGRIND" "$real" > "$wrapped"
         chmod +x "$wrapped"
         printf -v "$tool" '%s' "$wrapped"
     done
-fi
+}
+[ -z "${E2E_VALGRIND:-}" ] || QUICK=1
+wrap_tools
 
 ok()   { checks=$((checks + 1)); echo "ok - $1"; }
 fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL - $1"; }

@@ -13,14 +13,11 @@
 #include "safetensors.h"
 #include "util.h"
 
-static int ckpt_role(int role, int opt_state)
+int nr_ckpt_holds(const ng_tensor *x, int opt_state)
 {
-    return role == NG_ROLE_PARAM || (opt_state && role == NG_ROLE_OPT_STATE) || role == NG_ROLE_CONST;
-}
-
-static int from_data(const ng_tensor *x)
-{
-    return x->init == NG_INIT_CLASS_WEIGHTS || x->init == NG_INIT_CLASS_PRIORS;
+    if (x->role == NG_ROLE_CONST) /* constants only when computed from data (class weights, priors) */
+        return x->init == NG_INIT_CLASS_WEIGHTS || x->init == NG_INIT_CLASS_PRIORS;
+    return x->role == NG_ROLE_PARAM || (opt_state && x->role == NG_ROLE_OPT_STATE);
 }
 
 /* counts as "n0,n1,...": malloc'd, or NULL */
@@ -74,8 +71,7 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
     int n = 0;
     for (int t = 0; t < g->n_tensors; t++) {
         const ng_tensor *x = &g->tensors[t];
-        /* constants are saved only when computed from data (class weights, priors) */
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
+        if (!nr_ckpt_holds(x, opt_state))
             continue;
         ts[n].name = x->name;
         ts[n].dtype = NR_ST_F32;
@@ -134,7 +130,7 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
     }
     for (int t = 0; t < g->n_tensors; t++) {
         const ng_tensor *x = &g->tensors[t];
-        if (!ckpt_role(x->role, opt_state) || (x->role == NG_ROLE_CONST && !from_data(x)))
+        if (!nr_ckpt_holds(x, opt_state))
             continue;
         const nr_st_tensor *s = nr_st_find(f, x->name);
         if (!s) {

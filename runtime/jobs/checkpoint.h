@@ -33,6 +33,10 @@ typedef struct {
  * the file at path is as it was. */
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen);
+/* Whether checkpoints hold tensor x: parameters, the constants computed from
+ * the training masks (class weights, priors) and, with opt_state, the
+ * optimizer state. */
+int nr_ckpt_holds(const ng_tensor *x, int opt_state);
 /* Load parameters (and, with opt_state, the optimizer state, the step and,
  * when rs is not NULL, the run state) by name; every parameter must be
  * present with its shape.  Metadata an older checkpoint lacks reads as zero

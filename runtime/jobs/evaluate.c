@@ -31,10 +31,11 @@ static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int 
     return 0;
 }
 
-int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
+int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err,
+                size_t errlen)
 {
     eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
-    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0, NULL};
+    nr_window_job j = {.entry = "eval", .with_masks = 1, .visit = eval_visit, .ctx = &c, .ens = ens};
     if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
     double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
@@ -89,8 +90,8 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
     return 0;
 }
 
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, int probabilities,
-               char *err, size_t errlen)
+int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+               int probabilities, char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);
@@ -104,7 +105,8 @@ int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet
     if (overlay && !masks)
         nr_palette_voc(&pal);
     predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
-    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0, probabilities ? probs_visit : NULL};
+    nr_window_job j = {.entry = "infer", .with_masks = masks, .visit = predict_visit, .ctx = &c, .ens = ens,
+                       .probabilities = probabilities ? probs_visit : NULL};
     return nr_window_run(m, ds, &j, err, errlen);
 }
 
@@ -125,6 +127,7 @@ int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_vi
                   size_t errlen)
 {
     each_ctx c = {ds, visit, ctx};
-    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */, NULL};
+    nr_window_job j = {.entry = "infer", .with_masks = with_masks, .visit = each_visit, .ctx = &c,
+                       .all = 1 /* the report, on rank 0 alone */};
     return nr_window_run(m, ds, &j, err, errlen);
 }

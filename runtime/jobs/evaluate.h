@@ -9,13 +9,16 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "ensemble.h"
 #include "exec.h"
 #include "metrics.h"
 
 /* Run the eval entry over a dataset (with masks): fills conf and the mean
- * loss per batch. */
-int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss,
-                char *err, size_t errlen);
+ * loss per batch.  ens: the members whose probabilities are averaged
+ * (ensemble.h; the loss is the mean of theirs), or NULL: the model's
+ * weights; the same in nr_predict. */
+int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err,
+                size_t errlen);
 
 /* Run the infer entry over every image of ds and write DIR/NAME palette
  * masks (value = class).  overlay: also DIR/overlays/NAME, the image with
@@ -23,8 +26,8 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
  * truth | prediction | errors) when ds has masks, in their palette.
  * probabilities: also DIR/STEM.npy, the probabilities the mask was taken
  * from (float32 K x H x W, window.h's nr_window_probs). */
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, int probabilities,
-               char *err, size_t errlen);
+int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+               int probabilities, char *err, size_t errlen);
 
 /* What nr_infer_each shows every image of ds: sample idx, the image as fed
  * (C,H,W) in [0,1], the predicted classes (H,W) and the labels (H,W) or

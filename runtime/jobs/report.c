@@ -406,7 +406,7 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
                 ng_fail(err, errlen, "out of memory");
                 goto done;
             }
-            if (nr_evaluate(m, ds, &conf, &loss, err, errlen) != 0) {
+            if (nr_evaluate(m, NULL, ds, &conf, &loss, err, errlen) != 0) {
                 nr_confusion_free(&conf);
                 goto done;
             }

@@ -518,7 +518,7 @@ agree:
             if (vs) {
                 nr_confusion_reset(&conf);
                 nr_metrics_free(&last);
-                if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
+                if (nr_evaluate(m, NULL, vs, &conf, &val_loss, err, errlen) != 0)
                     goto done;
                 if (nr_metrics_compute(&conf, &last) != 0) {
                     ng_fail(err, errlen, "out of memory");

@@ -80,7 +80,9 @@ typedef struct {
 } loaded;
 
 typedef struct {
-    const nr_dataset *ds;
+    const nr_dataset *ds; /* or NULL: images from load */
+    nr_window_load load;
+    void *load_ctx;
     int c, classes, ignore, with_masks;
     const int *order;
     int n;
@@ -104,9 +106,10 @@ static void *prefetch_main(void *arg)
         int i = p->order[p->head];
         pthread_mutex_unlock(&p->mu);
         l->err[0] = 0;
-        l->rc = nr_dataset_load_any(p->ds, i, p->c, p->classes, p->ignore, &l->img,
-                                    p->with_masks ? &l->mask : NULL, &l->h, &l->w, l->err, sizeof l->err);
-        if (!p->with_masks)
+        l->rc = p->ds ? nr_dataset_load_any(p->ds, i, p->c, p->classes, p->ignore, &l->img,
+                                            p->with_masks ? &l->mask : NULL, &l->h, &l->w, l->err, sizeof l->err)
+                      : p->load(p->load_ctx, i, p->c, &l->img, &l->h, &l->w, l->err, sizeof l->err);
+        if (!p->with_masks || !p->ds)
             l->mask = NULL;
         pthread_mutex_lock(&p->mu);
         p->head++;
@@ -182,7 +185,9 @@ typedef struct {
     const ng_graph *g;
     nr_window_job *j;
     int B, C, TH, TW, K, ignore, resize, eval;
+    int members;      /* of the ensemble (ensemble.h), 1 without */
     float *gauss;     /* (TH,TW), window mode */
+    float *osum;      /* (B,K,TH,TW) the members' outputs summed, with members > 1 */
     float *pw;        /* (K) prior^-tau, or NULL */
     float *bimg;      /* (B,C,TH,TW) the batch being filled */
     int32_t *bmask;   /* (B,TH,TW) */
@@ -200,6 +205,7 @@ static size_t runner_layout(runner *r, char *base, int with_pw)
 {
     size_t at = 0, thw = (size_t)r->TH * r->TW;
     r->pw = with_pw ? ng_carve(base, &at, (size_t)r->K, sizeof *r->pw) : NULL;
+    r->osum = r->members > 1 ? ng_carve(base, &at, (size_t)r->B * r->K * thw, sizeof *r->osum) : NULL;
     r->gauss = ng_carve(base, &at, thw, sizeof *r->gauss);
     r->bimg = ng_carve(base, &at, (size_t)r->B * r->C * thw, sizeof *r->bimg);
     r->bmask = ng_carve(base, &at, (size_t)r->B * thw, sizeof *r->bmask);
@@ -337,16 +343,27 @@ static int run_batch(runner *r, char *err, size_t errlen)
     nr_model_write(r->m, g->bind.image, r->bimg, sizeof *r->bimg * (size_t)r->B * r->C * thw);
     if (r->eval && g->bind.labels >= 0)
         nr_model_write(r->m, g->bind.labels, r->bmask, sizeof *r->bmask * (size_t)r->B * thw);
-    if (nr_model_run(r->m, r->j->entry) != 0)
-        return ng_fail(err, errlen, "%s", nr_model_error(r->m));
-    if (r->eval) {
-        float loss;
-        nr_model_read(r->m, r->j->entry, g->bind.loss, &loss, sizeof loss);
-        r->j->loss_sum += (double)loss * r->nb;
-        r->j->loss_n += r->nb;
+    const float *out = NULL;
+    size_t n_out = (size_t)r->nb * r->K * thw;
+    for (int e = 0; e < r->members; e++) { /* an ensemble: each member, outputs summed */
+        nr_ensemble_use(r->j->ens, r->m, e);
+        if (nr_model_run(r->m, r->j->entry) != 0)
+            return ng_fail(err, errlen, "%s", nr_model_error(r->m));
+        if (r->eval) { /* the members' mean loss */
+            float loss;
+            nr_model_read(r->m, r->j->entry, g->bind.loss, &loss, sizeof loss);
+            r->j->loss_sum += (double)loss * r->nb / r->members;
+        }
+        out = nr_model_tensor(r->m, r->j->entry, g->bind.output);
+        for (size_t i = 0; r->members > 1 && i < n_out; i++)
+            r->osum[i] = e ? r->osum[i] + out[i] : out[i];
     }
-    r->j->tiles += r->nb;
-    const float *out = nr_model_tensor(r->m, r->j->entry, g->bind.output);
+    for (size_t i = 0; r->members > 1 && i < n_out; i++)
+        r->osum[i] /= (float)r->members; /* the average: (A + A) / 2 is A exactly */
+    if (r->members > 1)
+        out = r->osum;
+    r->j->loss_n += r->eval ? r->nb : 0;
+    r->j->tiles += (int64_t)r->nb * r->members;
     for (int s = 0; s < r->nb; s++) {
         const job *jb = &r->jobs[s];
         img_state *st = jb->st;
@@ -383,6 +400,7 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     r.B = im->dim[0], r.C = im->dim[1], r.TH = im->dim[2], r.TW = im->dim[3];
     r.K = g->bind.classes, r.ignore = g->bind.ignore;
     r.eval = strcmp(j->entry, "eval") == 0;
+    r.members = nr_ensemble_size(j->ens);
     j->loss_sum = 0, j->loss_n = 0, j->tiles = 0;
     if (r.eval && g->bind.labels < 0)
         return ng_fail(err, errlen, "the model has no labels input to evaluate with");
@@ -397,7 +415,7 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     if (tau > 0 && !cnt)
         return ng_fail(err, errlen, "prior_correction %g needs the training set's class counts, which this "
                        "checkpoint does not hold", tau);
-    int rc = -1, n_mine = 0, n = nr_dataset_count(ds);
+    int rc = -1, n_mine = 0, n = ds ? nr_dataset_count(ds) : j->n_images;
     prefetch pf = {0};
     r.mem = ng_carve_alloc(runner_layout(&r, NULL, tau > 0));
     int *order = malloc(sizeof *order * (size_t)(n ? n : 1));
@@ -412,6 +430,7 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     for (int i = j->all ? 0 : nr_dist_rank(); i < n; i += j->all ? 1 : nr_dist_size())
         order[n_mine++] = i;
     pf.ds = ds, pf.c = r.C, pf.classes = r.K, pf.ignore = r.ignore, pf.with_masks = j->with_masks;
+    pf.load = j->load, pf.load_ctx = j->load_ctx;
     pf.order = order, pf.n = n_mine;
     if (prefetch_start(&pf) != 0) {
         ng_fail(err, errlen, "cannot start the image loader thread");

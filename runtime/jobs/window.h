@@ -24,6 +24,9 @@
  * a class absent from them counts as the most frequent one, so it is not
  * boosted) and renormalized, i.e. logits - TAU * log prior; TAU 0 is off.
  *
+ * An ensemble (ensemble.h): every batch runs once per member, and the
+ * members' outputs are averaged before the windows and TTA add them up.
+ *
  * Images are decoded one ahead on a loader thread.  Over several ranks
  * (dist.h), rank r takes the images i with i % size == r. */
 #ifndef NR_WINDOW_H
@@ -34,6 +37,7 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "ensemble.h"
 #include "exec.h"
 
 /* What the runner shows for each image when its prediction is complete, in
@@ -50,6 +54,11 @@ typedef int (*nr_window_visit)(void *ctx, int idx, const float *image, int c, in
 typedef int (*nr_window_probs)(void *ctx, int idx, const float *probs, int k, int h, int w, char *err,
                                size_t errlen);
 
+/* Where images come from without a dataset: image i (0..n_images-1) as
+ * nr_dataset_load_any gives it, *image (c,*h,*w) in [0,1], malloc'ed (the
+ * runner frees it).  0, or -1 with err. */
+typedef int (*nr_window_load)(void *ctx, int i, int c, float **image, int *h, int *w, char *err, size_t errlen);
+
 typedef struct {
     const char *entry;      /* "eval" (feeds the labels, sums the loss) or "infer" */
     int with_masks;         /* load the masks (ds must have them) */
@@ -61,9 +70,14 @@ typedef struct {
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
     nr_window_probs probabilities; /* or NULL: not wanted */
+    const nr_ensemble *ens; /* the members to average (their outputs' mean), or NULL: the model's weights */
+    nr_window_load load;    /* with ds NULL: n_images images from load(load_ctx, ...) */
+    void *load_ctx;
+    int n_images;
 } nr_window_job;
 
-/* Run j->entry over every image of ds (this rank's share), by the options
+/* Run j->entry over every image of ds, or of j->load when ds is NULL (this
+ * rank's share), by the options
  * infer_size, overlap, window_sigma, tta, prior_correction, mean, std of the
  * model's graph.  0 or -1 with err. */
 int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err, size_t errlen);
