@@ -30,6 +30,7 @@ static void usage(FILE *out)
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
             "  eval    GRAPH.netg --weights CKPT --data DIR [--json] [--tta] [--prior-correction TAU]\n"
+            "          [--pooled-only] (no per-image figures: IoU, Dice, HD95, NSD, boundary IoU)\n"
             "  predict GRAPH.netg --weights CKPT --input DIR|FILE --output DIR [--overlay]\n"
             "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"
             "          image | truth | prediction | errors)   [--tta] [--prior-correction TAU] [--split S]\n"
@@ -50,7 +51,7 @@ static void usage(FILE *out)
 typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
     const char *graph, *report_out;
-    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay;
+    int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay, pooled_only;
     long long steps, checkpoint_every;
     unsigned long long seed;
     /* data: the VOC split of --data and --val; settings over the model
@@ -118,6 +119,7 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--augment")) { o->augment = 1; continue; }
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--overlay")) { o->overlay = 1; continue; }
+        if (!strcmp(a, "--pooled-only")) { o->pooled_only = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
@@ -472,6 +474,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "eval")) {
         nr_dataset *ds = NULL;
         nr_confusion conf = {0};
+        nr_per_image pi = {0};
         double loss;
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
@@ -480,16 +483,19 @@ int main(int argc, char **argv)
                  nr_ckpt_load(m, o.weights, 0, NULL, err, sizeof err) == 0 &&
                  (ds = nr_dataset_open_split(o.data, voc_split(o.data, o.split), 1, err, sizeof err)) &&
                  nr_confusion_init(&conf, g->bind.classes) == 0 &&
-                 nr_evaluate(m, ds, &conf, &loss, err, sizeof err) == 0) {
+                 nr_per_image_init(&pi, g->bind.classes, nr_dataset_count(ds), nr_option_num(g, "nsd_tolerance")) == 0 &&
+                 nr_evaluate_with(m, ds, &conf, &loss, o.pooled_only ? NULL : &pi, err, sizeof err) == 0) {
             nr_metrics mt;
             if (nr_metrics_compute(&conf, &mt) == 0) {
                 if (nr_dist_rank() != 0) {
                     /* the metrics are the job's (dist.h): rank 0 prints them */
                 } else if (o.json) {
-                    nr_metrics_print_json(stdout, &mt, &conf, loss);
+                    nr_per_image_eval_json(stdout, &mt, &conf, loss, o.pooled_only ? NULL : &pi, ds);
                 } else {
                     printf("%d images from %s, loss %.4f\n", nr_dataset_count(ds), o.data, loss);
                     nr_metrics_print(stdout, &mt);
+                    if (!o.pooled_only)
+                        nr_per_image_print(stdout, &pi);
                     nr_metrics_warn_collapse(stdout, &mt);
                 }
                 nr_metrics_free(&mt);
@@ -497,6 +503,7 @@ int main(int argc, char **argv)
             }
         }
         nr_confusion_free(&conf);
+        nr_per_image_free(&pi);
         nr_dataset_free(ds);
     } else {
         nr_dataset *ds = NULL;

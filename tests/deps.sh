@@ -8,8 +8,9 @@ NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpn
 # sanitizer and fuzz runs, valgrind for memcheck, chromium (headless) to
 # render the HTML report, graphviz for netc --emit svg, PIL to read the
 # screenshot (tests/e2e_report.sh), PyTorch for the reference checks of the
-# grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it)
-NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-torch"
+# grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it),
+# scipy for the reference of the boundary metrics (tests/scipy_surface.py; skipped without it)
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-torch python3-scipy"
 
 # netc_install_deps [PACKAGES]: those missing of PACKAGES (default
 # NETC_PACKAGES) with apt-get.

@@ -373,3 +373,21 @@ int nr_json_len(const nr_json *j)
 {
     return j && (j->type == NR_JSON_ARR || j->type == NR_JSON_OBJ) ? j->n : 0;
 }
+
+void nr_json_put_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == '<')
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}

@@ -5,6 +5,7 @@
 #define NR_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum { NR_JSON_NULL, NR_JSON_BOOL, NR_JSON_NUM, NR_JSON_STR, NR_JSON_ARR, NR_JSON_OBJ };
 
@@ -29,6 +30,10 @@ void nr_json_free(nr_json *j);
  * in *u); and code point u (< 0x110000) as UTF-8 at w, returning the end. */
 int nr_json_hex4(const char *p, size_t n, unsigned *u);
 char *nr_json_utf8(char *w, unsigned u);
+
+/* s as a JSON string; '<' as \u003c so that "</script>" cannot end an HTML
+ * script block; NULL as null. */
+void nr_json_put_str(FILE *f, const char *s);
 
 /* The member key of an object (NULL when j is no object or lacks it). */
 const nr_json *nr_json_get(const nr_json *j, const char *key);

@@ -19,26 +19,37 @@
 typedef struct {
     nr_confusion *conf;
     int ignore;
+    nr_per_image *pi; /* or NULL */
 } eval_ctx;
 
 static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
                       const int32_t *truth, char *err, size_t errlen)
 {
-    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
+    (void)image, (void)c;
     eval_ctx *e = ctx;
     nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
+    if (e->pi && nr_per_image_add(e->pi, idx, truth, pred, h, w, e->ignore) != 0)
+        return ng_fail(err, errlen, "out of memory");
     return 0;
 }
 
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
 {
-    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
+    return nr_evaluate_with(m, ds, conf, loss, NULL, err, errlen);
+}
+
+int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, nr_per_image *pi,
+                     char *err, size_t errlen)
+{
+    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore, pi};
     nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
     if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
     double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
     nr_dist_sum_f64(ln, 2);
     nr_dist_sum_i64(conf->m, conf->k * conf->k);
+    if (pi)
+        nr_per_image_gather(pi);
     *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
     return 0;
 }

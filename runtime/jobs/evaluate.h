@@ -11,11 +11,16 @@
 #include "dataset.h"
 #include "exec.h"
 #include "metrics.h"
+#include "per_image.h"
 
 /* Run the eval entry over a dataset (with masks): fills conf and the mean
  * loss per batch. */
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss,
                 char *err, size_t errlen);
+/* nr_evaluate, and with pi (initialized for ds) the figures of every image,
+ * gathered from every rank. */
+int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, nr_per_image *pi,
+                     char *err, size_t errlen);
 
 /* Run the infer entry over every image of ds and write DIR/NAME palette
  * masks (value = class).  overlay: also DIR/overlays/NAME, the image with

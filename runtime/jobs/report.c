@@ -13,6 +13,7 @@
 
 #include "layout.h"
 #include "metrics.h"
+#include "options.h"
 #include "train.h"
 #include "util.h"
 
@@ -314,16 +315,16 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     /* the figures for programs */
     fprintf(f, "<script type=\"application/json\" id=\"netrun-report\">\n{\"format\":\"netrun-report\",\"version\":1,"
                "\"run\":");
-    rp_jstr(f, r->dir);
+    nr_json_put_str(f, r->dir);
     fprintf(f, ",\"best_metric\":");
-    rp_jstr(f, metric);
+    nr_json_put_str(f, metric);
     fprintf(f, ",\"best_epoch\":");
     if (be)
         fprintf(f, "%d,\"best_step\":%lld", be->epoch, be->step);
     else
         fprintf(f, "null,\"best_step\":null");
     fprintf(f, ",\"evaluated_on\":");
-    rp_jstr(f, r->ev ? r->eval_data : NULL);
+    nr_json_put_str(f, r->ev ? r->eval_data : NULL);
     fprintf(f, ",\n\"best\":%s,\n\"epochs\":[", r->ev ? r->eval : be ? be->val : "null");
     static const char *const keys[] = {"train_loss", "val_loss", "pixel_accuracy", "miou_foreground",
                                        "worst_iou_foreground"};
@@ -346,7 +347,7 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     fprintf(f, "],\n\"gallery\":[");
     for (int i = 0; i < n_shots; i++) {
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        rp_jstr(f, shots[i].name);
+        nr_json_put_str(f, shots[i].name);
         fprintf(f, ",\"side\":\"%s\",\"miou_foreground\":", shots[i].worst ? "worst" : "best");
         rp_jnum(f, shots[i].score);
         fprintf(f, ",\"pixel_accuracy\":");
@@ -396,28 +397,34 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
             nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen); /* VOC when unreadable */
         if (o->evaluate && ng_graph_entry(g, "eval")) {
             nr_confusion conf = {0};
+            nr_per_image pi = {0};
             double loss;
             nr_metrics mt;
-            if (nr_confusion_init(&conf, g->bind.classes) != 0) {
+            if (nr_confusion_init(&conf, g->bind.classes) != 0 ||
+                nr_per_image_init(&pi, g->bind.classes, nr_dataset_count(ds), nr_option_num(g, "nsd_tolerance"))) {
+                nr_confusion_free(&conf);
                 ng_fail(err, errlen, "out of memory");
                 goto done;
             }
-            if (nr_evaluate(m, ds, &conf, &loss, err, errlen) != 0) {
+            if (nr_evaluate_with(m, ds, &conf, &loss, &pi, err, errlen) != 0) {
                 nr_confusion_free(&conf);
+                nr_per_image_free(&pi);
                 goto done;
             }
             if (nr_metrics_compute(&conf, &mt) != 0) {
                 nr_confusion_free(&conf);
+                nr_per_image_free(&pi);
                 ng_fail(err, errlen, "out of memory");
                 goto done;
             }
             FILE *f = open_memstream(&r.eval, &len);
             if (f) {
-                nr_metrics_print_json(f, &mt, &conf, loss);
+                nr_per_image_eval_json(f, &mt, &conf, loss, &pi, ds); /* as eval --json prints it */
                 fclose(f);
             }
             nr_metrics_free(&mt);
             nr_confusion_free(&conf);
+            nr_per_image_free(&pi);
             char why[200];
             if (!r.eval || !(r.ev = nr_json_parse(r.eval, strlen(r.eval), why, sizeof why))) {
                 ng_fail(err, errlen, "out of memory");

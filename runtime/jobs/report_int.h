@@ -19,9 +19,6 @@
 
 /* s with & < > " escaped for HTML text and attribute values */
 void rp_esc(FILE *f, const char *s);
-/* a JSON string; '<' as \u003c so that "</script>" cannot end the block;
- * NULL as null */
-void rp_jstr(FILE *f, const char *s);
 /* a JSON number (%.17g), null when not finite */
 void rp_jnum(FILE *f, double v);
 /* a figure for people: 4 decimals, "-" when undefined */

@@ -1,4 +1,4 @@
-/* report_text.c — the report's text output: HTML and JSON escapes, numbers
+/* report_text.c — the report's text output: HTML escapes, numbers
  * as the page and its JSON show them, colours as HTML (report_int.h). */
 #include "report_int.h"
 
@@ -15,24 +15,6 @@ void rp_esc(FILE *f, const char *s)
         case '"': fputs("&quot;", f); break;
         default: fputc(*s, f);
         }
-}
-
-void rp_jstr(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == '<')
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 void rp_jnum(FILE *f, double v)
