@@ -200,7 +200,7 @@ int main(void)
     check(ny == 4 && nx == 4 && py[ny - 1] == H - T && pxs[nx - 1] == W - T && covered == H * W,
           "the tiles cover the image to its borders", msg);
     got_t got = {{0}, 0};
-    nr_window_job j = {"infer", 0, visit, &got, 0, 0, 0, 0};
+    nr_window_job j = {.entry = "infer", .visit = visit, .ctx = &got};
     int rc = nr_window_run(m, ds, &j, err, sizeof err);
     int bad = rc == 0 ? differ(got.pred, acc) : -1;
     snprintf(msg, sizeof msg, "rc %d, %d pixels differ, %lld tiles %s", rc, bad, (long long)j.tiles, rc ? err : "");

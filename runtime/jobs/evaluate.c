@@ -19,18 +19,45 @@
 typedef struct {
     nr_confusion *conf;
     int ignore;
-    nr_per_image *pi; /* or NULL */
+    const nr_eval_more *more; /* or NULL */
+    const nr_window_job *job; /* its probs */
 } eval_ctx;
+
+/* pred, or a copy of it post-processed into *own (freed by the caller):
+ * NULL when out of memory. */
+static const uint8_t *postprocessed(const nr_postprocess *post, const uint8_t *pred, int h, int w, uint8_t **own)
+{
+    *own = NULL;
+    if (!post)
+        return pred;
+    size_t hw = (size_t)h * w;
+    if (!(*own = malloc(hw ? hw : 1)))
+        return NULL;
+    memcpy(*own, pred, hw);
+    return nr_post_apply(post, *own, h, w) == 0 ? *own : NULL;
+}
 
 static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
                       const int32_t *truth, char *err, size_t errlen)
 {
     (void)image, (void)c;
     eval_ctx *e = ctx;
-    nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
-    if (e->pi && nr_per_image_add(e->pi, idx, truth, pred, h, w, e->ignore) != 0)
+    const nr_eval_more *x = e->more;
+    uint8_t *own;
+    if (!(pred = postprocessed(x ? x->post : NULL, pred, h, w, &own))) {
+        free(own);
         return ng_fail(err, errlen, "out of memory");
-    return 0;
+    }
+    nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
+    int rc = 0;
+    if (x && x->per_image)
+        rc |= nr_per_image_add(x->per_image, idx, truth, pred, h, w, e->ignore);
+    if (x && x->keep)
+        rc |= nr_post_keep(x->keep, idx, truth, pred, h, w);
+    if (x && x->calib)
+        nr_calib_add(x->calib, e->job->probs, truth, h, w, e->ignore);
+    free(own);
+    return rc ? ng_fail(err, errlen, "out of memory") : 0;
 }
 
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err, size_t errlen)
@@ -38,18 +65,22 @@ int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *l
     return nr_evaluate_with(m, ds, conf, loss, NULL, err, errlen);
 }
 
-int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, nr_per_image *pi,
+int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, const nr_eval_more *more,
                      char *err, size_t errlen)
 {
-    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore, pi};
-    nr_window_job j = {"eval", 1, eval_visit, &c, 0, 0, 0, 0};
+    nr_window_job j = {.entry = "eval", .with_masks = 1, .visit = eval_visit};
+    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore, more, &j};
+    j.ctx = &c;
+    j.want_probs = more && more->calib;
     if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
     double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
     nr_dist_sum_f64(ln, 2);
     nr_dist_sum_i64(conf->m, conf->k * conf->k);
-    if (pi)
-        nr_per_image_gather(pi);
+    if (more && more->per_image)
+        nr_per_image_gather(more->per_image);
+    if (more && more->calib)
+        nr_calib_gather(more->calib);
     *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
     return 0;
 }
@@ -60,6 +91,7 @@ typedef struct {
     int quiet;
     int classes;
     const nr_palette *pal; /* overlays in this palette, or NULL: none */
+    const nr_postprocess *post; /* or NULL */
 } predict_ctx;
 
 /* The name of sample idx's mask: its image's stem + ".png". */
@@ -69,10 +101,27 @@ static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
     snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
 }
 
+static int predict_write(predict_ctx *c, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen);
+
 static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
                          const int32_t *truth, char *err, size_t errlen)
 {
     predict_ctx *c = ctx;
+    uint8_t *own;
+    if (!(pred = postprocessed(c->post, pred, h, w, &own))) {
+        free(own);
+        return ng_fail(err, errlen, "out of memory");
+    }
+    int rc = predict_write(c, idx, image, ch, h, w, pred, truth, err, errlen);
+    free(own);
+    return rc;
+}
+
+/* The mask (and overlay) of image idx. */
+static int predict_write(predict_ctx *c, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen)
+{
     char path[4096], name[1024];
     mask_name(name, sizeof name, c->ds, idx);
     snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
@@ -88,8 +137,8 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
     return 0;
 }
 
-int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay, char *err,
-               size_t errlen)
+int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
+               const nr_postprocess *post, char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);
@@ -101,8 +150,8 @@ int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet
         return -1;
     if (overlay && !masks)
         nr_palette_voc(&pal);
-    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
-    nr_window_job j = {"infer", masks, predict_visit, &c, 0, 0, 0, 0};
+    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL, post};
+    nr_window_job j = {.entry = "infer", .with_masks = masks, .visit = predict_visit, .ctx = &c};
     return nr_window_run(m, ds, &j, err, errlen);
 }
 
@@ -123,6 +172,7 @@ int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_vi
                   size_t errlen)
 {
     each_ctx c = {ds, visit, ctx};
-    nr_window_job j = {"infer", with_masks, each_visit, &c, 0, 0, 0, 1 /* all: the report, on rank 0 alone */};
+    nr_window_job j = {.entry = "infer", .with_masks = with_masks, .visit = each_visit, .ctx = &c,
+                       .all = 1 /* the report, on rank 0 alone */};
     return nr_window_run(m, ds, &j, err, errlen);
 }

@@ -11,23 +11,33 @@
 #include "dataset.h"
 #include "exec.h"
 #include "metrics.h"
+#include "calibration.h"
 #include "per_image.h"
+#include "postprocess.h"
 
 /* Run the eval entry over a dataset (with masks): fills conf and the mean
  * loss per batch. */
 int nr_evaluate(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss,
                 char *err, size_t errlen);
-/* nr_evaluate, and with pi (initialized for ds) the figures of every image,
- * gathered from every rank. */
-int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, nr_per_image *pi,
+/* What an evaluation does besides the confusion matrix; each NULL: not that. */
+typedef struct {
+    const nr_postprocess *post; /* applied to each prediction before anything counts it */
+    nr_per_image *per_image;    /* each image's figures (initialized for ds) */
+    nr_post_set *keep;          /* each image's labels and prediction, for nr_post_choose */
+    nr_calibration *calib;      /* the probabilities' reliability bins (and the fit's sample) */
+} nr_eval_more;
+
+/* nr_evaluate and what more asks for (or NULL), per_image and calib's bins
+ * gathered from every rank, keep and calib's sample this rank's. */
+int nr_evaluate_with(nr_model *m, const nr_dataset *ds, nr_confusion *conf, double *loss, const nr_eval_more *more,
                      char *err, size_t errlen);
 
 /* Run the infer entry over every image of ds and write DIR/NAME palette
- * masks (value = class).  overlay: also DIR/overlays/NAME, the image with
+ * masks (value = class), post-processed by post unless NULL.  overlay: also DIR/overlays/NAME, the image with
  * the prediction blended over it (overlay.h), four panels wide (image |
  * truth | prediction | errors) when ds has masks, in their palette. */
 int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
-               char *err, size_t errlen);
+               const nr_postprocess *post, char *err, size_t errlen);
 
 /* What nr_infer_each shows every image of ds: sample idx, the image as fed
  * (C,H,W) in [0,1], the predicted classes (H,W) and the labels (H,W) or

@@ -57,6 +57,8 @@ int nr_per_image_add(nr_per_image *pi, int idx, const int32_t *truth, const uint
         return -1;
     int rc = 0;
     for (int c = 0; c < k && rc == 0; c++) {
+        for (int f = 0; f < NR_PI_FIELDS; f++) /* an image measured again (post-processing's choice) */
+            *cell(pi, idx, f, c) = NAN;
         *cell(pi, idx, NR_PI_TRUTH, c) = (double)tc[c];
         *cell(pi, idx, NR_PI_PRED, c) = (double)pc[c];
         if (tc[c] + pc[c] == 0)
@@ -64,6 +66,8 @@ int nr_per_image_add(nr_per_image *pi, int idx, const int32_t *truth, const uint
         int64_t un = tc[c] + pc[c] - tp[c];
         *cell(pi, idx, NR_PI_IOU, c) = (double)tp[c] / (double)un;
         *cell(pi, idx, NR_PI_DICE, c) = 2.0 * (double)tp[c] / (double)(tc[c] + pc[c]);
+        if (pi->overlap_only)
+            continue;
         for (size_t p = 0; p < hw; p++) {
             int valid = truth[p] != ignore && truth[p] >= 0 && truth[p] < k && pred[p] < k;
             mt[p] = valid && truth[p] == c;
@@ -237,15 +241,6 @@ void nr_per_image_print_json(FILE *out, const nr_per_image *pi, const nr_dataset
         fputc('}', out);
     }
     fputc(']', out);
-}
-
-void nr_per_image_eval_json(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss,
-                            const nr_per_image *pi, const nr_dataset *ds)
-{
-    nr_metrics_json_members(out, m, c, loss);
-    if (pi)
-        nr_per_image_print_json(out, pi, ds);
-    fprintf(out, "}\n");
 }
 
 static void col(FILE *out, double v)

@@ -12,7 +12,6 @@
 #include <stdio.h>
 
 #include "dataset.h"
-#include "metrics.h"
 
 /* The figures kept per image and class. */
 enum { NR_PI_IOU, NR_PI_DICE, NR_PI_HD95, NR_PI_NSD, NR_PI_BIOU, NR_PI_TRUTH, NR_PI_PRED, NR_PI_FIELDS };
@@ -20,6 +19,7 @@ enum { NR_PI_IOU, NR_PI_DICE, NR_PI_HD95, NR_PI_NSD, NR_PI_BIOU, NR_PI_TRUTH, NR
 typedef struct {
     int k, n;      /* classes, images (the dataset's) */
     double tau;    /* NSD tolerance, pixels */
+    int overlap_only; /* 1: IoU and Dice only, HD95, NSD and boundary IoU left NAN */
     double *v;     /* (n, NR_PI_FIELDS, k): NAN where undefined; TRUTH, PRED: pixel counts */
     uint8_t *seen; /* (n): image i measured (on this rank until nr_per_image_gather) */
 } nr_per_image;
@@ -58,10 +58,6 @@ double nr_per_image_fg_dice(const nr_per_image *pi, int i);
  * (per_image_summary, hd95, nsd, boundary_iou, missed, hallucinated, ...)
  * and per_image, names from ds. */
 void nr_per_image_print_json(FILE *out, const nr_per_image *pi, const nr_dataset *ds);
-/* The whole eval --json object: metrics.h's pooled members, then pi's
- * (when pi is not NULL). */
-void nr_per_image_eval_json(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss,
-                            const nr_per_image *pi, const nr_dataset *ds);
 /* The per-class table of the summaries, for people. */
 void nr_per_image_print(FILE *out, const nr_per_image *pi);
 

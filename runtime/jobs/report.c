@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval_run.h"
 #include "layout.h"
 #include "metrics.h"
-#include "options.h"
 #include "train.h"
 #include "util.h"
 
@@ -396,35 +396,17 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
         if (nr_dataset_count(ds) > 0)
             nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen); /* VOC when unreadable */
         if (o->evaluate && ng_graph_entry(g, "eval")) {
-            nr_confusion conf = {0};
-            nr_per_image pi = {0};
-            double loss;
-            nr_metrics mt;
-            if (nr_confusion_init(&conf, g->bind.classes) != 0 ||
-                nr_per_image_init(&pi, g->bind.classes, nr_dataset_count(ds), nr_option_num(g, "nsd_tolerance"))) {
-                nr_confusion_free(&conf);
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
-            if (nr_evaluate_with(m, ds, &conf, &loss, &pi, err, errlen) != 0) {
-                nr_confusion_free(&conf);
-                nr_per_image_free(&pi);
-                goto done;
-            }
-            if (nr_metrics_compute(&conf, &mt) != 0) {
-                nr_confusion_free(&conf);
-                nr_per_image_free(&pi);
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
+            /* the figures of netrun eval --json, as it prints them */
+            nr_eval_opts eo = {.data = data, .split = split, .json = 1};
             FILE *f = open_memstream(&r.eval, &len);
-            if (f) {
-                nr_per_image_eval_json(f, &mt, &conf, loss, &pi, ds); /* as eval --json prints it */
-                fclose(f);
+            if (!f) {
+                ng_fail(err, errlen, "out of memory");
+                goto done;
             }
-            nr_metrics_free(&mt);
-            nr_confusion_free(&conf);
-            nr_per_image_free(&pi);
+            int erc = nr_eval_run(m, &eo, f, err, errlen);
+            fclose(f);
+            if (erc != 0)
+                goto done;
             char why[200];
             if (!r.eval || !(r.ev = nr_json_parse(r.eval, strlen(r.eval), why, sizeof why))) {
                 ng_fail(err, errlen, "out of memory");

@@ -281,10 +281,25 @@ static int finish_ready(runner *r, char *err, size_t errlen)
             }
             pred[p] = (uint8_t)best;
         }
+        float *q = NULL; /* want_probs: probs normalized per pixel */
+        if (r->j->want_probs && !(q = malloc(sizeof *q * (size_t)r->K * (hw ? hw : 1)))) {
+            free(full), free(pred);
+            return ng_fail(err, errlen, "out of memory");
+        }
+        for (size_t p = 0; q && p < hw; p++) {
+            double sum = 0;
+            for (int k = 0; k < r->K; k++)
+                sum += q[(size_t)k * hw + p] = probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f);
+            for (int k = 0; k < r->K; k++)
+                q[(size_t)k * hw + p] = sum > 0 ? (float)(q[(size_t)k * hw + p] / sum) : 1.0f / r->K;
+        }
+        r->j->probs = q;
         free(full);
         int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
                              : 0;
         free(pred);
+        free(q);
+        r->j->probs = NULL;
         r->head = s->next;
         if (!r->head)
             r->tail = NULL;

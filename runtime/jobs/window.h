@@ -53,6 +53,10 @@ typedef struct {
     int64_t tiles;          /* out: model runs' tiles, TTA copies included */
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
+    int want_probs;         /* set probs for each visit: */
+    const float *probs;     /* during a visit, the image's class probabilities (K,h,w)
+                               the prediction is the argmax of (prior correction
+                               applied), summing to 1 per pixel */
 } nr_window_job;
 
 /* Run j->entry over every image of ds (this rank's share), by the options
