@@ -215,6 +215,7 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     if (bj) {
         fprintf(f, "<h2>IoU per class (best checkpoint)</h2>\n");
         rp_iou_bars(f, bj, pal);
+        rp_eval_sections(f, bj, pal, r->dir);
         fprintf(f, "<h2>Confusion matrix (best checkpoint)</h2>\n");
         rp_confusion_map(f, bj);
     } else {

@@ -1,7 +1,8 @@
 /* report_int.h — netrun report's internals, shared by its files: report.c
  * (the page, its text writers and nr_report_make), report_run.c (the run
  * folder's files: run.json, log.csv, metrics.jsonl), report_gallery.c (the
- * best and worst validation images) and report_svg.c (the charts).  Private
+ * best and worst validation images), report_svg.c (the charts) and
+ * report_eval.c (the per-image, boundary and calibration figures).  Private
  * to them; report.h is the API. */
 #ifndef NR_REPORT_INT_H
 #define NR_REPORT_INT_H
@@ -110,5 +111,13 @@ void rp_iou_bars(FILE *f, const nr_json *v, const nr_palette *pal);
 /* The confusion matrix of v, each row (truth) divided by its sum, coloured
  * on a log scale from 1e-4 (and below) to 1; zero cells stay white. */
 void rp_confusion_map(FILE *f, const nr_json *v);
+
+/* ---- eval --json's per-image figures (report_eval.c) -------------------------- */
+
+/* The section on what v (an eval --json object) has beyond the pooled
+ * figures: per class HD95, NSD, boundary IoU and per-image Dice, the
+ * per-image foreground Dice (strip and box), the reliability diagram; and
+ * the post-processing and temperature of run_dir's files. */
+void rp_eval_sections(FILE *f, const nr_json *v, const nr_palette *pal, const char *run_dir);
 
 #endif
