@@ -65,34 +65,50 @@ static void bin_pixel(int64_t *count, double *conf, double *hits, const double *
     }
 }
 
-void nr_calib_add(nr_calibration *cal, const float *probs, const int32_t *truth, int h, int w, int ignore)
+int nr_calib_add(nr_calibration *cal, const float *probs, const int32_t *truth, int h, int w, int ignore)
 {
     int k = cal->k;
-    size_t hw = (size_t)h * w, counted = 0, seen = 0;
-    double l[256], q[256];
+    size_t hw = (size_t)h * w, counted = 0;
     for (size_t p = 0; p < hw; p++)
         counted += truth[p] != ignore && truth[p] >= 0 && truth[p] < k;
-    size_t stride = cal->fit ? (counted + (size_t)cal->per_image - 1) / (size_t)cal->per_image : 0;
-    for (size_t p = 0; p < hw; p++) {
-        int t = truth[p];
-        if (t == ignore || t < 0 || t >= k)
-            continue;
-        int keep = cal->fit && seen++ % stride == 0 && cal->n < cal->cap;
-        if (cal->temperature != 1 || keep)
-            for (int c = 0; c < k; c++)
-                l[c] = logp_of(probs[(size_t)c * hw + p]);
-        if (cal->temperature != 1)
-            soften(l, k, 1.0 / cal->temperature, q);
-        else
-            for (int c = 0; c < k; c++)
-                q[c] = probs[(size_t)c * hw + p];
-        bin_pixel(cal->count, cal->conf, cal->hits, q, k, t);
-        if (keep) {
-            for (int c = 0; c < k; c++)
-                cal->logp[cal->n * (size_t)k + c] = (float)l[c];
-            cal->label[cal->n++] = t;
+    /* at temperature T: q_c = p_c^(1/T) / sum_j p_j^(1/T), the sums first;
+     * then the bins class plane by class plane (contiguous) */
+    double beta = 1.0 / cal->temperature, *sum = NULL;
+    if (cal->temperature != 1) {
+        if (!(sum = calloc(hw ? hw : 1, sizeof *sum)))
+            return -1;
+        for (int c = 0; c < k; c++)
+            for (size_t p = 0; p < hw; p++)
+                sum[p] += pow(probs[(size_t)c * hw + p], beta);
+    }
+    for (int c = 1; c < k; c++) {
+        const float *pc = probs + (size_t)c * hw;
+        for (size_t p = 0; p < hw; p++) {
+            int t = truth[p];
+            if (t == ignore || t < 0 || t >= k)
+                continue;
+            double q = sum ? (sum[p] > 0 ? pow(pc[p], beta) / sum[p] : 1.0 / k) : pc[p];
+            int b = (int)(q * NR_CALIB_BINS);
+            b = b < 0 ? 0 : b >= NR_CALIB_BINS ? NR_CALIB_BINS - 1 : b;
+            cal->count[b]++;
+            cal->conf[b] += q;
+            cal->hits[b] += t == c;
         }
     }
+    free(sum);
+    if (!cal->fit || counted == 0)
+        return 0;
+    /* the fit's sample: every stride-th counted pixel */
+    size_t stride = (counted + (size_t)cal->per_image - 1) / (size_t)cal->per_image, seen = 0;
+    for (size_t p = 0; p < hw && cal->n < cal->cap; p++) {
+        int t = truth[p];
+        if (t == ignore || t < 0 || t >= k || seen++ % stride != 0)
+            continue;
+        for (int c = 0; c < k; c++)
+            cal->logp[cal->n * (size_t)k + c] = (float)logp_of(probs[(size_t)c * hw + p]);
+        cal->label[cal->n++] = t;
+    }
+    return 0;
 }
 
 void nr_calib_gather(nr_calibration *cal)

@@ -43,8 +43,9 @@ typedef struct {
  * nr_calib_free(NULL) is a no-op. */
 int nr_calib_init(nr_calibration *cal, int k, double t, int fit, int images);
 void nr_calib_free(nr_calibration *cal);
-/* One image: probs (k, h, w) summing to 1 per pixel, labels (h, w). */
-void nr_calib_add(nr_calibration *cal, const float *probs, const int32_t *truth, int h, int w, int ignore);
+/* One image: probs (k, h, w) summing to 1 per pixel, labels (h, w).  0, or
+ * -1 when out of memory. */
+int nr_calib_add(nr_calibration *cal, const float *probs, const int32_t *truth, int h, int w, int ignore);
 /* Every rank's bins into every rank's cal (dist.h); the sample stays each rank's. */
 void nr_calib_gather(nr_calibration *cal);
 /* The ECE of the bins. */

@@ -55,7 +55,7 @@ static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int 
     if (x && x->keep)
         rc |= nr_post_keep(x->keep, idx, truth, pred, h, w);
     if (x && x->calib)
-        nr_calib_add(x->calib, e->job->probs, truth, h, w, e->ignore);
+        rc |= nr_calib_add(x->calib, e->job->probs, truth, h, w, e->ignore);
     free(own);
     return rc ? ng_fail(err, errlen, "out of memory") : 0;
 }

@@ -281,17 +281,23 @@ static int finish_ready(runner *r, char *err, size_t errlen)
             }
             pred[p] = (uint8_t)best;
         }
-        float *q = NULL; /* want_probs: probs normalized per pixel */
-        if (r->j->want_probs && !(q = malloc(sizeof *q * (size_t)r->K * (hw ? hw : 1)))) {
+        float *q = NULL; /* want_probs: probs normalized per pixel, (K,h,w), then 1 / their sums (h,w) */
+        if (r->j->want_probs && !(q = malloc(sizeof *q * (size_t)(r->K + 1) * (hw ? hw : 1)))) {
             free(full), free(pred);
             return ng_fail(err, errlen, "out of memory");
         }
-        for (size_t p = 0; q && p < hw; p++) {
-            double sum = 0;
+        if (q) { /* plane by plane: contiguous */
+            float *inv = q + (size_t)r->K * hw;
+            memset(inv, 0, sizeof *inv * hw);
             for (int k = 0; k < r->K; k++)
-                sum += q[(size_t)k * hw + p] = probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f);
+                for (size_t p = 0; p < hw; p++)
+                    inv[p] += probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f);
+            for (size_t p = 0; p < hw; p++)
+                inv[p] = inv[p] > 0 ? 1.0f / inv[p] : 0;
             for (int k = 0; k < r->K; k++)
-                q[(size_t)k * hw + p] = sum > 0 ? (float)(q[(size_t)k * hw + p] / sum) : 1.0f / r->K;
+                for (size_t p = 0; p < hw; p++)
+                    q[(size_t)k * hw + p] = inv[p] > 0 ? probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f) * inv[p]
+                                                       : 1.0f / r->K;
         }
         r->j->probs = q;
         free(full);
