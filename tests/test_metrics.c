@@ -283,8 +283,7 @@ static void test_per_image(void)
           "per image: a class absent from truth and prediction is undefined", "");
     int n;
     double d1 = nr_per_image_mean(&pi, NR_PI_DICE, 1, &n);
-    check(near(d1, 0.4) && n == 1, "per image: the mean leaves out undefined images (nanmean)", "%g over %d",
-          d1, n);
+    check(near(d1, 0.4) && n == 1, "per image: the mean leaves out undefined images (nanmean)", "%g over %d", d1, n);
     check(nr_per_image_at(&pi, 1, NR_PI_PRED, 2) == 0 && nr_per_image_at(&pi, 1, NR_PI_TRUTH, 2) == 1,
           "per image: a prediction under an ignored label is not counted", "");
     check(nr_per_image_missed(&pi, 2) == 1 && nr_per_image_hallucinated(&pi, 2) == 1 &&

@@ -115,8 +115,8 @@ static void test_by_hand(void)
     rect(t, W, 10, 10, 8, 8);
     rect(p, W, 10, 10, 8, 8);
     nr_surface_compute(t, p, H, W, 2, &s);
-    check(s.hd95 == 0 && s.nsd == 1 && s.biou == 1, "identical masks: HD95 0, NSD 1, BIoU 1", "%g %g %g", s.hd95,
-          s.nsd, s.biou);
+    check(s.hd95 == 0 && s.nsd == 1 && s.biou == 1, "identical masks: HD95 0, NSD 1, BIoU 1", "%g %g %g", s.hd95, s.nsd,
+          s.biou);
     /* the prediction shifted right by 3: no edge pixel is more than 3 from
      * the other outline (a column 3 away, or a row within 3), and the left
      * column of t (8 pixels) and right column of p are exactly 3 away */
@@ -127,8 +127,8 @@ static void test_by_hand(void)
     /* one empty mask */
     memset(p, 0, sizeof p);
     nr_surface_compute(t, p, H, W, 2, &s);
-    check(isnan(s.hd95) && s.nsd == 0 && s.biou == 0, "empty prediction: HD95 undefined, NSD 0, BIoU 0",
-          "%g %g %g", s.hd95, s.nsd, s.biou);
+    check(isnan(s.hd95) && s.nsd == 0 && s.biou == 0, "empty prediction: HD95 undefined, NSD 0, BIoU 0", "%g %g %g",
+          s.hd95, s.nsd, s.biou);
     memset(t, 0, sizeof t);
     nr_surface_compute(t, p, H, W, 2, &s);
     check(isnan(s.hd95) && isnan(s.nsd) && isnan(s.biou), "both empty: all undefined", "%g %g %g", s.hd95, s.nsd,
@@ -139,8 +139,8 @@ static void test_by_hand(void)
     nr_surface_compute(t, p, H, W, 2, &s);
     double nsd2 = s.nsd;
     nr_surface_compute(t, p, H, W, 5, &s);
-    check(s.hd95 == 5 && nsd2 == 0 && s.nsd == 1, "two points 5 apart: HD95 5, NSD 0 at 2 px, 1 at 5 px",
-          "%g %g %g", s.hd95, nsd2, s.nsd);
+    check(s.hd95 == 5 && nsd2 == 0 && s.nsd == 1, "two points 5 apart: HD95 5, NSD 0 at 2 px, 1 at 5 px", "%g %g %g",
+          s.hd95, nsd2, s.nsd);
 }
 
 static void test_percentile(void)
@@ -156,8 +156,7 @@ static void test_percentile(void)
     p[15 * W + 22] = p[15 * W + 21] = 1;
     nr_surface s;
     nr_surface_compute(t, p, H, W, 2, &s);
-    check(fabs(s.hd95 - 9) < 1e-12, "HD95: numpy's linear interpolation between order statistics", "%.17g",
-          s.hd95);
+    check(fabs(s.hd95 - 9) < 1e-12, "HD95: numpy's linear interpolation between order statistics", "%.17g", s.hd95);
     check(fabs(s.nsd - 42.0 / 44.0) < 1e-12, "NSD: 42 of 44 edge pixels within 2 px", "%.17g", s.nsd);
 }
 

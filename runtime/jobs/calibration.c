@@ -39,7 +39,10 @@ void nr_calib_free(nr_calibration *cal)
 }
 
 /* log p, kept finite: a probability of 0 counts as 1e-30 */
-static double logp_of(float p) { return log(p > 1e-30f ? (double)p : 1e-30); }
+static double logp_of(float p)
+{
+    return log(p > 1e-30f ? (double)p : 1e-30);
+}
 
 /* q (k) = softmax(beta * l) of the log-probabilities l (k). */
 static void soften(const double *l, int k, double beta, double *q)
@@ -130,7 +133,10 @@ static double ece_of(const int64_t *count, const double *conf, const double *hit
     return n ? e : NAN;
 }
 
-double nr_calib_ece(const nr_calibration *cal) { return ece_of(cal->count, cal->conf, cal->hits); }
+double nr_calib_ece(const nr_calibration *cal)
+{
+    return ece_of(cal->count, cal->conf, cal->hits);
+}
 
 /* Mean NLL of the sample at beta = 1/T; with ece, also the sample's ECE. */
 static double nll(const nr_calibration *cal, double beta, double *ece)

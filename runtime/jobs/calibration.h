@@ -26,13 +26,13 @@ enum { NR_CALIB_BINS = 15, NR_CALIB_SAMPLES = 65536 };
 
 typedef struct {
     int k;
-    double temperature;                 /* T applied before binning */
-    int64_t count[NR_CALIB_BINS];       /* pairs per bin */
-    double conf[NR_CALIB_BINS];         /* sum of q per bin */
-    double hits[NR_CALIB_BINS];         /* pairs with label == c per bin */
+    double temperature;           /* T applied before binning */
+    int64_t count[NR_CALIB_BINS]; /* pairs per bin */
+    double conf[NR_CALIB_BINS];   /* sum of q per bin */
+    double hits[NR_CALIB_BINS];   /* pairs with label == c per bin */
     /* the fit's sample (fit set): log p (n, k) and labels (n) */
     int fit;
-    int per_image;                      /* most pixels kept per image */
+    int per_image; /* most pixels kept per image */
     float *logp;
     int32_t *label;
     size_t n, cap;

@@ -58,8 +58,8 @@ static int choose(eval_state *s, const nr_eval_opts *o, int k, int ignore, FILE 
             return -1;
         if (log)
             fprintf(log, "wrote %s: temperature %.4f (NLL %.4f -> %.4f, ECE %.4f -> %.4f on %zu sampled pixels)\n",
-                    path, s->fit.temperature, s->fit.nll_before, s->fit.nll_after, s->fit.ece_before,
-                    s->fit.ece_after, s->fit.pixels);
+                    path, s->fit.temperature, s->fit.nll_before, s->fit.nll_after, s->fit.ece_before, s->fit.ece_after,
+                    s->fit.pixels);
     }
     return 0;
 }
@@ -69,8 +69,9 @@ int nr_eval_run(nr_model *m, const nr_eval_opts *o, FILE *out, char *err, size_t
     const ng_graph *g = nr_model_graph(m);
     int k = g->bind.classes, rc = -1;
     if ((o->choose_postprocessing || o->fit_temperature) && nr_dist_size() > 1)
-        return ng_fail(err, errlen, "--choose-postprocessing and --fit-temperature run in one process, not under "
-                                    "mpirun");
+        return ng_fail(err, errlen,
+                       "--choose-postprocessing and --fit-temperature run in one process, not under "
+                       "mpirun");
     eval_state s = {0};
     double t = 1;
     if (o->postprocess && nr_post_load(o->postprocess, k, &s.pp, err, errlen) != 0)
@@ -118,8 +119,8 @@ int nr_eval_run(nr_model *m, const nr_eval_opts *o, FILE *out, char *err, size_t
         if (more.per_image)
             nr_per_image_print(out, &s.pi);
         if (more.calib)
-            fprintf(out, "expected calibration error (15 bins, foreground probabilities at temperature %g): %.5f\n",
-                    t, nr_calib_ece(&s.cal));
+            fprintf(out, "expected calibration error (15 bins, foreground probabilities at temperature %g): %.5f\n", t,
+                    nr_calib_ece(&s.cal));
         nr_metrics_warn_collapse(out, &s.mt);
     }
 done:

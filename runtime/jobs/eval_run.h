@@ -12,10 +12,10 @@
 #include "exec.h"
 
 typedef struct {
-    const char *data, *split;     /* the dataset (split: VOC, or NULL) */
-    const char *run_dir;          /* where the choices are written */
-    const char *postprocess;      /* --postprocess FILE, or NULL */
-    const char *temperature;      /* --temperature FILE, or NULL */
+    const char *data, *split; /* the dataset (split: VOC, or NULL) */
+    const char *run_dir;      /* where the choices are written */
+    const char *postprocess;  /* --postprocess FILE, or NULL */
+    const char *temperature;  /* --temperature FILE, or NULL */
     int json, pooled_only, choose_postprocessing, fit_temperature;
 } nr_eval_opts;
 

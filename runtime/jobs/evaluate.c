@@ -172,7 +172,10 @@ int nr_infer_each(nr_model *m, const nr_dataset *ds, int with_masks, nr_image_vi
                   size_t errlen)
 {
     each_ctx c = {ds, visit, ctx};
-    nr_window_job j = {.entry = "infer", .with_masks = with_masks, .visit = each_visit, .ctx = &c,
+    nr_window_job j = {.entry = "infer",
+                       .with_masks = with_masks,
+                       .visit = each_visit,
+                       .ctx = &c,
                        .all = 1 /* the report, on rank 0 alone */};
     return nr_window_run(m, ds, &j, err, errlen);
 }

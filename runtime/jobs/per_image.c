@@ -38,7 +38,10 @@ void nr_per_image_free(nr_per_image *pi)
     memset(pi, 0, sizeof *pi);
 }
 
-static double *cell(nr_per_image *pi, int i, int f, int c) { return &pi->v[((size_t)i * NR_PI_FIELDS + f) * pi->k + c]; }
+static double *cell(nr_per_image *pi, int i, int f, int c)
+{
+    return &pi->v[((size_t)i * NR_PI_FIELDS + f) * pi->k + c];
+}
 
 int nr_per_image_add(nr_per_image *pi, int idx, const int32_t *truth, const uint8_t *pred, int h, int w, int ignore)
 {
@@ -155,8 +158,14 @@ static int one_sided(const nr_per_image *pi, int c, int in_truth)
     return n;
 }
 
-int nr_per_image_missed(const nr_per_image *pi, int c) { return one_sided(pi, c, 1); }
-int nr_per_image_hallucinated(const nr_per_image *pi, int c) { return one_sided(pi, c, 0); }
+int nr_per_image_missed(const nr_per_image *pi, int c)
+{
+    return one_sided(pi, c, 1);
+}
+int nr_per_image_hallucinated(const nr_per_image *pi, int c)
+{
+    return one_sided(pi, c, 0);
+}
 
 double nr_per_image_fg_dice(const nr_per_image *pi, int i)
 {

@@ -17,11 +17,11 @@
 enum { NR_PI_IOU, NR_PI_DICE, NR_PI_HD95, NR_PI_NSD, NR_PI_BIOU, NR_PI_TRUTH, NR_PI_PRED, NR_PI_FIELDS };
 
 typedef struct {
-    int k, n;      /* classes, images (the dataset's) */
-    double tau;    /* NSD tolerance, pixels */
+    int k, n;         /* classes, images (the dataset's) */
+    double tau;       /* NSD tolerance, pixels */
     int overlap_only; /* 1: IoU and Dice only, HD95, NSD and boundary IoU left NAN */
-    double *v;     /* (n, NR_PI_FIELDS, k): NAN where undefined; TRUTH, PRED: pixel counts */
-    uint8_t *seen; /* (n): image i measured (on this rank until nr_per_image_gather) */
+    double *v;        /* (n, NR_PI_FIELDS, k): NAN where undefined; TRUTH, PRED: pixel counts */
+    uint8_t *seen;    /* (n): image i measured (on this rank until nr_per_image_gather) */
 } nr_per_image;
 
 /* 0, or -1 when out of memory; nr_per_image_free(NULL) is a no-op. */
@@ -30,8 +30,7 @@ void nr_per_image_free(nr_per_image *pi);
 
 /* The figures of image idx from its labels and prediction (h, w).  0, or -1
  * when out of memory. */
-int nr_per_image_add(nr_per_image *pi, int idx, const int32_t *truth, const uint8_t *pred, int h, int w,
-                     int ignore);
+int nr_per_image_add(nr_per_image *pi, int idx, const int32_t *truth, const uint8_t *pred, int h, int w, int ignore);
 /* Every rank's images into every rank's pi (dist.h); one process: nothing. */
 void nr_per_image_gather(nr_per_image *pi);
 

@@ -196,8 +196,8 @@ int nr_post_choose(const nr_post_set *set, int k, int ignore, nr_postprocess *pp
             int ok = better(k, cand, f, cur, fg) && f > best_fg;
             if (log)
                 fprintf(log, "class %d: %s %lld: foreground mean Dice %.4f -> %.4f%s\n", c,
-                        s ? "remove components below" : "keep the largest component of", (long long)(s ? s : big),
-                        fg, f, ok ? " (best so far)" : "");
+                        s ? "remove components below" : "keep the largest component of", (long long)(s ? s : big), fg,
+                        f, ok ? " (best so far)" : "");
             if (ok) {
                 best = try, best_fg = f;
                 memcpy(best_dice, cand, sizeof cand);
@@ -287,8 +287,8 @@ int nr_post_load(const char *path, int k, nr_postprocess *pp, char *err, size_t 
         ng_fail(err, errlen, "%s: key \"kind\" must be \"netrun postprocessing\"", path);
         goto done;
     }
-    if (want_int(nr_json_get(j, "classes"), k, k, &v, path, "key \"classes\" (the model's class count)", err,
-                 errlen) != 0)
+    if (want_int(nr_json_get(j, "classes"), k, k, &v, path, "key \"classes\" (the model's class count)", err, errlen) !=
+        0)
         goto done;
     if (!lg || lg->type != NR_JSON_ARR || !rm || rm->type != NR_JSON_ARR) {
         ng_fail(err, errlen, "%s: keys \"keep_largest\" and \"remove_smaller_than\" must be arrays", path);

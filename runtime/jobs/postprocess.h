@@ -14,9 +14,9 @@
 #include <stdio.h>
 
 typedef struct {
-    int k;                   /* classes */
-    uint8_t largest[256];    /* class c: keep only its largest component */
-    int64_t min_size[256];   /* class c: remove its components of fewer pixels (0: none) */
+    int k;                          /* classes */
+    uint8_t largest[256];           /* class c: keep only its largest component */
+    int64_t min_size[256];          /* class c: remove its components of fewer pixels (0: none) */
     double dice_before, dice_after; /* the foreground mean Dice on the set it was chosen on (NAN: unknown) */
 } nr_postprocess;
 
@@ -26,10 +26,10 @@ int nr_post_apply(const nr_postprocess *pp, uint8_t *pred, int h, int w);
 /* The validation predictions the choice is made on: each image's labels
  * and prediction (kept by nr_post_keep during an evaluation). */
 typedef struct {
-    int n;                   /* images */
-    int *h, *w;              /* (n) */
-    int32_t **truth;         /* (n) arrays (h, w) */
-    uint8_t **pred;          /* (n) arrays (h, w) */
+    int n;           /* images */
+    int *h, *w;      /* (n) */
+    int32_t **truth; /* (n) arrays (h, w) */
+    uint8_t **pred;  /* (n) arrays (h, w) */
 } nr_post_set;
 
 /* set for n images: 0, or -1 when out of memory; nr_post_set_free(NULL) is a no-op. */

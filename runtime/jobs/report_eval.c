@@ -11,7 +11,10 @@
 
 #include "util.h"
 
-static double at(const nr_json *a, int i) { return nr_json_num(nr_json_at(a, i)); }
+static double at(const nr_json *a, int i)
+{
+    return nr_json_num(nr_json_at(a, i));
+}
 
 /* The per-class table: pooled IoU, per-image Dice, HD95, NSD, boundary IoU,
  * images missed and hallucinated. */
@@ -21,9 +24,10 @@ static void class_table(FILE *f, const nr_json *v, const nr_palette *pal)
     const nr_json *dice = nr_json_get(pis, "dice"), *n_img = nr_json_get(pis, "defined");
     const nr_json *hd = nr_json_get(v, "hd95"), *nsd = nr_json_get(v, "nsd"), *bi = nr_json_get(v, "boundary_iou");
     const nr_json *miss = nr_json_get(v, "missed"), *hal = nr_json_get(v, "hallucinated");
-    fprintf(f, "<table class=\"boundary\"><tr><th class=\"l\">class</th><th>IoU (pooled)</th><th>Dice (per image)</th>"
-               "<th>HD95 (px)</th><th>NSD at %g px</th><th>boundary IoU</th><th>images</th><th>missed</th>"
-               "<th>hallucinated</th></tr>\n",
+    fprintf(f,
+            "<table class=\"boundary\"><tr><th class=\"l\">class</th><th>IoU (pooled)</th><th>Dice (per image)</th>"
+            "<th>HD95 (px)</th><th>NSD at %g px</th><th>boundary IoU</th><th>images</th><th>missed</th>"
+            "<th>hallucinated</th></tr>\n",
             nr_json_num(nr_json_get(v, "nsd_tolerance")));
     for (int c = 0; c < nr_json_len(iou) && c < 256; c++) {
         if (!(at(n_img, c) > 0))
@@ -80,21 +84,27 @@ static void dice_strip(FILE *f, const nr_json *v)
     }
     qsort(s, (size_t)m, sizeof *s, cmp_double);
     const int W = 620, H = 150, L = 40, R = 20, T = 24, B = 34, pw = W - L - R;
-    fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
-               "<title>Foreground Dice per image</title>\n", W, H, W, H);
-    fprintf(f, "<text x=\"%d\" y=\"16\" class=\"lg\">foreground mean Dice of each image (%d with foreground in "
-               "truth or prediction)</text>\n", L, m);
+    fprintf(f,
+            "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
+            "<title>Foreground Dice per image</title>\n",
+            W, H, W, H);
+    fprintf(f,
+            "<text x=\"%d\" y=\"16\" class=\"lg\">foreground mean Dice of each image (%d with foreground in "
+            "truth or prediction)</text>\n",
+            L, m);
     for (double g = 0; g <= 1.0001; g += 0.25)
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"grid\"/><text x=\"%.1f\" y=\"%d\" "
-                   "class=\"ax\" text-anchor=\"middle\">%.2f</text>\n", L + g * pw, L + g * pw, T, H - B,
-                L + g * pw, H - B + 14, g);
+        fprintf(f,
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"grid\"/><text x=\"%.1f\" y=\"%d\" "
+                "class=\"ax\" text-anchor=\"middle\">%.2f</text>\n",
+                L + g * pw, L + g * pw, T, H - B, L + g * pw, H - B + 14, g);
     if (m) {
         double q1 = quantile(s, m, 0.25), q2 = quantile(s, m, 0.5), q3 = quantile(s, m, 0.75);
         int yb = T + 8, hb = H - B - T - 16;
-        fprintf(f, "<rect class=\"box\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#dbe7f3\" "
-                   "stroke=\"#3b75af\"/><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#3b75af\" "
-                   "stroke-width=\"2\"/>\n", L + q1 * pw, yb, (q3 - q1) * pw, hb, L + q2 * pw, L + q2 * pw, yb,
-                yb + hb);
+        fprintf(f,
+                "<rect class=\"box\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#dbe7f3\" "
+                "stroke=\"#3b75af\"/><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#3b75af\" "
+                "stroke-width=\"2\"/>\n",
+                L + q1 * pw, yb, (q3 - q1) * pw, hb, L + q2 * pw, L + q2 * pw, yb, yb + hb);
     }
     for (int i = 0; i < n; i++) {
         if (isnan(d[i]))
@@ -141,17 +151,20 @@ static void reliability(FILE *f, const nr_json *cal)
     for (int b = 0; b < nb; b++)
         total += nr_json_num(nr_json_get(nr_json_at(bins, b), "count"));
     const int W = 340, H = 320, L = 46, R = 14, T = 24, B = 40, pw = W - L - R, ph = H - T - B;
-    fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
-               "<title>Reliability diagram</title>\n", W, H, W, H);
+    fprintf(f,
+            "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">"
+            "<title>Reliability diagram</title>\n",
+            W, H, W, H);
     fprintf(f, "<text x=\"%d\" y=\"16\" class=\"lg\">reliability, T = %g: ECE ", L,
             nr_json_num(nr_json_get(cal, "temperature")));
     rp_num4(f, nr_json_num(nr_json_get(cal, "ece")));
     fprintf(f, "</text>\n");
     for (double g = 0; g <= 1.0001; g += 0.25)
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"grid\"/><text x=\"%.1f\" y=\"%d\" "
-                   "class=\"ax\" text-anchor=\"middle\">%.2f</text><text x=\"%d\" y=\"%.1f\" class=\"ax\" "
-                   "text-anchor=\"end\">%.2f</text>\n", L + g * pw, L + g * pw, T, T + ph, L + g * pw, T + ph + 14, g,
-                L - 4, T + ph - g * ph + 4, g);
+        fprintf(f,
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"grid\"/><text x=\"%.1f\" y=\"%d\" "
+                "class=\"ax\" text-anchor=\"middle\">%.2f</text><text x=\"%d\" y=\"%.1f\" class=\"ax\" "
+                "text-anchor=\"end\">%.2f</text>\n",
+                L + g * pw, L + g * pw, T, T + ph, L + g * pw, T + ph + 14, g, L - 4, T + ph - g * ph + 4, g);
     for (int b = 0; b < nb; b++) {
         const nr_json *e = nr_json_at(bins, b);
         double cnt = nr_json_num(nr_json_get(e, "count")), acc = nr_json_num(nr_json_get(e, "accuracy"));
@@ -159,9 +172,10 @@ static void reliability(FILE *f, const nr_json *cal)
         if (!(cnt > 0))
             continue;
         double x = L + (double)b / nb * pw, bw = (double)pw / nb, share = cnt / total;
-        fprintf(f, "<rect class=\"bin\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3b75af\" "
-                   "fill-opacity=\"%.2f\"><title>confidence ", x + 1, T + ph - acc * ph, bw - 2, acc * ph,
-                0.35 + 0.65 * fmin(1, sqrt(share)));
+        fprintf(f,
+                "<rect class=\"bin\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3b75af\" "
+                "fill-opacity=\"%.2f\"><title>confidence ",
+                x + 1, T + ph - acc * ph, bw - 2, acc * ph, 0.35 + 0.65 * fmin(1, sqrt(share)));
         rp_num4(f, conf);
         fprintf(f, ", observed ");
         rp_num4(f, acc);
@@ -169,8 +183,10 @@ static void reliability(FILE *f, const nr_json *cal)
     }
     fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#cf222e\" stroke-dasharray=\"4 3\"/>\n", L,
             T + ph, L + pw, T);
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"ax\" text-anchor=\"middle\">predicted probability (foreground "
-               "classes)</text></svg>\n", L + pw / 2.0, H - 8);
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%d\" class=\"ax\" text-anchor=\"middle\">predicted probability (foreground "
+            "classes)</text></svg>\n",
+            L + pw / 2.0, H - 8);
 }
 
 /* RUNDIR/NAME parsed, or NULL when absent or unreadable. */
@@ -211,10 +227,11 @@ static void choices(FILE *f, const char *dir)
         fprintf(f, " (<code>postprocessing.json</code>).</p>\n");
     }
     if (t) {
-        fprintf(f, "<p class=\"pp\">Temperature %.4f: NLL %.4f &rarr; %.4f on %.0f sampled validation pixels "
-                   "(<code>temperature.json</code>).</p>\n", nr_json_num(nr_json_get(t, "temperature")),
-                nr_json_num(nr_json_get(t, "nll_before")), nr_json_num(nr_json_get(t, "nll_after")),
-                nr_json_num(nr_json_get(t, "pixels")));
+        fprintf(f,
+                "<p class=\"pp\">Temperature %.4f: NLL %.4f &rarr; %.4f on %.0f sampled validation pixels "
+                "(<code>temperature.json</code>).</p>\n",
+                nr_json_num(nr_json_get(t, "temperature")), nr_json_num(nr_json_get(t, "nll_before")),
+                nr_json_num(nr_json_get(t, "nll_after")), nr_json_num(nr_json_get(t, "pixels")));
     }
     if (!pp && !t)
         fprintf(f, "<p class=\"note\">None: <code>netrun eval GRAPH --weights RUNDIR/best.safetensors --data VAL "

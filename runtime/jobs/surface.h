@@ -36,9 +36,9 @@ void nr_surface_edges(const uint8_t *m, int h, int w, uint8_t *edge);
 
 /* The figures of one class in one image. */
 typedef struct {
-    double hd95;           /* pixels; NAN unless both masks are non-empty */
-    double nsd;            /* [0,1]; NAN when both are empty */
-    double biou;           /* [0,1]; NAN when both are empty */
+    double hd95; /* pixels; NAN unless both masks are non-empty */
+    double nsd;  /* [0,1]; NAN when both are empty */
+    double biou; /* [0,1]; NAN when both are empty */
 } nr_surface;
 
 /* Boundary IoU's d for an (h, w) image (surface.h's rule). */

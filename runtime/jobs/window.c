@@ -296,8 +296,8 @@ static int finish_ready(runner *r, char *err, size_t errlen)
                 inv[p] = inv[p] > 0 ? 1.0f / inv[p] : 0;
             for (int k = 0; k < r->K; k++)
                 for (size_t p = 0; p < hw; p++)
-                    q[(size_t)k * hw + p] = inv[p] > 0 ? probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f) * inv[p]
-                                                       : 1.0f / r->K;
+                    q[(size_t)k * hw + p] =
+                        inv[p] > 0 ? probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f) * inv[p] : 1.0f / r->K;
         }
         r->j->probs = q;
         free(full);
