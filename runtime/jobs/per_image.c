@@ -20,7 +20,10 @@ int nr_per_image_init(nr_per_image *pi, int k, int n, double tau)
     size_t cells = (size_t)(n ? n : 1) * NR_PI_FIELDS * k;
     pi->v = malloc(sizeof *pi->v * cells);
     pi->seen = calloc((size_t)(n ? n : 1), 1);
-    if (!pi->v || !pi->seen) {
+    /* over several ranks, nr_per_image_gather's buffers now: it cannot fail
+     * between collectives */
+    pi->gather = nr_dist_size() > 1 ? malloc(sizeof *pi->gather * (2 * cells + (size_t)(n ? n : 1))) : NULL;
+    if (!pi->v || !pi->seen || (nr_dist_size() > 1 && !pi->gather)) {
         nr_per_image_free(pi);
         return -1;
     }
@@ -35,6 +38,7 @@ void nr_per_image_free(nr_per_image *pi)
         return;
     free(pi->v);
     free(pi->seen);
+    free(pi->gather);
     memset(pi, 0, sizeof *pi);
 }
 
@@ -95,10 +99,7 @@ void nr_per_image_gather(nr_per_image *pi)
      * disjoint images; NAN is "not defined" */
     size_t cells = (size_t)pi->n * NR_PI_FIELDS * pi->k;
     size_t per = (size_t)NR_PI_FIELDS * pi->k;
-    double *val = malloc(sizeof *val * (cells ? cells : 1)), *def = malloc(sizeof *def * (cells ? cells : 1));
-    double *seen = malloc(sizeof *seen * (size_t)(pi->n ? pi->n : 1));
-    if (!val || !def || !seen)
-        abort(); /* the ranks could not agree on a failure here: as the collectives do on no memory */
+    double *val = pi->gather, *def = val + cells, *seen = def + cells;
     for (size_t i = 0; i < cells; i++) {
         int mine = pi->seen[i / per] && !isnan(pi->v[i]);
         val[i] = mine ? pi->v[i] : 0, def[i] = mine;
@@ -115,9 +116,6 @@ void nr_per_image_gather(nr_per_image *pi)
         pi->v[i] = def[i] > 0 ? val[i] : NAN;
     for (int i = 0; i < pi->n; i++)
         pi->seen[i] = seen[i] > 0;
-    free(val);
-    free(def);
-    free(seen);
 }
 
 double nr_per_image_mean(const nr_per_image *pi, int f, int c, int *count)

@@ -22,6 +22,7 @@ typedef struct {
     int overlap_only; /* 1: IoU and Dice only, HD95, NSD and boundary IoU left NAN */
     double *v;        /* (n, NR_PI_FIELDS, k): NAN where undefined; TRUTH, PRED: pixel counts */
     uint8_t *seen;    /* (n): image i measured (on this rank until nr_per_image_gather) */
+    double *gather;   /* over several ranks: nr_per_image_gather's buffers (2 n NR_PI_FIELDS k + n) */
 } nr_per_image;
 
 /* 0, or -1 when out of memory; nr_per_image_free(NULL) is a no-op. */
