@@ -78,13 +78,12 @@ int nr_eval_run(nr_model *m, const nr_eval_opts *o, FILE *out, char *err, size_t
         return -1;
     if (o->temperature && nr_calib_load(o->temperature, &t, err, errlen) != 0)
         return -1;
-    const char *split = o->split ? o->split : nr_layout_is_voc(o->data) ? "val" : NULL;
-    if (!(s.ds = nr_dataset_open_split(o->data, split, 1, err, errlen)))
+    if (!(s.ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
         return -1;
     int n = nr_dataset_count(s.ds);
     nr_eval_more more = {o->postprocess ? &s.pp : NULL, o->pooled_only ? NULL : &s.pi,
                          o->choose_postprocessing ? &s.keep : NULL, o->pooled_only ? NULL : &s.cal};
-    if (nr_confusion_init(&s.conf, k) != 0 || nr_per_image_init(&s.pi, k, n, nr_option_num(g, "nsd_tolerance")) ||
+    if (nr_confusion_init(&s.conf, k) != 0 || nr_per_image_init(&s.pi, k, n, nr_option_num(g, "nsd_tolerance")) != 0 ||
         nr_calib_init(&s.cal, k, t, o->fit_temperature, n) != 0 ||
         (o->choose_postprocessing && nr_post_set_init(&s.keep, n) != 0)) {
         ng_fail(err, errlen, "out of memory");

@@ -12,7 +12,7 @@
 #include "exec.h"
 
 typedef struct {
-    const char *data, *split; /* the dataset (split: VOC, or NULL) */
+    const char *data, *split; /* the dataset (split: of a VOC root, or NULL) */
     const char *run_dir;      /* where the choices are written */
     const char *postprocess;  /* --postprocess FILE, or NULL */
     const char *temperature;  /* --temperature FILE, or NULL */
