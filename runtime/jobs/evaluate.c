@@ -101,23 +101,6 @@ static void mask_name(char *buf, size_t n, const nr_dataset *ds, int idx)
     snprintf(buf, n, "%.*s.png", dot && dot != name ? (int)(dot - name) : (int)strlen(name), name);
 }
 
-static int predict_write(predict_ctx *c, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
-                         const int32_t *truth, char *err, size_t errlen);
-
-static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
-                         const int32_t *truth, char *err, size_t errlen)
-{
-    predict_ctx *c = ctx;
-    uint8_t *own;
-    if (!(pred = postprocessed(c->post, pred, h, w, &own))) {
-        free(own);
-        return ng_fail(err, errlen, "out of memory");
-    }
-    int rc = predict_write(c, idx, image, ch, h, w, pred, truth, err, errlen);
-    free(own);
-    return rc;
-}
-
 /* The mask (and overlay) of image idx. */
 static int predict_write(predict_ctx *c, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
                          const int32_t *truth, char *err, size_t errlen)
@@ -135,6 +118,20 @@ static int predict_write(predict_ctx *c, int idx, const float *image, int ch, in
             return -1;
     }
     return 0;
+}
+
+static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen)
+{
+    predict_ctx *c = ctx;
+    uint8_t *own;
+    if (!(pred = postprocessed(c->post, pred, h, w, &own))) {
+        free(own);
+        return ng_fail(err, errlen, "out of memory");
+    }
+    int rc = predict_write(c, idx, image, ch, h, w, pred, truth, err, errlen);
+    free(own);
+    return rc;
 }
 
 int nr_predict(nr_model *m, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
