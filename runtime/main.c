@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "dist.h"
 #include "export.h"
+#include "eval_run.h"
 #include "report.h"
 #include "kernels.h"
 #include "layout.h"
@@ -33,9 +34,14 @@ static void usage(FILE *out)
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
             "  eval    GRAPH.netg --weights CKPT[,CKPT...] --data DIR [--json] [--tta] [--prior-correction TAU]\n"
+            "          [--pooled-only] (no per-image figures: IoU, Dice, HD95, NSD, boundary IoU; no ECE)\n"
+            "          [--postprocess FILE] [--temperature FILE] (apply them)\n"
+            "          [--choose-postprocessing] [--fit-temperature] (choose them on this data and write\n"
+            "          postprocessing.json, temperature.json beside the (first) CKPT)\n"
             "  predict GRAPH.netg --weights CKPT[,CKPT...] --input DIR|FILE --output DIR [--overlay]\n"
             "          (--overlay: also OUTPUT/overlays/, the masks over the images; with masks\n"
             "          image | truth | prediction | errors)   [--tta] [--prior-correction TAU] [--split S]\n"
+            "          [--postprocess FILE]\n"
             "          (several checkpoints of the graph: an ensemble, their probabilities averaged)\n"
             "          [--probabilities] (also OUTPUT/NAME.npy: float32 K x H x W, what the mask is argmax of)\n"
             "  export  GRAPH.netg --weights CKPT -o MODEL.onnx\n"
@@ -59,6 +65,9 @@ typedef struct {
     const char *data, *val, *out, *init, *resume, *weights, *input, *output, *best_metric, *entry;
     const char *graph, *report_out;
     int epochs, shuffle, augment, json, quiet, threads, unshared, warmup, overlay, probabilities;
+    /* eval: what it measures, applies and chooses (eval_run.h) */
+    const char *postprocess, *temperature;
+    int pooled_only, choose_postprocessing, fit_temperature;
     long long steps, checkpoint_every;
     unsigned long long seed;
     /* data: the VOC split of --data and --val; settings over the model
@@ -127,6 +136,9 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--overlay")) { o->overlay = 1; continue; }
         if (!strcmp(a, "--probabilities")) { o->probabilities = 1; continue; }
+        if (!strcmp(a, "--pooled-only")) { o->pooled_only = 1; continue; }
+        if (!strcmp(a, "--choose-postprocessing")) { o->choose_postprocessing = 1; continue; }
+        if (!strcmp(a, "--fit-temperature")) { o->fit_temperature = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
@@ -161,6 +173,8 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--best-metric")) str = &o->best_metric;
         else if (!strcmp(a, "--entry")) str = &o->entry;
         else if (!strcmp(a, "--graph")) str = &o->graph;
+        else if (!strcmp(a, "--postprocess")) str = &o->postprocess;
+        else if (!strcmp(a, "--temperature")) str = &o->temperature;
         else if (!strcmp(a, "-o")) str = &o->report_out;
         else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads") &&
                  strcmp(a, "--warmup") && strcmp(a, "--checkpoint-every")) {
@@ -471,33 +485,22 @@ int main(int argc, char **argv)
             return 128 + nr_train_stop_signal();
         }
     } else if (!strcmp(cmd, "eval")) {
-        nr_dataset *ds = NULL;
-        nr_confusion conf = {0};
-        double loss;
+        char run_dir[4096]; /* the (first) weights' folder: where the choices are written */
+        snprintf(run_dir, sizeof run_dir, "%.*s", (int)strcspn(o.weights, ","), o.weights);
+        char *slash = strrchr(run_dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(run_dir, sizeof run_dir, ".");
+        nr_eval_opts eo = {o.data, voc_split(o.data, o.split), run_dir, o.postprocess, o.temperature, o.json,
+                           o.pooled_only, o.choose_postprocessing, o.fit_temperature, NULL};
         rc = -1;
         if (!ng_graph_entry(g, "eval"))
             snprintf(err, sizeof err, "%s: the model has no loss, so it cannot be evaluated", path);
-        else if ((ens = nr_ensemble_load_list(m, o.weights, err, sizeof err)) &&
-                 (ds = nr_dataset_open_split(o.data, voc_split(o.data, o.split), 1, err, sizeof err)) &&
-                 nr_confusion_init(&conf, g->bind.classes) == 0 &&
-                 nr_evaluate(m, ens, ds, &conf, &loss, err, sizeof err) == 0) {
-            nr_metrics mt;
-            if (nr_metrics_compute(&conf, &mt) == 0) {
-                if (nr_dist_rank() != 0) {
-                    /* the metrics are the job's (dist.h): rank 0 prints them */
-                } else if (o.json) {
-                    nr_metrics_print_json(stdout, &mt, &conf, loss);
-                } else {
-                    printf("%d images from %s, loss %.4f\n", nr_dataset_count(ds), o.data, loss);
-                    nr_metrics_print(stdout, &mt);
-                    nr_metrics_warn_collapse(stdout, &mt);
-                }
-                nr_metrics_free(&mt);
-                rc = 0;
-            }
+        else if ((ens = nr_ensemble_load_list(m, o.weights, err, sizeof err))) {
+            eo.ens = ens;
+            rc = nr_eval_run(m, &eo, stdout, err, sizeof err);
         }
-        nr_confusion_free(&conf);
-        nr_dataset_free(ds);
     } else {
         nr_dataset *ds = NULL;
         rc = -1;
@@ -507,9 +510,12 @@ int main(int argc, char **argv)
         struct stat st; /* --overlay on a dataset with masks (or a VOC root): the four panels */
         int with_masks = o.overlay && ((stat(masks, &st) == 0 && S_ISDIR(st.st_mode)) ||
                                        (stat(voc, &st) == 0 && S_ISDIR(st.st_mode)));
-        if ((ens = nr_ensemble_load_list(m, o.weights, err, sizeof err)) &&
+        nr_postprocess pp;
+        if ((!o.postprocess || nr_post_load(o.postprocess, g->bind.classes, &pp, err, sizeof err) == 0) &&
+            (ens = nr_ensemble_load_list(m, o.weights, err, sizeof err)) &&
             (ds = nr_dataset_open_split(o.input, voc_split(o.input, o.split), with_masks, err, sizeof err)))
-            rc = nr_predict(m, ens, ds, o.output, o.quiet, o.overlay, o.probabilities, err, sizeof err);
+            rc = nr_predict(m, ens, ds, o.output, o.quiet, o.overlay, o.probabilities, o.postprocess ? &pp : NULL, err,
+                            sizeof err);
         nr_dataset_free(ds);
     }
     if (rc != 0 && err[0])

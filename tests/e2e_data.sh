@@ -33,7 +33,7 @@ model rgb 3 "option mean = [0.3, 0.3, 0.7]" "option std = [0.2, 0.2, 0.2]"
 model resize 1 "option size = resize"
 
 # labelled pixels of eval --json (the confusion matrix's sum)
-labelled() { grep -o '"confusion":.*' "$1" | tr -c '0-9\n' ' ' | awk '{for(i=1;i<=NF;i++)s+=$i} END{print s+0}'; }
+labelled() { grep -o '"confusion":\[[][0-9,]*' "$1" | tr -c '0-9\n' ' ' | awk '{for(i=1;i<=NF;i++)s+=$i} END{print s+0}'; }
 
 # --- images/ + masks/: odd sizes, PNG and JPEG mixed, a JPEG named .png ---
 "$FIX" make "$WORK/src" "$WORK/odd" --sizes 37x53,64x64,20x29,50x41 || fail "fixture odd"

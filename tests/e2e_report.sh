@@ -2,7 +2,9 @@
 # e2e_report.sh — the report of a short real training run: train writes
 # report.html (and run.json), its embedded figures equal `netrun eval
 # --json`'s for best.safetensors, the page is self-contained, netrun report
-# rebuilds it with --data, predict --overlay writes overlays of the right size
+# rebuilds it with --data (and then shows the per-class HD95/NSD, the per-image
+# Dice, the reliability diagram and the post-processing and temperature eval
+# chose), predict --overlay writes overlays of the right size
 # whose image panel is the input, netc --emit svg draws through Graphviz; then
 # headless Chromium renders the page without console errors and the
 # screenshot is not blank.  Without chromium the rest still runs and the test
@@ -43,8 +45,10 @@ assert m, "no netrun-report block"
 rep = json.loads(m.group(1))
 best = rep["best"]
 assert best is not None, "no best figures"
-assert set(best) == set(ev), "keys differ: %s vs %s" % (sorted(best), sorted(ev))
-for k in ev:
+# train's page shows the pooled figures of metrics.jsonl, netrun report's all of eval --json's
+want = set(ev) if "per_image" in best else {k for k in ev if k in best}
+assert set(best) == want and "iou" in best, "keys differ: %s vs %s" % (sorted(best), sorted(want))
+for k in best:
     assert best[k] == ev[k], "%s: report %r, eval %r" % (k, best[k], ev[k])
 # the curves are log.csv's rows
 rows = [l.split(",") for l in open(run + "/log.csv").read().split("\n")[1:] if l]
@@ -72,8 +76,8 @@ sides = [g["side"] for g in rep["gallery"]]
 assert sides[0] == "best" and sides == sorted(sides), sides
 scores = [g["miou_foreground"] for g in rep["gallery"] if g["side"] == "best"]
 assert scores == sorted(scores, reverse=True), scores
-for needle in ("Loss (epoch means)", "IoU per class", "Confusion matrix", "Class weights", "Collapse warnings",
-               "Validation images"):
+for needle in ("Loss (epoch means)", "IoU per class", "Per image and boundaries", "Confusion matrix", "Class weights",
+               "Collapse warnings", "Validation images"):
     assert needle in html, needle
 print("best epoch %d, %d overlays, fg mIoU %s" % (rep["best_epoch"], len(imgs), best["miou_foreground"]))
 PY
@@ -81,10 +85,26 @@ PY
 }
 check_page "$R/report.html" "$WORK/eval.json" "train's report: figures equal eval --json's, self-contained, gallery"
 
+# the post-processing and temperature eval chooses for the run, which the page shows (under QUICK
+# e2e_metrics.sh runs the choice; here the page says there is none)
+if [ "$QUICK" != 1 ]; then
+    "$NETRUN" eval "$WORK/u.netg" --weights "$R/best.safetensors" --data "$V" --choose-postprocessing \
+        --fit-temperature >/dev/null || fail "eval --choose-postprocessing --fit-temperature"
+fi
 expect 0 "$WORK/again.html" "netrun report --data -o" -- \
     "$NETRUN" report "$R" --data "$V" -o "$WORK/again.html"
 check_page "$WORK/again.html" "$WORK/eval.json" "netrun report --data: best.safetensors evaluated now"
 grep -q 'evaluated on <code>' "$WORK/again.html" && ok "the page says where it evaluated" || fail "no 'evaluated on'"
+# the per-image figures: the class table, the strip of per-image Dice, the reliability diagram, the choices
+n_dots=$(grep -c '<circle class="img"' "$WORK/again.html")
+if [ "$QUICK" = 1 ]; then choices='writes them into the run folder'; else choices='Temperature [0-9.]*: NLL'; fi
+if grep -q '<table class="boundary">' "$WORK/again.html" && grep -q '<title>Reliability diagram</title>' "$WORK/again.html" &&
+    grep -q '<title>Foreground Dice per image</title>' "$WORK/again.html" && grep -q "$choices" "$WORK/again.html" &&
+    { [ "$QUICK" = 1 ] || grep -q 'Keep only the largest component' "$WORK/again.html"; } && [ "$n_dots" -ge 1 ]; then
+    ok "the page shows HD95/NSD per class, $n_dots images' Dice, the reliability diagram and the choices"
+else
+    fail "the per-image sections are missing from the page ($n_dots dots)"
+fi
 expect 0 "$R/report.html" "netrun report with run.json's graph and val" -- "$NETRUN" report "$R"
 expect 1 "not a folder" "report of a missing folder is an error" -- "$NETRUN" report "$WORK/nowhere"
 # a run.json whose graph no longer fits the checkpoint: the page of the files, and why not more
@@ -178,6 +198,12 @@ if grep -E 'CONSOLE|Uncaught|Failed to load|ERR_FILE_NOT_FOUND|net::ERR' "$WORK/
     fail "the page logged errors: $(grep -E 'CONSOLE|Uncaught|Failed to load|net::ERR' "$WORK/shot.png.log" | head -3)"
 else
     ok "chromium loads the page without console or load errors"
+fi
+shot "$WORK/again.html" "$WORK/pp.png" || fail "chromium: $(tail -3 "$WORK/pp.png.log")"
+if [ -s "$WORK/pp.png" ] && ! grep -E 'CONSOLE|Uncaught|Failed to load|net::ERR' "$WORK/pp.png.log" >/dev/null; then
+    ok "chromium loads the page with the per-image sections without errors"
+else
+    fail "the per-image page in chromium: $(grep -E 'CONSOLE|Uncaught|Failed to load|net::ERR' "$WORK/pp.png.log" | head -3)"
 fi
 if out=$($PY - "$WORK/shot.png" <<'PY'
 import sys

@@ -4,7 +4,8 @@
  * recall worked out by hand, the means over the foreground classes present,
  * pixel accuracy, classes absent from truth and prediction (NAN, "absent",
  * left out of every mean), the empty matrix, the checkpoint scores, the
- * collapse warning, the JSON and table output, and the argmax over classes.
+ * collapse warning, the JSON and table output, the argmax over classes, and
+ * per_image.c's figures of each image and their nnU-Net summaries.
  * Prints "ok - name" / "FAIL - name: detail"; exits nonzero on failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "per_image.h"
 #include "check.h"
 
 static int near(double a, double b) { return fabs(a - b) <= 1e-12; }
@@ -260,6 +262,43 @@ static void test_argmax(void)
     free(probs);
 }
 
+/* Per-image figures (per_image.h) of two 3-class images of 2 x 3 pixels:
+ *   image 0: truth 0 0 1 / 0 1 1,  prediction 0 1 1 / 0 0 2   (class 2 hallucinated)
+ *   image 1: truth 0 0 0 / 0 2 255, prediction 0 0 0 / 0 0 2  (class 2 missed, the 255 not counted;
+ *            class 1 absent from both: NAN)
+ * Class 1 in image 0: 3 true pixels, 2 predicted, 1 shared: Dice 2/5, IoU
+ * 1/4; in image 1 undefined, so its mean is 2/5; class 2's: 0 and 0. */
+static void test_per_image(void)
+{
+    const int32_t t0[6] = {0, 0, 1, 0, 1, 1}, t1[6] = {0, 0, 0, 0, 2, 255};
+    const uint8_t p0[6] = {0, 1, 1, 0, 0, 2}, p1[6] = {0, 0, 0, 0, 0, 2};
+    nr_per_image pi;
+    nr_per_image_init(&pi, 3, 2, 2.0);
+    nr_per_image_add(&pi, 0, t0, p0, 2, 3, 255);
+    nr_per_image_add(&pi, 1, t1, p1, 2, 3, 255);
+    check(near(nr_per_image_at(&pi, 0, NR_PI_DICE, 1), 0.4) && near(nr_per_image_at(&pi, 0, NR_PI_IOU, 1), 0.25),
+          "per image: Dice and IoU of one class in one image", "%g %g", nr_per_image_at(&pi, 0, NR_PI_DICE, 1),
+          nr_per_image_at(&pi, 0, NR_PI_IOU, 1));
+    check(isnan(nr_per_image_at(&pi, 1, NR_PI_DICE, 1)) && isnan(nr_per_image_at(&pi, 1, NR_PI_HD95, 1)),
+          "per image: a class absent from truth and prediction is undefined", "");
+    int n;
+    double d1 = nr_per_image_mean(&pi, NR_PI_DICE, 1, &n);
+    check(near(d1, 0.4) && n == 1, "per image: the mean leaves out undefined images (nanmean)", "%g over %d", d1, n);
+    check(nr_per_image_at(&pi, 1, NR_PI_PRED, 2) == 0 && nr_per_image_at(&pi, 1, NR_PI_TRUTH, 2) == 1,
+          "per image: a prediction under an ignored label is not counted", "");
+    check(nr_per_image_missed(&pi, 2) == 1 && nr_per_image_hallucinated(&pi, 2) == 1 &&
+              nr_per_image_missed(&pi, 1) == 0 && isnan(nr_per_image_mean(&pi, NR_PI_HD95, 2, NULL)) &&
+              nr_per_image_mean(&pi, NR_PI_NSD, 2, NULL) == 0,
+          "per image: missed and hallucinated counts; HD95 undefined there, NSD 0", "");
+    double fg = nr_per_image_fg_mean(&pi, NR_PI_DICE);
+    check(near(fg, (0.4 + 0) / 2), "per image: foreground mean of the class means", "%g", fg);
+    check(near(nr_per_image_fg_dice(&pi, 0), 0.2) && near(nr_per_image_fg_dice(&pi, 1), 0),
+          "per image: an image's foreground mean Dice", "%g %g", nr_per_image_fg_dice(&pi, 0),
+          nr_per_image_fg_dice(&pi, 1));
+    nr_per_image_free(&pi);
+    nr_per_image_free(&pi); /* freed twice: a no-op */
+}
+
 int main(void)
 {
     test_confusion();
@@ -269,6 +308,7 @@ int main(void)
     test_score();
     test_collapse();
     test_argmax();
+    test_per_image();
     printf("%d passed, %d failed\n", n_checks - n_fail, n_fail);
     return n_fail ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #define NR_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum { NR_JSON_NULL, NR_JSON_BOOL, NR_JSON_NUM, NR_JSON_STR, NR_JSON_ARR, NR_JSON_OBJ };
 
@@ -29,6 +30,15 @@ void nr_json_free(nr_json *j);
  * in *u); and code point u (< 0x110000) as UTF-8 at w, returning the end. */
 int nr_json_hex4(const char *p, size_t n, unsigned *u);
 char *nr_json_utf8(char *w, unsigned u);
+
+/* The length of the UTF-8 sequence at p (1 to 4 bytes, well formed: no
+ * overlong form, surrogate or code point past U+10FFFF), 0 when p starts
+ * none. */
+int nr_json_utf8_len(const unsigned char *p);
+/* s as a JSON string; '<', '>', '&' as \u00XX so that neither "</script>"
+ * nor "<!--" can end or change an HTML script block it is in; bytes that are
+ * not UTF-8 as \ufffd; NULL as null. */
+void nr_json_put_str(FILE *f, const char *s);
 
 /* The member key of an object (NULL when j is no object or lacks it). */
 const nr_json *nr_json_get(const nr_json *j, const char *key);

@@ -20,27 +20,69 @@
 typedef struct {
     nr_confusion *conf;
     int ignore;
+    const nr_eval_more *more; /* or NULL */
+    const nr_window_job *job; /* its probs */
 } eval_ctx;
+
+/* pred, or a copy of it post-processed into *own (freed by the caller):
+ * NULL when out of memory. */
+static const uint8_t *postprocessed(const nr_postprocess *post, const uint8_t *pred, int h, int w, uint8_t **own)
+{
+    *own = NULL;
+    if (!post)
+        return pred;
+    size_t hw = (size_t)h * w;
+    if (!(*own = malloc(hw ? hw : 1)))
+        return NULL;
+    memcpy(*own, pred, hw);
+    return nr_post_apply(post, *own, h, w) == 0 ? *own : NULL;
+}
 
 static int eval_visit(void *ctx, int idx, const float *image, int c, int h, int w, const uint8_t *pred,
                       const int32_t *truth, char *err, size_t errlen)
 {
-    (void)idx, (void)image, (void)c, (void)err, (void)errlen;
+    (void)image, (void)c;
     eval_ctx *e = ctx;
+    const nr_eval_more *x = e->more;
+    uint8_t *own;
+    if (!(pred = postprocessed(x ? x->post : NULL, pred, h, w, &own))) {
+        free(own);
+        return ng_fail(err, errlen, "out of memory");
+    }
     nr_confusion_add(e->conf, truth, pred, (int64_t)h * w, e->ignore); /* at full resolution */
-    return 0;
+    int rc = 0;
+    if (x && x->per_image)
+        rc |= nr_per_image_add(x->per_image, idx, truth, pred, h, w, e->ignore);
+    if (x && x->keep)
+        rc |= nr_post_keep(x->keep, idx, truth, pred, h, w);
+    if (x && x->calib)
+        rc |= nr_calib_add(x->calib, e->job->probs, truth, h, w, e->ignore);
+    free(own);
+    return rc ? ng_fail(err, errlen, "out of memory") : 0;
 }
 
 int nr_evaluate(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss, char *err,
                 size_t errlen)
 {
-    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore};
-    nr_window_job j = {.entry = "eval", .with_masks = 1, .visit = eval_visit, .ctx = &c, .ens = ens};
+    return nr_evaluate_with(m, ens, ds, conf, loss, NULL, err, errlen);
+}
+
+int nr_evaluate_with(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, nr_confusion *conf, double *loss,
+                     const nr_eval_more *more, char *err, size_t errlen)
+{
+    nr_window_job j = {.entry = "eval", .with_masks = 1, .visit = eval_visit, .ens = ens};
+    eval_ctx c = {conf, nr_model_graph(m)->bind.ignore, more, &j};
+    j.ctx = &c;
+    j.want_probs = more && more->calib;
     if (nr_window_run(m, ds, &j, err, errlen) != 0)
         return -1;
     double ln[2] = {j.loss_sum, (double)j.loss_n}; /* every rank's share (dist.h) */
     nr_dist_sum_f64(ln, 2);
     nr_dist_sum_i64(conf->m, conf->k * conf->k);
+    if (more && more->per_image)
+        nr_per_image_gather(more->per_image);
+    if (more && more->calib)
+        nr_calib_gather(more->calib);
     *loss = ln[1] > 0 ? ln[0] / ln[1] : NAN;
     return 0;
 }
@@ -51,6 +93,7 @@ typedef struct {
     int quiet;
     int classes;
     const nr_palette *pal; /* overlays in this palette, or NULL: none */
+    const nr_postprocess *post; /* or NULL */
 } predict_ctx;
 
 /* The name of sample idx's output file: its image's stem + ext (".png"). */
@@ -71,10 +114,10 @@ static int probs_visit(void *ctx, int idx, const float *probs, int k, int h, int
     return nr_npy_write_f32(path, 3, dim, probs, err, errlen);
 }
 
-static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+/* The mask (and overlay) of image idx. */
+static int predict_write(predict_ctx *c, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
                          const int32_t *truth, char *err, size_t errlen)
 {
-    predict_ctx *c = ctx;
     char path[4096], name[1024];
     mask_name(name, sizeof name, c->ds, idx, ".png");
     snprintf(path, sizeof path, "%s/%s", c->out_dir, name);
@@ -90,8 +133,22 @@ static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, 
     return 0;
 }
 
+static int predict_visit(void *ctx, int idx, const float *image, int ch, int h, int w, const uint8_t *pred,
+                         const int32_t *truth, char *err, size_t errlen)
+{
+    predict_ctx *c = ctx;
+    uint8_t *own;
+    if (!(pred = postprocessed(c->post, pred, h, w, &own))) {
+        free(own);
+        return ng_fail(err, errlen, "out of memory");
+    }
+    int rc = predict_write(c, idx, image, ch, h, w, pred, truth, err, errlen);
+    free(own);
+    return rc;
+}
+
 int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const char *out_dir, int quiet, int overlay,
-               int probabilities, char *err, size_t errlen)
+               int probabilities, const nr_postprocess *post, char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/overlays", out_dir);
@@ -104,7 +161,7 @@ int nr_predict(nr_model *m, const nr_ensemble *ens, const nr_dataset *ds, const 
         return -1;
     if (overlay && !masks)
         nr_palette_voc(&pal);
-    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL};
+    predict_ctx c = {ds, out_dir, quiet, nr_model_graph(m)->bind.classes, overlay ? &pal : NULL, post};
     nr_window_job j = {.entry = "infer", .with_masks = masks, .visit = predict_visit, .ctx = &c, .ens = ens,
                        .probabilities = probabilities ? probs_visit : NULL};
     return nr_window_run(m, ds, &j, err, errlen);

@@ -52,15 +52,15 @@ static char *manifest_json(nr_model *m, const nr_export_opts *o, const int64_t *
     const char *isz = nr_option(g, "infer_size");
     int resize = !strcmp(isz, "resize") || (!strcmp(isz, "auto") && nr_option_is(g, "size", "resize"));
     fprintf(f, "{\"format\": 1, \"producer\": \"netrun\", \"netrun_version\": ");
-    rp_jstr(f, o->version);
+    nr_json_put_str(f, o->version);
     fprintf(f, ", \"netg_version\": %d, \"model_file\": ", NG_VERSION);
-    rp_jstr(f, g->source);
+    nr_json_put_str(f, g->source);
     fputs(", \"graph\": ", f);
-    rp_jstr(f, o->graph);
+    nr_json_put_str(f, o->graph);
     fputs(", \"weights\": ", f);
-    rp_jstr(f, o->weights);
+    nr_json_put_str(f, o->weights);
     fputs(",\n \"input\": {\"name\": ", f);
-    rp_jstr(f, im->name);
+    nr_json_put_str(f, im->name);
     fprintf(f, ", \"shape\": [\"N\", %d, %d, %d], \"layout\": \"NCHW\", \"scale\": ", C, im->dim[2], im->dim[3]);
     rp_jnum(f, 1.0 / 255.0);
     fprintf(f, ", \"scale_16bit\": ");
@@ -71,7 +71,7 @@ static char *manifest_json(nr_model *m, const nr_export_opts *o, const int64_t *
     fputs(", \"std\": ", f);
     jnums(f, C, stdv);
     fputs(", \"normalize\": \"(pixel * scale - mean[c]) / std[c]\"},\n \"output\": {\"name\": ", f);
-    rp_jstr(f, g->bind.output_name ? g->bind.output_name : out->name);
+    nr_json_put_str(f, g->bind.output_name ? g->bind.output_name : out->name);
     fprintf(f, ", \"shape\": [\"N\", %d, %d, %d], \"kind\": \"class probabilities, softmax over axis 1\"},\n", K,
             out->dim[2], out->dim[3]);
     fprintf(f, " \"infer_size\": \"%s\",\n \"window\": {\"tile\": [%d, %d], \"overlap\": ", resize ? "resize" : "window",
@@ -86,7 +86,7 @@ static char *manifest_json(nr_model *m, const nr_export_opts *o, const int64_t *
           "\"resize\": \"infer_size resize: the normalized image resized bilinearly (half-pixel centres) to the "
           "tile, the output resized back\"},\n \"tta\": ",
           f);
-    rp_jstr(f, nr_option(g, "tta"));
+    nr_json_put_str(f, nr_option(g, "tta"));
     fputs(", \"tta_rule\": \"flips: the tile, flipped horizontally, vertically and both, each output flipped back, "
           "the four averaged; all (square tiles): also their transposes\",\n \"prior_correction\": {\"tau\": ",
           f);

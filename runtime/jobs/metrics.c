@@ -168,9 +168,9 @@ void nr_metrics_print(FILE *out, const nr_metrics *m)
             m->pixel_acc, m->miou_fg, m->worst_iou_fg, m->miou, m->fw_iou, m->mdice_fg);
 }
 
-static void jnum(FILE *out, double v)
+void nr_metrics_json_num(FILE *out, double v)
 {
-    if (isnan(v))
+    if (!isfinite(v))
         fprintf(out, "null");
     else
         fprintf(out, "%.6g", v);
@@ -180,21 +180,27 @@ static void jnum(FILE *out, double v)
 static void jfield(FILE *out, const char *key, double v)
 {
     fprintf(out, ",\"%s\":", key);
-    jnum(out, v);
+    nr_metrics_json_num(out, v);
 }
 
-static void jarr(FILE *out, const char *key, const double *v, int k)
+void nr_metrics_json_array(FILE *out, const char *key, const double *v, int k)
 {
     fprintf(out, "\"%s\":[", key);
     for (int i = 0; i < k; i++) {
         if (i)
             fputc(',', out);
-        jnum(out, v[i]);
+        nr_metrics_json_num(out, v[i]);
     }
     fprintf(out, "]");
 }
 
 void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss)
+{
+    nr_metrics_json_members(out, m, c, loss);
+    fprintf(out, "}\n");
+}
+
+void nr_metrics_json_members(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss)
 {
     fprintf(out, "{\"classes\":%d", m->k);
     jfield(out, "loss", loss);
@@ -207,13 +213,13 @@ void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c
     jfield(out, "pred_share_class0", m->pred_share0);
     jfield(out, "true_share_class0", m->true_share0);
     fprintf(out, ",");
-    jarr(out, "iou", m->iou, m->k);
+    nr_metrics_json_array(out, "iou", m->iou, m->k);
     fprintf(out, ",");
-    jarr(out, "dice", m->dice, m->k);
+    nr_metrics_json_array(out, "dice", m->dice, m->k);
     fprintf(out, ",");
-    jarr(out, "precision", m->precision, m->k);
+    nr_metrics_json_array(out, "precision", m->precision, m->k);
     fprintf(out, ",");
-    jarr(out, "recall", m->recall, m->k);
+    nr_metrics_json_array(out, "recall", m->recall, m->k);
     fprintf(out, ",\"absent\":[");
     int first = 1;
     for (int i = 0; i < m->k; i++)
@@ -228,7 +234,7 @@ void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c
             fprintf(out, p ? ",%lld" : "%lld", (long long)c->m[(int64_t)t * m->k + p]);
         fprintf(out, "]");
     }
-    fprintf(out, "]}\n");
+    fprintf(out, "]");
 }
 
 int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m)

@@ -42,6 +42,12 @@ void nr_metrics_free(nr_metrics *m);
 void nr_metrics_print(FILE *out, const nr_metrics *m);
 /* One JSON object with every figure and the confusion matrix. */
 void nr_metrics_print_json(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss);
+/* That object's opening brace and members without its closing brace (the
+ * caller adds members: per_image.h) */
+void nr_metrics_json_members(FILE *out, const nr_metrics *m, const nr_confusion *c, double loss);
+/* eval --json's numbers: %.6g, null when not finite; "key":[v[0],...] */
+void nr_metrics_json_num(FILE *out, double v);
+void nr_metrics_json_array(FILE *out, const char *key, const double *v, int k);
 /* Plain-words warning when predictions collapse toward class 0; returns 1
  * when it printed one. */
 int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m);

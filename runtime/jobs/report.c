@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval_run.h"
 #include "layout.h"
 #include "metrics.h"
 #include "train.h"
@@ -216,6 +217,7 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     if (bj) {
         fprintf(f, "<h2>IoU per class (best checkpoint)</h2>\n");
         rp_iou_bars(f, bj, pal);
+        rp_eval_sections(f, bj, pal, r->dir);
         fprintf(f, "<h2>Confusion matrix (best checkpoint)</h2>\n");
         rp_confusion_map(f, bj);
     } else {
@@ -316,16 +318,16 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     /* the figures for programs */
     fprintf(f, "<script type=\"application/json\" id=\"netrun-report\">\n{\"format\":\"netrun-report\",\"version\":1,"
                "\"run\":");
-    rp_jstr(f, r->dir);
+    nr_json_put_str(f, r->dir);
     fprintf(f, ",\"best_metric\":");
-    rp_jstr(f, metric);
+    nr_json_put_str(f, metric);
     fprintf(f, ",\"best_epoch\":");
     if (be)
         fprintf(f, "%d,\"best_step\":%lld", be->epoch, be->step);
     else
         fprintf(f, "null,\"best_step\":null");
     fprintf(f, ",\"evaluated_on\":");
-    rp_jstr(f, r->ev ? r->eval_data : NULL);
+    nr_json_put_str(f, r->ev ? r->eval_data : NULL);
     fprintf(f, ",\n\"best\":");
     rp_jvalue(f, r->ev ? r->ev : be ? be->v : NULL);
     fprintf(f, ",\n\"epochs\":[");
@@ -350,7 +352,7 @@ static void page(FILE *f, const run *r, const shot *shots, int n_shots, int live
     fprintf(f, "],\n\"gallery\":[");
     for (int i = 0; i < n_shots; i++) {
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        rp_jstr(f, shots[i].name);
+        nr_json_put_str(f, shots[i].name);
         fprintf(f, ",\"side\":\"%s\",\"miou_foreground\":", shots[i].worst ? "worst" : "best");
         rp_jnum(f, shots[i].score);
         fprintf(f, ",\"pixel_accuracy\":");
@@ -399,29 +401,17 @@ int nr_report_make(const char *run_dir, const nr_report_opts *o, char *err, size
         if (nr_dataset_count(ds) > 0)
             nr_palette_from_mask(nr_dataset_mask_path(ds, 0), &pal, NULL, err, errlen); /* VOC when unreadable */
         if (o->evaluate && ng_graph_entry(g, "eval")) {
-            nr_confusion conf = {0};
-            double loss;
-            nr_metrics mt;
-            if (nr_confusion_init(&conf, g->bind.classes) != 0) {
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
-            if (nr_evaluate(m, NULL, ds, &conf, &loss, err, errlen) != 0) {
-                nr_confusion_free(&conf);
-                goto done;
-            }
-            if (nr_metrics_compute(&conf, &mt) != 0) {
-                nr_confusion_free(&conf);
-                ng_fail(err, errlen, "out of memory");
-                goto done;
-            }
+            /* the figures of netrun eval --json, as it prints them */
+            nr_eval_opts eo = {.data = data, .split = split, .json = 1};
             FILE *f = open_memstream(&r.eval, &len);
-            if (f) {
-                nr_metrics_print_json(f, &mt, &conf, loss);
-                fclose(f);
+            if (!f) {
+                ng_fail(err, errlen, "out of memory");
+                goto done;
             }
-            nr_metrics_free(&mt);
-            nr_confusion_free(&conf);
+            int erc = nr_eval_run(m, &eo, f, err, errlen);
+            fclose(f);
+            if (erc != 0)
+                goto done;
             char why[200];
             if (!r.eval || !(r.ev = nr_json_parse(r.eval, strlen(r.eval), why, sizeof why))) {
                 ng_fail(err, errlen, "out of memory");

@@ -1,7 +1,8 @@
 /* report_int.h — netrun report's internals, shared by its files: report.c
  * (the page, its text writers and nr_report_make), report_run.c (the run
  * folder's files: run.json, log.csv, metrics.jsonl), report_gallery.c (the
- * best and worst validation images) and report_svg.c (the charts).  Private
+ * best and worst validation images), report_svg.c (the charts) and
+ * report_eval.c (the per-image, boundary and calibration figures).  Private
  * to them; report.h is the API. */
 #ifndef NR_REPORT_INT_H
 #define NR_REPORT_INT_H
@@ -22,13 +23,10 @@
  * both escapes, so the page and its JSON stay valid whatever a name holds. */
 /* s with & < > " ' escaped for HTML text and attribute values */
 void rp_esc(FILE *f, const char *s);
-/* a JSON string; '<' as \u003c so that neither "</script>" nor "<!--" can
- * end or change the <script> block it is in; NULL as null */
-void rp_jstr(FILE *f, const char *s);
 /* a JSON number (%.17g), null when not finite */
 void rp_jnum(FILE *f, double v);
 /* the tree j as JSON, written anew (never its source text): strings by
- * rp_jstr, numbers at the shortest precision that reads back the same;
+ * nr_json_put_str, numbers at the shortest precision that reads back the same;
  * NULL as null */
 void rp_jvalue(FILE *f, const nr_json *j);
 /* a figure for people: 4 decimals, "-" when undefined */
@@ -120,5 +118,13 @@ void rp_iou_bars(FILE *f, const nr_json *v, const nr_palette *pal);
 /* The confusion matrix of v, each row (truth) divided by its sum, coloured
  * on a log scale from 1e-4 (and below) to 1; zero cells stay white. */
 void rp_confusion_map(FILE *f, const nr_json *v);
+
+/* ---- eval --json's per-image figures (report_eval.c) -------------------------- */
+
+/* The section on what v (an eval --json object) has beyond the pooled
+ * figures: per class HD95, NSD, boundary IoU and per-image Dice, the
+ * per-image foreground Dice (strip and box), the reliability diagram; and
+ * the post-processing and temperature of run_dir's files. */
+void rp_eval_sections(FILE *f, const nr_json *v, const nr_palette *pal, const char *run_dir);
 
 #endif

@@ -27,19 +27,19 @@ int nr_report_write_run_info(const char *run_dir, const nr_run_info *ri, char *e
     if (!f)
         return ng_fail(err, errlen, "out of memory");
     fprintf(f, "{\"format\":\"netrun-run\",\"version\":1,\"graph\":");
-    rp_jstr(f, ri->graph && realpath(ri->graph, abs) ? abs : ri->graph);
+    nr_json_put_str(f, ri->graph && realpath(ri->graph, abs) ? abs : ri->graph);
     fprintf(f, ",\"source\":");
-    rp_jstr(f, ri->source);
+    nr_json_put_str(f, ri->source);
     fprintf(f, ",\"data\":");
-    rp_jstr(f, ri->data && realpath(ri->data, abs) ? abs : ri->data);
+    nr_json_put_str(f, ri->data && realpath(ri->data, abs) ? abs : ri->data);
     fprintf(f, ",\"val\":");
-    rp_jstr(f, ri->val && realpath(ri->val, abs) ? abs : ri->val);
+    nr_json_put_str(f, ri->val && realpath(ri->val, abs) ? abs : ri->val);
     fprintf(f, ",\"val_split\":");
-    rp_jstr(f, ri->val_split);
+    nr_json_put_str(f, ri->val_split);
     fprintf(f, ",\"classes\":%d,\"ignore\":%d,\"batch\":%d,\"steps_per_epoch\":%d,\"total_steps\":%lld,"
                "\"best_metric\":", ri->classes, ri->ignore, ri->batch, ri->steps_per_epoch,
             (long long)ri->total_steps);
-    rp_jstr(f, ri->best_metric);
+    nr_json_put_str(f, ri->best_metric);
     fprintf(f, ",\"class_pixels\":");
     if (ri->class_pixels) {
         for (int c = 0; c < ri->classes; c++)
@@ -59,7 +59,7 @@ int nr_report_write_run_info(const char *run_dir, const nr_run_info *ri, char *e
         fputs("null", f);
     }
     fprintf(f, ",\"weight_scheme\":");
-    rp_jstr(f, ri->weight_scheme);
+    nr_json_put_str(f, ri->weight_scheme);
     fprintf(f, ",\"weight_clip\":");
     if (ri->clip_hi > 0)
         fprintf(f, "[%.9g,%.9g]", ri->clip_lo, ri->clip_hi);

@@ -1,4 +1,4 @@
-/* report_text.c — the report's text output: HTML and JSON escapes, numbers
+/* report_text.c — the report's text output: HTML escapes, numbers
  * as the page and its JSON show them, colours as HTML (report_int.h). */
 #include "report_int.h"
 
@@ -6,27 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The length of the UTF-8 sequence at p (1 to 4 bytes, well formed: no
- * overlong form, surrogate or code point past U+10FFFF), 0 when p starts
- * none. */
-static int utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) || (p[0] == 0xF0 && p[1] < 0x90) ||
-        (p[0] == 0xF4 && p[1] >= 0x90))
-        return 0;
-    return n;
-}
-
 void rp_esc(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; p && *p;) {
-        int n = utf8_len(p);
+        int n = nr_json_utf8_len(p);
         switch (n ? *p : 0) {
         case 0: fputs("\xEF\xBF\xBD", f); break; /* U+FFFD for a byte that is not UTF-8 */
         case '&': fputs("&amp;", f); break;
@@ -38,28 +21,6 @@ void rp_esc(FILE *f, const char *s)
         }
         p += n ? n : 1;
     }
-}
-
-void rp_jstr(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8_len(p);
-        if (!n)
-            fputs("\\ufffd", f);
-        else if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
-            fprintf(f, "\\u%04x", *p);
-        else
-            fwrite(p, 1, (size_t)n, f);
-        p += n ? n : 1;
-    }
-    fputc('"', f);
 }
 
 void rp_jvalue(FILE *f, const nr_json *j)
@@ -77,7 +38,7 @@ void rp_jvalue(FILE *f, const nr_json *j)
         }
         fputs(isfinite(j->num) ? buf : "null", f);
     } else if (j->type == NR_JSON_STR) {
-        rp_jstr(f, j->str);
+        nr_json_put_str(f, j->str);
     } else {
         int obj = j->type == NR_JSON_OBJ;
         fputc(obj ? '{' : '[', f);
@@ -85,7 +46,7 @@ void rp_jvalue(FILE *f, const nr_json *j)
             if (i)
                 fputc(',', f);
             if (obj) {
-                rp_jstr(f, j->items[i]->key);
+                nr_json_put_str(f, j->items[i]->key);
                 fputc(':', f);
             }
             rp_jvalue(f, j->items[i]);

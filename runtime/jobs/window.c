@@ -57,17 +57,26 @@ void nr_window_gaussian(int h, int w, double sigma_scale, float *out)
     }
 }
 
-void nr_window_normalize(float *probs, int k, size_t hw, const float *pw)
+int nr_window_normalize(float *probs, int k, size_t hw, const float *pw)
 {
-    for (size_t p = 0; p < hw; p++) {
-        double sum = 0;
-        for (int c = 0; c < k; c++)
-            sum += (double)probs[(size_t)c * hw + p] * (pw ? pw[c] : 1.0f);
-        for (int c = 0; c < k; c++) {
-            float *v = &probs[(size_t)c * hw + p];
-            *v = sum > 0 ? (float)((double)(*v * (pw ? pw[c] : 1.0f)) / sum) : 0.0f;
-        }
+    float *inv = malloc(sizeof *inv * (hw ? hw : 1)); /* 1 / each pixel's sum */
+    if (!inv)
+        return -1;
+    memset(inv, 0, sizeof *inv * hw);
+    for (int c = 0; c < k; c++) { /* plane by plane: contiguous */
+        float *v = probs + (size_t)c * hw, w = pw ? pw[c] : 1.0f;
+        for (size_t p = 0; p < hw; p++)
+            inv[p] += v[p] * w;
     }
+    for (size_t p = 0; p < hw; p++)
+        inv[p] = inv[p] > 0 ? 1.0f / inv[p] : 0;
+    for (int c = 0; c < k; c++) {
+        float *v = probs + (size_t)c * hw, w = pw ? pw[c] : 1.0f;
+        for (size_t p = 0; p < hw; p++)
+            v[p] = v[p] * w * inv[p];
+    }
+    free(inv);
+    return 0;
 }
 
 /* ---- the loader thread: images decoded one ahead ------------------------ */
@@ -310,14 +319,18 @@ static int finish_ready(runner *r, char *err, size_t errlen)
             }
             pred[p] = (uint8_t)best;
         }
-        if (r->j->probabilities) /* the numbers the argmax compared, normalized per pixel */
-            nr_window_normalize(probs, r->K, hw, r->pw);
+        if ((r->j->probabilities || r->j->want_probs) && nr_window_normalize(probs, r->K, hw, r->pw) != 0) {
+            free(full), free(pred);
+            return ng_fail(err, errlen, "out of memory");
+        }
+        r->j->probs = r->j->want_probs ? probs : NULL; /* the numbers the argmax compared, normalized */
         int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
                              : 0;
         if (rc == 0 && r->j->probabilities)
             rc = r->j->probabilities(r->j->ctx, s->idx, probs, r->K, s->h, s->w, err, errlen);
         free(full);
         free(pred);
+        r->j->probs = NULL;
         r->head = s->next;
         if (!r->head)
             r->tail = NULL;

@@ -70,6 +70,10 @@ typedef struct {
     int all;                /* every image, not this rank's share (dist.h): for
                                what rank 0 alone does (the report's gallery) */
     nr_window_probs probabilities; /* or NULL: not wanted */
+    int want_probs;         /* set probs for each visit: */
+    const float *probs;     /* during a visit, the image's probabilities (K,h,w), what
+                               nr_window_probs gets (prior correction applied, summing
+                               to 1 per pixel) */
     const nr_ensemble *ens; /* the members to average (their outputs' mean), or NULL: the model's weights */
     nr_window_load load;    /* with ds NULL: n_images images from load(load_ctx, ...) */
     void *load_ctx;
@@ -93,8 +97,9 @@ double nr_window_prior(const int64_t *counts, int classes, int k);
 
 /* probs (K, hw): the summed tile outputs of each pixel, each class times
  * pw[k] (prior^-tau; pw NULL: 1), divided by their sum over the classes, in
- * place: the probabilities of window.h (0 where all are 0). */
-void nr_window_normalize(float *probs, int k, size_t hw, const float *pw);
+ * place: the probabilities of window.h (0 where all are 0).  0, or -1 out
+ * of memory. */
+int nr_window_normalize(float *probs, int k, size_t hw, const float *pw);
 
 /* The Gaussian importance map (h,w) of window.h, maximum 1. */
 void nr_window_gaussian(int h, int w, double sigma_scale, float *out);

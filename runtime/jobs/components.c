@@ -1,0 +1,71 @@
+/* components.c — connected components (components.h): a first raster pass
+ * gives each pixel the smallest provisional label of its set neighbours
+ * above and to the left (8-connected) and unites the others with it; a
+ * second pass replaces each label by its root's final number. */
+#include "components.h"
+
+#include <stdlib.h>
+
+static int32_t root(int32_t *parent, int32_t a)
+{
+    while (parent[a] != a)
+        a = parent[a] = parent[parent[a]]; /* path halving */
+    return a;
+}
+
+static int32_t unite(int32_t *parent, int32_t a, int32_t b)
+{
+    a = root(parent, a), b = root(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
+    return a < b ? a : b;
+}
+
+int nr_cc_label(const uint8_t *m, int h, int w, int32_t *lab, int64_t *size)
+{
+    /* provisional labels: at most one per pixel with no set neighbour
+     * before it, i.e. at most ceil(h/2) * ceil(w/2) */
+    size_t cap = (size_t)nr_cc_max(h, w) + 1;
+    int32_t *parent = malloc(sizeof *parent * cap), *final = malloc(sizeof *final * cap);
+    if (!parent || !final) {
+        free(parent);
+        free(final);
+        return -1;
+    }
+    int32_t next = 1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            if (!m[i]) {
+                lab[i] = 0;
+                continue;
+            }
+            /* the neighbours already seen: W, NW, N, NE */
+            int32_t nb[4] = {x > 0 ? lab[i - 1] : 0, y > 0 && x > 0 ? lab[i - w - 1] : 0, y > 0 ? lab[i - w] : 0,
+                             y > 0 && x < w - 1 ? lab[i - w + 1] : 0};
+            int32_t l = 0;
+            for (int k = 0; k < 4; k++)
+                if (nb[k])
+                    l = l ? unite(parent, l, nb[k]) : nb[k];
+            if (!l) {
+                l = next++;
+                parent[l] = l;
+            }
+            lab[i] = l;
+        }
+    int32_t n = 0;
+    for (int32_t l = 1; l < next; l++) /* roots in order of first appearance: a root is its set's smallest label */
+        final[l] = root(parent, l) == l ? ++n : 0;
+    for (int32_t i = 0; i <= n; i++)
+        size[i] = 0;
+    for (size_t i = 0; i < (size_t)h * w; i++)
+        if (lab[i]) {
+            lab[i] = final[root(parent, lab[i])];
+            size[lab[i]]++;
+        }
+    free(parent);
+    free(final);
+    return n;
+}
