@@ -44,7 +44,7 @@ static void usage(FILE *out)
             "          [--postprocess FILE]\n"
             "          (several checkpoints of the graph: an ensemble, their probabilities averaged)\n"
             "          [--probabilities] (also OUTPUT/NAME.npy: float32 K x H x W, what the mask is argmax of)\n"
-            "  export  GRAPH.netg --weights CKPT -o MODEL.onnx\n"
+            "  export  GRAPH.netg --weights CKPT -o MODEL.onnx [--postprocess FILE] [--temperature FILE]\n"
             "          the infer entry as ONNX (opset 17) with a manifest of netrun predict's pre- and\n"
             "          post-processing (metadata 'netrun')\n"
             "  report  RUNDIR [--data VAL_DIR] [--graph GRAPH.netg] [-o FILE]\n"
@@ -463,8 +463,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "info")) {
         info(g);
     } else if (!strcmp(cmd, "export")) {
-        nr_export_opts x = {path, o.weights, o.report_out /* -o */, NETRUN_VERSION};
-        if ((rc = nr_export_onnx(m, &x, err, sizeof err)) == 0 && !o.quiet)
+        nr_postprocess pp;
+        nr_export_opts x = {path, o.weights, o.report_out /* -o */, NETRUN_VERSION, o.postprocess ? &pp : NULL, 0};
+        rc = -1;
+        if ((!o.postprocess || nr_post_load(o.postprocess, g->bind.classes, &pp, err, sizeof err) == 0) &&
+            (!o.temperature || nr_calib_load(o.temperature, &x.temperature, err, sizeof err) == 0) &&
+            (rc = nr_export_onnx(m, &x, err, sizeof err)) == 0 && !o.quiet)
             printf("%s\n", o.report_out);
     } else if (!strcmp(cmd, "bench")) {
         nr_bench_opts b = {o.entry ? o.entry : "train", o.steps ? (int)(o.steps < 100000 ? o.steps : 100000) : 10,

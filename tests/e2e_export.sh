@@ -112,6 +112,24 @@ if [ "$ORT" = 1 ]; then
     done
 fi
 
+# the run folder's choices (eval --choose-postprocessing, --fit-temperature) in the manifest
+printf '%s\n' '{"kind":"netrun postprocessing","classes":3,"connectivity":8,"keep_largest":[2],' \
+    '"remove_smaller_than":[{"class":1,"pixels":4}]}' > "$WORK/post.json"
+printf '%s\n' '{"kind":"netrun temperature","temperature":0.5}' > "$WORK/temp.json"
+"$NETRUN" export "$WORK/unet.netg" --weights "$WORK/run_unet/last.safetensors" -o "$WORK/chosen.onnx" \
+    --postprocess "$WORK/post.json" --temperature "$WORK/temp.json" --quiet &&
+    $PY "$CHECK" check "$WORK/chosen.onnx" > /dev/null &&
+    $PY -c 'import json, sys; m = json.load(open(sys.argv[1]))
+assert m["postprocessing"]["keep_largest"] == [2], m["postprocessing"]
+assert m["postprocessing"]["remove_smaller_than"] == [{"class": 1, "pixels": 4}], m["postprocessing"]
+assert m["temperature"]["value"] == 0.5, m["temperature"]' "$WORK/chosen.onnx.json" &&
+    ok "export --postprocess, --temperature: the manifest carries both" ||
+    fail "export --postprocess, --temperature: the manifest lacks them"
+sed 's/"classes":3/"classes":5/' "$WORK/post.json" > "$WORK/post5.json"
+expect 1 "post5.json" "a post-processing file for another class count is refused" -- \
+    "$NETRUN" export "$WORK/unet.netg" --weights "$WORK/run_unet/last.safetensors" -o "$WORK/keep.onnx" \
+    --postprocess "$WORK/post5.json"
+
 # bad input: nothing written, the file there before untouched
 echo "old" > "$WORK/keep.onnx"
 "$NETC" "$SOURCE_ROOT/tests/export/no_onnx_form.net" -o "$WORK/nf.netg" &&

@@ -108,11 +108,26 @@ static char *manifest_json(nr_model *m, const nr_export_opts *o, const int64_t *
     nr_palette_voc(&pal);
     for (int k = 0; k < K; k++)
         fprintf(f, "%s[%d, %d, %d]", k ? ", " : "", pal.rgb[k][0], pal.rgb[k][1], pal.rgb[k][2]);
-    /* postprocessing and temperature: filled from the run folder
-     * (postprocessing.json, the fitted temperature) when netrun has them */
-    fputs("],\n \"mask\": \"argmax over k of the probabilities, as 8-bit palette PNG values\",\n"
-          " \"postprocessing\": null,\n \"temperature\": null}\n",
-          f);
+    fputs("],\n \"mask\": \"argmax over k of the probabilities, as 8-bit palette PNG values\"", f);
+    /* export --postprocess FILE, --temperature FILE: what eval --choose-postprocessing and
+     * --fit-temperature wrote to the run folder (postprocess.h, calibration.h) */
+    if (o->post) {
+        nr_post_print_json(f, o->post); /* ,"postprocessing":{...} */
+        fputs(",\n \"postprocessing_rule\": \"classes in ascending order, on the argmax mask: for a class in "
+              "keep_largest only its largest 8-connected component stays (the first in row-major order of "
+              "its first pixel among equals), otherwise its 8-connected components of fewer pixels than "
+              "remove_smaller_than's become class 0\"", f);
+    } else {
+        fputs(",\n \"postprocessing\": null", f);
+    }
+    if (o->temperature > 0) {
+        fputs(",\n \"temperature\": {\"value\": ", f);
+        rp_jnum(f, o->temperature);
+        fputs(", \"rule\": \"q[k] = p[k]^(1/T) / sum over j of p[j]^(1/T); the mask does not change\"}", f);
+    } else {
+        fputs(",\n \"temperature\": null", f);
+    }
+    fputs("}\n", f);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

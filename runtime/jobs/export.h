@@ -9,12 +9,15 @@
 #include <stddef.h>
 
 #include "exec.h"
+#include "postprocess.h"
 
 typedef struct {
     const char *graph;    /* the .netg path, for the manifest */
     const char *weights;  /* the checkpoint (safetensors) */
     const char *out;      /* MODEL.onnx */
     const char *version;  /* netrun's version */
+    const nr_postprocess *post; /* the post-processing netrun applies to the mask (postprocess.h), or NULL */
+    double temperature;   /* the fitted temperature (calibration.h), or 0: none */
 } nr_export_opts;
 
 /* Load o->weights into m (every parameter, by name and shape: a checkpoint
