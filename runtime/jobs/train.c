@@ -480,14 +480,21 @@ agree:
         nr_model_read(m, "train", g->bind.loss, &loss, sizeof loss);
         /* over ranks: the mean of their losses (the global batch's, when the
          * loss sums over ranks), and a signal any of them caught */
-        double agreed[2] = {loss, stop_signal};
+        char why[1024]; /* and the parameters, every step: the loss can stay finite over NaN weights */
+        int nonfinite = nr_ckpt_check_finite(m, 0, "", why, sizeof why) != 0;
+        double agreed[3] = {loss, stop_signal, nonfinite};
         nr_dist_sum_f64(agreed, 1);
-        nr_dist_max_f64(agreed + 1, 1);
+        nr_dist_max_f64(agreed + 1, 2);
         loss = (float)(agreed[0] / nr_dist_size());
         int stop = (int)agreed[1];
         if (!isfinite(loss)) {
             ng_fail(err, errlen, "the loss became %f at step %lld; try a lower learning rate or clip "
                  "(checkpoints keep the last good epoch)", loss, (long long)s + 1);
+            goto done;
+        }
+        if (agreed[2] > 0) {
+            ng_fail(err, errlen, "the weights became non-finite at step %lld: %s; try a lower learning rate or "
+                 "clip (checkpoints keep the last good epoch)", (long long)s + 1, nonfinite ? why : "on another rank");
             goto done;
         }
         rs.epoch_loss += loss;
