@@ -3,7 +3,7 @@
 # (issue 24): weights that become NaN or infinite while the loss stays finite
 # stop training at the step, naming the tensor, with the last good checkpoint
 # kept; a checkpoint holding a NaN is never written, nor read by --init,
-# --resume or --weights.
+# --resume or --weights; a -D value beyond f32 is a clear error of netc.
 . "$(dirname "$0")/e2e_lib.sh"
 D=$WORK/train
 "$GEN_DATA" --out "$D" --count 8 --size 16 --classes 4 --seed 1 >/dev/null
@@ -45,5 +45,11 @@ expect 1 "$msg" "eval --weights refuses a NaN checkpoint" -- \
     "$NETRUN" eval "$WORK/u.netg" --weights "$WORK/nan.safetensors" --data "$D"
 expect 1 "$msg" "predict --weights refuses a NaN checkpoint" -- \
     "$NETRUN" predict "$WORK/u.netg" --weights "$WORK/nan.safetensors" --input "$D/images" --output "$WORK/pred"
+
+# --- numbers netc cannot represent ----------------------------------------
+# 1e39 is finite as a double, infinite as f32: netc 0.2 aborted (SIGABRT)
+# with an internal error (tests/errors/number_f32_range.net: the literal)
+expect 1 "unet.net:28:1: error: -D LR=1e39: out of range (f32 holds at most 3.40282e+38)" "netc -D LR=1e39 is a clear error" -- \
+    "$NETC" "$SOURCE_ROOT/models/unet.net" "${SMALL[@]}" -D LR=1e39 -o "$WORK/inf.netg"
 
 finish
