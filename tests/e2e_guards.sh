@@ -3,9 +3,13 @@
 # (issue 24): weights that become NaN or infinite while the loss stays finite
 # stop training at the step, naming the tensor, with the last good checkpoint
 # kept; a checkpoint holding a NaN is never written, nor read by --init,
-# --resume or --weights; a -D value beyond f32 is a clear error of netc.
+# --resume or --weights; a mask of another size than its image is found
+# when the dataset is opened; a training set without labelled pixels is
+# refused, a validation set without them warned about; a -D value beyond f32
+# is a clear error of netc.  Needs DATA_FIXTURE (tests/data_fixture.c).
 . "$(dirname "$0")/e2e_lib.sh"
 D=$WORK/train
+FIX=$DATA_FIXTURE
 "$GEN_DATA" --out "$D" --count 8 --size 16 --classes 4 --seed 1 >/dev/null
 SMALL=(-D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=4 -D CLASSES=4)
 "$NETC" "$SOURCE_ROOT/models/unet.net" "${SMALL[@]}" -o "$WORK/u.netg" || fail "compile"
@@ -45,6 +49,51 @@ expect 1 "$msg" "eval --weights refuses a NaN checkpoint" -- \
     "$NETRUN" eval "$WORK/u.netg" --weights "$WORK/nan.safetensors" --data "$D"
 expect 1 "$msg" "predict --weights refuses a NaN checkpoint" -- \
     "$NETRUN" predict "$WORK/u.netg" --weights "$WORK/nan.safetensors" --input "$D/images" --output "$WORK/pred"
+
+# --- data errors found when the data is opened ----------------------------
+# a mask of another size than its image: found from the headers before the
+# first step (netrun 0.2 found a validation mask only after the first epoch)
+"$GEN_DATA" --out "$WORK/val" --count 4 --size 16 --classes 4 --seed 2 >/dev/null
+"$GEN_DATA" --out "$WORK/v24" --count 4 --size 24 --classes 4 --seed 2 >/dev/null
+"$FIX" make "$WORK/val" "$WORK/valj" --jpeg || fail "fixture jpeg"
+cp "$WORK/v24/masks/img_0002.png" "$WORK/val/masks/"
+out=$("$NETRUN" train "$WORK/u.netg" --data "$D" --val "$WORK/val" --epochs 1 --out "$WORK/sizes" 2>&1)
+status=$?
+if [ "$status" = 1 ] && grep -qF "$WORK/val/masks/img_0002.png: 24x24, but its image $WORK/val/images/img_0002.png is 16x16" <<<"$out" &&
+    ! grep -q "^training " <<<"$out"; then
+    ok "a mask of another size than its image is an error before training starts, naming both"
+else
+    fail "mask size: exit $status: $(tail -3 <<<"$out")"
+fi
+cp "$WORK/v24/masks/img_0003.png" "$WORK/valj/masks/"
+expect 1 "$WORK/valj/masks/img_0003.png: 24x24, but its image $WORK/valj/images/img_0003.jpg is 16x16" \
+    "... and with a JPEG image (its SOF header)" -- \
+    "$NETRUN" eval "$WORK/u.netg" --weights "$WORK/good/last.safetensors" --data "$WORK/valj"
+
+# masks without a labelled pixel (all 255, the ignore label): netrun 0.2
+# trained with loss 0 and NaN metrics and wrote a "best" checkpoint
+unlabel() { # unlabel DIR: every mask of DIR made all 255, at its size
+    /usr/bin/env python3 - "$1"/masks/*.png <<'PY'
+import struct, sys, zlib
+for path in sys.argv[1:]:
+    with open(path, 'rb') as f:
+        w, h = struct.unpack('>II', f.read(24)[16:24])
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    rows = b''.join(b'\0' + b'\xff' * w for _ in range(h))
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) +
+                chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+PY
+}
+cp -r "$D" "$WORK/blank"
+unlabel "$WORK/blank"
+expect 1 "$WORK/blank: no labelled pixels in its 8 masks (every pixel is 255, the ignore label): nothing to train on" \
+    "a training set without a labelled pixel is refused" -- "$NETRUN" train "$WORK/u.netg" --data "$WORK/blank" --epochs 1 --out "$WORK/blankrun"
+[ ! -e "$WORK/blankrun/best.safetensors" ] && ok "... and no best.safetensors is written" || fail "best.safetensors written"
+cp -r "$D" "$WORK/blankval"
+unlabel "$WORK/blankval"
+expect 0 "warning: $WORK/blankval: no labelled pixels in its 8 masks (every pixel is 255, the ignore label): the validation metrics are undefined (nan)" \
+    "a validation set without a labelled pixel is a warning" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$WORK/blankval" --epochs 1 --out "$WORK/blankval_run"
 
 # --- numbers netc cannot represent ----------------------------------------
 # 1e39 is finite as a double, infinite as f32: netc 0.2 aborted (SIGABRT)

@@ -50,6 +50,23 @@ int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *er
     return ng_fail(err, errlen, "%s: not a PNG or JPEG file%s", path, n == 0 ? " (empty)" : "");
 }
 
+int nr_image_size(const char *path, int *h, int *w, char *err, size_t errlen)
+{
+    unsigned char sig[8];
+    int n = sniff(path, sig, sizeof sig, err, errlen);
+    if (n < 0)
+        return -1;
+    if (nr_jpeg_sniff(sig, (size_t)n))
+        return nr_jpeg_size(path, h, w, err, errlen);
+    uint32_t ph, pw;
+    if (!nr_png_sniff(sig, (size_t)n))
+        return ng_fail(err, errlen, "%s: not a PNG or JPEG file%s", path, n == 0 ? " (empty)" : "");
+    if (nr_png_size(path, &ph, &pw, err, errlen) != 0)
+        return -1;
+    *h = ph > INT32_MAX ? -1 : (int)ph, *w = pw > INT32_MAX ? -1 : (int)pw; /* the decoder says what is wrong */
+    return 0;
+}
+
 int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int32_t **out, char *err,
                  size_t errlen)
 {

@@ -20,6 +20,11 @@ int nr_image_name_ok(const char *name);
  * naming the file. */
 int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *err, size_t errlen);
 
+/* The size of the image at path (PNG or JPEG) as its header says (PNG's
+ * IHDR, JPEG's SOF), without decoding it: 0, or -1 with err naming the file.
+ * A size past int reads as -1. */
+int nr_image_size(const char *path, int *h, int *w, char *err, size_t errlen);
+
 /* A label mask (PNG only, see nr_png_read_mask) at its own size: *out (H,W)
  * malloc'ed.  A JPEG is an error that says why. */
 int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int32_t **out, char *err,

@@ -95,12 +95,19 @@ static int step_batch(int64_t s, int spe, int n, int batch, const nr_train_opts 
     return cnt;
 }
 
-static void print_weights(const ng_graph *g, const int64_t *counts, const float *w)
+/* The labelled pixels of per-class counts (k). */
+static int64_t total_of(const int64_t *counts, int k)
 {
-    int k = g->bind.classes;
     int64_t total = 0;
     for (int c = 0; c < k; c++)
         total += counts[c];
+    return total;
+}
+
+static void print_weights(const ng_graph *g, const int64_t *counts, const float *w)
+{
+    int k = g->bind.classes;
+    int64_t total = total_of(counts, k);
     const ng_tensor *wt = &g->tensors[g->bind.class_weights];
     static const char *const formula[NG_CW_COUNT] = {
         [NG_CW_BALANCED] = "n_pixels / (n_classes * count)",
@@ -376,6 +383,7 @@ agree:
     nr_dist_bcast(&rs, sizeof rs);
     int have_best = isfinite(rs.best);
     int report_warned = 0; /* a report write failed (report_warn) */
+    int val_unlabelled = 0; /* the validation masks have no labelled pixel (warned) */
 
     /* the class index (RUNDIR/class_stats.bin), foreground oversampling and
      * repeat factors (sampler.h) */
@@ -395,6 +403,11 @@ agree:
         }
         nr_sampling_class_counts(smp, counts); /* from the class index: no mask read when cached */
         nr_dist_bcast(counts, (size_t)g->bind.classes * sizeof *counts); /* counted once, by rank 0 */
+        if (total_of(counts, g->bind.classes) == 0) { /* the loss would be 0 and every metric NaN */
+            ng_fail(err, errlen, "%s: no labelled pixels in its %d masks (every pixel is %d, the ignore label): "
+                    "nothing to train on", o->data, n, g->bind.ignore);
+            goto done;
+        }
         nr_model_set_class_weights(m, counts, w);
         if (!o->quiet && g->bind.class_weights >= 0 &&
             g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS)
@@ -527,6 +540,10 @@ agree:
                     goto done;
                 }
                 nr_metrics_score(&last, val_loss, metric, &score);
+                if (total_of(last.truth, last.k) == 0 && !val_unlabelled++ && writer)
+                    fprintf(stderr, "netrun train: warning: %s: no labelled pixels in its %d masks (every pixel is "
+                            "%d, the ignore label): the validation metrics are undefined (nan)\n", o->val,
+                            nr_dataset_count(vs), g->bind.ignore);
                 fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"best\":%s,\"validation\":",
                         epoch, (long long)s + 1, train_loss, !have_best || score > rs.best ? "true" : "false");
                 if (print_validation(mlog, &last, &conf, val_loss) != 0) {
