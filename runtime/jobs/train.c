@@ -24,6 +24,7 @@
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
+#include "same_job.h"
 #include "util.h"
 #include "layout.h"
 #include "window.h"
@@ -378,6 +379,8 @@ agree:
             err[0] = 0; /* another rank failed: the message is its own */
         goto done;
     }
+    if (nr_dist_same_job(m, o, ds, vs, err, errlen) != 0) /* before any other collective: they might not match */
+        goto done;
     int n = nr_dataset_count(ds);
     nr_dist_bcast_model(m); /* rank 0's weights, optimizer state and step */
     nr_dist_bcast(&rs, sizeof rs);
