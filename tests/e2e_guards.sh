@@ -4,7 +4,8 @@
 # stop training at the step, naming the tensor, with the last good checkpoint
 # kept; a checkpoint holding a NaN is never written, nor read by --init,
 # --resume or --weights; a mask of another size than its image is found
-# when the dataset is opened; a training set without labelled pixels is
+# when the dataset is opened; predict's memory is bounded by the window, not
+# the image times the classes; a training set without labelled pixels is
 # refused, a validation set without them warned about; a -D value beyond f32
 # is a clear error of netc.  Needs DATA_FIXTURE (tests/data_fixture.c).
 . "$(dirname "$0")/e2e_lib.sh"
@@ -94,6 +95,37 @@ cp -r "$D" "$WORK/blankval"
 unlabel "$WORK/blankval"
 expect 0 "warning: $WORK/blankval: no labelled pixels in its 8 masks (every pixel is 255, the ignore label): the validation metrics are undefined (nan)" \
     "a validation set without a labelled pixel is a warning" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$WORK/blankval" --epochs 1 --out "$WORK/blankval_run"
+
+# --- memory of eval/predict: the window's, not the image's ------------------
+# the class sums of a sliding-window prediction are kept for the rows of
+# tiles in flight only: a 1024x1024 image at 32 classes with 32x32 tiles
+# peaks under 64 MB (netrun 0.2 kept K x H x W sums: 148 MB; an 8192x8192
+# PNG of 65 KB took 1.9 GB at 5 classes); the masks are the same
+# (tests/test_window.c checks them against a tile-by-tile reference)
+if [ "$QUICK" = 1 ]; then
+    echo "# skip: predict's peak memory (QUICK: sanitizers and valgrind add their own)"
+else
+    "$GEN_DATA" --out "$WORK/big" --count 1 --size 1024 --classes 4 --seed 1 >/dev/null
+    "$GEN_DATA" --out "$WORK/tiles" --count 4 --size 32 --classes 4 --seed 2 >/dev/null
+    cat > "$WORK/k32.net" <<'NET'
+input image : f32[1, 1, 32, 32]
+input mask  : labels[1, 32, 32] classes 32
+logits = conv2d(image, 32, 1)
+output prediction = softmax(logits, axis = 1)
+minimize cross_entropy(logits, mask) with adam(lr = 1e-3)
+option overlap = 0
+NET
+    "$NETC" "$WORK/k32.net" -o "$WORK/k32.netg" || fail "compile k32"
+    "$NETRUN" train "$WORK/k32.netg" --data "$WORK/tiles" --steps 1 --out "$WORK/k32" --quiet || fail "train k32"
+    # peak_kb CMD...: the command's peak resident memory in KiB
+    peak_kb() { /usr/bin/env python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
+    kb=$(peak_kb "$NETRUN" predict "$WORK/k32.netg" --weights "$WORK/k32/last.safetensors" --input "$WORK/big/images" \
+        --output "$WORK/bigpred" --threads 1) || fail "predict the 1024x1024 image"
+    [ -n "$kb" ] && [ "$kb" -lt 65536 ] && ok "predict 1024x1024 at 32 classes peaks at $((kb / 1024)) MB (< 64)" ||
+        fail "predict 1024x1024 at 32 classes peaks at ${kb:-?} KB"
+fi
 
 # --- numbers netc cannot represent ----------------------------------------
 # 1e39 is finite as a double, infinite as f32: netc 0.2 aborted (SIGABRT)

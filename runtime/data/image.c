@@ -97,9 +97,15 @@ static void bilinear_src(int o, float scale, int n, int *i0, int *i1, float *a)
 
 void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh, int ow)
 {
+    nr_resize_bilinear_rows(in, c, ih, iw, out, oh, ow, 0, oh);
+}
+
+void nr_resize_bilinear_rows(const float *in, int c, int ih, int iw, float *out, int oh, int ow, int y_begin,
+                             int y_end)
+{
     float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
-    size_t ihw = (size_t)ih * (size_t)iw, ohw = (size_t)oh * (size_t)ow;
-    for (int y = 0; y < oh; y++) {
+    size_t ihw = (size_t)ih * (size_t)iw, ohw = (size_t)(y_end - y_begin) * (size_t)ow;
+    for (int y = y_begin; y < y_end; y++) {
         int y0, y1;
         float ay;
         bilinear_src(y, sy, ih, &y0, &y1, &ay);
@@ -111,7 +117,7 @@ void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int 
                 const float *p = in + (size_t)k * ihw;
                 float top = p[(size_t)y0 * iw + x0] * (1 - ax) + p[(size_t)y0 * iw + x1] * ax;
                 float bot = p[(size_t)y1 * iw + x0] * (1 - ax) + p[(size_t)y1 * iw + x1] * ax;
-                out[(size_t)k * ohw + (size_t)y * ow + x] = top * (1 - ay) + bot * ay;
+                out[(size_t)k * ohw + (size_t)(y - y_begin) * ow + x] = top * (1 - ay) + bot * ay;
             }
         }
     }

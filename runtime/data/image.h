@@ -33,6 +33,10 @@ int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int3
 /* Resize (C,ih,iw) to (C,oh,ow) bilinearly, pixel centres aligned as in
  * PIL and torch's interpolate(align_corners=False) (no antialiasing). */
 void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh, int ow);
+/* Rows y_begin..y_end-1 of that resize into out (C, y_end - y_begin, ow),
+ * each as the whole resize computes it. */
+void nr_resize_bilinear_rows(const float *in, int c, int ih, int iw, float *out, int oh, int ow, int y_begin,
+                             int y_end);
 /* Resize a mask by nearest neighbour: out(y,x) = in(floor((y+0.5)*ih/oh),
  * floor((x+0.5)*iw/ow)). */
 void nr_resize_nearest(const int32_t *in, int ih, int iw, int32_t *out, int oh, int ow);
