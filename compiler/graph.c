@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 void nc_graph_init(nc_graph *g, nc_arena *a)
 {
     memset(g, 0, sizeof *g);
@@ -48,19 +50,11 @@ struct nc_name_slot {
     int next;            /* the suffix to try first when name is asked for again */
 };
 
-static size_t name_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
-}
-
 /* The slot of name: its own, or the empty one where it would go. */
 static struct nc_name_slot *name_slot(const nc_graph *g, const char *name)
 {
     size_t mask = g->cap_names - 1;
-    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+    for (size_t i = (size_t)ng_fnv1a(NG_FNV_BASIS, name, strlen(name)) & mask;; i = (i + 1) & mask)
         if (!g->names[i].name || strcmp(g->names[i].name, name) == 0)
             return &g->names[i];
 }

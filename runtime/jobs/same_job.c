@@ -12,21 +12,12 @@
 #include "dist.h"
 #include "util.h"
 
-/* FNV-1a over n bytes, from h. */
-static uint64_t digest(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 static uint64_t digest_str(uint64_t h, const char *s)
 {
-    return s ? digest(h, s, strlen(s) + 1) : digest(h, "", 0); /* NULL differs from "" */
+    return s ? ng_fnv1a(h, s, strlen(s) + 1) : h; /* NULL differs from "" */
 }
 
-static uint64_t digest_i64(uint64_t h, int64_t v) { return digest(h, &v, sizeof v); }
+static uint64_t digest_i64(uint64_t h, int64_t v) { return ng_fnv1a(h, &v, sizeof v); }
 
 /* A file's size, -1 when it cannot be stat'ed. */
 static int64_t file_size(const char *path)
@@ -67,16 +58,16 @@ int nr_dist_same_job(nr_model *m, const nr_train_opts *o, const nr_dataset *ds, 
     static const char *const what[PARTS] = {
         "the graph (the .netg) differs", "the options (--epochs, --steps, --seed, --no-shuffle, --augment, --split, "
         "--val, --val-split, --best-metric, --checkpoint-every) differ", "the data (file names and sizes) differs"};
-    uint64_t h0 = 1469598103934665603ull, mine[PARTS] = {h0, h0, h0};
+    uint64_t h0 = NG_FNV_BASIS, mine[PARTS] = {h0, h0, h0};
     unsigned char *img = NULL;
     size_t len = 0;
     char why[512];
     if (ng_graph_serialize(nr_model_graph(m), &img, &len, why, sizeof why) == 0) /* else the digest of nothing */
-        mine[GRAPH] = digest(h0, img, len);
+        mine[GRAPH] = ng_fnv1a(h0, img, len);
     free(img);
     const int64_t opts[] = {o->epochs, o->steps, (int64_t)o->seed, o->shuffle, o->augment, o->checkpoint_every,
                             o->val != NULL};
-    mine[OPTIONS] = digest(h0, opts, sizeof opts);
+    mine[OPTIONS] = ng_fnv1a(h0, opts, sizeof opts);
     mine[OPTIONS] = digest_str(digest_str(digest_str(mine[OPTIONS], o->split), o->val_split), o->best_metric);
     mine[DATA] = digest_data(digest_data(h0, ds), vs);
     uint64_t root[PARTS];
