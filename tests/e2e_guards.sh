@@ -16,19 +16,31 @@ SMALL=(-D BASE=4 -D SIZE=16 -D DEPTH=2 -D BATCH=4 -D CLASSES=4)
 "$NETC" "$SOURCE_ROOT/models/unet.net" "${SMALL[@]}" -o "$WORK/u.netg" || fail "compile"
 
 # --- non-finite weights ---------------------------------------------------
-# unet.net's body with plain SGD at lr 1e3: at seed 2 a conv's weights become
-# NaN at step 3 while ReLU and max-pooling keep the loss finite (netrun 0.2
-# trained on to step 20 and exited 0 with NaN in 36 of them)
-sed -e "s#^import \"lib/#import \"$SOURCE_ROOT/models/lib/#" -e 's/with adam(lr = LR, clip = 0.01)/with sgd(lr = 1e3)/' \
-    "$SOURCE_ROOT/models/unet.net" > "$WORK/sgd.net"
-"$NETC" "$WORK/sgd.net" "${SMALL[@]}" -o "$WORK/sgd.netg" || fail "compile sgd"
-expect 1 "the weights became non-finite at step 3: tensor 'features.deeper.up.conv1.weight' holds NaN at element" \
-    "train stops when the weights become NaN, naming the tensor and the step" -- \
-    "$NETRUN" train "$WORK/sgd.netg" --data "$D" --epochs 10 --seed 2 --out "$WORK/nan" --quiet
-expect 0 "" "the last good checkpoint (step 2) is kept and loads" -- \
-    "$NETRUN" eval "$WORK/sgd.netg" --weights "$WORK/nan/last.safetensors" --data "$D"
-grep -aq '"step":"2"' "$WORK/nan/last.safetensors" && ok "last.safetensors holds step 2" ||
-    fail "last.safetensors: $(grep -ao '"step":"[0-9]*"' "$WORK/nan/last.safetensors")"
+# Under valgrind (E2E_VALGRIND) only what no other script runs: this check
+# runs after every step of every training there.
+if [ -n "${E2E_VALGRIND:-}" ]; then
+    echo "# skip: weights that become NaN (valgrind: the check runs in every training of the other scripts)"
+else
+    # unet.net's body with plain SGD at lr 1e3: at seed 2 a conv's weights become
+    # NaN at step 3 while ReLU and max-pooling keep the loss finite (netrun 0.2
+    # trained on to step 20 and exited 0 with NaN in 36 of them)
+    sed -e "s#^import \"lib/#import \"$SOURCE_ROOT/models/lib/#" -e 's/with adam(lr = LR, clip = 0.01)/with sgd(lr = 1e3)/' \
+        "$SOURCE_ROOT/models/unet.net" > "$WORK/sgd.net"
+    "$NETC" "$WORK/sgd.net" "${SMALL[@]}" -o "$WORK/sgd.netg" || fail "compile sgd"
+    # (step 3 and features.deeper.up.conv1.weight here; the float rounding of
+    # other kernels may move them)
+    out=$("$NETRUN" train "$WORK/sgd.netg" --data "$D" --epochs 10 --seed 2 --out "$WORK/nan" --quiet 2>&1)
+    status=$?
+    bad=$(grep -o "the weights became non-finite at step [0-9]*: tensor '[^']*' holds NaN at element" <<<"$out" |
+        grep -o 'step [0-9]*' | grep -o '[0-9]*')
+    [ "$status" = 1 ] && [ -n "$bad" ] && ok "train stops when the weights become NaN, naming the tensor and the step ($bad)" ||
+        fail "weights NaN: exit $status: $(tail -2 <<<"$out")"
+    at=$(grep -ao '"step":"[0-9]*"' "$WORK/nan/last.safetensors" | grep -o '[0-9]*')
+    [ -n "$at" ] && [ -n "$bad" ] && [ "$at" -lt "$bad" ] &&
+        ok "last.safetensors keeps the last good epoch (step $at)" || fail "last.safetensors holds step '$at'"
+    expect 0 "" "... and loads (its weights are finite)" -- \
+        "$NETRUN" eval "$WORK/sgd.netg" --weights "$WORK/nan/last.safetensors" --data "$D"
+fi
 
 # poison CKPT: a NaN as the first element of the first tensor of CKPT's data
 poison() {
@@ -40,16 +52,19 @@ poison() {
 cp "$WORK/good/last.safetensors" "$WORK/nan.safetensors"
 poison "$WORK/nan.safetensors"
 msg="$WORK/nan.safetensors: tensor '"
-expect 1 "$msg" "train --init refuses a NaN checkpoint" -- \
-    "$NETRUN" train "$WORK/u.netg" --data "$D" --epochs 1 --out "$WORK/init" --init "$WORK/nan.safetensors"
-expect 1 "holds NaN at element 0 of" "... saying where" -- \
-    "$NETRUN" train "$WORK/u.netg" --data "$D" --epochs 1 --out "$WORK/init" --init "$WORK/nan.safetensors"
-expect 1 "$msg" "train --resume refuses a NaN checkpoint" -- \
-    "$NETRUN" train "$WORK/u.netg" --data "$D" --epochs 2 --out "$WORK/good" --resume "$WORK/nan.safetensors"
-expect 1 "$msg" "eval --weights refuses a NaN checkpoint" -- \
-    "$NETRUN" eval "$WORK/u.netg" --weights "$WORK/nan.safetensors" --data "$D"
-expect 1 "$msg" "predict --weights refuses a NaN checkpoint" -- \
-    "$NETRUN" predict "$WORK/u.netg" --weights "$WORK/nan.safetensors" --input "$D/images" --output "$WORK/pred"
+out=$("$NETRUN" eval "$WORK/u.netg" --weights "$WORK/nan.safetensors" --data "$D" 2>&1)
+status=$?
+[ "$status" = 1 ] && grep -qF "$msg" <<<"$out" && grep -q "' holds NaN at element 0 of [0-9]*$" <<<"$out" &&
+    ok "eval --weights refuses a NaN checkpoint, naming the file, tensor and element" ||
+    fail "eval of a NaN checkpoint: exit $status: $(tail -2 <<<"$out")"
+if [ -z "${E2E_VALGRIND:-}" ]; then # the same nr_ckpt_load
+    expect 1 "$msg" "train --init refuses a NaN checkpoint" -- \
+        "$NETRUN" train "$WORK/u.netg" --data "$D" --epochs 1 --out "$WORK/init" --init "$WORK/nan.safetensors"
+    expect 1 "$msg" "train --resume refuses a NaN checkpoint" -- \
+        "$NETRUN" train "$WORK/u.netg" --data "$D" --epochs 2 --out "$WORK/good" --resume "$WORK/nan.safetensors"
+    expect 1 "$msg" "predict --weights refuses a NaN checkpoint" -- \
+        "$NETRUN" predict "$WORK/u.netg" --weights "$WORK/nan.safetensors" --input "$D/images" --output "$WORK/pred"
+fi
 
 # --- data errors found when the data is opened ----------------------------
 # a mask of another size than its image: found from the headers before the
@@ -93,7 +108,7 @@ expect 1 "$WORK/blank: no labelled pixels in its 8 masks (every pixel is 255, th
 [ ! -e "$WORK/blankrun/best.safetensors" ] && ok "... and no best.safetensors is written" || fail "best.safetensors written"
 cp -r "$D" "$WORK/blankval"
 unlabel "$WORK/blankval"
-expect 0 "warning: $WORK/blankval: no labelled pixels in its 8 masks (every pixel is 255, the ignore label): the validation metrics are undefined (nan)" \
+[ -n "${E2E_VALGRIND:-}" ] || expect 0 "warning: $WORK/blankval: no labelled pixels in its 8 masks (every pixel is 255, the ignore label): the validation metrics are undefined (nan)" \
     "a validation set without a labelled pixel is a warning" -- "$NETRUN" train "$WORK/u.netg" --data "$D" --val "$WORK/blankval" --epochs 1 --out "$WORK/blankval_run"
 
 # --- memory of eval/predict: the window's, not the image's ------------------
