@@ -130,7 +130,8 @@ static int want_range(elab *E, const value *v, const char *fn, const char *arg, 
         return 1;
     char want[64];
     if (isinf(hi))
-        snprintf(want, sizeof want, "%s %g%s", gt ? ">" : ">=", lo, y > FLT_MAX ? ", f32 holds at most 3.40282e+38" : "");
+        snprintf(want, sizeof want, "%s %g%s", gt ? ">" : ">=", lo,
+                 y > FLT_MAX ? ", f32 holds at most 3.40282e+38" : "");
     else
         snprintf(want, sizeof want, "%s%g, %g%s", gt ? "(" : "[", lo, hi, hi_open ? ")" : "]");
     el_error(E, v->loc, "%s: %s = %g is out of range (expected %s)", fn, arg, y, want);

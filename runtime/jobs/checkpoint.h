@@ -29,7 +29,8 @@ typedef struct {
  * opt_state also the optimizer tensors, the step and rs (metadata: step,
  * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment,
  * ranks, train_options: the options that change the batches, options.h),
- * for --resume.  Refused when a tensor is not finite (nr_ckpt_check_finite).  Written atomically and durably (ng_atomic_*): on failure
+ * for --resume.  Refused when a tensor is not finite (nr_ckpt_check_finite).
+ * Written atomically and durably (ng_atomic_*): on failure
  * the file at path is as it was. */
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen);
