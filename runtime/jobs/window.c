@@ -140,7 +140,8 @@ typedef struct img_state {
     int idx, h, w;
     float *raw;       /* (C,h,w) in [0,1] */
     int32_t *mask;    /* (h,w) or NULL; raw and mask are the loader's */
-    float *norm;      /* (C,h,w) normalized; resize mode: (C,TH,TW) */
+    float *norm;      /* resize mode: (C,TH,TW) normalized; window mode: NULL (each tile is normalized
+                         as it is cut from raw) */
     float *acc;       /* window mode: (K,ring,w) weighted sums of the rows in flight, image row y in row
                          y % ring; resize mode: (K,TH,TW) */
     int ring;         /* window mode: rows of acc, min(h, TH) */
@@ -165,6 +166,7 @@ typedef struct {
     const ng_graph *g;
     nr_window_job *j;
     int B, C, TH, TW, K, ignore, resize, eval;
+    float mean[3], stdv[3]; /* (C) normalization (options mean, std) */
     float *gauss;     /* (TH,TW), window mode */
     float *pw;        /* (K) prior^-tau, or NULL */
     float *bimg;      /* (B,C,TH,TW) the batch being filled */
@@ -200,7 +202,7 @@ static size_t state_layout(img_state *s, char *base, const runner *r)
 {
     size_t at = 0, hw = (size_t)s->h * s->w, plane = r->resize ? (size_t)r->TH * r->TW : hw;
     s->ring = s->h < r->TH ? s->h : r->TH;
-    s->norm = ng_carve(base, &at, (size_t)r->C * plane, sizeof *s->norm);
+    s->norm = r->resize ? ng_carve(base, &at, (size_t)r->C * plane, sizeof *s->norm) : NULL;
     s->acc = ng_carve(base, &at, (size_t)r->K * (r->resize ? plane : (size_t)s->ring * s->w), sizeof *s->acc);
     s->pred = ng_carve(base, &at, hw, sizeof *s->pred);
     s->rmask = r->resize && s->mask ? ng_carve(base, &at, plane, sizeof *s->rmask) : NULL;
@@ -272,7 +274,11 @@ static void fill_job(runner *r, img_state *s, int y0, int x0, int v, int fin)
         src = s->norm;
         srcm = s->rmask;
     } else {
-        nr_window_f32(s->norm, r->C, s->h, s->w, y0, x0, r->tile, TH, TW, 0.0f);
+        nr_window_f32(s->raw, r->C, s->h, s->w, y0, x0, r->tile, TH, TW, 0.0f);
+        int rows = s->h - y0 < TH ? s->h - y0 : TH, cols = s->w - x0 < TW ? s->w - x0 : TW;
+        for (int k = 0; k < r->C; k++) /* the image's pixels: the padding stays 0 after normalization */
+            for (int y = 0; y < rows; y++)
+                nr_normalize(r->tile + (size_t)k * thw + (size_t)y * TW, 1, (size_t)cols, &r->mean[k], &r->stdv[k]);
         if (s->mask)
             nr_window_i32(s->mask, s->h, s->w, y0, x0, r->tmask, TH, TW, r->ignore);
         src = r->tile;
@@ -389,8 +395,7 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     r.resize = !strcmp(isz, "resize") || (!strcmp(isz, "auto") && nr_option_is(g, "size", "resize"));
     double overlap = nr_option_num(g, "overlap"), tau = nr_option_num(g, "prior_correction");
     int n_sym = nr_option_is(g, "tta", "none") ? 1 : nr_option_is(g, "tta", "all") && r.TH == r.TW ? 8 : 4;
-    float mean[3], stdv[3];
-    if (nr_image_norm_options(g, r.C, mean, stdv, err, errlen) != 0)
+    if (nr_image_norm_options(g, r.C, r.mean, r.stdv, err, errlen) != 0)
         return -1;
     const int64_t *cnt = nr_model_class_counts(m);
     if (tau > 0 && !cnt)
@@ -445,18 +450,16 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
             r.head = s;
         r.tail = s;
         size_t hw = (size_t)s->h * s->w;
-        float *norm = NULL; /* the image normalized: s->norm itself, or resized into it */
-        if ((s->mem = ng_carve_alloc(state_layout(s, NULL, &r)))) {
-            state_layout(s, s->mem, &r);
-            norm = r.resize ? malloc(sizeof *norm * r.C * hw) : s->norm;
-        }
-        if (!norm) {
+        float *norm = NULL; /* resize mode: the image normalized, then resized into s->norm */
+        if (!(s->mem = ng_carve_alloc(state_layout(s, NULL, &r))) ||
+            (r.resize && !(norm = malloc(sizeof *norm * r.C * hw)))) {
             ng_fail(err, errlen, "out of memory");
             goto done;
         }
-        memcpy(norm, s->raw, sizeof *norm * r.C * hw);
-        nr_normalize(norm, r.C, hw, mean, stdv);
+        state_layout(s, s->mem, &r);
         if (r.resize) {
+            memcpy(norm, s->raw, sizeof *norm * r.C * hw);
+            nr_normalize(norm, r.C, hw, r.mean, r.stdv);
             nr_resize_bilinear(norm, r.C, s->h, s->w, s->norm, r.TH, r.TW);
             if (s->mask)
                 nr_resize_nearest(s->mask, s->h, s->w, s->rmask, r.TH, r.TW);

@@ -27,8 +27,9 @@
  * Memory: the class sums of a sliding window are kept for the rows of tiles
  * in flight only (K x min(H, TH) x W floats per image; rows are classified
  * as soon as no later tile reaches them), and the resized probabilities are
- * made a row at a time, so that nothing of K x H x W is held: an image costs
- * its decoded and normalized planes, its mask and its H x W classes.
+ * made a row at a time, so that nothing of K x H x W is held; tiles are
+ * normalized as they are cut (the padding stays 0), so that an image costs
+ * its decoded planes, its mask and its H x W classes.
  *
  * Images are decoded one ahead on a loader thread.  Over several ranks
  * (dist.h), rank r takes the images i with i % size == r. */
