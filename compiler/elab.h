@@ -11,6 +11,11 @@
 #include "parse.h"
 
 #define MAX_DEPTH 200
+/* Expressions el_eval may have open at once (operators, brackets, calls):
+ * a flat chain `1+1+...` nests as deep as it is long, and each level is a C
+ * stack frame.  Far more than a model writes, far less than 8 MiB of stack
+ * holds (a chain of 4,500 overflowed it). */
+#define MAX_EVAL_DEPTH 500
 #define MAX_PARAMS 16
 /* Statements an elaboration may execute (loops and calls included): about a
  * second of work; past it every statement is skipped, after one error. */
@@ -82,6 +87,7 @@ typedef struct {
     func *funcs;
     frame *top;          /* innermost frame */
     int depth;
+    int eval_depth;      /* el_eval calls open (MAX_EVAL_DEPTH) */
     nc_define *defs;
     int n_defs;
     counter *top_names;  /* top-level scope names taken */

@@ -398,7 +398,22 @@ int el_truth(elab *E, value v, int *out)
     return 1;
 }
 
+static value eval_node(elab *E, const nc_expr *e);
+
 value el_eval(elab *E, const nc_expr *e)
+{
+    if (E->eval_depth >= MAX_EVAL_DEPTH) {
+        el_error(E, e->loc, "expression nested deeper than %d levels (operators, brackets and calls); split it with "
+                 "intermediate names", MAX_EVAL_DEPTH);
+        return el_v_err();
+    }
+    E->eval_depth++;
+    value v = eval_node(E, e);
+    E->eval_depth--;
+    return v;
+}
+
+static value eval_node(elab *E, const nc_expr *e)
 {
     value v = {0};
     v.loc = e->loc;

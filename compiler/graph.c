@@ -2,9 +2,12 @@
  * output shapes come from the shared shape rules (ng_op_shape). */
 #include "graph.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 void nc_graph_init(nc_graph *g, nc_arena *a)
 {
@@ -36,15 +39,62 @@ void nc_graph_free(nc_graph *g)
     free(g->nodes);
     free(g->grad_of);
     free(g->options);
+    free(g->names);
     memset(g, 0, sizeof *g);
 }
 
-static int name_taken(const nc_graph *g, const char *name)
+/* --- the names taken: a set of the tensors' names ------------------------ */
+
+struct nc_name_slot {
+    const char *name;    /* NULL: empty; else the arena's copy, a tensor's name */
+    int next;            /* the suffix to try first when name is asked for again */
+};
+
+/* The slot of name: its own, or the empty one where it would go. */
+static struct nc_name_slot *name_slot(const nc_graph *g, const char *name)
 {
-    for (size_t i = 0; i < g->n_tensors; i++)
-        if (strcmp(g->tensors[i].t.name, name) == 0)
-            return 1;
-    return 0;
+    size_t mask = g->cap_names - 1;
+    for (size_t i = (size_t)ng_fnv1a(NG_FNV_BASIS, name, strlen(name)) & mask;; i = (i + 1) & mask)
+        if (!g->names[i].name || strcmp(g->names[i].name, name) == 0)
+            return &g->names[i];
+}
+
+/* Add name (not yet taken), doubling the table past half full. */
+static struct nc_name_slot *name_add(nc_graph *g, const char *name)
+{
+    if (2 * (g->n_names + 1) > g->cap_names) {
+        struct nc_name_slot *old = g->names;
+        size_t n = g->cap_names;
+        g->cap_names = n ? 2 * n : 64;
+        g->names = nc_xcalloc(g->cap_names, sizeof *g->names);
+        for (size_t i = 0; i < n; i++)
+            if (old[i].name)
+                *name_slot(g, old[i].name) = old[i];
+        free(old);
+    }
+    struct nc_name_slot *s = name_slot(g, name);
+    *s = (struct nc_name_slot){name, 2};
+    g->n_names++;
+    return s;
+}
+
+/* name itself when it is free, else name_K with the least K >= 2 that is
+ * (each taken name remembers where its search ended): a new name, taken. */
+static char *name_take(nc_graph *g, const char *name)
+{
+    char *nm = nc_arena_strdup(g->arena, name);
+    struct nc_name_slot *s = g->cap_names ? name_slot(g, nm) : NULL;
+    if (!s || !s->name) {
+        name_add(g, nm);
+        return nm;
+    }
+    int k = s->next;
+    do
+        nm = nc_arena_printf(g->arena, "%s_%d", name, k++);
+    while (name_slot(g, nm)->name);
+    s->next = k; /* names are never released: every suffix below k stays taken */
+    name_add(g, nm);
+    return nm;
 }
 
 int nc_graph_tensor(nc_graph *g, const char *name, int dtype, int role,
@@ -53,10 +103,7 @@ int nc_graph_tensor(nc_graph *g, const char *name, int dtype, int role,
     g->tensors = nc_grow(g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof *g->tensors);
     nc_tensor *t = &g->tensors[g->n_tensors];
     memset(t, 0, sizeof *t);
-    char *nm = nc_arena_strdup(g->arena, name);
-    for (int k = 2; name_taken(g, nm); k++)
-        nm = nc_arena_printf(g->arena, "%s_%d", name, k);
-    t->t.name = nm;
+    t->t.name = name_take(g, name);
     t->t.dtype = (uint8_t)dtype;
     t->t.role = (uint8_t)role;
     t->t.ndim = (uint8_t)ndim;

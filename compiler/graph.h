@@ -43,6 +43,8 @@ typedef struct {
     const char *opt_desc; /* the optimizer with its settings (netrun info) */
     ng_option *options;  /* netrun's settings from the model file (keys unique; */
     size_t n_options, cap_options; /* strings in the arena) */
+    struct nc_name_slot *names; /* (cap_names, a power of 2) the tensor names taken, an */
+    size_t n_names, cap_names;  /* open-addressing set (graph.c): no quadratic lookups */
 } nc_graph;
 
 void nc_graph_init(nc_graph *g, nc_arena *a);

@@ -7,6 +7,7 @@
  * bind.total_steps), and a schedule is passed as the optimizer's lr. */
 #include "elab.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,8 +109,9 @@ static int want_lr(elab *E, const value *v, const char *fn, int tensors, double 
                  tensors ? " or a schedule (a scalar tensor)" : "", el_kind_name(v));
         return 0;
     }
-    if (!(v->num > 0) || !isfinite(v->num)) {
-        el_error(E, v->loc, "%s: lr = %g is out of range (expected > 0)", fn, v->num);
+    if (!(v->num > 0) || !(v->num <= FLT_MAX)) {
+        el_error(E, v->loc, "%s: lr = %g is out of range (expected > 0%s)", fn, v->num,
+                 v->num > 0 ? ", f32 holds at most 3.40282e+38" : "");
         return 0;
     }
     *x = v->num;
@@ -123,12 +125,13 @@ static int want_range(elab *E, const value *v, const char *fn, const char *arg, 
     if (!el_want_num(E, v, fn, arg, x))
         return 0;
     double y = *x;
-    int ok = isfinite(y) && (gt ? y > lo : y >= lo) && (hi_open ? y < hi : y <= hi);
+    int ok = fabs(y) <= FLT_MAX && (gt ? y > lo : y >= lo) && (hi_open ? y < hi : y <= hi);
     if (ok)
         return 1;
     char want[64];
     if (isinf(hi))
-        snprintf(want, sizeof want, "%s %g", gt ? ">" : ">=", lo);
+        snprintf(want, sizeof want, "%s %g%s", gt ? ">" : ">=", lo,
+                 y > FLT_MAX ? ", f32 holds at most 3.40282e+38" : "");
     else
         snprintf(want, sizeof want, "%s%g, %g%s", gt ? "(" : "[", lo, hi, hi_open ? ")" : "]");
     el_error(E, v->loc, "%s: %s = %g is out of range (expected %s)", fn, arg, y, want);

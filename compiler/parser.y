@@ -731,6 +731,18 @@ nc_stmt *nc_parse(nc_arena *a, nc_diag *d, int file)
         nc_diag_error(d, (nc_loc){ file, 0, 0, 0, 0 }, "file too large");
         return NULL;
     }
+    const char *nul = memchr(src->text, 0, src->len);
+    if (nul) { /* flex rescans a token at each NUL in it: quadratic, and no model holds one */
+        nc_loc at = { file, 1, 1, 1, 1 };
+        for (const char *p = src->text; p < nul; p++) /* columns count as the scanner's (lexer.l) */
+            if (*p == '\n')
+                at.first_line++, at.first_col = 1;
+            else if (*p != '\r' && ((unsigned char)*p & 0xC0) != 0x80)
+                at.first_col++;
+        at.last_line = at.first_line, at.last_col = at.first_col;
+        nc_diag_error(d, at, "NUL byte in the source (a binary file?)");
+        return NULL;
+    }
     nc_lex lx = { .a = a, .d = d, .file = file, .line = 1, .col = 1 };
     if (nc_lxlex_init_extra(&lx, &lx.scanner))
         nc_die("out of memory (scanner)");

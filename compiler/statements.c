@@ -6,6 +6,8 @@
  * top level. */
 #include "elab.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,7 +68,12 @@ static value eval_const_define(elab *E, const nc_stmt *s, int *overridden)
             continue;
         E->defs[i].used = 1;
         *overridden = 1;
-        return el_default_value(E->defs[i].value, s->loc);
+        value v = el_default_value(E->defs[i].value, s->loc);
+        if (v.k == V_NUM && fabs(v.num) > FLT_MAX) {
+            el_error(E, s->loc, "-D %s=%s: out of range (f32 holds at most %g)", s->name, E->defs[i].value, FLT_MAX);
+            return el_v_err();
+        }
+        return v;
     }
     return el_eval(E, s->value);
 }

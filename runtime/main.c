@@ -387,6 +387,15 @@ static int report(const options *o, const char *run_dir)
     return 0;
 }
 
+/* A rank's exit before the job's collectives: under mpirun it ends every
+ * rank (dist.h), which would otherwise wait for this one forever. */
+static int alone(int code)
+{
+    if (nr_dist_size() > 1)
+        nr_dist_abort(code);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
@@ -414,17 +423,17 @@ int main(int argc, char **argv)
         strcmp(cmd, "bench") && strcmp(cmd, "report") && strcmp(cmd, "export")) {
         fprintf(stderr, "netrun: unknown command '%s'\n", cmd);
         usage(stderr);
-        return 2;
+        return alone(2);
     }
     if (parse_options(argc, argv, &o) != 0)
-        return 2;
+        return alone(2);
     settings = &o;
     const char *inputs[] = {path, o.data, o.val, o.init, o.weights, o.input, o.graph}; /* not --resume's */
     for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
         if (inputs[i])
             ng_input_keep(inputs[i]); /* what this command writes must not replace them (util.h) */
     if (!strcmp(cmd, "train") && need(cmd, "--data DIR", o.data))
-        return 2;
+        return alone(2);
     if (o.best_metric) {
         int known = 0;
         for (int i = 0; nr_metric_names[i]; i++)
@@ -432,20 +441,20 @@ int main(int argc, char **argv)
         if (!known) {
             fprintf(stderr, "netrun: unknown --best-metric '%s' (miou_fg, miou, fw_iou, mdice_fg, worst_iou_fg, "
                             "pixel_accuracy or val_loss)\n", o.best_metric);
-            return 2;
+            return alone(2);
         }
     }
     if (!strcmp(cmd, "train") && o.init && o.resume) {
         fprintf(stderr, "netrun train: give --init or --resume, not both\n");
-        return 2;
+        return alone(2);
     }
     if (!strcmp(cmd, "eval") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--data DIR", o.data)))
-        return 2;
+        return alone(2);
     if (!strcmp(cmd, "predict") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--input DIR|FILE", o.input) ||
                                     need(cmd, "--output DIR", o.output)))
-        return 2;
+        return alone(2);
     if (!strcmp(cmd, "export") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "-o MODEL.onnx", o.report_out)))
-        return 2;
+        return alone(2);
     nr_kernels_set_threads(o.threads > 0 ? o.threads : nr_dist_default_threads());
     if (nr_dist_rank() != 0)
         o.quiet = 1; /* rank 0 speaks for the job */
@@ -454,7 +463,7 @@ int main(int argc, char **argv)
 
     nr_model *m = load(path, o.seed);
     if (!m)
-        return 1;
+        return alone(1);
     nr_model_set_unshared(m, o.unshared);
     const ng_graph *g = nr_model_graph(m);
     char err[2048] = "out of memory";

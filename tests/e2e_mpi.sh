@@ -8,7 +8,8 @@
 # rank ends with the same weights (checksums); eval over 2 ranks gives the
 # confusion matrix and loss of one process, predict its masks; a run stopped by SIGTERM resumes
 # to the bits of one never stopped, and a resume with another process count
-# is refused.  Skipped (77) without MPI in netrun or without mpirun.
+# is refused; ranks with another graph, options or data stop before the
+# first step, saying what differs.  Skipped (77) without MPI in netrun or without mpirun.
 . "$(dirname "$0")/e2e_lib.sh"
 if ! "$NETRUN" --version | grep -q ', MPI)'; then
     echo "# skip: netrun was built without MPI (apt-get install libopenmpi-dev openmpi-bin; meson -Dmpi=auto)"
@@ -158,4 +159,30 @@ expect 1 "trained on 2 processes" "resume with another process count is refused"
 cmp -s "$WORK/ref/last.safetensors" "$R/last.safetensors" &&
     ok "resumed after step $stopped: the same weights, bit for bit, as the uninterrupted run" ||
     fail "resumed: $(python3 "$COMPARE" "$WORK/ref/last.safetensors" "$R/last.safetensors" 0 | head -2)"
+
+# ranks started with another graph, options or data stop before the first
+# step, every one, with rank 0 naming what differs and where (netrun 0.2: a
+# segmentation fault in MPI for another class count, silent training for
+# another seed or data).  One mpirun, two commands (MPMD).
+two() { # two "ARGS OF RANK 0" "ARGS OF RANK 1"
+    "${MPI[@]:0:${#MPI[@]}-2}" -np 1 "$NETRUN" train $1 --steps 2 --threads 1 --quiet : \
+        -np 1 "$NETRUN" train $2 --steps 2 --threads 1 --quiet
+}
+"$NETC" "$SOURCE_ROOT/models/unet.net" -D BASE=4 -D SIZE=32 -D DEPTH=2 -D CLASSES=4 -D BATCH=2 -o "$WORK/c4.netg" ||
+    fail "compile c4"
+"$GEN_DATA" --out "$WORK/other" --count 12 --size 32 --classes 4 --seed 9 >/dev/null
+expect 1 "the ranks do not run the same job: the graph (the .netg) differs from rank 0's on rank 1; start" \
+    "ranks with another graph (class count) stop before the first step" -- \
+    two "$WORK/ce2.netg --data $D --out $WORK/j1" "$WORK/c4.netg --data $D --out $WORK/j1"
+expect 1 "the options (--epochs, --steps, --seed," "ranks with another --seed stop, naming the options" -- \
+    two "$WORK/ce2.netg --data $D --out $WORK/j2" "$WORK/ce2.netg --data $D --out $WORK/j2 --seed 7"
+expect 1 "the data (file names and sizes) differs from rank 0's on rank 1" "ranks with other data stop, naming the data" -- \
+    two "$WORK/ce2.netg --data $D --out $WORK/j3" "$WORK/ce2.netg --data $WORK/other --out $WORK/j3"
+# a rank that cannot even load its graph ends the job (netrun 0.2: the
+# other ranks waited for it forever)
+expect 1 "netrun: $WORK/none.netg: cannot open" "a rank without its graph ends the job" -- \
+    timeout 60 "${MPI[@]:0:${#MPI[@]}-2}" -np 1 "$NETRUN" train "$WORK/ce2.netg" --data "$D" --out "$WORK/j4" --threads 1 : \
+    -np 1 "$NETRUN" train "$WORK/none.netg" --data "$D" --out "$WORK/j4" --threads 1
+[ ! -e "$WORK/j1/last.safetensors" ] && [ ! -e "$WORK/j3/last.safetensors" ] && ok "... and nothing was trained" ||
+    fail "a checkpoint was written by disagreeing ranks"
 finish

@@ -5,7 +5,9 @@
  * absolute, or relative to the working folder for a list named without one;
  * "IMAGE" lines without masks; every malformed or missing entry named with
  * its line), which layout nr_dataset_open picks, and nr_dataset_check_stems.
- * Opening a dataset reads no image, so the files here hold a byte each.
+ * Opening a dataset with masks reads the image and mask headers (their
+ * sizes must agree), so the files here are 1x1 PNGs (.jpg included:
+ * images are told by content).
  * Prints "ok - name" / "FAIL - name: detail"; exits nonzero on failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "png.h"
 #include "check.h"
 
 static char err[2048];
@@ -31,6 +34,14 @@ static void put(const char *path, const char *text)
         fputs(text, f);
         fclose(f);
     }
+}
+
+/* path: a 1x1 gray PNG (folders made as needed). */
+static void put_image(const char *path)
+{
+    put(path, "");
+    unsigned char px = 0;
+    nr_png_write_gray8(path, 1, 1, &px, err, sizeof err);
 }
 
 /* A one-sample check: ds has n samples and sample i is (name, image, mask);
@@ -70,9 +81,9 @@ static void test_voc(void)
         char img[600], msk[600];
         snprintf(img, sizeof img, "%s/JPEGImages/2007_%c.jpg", root, *id);
         snprintf(msk, sizeof msk, "%s/SegmentationClass/2007_%c.png", root, *id);
-        put(img, "x");
+        put_image(img);
         if (*id != 'c') /* c has no mask */
-            put(msk, "x");
+            put_image(msk);
     }
     check(!nr_layout_is_voc(root), "VOC: JPEGImages alone is not VOC", "is VOC");
     put(train, "# the training split\n\n2007_b\n  2007_a  \r\n");
@@ -117,12 +128,12 @@ static void test_list(void)
 {
     char list[512], want[2048];
     snprintf(list, sizeof list, "%s", P("lst/list.txt"));
-    put(P("lst/img/x1.jpg"), "x");
-    put(P("lst/lbl/x1.png"), "x");
-    put(P("lst/img/x2.png"), "x");
-    put(P("lst/lbl/x2.png"), "x");
-    put(P("abs/x3.png"), "x");
-    put(P("abs/x3_mask.png"), "x");
+    put_image(P("lst/img/x1.jpg"));
+    put_image(P("lst/lbl/x1.png"));
+    put_image(P("lst/img/x2.png"));
+    put_image(P("lst/lbl/x2.png"));
+    put_image(P("abs/x3.png"));
+    put_image(P("abs/x3_mask.png"));
     char text[1024];
     snprintf(text, sizeof text,
              "# images and their masks\n"
@@ -187,8 +198,8 @@ static void test_list(void)
 static void test_open(void)
 {
     /* the folder layout, in a folder whose name ends in .txt */
-    put(P("set.txt/images/a.png"), "x");
-    put(P("set.txt/masks/a.png"), "x");
+    put_image(P("set.txt/images/a.png"));
+    put_image(P("set.txt/masks/a.png"));
     nr_dataset *ds = nr_dataset_open(P("set.txt"), 1, err, sizeof err);
     check(sample_is(ds, 1, 0, "a.png", P("set.txt/images/a.png"), P("set.txt/masks/a.png")),
           "open: a folder is the folder layout, whatever its name", "%s", ds ? "" : err);
@@ -199,10 +210,10 @@ static void test_open(void)
     check(sample_is(ds, 1, 0, "a.png", P("pick/../set.txt/images/a.png"), P("pick/../set.txt/masks/a.png")),
           "open: a list file", "%s", ds ? "" : err);
     nr_dataset_free(ds);
-    put(P("pick/voc/JPEGImages/i.jpg"), "x");
-    put(P("pick/voc/SegmentationClass/i.png"), "x");
+    put_image(P("pick/voc/JPEGImages/i.jpg"));
+    put_image(P("pick/voc/SegmentationClass/i.png"));
     put(P("pick/voc/ImageSets/Segmentation/train.txt"), "i\n");
-    put(P("pick/voc/images/a.png"), "x"); /* a VOC root is VOC even with an images folder */
+    put_image(P("pick/voc/images/a.png")); /* a VOC root is VOC even with an images folder */
     ds = nr_dataset_open(P("pick/voc"), 1, err, sizeof err);
     check(sample_is(ds, 1, 0, "i.jpg", P("pick/voc/JPEGImages/i.jpg"), P("pick/voc/SegmentationClass/i.png")),
           "open: a VOC root", "%s", ds ? "" : err);
@@ -219,10 +230,10 @@ static void test_open(void)
 
 static void test_stems(void)
 {
-    put(P("st/a/x.jpg"), "x");
-    put(P("st/b/x.png"), "x");
-    put(P("st/b/x1.png"), "x");
-    put(P("st/b/x.1.png"), "x");
+    put_image(P("st/a/x.jpg"));
+    put_image(P("st/b/x.png"));
+    put_image(P("st/b/x1.png"));
+    put_image(P("st/b/x.1.png"));
     put(P("st/ok.txt"), "b/x.png\nb/x1.png\nb/x.1.png\n");
     nr_dataset *ds = nr_dataset_open(P("st/ok.txt"), 0, err, sizeof err);
     check(ds && nr_dataset_check_stems(ds, err, sizeof err) == 0,

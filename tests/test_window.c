@@ -34,6 +34,8 @@ static void check(int ok, const char *name, const char *detail)
 static const char model[] =
     "input image : f32[3, 1, 16, 16]\n"
     "input mask : labels[3, 16, 16] classes 3\n"
+    "option mean = 0.25\n" /* tiles normalized as the image would be (window.h) */
+    "option std = 0.5\n"
     "h = relu(conv2d(image, 6, 3, pad = same))\n"
     "logits = conv2d(h, 3, 5, pad = same)\n"
     "output prediction = softmax(logits * 4, axis = 1)\n"
@@ -184,7 +186,7 @@ int main(void)
     }
     float img[H * W], tile[T * T], probs[K * T * T];
     for (int i = 0; i < H * W; i++)
-        img[i] = px[i] / 255.0f;
+        img[i] = (px[i] / 255.0f - 0.25f) * (1.0f / 0.5f); /* normalized as nr_normalize does */
 
     /* reference: sliding windows, overlap 0.5 */
     static float acc[K * H * W];

@@ -154,21 +154,11 @@ static int image_layout(cs_image *im, int classes)
     return 0;
 }
 
-/* FNV-1a 64 of n bytes at p, continuing from h (FNV_BASIS to start). */
-#define FNV_BASIS 1469598103934665603ULL
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* Seed of the location sample of image `name`: fixed, so a rebuilt index
  * equals the old one. */
 static uint64_t name_seed(const char *name)
 {
-    return ng_splitmix64(fnv(FNV_BASIS, name, strlen(name)) ^ 0x636c6173735f6c6fULL);
+    return ng_splitmix64(ng_fnv1a(NG_FNV_BASIS, name, strlen(name)) ^ 0x636c6173735f6c6fULL);
 }
 
 typedef struct {
@@ -294,9 +284,9 @@ done:
 /* The dataset key; 0 or -1 with err (a mask that cannot be stat'ed). */
 static int dataset_key(const nr_dataset *ds, uint64_t *key, char *err, size_t errlen)
 {
-    uint64_t h = FNV_BASIS;
+    uint64_t h = NG_FNV_BASIS;
     int n = nr_dataset_count(ds);
-    h = fnv(h, &n, sizeof n);
+    h = ng_fnv1a(h, &n, sizeof n);
     for (int i = 0; i < n; i++) {
         const char *name = nr_dataset_name(ds, i), *path = nr_dataset_mask_path(ds, i);
         struct stat st;
@@ -304,8 +294,8 @@ static int dataset_key(const nr_dataset *ds, uint64_t *key, char *err, size_t er
             return ng_fail(err, errlen, "%s: %s", path ? path : name, path ? strerror(errno) : "no mask");
         int64_t v[5] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
                         (int64_t)st.st_ctim.tv_sec, (int64_t)st.st_ctim.tv_nsec};
-        h = fnv(h, name, strlen(name) + 1);
-        h = fnv(h, v, sizeof v);
+        h = ng_fnv1a(h, name, strlen(name) + 1);
+        h = ng_fnv1a(h, v, sizeof v);
     }
     *key = h;
     return 0;

@@ -112,6 +112,20 @@ int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ign
     return 0;
 }
 
+int nr_dataset_check_sizes(const nr_dataset *ds, char *err, size_t errlen)
+{
+    for (int i = 0; ds->with_masks && i < ds->n; i++) {
+        int ih, iw, mh, mw;
+        if (nr_image_size(ds->s[i].image, &ih, &iw, err, errlen) != 0 ||
+            nr_image_size(ds->s[i].mask, &mh, &mw, err, errlen) != 0)
+            return -1;
+        if (mh != ih || mw != iw)
+            return ng_fail(err, errlen, "%s: %dx%d, but its image %s is %dx%d", ds->s[i].mask, mw, mh, ds->s[i].image,
+                           iw, ih);
+    }
+    return 0;
+}
+
 int nr_dataset_load(const nr_dataset *ds, int i, int c, int h, int w,
                     int classes, int ignore, float *image, int32_t *mask,
                     char *err, size_t errlen)

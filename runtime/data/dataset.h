@@ -50,6 +50,11 @@ int nr_dataset_load(const nr_dataset *ds, int i, int c, int h, int w,
 int nr_dataset_load_any(const nr_dataset *ds, int i, int c, int classes, int ignore, float **image,
                         int32_t **mask, int *h, int *w, char *err, size_t errlen);
 
+/* Every mask has its image's size, as their headers say (PNG's IHDR,
+ * JPEG's SOF: no pixel is decoded): 0, or -1 with an error naming both files
+ * and sizes, as nr_dataset_load_any's.  Nothing to check without masks. */
+int nr_dataset_check_sizes(const nr_dataset *ds, char *err, size_t errlen);
+
 /* Pixels per class over all masks of the dataset into counts (classes);
  * pixels equal to ignore are not counted.  Needs masks.  h, w > 0: every
  * mask must be h x w; h = w = 0: each mask at its own size. */

@@ -50,6 +50,23 @@ int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *er
     return ng_fail(err, errlen, "%s: not a PNG or JPEG file%s", path, n == 0 ? " (empty)" : "");
 }
 
+int nr_image_size(const char *path, int *h, int *w, char *err, size_t errlen)
+{
+    unsigned char sig[8];
+    int n = sniff(path, sig, sizeof sig, err, errlen);
+    if (n < 0)
+        return -1;
+    if (nr_jpeg_sniff(sig, (size_t)n))
+        return nr_jpeg_size(path, h, w, err, errlen);
+    uint32_t ph, pw;
+    if (!nr_png_sniff(sig, (size_t)n))
+        return ng_fail(err, errlen, "%s: not a PNG or JPEG file%s", path, n == 0 ? " (empty)" : "");
+    if (nr_png_size(path, &ph, &pw, err, errlen) != 0)
+        return -1;
+    *h = ph > INT32_MAX ? -1 : (int)ph, *w = pw > INT32_MAX ? -1 : (int)pw; /* the decoder says what is wrong */
+    return 0;
+}
+
 int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int32_t **out, char *err,
                  size_t errlen)
 {
@@ -80,9 +97,15 @@ static void bilinear_src(int o, float scale, int n, int *i0, int *i1, float *a)
 
 void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh, int ow)
 {
+    nr_resize_bilinear_rows(in, c, ih, iw, out, oh, ow, 0, oh);
+}
+
+void nr_resize_bilinear_rows(const float *in, int c, int ih, int iw, float *out, int oh, int ow, int y_begin,
+                             int y_end)
+{
     float sy = (float)ih / (float)oh, sx = (float)iw / (float)ow;
-    size_t ihw = (size_t)ih * (size_t)iw, ohw = (size_t)oh * (size_t)ow;
-    for (int y = 0; y < oh; y++) {
+    size_t ihw = (size_t)ih * (size_t)iw, ohw = (size_t)(y_end - y_begin) * (size_t)ow;
+    for (int y = y_begin; y < y_end; y++) {
         int y0, y1;
         float ay;
         bilinear_src(y, sy, ih, &y0, &y1, &ay);
@@ -94,7 +117,7 @@ void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int 
                 const float *p = in + (size_t)k * ihw;
                 float top = p[(size_t)y0 * iw + x0] * (1 - ax) + p[(size_t)y0 * iw + x1] * ax;
                 float bot = p[(size_t)y1 * iw + x0] * (1 - ax) + p[(size_t)y1 * iw + x1] * ax;
-                out[(size_t)k * ohw + (size_t)y * ow + x] = top * (1 - ay) + bot * ay;
+                out[(size_t)k * ohw + (size_t)(y - y_begin) * ow + x] = top * (1 - ay) + bot * ay;
             }
         }
     }

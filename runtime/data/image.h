@@ -20,6 +20,11 @@ int nr_image_name_ok(const char *name);
  * naming the file. */
 int nr_image_load(const char *path, int c, int *h, int *w, float **out, char *err, size_t errlen);
 
+/* The size of the image at path (PNG or JPEG) as its header says (PNG's
+ * IHDR, JPEG's SOF), without decoding it: 0, or -1 with err naming the file.
+ * A size past int reads as -1. */
+int nr_image_size(const char *path, int *h, int *w, char *err, size_t errlen);
+
 /* A label mask (PNG only, see nr_png_read_mask) at its own size: *out (H,W)
  * malloc'ed.  A JPEG is an error that says why. */
 int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int32_t **out, char *err,
@@ -28,6 +33,10 @@ int nr_mask_load(const char *path, int classes, int ignore, int *h, int *w, int3
 /* Resize (C,ih,iw) to (C,oh,ow) bilinearly, pixel centres aligned as in
  * PIL and torch's interpolate(align_corners=False) (no antialiasing). */
 void nr_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh, int ow);
+/* Rows y_begin..y_end-1 of that resize into out (C, y_end - y_begin, ow),
+ * each as the whole resize computes it. */
+void nr_resize_bilinear_rows(const float *in, int c, int ih, int iw, float *out, int oh, int ow, int y_begin,
+                             int y_end);
 /* Resize a mask by nearest neighbour: out(y,x) = in(floor((y+0.5)*ih/oh),
  * floor((x+0.5)*iw/ow)). */
 void nr_resize_nearest(const int32_t *in, int ih, int iw, int32_t *out, int oh, int ow);

@@ -506,7 +506,7 @@ nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err, size_t e
     return nr_dataset_open_split(dir, NULL, need_masks, err, errlen);
 }
 
-nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err, size_t errlen)
+static nr_dataset *open_layout(const char *dir, const char *split, int need_masks, char *err, size_t errlen)
 {
     struct stat st;
     if (!dir || stat(dir, &st) != 0) {
@@ -523,4 +523,14 @@ nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_m
         return NULL;
     }
     return nr_dataset_open_folder(dir, need_masks, err, errlen);
+}
+
+nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err, size_t errlen)
+{
+    nr_dataset *ds = open_layout(dir, split, need_masks, err, errlen);
+    if (ds && need_masks && nr_dataset_check_sizes(ds, err, errlen) != 0) { /* now, not when a batch needs it */
+        nr_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
 }

@@ -21,8 +21,9 @@
 /* Open DIR in whichever layout it has: the folder layout
  * (nr_dataset_open_folder), a VOC root (nr_layout_is_voc: the split is
  * `split`, default "train") or a list file (nr_layout_is_list); split is an
- * error for other layouts.  The caller frees the result with
- * nr_dataset_free. */
+ * error for other layouts.  With need_masks, a mask of another size than
+ * its image is an error (nr_dataset_check_sizes: headers only).  The
+ * caller frees the result with nr_dataset_free. */
 nr_dataset *nr_dataset_open(const char *dir, int need_masks, char *err, size_t errlen);
 nr_dataset *nr_dataset_open_split(const char *dir, const char *split, int need_masks, char *err,
                                   size_t errlen);

@@ -34,6 +34,16 @@ static inline uint64_t ng_mix64(uint64_t z)
 }
 static inline uint64_t ng_splitmix64(uint64_t x) { return ng_mix64(x + NG_GOLDEN64); }
 static inline uint64_t ng_splitmix64_next(uint64_t *s) { return ng_mix64(*s += NG_GOLDEN64); }
+/* FNV-1a 64 of n bytes at p, continuing from h (NG_FNV_BASIS to start): the
+ * checksums and digests of files, datasets and names (not cryptographic). */
+#define NG_FNV_BASIS 1469598103934665603ull
+static inline uint64_t ng_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
 /* From a random 64-bit value r: a uniform integer in 0..m-1 (Lemire's
  * multiply-shift), a uniform double in [0, 1) (r's top 53 bits). */
 static inline uint64_t ng_below(uint64_t r, uint64_t m) { return (uint64_t)(((unsigned __int128)r * m) >> 64); }

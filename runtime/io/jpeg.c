@@ -22,6 +22,39 @@ int nr_jpeg_sniff(const void *p, size_t n)
     return n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
 }
 
+int nr_jpeg_size(const char *path, int *h, int *w, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ng_fail(err, errlen, "%s: %s", path, strerror(errno));
+    unsigned char b[9];
+    int rc = -1;
+    if (fread(b, 1, 2, f) != 2 || b[0] != 0xFF || b[1] != 0xD8)
+        goto done;
+    for (;;) { /* segments: FF, marker, 2-byte length (itself included), payload */
+        int c;
+        while ((c = fgetc(f)) == 0xFF) /* fill bytes before a marker */
+            ;
+        if (c == EOF || fread(b, 1, 2, f) != 2)
+            goto done;
+        long len = (long)b[0] << 8 | b[1];
+        /* SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC): precision, height, width */
+        if (c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC) {
+            if (len < 7 || fread(b, 1, 5, f) != 5)
+                goto done;
+            *h = b[1] << 8 | b[2];
+            *w = b[3] << 8 | b[4];
+            rc = 0;
+            goto done;
+        }
+        if (c == 0xD9 || c == 0xDA || len < 2 || fseek(f, len - 2, SEEK_CUR) != 0)
+            goto done; /* the image ends, or its scan starts, before any frame header */
+    }
+done:
+    fclose(f);
+    return rc == 0 ? 0 : ng_fail(err, errlen, "%s: corrupt JPEG (no frame header)", path);
+}
+
 /* The whole file into *buf (malloc'ed). */
 static int read_file(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen)
 {

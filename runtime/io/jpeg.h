@@ -10,6 +10,11 @@
 /* Whether the n bytes at p start like a JPEG file (FF D8 FF). */
 int nr_jpeg_sniff(const void *p, size_t n);
 
+/* A JPEG's size as its frame header (SOFn) says, read marker by marker
+ * without decoding: 0, or -1 with "PATH: corrupt JPEG" (or why it cannot be
+ * opened) in err. */
+int nr_jpeg_size(const char *path, int *h, int *w, char *err, size_t errlen);
+
 /* Decode a JPEG (the file at path, or with buf the len bytes there, named
  * path in messages) at its own size into *out (malloc'ed, the caller frees
  * it): float (C,H,W) = (c,*h,*w) in [0,1] (v/255).  Gray and colour (YCbCr,

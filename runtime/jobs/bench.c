@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "util.h"
 
 double nr_node_flops(const ng_graph *g, const ng_node *n)
@@ -97,6 +98,9 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
     if (!t)
         return ng_fail(err, errlen, "out of memory");
     nr_model_set_profile(m, 1);
+    int train = strcmp(o->entry, "train") == 0;
+    double check_s = 0; /* train: nr_train's test of the parameters after each step (checkpoint.h) */
+    char why[1024];
     for (int i = 0; i < o->steps; i++) {
         double t0 = ng_now();
         if (nr_model_run(m, o->entry) != 0) {
@@ -104,6 +108,10 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
             return ng_fail(err, errlen, "%s", nr_model_error(m));
         }
         t[i] = ng_now() - t0;
+        t0 = ng_now();
+        if (train)
+            nr_ckpt_check_finite(m, 0, "", why, sizeof why);
+        check_s += (ng_now() - t0) / o->steps;
     }
     nr_model_set_profile(m, 0);
     const double *node_ns = nr_model_profile(m, o->entry);
@@ -134,9 +142,9 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
     if (o->json) {
         fprintf(out, "{\"entry\": \"%s\", \"steps\": %d, \"warmup\": %d, \"threads\": %d, "
                      "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"flops\": %.0f, "
-                     "\"gflops\": %.3f, \"ops\": [",
+                     "\"gflops\": %.3f, \"finite_check_s\": %.6f, \"ops\": [",
                 o->entry, o->steps, o->warmup, o->threads, median, t[0], t[o->steps - 1], flops,
-                flops / median * 1e-9);
+                flops / median * 1e-9, check_s);
         for (int j = 0; j < n_kinds; j++) {
             const kind_stat *k = &kinds[order[j]];
             fprintf(out, "%s{\"op\": \"%s\", \"s_per_step\": %.6f, \"share\": %.4f, \"calls\": %d, "
@@ -149,6 +157,9 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
                 g->source ? g->source : "graph", o->steps, o->warmup, o->threads);
         fprintf(out, "step: median %.4f s (min %.4f, max %.4f); %.2f GFLOP per step, %.1f GFLOP/s\n",
                 median, t[0], t[o->steps - 1], flops * 1e-9, flops / median * 1e-9);
+        if (train)
+            fprintf(out, "parameters checked finite after each step: %.4f ms (%.2f%% of the median step)\n",
+                    check_s * 1e3, 100 * check_s / median);
         fprintf(out, "%-20s %10s %7s %6s %9s\n", "op", "ms/step", "share", "calls", "GFLOP/s");
         for (int j = 0; j < n_kinds; j++) {
             const kind_stat *k = &kinds[order[j]];

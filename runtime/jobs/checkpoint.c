@@ -20,6 +20,56 @@ int nr_ckpt_holds(const ng_tensor *x, int opt_state)
     return x->role == NG_ROLE_PARAM || (opt_state && x->role == NG_ROLE_OPT_STATE);
 }
 
+/* The first element of x[0..n) that is NaN or infinite (all exponent bits
+ * set), or -1.  Blocks of 4096 are tested with one OR each, a loop the
+ * compiler vectorizes; memcpy reads floats at any alignment (a file's). */
+static int64_t first_nonfinite(const void *x, int64_t n)
+{
+    const unsigned char *p = x;
+    for (int64_t b = 0; b < n; b += 4096) {
+        int64_t e = n - b < 4096 ? n : b + 4096;
+        uint32_t any = 0;
+        for (int64_t i = b; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, p + 4 * i, 4);
+            any |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        for (int64_t i = b; any && i < e; i++) {
+            float v;
+            memcpy(&v, p + 4 * i, 4);
+            if (!isfinite(v))
+                return i;
+        }
+    }
+    return -1;
+}
+
+/* 0 when the n floats at x are finite; else -1 with "WHEREtensor 'NAME'
+ * holds NaN at element I of N" in err. */
+static int check_finite(const char *where, const char *name, const void *x, int64_t n, char *err,
+                        size_t errlen)
+{
+    int64_t i = first_nonfinite(x, n);
+    if (i < 0)
+        return 0;
+    float v;
+    memcpy(&v, (const unsigned char *)x + 4 * i, 4);
+    return ng_fail(err, errlen, "%stensor '%s' holds %s at element %lld of %lld", where, name,
+                   isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", (long long)i, (long long)n);
+}
+
+int nr_ckpt_check_finite(nr_model *m, int opt_state, const char *where, char *err, size_t errlen)
+{
+    const ng_graph *g = nr_model_graph(m);
+    for (int t = 0; t < g->n_tensors; t++) {
+        const ng_tensor *x = &g->tensors[t];
+        if (nr_ckpt_holds(x, opt_state) &&
+            check_finite(where, x->name, nr_model_state(m, t), ng_tensor_nelem(x), err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* counts as "n0,n1,...": malloc'd, or NULL */
 static char *counts_str(const int64_t *counts, int k)
 {
@@ -63,6 +113,10 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
                  char *err, size_t errlen)
 {
     const ng_graph *g = nr_model_graph(m);
+    char where[4200];
+    snprintf(where, sizeof where, "%s: not written: ", path);
+    if (nr_ckpt_check_finite(m, opt_state, where, err, errlen) != 0)
+        return -1; /* the file keeps its last good state */
     nr_st_tensor *ts = calloc((size_t)g->n_tensors + 1, sizeof *ts);
     if (!ts) {
         ng_fail(err, errlen, "out of memory");
@@ -152,6 +206,10 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
                  nr_st_dtype_name(s->dtype), b, a);
             goto done;
         }
+        char where[4200];
+        snprintf(where, sizeof where, "%s: ", path);
+        if (check_finite(where, x->name, s->data, ng_tensor_nelem(x), err, errlen) != 0)
+            goto done;
         nr_model_write(m, t, s->data, (size_t)ng_tensor_bytes(x));
     }
     if (opt_state) {

@@ -29,7 +29,8 @@ typedef struct {
  * opt_state also the optimizer tensors, the step and rs (metadata: step,
  * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment,
  * ranks, train_options: the options that change the batches, options.h),
- * for --resume.  Written atomically and durably (ng_atomic_*): on failure
+ * for --resume.  Refused when a tensor is not finite (nr_ckpt_check_finite).
+ * Written atomically and durably (ng_atomic_*): on failure
  * the file at path is as it was. */
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen);
@@ -37,9 +38,14 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
  * the training masks (class weights, priors) and, with opt_state, the
  * optimizer state. */
 int nr_ckpt_holds(const ng_tensor *x, int opt_state);
+/* 0 when every tensor nr_ckpt_save would write (opt_state: the optimizer's
+ * too) is finite; else -1 with "WHEREtensor 'NAME' holds NaN at element I
+ * of N" in err.  One pass over the state: nr_train runs it after every
+ * step (opt_state 0), nr_ckpt_save before writing. */
+int nr_ckpt_check_finite(nr_model *m, int opt_state, const char *where, char *err, size_t errlen);
 /* Load parameters (and, with opt_state, the optimizer state, the step and,
  * when rs is not NULL, the run state) by name; every parameter must be
- * present with its shape.  Metadata an older checkpoint lacks reads as zero
+ * present with its shape and finite.  Metadata an older checkpoint lacks reads as zero
  * (best: -inf). */
 /* The training set's pixel counts per class (classes entries) that a
  * checkpoint keeps in its metadata (class_counts), for class priors at

@@ -3,6 +3,7 @@
 #include "replicas.h"
 
 #include "dist.h"
+#include "util.h"
 
 void nr_dist_bcast_model(nr_model *m)
 {
@@ -22,14 +23,11 @@ void nr_dist_bcast_model(nr_model *m)
 int nr_dist_check_model(nr_model *m, uint64_t *sum)
 {
     const ng_graph *g = nr_model_graph(m);
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over the bytes, tensor by tensor */
+    uint64_t h = NG_FNV_BASIS; /* over the bytes, tensor by tensor */
     for (int t = 0; t < g->n_tensors; t++) {
         int r = g->tensors[t].role;
-        if (r != NG_ROLE_PARAM && r != NG_ROLE_OPT_STATE)
-            continue;
-        const unsigned char *p = nr_model_state(m, t);
-        for (int64_t i = 0, n = ng_tensor_bytes(&g->tensors[t]); i < n; i++)
-            h = (h ^ p[i]) * 1099511628211ull;
+        if (r == NG_ROLE_PARAM || r == NG_ROLE_OPT_STATE)
+            h = ng_fnv1a(h, nr_model_state(m, t), (size_t)ng_tensor_bytes(&g->tensors[t]));
     }
     *sum = h;
     return nr_dist_same_u64(h);

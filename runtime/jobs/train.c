@@ -25,6 +25,7 @@
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
+#include "same_job.h"
 #include "util.h"
 #include "layout.h"
 #include "window.h"
@@ -96,12 +97,19 @@ static int step_batch(int64_t s, int spe, int n, int batch, const nr_train_opts 
     return cnt;
 }
 
-static void print_weights(const ng_graph *g, const int64_t *counts, const float *w)
+/* The labelled pixels of per-class counts (k). */
+static int64_t total_of(const int64_t *counts, int k)
 {
-    int k = g->bind.classes;
     int64_t total = 0;
     for (int c = 0; c < k; c++)
         total += counts[c];
+    return total;
+}
+
+static void print_weights(const ng_graph *g, const int64_t *counts, const float *w)
+{
+    int k = g->bind.classes;
+    int64_t total = total_of(counts, k);
     const ng_tensor *wt = &g->tensors[g->bind.class_weights];
     static const char *const formula[NG_CW_COUNT] = {
         [NG_CW_BALANCED] = "n_pixels / (n_classes * count)",
@@ -373,11 +381,14 @@ agree:
             err[0] = 0; /* another rank failed: the message is its own */
         goto done;
     }
+    if (nr_dist_same_job(m, o, ds, vs, err, errlen) != 0) /* before any other collective: they might not match */
+        goto done;
     int n = nr_dataset_count(ds);
     nr_dist_bcast_model(m); /* rank 0's weights, optimizer state and step */
     nr_dist_bcast(&rs, sizeof rs);
     int have_best = isfinite(rs.best);
     int report_warned = 0; /* a report write failed (report_warn) */
+    int val_unlabelled = 0; /* the validation masks have no labelled pixel (warned) */
 
     /* the class index (RUNDIR/class_stats.bin), foreground oversampling and
      * repeat factors (sampler.h) */
@@ -397,6 +408,11 @@ agree:
         }
         nr_sampling_class_counts(smp, counts); /* from the class index: no mask read when cached */
         nr_dist_bcast(counts, (size_t)g->bind.classes * sizeof *counts); /* counted once, by rank 0 */
+        if (total_of(counts, g->bind.classes) == 0) { /* the loss would be 0 and every metric NaN */
+            ng_fail(err, errlen, "%s: no labelled pixels in its %d masks (every pixel is %d, the ignore label): "
+                    "nothing to train on", o->data, n, g->bind.ignore);
+            goto done;
+        }
         nr_model_set_class_weights(m, counts, w);
         if (!o->quiet && g->bind.class_weights >= 0 &&
             g->tensors[g->bind.class_weights].init == NG_INIT_CLASS_WEIGHTS)
@@ -485,14 +501,21 @@ agree:
         nr_model_read(m, "train", g->bind.loss, &loss, sizeof loss);
         /* over ranks: the mean of their losses (the global batch's, when the
          * loss sums over ranks), and a signal any of them caught */
-        double agreed[2] = {loss, stop_signal};
+        char why[1024]; /* and the parameters, every step: the loss can stay finite over NaN weights */
+        int nonfinite = nr_ckpt_check_finite(m, 0, "", why, sizeof why) != 0;
+        double agreed[3] = {loss, stop_signal, nonfinite};
         nr_dist_sum_f64(agreed, 1);
-        nr_dist_max_f64(agreed + 1, 1);
+        nr_dist_max_f64(agreed + 1, 2);
         loss = (float)(agreed[0] / nr_dist_size());
         int stop = (int)agreed[1];
         if (!isfinite(loss)) {
             ng_fail(err, errlen, "the loss became %f at step %lld; try a lower learning rate or clip "
                  "(checkpoints keep the last good epoch)", loss, (long long)s + 1);
+            goto done;
+        }
+        if (agreed[2] > 0) {
+            ng_fail(err, errlen, "the weights became non-finite at step %lld: %s; try a lower learning rate or "
+                 "clip (checkpoints keep the last good epoch)", (long long)s + 1, nonfinite ? why : "on another rank");
             goto done;
         }
         rs.epoch_loss += loss;
@@ -525,6 +548,10 @@ agree:
                     goto done;
                 }
                 nr_metrics_score(&last, val_loss, metric, &score);
+                if (total_of(last.truth, last.k) == 0 && !val_unlabelled++ && writer)
+                    fprintf(stderr, "netrun train: warning: %s: no labelled pixels in its %d masks (every pixel is "
+                            "%d, the ignore label): the validation metrics are undefined (nan)\n", o->val,
+                            nr_dataset_count(vs), g->bind.ignore);
                 fprintf(mlog, "{\"epoch\":%d,\"step\":%lld,\"train_loss\":%.6g,\"best\":%s,\"validation\":",
                         epoch, (long long)s + 1, train_loss, !have_best || score > rs.best ? "true" : "false");
                 if (print_validation(mlog, &last, &conf, val_loss) != 0) {

@@ -175,10 +175,17 @@ typedef struct img_state {
     int idx, h, w;
     float *raw;       /* (C,h,w) in [0,1] */
     int32_t *mask;    /* (h,w) or NULL; raw and mask are the loader's */
-    float *norm;      /* (C,h,w) normalized; resize mode: (C,TH,TW) */
-    float *acc;       /* (K,h,w) weighted sums; resize mode: (K,TH,TW) */
+    float *norm;      /* resize mode: (C,TH,TW) normalized; window mode: NULL (each tile is normalized
+                         as it is cut from raw) */
+    float *acc;       /* window mode: (K,ring,w) weighted sums of the rows in flight, image row y in row
+                         y % ring; resize mode: (K,TH,TW) */
+    int ring;         /* window mode: rows of acc, min(h, TH) */
+    int rows_done;    /* window mode: rows 0..rows_done-1 are final, in pred */
+    uint8_t *pred;    /* (h,w) the predicted classes */
+    float *probs;     /* (K,h,w) every pixel's class sums, kept when the job wants the probabilities
+                         (nr_window_job's probabilities, want_probs); else NULL */
     int32_t *rmask;   /* resize mode with a mask: (TH,TW); else NULL */
-    void *mem;        /* the one block norm, acc and rmask are carved from */
+    void *mem;        /* the one block norm, acc, pred and rmask are carved from */
     int pending;      /* jobs queued and not yet run */
     int queued_all;
     struct img_state *next;
@@ -187,6 +194,8 @@ typedef struct img_state {
 typedef struct {
     img_state *st;
     int y0, x0, v;    /* tile origin and symmetry (bit 0 fh, 1 fv, 2 transpose) */
+    int fin;          /* window mode: the last job of its row of tiles: rows up to fin (exclusive) are
+                         final once it has run (no later tile reaches them); else 0 */
 } job;
 
 typedef struct {
@@ -195,6 +204,7 @@ typedef struct {
     nr_window_job *j;
     int B, C, TH, TW, K, ignore, resize, eval;
     int members;      /* of the ensemble (ensemble.h), 1 without */
+    float mean[3], stdv[3]; /* (C) normalization (options mean, std) */
     float *gauss;     /* (TH,TW), window mode */
     float *osum;      /* (B,K,TH,TW) the members' outputs summed, with members > 1 */
     float *pw;        /* (K) prior^-tau, or NULL */
@@ -225,14 +235,61 @@ static size_t runner_layout(runner *r, char *base, int with_pw)
 }
 
 /* The arrays s owns, over planes of the model's size in resize mode and of
- * the image's otherwise; measures with base NULL (util.h's ng_carve). */
+ * the image's otherwise; the sums over a band of the tile's height in window
+ * mode, so that the memory of K classes is the window's, not the image's;
+ * measures with base NULL (util.h's ng_carve). */
 static size_t state_layout(img_state *s, char *base, const runner *r)
 {
-    size_t at = 0, plane = r->resize ? (size_t)r->TH * r->TW : (size_t)s->h * s->w;
-    s->norm = ng_carve(base, &at, (size_t)r->C * plane, sizeof *s->norm);
-    s->acc = ng_carve(base, &at, (size_t)r->K * plane, sizeof *s->acc);
+    size_t at = 0, hw = (size_t)s->h * s->w, plane = r->resize ? (size_t)r->TH * r->TW : hw;
+    s->ring = s->h < r->TH ? s->h : r->TH;
+    s->norm = r->resize ? ng_carve(base, &at, (size_t)r->C * plane, sizeof *s->norm) : NULL;
+    s->acc = ng_carve(base, &at, (size_t)r->K * (r->resize ? plane : (size_t)s->ring * s->w), sizeof *s->acc);
+    s->pred = ng_carve(base, &at, hw, sizeof *s->pred);
+    s->probs = r->j->probabilities || r->j->want_probs ? ng_carve(base, &at, (size_t)r->K * hw, sizeof *s->probs)
+                                                        : NULL;
     s->rmask = r->resize && s->mask ? ng_carve(base, &at, plane, sizeof *s->rmask) : NULL;
     return at;
+}
+
+/* pred of the n pixels whose class sums are probs[k * stride + p]: the
+ * class of the largest after the prior correction. */
+static void argmax(const runner *r, const float *probs, size_t stride, size_t n, uint8_t *pred)
+{
+    for (size_t p = 0; p < n; p++) {
+        int best = 0;
+        float bv = -INFINITY;
+        for (int k = 0; k < r->K; k++) {
+            float v = probs[(size_t)k * stride + p] * (r->pw ? r->pw[k] : 1.0f);
+            if (v > bv)
+                bv = v, best = k;
+        }
+        pred[p] = (uint8_t)best;
+    }
+}
+
+/* Row y of s's class sums, row[k * stride + x], into s->probs when kept. */
+static void keep_row(const runner *r, img_state *s, int y, const float *row, size_t stride)
+{
+    if (!s->probs)
+        return;
+    size_t hw = (size_t)s->h * s->w;
+    for (int k = 0; k < r->K; k++)
+        memcpy(s->probs + (size_t)k * hw + (size_t)y * s->w, row + (size_t)k * stride, sizeof *row * (size_t)s->w);
+}
+
+/* Window mode: rows rows_done..end-1 of s are final: their classes into
+ * pred, their rows of acc zeroed for the rows that come next. */
+static void finish_rows(const runner *r, img_state *s, int end)
+{
+    size_t band = (size_t)s->ring * s->w;
+    for (int y = s->rows_done; y < end; y++) {
+        float *row = s->acc + (size_t)(y % s->ring) * s->w;
+        argmax(r, row, band, (size_t)s->w, s->pred + (size_t)y * s->w);
+        keep_row(r, s, y, row, band);
+        for (int k = 0; k < r->K; k++)
+            memset(row + (size_t)k * band, 0, sizeof *row * (size_t)s->w);
+    }
+    s->rows_done = end;
 }
 
 static void state_free(img_state *s)
@@ -257,8 +314,8 @@ static inline void sym(int v, int th, int tw, int y, int x, int *a, int *b)
     *a = p, *b = q;
 }
 
-/* Put job (s, y0, x0, v) into batch slot r->nb. */
-static void fill_job(runner *r, img_state *s, int y0, int x0, int v)
+/* Put job (s, y0, x0, v) into batch slot r->nb; fin as in job. */
+static void fill_job(runner *r, img_state *s, int y0, int x0, int v, int fin)
 {
     int TH = r->TH, TW = r->TW;
     size_t thw = (size_t)TH * TW;
@@ -270,7 +327,11 @@ static void fill_job(runner *r, img_state *s, int y0, int x0, int v)
         src = s->norm;
         srcm = s->rmask;
     } else {
-        nr_window_f32(s->norm, r->C, s->h, s->w, y0, x0, r->tile, TH, TW, 0.0f);
+        nr_window_f32(s->raw, r->C, s->h, s->w, y0, x0, r->tile, TH, TW, 0.0f);
+        int rows = s->h - y0 < TH ? s->h - y0 : TH, cols = s->w - x0 < TW ? s->w - x0 : TW;
+        for (int k = 0; k < r->C; k++) /* the image's pixels: the padding stays 0 after normalization */
+            for (int y = 0; y < rows; y++)
+                nr_normalize(r->tile + (size_t)k * thw + (size_t)y * TW, 1, (size_t)cols, &r->mean[k], &r->stdv[k]);
         if (s->mask)
             nr_window_i32(s->mask, s->h, s->w, y0, x0, r->tmask, TH, TW, r->ignore);
         src = r->tile;
@@ -285,7 +346,7 @@ static void fill_job(runner *r, img_state *s, int y0, int x0, int v)
                 dst[(size_t)k * thw + o] = src[(size_t)k * thw + si];
             dm[o] = srcm ? srcm[si] : r->ignore;
         }
-    r->jobs[r->nb] = (job){s, y0, x0, v};
+    r->jobs[r->nb] = (job){s, y0, x0, v, fin};
     r->nb++;
     s->pending++;
 }
@@ -295,41 +356,24 @@ static int finish_ready(runner *r, char *err, size_t errlen)
 {
     while (r->head && r->head->queued_all && r->head->pending == 0) {
         img_state *s = r->head;
-        size_t hw = (size_t)s->h * s->w;
-        float *probs = s->acc;
-        float *full = NULL;
-        if (r->resize) { /* the tile's sums back to the image's size */
-            if (!(full = malloc(sizeof *full * (size_t)r->K * hw)))
+        if (r->resize) { /* the tile's sums back to the image's size, a row at a time (K rows of w) */
+            float *row = malloc(sizeof *row * (size_t)r->K * s->w);
+            if (!row)
                 return ng_fail(err, errlen, "out of memory");
-            nr_resize_bilinear(s->acc, r->K, r->TH, r->TW, full, s->h, s->w);
-            probs = full;
-        }
-        uint8_t *pred = malloc(hw ? hw : 1);
-        if (!pred) {
-            free(full);
-            return ng_fail(err, errlen, "out of memory");
-        }
-        for (size_t p = 0; p < hw; p++) {
-            int best = 0;
-            float bv = -INFINITY;
-            for (int k = 0; k < r->K; k++) {
-                float v = probs[(size_t)k * hw + p] * (r->pw ? r->pw[k] : 1.0f);
-                if (v > bv)
-                    bv = v, best = k;
+            for (int y = 0; y < s->h; y++) {
+                nr_resize_bilinear_rows(s->acc, r->K, r->TH, r->TW, row, s->h, s->w, y, y + 1);
+                argmax(r, row, (size_t)s->w, (size_t)s->w, s->pred + (size_t)y * s->w);
+                keep_row(r, s, y, row, (size_t)s->w);
             }
-            pred[p] = (uint8_t)best;
+            free(row);
         }
-        if ((r->j->probabilities || r->j->want_probs) && nr_window_normalize(probs, r->K, hw, r->pw) != 0) {
-            free(full), free(pred);
+        if (s->probs && nr_window_normalize(s->probs, r->K, (size_t)s->h * s->w, r->pw) != 0)
             return ng_fail(err, errlen, "out of memory");
-        }
-        r->j->probs = r->j->want_probs ? probs : NULL; /* the numbers the argmax compared, normalized */
-        int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, pred, s->mask, err, errlen)
-                             : 0;
+        r->j->probs = r->j->want_probs ? s->probs : NULL; /* the numbers the argmax compared, normalized */
+        int rc = r->j->visit ? r->j->visit(r->j->ctx, s->idx, s->raw, r->C, s->h, s->w, s->pred, s->mask, err,
+                                           errlen) : 0;
         if (rc == 0 && r->j->probabilities)
-            rc = r->j->probabilities(r->j->ctx, s->idx, probs, r->K, s->h, s->w, err, errlen);
-        free(full);
-        free(pred);
+            rc = r->j->probabilities(r->j->ctx, s->idx, s->probs, r->K, s->h, s->w, err, errlen);
         r->j->probs = NULL;
         r->head = s->next;
         if (!r->head)
@@ -394,10 +438,12 @@ static int run_batch(runner *r, char *err, size_t errlen)
                 if (iy >= st->h || ix >= st->w)
                     continue; /* padding */
                 float wgt = r->gauss[(size_t)a * r->TW + b];
-                size_t hw = (size_t)st->h * st->w, ip = (size_t)iy * st->w + ix;
+                size_t band = (size_t)st->ring * st->w, ip = (size_t)(iy % st->ring) * st->w + ix;
                 for (int k = 0; k < r->K; k++)
-                    st->acc[(size_t)k * hw + ip] += wgt * o[(size_t)k * thw + (size_t)y * r->TW + x];
+                    st->acc[(size_t)k * band + ip] += wgt * o[(size_t)k * thw + (size_t)y * r->TW + x];
             }
+        if (jb->fin)
+            finish_rows(r, st, jb->fin);
         st->pending--;
     }
     r->nb = 0;
@@ -421,8 +467,7 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
     r.resize = !strcmp(isz, "resize") || (!strcmp(isz, "auto") && nr_option_is(g, "size", "resize"));
     double overlap = nr_option_num(g, "overlap"), tau = nr_option_num(g, "prior_correction");
     int n_sym = nr_option_is(g, "tta", "none") ? 1 : nr_option_is(g, "tta", "all") && r.TH == r.TW ? 8 : 4;
-    float mean[3], stdv[3];
-    if (nr_image_norm_options(g, r.C, mean, stdv, err, errlen) != 0)
+    if (nr_image_norm_options(g, r.C, r.mean, r.stdv, err, errlen) != 0)
         return -1;
     const int64_t *cnt = nr_model_class_counts(m);
     if (tau > 0 && !cnt)
@@ -471,18 +516,16 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
             r.head = s;
         r.tail = s;
         size_t hw = (size_t)s->h * s->w;
-        float *norm = NULL; /* the image normalized: s->norm itself, or resized into it */
-        if ((s->mem = ng_carve_alloc(state_layout(s, NULL, &r)))) {
-            state_layout(s, s->mem, &r);
-            norm = r.resize ? malloc(sizeof *norm * r.C * hw) : s->norm;
-        }
-        if (!norm) {
+        float *norm = NULL; /* resize mode: the image normalized, then resized into s->norm */
+        if (!(s->mem = ng_carve_alloc(state_layout(s, NULL, &r))) ||
+            (r.resize && !(norm = malloc(sizeof *norm * r.C * hw)))) {
             ng_fail(err, errlen, "out of memory");
             goto done;
         }
-        memcpy(norm, s->raw, sizeof *norm * r.C * hw);
-        nr_normalize(norm, r.C, hw, mean, stdv);
+        state_layout(s, s->mem, &r);
         if (r.resize) {
+            memcpy(norm, s->raw, sizeof *norm * r.C * hw);
+            nr_normalize(norm, r.C, hw, r.mean, r.stdv);
             nr_resize_bilinear(norm, r.C, s->h, s->w, s->norm, r.TH, r.TW);
             if (s->mask)
                 nr_resize_nearest(s->mask, s->h, s->w, s->rmask, r.TH, r.TW);
@@ -507,7 +550,8 @@ int nr_window_run(nr_model *m, const nr_dataset *ds, nr_window_job *j, char *err
         for (int a = 0; a < ny && !bad; a++)
             for (int b = 0; b < nx && !bad; b++)
                 for (int v = 0; v < n_sym && !bad; v++) {
-                    fill_job(&r, s, py[a], px[b], v); /* 0 identity, 1 h, 2 v, 3 both; 4..7 transposed */
+                    int fin = r.resize || b < nx - 1 || v < n_sym - 1 ? 0 : a + 1 < ny ? py[a + 1] : s->h;
+                    fill_job(&r, s, py[a], px[b], v, fin); /* 0 identity, 1 h, 2 v, 3 both; 4..7 transposed */
                     if (r.nb == r.B && run_batch(&r, err, errlen) != 0)
                         bad = 1;
                 }

@@ -26,6 +26,13 @@
  *
  * An ensemble (ensemble.h): every batch runs once per member, and the
  * members' outputs are averaged before the windows and TTA add them up.
+ * Memory: the class sums of a sliding window are kept for the rows of tiles
+ * in flight only (K x min(H, TH) x W floats per image; rows are classified
+ * as soon as no later tile reaches them), and the resized probabilities are
+ * made a row at a time, so that nothing of K x H x W is held; tiles are
+ * normalized as they are cut (the padding stays 0), so that an image costs
+ * its decoded planes, its mask and its H x W classes; K x H x W only when
+ * the job wants the probabilities (probabilities, want_probs below).
  *
  * Images are decoded one ahead on a loader thread.  Over several ranks
  * (dist.h), rank r takes the images i with i % size == r. */

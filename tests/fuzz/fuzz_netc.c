@@ -1,7 +1,8 @@
 /* fuzz_netc.c — libFuzzer target for the whole of netc in memory: nc_compile
  * (scan, parse, elaborate, shape checks, autodiff, entries, plan, emit,
- * ng_graph_check), with and without --recompute, and every graph it accepts
- * serialized and read back by netrun's loader (ng_graph_parse).
+ * ng_graph_check), again with --recompute when it accepts the model, and
+ * every graph it accepts serialized and read back by netrun's loader
+ * (ng_graph_parse).
  * Input: the model file, then any number of files it may import, each after
  * a line "%% PATH" (PATH as an import statement names it from the model):
  *     import "lib/a.net"
@@ -90,14 +91,15 @@ static FILE *diag_sink(void)
 }
 
 /* Compile once; an accepted graph must survive the trip through the file
- * format and netrun's loader. */
-static void compile(const corpus *c, int recompute)
+ * format and netrun's loader.  Returns whether it was accepted. */
+static int compile(const corpus *c, int recompute)
 {
     nc_options o = {.path = c->parts[0].path, .text = c->parts[0].text, .len = c->parts[0].len,
                     .recompute = recompute, .read_file = read_part, .read_ctx = (void *)c,
                     .diag_out = diag_sink()};
     nc_unit u;
-    if (nc_compile(&u, &o) == 0) {
+    int ok = nc_compile(&u, &o) == 0;
+    if (ok) {
         char err[1024];
         unsigned char *buf;
         size_t len;
@@ -114,6 +116,7 @@ static void compile(const corpus *c, int recompute)
         free(buf);
     }
     nc_unit_free(&u);
+    return ok;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -129,8 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf[size] = 0;
     corpus c;
     split(buf, size, &c);
-    compile(&c, 0);
-    compile(&c, 1);
+    /* --recompute changes only what follows the last pass that can refuse a
+     * model (nc_compile: parse, elaborate, autodiff), so a refused model is
+     * refused alike: it is compiled again only when accepted */
+    if (compile(&c, 0))
+        compile(&c, 1);
     free(buf);
     return 0;
 }
