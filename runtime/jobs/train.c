@@ -16,6 +16,7 @@
 
 #include "batcher.h"
 #include "dist.h"
+#include "ema.h"
 #include "grad_sync.h"
 #include "options.h"
 #include "overlay.h"
@@ -313,6 +314,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_dataset *ds = NULL, *vs = NULL;
     nr_batcher *b = NULL;
     nr_sampling *smp = NULL;
+    nr_ema *ema = NULL;
     int *perm = NULL, *idx = NULL;
     int64_t *counts = NULL;
     float *w = NULL;
@@ -321,7 +323,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_metrics last = {0};
     const char *metric = o->best_metric ? o->best_metric : "miou_fg";
     /* best score so far: validation metric, or -train loss */
-    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size(), ""};
+    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size(), "", 0, 0};
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
@@ -336,9 +338,13 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         goto agree;
     if (writer && o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
         goto agree;
+    int ema_ok;
+    if (!(ema = nr_ema_new(m, &ema_ok, err, errlen)) && !ema_ok)
+        goto agree;
     if (writer && o->resume) {
         nr_run_state was;
-        if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0)
+        if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0 ||
+            (ema && nr_ema_resume(ema, m, o->resume, err, errlen) != 0))
             goto agree;
         if (was.has_options && (was.seed != o->seed || was.shuffle != o->shuffle || was.augment != o->augment)) {
             ng_fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
@@ -373,6 +379,7 @@ agree:
     }
     int n = nr_dataset_count(ds);
     nr_dist_bcast_model(m); /* rank 0's weights, optimizer state and step */
+    nr_ema_share(ema);
     nr_dist_bcast(&rs, sizeof rs);
     int have_best = isfinite(rs.best);
     int report_warned = 0; /* a report write failed (report_warn) */
@@ -476,6 +483,7 @@ agree:
             goto done;
         }
         run_s += ng_now() - t_run;
+        nr_ema_update(ema, nr_model_step(m));
         float loss;
         nr_model_read(m, "train", g->bind.loss, &loss, sizeof loss);
         /* over ranks: the mean of their losses (the global batch's, when the
@@ -513,7 +521,10 @@ agree:
             if (vs) {
                 nr_confusion_reset(&conf);
                 nr_metrics_free(&last);
-                if (nr_evaluate(m, vs, &conf, &val_loss, err, errlen) != 0)
+                nr_ema_swap(ema); /* validated with the average */
+                int bad_eval = nr_evaluate(m, vs, &conf, &val_loss, err, errlen);
+                nr_ema_swap(ema);
+                if (bad_eval != 0)
                     goto done;
                 if (nr_metrics_compute(&conf, &last) != 0) {
                     ng_fail(err, errlen, "out of memory");
@@ -551,10 +562,10 @@ agree:
             if (!have_best || score > rs.best) {
                 rs.best = score;
                 have_best = 1;
-                if (writer && nr_ckpt_save(m, best_path, 1, &rs, err, errlen) != 0)
+                if (writer && nr_ema_save(ema, m, best_path, 1, &rs, err, errlen) != 0)
                     goto done;
             }
-            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+            if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
             saved = 1;
             if (writer && s + 1 < total)
@@ -562,7 +573,7 @@ agree:
             fflush(stdout);
         }
         if (!saved && (stop || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
-            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+            if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
         }
         if (stop && s + 1 < total) {
@@ -611,6 +622,7 @@ done:
     nr_metrics_free(&last);
     nr_batcher_free(b);
     nr_sampling_free(smp); /* after the batcher: its crop hook's context */
+    nr_ema_free(ema);
     nr_dataset_free(ds);
     nr_dataset_free(vs);
     nr_confusion_free(&conf);
