@@ -17,6 +17,7 @@
 #include "batcher.h"
 #include "dist.h"
 #include "ema.h"
+#include "folds.h"
 #include "grad_sync.h"
 #include "options.h"
 #include "overlay.h"
@@ -25,6 +26,7 @@
 #include "report.h"
 #include "sampler.h"
 #include "safetensors.h"
+#include "transfer.h"
 #include "util.h"
 #include "layout.h"
 #include "window.h"
@@ -266,7 +268,7 @@ static void report_warn(int *warned, const char *what, const char *why)
 
 /* RUNDIR/run.json: what the report needs that no log has. */
 static void report_start(nr_model *m, const nr_train_opts *o, const char *metric, const int64_t *counts,
-                         int spe, int64_t total, int *warned)
+                         int spe, int64_t total, const char *stopped, int *warned)
 {
     const ng_graph *g = nr_model_graph(m);
     const ng_tensor *cw = g->bind.class_weights >= 0 ? &g->tensors[g->bind.class_weights] : NULL;
@@ -275,7 +277,7 @@ static void report_start(nr_model *m, const nr_train_opts *o, const char *metric
                       g->tensors[g->bind.image].dim[0], spe, total, metric, counts,
                       cw ? nr_model_state(m, g->bind.class_weights) : NULL,
                       computed ? ng_cw_name((int)cw->init_arg[0]) : cw ? "given in the model" : NULL,
-                      computed ? cw->init_arg[1] : 0, computed ? cw->init_arg[2] : 0};
+                      computed ? cw->init_arg[1] : 0, computed ? cw->init_arg[2] : 0, stopped};
     char why[1024];
     if (nr_report_write_run_info(o->out, &ri, why, sizeof why) != 0)
         report_warn(warned, "run.json", why);
@@ -327,16 +329,19 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
-    if (writer && ng_mkdir_p(o->out, err, errlen) != 0)
-        goto agree;
-    if (writer)
-        ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
+    char split_path[4096];
     if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
+        goto agree;
+    if (o->folds && nr_folds_make(&ds, &vs, g->bind.classes, g->bind.ignore, o->folds, o->fold, err, errlen) != 0)
         goto agree;
     if (o->val && !(vs = nr_dataset_open_split(o->val, o->val_split ? o->val_split : nr_layout_is_voc(o->val) ?
                                                "val" : NULL, 1, err, errlen)))
         goto agree;
-    if (writer && o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
+    if (writer && o->init && (o->init_strict ? nr_ckpt_load(m, o->init, 0, NULL, err, errlen)
+                              : nr_transfer_init(m, o->init, o->quiet ? NULL : stdout, err, errlen)) != 0)
+        goto agree;
+    if (o->n_freeze && nr_transfer_freeze(m, o->freeze, o->n_freeze, o->quiet || !writer ? NULL : stdout, err,
+                                          errlen) != 0)
         goto agree;
     int ema_ok;
     if (!(ema = nr_ema_new(m, &ema_ok, err, errlen)) && !ema_ok)
@@ -369,7 +374,16 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         rs.best = was.best;
         rs.epoch_loss = was.epoch_loss;
         rs.epoch_steps = was.epoch_steps;
+        rs.stale = was.stale;
+        rs.total_steps = was.total_steps;
     }
+    if (writer && ng_mkdir_p(o->out, err, errlen) != 0) /* all checked: the run folder */
+        goto agree;
+    if (writer)
+        ng_atomic_remove_stale(o->out, o->quiet ? NULL : stdout);
+    if (writer && o->folds && (snprintf(split_path, sizeof split_path, "%s/split.json", o->out),
+                               nr_folds_write(split_path, o->folds, o->fold, o->data, ds, vs, err, errlen) != 0))
+        goto agree;
     bad = 0;
 agree:
     if (nr_dist_agree(bad) != 0) {
@@ -411,11 +425,19 @@ agree:
     int gbatch = d.batch * nr_dist_size(); /* the global batch: every rank's */
     int spe = (n_epoch + gbatch - 1) / gbatch; /* steps per epoch */
     int64_t total = o->steps > 0 ? o->steps : (int64_t)(o->epochs > 0 ? o->epochs : 1) * spe;
-    nr_model_set_total_steps(m, total);
     int64_t start = nr_model_step(m);
+    int finished = o->resume && rs.total_steps > 0 && start >= rs.total_steps;
+    if (finished && o->steps > 0) { /* extend a finished run: its schedule is stretched (train.h) */
+        total = start + o->steps;
+        if (!o->quiet)
+            printf("extending the finished run of %s (step %lld) by %lld steps: total_steps %lld\n", o->resume,
+                   (long long)start, (long long)o->steps, (long long)total);
+    }
+    nr_model_set_total_steps(m, total);
+    rs.total_steps = total;
     if (start >= total) {
-        ng_fail(err, errlen, "%s: already at step %lld of %lld", o->resume ? o->resume : "model",
-             (long long)start, (long long)total);
+        ng_fail(err, errlen, "%s: already at step %lld of %lld%s", o->resume ? o->resume : "model",
+             (long long)start, (long long)total, finished ? "; --steps MORE extends the finished run" : "");
         goto done;
     }
     if (start % spe == 0)
@@ -455,7 +477,7 @@ agree:
         goto done;
     }
     if (writer)
-        report_start(m, o, metric, counts, spe, total, &report_warned);
+        report_start(m, o, metric, counts, spe, total, NULL, &report_warned);
     if (!o->quiet)
         printf("training %s: %d images, batch %d%s, %d steps per epoch, steps %lld..%lld\n",
                g->source ? g->source : "", n, gbatch, nr_dist_size() > 1 ? " (over the ranks)" : "", spe,
@@ -467,6 +489,8 @@ agree:
     int cur_epoch = -1;
     double run_s = 0; /* in the train entry (--profile) */
     nr_batcher_submit(b, idx, step_batch(start, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
+    int64_t end = total; /* the step the run ends after: total, or earlier by --patience */
+    char stopped[512] = "";
     for (int64_t s = start; s < total; s++) {
         float *image;
         int32_t *mask;
@@ -559,6 +583,7 @@ agree:
                 rs.epoch_loss = 0;
                 rs.epoch_steps = 0;
             }
+            rs.stale = !have_best || score > rs.best ? 0 : rs.stale + 1; /* --patience */
             if (!have_best || score > rs.best) {
                 rs.best = score;
                 have_best = 1;
@@ -568,9 +593,22 @@ agree:
             if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
             saved = 1;
-            if (writer && s + 1 < total)
+            if (o->patience > 0 && rs.stale >= o->patience && s + 1 < total) {
+                snprintf(stopped, sizeof stopped, "early stopping after step %lld of %lld: %d validations "
+                         "without a better %s than %.6g (--patience %d)", (long long)s + 1, (long long)total,
+                         rs.stale, vs ? metric : "training loss", vs ? rs.best : -rs.best, o->patience);
+                end = s + 1;
+            }
+            if (writer && end < total)
+                report_start(m, o, metric, counts, spe, total, stopped, &report_warned);
+            if (writer && s + 1 < end)
                 report_write(NULL, o, &report_warned);
             fflush(stdout);
+            if (end < total) {
+                if (!o->quiet)
+                    printf("%s\n", stopped);
+                break;
+            }
         }
         if (!saved && (stop || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
             if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
@@ -591,7 +629,7 @@ agree:
     }
     uint64_t sum; /* over ranks: the same weights on every one (dist.h) */
     if (nr_dist_check_model(m, &sum) != 0) {
-        ng_fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)total);
+        ng_fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)end);
         goto done;
     }
     if (!o->quiet && nr_dist_size() > 1)
@@ -604,12 +642,12 @@ agree:
         }
         nr_sampling_print_counts(smp, stdout);
         printf("done: %lld steps in %.1f s; checkpoints in %s (last.safetensors, best.safetensors by %s)\n",
-               (long long)(total - start), ng_now() - t0, o->out,
+               (long long)(end - start), ng_now() - t0, o->out,
                vs ? metric : "training loss, no --val given");
     }
     if (o->profile) {
-        nr_data_print_profile(stdout, b, run_s, total - start);
-        nr_dist_print_profile(stdout, run_s, total - start);
+        nr_data_print_profile(stdout, b, run_s, end - start);
+        nr_dist_print_profile(stdout, run_s, end - start);
     }
     if (writer)
         report_write(m, o, &report_warned); /* last: it loads best.safetensors into m */
