@@ -462,7 +462,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(cmd, "train") && (o.folds > 0) != (o.fold >= 0)) {
-        fprintf(stderr, "netrun train: %s\n", o.folds ? "--folds K needs --fold I (0..K-1)" : "--fold I needs --folds K");
+        fprintf(stderr, "netrun train: %s\n",
+                o.folds ? "--folds K needs --fold I (0..K-1)" : "--fold I needs --folds K");
         return 2;
     }
     if (!strcmp(cmd, "train") && o.folds && o.fold >= o.folds) {

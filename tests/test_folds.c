@@ -48,7 +48,10 @@ static void write_set(const char *set, int one_class)
 }
 
 /* The image number of a sample name "sNN". */
-static int num(const char *name) { return atoi(name + 1); }
+static int num(const char *name)
+{
+    return atoi(name + 1);
+}
 
 static void test_assign(nr_dataset *ds)
 {

@@ -15,11 +15,11 @@
 struct nr_ema {
     nr_model *m;
     double decay;
-    int n;          /* parameters averaged */
-    int *t;         /* (n) their tensor ids */
-    float **avg;    /* (n) the average of each, its tensor's size */
-    char **raw;     /* (n) "raw.NAME": the checkpoint key of its raw weights */
-    int resumed;    /* avg read by nr_ema_resume */
+    int n;       /* parameters averaged */
+    int *t;      /* (n) their tensor ids */
+    float **avg; /* (n) the average of each, its tensor's size */
+    char **raw;  /* (n) "raw.NAME": the checkpoint key of its raw weights */
+    int resumed; /* avg read by nr_ema_resume */
 };
 
 static size_t param_bytes(const nr_ema *e, int i)
@@ -91,8 +91,8 @@ int nr_ema_resume(nr_ema *e, nr_model *m, const char *path, char *err, size_t er
         for (int d = 0; d < s->ndim; d++)
             elems *= s->dim[d];
         if (s->dtype != NR_ST_F32 || (size_t)elems * sizeof(float) != param_bytes(e, i))
-            rc = ng_fail(err, errlen, "%s: tensor '%s' does not have the shape of '%s'", path, e->raw[i],
-                         e->raw[i] + 4);
+            rc =
+                ng_fail(err, errlen, "%s: tensor '%s' does not have the shape of '%s'", path, e->raw[i], e->raw[i] + 4);
         else
             nr_model_write(m, e->t[i], s->data, param_bytes(e, i));
     }

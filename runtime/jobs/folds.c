@@ -12,9 +12,9 @@
 
 typedef struct {
     int img;
-    int64_t rarity;  /* images holding the key class; INT64_MAX: background only */
-    int key;         /* the rarest foreground class of the image, 0: none */
-    uint64_t hash;   /* of the name */
+    int64_t rarity; /* images holding the key class; INT64_MAX: background only */
+    int key;        /* the rarest foreground class of the image, 0: none */
+    uint64_t hash;  /* of the name */
 } slot;
 
 static int cmp_slot(const void *pa, const void *pb)
@@ -82,8 +82,7 @@ done:
     return rc;
 }
 
-int nr_folds_make(nr_dataset **ds, nr_dataset **val, int classes, int ignore, int k, int i, char *err,
-                  size_t errlen)
+int nr_folds_make(nr_dataset **ds, nr_dataset **val, int classes, int ignore, int k, int i, char *err, size_t errlen)
 {
     const nr_dataset *all = *ds;
     int n = nr_dataset_count(all);
@@ -122,8 +121,8 @@ static void names(FILE *f, const nr_dataset *ds)
     }
 }
 
-int nr_folds_write(const char *path, int k, int i, const char *data, const nr_dataset *train,
-                   const nr_dataset *val, char *err, size_t errlen)
+int nr_folds_write(const char *path, int k, int i, const char *data, const nr_dataset *train, const nr_dataset *val,
+                   char *err, size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0;

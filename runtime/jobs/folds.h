@@ -24,11 +24,10 @@ int nr_folds_assign(const nr_dataset *ds, int classes, int ignore, int k, int *f
 /* Cross-validation's datasets: *ds (opened with masks) becomes its images
  * outside fold i of nr_folds_assign's k folds, and *val those in fold i,
  * both in *ds's order.  On failure *ds is as it was and *val NULL. */
-int nr_folds_make(nr_dataset **ds, nr_dataset **val, int classes, int ignore, int k, int i, char *err,
-                  size_t errlen);
+int nr_folds_make(nr_dataset **ds, nr_dataset **val, int classes, int ignore, int k, int i, char *err, size_t errlen);
 
 /* RUNDIR/split.json, atomically: {"folds":K,"fold":I,"data":DATA,"train":[names],"val":[names]}. */
-int nr_folds_write(const char *path, int k, int i, const char *data, const nr_dataset *train,
-                   const nr_dataset *val, char *err, size_t errlen);
+int nr_folds_write(const char *path, int k, int i, const char *data, const nr_dataset *train, const nr_dataset *val,
+                   char *err, size_t errlen);
 
 #endif

@@ -78,8 +78,10 @@ int nr_transfer_init(nr_model *m, const char *path, FILE *out, char *err, size_t
             }
         }
         if (pass == 0 && loaded == 0) {
-            ng_fail(err, errlen, "%s: none of its tensors matches a parameter of %s by name and shape (is it a "
-                    "checkpoint of another network?)", path, g->source ? g->source : "the model");
+            ng_fail(err, errlen,
+                    "%s: none of its tensors matches a parameter of %s by name and shape (is it a "
+                    "checkpoint of another network?)",
+                    path, g->source ? g->source : "the model");
             nr_st_free(f);
             return -1;
         }
@@ -150,15 +152,16 @@ int nr_transfer_freeze(nr_model *m, const char *const *patterns, int n, FILE *ou
             size_t len = end ? (size_t)(end - p) : strlen(p);
             char pat[512];
             if (len == 0 || len >= sizeof pat)
-                rc = ng_fail(err, errlen, "--freeze '%s': %s", patterns[i], len ? "a pattern is too long"
-                                                                              : "an empty pattern");
+                rc = ng_fail(err, errlen, "--freeze '%s': %s", patterns[i],
+                             len ? "a pattern is too long" : "an empty pattern");
             else {
                 memcpy(pat, p, len);
                 pat[len] = 0;
                 if (freeze_one(m, pat, 1, hit) == 0)
-                    rc = ng_fail(err, errlen, "--freeze '%s' matches no parameter of %s (netrun info lists them; "
-                                 "'*' matches any characters, dots included)", pat,
-                                 g->source ? g->source : "the model");
+                    rc = ng_fail(err, errlen,
+                                 "--freeze '%s' matches no parameter of %s (netrun info lists them; "
+                                 "'*' matches any characters, dots included)",
+                                 pat, g->source ? g->source : "the model");
             }
             if (!end)
                 break;
