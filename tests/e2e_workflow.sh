@@ -84,13 +84,15 @@ expect 2 "--init-strict needs --init" "--init-strict alone is a usage error" -- 
     "$NETRUN" train "$WORK/a.netg" --data "$D" --init-strict
 else echo "# skip (QUICK): --init-strict alone"; fi
 
-# --freeze: the frozen weights and their Adam moments keep their bits
+# --freeze: the frozen weights, their average (ema) and their Adam moments keep their bits
 F=$WORK/frozen
 expect 0 "frozen: 2 of" "--freeze 'h.*' freezes the first layer" -- \
-    "$NETRUN" train "$WORK/a.netg" --data "$D" --steps 3 --init "$A/last.safetensors" --freeze 'h.*' --out "$F"
+    "$NETRUN" train "$WORK/a.netg" --data "$D" --steps 3 --init "$A/last.safetensors" --freeze 'h.*' --set ema=0.9 \
+    --out "$F"
 for t in $(grep '^h\.' "$WORK/names" | grep -v '\.adam_'); do
-    [ "$(st "$F/last.safetensors" "$t")" = "$(st "$A/last.safetensors" "$t")" ] && ok "frozen $t kept its bits" ||
-        fail "frozen $t changed"
+    [ "$(st "$F/last.safetensors" "raw.$t")" = "$(st "$A/last.safetensors" "$t")" ] &&
+        [ "$(st "$F/last.safetensors" "$t")" = "$(st "$A/last.safetensors" "$t")" ] &&
+        ok "frozen $t kept its bits, and so did its average" || fail "frozen $t or its average changed"
     [ "$(st "$F/last.safetensors" "$t.adam_m" | tr -d 0)" = "" ] && ok "frozen $t: its first moment stays 0" ||
         fail "frozen $t: its Adam moment changed"
 done

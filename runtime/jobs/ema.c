@@ -120,12 +120,12 @@ void nr_ema_update(nr_ema *e, int64_t t)
     if (!e)
         return;
     double warm = (1.0 + (double)t) / (10.0 + (double)t);
-    float d = (float)(e->decay < warm ? e->decay : warm), c = 1.0f - d;
+    float c = (float)(1.0 - (e->decay < warm ? e->decay : warm));
     for (int i = 0; i < e->n; i++) {
         const float *w = nr_model_state(e->m, e->t[i]);
         float *a = e->avg[i];
         for (size_t j = 0, n = param_bytes(e, i) / sizeof(float); j < n; j++)
-            a[j] = d * a[j] + c * w[j];
+            a[j] += c * (w[j] - a[j]); /* d * a + (1 - d) * w, exact where w == a (a frozen weight) */
     }
 }
 
