@@ -2,6 +2,7 @@
 #include "transfer.h"
 
 #include <fnmatch.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,14 +42,17 @@ static int graph_has(const ng_graph *g, const char *name)
     return 0;
 }
 
-/* Print at most 20 lines of a kind, then how many more. */
-static void note(FILE *out, int *shown, const char *fmt, const char *a, const char *b)
+/* One line of what --init skipped, printf-style; at most 20, then how many more. */
+static void note(FILE *out, int *shown, const char *fmt, ...)
 {
-    if (out && (*shown)++ < 20) {
-        fputs("  ", out);
-        fprintf(out, fmt, a, b);
-        fputc('\n', out);
-    }
+    if ((*shown)++ >= 20)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("  ", out);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+    va_end(ap);
 }
 
 int nr_transfer_init(nr_model *m, const char *path, FILE *out, char *err, size_t errlen)
@@ -100,23 +104,20 @@ int nr_transfer_init(nr_model *m, const char *path, FILE *out, char *err, size_t
             if (x->role != NG_ROLE_PARAM)
                 continue;
             if (!s) {
-                note(out, &shown, "%s: not in the checkpoint%s", x->name, "");
+                note(out, &shown, "%s: not in the checkpoint", x->name);
                 continue;
             }
             dims_str(a, sizeof a, x->ndim, xd);
             dims_str(b, sizeof b, s->ndim, s->dim);
             if (s->dtype != NR_ST_F32)
                 snprintf(b + strlen(b), sizeof b - strlen(b), " %s", nr_st_dtype_name(s->dtype));
-            if (s->dtype != NR_ST_F32 || strcmp(a, b) != 0) {
-                char msg[192];
-                snprintf(msg, sizeof msg, "%s in the model, %s in the checkpoint", a, b);
-                note(out, &shown, "%s: %s", x->name, msg);
-            }
+            if (s->dtype != NR_ST_F32 || strcmp(a, b) != 0)
+                note(out, &shown, "%s: %s in the model, %s in the checkpoint", x->name, a, b);
         }
         for (int i = 0, n = nr_st_count(f); i < n; i++) {
             const char *name = nr_st_get(f, i)->name;
             if (!graph_has(g, name) && !derived(f, name))
-                note(out, &shown, "%s: in the checkpoint, not in the model%s", name, "");
+                note(out, &shown, "%s: in the checkpoint, not in the model", name);
         }
         if (shown > 20)
             fprintf(out, "  ... and %d more\n", shown - 20);
@@ -125,16 +126,14 @@ int nr_transfer_init(nr_model *m, const char *path, FILE *out, char *err, size_t
     return 0;
 }
 
-/* Apply one pattern: freeze its matches (when mark), count them. */
-static int freeze_one(nr_model *m, const char *pat, int mark, unsigned char *hit)
+/* Mark the parameters pat matches in hit; returns their count. */
+static int match_params(const ng_graph *g, const char *pat, unsigned char *hit)
 {
-    const ng_graph *g = nr_model_graph(m);
     int n = 0;
     for (int t = 0; t < g->n_tensors; t++)
         if (g->tensors[t].role == NG_ROLE_PARAM && fnmatch(pat, g->tensors[t].name, 0) == 0) {
             n++;
-            if (mark)
-                hit[t] = 1;
+            hit[t] = 1;
         }
     return n;
 }
@@ -157,7 +156,7 @@ int nr_transfer_freeze(nr_model *m, const char *const *patterns, int n, FILE *ou
             else {
                 memcpy(pat, p, len);
                 pat[len] = 0;
-                if (freeze_one(m, pat, 1, hit) == 0)
+                if (match_params(g, pat, hit) == 0)
                     rc = ng_fail(err, errlen,
                                  "--freeze '%s' matches no parameter of %s (netrun info lists them; "
                                  "'*' matches any characters, dots included)",
