@@ -28,8 +28,11 @@ static void usage(FILE *out)
             "usage: netrun COMMAND GRAPH.netg [options]\n"
             "  info    GRAPH.netg                     entry points, inputs, parameters, arena sizes\n"
             "  train   GRAPH.netg --data DIR [--val DIR] [--epochs N | --steps N] [--seed N]\n"
-            "          [--no-shuffle] [--augment] [--init CKPT] [--resume CKPT] [--out RUNDIR]\n"
+            "          [--no-shuffle] [--augment] [--init CKPT [--init-strict]] [--freeze GLOB[,GLOB]]...\n"
+            "          [--resume CKPT] (with --steps MORE: extends a finished run) [--out RUNDIR]\n"
             "          [--overwrite] (replace an earlier run in RUNDIR; else it must be empty)\n"
+            "          [--patience N] (stop after N validations without a better best score)\n"
+            "          [--folds K --fold I] (validate on fold I of K of --data; RUNDIR/split.json)\n"
             "          [--checkpoint-every N] (also write last.safetensors every N steps)\n"
             "          [--best-metric miou_fg|miou|fw_iou|mdice_fg|worst_iou_fg|pixel_accuracy|val_loss]\n"
             "          [--split S] [--val-split S] (VOC layout) [--profile] (data wait, allreduce per step)\n"
@@ -76,6 +79,9 @@ typedef struct {
     const char *split, *val_split;
     const char *set_key[64], *set_val[64];
     int n_sets, profile, overwrite;
+    /* train: transfer learning, early stopping, cross-validation */
+    int init_strict, n_freeze, patience, folds, fold;
+    const char *freeze[64];
 } options;
 
 /* The settings of the command line, for load(). */
@@ -128,6 +134,7 @@ static int parse_options(int argc, char **argv, options *o)
     o->seed = 1;
     o->out = "run";
     o->warmup = -1;
+    o->fold = -1;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
         const char **str = NULL;
@@ -143,6 +150,15 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--debug-unshared")) { o->unshared = 1; continue; }
         if (!strcmp(a, "--profile")) { o->profile = 1; continue; }
         if (!strcmp(a, "--overwrite")) { o->overwrite = 1; continue; }
+        if (!strcmp(a, "--init-strict")) { o->init_strict = 1; continue; }
+        if (!strcmp(a, "--freeze") && i + 1 < argc) {
+            if (o->n_freeze == 64) {
+                fprintf(stderr, "netrun: more than 64 --freeze options (give a comma-separated list)\n");
+                return -1;
+            }
+            o->freeze[o->n_freeze++] = argv[++i];
+            continue;
+        }
         if (!strcmp(a, "--tta")) {
             if (add_setting(o, "tta", "flips", NULL)) return -1;
             continue;
@@ -177,7 +193,8 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--temperature")) str = &o->temperature;
         else if (!strcmp(a, "-o")) str = &o->report_out;
         else if (strcmp(a, "--epochs") && strcmp(a, "--steps") && strcmp(a, "--seed") && strcmp(a, "--threads") &&
-                 strcmp(a, "--warmup") && strcmp(a, "--checkpoint-every")) {
+                 strcmp(a, "--warmup") && strcmp(a, "--checkpoint-every") && strcmp(a, "--patience") &&
+                 strcmp(a, "--folds") && strcmp(a, "--fold") && strcmp(a, "--freeze")) {
             fprintf(stderr, "netrun: unknown option '%s'\n", a);
             return -1;
         }
@@ -203,6 +220,15 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--warmup")) {
             if (parse_num(a, v, 0, 1000, &x)) return -1;
             o->warmup = (int)x;
+        } else if (!strcmp(a, "--patience")) {
+            if (parse_num(a, v, 1, 1000000, &x)) return -1;
+            o->patience = (int)x;
+        } else if (!strcmp(a, "--folds")) {
+            if (parse_num(a, v, 2, 1000000, &x)) return -1;
+            o->folds = (int)x;
+        } else if (!strcmp(a, "--fold")) {
+            if (parse_num(a, v, 0, 1000000, &x)) return -1;
+            o->fold = (int)x;
         } else if (!strcmp(a, "--seed")) {
             if (parse_num(a, v, 0, 1LL << 62, &x)) return -1;
             o->seed = (unsigned long long)x;
@@ -448,6 +474,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "netrun train: give --init or --resume, not both\n");
         return alone(2);
     }
+    if (!strcmp(cmd, "train") && o.init_strict && !o.init) {
+        fprintf(stderr, "netrun train: --init-strict needs --init CKPT\n");
+        return 2;
+    }
+    if (!strcmp(cmd, "train") && (o.folds > 0) != (o.fold >= 0)) {
+        fprintf(stderr, "netrun train: %s\n",
+                o.folds ? "--folds K needs --fold I (0..K-1)" : "--fold I needs --folds K");
+        return 2;
+    }
+    if (!strcmp(cmd, "train") && o.folds && o.fold >= o.folds) {
+        fprintf(stderr, "netrun train: --fold %d is not one of the %d folds (0..%d)\n", o.fold, o.folds, o.folds - 1);
+        return 2;
+    }
+    if (!strcmp(cmd, "train") && o.folds && o.val) {
+        fprintf(stderr, "netrun train: give --val or --folds, not both (--folds validates on the held-out fold)\n");
+        return 2;
+    }
     if (!strcmp(cmd, "eval") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--data DIR", o.data)))
         return alone(2);
     if (!strcmp(cmd, "predict") && (need(cmd, "--weights CKPT", o.weights) || need(cmd, "--input DIR|FILE", o.input) ||
@@ -487,7 +530,8 @@ int main(int argc, char **argv)
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,
                            o.init, o.resume, o.best_metric, o.quiet, o.checkpoint_every,
                            nr_dist_rank() == 0 ? path : NULL /* recorded in run.json for netrun report */,
-                           o.split, o.val_split, o.profile, o.overwrite};
+                           o.split, o.val_split, o.profile, o.overwrite, o.init_strict, o.freeze, o.n_freeze,
+                           o.patience, o.folds, o.fold};
         nr_train_catch_signals();
         rc = nr_train(m, &t, err, sizeof err);
         if (rc == NR_TRAIN_STOPPED) {

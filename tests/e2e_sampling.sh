@@ -5,7 +5,7 @@
 # (the forced slots of every batch, the epoch's length from the factors);
 # the class index is cached in the run folder, reused by the next run,
 # rebuilt when a mask changes and, with a warning, when the cache is corrupt;
-# a run stopped midway and resumed ends bit for bit as one never stopped;
+# a run of 5 steps extended by 5 (--resume) ends bit for bit as one of 10;
 # the option on images of the model's size warns that it does nothing.
 . "$(dirname "$0")/e2e_lib.sh"
 D=$WORK/train
@@ -64,11 +64,11 @@ expect 0 "warning: $R/class_stats.bin: not a class statistics file" "a foreign f
 out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$R" --overwrite --threads 1 2>&1)
 grep -q "from $R/class_stats.bin" <<<"$out" && ok "the rebuilt cache is used again" || fail "rebuilt cache: $(head -2 <<<"$out")"
 
-# stopped after 5 steps and resumed: the same weights as 10 steps at once
+# 5 steps, extended by 5 more (--resume of a finished run): the same weights as 10 steps at once
 NETRUN_LOADER_THREADS=1 "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 10 --out "$WORK/ref" --threads 1 --quiet ||
     fail "ref run"
 "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 5 --out "$WORK/half" --threads 1 --quiet || fail "half run"
-"$NETRUN" train "$WORK/s.netg" --data "$D" --steps 10 --out "$WORK/half" --threads 1 --quiet \
+"$NETRUN" train "$WORK/s.netg" --data "$D" --steps 5 --out "$WORK/half" --threads 1 --quiet \
     --resume "$WORK/half/last.safetensors" || fail "resumed run"
 cmp -s "$WORK/ref/last.safetensors" "$WORK/half/last.safetensors" &&
     ok "a resumed run with foreground and repeat sampling ends bit for bit as one run" ||

@@ -34,6 +34,7 @@ struct nr_model {
     int64_t total_steps;      /* fed to bind.total_steps (schedules) */
     float *scratch;           /* the backend's workspace (scratch_bytes) */
     int64_t *class_counts;    /* set by nr_model_set_class_weights, or NULL */
+    unsigned char *frozen;    /* per tensor: 1 if its update nodes are skipped (nr_model_freeze), or NULL */
     int64_t scratch_bytes;
     int profile_on;
     char err[1024];
@@ -203,6 +204,7 @@ void nr_model_free(nr_model *m)
     }
     free(m->ent);
     free(m->class_counts);
+    free(m->frozen);
     m->be->free(m->scratch);
     m->be->free(m->state);
     free(m->state_off);
@@ -214,6 +216,23 @@ const ng_graph *nr_model_graph(const nr_model *m) { return m->g; }
 const char *nr_model_error(const nr_model *m) { return m->err; }
 int64_t nr_model_step(const nr_model *m) { return m->step; }
 void nr_model_set_step(nr_model *m, int64_t step) { m->step = step; }
+
+int nr_model_freeze(nr_model *m, int t)
+{
+    if (!m->frozen && !(m->frozen = calloc((size_t)m->g->n_tensors, 1))) {
+        set_err(m, "out of memory");
+        return -1;
+    }
+    m->frozen[t] = 1;
+    return 0;
+}
+
+/* An update node that would write a frozen tensor (its in[0]: the parameter
+ * of ADAM and SGD, the running statistics of BATCH_NORM_UPDATE). */
+static int frozen_update(const nr_model *m, const ng_node *n)
+{
+    return m->frozen && (ng_ops[n->op].flags & NG_F_UPDATE) && n->in[0] >= 0 && m->frozen[n->in[0]];
+}
 void nr_model_set_total_steps(nr_model *m, int64_t total) { m->total_steps = total; }
 
 /* The step counters a graph reads (learning-rate schedules), as floats. */
@@ -418,6 +437,8 @@ int nr_model_run(nr_model *m, const char *entry)
     nr_dist_begin_run(dp);
     for (int i = 0; i < en->n_nodes; i++) {
         const ng_node *n = &en->nodes[i];
+        if (frozen_update(m, n))
+            continue;
         k.n = n;
         for (int s = 0; s < n->n_in; s++)
             k.in[s] = tensor_ptr(m, e, n->in[s]);

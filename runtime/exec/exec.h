@@ -46,6 +46,12 @@ int nr_model_read(nr_model *m, const char *entry, int t, void *dst, size_t bytes
 int nr_model_run(nr_model *m, const char *entry);
 int64_t nr_model_step(const nr_model *m);
 void nr_model_set_step(nr_model *m, int64_t step);
+/* Freeze persistent tensor t (a parameter): every update op that writes it
+ * (its optimizer step, weight decay included, and the running statistics'
+ * update) is skipped from now on, so it and its optimizer state keep their
+ * values; its gradient is still computed (other gradients need the backward
+ * pass) and counts in global-norm clipping.  0, or -1 (out of memory). */
+int nr_model_freeze(nr_model *m, int t);
 /* The run's total optimizer steps, which a graph with a total_steps binding
  * (a learning-rate schedule) reads; before it is set, such a graph sees 1.
  * Each run feeds the bound step and total_steps inputs first. */

@@ -112,12 +112,25 @@ done:
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen)
 {
+    return nr_ckpt_save_with(m, path, opt_state, rs, NULL, 0, err, errlen);
+}
+
+int nr_ckpt_save_with(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
+                      const nr_st_tensor *extra, int n_extra, char *err, size_t errlen)
+{
     const ng_graph *g = nr_model_graph(m);
     char where[4200];
     snprintf(where, sizeof where, "%s: not written: ", path);
     if (nr_ckpt_check_finite(m, opt_state, where, err, errlen) != 0)
         return -1; /* the file keeps its last good state */
-    nr_st_tensor *ts = calloc((size_t)g->n_tensors + 1, sizeof *ts);
+    for (int i = 0; i < n_extra; i++) {
+        int64_t n = 1;
+        for (int d = 0; d < extra[i].ndim; d++)
+            n *= extra[i].dim[d];
+        if (extra[i].dtype == NR_ST_F32 && check_finite(where, extra[i].name, extra[i].data, n, err, errlen) != 0)
+            return -1;
+    }
+    nr_st_tensor *ts = calloc((size_t)g->n_tensors + (size_t)n_extra + 1, sizeof *ts);
     if (!ts) {
         ng_fail(err, errlen, "out of memory");
         return -1;
@@ -135,13 +148,17 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
         ts[n].data = nr_model_state(m, t);
         n++;
     }
-    char step[32], ep[32], bs[32], el[40], es[32], seed[32];
+    for (int i = 0; i < n_extra; i++)
+        ts[n++] = extra[i];
+    char step[32], ep[32], bs[32], el[40], es[32], seed[32], tot[32], stale[32];
     snprintf(step, sizeof step, "%lld", (long long)nr_model_step(m));
     snprintf(ep, sizeof ep, "%d", rs->epoch);
     snprintf(bs, sizeof bs, "%.9g", rs->best);
     snprintf(el, sizeof el, "%.17g", rs->epoch_loss); /* exact: the resumed mean is the same */
     snprintf(es, sizeof es, "%lld", (long long)rs->epoch_steps);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)rs->seed);
+    snprintf(tot, sizeof tot, "%lld", (long long)rs->total_steps);
+    snprintf(stale, sizeof stale, "%d", rs->stale);
     char ranks[16], topts[sizeof rs->options];
     snprintf(ranks, sizeof ranks, "%d", nr_dist_size());
     if (nr_options_train_record(g, topts, sizeof topts) != 0) {
@@ -154,7 +171,8 @@ int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_stat
                           "source", g->source ? g->source : "", "optimizer_state", opt_state ? "yes" : "no",
                           "best_score", bs, "epoch_loss_sum", el, "epoch_steps", es, "seed", seed,
                           "shuffle", rs->shuffle ? "yes" : "no", "augment", rs->augment ? "yes" : "no",
-                          "ranks", ranks, "train_options", topts, "class_counts", NULL};
+                          "ranks", ranks, "train_options", topts, "total_steps", tot,
+                          "validations_since_best", stale, "class_counts", NULL};
     char *cc = counts_str(nr_model_class_counts(m), g->bind.classes);
     int n_meta = (int)(sizeof meta / sizeof *meta / 2);
     if (cc)
@@ -228,6 +246,9 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
         rs->has_options = seed && sh && au;
         const char *nr = nr_st_meta(f, "ranks"), *to = nr_st_meta(f, "train_options");
         rs->ranks = nr ? atoi(nr) : 1;
+        const char *tot = nr_st_meta(f, "total_steps"), *stale = nr_st_meta(f, "validations_since_best");
+        rs->total_steps = tot ? atoll(tot) : 0;
+        rs->stale = stale ? atoi(stale) : 0;
         snprintf(rs->options, sizeof rs->options, "%s", to ? to : "");
         if (rs->has_options) {
             rs->seed = strtoull(seed, NULL, 10);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "exec.h"
+#include "safetensors.h"
 
 /* Where a run stands, kept in its checkpoints' metadata so that --resume
  * continues exactly where it stopped, mid-epoch too: the data order comes
@@ -23,17 +24,25 @@ typedef struct {
     int has_options;       /* set by nr_ckpt_load when the file holds the three */
     int ranks;             /* processes of the run (mpirun -np; dist.h), 1 if not recorded */
     char options[1024];    /* the TRAIN options of the run (options.h), "" if not recorded */
+    int64_t total_steps;   /* the run's planned steps (0: not recorded): a run whose step
+                              reached it is finished, and --steps extends it (train.h) */
+    int stale;             /* validations since the best score improved (--patience) */
 } nr_run_state;
 
 /* Checkpoints (safetensors): parameters under their graph names; with
  * opt_state also the optimizer tensors, the step and rs (metadata: step,
  * epoch, best_score, epoch_loss_sum, epoch_steps, seed, shuffle, augment,
- * ranks, train_options: the options that change the batches, options.h),
- * for --resume.  Refused when a tensor is not finite (nr_ckpt_check_finite).
- * Written atomically and durably (ng_atomic_*): on failure
- * the file at path is as it was. */
+ * ranks, train_options: the options that change the batches, options.h,
+ * total_steps, validations_since_best), for --resume.  Refused when a
+ * tensor is not finite (nr_ckpt_check_finite).  Written atomically and
+ * durably (ng_atomic_*): on failure the file at path is as it was. */
 int nr_ckpt_save(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
                  char *err, size_t errlen);
+/* The same with n_extra more tensors after the model's (names distinct from
+ * the graph's; their data the caller's, checked finite too): the raw
+ * weights under EMA (ema.h). */
+int nr_ckpt_save_with(nr_model *m, const char *path, int opt_state, const nr_run_state *rs,
+                      const nr_st_tensor *extra, int n_extra, char *err, size_t errlen);
 /* Whether checkpoints hold tensor x: parameters, the constants computed from
  * the training masks (class weights, priors) and, with opt_state, the
  * optimizer state. */

@@ -29,6 +29,7 @@ typedef struct {
     const float *class_weights;  /* (classes) the loss's class weights, or NULL */
     const char *weight_scheme;   /* "balanced", ..., "given in the model", or NULL */
     double clip_lo, clip_hi;     /* clip_hi > 0: weights were clipped to [clip_lo, clip_hi] */
+    const char *stopped_early;   /* why the run ended before total_steps (--patience), or NULL */
 } nr_run_info;
 
 int nr_report_write_run_info(const char *run_dir, const nr_run_info *ri, char *err, size_t errlen);

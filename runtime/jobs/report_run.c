@@ -65,6 +65,8 @@ int nr_report_write_run_info(const char *run_dir, const nr_run_info *ri, char *e
         fprintf(f, "[%.9g,%.9g]", ri->clip_lo, ri->clip_hi);
     else
         fputs("null", f);
+    fprintf(f, ",\"stopped_early\":");
+    nr_json_put_str(f, ri->stopped_early);
     fprintf(f, "}\n");
     if (fclose(f) != 0) {
         free(buf);

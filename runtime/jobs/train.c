@@ -16,6 +16,8 @@
 
 #include "batcher.h"
 #include "dist.h"
+#include "ema.h"
+#include "folds.h"
 #include "grad_sync.h"
 #include "options.h"
 #include "overlay.h"
@@ -26,6 +28,7 @@
 #include "sampler.h"
 #include "safetensors.h"
 #include "same_job.h"
+#include "transfer.h"
 #include "util.h"
 #include "layout.h"
 #include "window.h"
@@ -277,7 +280,7 @@ static void report_warn(int *warned, const char *what, const char *why)
 
 /* RUNDIR/run.json: what the report needs that no log has. */
 static void report_start(nr_model *m, const nr_train_opts *o, const char *metric, const int64_t *counts,
-                         int spe, int64_t total, int *warned)
+                         int spe, int64_t total, const char *stopped, int *warned)
 {
     const ng_graph *g = nr_model_graph(m);
     const ng_tensor *cw = g->bind.class_weights >= 0 ? &g->tensors[g->bind.class_weights] : NULL;
@@ -286,7 +289,7 @@ static void report_start(nr_model *m, const nr_train_opts *o, const char *metric
                       g->tensors[g->bind.image].dim[0], spe, total, metric, counts,
                       cw ? nr_model_state(m, g->bind.class_weights) : NULL,
                       computed ? ng_cw_name((int)cw->init_arg[0]) : cw ? "given in the model" : NULL,
-                      computed ? cw->init_arg[1] : 0, computed ? cw->init_arg[2] : 0};
+                      computed ? cw->init_arg[1] : 0, computed ? cw->init_arg[2] : 0, stopped};
     char why[1024];
     if (nr_report_write_run_info(o->out, &ri, why, sizeof why) != 0)
         report_warn(warned, "run.json", why);
@@ -325,6 +328,7 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_dataset *ds = NULL, *vs = NULL;
     nr_batcher *b = NULL;
     nr_sampling *smp = NULL;
+    nr_ema *ema = NULL;
     int *perm = NULL, *idx = NULL;
     int64_t *counts = NULL;
     float *w = NULL;
@@ -333,22 +337,31 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     nr_metrics last = {0};
     const char *metric = o->best_metric ? o->best_metric : "miou_fg";
     /* best score so far: validation metric, or -train loss */
-    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size(), ""};
+    nr_run_state rs = {0, -INFINITY, 0, 0, o->seed, o->shuffle, o->augment, 1, nr_dist_size(), "", 0, 0};
 
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
-    if (writer && nr_run_folder_claim(o->out, !!o->resume, o->overwrite, o->quiet ? NULL : stdout, err, errlen) != 0)
-        goto agree; /* locked until the process ends (run_folder.h) */
+    char split_path[4096];
     if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
+        goto agree;
+    if (o->folds && nr_folds_make(&ds, &vs, g->bind.classes, g->bind.ignore, o->folds, o->fold, err, errlen) != 0)
         goto agree;
     if (o->val && !(vs = nr_dataset_open_split(o->val, o->val_split ? o->val_split : nr_layout_is_voc(o->val) ?
                                                "val" : NULL, 1, err, errlen)))
         goto agree;
-    if (writer && o->init && nr_ckpt_load(m, o->init, 0, NULL, err, errlen) != 0)
+    if (writer && o->init && (o->init_strict ? nr_ckpt_load(m, o->init, 0, NULL, err, errlen)
+                              : nr_transfer_init(m, o->init, o->quiet ? NULL : stdout, err, errlen)) != 0)
+        goto agree;
+    if (o->n_freeze && nr_transfer_freeze(m, o->freeze, o->n_freeze, o->quiet || !writer ? NULL : stdout, err,
+                                          errlen) != 0)
+        goto agree;
+    int ema_ok;
+    if (!(ema = nr_ema_new(m, &ema_ok, err, errlen)) && !ema_ok)
         goto agree;
     if (writer && o->resume) {
         nr_run_state was;
-        if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0)
+        if (nr_ckpt_load(m, o->resume, 1, &was, err, errlen) != 0 ||
+            (ema && nr_ema_resume(ema, m, o->resume, err, errlen) != 0))
             goto agree;
         if (was.has_options && (was.seed != o->seed || was.shuffle != o->shuffle || was.augment != o->augment)) {
             ng_fail(err, errlen, "%s: the run had --seed %llu%s%s; resume it with the same options to continue "
@@ -373,7 +386,15 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
         rs.best = was.best;
         rs.epoch_loss = was.epoch_loss;
         rs.epoch_steps = was.epoch_steps;
+        rs.stale = was.stale;
+        rs.total_steps = was.total_steps;
     }
+    /* all checked: the run folder, locked until the process ends (run_folder.h) */
+    if (writer && nr_run_folder_claim(o->out, !!o->resume, o->overwrite, o->quiet ? NULL : stdout, err, errlen) != 0)
+        goto agree;
+    if (writer && o->folds && (snprintf(split_path, sizeof split_path, "%s/split.json", o->out),
+                               nr_folds_write(split_path, o->folds, o->fold, o->data, ds, vs, err, errlen) != 0))
+        goto agree;
     bad = 0;
 agree:
     if (nr_dist_agree(bad) != 0) {
@@ -385,6 +406,7 @@ agree:
         goto done;
     int n = nr_dataset_count(ds);
     nr_dist_bcast_model(m); /* rank 0's weights, optimizer state and step */
+    nr_ema_share(ema);
     nr_dist_bcast(&rs, sizeof rs);
     int have_best = isfinite(rs.best);
     int report_warned = 0; /* a report write failed (report_warn) */
@@ -422,11 +444,19 @@ agree:
     int gbatch = d.batch * nr_dist_size(); /* the global batch: every rank's */
     int spe = (n_epoch + gbatch - 1) / gbatch; /* steps per epoch */
     int64_t total = o->steps > 0 ? o->steps : (int64_t)(o->epochs > 0 ? o->epochs : 1) * spe;
-    nr_model_set_total_steps(m, total);
     int64_t start = nr_model_step(m);
+    int finished = o->resume && rs.total_steps > 0 && start >= rs.total_steps;
+    if (finished && o->steps > 0) { /* extend a finished run: its schedule is stretched (train.h) */
+        total = start + o->steps;
+        if (!o->quiet)
+            printf("extending the finished run of %s (step %lld) by %lld steps: total_steps %lld\n", o->resume,
+                   (long long)start, (long long)o->steps, (long long)total);
+    }
+    nr_model_set_total_steps(m, total);
+    rs.total_steps = total;
     if (start >= total) {
-        ng_fail(err, errlen, "%s: already at step %lld of %lld", o->resume ? o->resume : "model",
-             (long long)start, (long long)total);
+        ng_fail(err, errlen, "%s: already at step %lld of %lld%s", o->resume ? o->resume : "model",
+             (long long)start, (long long)total, finished ? "; --steps MORE extends the finished run" : "");
         goto done;
     }
     if (start % spe == 0)
@@ -468,7 +498,7 @@ agree:
         goto done;
     }
     if (writer)
-        report_start(m, o, metric, counts, spe, total, &report_warned);
+        report_start(m, o, metric, counts, spe, total, NULL, &report_warned);
     if (!o->quiet)
         printf("training %s: %d images, batch %d%s, %d steps per epoch, steps %lld..%lld\n",
                g->source ? g->source : "", n, gbatch, nr_dist_size() > 1 ? " (over the ranks)" : "", spe,
@@ -481,6 +511,8 @@ agree:
     int cur_epoch = -1;
     double run_s = 0; /* in the train entry (--profile) */
     nr_batcher_submit(b, idx, step_batch(start, spe, n_epoch, d.batch, o, perm, &cur_epoch, idx, b, smp));
+    int64_t end = total; /* the step the run ends after: total, or earlier by --patience */
+    char stopped[512] = "";
     for (int64_t s = start; s < total; s++) {
         float *image;
         int32_t *mask;
@@ -497,6 +529,7 @@ agree:
             goto done;
         }
         run_s += ng_now() - t_run;
+        nr_ema_update(ema, nr_model_step(m));
         float loss;
         nr_model_read(m, "train", g->bind.loss, &loss, sizeof loss);
         /* over ranks: the mean of their losses (the global batch's, when the
@@ -541,7 +574,10 @@ agree:
             if (vs) {
                 nr_confusion_reset(&conf);
                 nr_metrics_free(&last);
-                if (nr_evaluate(m, NULL, vs, &conf, &val_loss, err, errlen) != 0)
+                nr_ema_swap(ema); /* validated with the average */
+                int bad_eval = nr_evaluate(m, NULL, vs, &conf, &val_loss, err, errlen);
+                nr_ema_swap(ema);
+                if (bad_eval != 0)
                     goto done;
                 if (nr_metrics_compute(&conf, &last) != 0) {
                     ng_fail(err, errlen, "out of memory");
@@ -580,21 +616,35 @@ agree:
                 rs.epoch_loss = 0;
                 rs.epoch_steps = 0;
             }
+            rs.stale = !have_best || score > rs.best ? 0 : rs.stale + 1; /* --patience */
             if (!have_best || score > rs.best) {
                 rs.best = score;
                 have_best = 1;
-                if (writer && nr_ckpt_save(m, best_path, 1, &rs, err, errlen) != 0)
+                if (writer && nr_ema_save(ema, m, best_path, 1, &rs, err, errlen) != 0)
                     goto done;
             }
-            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+            if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
             saved = 1;
-            if (writer && s + 1 < total)
+            if (o->patience > 0 && rs.stale >= o->patience && s + 1 < total) {
+                snprintf(stopped, sizeof stopped, "early stopping after step %lld of %lld: %d validations "
+                         "without a better %s than %.6g (--patience %d)", (long long)s + 1, (long long)total,
+                         rs.stale, vs ? metric : "training loss", vs ? rs.best : -rs.best, o->patience);
+                end = s + 1;
+            }
+            if (writer && end < total)
+                report_start(m, o, metric, counts, spe, total, stopped, &report_warned);
+            if (writer && s + 1 < end)
                 report_write(NULL, o, &report_warned);
             fflush(stdout);
+            if (end < total) {
+                if (!o->quiet)
+                    printf("%s\n", stopped);
+                break;
+            }
         }
         if (!saved && (stop || (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0))) {
-            if (writer && nr_ckpt_save(m, last_path, 1, &rs, err, errlen) != 0)
+            if (writer && nr_ema_save(ema, m, last_path, 1, &rs, err, errlen) != 0)
                 goto done;
         }
         if (stop && s + 1 < total) {
@@ -612,7 +662,7 @@ agree:
     }
     uint64_t sum; /* over ranks: the same weights on every one (dist.h) */
     if (nr_dist_check_model(m, &sum) != 0) {
-        ng_fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)total);
+        ng_fail(err, errlen, "the ranks' weights differ after step %lld (their checksums differ)", (long long)end);
         goto done;
     }
     if (!o->quiet && nr_dist_size() > 1)
@@ -625,12 +675,12 @@ agree:
         }
         nr_sampling_print_counts(smp, stdout);
         printf("done: %lld steps in %.1f s; checkpoints in %s (last.safetensors, best.safetensors by %s)\n",
-               (long long)(total - start), ng_now() - t0, o->out,
+               (long long)(end - start), ng_now() - t0, o->out,
                vs ? metric : "training loss, no --val given");
     }
     if (o->profile) {
-        nr_data_print_profile(stdout, b, run_s, total - start);
-        nr_dist_print_profile(stdout, run_s, total - start);
+        nr_data_print_profile(stdout, b, run_s, end - start);
+        nr_dist_print_profile(stdout, run_s, end - start);
     }
     if (writer)
         report_write(m, o, &report_warned); /* last: it loads best.safetensors into m */
@@ -643,6 +693,7 @@ done:
     nr_metrics_free(&last);
     nr_batcher_free(b);
     nr_sampling_free(smp); /* after the batcher: its crop hook's context */
+    nr_ema_free(ema);
     nr_dataset_free(ds);
     nr_dataset_free(vs);
     nr_confusion_free(&conf);

@@ -34,6 +34,14 @@ typedef struct {
     int profile;          /* print the data wait per step at the end */
     int overwrite;        /* a fresh run may replace an earlier one in out
                              (run_folder.h); else out must be empty */
+    int init_strict;      /* --init needs every parameter with its shape (else
+                             what matches by name and shape: transfer.h) */
+    const char *const *freeze; /* --freeze glob patterns (transfer.h) */
+    int n_freeze;
+    int patience;         /* stop after this many validations without a better
+                             best score (0: never) */
+    int folds, fold;      /* cross-validation (folds.h): validate on fold
+                             `fold` of `folds` of data (folds 0: off) */
 } nr_train_opts;
 
 /* Train.  Returns 0 when every step ran, -1 with a message in err, or
@@ -42,7 +50,13 @@ typedef struct {
  * on stderr says where it stopped.  Before it starts, the run folder loses
  * the temporaries that killed runs left there (ng_atomic_remove_stale); with
  * --resume, log.csv and metrics.jsonl lose the rows of steps after the
- * checkpoint's, which the resumed run computes again. */
+ * checkpoint's, which the resumed run computes again.  The run folder is
+ * made only once the data, --init, --resume, --freeze and the folds are
+ * checked: a failure there writes nothing.  --resume of a finished run (its
+ * step is its total_steps) with --steps MORE extends it by MORE steps: the
+ * schedule's total_steps becomes the sum, the step counts on.  With
+ * --patience N the run ends after N validations in a row without a better
+ * best score, as if its steps were done (return 0; run.json says why). */
 int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen);
 #define NR_TRAIN_STOPPED 1
 
