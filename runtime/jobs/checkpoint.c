@@ -44,9 +44,7 @@ static int64_t first_nonfinite(const void *x, int64_t n)
     return -1;
 }
 
-/* 0 when the n floats at x are finite; else -1 with "WHEREtensor 'NAME'
- * holds NaN at element I of N" in err. */
-static int check_finite(const char *where, const char *name, const void *x, int64_t n, char *err,
+int nr_ckpt_finite(const char *where, const char *name, const void *x, int64_t n, char *err,
                         size_t errlen)
 {
     int64_t i = first_nonfinite(x, n);
@@ -64,7 +62,7 @@ int nr_ckpt_check_finite(nr_model *m, int opt_state, const char *where, char *er
     for (int t = 0; t < g->n_tensors; t++) {
         const ng_tensor *x = &g->tensors[t];
         if (nr_ckpt_holds(x, opt_state) &&
-            check_finite(where, x->name, nr_model_state(m, t), ng_tensor_nelem(x), err, errlen) != 0)
+            nr_ckpt_finite(where, x->name, nr_model_state(m, t), ng_tensor_nelem(x), err, errlen) != 0)
             return -1;
     }
     return 0;
@@ -127,7 +125,7 @@ int nr_ckpt_save_with(nr_model *m, const char *path, int opt_state, const nr_run
         int64_t n = 1;
         for (int d = 0; d < extra[i].ndim; d++)
             n *= extra[i].dim[d];
-        if (extra[i].dtype == NR_ST_F32 && check_finite(where, extra[i].name, extra[i].data, n, err, errlen) != 0)
+        if (extra[i].dtype == NR_ST_F32 && nr_ckpt_finite(where, extra[i].name, extra[i].data, n, err, errlen) != 0)
             return -1;
     }
     nr_st_tensor *ts = calloc((size_t)g->n_tensors + (size_t)n_extra + 1, sizeof *ts);
@@ -226,7 +224,7 @@ int nr_ckpt_load(nr_model *m, const char *path, int opt_state, nr_run_state *rs,
         }
         char where[4200];
         snprintf(where, sizeof where, "%s: ", path);
-        if (check_finite(where, x->name, s->data, ng_tensor_nelem(x), err, errlen) != 0)
+        if (nr_ckpt_finite(where, x->name, s->data, ng_tensor_nelem(x), err, errlen) != 0)
             goto done;
         nr_model_write(m, t, s->data, (size_t)ng_tensor_bytes(x));
     }

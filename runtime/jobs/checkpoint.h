@@ -52,6 +52,9 @@ int nr_ckpt_holds(const ng_tensor *x, int opt_state);
  * of N" in err.  One pass over the state: nr_train runs it after every
  * step (opt_state 0), nr_ckpt_save before writing. */
 int nr_ckpt_check_finite(nr_model *m, int opt_state, const char *where, char *err, size_t errlen);
+/* 0 when the n floats at x are finite; else -1 with "WHEREtensor 'NAME'
+ * holds NaN at element I of N" in err. */
+int nr_ckpt_finite(const char *where, const char *name, const void *x, int64_t n, char *err, size_t errlen);
 /* Load parameters (and, with opt_state, the optimizer state, the step and,
  * when rs is not NULL, the run state) by name; every parameter must be
  * present with its shape and finite.  Metadata an older checkpoint lacks reads as zero

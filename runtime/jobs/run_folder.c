@@ -20,6 +20,18 @@ static const char *const run_files[] = {"log.csv", "metrics.jsonl", "last.safete
 /* Held open, locked, until the process ends. */
 static int lock_fd = -1;
 
+/* The refusal of dir, whose lock file fd another process holds (its PID in
+ * the file). */
+static int busy(const char *dir, int fd, char *err, size_t errlen)
+{
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = 0;
+    pid[strspn(pid, "0123456789")] = 0;
+    return ng_fail(err, errlen, "%s: in use by another netrun train%s%s%s; give another --out, or wait for it "
+                   "to end", dir, *pid ? " (PID " : "", pid, *pid ? ")" : "");
+}
+
 static int take_lock(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -30,16 +42,11 @@ static int take_lock(const char *dir, char *err, size_t errlen)
         return ng_fail(err, errlen, "%s: cannot lock the run folder: %s", path,
                        errno == ELOOP ? "a symbolic link, not a regular file" : strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid[32] = "";
-        ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        int e = errno, rc = e == EWOULDBLOCK ? busy(dir, fd, err, errlen)
+                                              : ng_fail(err, errlen, "%s: cannot lock the run folder: %s", path,
+                                                        strerror(e));
         close(fd);
-        if (e != EWOULDBLOCK)
-            return ng_fail(err, errlen, "%s: cannot lock the run folder: %s", path, strerror(e));
-        pid[n > 0 ? n : 0] = 0;
-        pid[strspn(pid, "0123456789")] = 0;
-        return ng_fail(err, errlen, "%s: in use by another netrun train%s%s%s; give another --out, or wait for it "
-                       "to end", dir, *pid ? " (PID " : "", pid, *pid ? ")" : "");
+        return rc;
     }
     char line[32];
     int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
@@ -89,6 +96,23 @@ static int check_empty(const char *dir, char *err, size_t errlen)
         return 0;
     return ng_fail(err, errlen, "%s: holds an earlier run (%s%s); continue it with --resume %s/last.safetensors, "
                    "replace it with --overwrite, or give another --out", dir, names, n > 3 ? ", ..." : "", dir);
+}
+
+int nr_run_folder_check(const char *dir, int resume, int overwrite, char *err, size_t errlen)
+{
+    if (!ng_is_dir(dir))
+        return 0; /* nothing there yet */
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/" NR_RUN_LOCK, dir) >= (int)sizeof path)
+        return ng_fail(err, errlen, "%s: path too long", dir);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) { /* held: busy; else the shared lock taken here goes with the close */
+        int rc = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK ? busy(dir, fd, err, errlen) : 0;
+        close(fd);
+        if (rc != 0)
+            return -1;
+    }
+    return resume || overwrite ? 0 : check_empty(dir, err, errlen);
 }
 
 int nr_run_folder_claim(const char *dir, int resume, int overwrite, FILE *report, char *err, size_t errlen)

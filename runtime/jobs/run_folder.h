@@ -23,4 +23,10 @@
  * holds an earlier run (NAME, ...); ...". */
 int nr_run_folder_claim(const char *dir, int resume, int overwrite, FILE *report, char *err, size_t errlen);
 
+/* What nr_run_folder_claim would refuse, found before anything is written:
+ * dir locked by another process, or (a fresh run, without overwrite) not
+ * empty.  Creates nothing; train checks it first and claims once its other
+ * checks have passed.  0, or -1 with the claim's err. */
+int nr_run_folder_check(const char *dir, int resume, int overwrite, char *err, size_t errlen);
+
 #endif

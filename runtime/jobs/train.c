@@ -342,6 +342,8 @@ int nr_train(nr_model *m, const nr_train_opts *o, char *err, size_t errlen)
     int writer = nr_dist_rank() == 0; /* of several ranks (dist.h), rank 0 alone writes the run folder */
     int bad = 1; /* this rank's start, which the ranks agree on below (dist.h) */
     char split_path[4096];
+    if (writer && nr_run_folder_check(o->out, !!o->resume, o->overwrite, err, errlen) != 0)
+        goto agree; /* busy, or an earlier run there: refused before anything is read or written */
     if (!(ds = nr_dataset_open_split(o->data, o->split, 1, err, errlen)))
         goto agree;
     if (o->folds && nr_folds_make(&ds, &vs, g->bind.classes, g->bind.ignore, o->folds, o->fold, err, errlen) != 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -72,6 +73,12 @@ int nr_transfer_init(nr_model *m, const char *path, FILE *out, char *err, size_t
             int same = s && s->dtype == NR_ST_F32 && s->ndim == x->ndim;
             for (int d = 0; same && d < x->ndim; d++)
                 same = s->dim[d] == x->dim[d];
+            char where[4200];
+            snprintf(where, sizeof where, "%s: ", path);
+            if (pass == 0 && same && nr_ckpt_finite(where, x->name, s->data, ng_tensor_nelem(x), err, errlen) != 0) {
+                nr_st_free(f);
+                return -1; /* nothing loaded */
+            }
             if (pass == 0) {
                 n_params++;
                 vals += ng_tensor_nelem(x);
