@@ -10,7 +10,7 @@ NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpn
 # screenshot (tests/e2e_report.sh), PyTorch for the reference checks of the
 # grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it);
 # numpy and the DejaVu fonts for the glyph benchmark (examples/glyphs, run by the docs test)
-NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch"
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch time"
 
 # netc_install_deps [PACKAGES]: those missing of PACKAGES (default
 # NETC_PACKAGES) with apt-get.

@@ -177,9 +177,9 @@ int plan_netc(const plan_ctx *p, const char *model, const nr_plan_cfg *c, const 
 int64_t plan_graph_bytes(const ng_graph *g, const nr_backend *be)
 {
     int64_t bytes = 0, scratch = 0;
-    for (int t = 0; t < g->n_tensors; t++)
+    for (int t = 0; t < g->n_tensors; t++) /* twice: the state, and a checkpoint's bytes read or written */
         if (ng_role_is_persistent(g->tensors[t].role))
-            bytes += ng_tensor_bytes(&g->tensors[t]);
+            bytes += 2 * ng_tensor_bytes(&g->tensors[t]);
     for (int e = 0; e < g->n_entries; e++) {
         const ng_entry *en = &g->entries[e];
         if (strcmp(en->name, "train") && strcmp(en->name, "eval"))

@@ -46,9 +46,10 @@ typedef struct {
  * netc's first line. */
 int plan_netc(const plan_ctx *p, const char *model, const nr_plan_cfg *c, const char *out, char *err,
               size_t errlen);
-/* The bytes a training process holds for graph g on be: persistent tensors,
- * the train and eval arenas, the largest convolution workspace, the
- * batcher's two batches. */
+/* The bytes a training process holds for graph g on be: the persistent
+ * tensors twice (a checkpoint is read or written whole: the report loads
+ * best.safetensors), the train and eval arenas, the largest convolution
+ * workspace, the batcher's two batches. */
 int64_t plan_graph_bytes(const ng_graph *g, const nr_backend *be);
 
 /* text has a top-level `const NAME =`. */

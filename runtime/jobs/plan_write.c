@@ -82,8 +82,9 @@ static void explain(plan_ctx *p)
         snprintf(budget, sizeof budget, "--memory");
     else
         snprintf(budget, sizeof budget, "%.0f%% of MemTotal %.1f MiB", 100 * p->memory_share, mib(p->mem_total));
-    add_line(p, "Memory: %.1f MiB of %.1f MiB (%s). The graph netc compiled: %.1f MiB (parameters, optimizer "
-                "state, the train and eval arenas, the convolution workspace, two batches: exact). Besides it, "
+    add_line(p, "Memory: %.1f MiB of %.1f MiB (%s). The graph netc compiled: %.1f MiB (parameters and optimizer "
+                "state twice, as a checkpoint is read or written whole; the train and eval arenas, the "
+                "convolution workspace, two batches: exact). Besides it, "
                 "estimated: the process %.1f, the class index %.1f, the loaders' decoded images %.1f, validation "
                 "over the largest image %.1f MiB.", mib(p->choice.model_bytes + p->res.total), mib(p->memory),
              budget, mib(p->choice.model_bytes), mib(p->res.process), mib(p->res.class_index),
