@@ -11,7 +11,7 @@ REAL_NETC=$NETC # netrun plan runs netc itself: unwrapped under valgrind (netrun
 . "$(dirname "$0")/e2e_lib.sh"
 FIX=$DATA_FIXTURE
 
-if [ "$QUICK" = 1 ]; then N=8 S=32 K=4; else N=24 S=64 K=32; fi
+if [ "$QUICK" = 1 ]; then N=8 S=32 K=4; else N=12 S=64 K=32; fi
 "$GEN_DATA" --out "$WORK/qs" --count $N --size $S --classes $K --seed 1 > /dev/null || { echo "FAIL - gen_data"; exit 1; }
 mkdir -p "$WORK/out" "$WORK/run"
 
@@ -50,7 +50,7 @@ train_fits() {
 }
 
 # --- quickstart-like data: the whole image, and a tighter budget ---
-if plan qs "$WORK/qs" 400M; then ok "plan: quickstart-like data"; else fail "plan qs: $(cat "$WORK/qs.err")"; fi
+if plan qs "$WORK/qs" 150M; then ok "plan: quickstart-like data"; else fail "plan qs: $(cat "$WORK/qs.err")"; fi
 [ "$(conf qs SIZE)" = $S ] && [ "$(conf qs crops)" = false ] && [ "$(conf qs CLASSES)" = $K ] \
     && ok "qs: SIZE $S (the whole image), no crops, CLASSES $K" \
     || fail "qs: $(grep -o '"config": {[^}]*}' "$WORK/qs.json")"
@@ -60,7 +60,7 @@ grep -q '"per_class": \[{"class": 0' "$WORK/qs.json" && grep -q '"explanation": 
     || fail "qs: --json lacks the fingerprint or the explanation"
 grep -q "^# SIZE = $S: " "$WORK/out/qs.net" && grep -q "^const SIZE = $S  # netrun plan" "$WORK/out/qs.net" \
     && ok "qs: the file explains SIZE in a comment and sets it" || fail "qs: no SIZE explanation or const"
-train_fits qs "$WORK/qs" $((400 << 20))
+train_fits qs "$WORK/qs" $((150 << 20))
 # a budget just above the first one's total: at most the same BASE and BATCH, and it fits
 total=$(grep -o '"total": [0-9]*' "$WORK/qs.json" | cut -d' ' -f2)
 tight=$(( total - 1 ))
@@ -90,11 +90,11 @@ fi
 
 # --- a VOC-like fixture: colour JPEGs of odd sizes, the train split ---
 "$FIX" make "$WORK/qs" "$WORK/voc" --layout voc --jpeg --rgb --sizes 37x53,64x64,50x41 || fail "fixture voc"
-if plan voc "$WORK/voc" 300M; then
+if plan voc "$WORK/voc" 150M; then
     grep -q '"colour": [1-9]' "$WORK/voc.json" && [ "$(conf voc SIZE)" = 64 ] \
         && ok "voc: colour images, SIZE 64 (the median larger side, 53, rounded up to 16)" \
         || fail "voc: $(grep -o '"gray": [0-9]*, "colour": [0-9]*' "$WORK/voc.json") SIZE $(conf voc SIZE)"
-    train_fits voc "$WORK/voc" $((300 << 20))
+    train_fits voc "$WORK/voc" $((150 << 20))
 else
     fail "plan voc: $(cat "$WORK/voc.err")"
 fi
@@ -103,7 +103,7 @@ fi
 cp "$SOURCE_ROOT/models/unet_nn.net" "$WORK/mine.net"
 sed -i "s|^import \"lib/|import \"$SOURCE_ROOT/models/lib/|" "$WORK/mine.net"
 sed -i 's/^const LOSS .*/const LOSS = ce/' "$WORK/mine.net"
-if plan mine "$WORK/qs" 300M --model "$WORK/mine.net"; then
+if plan mine "$WORK/qs" 100M --model "$WORK/mine.net"; then
     grep -q '^const LOSS = ce' "$WORK/out/mine.net" && grep -q "Recipe: $WORK/mine.net's own" "$WORK/out/mine.net" \
         && ok "--model: its recipe kept" || fail "--model: recipe lost"
 else

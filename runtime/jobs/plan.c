@@ -326,6 +326,10 @@ static int parse_args(int argc, char **argv, plan_args *a)
 static int plan(const plan_args *a, plan_ctx *p, char *err, size_t errlen)
 {
     nr_fingerprint *fp = &p->fp;
+    char dir[PATH_MAX]; /* -o's folder is there before the work starts */
+    plan_folder_of(a->out, dir, sizeof dir);
+    if (!ng_is_dir(dir))
+        return ng_fail(err, errlen, "%s: cannot write: no folder %s", a->out, dir);
     nr_dataset *ds = nr_dataset_open_split(a->data, a->split, 1, err, errlen);
     if (!ds)
         return -1;

@@ -52,6 +52,8 @@ int plan_netc(const plan_ctx *p, const char *model, const nr_plan_cfg *c, const 
  * workspace, the batcher's two batches. */
 int64_t plan_graph_bytes(const ng_graph *g, const nr_backend *be);
 
+/* The folder of path ("." for a bare name) into dir. */
+void plan_folder_of(const char *path, char *dir, size_t n);
 /* text has a top-level `const NAME =`. */
 int plan_has_const(const char *text, const char *name);
 /* The explanation into p->lines, the planned model file at out (the model

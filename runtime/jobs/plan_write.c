@@ -102,6 +102,15 @@ static void explain(plan_ctx *p)
     add_line(p, "Search: %d configuration(s) compiled by netc (%s: %s).", p->choice.compiles, p->netc_how, p->netc);
 }
 
+void plan_folder_of(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, n, ".");
+    else /* "/x.net": the folder "/" */
+        snprintf(dir, n, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+}
+
 int plan_has_const(const char *text, const char *name)
 {
     size_t n = strlen(name);
@@ -228,12 +237,7 @@ int plan_write(plan_ctx *p, const char *out, char *err, size_t errlen)
 {
     explain(p);
     char dir[PATH_MAX], *real;
-    snprintf(dir, sizeof dir, "%s", out);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = 0; /* "/x.net": the folder "/" */
+    plan_folder_of(out, dir, sizeof dir);
     if (!(real = realpath(dir, NULL)))
         return ng_fail(err, errlen, "%s: cannot write: %s: %s", out, dir, strerror(errno));
     snprintf(dir, sizeof dir, "%s", real);
