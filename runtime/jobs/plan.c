@@ -330,6 +330,14 @@ static int plan(const plan_args *a, plan_ctx *p, char *err, size_t errlen)
     plan_folder_of(a->out, dir, sizeof dir);
     if (!ng_is_dir(dir))
         return ng_fail(err, errlen, "%s: cannot write: no folder %s", a->out, dir);
+    size_t len; /* the model and netc too, before the data is read */
+    p->text = ng_read_file(p->model, &len);
+    if (!p->text)
+        return ng_fail(err, errlen, "%s: cannot read: %s", p->model, strerror(errno));
+    if (check_consts(p->model, p->text, &p->has_foreground, err, errlen) != 0)
+        return -1;
+    if (find_netc(p->netc, sizeof p->netc, &p->netc_how, err, errlen) != 0)
+        return -1;
     nr_dataset *ds = nr_dataset_open_split(a->data, a->split, 1, err, errlen);
     if (!ds)
         return -1;
@@ -341,14 +349,6 @@ static int plan(const plan_args *a, plan_ctx *p, char *err, size_t errlen)
         return ng_fail(err, errlen, "%s: %s: nothing to segment", a->data,
                        fp->classes == 1 ? "every labelled pixel is class 0 (background only)"
                                         : "no labelled pixel (every mask pixel is 255, ignore)");
-    size_t len;
-    p->text = ng_read_file(p->model, &len);
-    if (!p->text)
-        return ng_fail(err, errlen, "%s: cannot read: %s", p->model, strerror(errno));
-    if (check_consts(p->model, p->text, &p->has_foreground, err, errlen) != 0)
-        return -1;
-    if (find_netc(p->netc, sizeof p->netc, &p->netc_how, err, errlen) != 0)
-        return -1;
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > sizeof p->tmpdir - 64)
         tmp = "/tmp";
