@@ -29,21 +29,24 @@ plan() {
 conf() { grep -o "\"$2\": [a-z0-9]*" "$WORK/$1.json" | head -1 | cut -d' ' -f2; }
 
 # train_fits NAME DATA MEMORY: the planned file compiles from another folder,
-# trains 2 steps with validation, and the peak RSS is within MEMORY (bytes)
+# trains 2 steps with validation (valgrind: 1 without), and the peak RSS is
+# within the plan's total and MEMORY (bytes)
 train_fits() {
     local name=$1 data=$2 mem=$3
     (cd "$WORK/run" && "$NETC" "$WORK/out/$name.net" -o "$WORK/run/$name.netg") \
         || { fail "$name: the planned file does not compile"; return; }
     ok "$name: the planned file compiles from another folder"
     local time=(/usr/bin/time -f %M -o "$WORK/$name.rss")
-    if [ ! -x /usr/bin/time ] || [ "$QUICK" = 1 ]; then
+    if [ ! -x /usr/bin/time ] || [ "$QUICK" = 1 ] || grep -q -m1 AddressSanitizer "$NETRUN"; then
         time=() # no /usr/bin/time; under valgrind or ASan the RSS is theirs
     fi
-    "${time[@]}" "$NETRUN" train "$WORK/run/$name.netg" --data "$data" --val "$data" --steps 2 \
+    local val=(--val "$data")
+    [ -z "$VG" ] || val=() # valgrind: one step, no validation
+    "${time[@]}" "$NETRUN" train "$WORK/run/$name.netg" --data "$data" "${val[@]}" --steps $((VG ? 1 : 2)) \
         --out "$WORK/run/$name" --quiet || { fail "$name: training the planned model"; return; }
     ok "$name: the planned model trains"
     if [ ${#time[@]} = 0 ]; then
-        echo "# skip: $name: peak RSS (no /usr/bin/time, or QUICK)"
+        echo "# skip: $name: peak RSS (no /usr/bin/time, QUICK, or a sanitizer)"
     elif [ $(( $(cat "$WORK/$name.rss") * 1024 )) -le "$(grep -o '"total": [0-9]*' "$WORK/$name.json" | cut -d' ' -f2)" ] \
          && [ "$(grep -o '"total": [0-9]*' "$WORK/$name.json" | cut -d' ' -f2)" -le "$mem" ]; then
         ok "$name: peak RSS $(cat "$WORK/$name.rss") KiB <= the plan's total <= --memory $mem bytes"
@@ -65,8 +68,8 @@ grep -q "^# SIZE = $S: " "$WORK/out/qs.net" && grep -q "^const SIZE = $S  # netr
     && ok "qs: the file explains SIZE in a comment and sets it" || fail "qs: no SIZE explanation or const"
 train_fits qs "$WORK/qs" $(( ${MEM%M} << 20 ))
 # a budget just above the first one's total: at most the same BASE and BATCH, and it fits
-if [ -n "$VG" ]; then
-    echo "# skip: the tighter budget, crops, the VOC fixture and --model (valgrind)"
+if [ "$QUICK" = 1 ]; then
+    echo "# skip: the tighter budget (QUICK)"
 else
 total=$(grep -o '"total": [0-9]*' "$WORK/qs.json" | cut -d' ' -f2)
 tight=$(( total - 1 ))
@@ -80,6 +83,12 @@ else
     fail "plan tight: $(cat "$WORK/tight.err")"
 fi
 
+fi
+
+# under valgrind: the same code paths as the plan above, with a test of their own
+if [ -n "$VG" ]; then
+    echo "# skip: crops, the VOC fixture (valgrind)"
+else
 # --- larger images than the memory allows whole: crops ---
 if [ "$QUICK" = 1 ]; then L=96; else L=192; fi
 "$GEN_DATA" --out "$WORK/big" --count 6 --size $L --classes 4 --seed 3 > /dev/null || fail "gen_data big"
@@ -105,7 +114,12 @@ else
     fail "plan voc: $(cat "$WORK/voc.err")"
 fi
 
+fi
+
 # --- --model: another model file with the consts, and one without ---
+if [ "$QUICK" = 1 ]; then
+    echo "# skip: --model (QUICK)"
+else
 cp "$SOURCE_ROOT/models/unet_nn.net" "$WORK/mine.net"
 sed -i "s|^import \"lib/|import \"$SOURCE_ROOT/models/lib/|" "$WORK/mine.net"
 sed -i 's/^const LOSS .*/const LOSS = ce/' "$WORK/mine.net"
