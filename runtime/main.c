@@ -17,6 +17,7 @@
 #include "kernels.h"
 #include "layout.h"
 #include "options.h"
+#include "plan.h"
 #include "train.h"
 #include "util.h"
 
@@ -54,6 +55,8 @@ static void usage(FILE *out)
             "          one HTML page of a training run (default RUNDIR/report.html)\n"
             "  bench   GRAPH.netg [--entry train|infer] [--steps N] [--warmup N] [--json]\n"
             "          step time on synthetic inputs, GFLOP/s and a per-op profile\n"
+            "  plan    DATA [--memory SIZE] [--time DURATION] [--model FILE.net] -o PLANNED.net [--json]\n"
+            "          a configuration (SIZE, DEPTH, BASE, BATCH, steps) that fits the data, memory and time\n"
             "common: --threads N (default: all cores; under mpirun, the rank's share of them), --quiet,\n"
             "        --debug-unshared (every tensor in its own buffer: checks the memory plan),\n"
             "        --set KEY=VALUE (over the model file's `option KEY = VALUE`; netrun info lists them)\n"
@@ -433,6 +436,8 @@ int main(int argc, char **argv)
                nr_dist_built() ? ", MPI" : "");
         return 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "plan")) /* its own options (jobs/plan.c) */
+        return nr_plan_main(argc - 1, argv + 1, nr_backend_cpu());
     if (argc < 3) {
         usage(stderr);
         return 2;

@@ -11,8 +11,9 @@ NETC_PACKAGES="gcc flex bison meson ninja-build pkg-config libopenblas-dev libpn
 # grad suite (tests/torch_ops.py, tests/torch_optim.py, bench/torch_variants.py; skipped without it);
 # numpy and the DejaVu fonts for the glyph benchmark (examples/glyphs, run by the docs test);
 # python3-onnx and numpy to check exported models (tests/e2e_export.sh); scipy for the
-# reference of the boundary metrics (tests/scipy_surface.py; skipped without it)
-NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch python3-onnx python3-scipy"
+# reference of the boundary metrics (tests/scipy_surface.py; skipped without it); time
+# (GNU time, the peak RSS of a planned training: tests/e2e_plan.sh)
+NETC_TEST_PACKAGES="clang libclang-rt-14-dev valgrind chromium graphviz python3-pil python3-numpy fonts-dejavu-core python3-torch python3-onnx python3-scipy time"
 # npm (and with it node) for ONNX Runtime in tests/e2e_export.sh, only when
 # no npm is on PATH: Debian's npm conflicts with a nodejs from elsewhere
 # (nodesource's bundles npm); the test skips when neither is there.

@@ -139,7 +139,11 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
             }
             order[j] = k;
         }
-    if (o->json) {
+    if (o->median_s)
+        *o->median_s = median;
+    if (!out) {
+        /* the median alone */
+    } else if (o->json) {
         fprintf(out, "{\"entry\": \"%s\", \"steps\": %d, \"warmup\": %d, \"threads\": %d, "
                      "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"flops\": %.0f, "
                      "\"gflops\": %.3f, \"finite_check_s\": %.6f, \"ops\": [",

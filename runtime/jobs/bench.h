@@ -15,6 +15,7 @@ typedef struct {
     int threads;          /* for the report */
     int json;             /* one JSON object instead of the table */
     uint64_t seed;        /* the synthetic image and labels */
+    double *median_s;     /* when not NULL: the median step time, seconds (netrun plan) */
 } nr_bench_opts;
 
 /* Fill the model's inputs with a random image in [0, 1) and random labels
@@ -23,7 +24,8 @@ typedef struct {
  * and max step time, the flops per step (2 per multiply-add of the
  * convolutions, 1 per output element of the other arithmetic ops, 0 for
  * data movement) and GFLOP/s, and per op kind its time per step, share,
- * calls per step and GFLOP/s.  0, or -1 with a message in err. */
+ * calls per step and GFLOP/s (nothing when out is NULL).  0, or -1 with a
+ * message in err. */
 int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t errlen);
 
 /* The flops of one node by the rule above. */
