@@ -529,7 +529,7 @@ int main(int argc, char **argv)
             printf("%s\n", o.report_out);
     } else if (!strcmp(cmd, "bench")) {
         nr_bench_opts b = {o.entry ? o.entry : "train", o.steps ? (int)(o.steps < 100000 ? o.steps : 100000) : 10,
-                           o.warmup >= 0 ? o.warmup : 2, nr_kernels_threads(), o.json, o.seed};
+                           o.warmup >= 0 ? o.warmup : 2, nr_kernels_threads(), o.json, o.seed, NULL};
         rc = nr_bench(m, &b, stdout, err, sizeof err);
     } else if (!strcmp(cmd, "train")) {
         nr_train_opts t = {o.data, o.val, o.out, o.epochs, o.steps, o.seed, o.shuffle, o.augment,

@@ -281,13 +281,13 @@ static void report_json(const plan_ctx *p, const char *out, FILE *f)
     const nr_fingerprint *fp = &p->fp;
     const nr_plan_cfg *c = &p->choice.cfg;
     fputs("{\"data\": ", f);
-    rp_jstr(f, p->data);
+    nr_json_put_str(f, p->data);
     fputs(", \"model\": ", f);
-    rp_jstr(f, p->model);
+    nr_json_put_str(f, p->model);
     fputs(", \"output\": ", f);
-    rp_jstr(f, out);
+    nr_json_put_str(f, out);
     fputs(", \"netc\": ", f);
-    rp_jstr(f, p->netc);
+    nr_json_put_str(f, p->netc);
     fprintf(f, ", \"fingerprint\": {\"images\": %d, \"seconds\": %.3f, \"gray\": %d, \"colour\": %d, "
                "\"height\": {\"min\": %d, \"median\": %d, \"max\": %d}, "
                "\"width\": {\"min\": %d, \"median\": %d, \"max\": %d}, \"classes\": %d, "
@@ -318,7 +318,7 @@ static void report_json(const plan_ctx *p, const char *out, FILE *f)
             (long long)(p->choice.model_bytes + p->res.total), p->choice.compiles);
     for (int i = 0; i < p->n_lines; i++) {
         fputs(i ? ", " : "", f);
-        rp_jstr(f, p->lines[i]);
+        nr_json_put_str(f, p->lines[i]);
     }
     fputs("]}\n", f);
 }
