@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "components.h"
 #include "fingerprint.h"
 #include "plan.h"
 #include "util.h"

@@ -9,60 +9,13 @@
 #include <string.h>
 
 #include "class_index.h"
+#include "components.h"
 #include "netg.h"
 #include "parallel.h"
 #include "util.h"
 
 #define HIST_BINS 65536 /* exact for 8- and 16-bit values */
 #define IGNORE 255
-
-/* x's root, halving the path on the way. */
-static int32_t uf_root(int32_t *p, int32_t x)
-{
-    while (p[x] != x) {
-        p[x] = p[p[x]];
-        x = p[x];
-    }
-    return x;
-}
-
-/* Join the sets of a and b under the smaller root (so a root is the first
- * pixel of its component in raster order). */
-static void uf_join(int32_t *p, int32_t a, int32_t b)
-{
-    a = uf_root(p, a), b = uf_root(p, b);
-    if (a < b)
-        p[b] = a;
-    else if (b < a)
-        p[a] = b;
-}
-
-int64_t nr_components(const int32_t *mask, int h, int w, int32_t *label)
-{
-    int32_t n = (int32_t)((int64_t)h * w);
-    for (int32_t i = 0; i < n; i++)
-        label[i] = i;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) { /* the neighbours already visited: W, NW, N, NE */
-            int32_t i = y * w + x, v = mask[i];
-            if (x > 0 && mask[i - 1] == v) uf_join(label, i, i - 1);
-            if (y > 0) {
-                int32_t up = i - w;
-                if (x > 0 && mask[up - 1] == v) uf_join(label, i, up - 1);
-                if (mask[up] == v) uf_join(label, i, up);
-                if (x + 1 < w && mask[up + 1] == v) uf_join(label, i, up + 1);
-            }
-        }
-    /* roots become -(id + 1) in raster order; every other pixel's parent
-     * lies before it (uf_join links to the smaller root), so it already
-     * holds its component's number */
-    int32_t count = 0;
-    for (int32_t i = 0; i < n; i++)
-        label[i] = label[i] == i ? -(++count) : label[label[i]];
-    for (int32_t i = 0; i < n; i++)
-        label[i] = -label[i] - 1;
-    return count;
-}
 
 double nr_hist_percentile(const uint64_t *hist, int bins, double q)
 {

@@ -46,10 +46,6 @@ typedef struct {
 int nr_fingerprint_compute(const nr_dataset *ds, nr_fingerprint *fp, char *err, size_t errlen);
 void nr_fingerprint_free(nr_fingerprint *fp);
 
-/* The 8-connected components of equal values of mask (H,W): label[i] =
- * the component of pixel i, numbered 0.. in raster order of their first
- * pixel.  Returns their count, or -1 when out of memory. */
-int64_t nr_components(const int32_t *mask /* (H,W) */, int h, int w, int32_t *label /* (H,W) */);
 
 /* The q-th percentile (0..100, nearest rank) of values binned in hist (bins
  * over [0, 1], bin b = round(v * (bins - 1))): the bin's value b / (bins -

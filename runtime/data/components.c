@@ -1,7 +1,10 @@
-/* components.c — connected components (components.h): a first raster pass
- * gives each pixel the smallest provisional label of its set neighbours
- * above and to the left (8-connected) and unites the others with it; a
- * second pass replaces each label by its root's final number. */
+/* components.c — connected components (components.h), 8-connected, over a
+ * union-find whose root is its set's smallest member.  nr_cc_label: a first
+ * raster pass gives each set pixel the smallest provisional label of its
+ * set neighbours above and to the left and unites the others with it; a
+ * second pass replaces each label by its root's final number.
+ * nr_components: every pixel its own set, joined with its equal neighbours
+ * above and to the left; roots numbered in raster order. */
 #include "components.h"
 
 #include <stdlib.h>
@@ -68,4 +71,31 @@ int nr_cc_label(const uint8_t *m, int h, int w, int32_t *lab, int64_t *size)
     free(parent);
     free(final);
     return n;
+}
+
+int64_t nr_components(const int32_t *mask, int h, int w, int32_t *label)
+{
+    int32_t n = (int32_t)((int64_t)h * w);
+    for (int32_t i = 0; i < n; i++)
+        label[i] = i;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) { /* the neighbours already visited: W, NW, N, NE */
+            int32_t i = y * w + x, v = mask[i];
+            if (x > 0 && mask[i - 1] == v) unite(label, i, i - 1);
+            if (y > 0) {
+                int32_t up = i - w;
+                if (x > 0 && mask[up - 1] == v) unite(label, i, up - 1);
+                if (mask[up] == v) unite(label, i, up);
+                if (x + 1 < w && mask[up + 1] == v) unite(label, i, up + 1);
+            }
+        }
+    /* roots become -(id + 1) in raster order; every other pixel's parent
+     * lies before it (uf_join links to the smaller root), so it already
+     * holds its component's number */
+    int32_t count = 0;
+    for (int32_t i = 0; i < n; i++)
+        label[i] = label[i] == i ? -(++count) : label[label[i]];
+    for (int32_t i = 0; i < n; i++)
+        label[i] = -label[i] - 1;
+    return count;
 }
