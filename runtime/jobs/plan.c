@@ -244,6 +244,62 @@ static int step_time(const plan_ctx *p, const char *graph, double *seconds, char
     return rc;
 }
 
+/* Passes over the dataset's pixels (all) that steps of cfg make. */
+static double epochs_of(const nr_plan_cfg *c, int64_t steps, double all)
+{
+    return (double)steps * c->batch * c->size * c->size / all;
+}
+
+/* The time budget (plan.h's rule after the memory's search): the memory's
+ * choice benched; when it affords fewer than NR_PLAN_MIN_STEPS steps or
+ * NR_PLAN_MIN_EPOCHS passes over the data (all: its pixels) in p->time,
+ * the batch halves down to 2, then BASE steps down with the batch halving
+ * again from the memory's, each candidate benched; the first that affords
+ * both is taken, else the one that affords the most passes.  Sets
+ * p->choice.cfg (and its bytes), p->step_s, p->steps.  0 or -1 with err. */
+static int fit_time(plan_ctx *p, double all, char *err, size_t errlen)
+{
+    char graph[sizeof p->tmpdir + 16];
+    snprintf(graph, sizeof graph, "%s/planned.netg", p->tmpdir);
+    double t;
+    if (plan_netc(p, p->model, &p->choice.cfg, graph, err, errlen) != 0 || step_time(p, graph, &t, err, errlen) != 0)
+        return -1;
+    nr_plan_cfg best = p->choice.cfg;
+    double best_t = t, best_epochs = epochs_of(&best, (int64_t)(p->time / t), all);
+    p->memory_step_s = t, p->memory_epochs = best_epochs;
+    int found = (int64_t)(p->time / t) >= NR_PLAN_MIN_STEPS && best_epochs >= NR_PLAN_MIN_EPOCHS;
+    static const int bases[] = NR_PLAN_BASES;
+    for (size_t b = 0; !found && b < sizeof bases / sizeof *bases; b++) {
+        if (bases[b] > p->memory_cfg.base)
+            continue;
+        for (int batch = p->memory_cfg.batch; !found; batch = batch / 2 > 2 ? batch / 2 : 2) {
+            nr_plan_cfg c = p->memory_cfg;
+            c.base = bases[b], c.batch = batch;
+            if (memcmp(&c, &p->memory_cfg, sizeof c) != 0) { /* the memory's own is benched above */
+                if (plan_netc(p, p->model, &c, graph, err, errlen) != 0 || step_time(p, graph, &t, err, errlen) != 0)
+                    return -1;
+                p->choice.compiles++;
+                int64_t steps = (int64_t)(p->time / t);
+                double ep = epochs_of(&c, steps, all);
+                found = steps >= NR_PLAN_MIN_STEPS && ep >= NR_PLAN_MIN_EPOCHS;
+                if (found || ep > best_epochs)
+                    best = c, best_t = t, best_epochs = ep;
+            }
+            if (batch <= 2)
+                break;
+        }
+    }
+    p->time_stepped = memcmp(&best, &p->memory_cfg, sizeof best) != 0;
+    p->choice.cfg = best;
+    p->step_s = best_t;
+    if (p->time_stepped && netc_cost(p, &best, &p->choice.model_bytes, err, errlen) != 0)
+        return -1;
+    p->steps = (int64_t)llround(p->time / p->step_s);
+    p->steps = p->steps < 1 ? 1 : p->steps;
+    p->epochs = epochs_of(&best, p->steps, all);
+    return 0;
+}
+
 /* Consts of the model file text that netrun plan needs; 0 or -1 with err. */
 static int check_consts(const char *path, const char *text, int *has_foreground, char *err, size_t errlen)
 {
@@ -367,13 +423,9 @@ static int plan(const plan_args *a, plan_ctx *p, char *err, size_t errlen)
     p->batch_cap = need.batch_cap;
     if (nr_plan_search(&need, netc_cost, p, &p->choice, err, errlen) != 0)
         return -1;
-    char graph[sizeof p->tmpdir + 16];
-    snprintf(graph, sizeof graph, "%s/planned.netg", p->tmpdir);
-    if (plan_netc(p, p->model, &p->choice.cfg, graph, err, errlen) != 0 ||
-        step_time(p, graph, &p->step_s, err, errlen) != 0)
+    p->memory_cfg = p->choice.cfg;
+    if (fit_time(p, (double)all, err, errlen) != 0)
         return -1;
-    p->steps = (int64_t)llround(p->time / p->step_s);
-    p->steps = p->steps < 1 ? 1 : p->steps;
     return plan_write(p, a->out, err, errlen);
 }
 

@@ -35,6 +35,10 @@ typedef struct {
     plan_reserve res;
     int64_t batch_cap;
     nr_plan_choice choice;
+    nr_plan_cfg memory_cfg;      /* the memory's search's choice (choice.cfg before the time's rule) */
+    int time_stepped;            /* the time's rule chose a smaller configuration */
+    double memory_step_s;        /* the bench's median train step of memory_cfg */
+    double memory_epochs, epochs; /* passes over the data in the time: memory_cfg's, the choice's */
     double step_s;               /* the bench's median train step */
     int64_t steps;
     char *lines[16];             /* the explanation, one choice a line (plan_write) */

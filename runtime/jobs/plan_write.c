@@ -70,11 +70,13 @@ static void explain(plan_ctx *p)
                 "rule): %d / 2^%d = %d px%s.", c->depth, c->size, c->depth, c->size >> c->depth,
              c->depth == NR_PLAN_MAX_DEPTH ? ", at most 5 levels (the model doubles the channels at every level)"
                                            : "");
-    add_line(p, "BASE = %d: the largest of 32, 16, 8 at which the patch fits with a batch of %d (patch first, then "
-                "a batch of 2, then BASE).", c->base, c->batch >= 2 ? 2 : 1);
-    add_line(p, "BATCH = %d: %s", c->batch,
-             c->batch < 2 ? "even the smallest patch does not fit a batch of 2; 1 fits."
-             : c->batch == p->batch_cap ? "the cap, nnU-Net's 5% of the dataset's pixels (SIZE x SIZE x BATCH)."
+    const nr_plan_cfg *mc = &p->memory_cfg; /* the memory's choice; c: after the time's rule */
+    add_line(p, "BASE = %d%s: the largest of 32, 16, 8 at which the patch fits with a batch of %d (patch first, "
+                "then a batch of 2, then BASE).", mc->base, p->time_stepped ? " for the memory" : "",
+             mc->batch >= 2 ? 2 : 1);
+    add_line(p, "BATCH = %d%s: %s", mc->batch, p->time_stepped ? " for the memory" : "",
+             mc->batch < 2 ? "even the smallest patch does not fit a batch of 2; 1 fits."
+             : mc->batch == p->batch_cap ? "the cap, nnU-Net's 5% of the dataset's pixels (SIZE x SIZE x BATCH)."
                                         : "the largest that fits the memory (under nnU-Net's cap of 5% of the "
                                           "dataset's pixels).");
     char budget[128];
@@ -89,6 +91,13 @@ static void explain(plan_ctx *p)
                 "over the largest image %.1f MiB.", mib(p->choice.model_bytes + p->res.total), mib(p->memory),
              budget, mib(p->choice.model_bytes), mib(p->res.process), mib(p->res.class_index),
              mib(p->res.decoding), mib(p->res.validation));
+    if (p->time_stepped)
+        add_line(p, "Time: at BASE %d, BATCH %d a step takes %.4f s, so %s affords %lld steps, %.1f passes over "
+                    "the data; a configuration must afford %d steps and %d passes (the project's measured runs: "
+                    "plan.h), so the batch was halved, then BASE lowered: BASE = %d, BATCH = %d (%.1f passes).",
+                 mc->base, mc->batch, p->memory_step_s, p->time_given ? "--time" : "the default time",
+                 (long long)(p->time / p->memory_step_s), p->memory_epochs, NR_PLAN_MIN_STEPS, NR_PLAN_MIN_EPOCHS,
+                 c->base, c->batch, p->epochs);
     add_line(p, "Steps = %lld: %s %.0f s / %.4f s, the median train step of a bench of the graph (3 steps after "
                 "1 warm-up, synthetic inputs, %d threads); validation and data waits are not counted.",
              (long long)p->steps, p->time_given ? "--time" : "the default time", p->time, p->step_s,
