@@ -10,6 +10,7 @@
 #   full recipe               models/unet_nn.net, evaluated with --tta
 #   PyTorch nnU-Net-style     bench/torch_recipe.py (the reference: instance norm, leaky ReLU,
 #                             CE + batch Dice, 1/3 foreground-class sampling, Adam 1e-3 poly, clip 12)
+#   full recipe + EMA         models/unet_nn.net trained with --set ema=0.999, evaluated with --tta
 # Every row is a model file or -D switches (no C).  The unet*.net rows use
 # their Adam with Keras's element clip at LR 3e-3 (their 1e-4 default is for
 # the full-size network); unet_nn.net uses its own defaults.
@@ -19,7 +20,7 @@
 # size, SIZE: larger trains on random crops, evaluates by sliding window),
 # COUNT (320 training images), VAL (640 validation images: enough that every
 # class is present, so a class at IoU 0 is one the model missed, not one
-# absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5 6"),
+# absent from validation and predicted once), STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, "0 1 2 3 4 5 6 7"),
 # THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes; with
 # GEN=glyphs $BUILD/recipes-glyphs).
 set -euo pipefail
@@ -31,7 +32,7 @@ BUILD=${BUILD:-build}
 netc_build "$BUILD" >/dev/null
 
 SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} IMAGE=${IMAGE:-${SIZE:-32}} COUNT=${COUNT:-320} VAL=${VAL:-640}
-STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5 6"}
+STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5 6 7"}
 THREADS=${THREADS:-1} JOBS=${JOBS:-1}
 GEN=${GEN:-gen_data}
 OUT=${OUT:-$BUILD/recipes$([ "$GEN" = gen_data ] || echo "-$GEN")}
@@ -39,10 +40,13 @@ mkdir -p "$OUT"
 SMALL=(-D BASE=8 -D SIZE="$SIZE" -D DEPTH=3 -D BATCH=4 -D CLASSES="$CLASSES")
 
 names=("plain cross-entropy" "balanced CE (clip 50)" "CE + Dice" "logit-adjusted CE" "CE + Lovasz" "full recipe (unet_nn + TTA)"
-       "PyTorch nnU-Net-style")
-models=(models/unet.net models/unet.net models/unet_dice.net models/unet_la.net models/unet_lovasz.net models/unet_nn.net)
-defs=("-D TAU=0 -D LR=3e-3" "-D TAU=0 -D WEIGHTS=balanced -D CLIP=50 -D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "")
-evalflags=("" "" "" "" "" "--tta")
+       "PyTorch nnU-Net-style" "full recipe + EMA 0.999 (+ TTA)")
+models=(models/unet.net models/unet.net models/unet_dice.net models/unet_la.net models/unet_lovasz.net models/unet_nn.net
+        "" models/unet_nn.net)
+defs=("-D TAU=0 -D LR=3e-3" "-D TAU=0 -D WEIGHTS=balanced -D CLIP=50 -D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "" ""
+      "")
+evalflags=("" "" "" "" "" "--tta" "" "--tta")
+trainflags=("" "" "" "" "" "" "" "--set ema=0.999")
 
 # one run: train, evaluate, one line "pixel_acc fg_miou worst_fg fg_classes_at_iou_0"
 run() { # setting recipe seed
@@ -54,7 +58,7 @@ run() { # setting recipe seed
     else
         # shellcheck disable=SC2086
         "$BUILD"/runtime/netrun train "$OUT/$s/recipe$i.netg" --data "$OUT/$s/data/train" --steps "$STEPS" \
-            --seed "$seed" --out "$r" --overwrite --quiet --threads "$THREADS" > "$r.log" 2>&1
+            --seed "$seed" --out "$r" --overwrite --quiet --threads "$THREADS" ${trainflags[$i]} > "$r.log" 2>&1
         # shellcheck disable=SC2086
         "$BUILD"/runtime/netrun eval "$OUT/$s/recipe$i.netg" --weights "$r/last.safetensors" \
             --data "$OUT/$s/data/val" --json --threads "$THREADS" ${evalflags[$i]} > "$r.json"
