@@ -61,11 +61,12 @@ run() { # setting recipe seed
             --seed "$seed" --out "$r" --overwrite --quiet --threads "$THREADS" ${trainflags[$i]} > "$r.log" 2>&1
         # shellcheck disable=SC2086
         "$BUILD"/runtime/netrun eval "$OUT/$s/recipe$i.netg" --weights "$r/last.safetensors" \
-            --data "$OUT/$s/data/val" --json --threads "$THREADS" ${evalflags[$i]} > "$r.json"
+            --data "$OUT/$s/data/val" --json --pooled-only --threads "$THREADS" ${evalflags[$i]} > "$r.json"
     fi
     num() { grep -o "\"$1\":[-0-9.eE+null]*" "$r.json" | head -1 | cut -d: -f2 | sed 's/null/nan/'; }
     # foreground classes whose IoU is 0 (null: absent from truth and prediction)
-    zeros=$(grep -o '"iou":\[[^]]*\]' "$r.json" | sed 's/"iou":\[//; s/\]//' | tr ',' '\n' | tail -n +2 | grep -cx '0' || true)
+    zeros=$(grep -o '"iou":\[[^]]*\]' "$r.json" | head -1 | sed 's/"iou":\[//; s/\]//' | tr ',' '\n' | tail -n +2 |
+        grep -cx '0' || true) # the pooled list, the first (per_image follows it)
     echo "$(num pixel_accuracy) $(num miou_foreground) $(num worst_iou_foreground) $zeros" > "$r.score"
 }
 
