@@ -186,7 +186,15 @@ static void test_json(void)
     nr_json_free(j);
     static const char *const bad[][2] = {{"{\"a\":1,}", "1:8"}, {"[1 2]", "1:4"}, {"{\"a\":01}", "1:7"},
                                          {"\"\\x\"", "bad escape"}, {"[1]x", "text after"},
-                                         {"{\"a\":\n  tru}", "2:3"}, {"\"\\ud800\"", "surrogate"}, {"", "end of input"}};
+                                         {"{\"a\":\n  tru}", "2:3"}, {"\"\\ud800\"", "surrogate"}, {"", "end of input"},
+                                         /* not UTF-8: a lone continuation byte, an overlong '/', a surrogate,
+                                          * past U+10FFFF, a sequence cut by the end of the text */
+                                         {"[\"a\x80\"]", "1:4: a byte that is not UTF-8 (0x80)"},
+                                         {"\"\xc0\xaf\"", "1:2: a byte that is not UTF-8 (0xC0)"},
+                                         {"\"\xed\xa0\x80\"", "1:2: a byte that is not UTF-8"},
+                                         {"\"\xf4\x90\x80\x80\"", "1:2: a byte that is not UTF-8"}, {"\"\xe2\x82", "1:2"},
+                                         /* past a double's range */
+                                         {"[1e400]", "1:2: number out of range (1e400)"}, {"-1e309", "number out of range"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         nr_json *b = nr_json_parse(bad[i][0], strlen(bad[i][0]), err, sizeof err);
         check(!b && strstr(err, bad[i][1]), "json: a bad text is refused with where", "'%s': %s", bad[i][0],
@@ -199,6 +207,19 @@ static void test_json(void)
     nr_json *d = nr_json_parse(deep, 200, err, sizeof err);
     check(!d && strstr(err, "deeper than 64"), "json: depth limit", "%s", d ? "accepted" : err);
     nr_json_free(d);
+
+    /* UTF-8 as it is, numbers as small as a double holds; nr_json_int's ranges */
+    t = "[\"caf\xc3\xa9 \xf0\x9f\x98\x80\", 1e-400, 7, 7.5, -3, true, 9007199254740992]";
+    j = nr_json_parse(t, strlen(t), err, sizeof err);
+    long long v = 0;
+    check(j && !strcmp(nr_json_at(j, 0)->str, "caf\xc3\xa9 \xf0\x9f\x98\x80") && nr_json_num(nr_json_at(j, 1)) == 0,
+          "json: UTF-8 strings, a number that underflows to 0", "%s", j ? "" : err);
+    check(j && nr_json_int(nr_json_at(j, 2), 0, 10, &v) && v == 7 && !nr_json_int(nr_json_at(j, 3), 0, 10, &v) &&
+              !nr_json_int(nr_json_at(j, 4), 0, 10, &v) && nr_json_int(nr_json_at(j, 4), -3, 0, &v) && v == -3 &&
+              !nr_json_int(nr_json_at(j, 5), 0, 1, &v) && !nr_json_int(nr_json_at(j, 6), 0, (long long)1 << 52, &v) &&
+              !nr_json_int(NULL, 0, 1, &v),
+          "json: nr_json_int takes integer numbers within the range only", "v %lld", v);
+    nr_json_free(j);
 }
 
 int main(void)
