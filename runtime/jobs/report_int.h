@@ -14,6 +14,7 @@
 #include "dataset.h"
 #include "exec.h"
 #include "json.h"
+#include "netg.h"
 #include "overlay.h"
 
 /* ---- text (report.c) ---------------------------------------------------- */
@@ -35,6 +36,11 @@ void rp_num4(FILE *f, double v);
 void rp_rgb_hex(char *buf, const uint8_t c[3]);
 
 /* ---- what the run folder holds (report_run.c) ------------------------------ */
+
+/* The most pixels a count of the run's files may hold (confusion cells,
+ * class pixels): past any real data set, and 256 x 256 of them sum within
+ * int64.  The figures are read for at most NG_MAX_CLASSES classes. */
+#define RP_MAX_PIXELS ((long long)1 << 46)
 
 typedef struct {
     int epoch;

@@ -143,15 +143,16 @@ static char *collapse_text(const nr_json *v)
 {
     const nr_json *cm = nr_json_get(v, "confusion");
     int k = nr_json_len(cm);
-    if (k <= 0)
+    if (k <= 0 || k > NG_MAX_CLASSES)
         return NULL;
     nr_confusion c;
     if (nr_confusion_init(&c, k) != 0)
         return NULL;
     for (int t = 0; t < k; t++)
         for (int p = 0; p < k; p++) {
-            double x = nr_json_num(nr_json_at(nr_json_at(cm, t), p));
-            c.m[(int64_t)t * k + p] = isfinite(x) && x > 0 ? (int64_t)x : 0;
+            long long x = 0;
+            nr_json_int(nr_json_at(nr_json_at(cm, t), p), 0, RP_MAX_PIXELS, &x);
+            c.m[(int64_t)t * k + p] = x;
         }
     nr_metrics m;
     char *buf = NULL;
@@ -203,11 +204,14 @@ static int parse_metrics(run *r, char *text, const char *path, char *err, size_t
         }
         const char *vs = strstr(line, "\"validation\":");
         const nr_json *bj = nr_json_get(j, "best");
-        epoch_rec e = {(int)nr_json_num(nr_json_get(j, "epoch")), (long long)nr_json_num(nr_json_get(j, "step")),
-                       bj ? bj->type == NR_JSON_BOOL && bj->num != 0 : -1, NULL, NULL, NULL};
+        long long ep, step;
+        int ours = nr_json_int(nr_json_get(j, "epoch"), 0, INT_MAX, &ep) &&
+                   nr_json_int(nr_json_get(j, "step"), 0, (long long)1 << 53, &step); /* else not train's line */
+        epoch_rec e = {ours ? (int)ep : 0, ours ? step : 0, bj ? bj->type == NR_JSON_BOOL && bj->num != 0 : -1,
+                       NULL, NULL, NULL};
         int has_val = nr_json_get(j, "validation") != NULL;
         nr_json_free(j);
-        if (!vs || !has_val)
+        if (!vs || !has_val || !ours)
             continue;
         epoch_rec *g = ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g);
         if (!g)
