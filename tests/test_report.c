@@ -238,7 +238,8 @@ static void put(const char *path, const char *text, size_t len)
  * log.csv was tampered with, as tests/fuzz/json/regress_* does: each crashed,
  * hung or ran into undefined behaviour before (more than 256 classes, a
  * count past int64, a negative row, no epoch, an unnamed image, ticks that
- * do not move at 1e18); now each page is written. */
+ * do not move at 1e18), or refused a line whose "validation" was not last or
+ * came after a nested member of that name; now each page is written. */
 static void test_tampered_run(void)
 {
     if (tmpdir_make("netc-report-run") != 0) {
@@ -259,6 +260,10 @@ static void test_tampered_run(void)
          "25]}],\"per_image_summary\":{\"dice\":[1,0.4],\"defined\":[2,2]}}"},
         {"steps at 1e18", "1,1000000000000000000,1,1,0.5,0.25,0.1,0.2\n2,1000000000000000128,1,1,0.5,0.25,0.1,0.2\n",
          NULL, val2},
+        {"validation not last", NULL, "{\"epoch\":1,\"step\":2,\"validation\":",
+         "{\"iou\":[0.5,0.5],\"confusion\":[[1,1],[2,3]]},\"best\":true"},
+        {"a member named validation before it", NULL,
+         "{\"epoch\":1,\"step\":2,\"extra\":{\"validation\":1},\"validation\":", val2},
         {"257 classes", NULL, NULL, NULL},
         {"16500 confusion rows", NULL, NULL, NULL},
     };
@@ -266,12 +271,13 @@ static void test_tampered_run(void)
     for (size_t i = 0; big && i < sizeof cases / sizeof *cases; i++) {
         const char *val = cases[i].val;
         if (!val) { /* 257 classes: iou and confusion; 16500 rows: confusion alone */
-            int k = i == 5 ? 257 : 16500, n = snprintf(big, 64, "{\"iou\":[");
-            for (int c = 0; i == 5 && c < k; c++)
+            int few = !strcmp(cases[i].what, "257 classes"), k = few ? 257 : 16500;
+            int n = snprintf(big, 64, "{\"iou\":[");
+            for (int c = 0; few && c < k; c++)
                 n += snprintf(big + n, 8, "%s0.5", c ? "," : "");
-            n += snprintf(big + n, 32, "%s\"confusion\":[", i == 5 ? "]," : "0],");
+            n += snprintf(big + n, 32, "%s\"confusion\":[", few ? "]," : "0],");
             for (int c = 0; c < k; c++)
-                n += snprintf(big + n, 8, "%s[%s]", c ? "," : "", i == 5 ? "1" : "");
+                n += snprintf(big + n, 8, "%s[%s]", c ? "," : "", few ? "1" : "");
             snprintf(big + n, 8, "]}");
             val = big;
         }

@@ -52,8 +52,8 @@ typedef struct {
     int epoch;
     long long step;
     int best;               /* 1/0 as metrics.jsonl says, -1 when the line has no "best" */
-    char *val;              /* the "validation" object's text, as eval --json prints it */
-    nr_json *v;             /* parsed */
+    nr_json *line;          /* the line of metrics.jsonl, parsed */
+    const nr_json *v;       /* its "validation" object, as eval --json prints it */
     char *collapse;         /* the collapse warning metrics.c prints for it, or NULL */
 } epoch_rec;
 
