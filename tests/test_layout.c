@@ -4,7 +4,8 @@
  * (comments, blank lines, tabs, CRLF, paths relative to the list's folder or
  * absolute, or relative to the working folder for a list named without one;
  * "IMAGE" lines without masks; every malformed or missing entry named with
- * its line), which layout nr_dataset_open picks, and nr_dataset_check_stems.
+ * its line, and so is a NUL byte or a path too long), which layout
+ * nr_dataset_open picks, and nr_dataset_check_stems.
  * Opening a dataset with masks reads the image and mask headers (their
  * sizes must agree), so the files here are 1x1 PNGs (.jpg included:
  * images are told by content).
@@ -195,6 +196,37 @@ static void test_list(void)
     fails_with("list: a missing list file", P("lst/none.txt"), NULL, 1, want);
 }
 
+/* A list's text as the readers take it (nr_layout_parse_list, which
+ * nr_layout_open_list calls): a NUL byte in a line, or a path too long for
+ * a file name, is an error naming the line (the NUL would end the path
+ * early, the long path would be cut short); after test_list's files. */
+static void test_list_text(void)
+{
+    char list[512], want[2048];
+    snprintf(list, sizeof list, "%s", P("lst/nul.txt"));
+    static const char nul[] = "img/x1.jpg lbl/x1.png\nimg/x2.png\0.jpg lbl/x2.png\n";
+    FILE *f = fopen(list, "wb");
+    if (f) {
+        fwrite(nul, 1, sizeof nul - 1, f);
+        fclose(f);
+    }
+    snprintf(want, sizeof want, "%s:2: a NUL byte (a list file is text, one entry a line)", list);
+    fails_with("list text: a NUL byte named with its line", list, NULL, 1, want);
+
+    char text[4400] = "img/x1.jpg lbl/x1.png\nimg/";
+    size_t n = strlen(text);
+    while (n < 4300)
+        text[n++] = '.', text[n++] = '/';
+    snprintf(text + n, sizeof text - n, "x2.png lbl/x2.png\n");
+    put(list, text);
+    snprintf(want, sizeof want, "%s:2: a path longer than 4095 bytes", list);
+    fails_with("list text: a path too long named with its line", list, NULL, 1, want);
+    nr_dataset *ds = nr_layout_parse_list(text, 22, "mem.txt", P("lst"), 1, err, sizeof err);
+    check(sample_is(ds, 1, 0, "x1.jpg", P("lst/img/x1.jpg"), P("lst/lbl/x1.png")),
+          "list text: the first line alone, against the folder given", "%s", ds ? "" : err);
+    nr_dataset_free(ds);
+}
+
 static void test_open(void)
 {
     /* the folder layout, in a folder whose name ends in .txt */
@@ -255,6 +287,7 @@ int main(void)
     test_names();
     test_voc();
     test_list();
+    test_list_text();
     test_open();
     test_stems();
     rm_rf(tmpdir);

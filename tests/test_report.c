@@ -1,13 +1,15 @@
 /* test_report.c — checks of the report's building blocks: the overlay blend
  * rule pixel by pixel on tiny images (one panel and four), the rendered size,
  * the RGB PNG written and read back through the project's PNG reader, the
- * palette of a mask file, and the JSON reader the report reads the run folder
- * with.  Prints "ok - name" / "FAIL - name: detail"; exits nonzero on failure. */
+ * palette of a mask file, the JSON reader the report reads the run folder
+ * with, and the page of a tampered run folder.  Prints "ok - name" / "FAIL - name: detail"; exits nonzero on failure. */
 #define _POSIX_C_SOURCE 200809L
 #include "json.h"
 #include "overlay.h"
 #include "png.h"
+#include "report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,7 +188,15 @@ static void test_json(void)
     nr_json_free(j);
     static const char *const bad[][2] = {{"{\"a\":1,}", "1:8"}, {"[1 2]", "1:4"}, {"{\"a\":01}", "1:7"},
                                          {"\"\\x\"", "bad escape"}, {"[1]x", "text after"},
-                                         {"{\"a\":\n  tru}", "2:3"}, {"\"\\ud800\"", "surrogate"}, {"", "end of input"}};
+                                         {"{\"a\":\n  tru}", "2:3"}, {"\"\\ud800\"", "surrogate"}, {"", "end of input"},
+                                         /* not UTF-8: a lone continuation byte, an overlong '/', a surrogate,
+                                          * past U+10FFFF, a sequence cut by the end of the text */
+                                         {"[\"a\x80\"]", "1:4: a byte that is not UTF-8 (0x80)"},
+                                         {"\"\xc0\xaf\"", "1:2: a byte that is not UTF-8 (0xC0)"},
+                                         {"\"\xed\xa0\x80\"", "1:2: a byte that is not UTF-8"},
+                                         {"\"\xf4\x90\x80\x80\"", "1:2: a byte that is not UTF-8"}, {"\"\xe2\x82", "1:2"},
+                                         /* past a double's range */
+                                         {"[1e400]", "1:2: number out of range (1e400)"}, {"-1e309", "number out of range"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         nr_json *b = nr_json_parse(bad[i][0], strlen(bad[i][0]), err, sizeof err);
         check(!b && strstr(err, bad[i][1]), "json: a bad text is refused with where", "'%s': %s", bad[i][0],
@@ -199,11 +209,109 @@ static void test_json(void)
     nr_json *d = nr_json_parse(deep, 200, err, sizeof err);
     check(!d && strstr(err, "deeper than 64"), "json: depth limit", "%s", d ? "accepted" : err);
     nr_json_free(d);
+
+    /* UTF-8 as it is, numbers as small as a double holds; nr_json_int's ranges */
+    t = "[\"caf\xc3\xa9 \xf0\x9f\x98\x80\", 1e-400, 7, 7.5, -3, true, 9007199254740992]";
+    j = nr_json_parse(t, strlen(t), err, sizeof err);
+    long long v = 0;
+    check(j && !strcmp(nr_json_at(j, 0)->str, "caf\xc3\xa9 \xf0\x9f\x98\x80") && nr_json_num(nr_json_at(j, 1)) == 0,
+          "json: UTF-8 strings, a number that underflows to 0", "%s", j ? "" : err);
+    check(j && nr_json_int(nr_json_at(j, 2), 0, 10, &v) && v == 7 && !nr_json_int(nr_json_at(j, 3), 0, 10, &v) &&
+              !nr_json_int(nr_json_at(j, 4), 0, 10, &v) && nr_json_int(nr_json_at(j, 4), -3, 0, &v) && v == -3 &&
+              !nr_json_int(nr_json_at(j, 5), 0, 1, &v) && !nr_json_int(nr_json_at(j, 6), 0, (long long)1 << 52, &v) &&
+              !nr_json_int(NULL, 0, 1, &v),
+          "json: nr_json_int takes integer numbers within the range only", "v %lld", v);
+    nr_json_free(j);
+}
+
+/* path holds text (len bytes). */
+static void put(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(text, 1, len, f);
+        fclose(f);
+    }
+}
+
+/* netrun report (without a model) over run folders whose metrics.jsonl or
+ * log.csv was tampered with, as tests/fuzz/json/regress_* does: each crashed,
+ * hung or ran into undefined behaviour before (more than 256 classes, a
+ * count past int64, a negative row, no epoch, an unnamed image, ticks that
+ * do not move at 1e18), or refused a line whose "validation" was not last or
+ * came after a nested member of that name; now each page is written. */
+static void test_tampered_run(void)
+{
+    if (tmpdir_make("netc-report-run") != 0) {
+        check(0, "tampered run folder: scratch folder", "%s", strerror(errno));
+        return;
+    }
+    static const char *const head = "epoch,step,train_loss,val_loss,pixel_accuracy,miou_fg,worst_iou_fg,seconds\n";
+    static const char *const row = "1,2,1.1,1.0,0.5,0.25,0.1,0.2\n";
+    static const char *const val2 = "{\"iou\":[0.5,0.5],\"confusion\":[[1,1],[2,3]]}";
+    static const struct {
+        const char *what, *rows, *line_head, *val;
+    } cases[] = {
+        {"a confusion cell of 1e300", NULL, NULL, "{\"iou\":[0.5,0.5],\"confusion\":[[1e300,1],[2,3]]}"},
+        {"a negative confusion row", NULL, NULL, "{\"iou\":[0.5,0.5],\"confusion\":[[-5,1],[2,3]]}"},
+        {"a line without epoch", NULL, "{\"step\":2,\"best\":true,\"validation\":", val2},
+        {"an image without a name", NULL, NULL,
+         "{\"iou\":[0.5,0.5],\"confusion\":[[1,0],[0,1]],\"per_image\":[{\"dice\":[1,0.5]},{\"name\":\"b\",\"dice\":[1,0."
+         "25]}],\"per_image_summary\":{\"dice\":[1,0.4],\"defined\":[2,2]}}"},
+        {"steps at 1e18", "1,1000000000000000000,1,1,0.5,0.25,0.1,0.2\n2,1000000000000000128,1,1,0.5,0.25,0.1,0.2\n",
+         NULL, val2},
+        {"validation not last", NULL, "{\"epoch\":1,\"step\":2,\"validation\":",
+         "{\"iou\":[0.5,0.5],\"confusion\":[[1,1],[2,3]]},\"best\":true"},
+        {"a member named validation before it", NULL,
+         "{\"epoch\":1,\"step\":2,\"extra\":{\"validation\":1},\"validation\":", val2},
+        {"257 classes", NULL, NULL, NULL},
+        {"16500 confusion rows", NULL, NULL, NULL},
+    };
+    char path[512], *big = malloc(64 * 1024);
+    for (size_t i = 0; big && i < sizeof cases / sizeof *cases; i++) {
+        const char *val = cases[i].val;
+        if (!val) { /* 257 classes: iou and confusion; 16500 rows: confusion alone */
+            int few = !strcmp(cases[i].what, "257 classes"), k = few ? 257 : 16500;
+            int n = snprintf(big, 64, "{\"iou\":[");
+            for (int c = 0; few && c < k; c++)
+                n += snprintf(big + n, 8, "%s0.5", c ? "," : "");
+            n += snprintf(big + n, 32, "%s\"confusion\":[", few ? "]," : "0],");
+            for (int c = 0; c < k; c++)
+                n += snprintf(big + n, 8, "%s[%s]", c ? "," : "", few ? "1" : "");
+            snprintf(big + n, 8, "]}");
+            val = big;
+        }
+        char *line = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&line, &len);
+        if (!m)
+            break;
+        fprintf(m, "%s%s}\n", cases[i].line_head ? cases[i].line_head : "{\"epoch\":1,\"step\":2,\"best\":true,\"validation\":",
+                val);
+        fclose(m);
+        snprintf(path, sizeof path, "%s/metrics.jsonl", tmpdir);
+        put(path, line, len);
+        free(line);
+        char log[512];
+        snprintf(log, sizeof log, "%s%s", head, cases[i].rows ? cases[i].rows : row);
+        snprintf(path, sizeof path, "%s/log.csv", tmpdir);
+        put(path, log, strlen(log));
+        snprintf(path, sizeof path, "%s/none", tmpdir);
+        nr_report_opts o = {.data = path};
+        int rc = nr_report_make(tmpdir, &o, err, sizeof err);
+        snprintf(path, sizeof path, "%s/report.html", tmpdir);
+        check(rc == 0 && access(path, F_OK) == 0, "tampered run folder: the page is written", "%s: %s", cases[i].what,
+              rc ? err : "no page");
+        unlink(path);
+    }
+    free(big);
+    rm_rf(tmpdir);
 }
 
 int main(void)
 {
     test_blend();
     test_json();
+    test_tampered_run();
     return check_done();
 }

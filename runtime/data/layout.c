@@ -329,19 +329,37 @@ static char *trim(char *line)
     while (*line == ' ' || *line == '\t')
         line++;
     size_t n = strlen(line);
-    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\n' || line[n - 1] == '\r'))
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
         line[--n] = 0;
     return line;
 }
 
-/* The next line of f that has text after trim(), trimmed; NULL at the end
- * of the file.  *lineno counts every line read; a UTF-8 byte order mark
- * that starts the file is skipped. */
-static char *next_entry(FILE *f, char **line, size_t *cap, int *lineno)
+/* A list file's text, a line at a time, cut in place. */
+typedef struct {
+    char *p, *end;    /* the text not yet read; *end is a NUL */
+    const char *path; /* the list, as messages name it */
+    int lineno;       /* the line last read (1 for the first) */
+} lines;
+
+/* The next line of ls that has text after trim(), trimmed; NULL at the end
+ * of the text, or with *bad set and err naming the line when it holds a
+ * NUL byte (which would end the path early: the list is not text).  A
+ * UTF-8 byte order mark that starts the text is skipped. */
+static char *next_entry(lines *ls, int *bad, char *err, size_t errlen)
 {
-    while (getline(line, cap, f) > 0) {
-        int bom = ++*lineno == 1 && !strncmp(*line, "\xEF\xBB\xBF", 3);
-        char *t = trim(*line + 3 * bom);
+    while (ls->p < ls->end) {
+        char *line = ls->p, *nl = memchr(line, '\n', (size_t)(ls->end - line));
+        char *stop = nl ? nl : ls->end;
+        ls->p = nl ? nl + 1 : ls->end;
+        ls->lineno++;
+        if (memchr(line, 0, (size_t)(stop - line))) {
+            *bad = ng_fail(err, errlen, "%s:%d: a NUL byte (a list file is text, one entry a line)", ls->path,
+                           ls->lineno);
+            return NULL;
+        }
+        *stop = 0;
+        int bom = ls->lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3);
+        char *t = trim(line + 3 * bom);
         if (*t)
             return t;
     }
@@ -362,15 +380,25 @@ static int listed_files_exist(const char *img, const char *msk, int need_masks, 
     return 0;
 }
 
-/* Closes the list file f (and frees getline's line); ds, the samples read
- * from it, unless bad or a read error or none (then NULL, ds freed). */
-static nr_dataset *finish(FILE *f, char *line, int bad, nr_dataset *ds, const char *list, char *err,
-                          size_t errlen)
+/* A copy of text (len bytes) to cut into lines, NUL-terminated; NULL with
+ * err when out of memory. */
+static char *text_copy(const char *text, size_t len, const char *path, char *err, size_t errlen)
 {
-    if (!bad && ferror(f))
-        bad = ng_fail(err, errlen, "%s: %s", list, strerror(errno));
-    free(line);
-    fclose(f);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        ng_fail(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    return copy;
+}
+
+/* Frees the text's copy; ds, the samples read from it, unless bad or none
+ * (then NULL, ds freed). */
+static nr_dataset *finish(char *copy, int bad, nr_dataset *ds, const char *list, char *err, size_t errlen)
+{
+    free(copy);
     if (!bad && nr_dataset_count(ds) == 0)
         bad = ng_fail(err, errlen, "%s: no samples", list);
     if (bad) {
@@ -380,6 +408,37 @@ static nr_dataset *finish(FILE *f, char *line, int bad, nr_dataset *ds, const ch
     return ds;
 }
 
+nr_dataset *nr_layout_parse_voc(const char *text, size_t len, const char *list, const char *root, int need_masks,
+                                char *err, size_t errlen)
+{
+    char *copy = text_copy(text, len, list, err, errlen);
+    if (!copy)
+        return NULL;
+    lines ls = {copy, copy + len, list, 0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
+    int bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", list);
+    for (char *id; !bad && (id = next_entry(&ls, &bad, err, errlen));) {
+        if (strpbrk(id, " \t/")) {
+            bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
+                          ls.lineno, id);
+            break;
+        }
+        char img[4096], msk[4096], name[1024];
+        if (snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", root, id) >= (int)sizeof img ||
+            snprintf(msk, sizeof msk, "%s/SegmentationClass/%s.png", root, id) >= (int)sizeof msk ||
+            snprintf(name, sizeof name, "%s.jpg", id) >= (int)sizeof name) {
+            bad = ng_fail(err, errlen, "%s:%d: an image id of %zu bytes (too long for a file name)", list, ls.lineno,
+                          strlen(id));
+            break;
+        }
+        if ((bad = listed_files_exist(img, msk, need_masks, id, list, ls.lineno, err, errlen)) != 0)
+            break;
+        if (nr_dataset_add(ds, name, img, msk) != 0)
+            bad = ng_fail(err, errlen, "%s: out of memory", list);
+    }
+    return finish(copy, bad, ds, list, err, errlen);
+}
+
 nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_masks, char *err, size_t errlen)
 {
     char list[4096];
@@ -387,46 +446,71 @@ nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_mas
         ng_fail(err, errlen, "%s: path too long", root);
         return NULL;
     }
-    FILE *f = ng_open_input(list, NG_MAX_TEXT);
-    if (!f) {
+    size_t len;
+    char *text = ng_read_file(list, &len);
+    if (!text) {
         ng_fail(err, errlen, "%s: %s (the list of the split '%s')", list, ng_strerror(errno), split);
         return NULL;
     }
-    nr_dataset *ds = nr_dataset_new(need_masks);
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", list);
-    for (char *id; !bad && (id = next_entry(f, &line, &cap, &lineno));) {
-        if (strpbrk(id, " \t/")) {
-            bad = ng_fail(err, errlen, "%s:%d: '%s' is not an image id (one id a line, as 2007_000032)", list,
-                          lineno, id);
-            break;
-        }
-        char img[4096], msk[4096], name[1024];
-        snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", root, id);
-        snprintf(msk, sizeof msk, "%s/SegmentationClass/%s.png", root, id);
-        snprintf(name, sizeof name, "%s.jpg", id);
-        if ((bad = listed_files_exist(img, msk, need_masks, id, list, lineno, err, errlen)) != 0)
-            break;
-        if (nr_dataset_add(ds, name, img, msk) != 0)
-            bad = ng_fail(err, errlen, "%s: out of memory", list);
-    }
-    return finish(f, line, bad, ds, list, err, errlen);
+    nr_dataset *ds = nr_layout_parse_voc(text, len, list, root, need_masks, err, errlen);
+    free(text);
+    return ds;
 }
 
-/* path resolved against dir unless absolute. */
-static void resolve(char *out, size_t n, const char *dir, const char *path)
+/* path resolved against dir unless absolute, into out (n bytes); -1 when
+ * it does not fit. */
+static int resolve(char *out, size_t n, const char *dir, const char *path)
 {
-    if (path[0] == '/' || !dir[0])
-        snprintf(out, n, "%s", path);
-    else
-        snprintf(out, n, "%s/%s", dir, path);
+    int w = path[0] == '/' || !dir[0] ? snprintf(out, n, "%s", path) : snprintf(out, n, "%s/%s", dir, path);
+    return w >= 0 && (size_t)w < n ? 0 : -1;
+}
+
+nr_dataset *nr_layout_parse_list(const char *text, size_t len, const char *path, const char *dir, int need_masks,
+                                 char *err, size_t errlen)
+{
+    char *copy = text_copy(text, len, path, err, errlen);
+    if (!copy)
+        return NULL;
+    lines ls = {copy, copy + len, path, 0};
+    nr_dataset *ds = nr_dataset_new(need_masks);
+    int bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", path);
+    for (char *t; !bad && (t = next_entry(&ls, &bad, err, errlen));) {
+        char *sp = t + strcspn(t, " \t");
+        char *second = NULL;
+        if (*sp) {
+            *sp = 0;
+            second = sp + 1;
+            while (*second == ' ' || *second == '\t')
+                second++;
+            if (strpbrk(second, " \t")) {
+                bad = ng_fail(err, errlen, "%s:%d: more than two paths (write 'IMAGE MASK'; paths with blanks "
+                              "are not supported)", path, ls.lineno);
+                break;
+            }
+        }
+        if (need_masks && !second) {
+            bad = ng_fail(err, errlen, "%s:%d: '%s' has no mask (write 'IMAGE MASK')", path, ls.lineno, t);
+            break;
+        }
+        char img[4096], msk[4096];
+        if (resolve(img, sizeof img, dir, t) != 0 || (second && resolve(msk, sizeof msk, dir, second) != 0)) {
+            bad = ng_fail(err, errlen, "%s:%d: a path longer than %zu bytes", path, ls.lineno, sizeof img - 1);
+            break;
+        }
+        if ((bad = listed_files_exist(img, msk, need_masks, t, path, ls.lineno, err, errlen)) != 0)
+            break;
+        const char *base = strrchr(t, '/');
+        if (nr_dataset_add(ds, base ? base + 1 : t, img, second ? msk : NULL) != 0)
+            bad = ng_fail(err, errlen, "%s: out of memory", path);
+    }
+    return finish(copy, bad, ds, path, err, errlen);
 }
 
 nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, size_t errlen)
 {
-    FILE *f = ng_open_input(path, NG_MAX_TEXT);
-    if (!f) {
+    size_t len;
+    char *text = ng_read_file(path, &len);
+    if (!text) {
         ng_fail(err, errlen, "%s: %s", path, ng_strerror(errno));
         return NULL;
     }
@@ -437,39 +521,9 @@ nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, siz
         *slash = 0;
     else
         dir[0] = 0;
-    nr_dataset *ds = nr_dataset_new(need_masks);
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, bad = ds ? 0 : ng_fail(err, errlen, "%s: out of memory", path);
-    for (char *t; !bad && (t = next_entry(f, &line, &cap, &lineno));) {
-        char *sp = t + strcspn(t, " \t");
-        char *second = NULL;
-        if (*sp) {
-            *sp = 0;
-            second = sp + 1;
-            while (*second == ' ' || *second == '\t')
-                second++;
-            if (strpbrk(second, " \t")) {
-                bad = ng_fail(err, errlen, "%s:%d: more than two paths (write 'IMAGE MASK'; paths with blanks "
-                              "are not supported)", path, lineno);
-                break;
-            }
-        }
-        if (need_masks && !second) {
-            bad = ng_fail(err, errlen, "%s:%d: '%s' has no mask (write 'IMAGE MASK')", path, lineno, t);
-            break;
-        }
-        char img[4096], msk[4096];
-        resolve(img, sizeof img, dir, t);
-        if (second)
-            resolve(msk, sizeof msk, dir, second);
-        if ((bad = listed_files_exist(img, msk, need_masks, t, path, lineno, err, errlen)) != 0)
-            break;
-        const char *base = strrchr(t, '/');
-        if (nr_dataset_add(ds, base ? base + 1 : t, img, second ? msk : NULL) != 0)
-            bad = ng_fail(err, errlen, "%s: out of memory", path);
-    }
-    return finish(f, line, bad, ds, path, err, errlen);
+    nr_dataset *ds = nr_layout_parse_list(text, len, path, dir, need_masks, err, errlen);
+    free(text);
+    return ds;
 }
 
 static const nr_dataset *sort_ds; /* qsort's context (one call at a time: main thread) */

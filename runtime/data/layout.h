@@ -49,6 +49,17 @@ int nr_layout_is_list(const char *path);
 nr_dataset *nr_layout_open_voc(const char *root, const char *split, int need_masks, char *err, size_t errlen);
 nr_dataset *nr_layout_open_list(const char *path, int need_masks, char *err, size_t errlen);
 
+/* The readers of those two, on the list's text (len bytes, read by the
+ * callers above): messages name the list as `list` or `path` and its line;
+ * VOC ids name ROOT/JPEGImages/ID.jpg (and the mask), a list file's paths
+ * are resolved against dir ("" for the working folder) unless absolute.  A
+ * NUL byte, or a path too long for a file name, is an error naming the
+ * line.  The listed files must exist (regular files: ng_file_errno). */
+nr_dataset *nr_layout_parse_voc(const char *text, size_t len, const char *list, const char *root, int need_masks,
+                                char *err, size_t errlen);
+nr_dataset *nr_layout_parse_list(const char *text, size_t len, const char *path, const char *dir, int need_masks,
+                                 char *err, size_t errlen);
+
 /* The samples' stems are distinct (predict writes OUTPUT/STEM.png): two
  * images of one stem (a list file naming a/x.jpg and b/x.png) are an error
  * naming both.  0 or -1 with err. */

@@ -133,6 +133,19 @@ static char *string(parser *ps)
             perr(ps, "control character in a string");
             return NULL;
         }
+        if (c >= 0x80) { /* a UTF-8 sequence, whole and well formed, copied as it is */
+            unsigned char seq[4] = {0};
+            size_t have = (size_t)(ps->end - --ps->p);
+            memcpy(seq, ps->p, have < 4 ? have : 4);
+            int k = nr_json_utf8_len(seq);
+            if (!k) {
+                perr(ps, "a byte that is not UTF-8 (0x%02X) in a string", c);
+                return NULL;
+            }
+            memcpy(o, seq, (size_t)k);
+            o += k, ps->p += k;
+            continue;
+        }
         if (c != '\\') {
             *o++ = (char)c;
             continue;
@@ -308,6 +321,10 @@ static nr_json *value(parser *ps, nr_json *into)
         buf[q - ps->p] = 0;
         j->type = NR_JSON_NUM;
         j->num = strtod(buf, NULL);
+        if (!isfinite(j->num)) {
+            perr(ps, "number out of range (%s)", buf);
+            return NULL;
+        }
         ps->p = q;
     }
     return j;
@@ -362,6 +379,14 @@ const nr_json *nr_json_get(const nr_json *j, const char *key)
 double nr_json_num(const nr_json *j)
 {
     return j && (j->type == NR_JSON_NUM || j->type == NR_JSON_BOOL) ? j->num : NAN;
+}
+
+int nr_json_int(const nr_json *j, long long lo, long long hi, long long *v)
+{
+    if (!j || j->type != NR_JSON_NUM || j->num != floor(j->num) || !(j->num >= (double)lo && j->num <= (double)hi))
+        return 0;
+    *v = (long long)j->num;
+    return 1;
 }
 
 const nr_json *nr_json_at(const nr_json *j, int i)

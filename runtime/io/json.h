@@ -12,15 +12,15 @@ enum { NR_JSON_NULL, NR_JSON_BOOL, NR_JSON_NUM, NR_JSON_STR, NR_JSON_ARR, NR_JSO
 typedef struct nr_json nr_json;
 struct nr_json {
     int type;
-    double num;          /* NUM; BOOL: 0 or 1 */
-    char *str;           /* STR: UTF-8, NUL-terminated (\u0000 is refused) */
+    double num;          /* NUM: finite (a number past the range of a double is refused); BOOL: 0 or 1 */
+    char *str;           /* STR: UTF-8, NUL-terminated (\u0000 and bytes that are not UTF-8 are refused) */
     char *key;           /* the member name when inside an object, else NULL */
     int n;               /* ARR/OBJ: number of items */
     nr_json **items;     /* ARR/OBJ: the items in order */
 };
 
-/* Parse text (len bytes): the tree, or NULL with "line:col: why" in err.
- * Depth is limited to 64. */
+/* Parse text (len bytes; it need not end in a NUL): the tree, or NULL with
+ * "line:col: why" in err.  Depth is limited to 64. */
 nr_json *nr_json_parse(const char *text, size_t len, char *err, size_t errlen);
 void nr_json_free(nr_json *j);
 
@@ -44,6 +44,9 @@ void nr_json_put_str(FILE *f, const char *s);
 const nr_json *nr_json_get(const nr_json *j, const char *key);
 /* A number: NUM or BOOL as double; null, missing or another type: NAN. */
 double nr_json_num(const nr_json *j);
+/* 1 with *v when j is a NUM of an integer value in lo..hi (both within
+ * +-2^53, where doubles hold every integer), else 0 (*v unchanged). */
+int nr_json_int(const nr_json *j, long long lo, long long hi, long long *v);
 /* Item i of an array, NULL out of range or for a non-array. */
 const nr_json *nr_json_at(const nr_json *j, int i);
 /* Items of an array or object, 0 otherwise. */

@@ -204,14 +204,10 @@ int nr_calib_save(const char *path, const nr_calib_fit_result *r, const char *fr
     return ng_atomic_commit(&a, 0, err, errlen);
 }
 
-int nr_calib_load(const char *path, double *t, char *err, size_t errlen)
+int nr_calib_parse(const char *text, size_t n, const char *path, double *t, char *err, size_t errlen)
 {
-    size_t n;
-    char *text = ng_read_file(path, &n), why[256];
-    if (!text)
-        return ng_fail(err, errlen, "%s: cannot read the temperature file", path);
+    char why[256];
     nr_json *j = nr_json_parse(text, n, why, sizeof why);
-    free(text);
     if (!j)
         return ng_fail(err, errlen, "%s:%s", path, why);
     const nr_json *kind = nr_json_get(j, "kind"), *tj = nr_json_get(j, "temperature");
@@ -223,6 +219,17 @@ int nr_calib_load(const char *path, double *t, char *err, size_t errlen)
     else
         *t = tj->num, rc = 0;
     nr_json_free(j);
+    return rc;
+}
+
+int nr_calib_load(const char *path, double *t, char *err, size_t errlen)
+{
+    size_t n;
+    char *text = ng_read_file(path, &n);
+    if (!text)
+        return ng_fail(err, errlen, "%s: cannot read the temperature file", path);
+    int rc = nr_calib_parse(text, n, path, t, err, errlen);
+    free(text);
     return rc;
 }
 

@@ -63,6 +63,8 @@ void nr_calib_fit(const nr_calibration *cal, nr_calib_fit_result *r);
  * and load (0 < T <= 100; errors name path and key). */
 int nr_calib_save(const char *path, const nr_calib_fit_result *r, const char *from, char *err, size_t errlen);
 int nr_calib_load(const char *path, double *t, char *err, size_t errlen);
+/* The reader of nr_calib_load on the file's text (n bytes), path naming it. */
+int nr_calib_parse(const char *text, size_t n, const char *path, double *t, char *err, size_t errlen);
 
 /* The members of eval --json, each preceded by a comma: "calibration" with
  * the ECE, temperature and reliability bins; with r, the fit. */

@@ -260,23 +260,19 @@ void nr_post_print_json(FILE *out, const nr_postprocess *pp)
 static int want_int(const nr_json *j, long long lo, long long hi, long long *v, const char *path, const char *what,
                     char *err, size_t errlen)
 {
-    if (!j || j->type != NR_JSON_NUM || j->num != floor(j->num) || j->num < (double)lo || j->num > (double)hi)
+    if (!nr_json_int(j, lo, hi, v))
         return ng_fail(err, errlen, "%s: %s must be an integer in %lld..%lld", path, what, lo, hi);
-    *v = (long long)j->num;
     return 0;
 }
 
-int nr_post_load(const char *path, int k, nr_postprocess *pp, char *err, size_t errlen)
+int nr_post_parse(const char *text, size_t n, const char *path, int k, nr_postprocess *pp, char *err,
+                  size_t errlen)
 {
     memset(pp, 0, sizeof *pp);
     pp->k = k;
     pp->dice_before = pp->dice_after = NAN;
-    size_t n;
-    char *text = ng_read_file(path, &n), why[256];
-    if (!text)
-        return ng_fail(err, errlen, "%s: cannot read the post-processing file", path);
+    char why[256];
     nr_json *j = nr_json_parse(text, n, why, sizeof why);
-    free(text);
     if (!j)
         return ng_fail(err, errlen, "%s:%s", path, why);
     int rc = -1;
@@ -313,5 +309,16 @@ int nr_post_load(const char *path, int k, nr_postprocess *pp, char *err, size_t 
     rc = 0;
 done:
     nr_json_free(j);
+    return rc;
+}
+
+int nr_post_load(const char *path, int k, nr_postprocess *pp, char *err, size_t errlen)
+{
+    size_t n;
+    char *text = ng_read_file(path, &n);
+    if (!text)
+        return ng_fail(err, errlen, "%s: cannot read the post-processing file", path);
+    int rc = nr_post_parse(text, n, path, k, pp, err, errlen);
+    free(text);
     return rc;
 }

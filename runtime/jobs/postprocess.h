@@ -48,6 +48,11 @@ int nr_post_save(const char *path, const nr_postprocess *pp, const char *from, c
 /* Read path for a model of k classes into pp.  0, or -1 with "PATH: ..."
  * naming the key at fault in err. */
 int nr_post_load(const char *path, int k, nr_postprocess *pp, char *err, size_t errlen);
+/* The reader of nr_post_load on the file's text (n bytes), path naming it
+ * in messages: on success, pp->largest[c] and pp->min_size[c] (1..2^40) are
+ * set only for classes c in 1..k-1. */
+int nr_post_parse(const char *text, size_t n, const char *path, int k, nr_postprocess *pp, char *err,
+                  size_t errlen);
 /* The members of pp for eval --json, each preceded by a comma. */
 void nr_post_print_json(FILE *out, const nr_postprocess *pp);
 

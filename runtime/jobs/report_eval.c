@@ -16,6 +16,13 @@ static double at(const nr_json *a, int i)
     return nr_json_num(nr_json_at(a, i));
 }
 
+/* The name of image i of a per-image list, "" when it has none. */
+static const char *image_name(const nr_json *pi, int i)
+{
+    const nr_json *n = nr_json_get(nr_json_at(pi, i), "name");
+    return n && n->type == NR_JSON_STR ? n->str : "";
+}
+
 /* The per-class table: pooled IoU, per-image Dice, HD95, NSD, boundary IoU,
  * images missed and hallucinated. */
 static void class_table(FILE *f, const nr_json *v, const nr_palette *pal)
@@ -112,7 +119,7 @@ static void dice_strip(FILE *f, const nr_json *v)
         double jitter = ((unsigned)(i * 2654435761u) % 1000) / 1000.0; /* spread by index, the same every time */
         fprintf(f, "<circle class=\"img\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\" fill-opacity=\"0.75\"><title>",
                 L + d[i] * pw, T + 10 + jitter * (H - B - T - 20), d[i] < 0.5 ? "#cf222e" : "#1a7f37");
-        rp_esc(f, nr_json_get(nr_json_at(pi, i), "name") ? nr_json_get(nr_json_at(pi, i), "name")->str : "");
+        rp_esc(f, image_name(pi, i));
         fprintf(f, ": ");
         rp_num4(f, d[i]);
         fprintf(f, "</title></circle>\n");
@@ -133,7 +140,7 @@ static void dice_strip(FILE *f, const nr_json *v)
             }
             used[shown] = best;
             fprintf(f, "%s", shown ? ", " : "");
-            rp_esc(f, nr_json_get(nr_json_at(pi, best), "name")->str);
+            rp_esc(f, image_name(pi, best));
             fprintf(f, " (%.3f)", d[best]);
         }
         fprintf(f, ".</p>\n");

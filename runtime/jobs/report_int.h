@@ -14,6 +14,7 @@
 #include "dataset.h"
 #include "exec.h"
 #include "json.h"
+#include "netg.h"
 #include "overlay.h"
 
 /* ---- text (report.c) ---------------------------------------------------- */
@@ -36,6 +37,11 @@ void rp_rgb_hex(char *buf, const uint8_t c[3]);
 
 /* ---- what the run folder holds (report_run.c) ------------------------------ */
 
+/* The most pixels a count of the run's files may hold (confusion cells,
+ * class pixels): past any real data set, and 256 x 256 of them sum within
+ * int64.  The figures are read for at most NG_MAX_CLASSES classes. */
+#define RP_MAX_PIXELS ((long long)1 << 46)
+
 typedef struct {
     int epoch;
     long long step;
@@ -46,8 +52,8 @@ typedef struct {
     int epoch;
     long long step;
     int best;               /* 1/0 as metrics.jsonl says, -1 when the line has no "best" */
-    char *val;              /* the "validation" object's text, as eval --json prints it */
-    nr_json *v;             /* parsed */
+    nr_json *line;          /* the line of metrics.jsonl, parsed */
+    const nr_json *v;       /* its "validation" object, as eval --json prints it */
     char *collapse;         /* the collapse warning metrics.c prints for it, or NULL */
 } epoch_rec;
 

@@ -99,8 +99,7 @@ void rp_run_free(run *r)
 {
     free(r->rows);
     for (int i = 0; i < r->n_ep; i++) {
-        free(r->ep[i].val);
-        nr_json_free(r->ep[i].v);
+        nr_json_free(r->ep[i].line);
         free(r->ep[i].collapse);
     }
     free(r->ep);
@@ -143,15 +142,16 @@ static char *collapse_text(const nr_json *v)
 {
     const nr_json *cm = nr_json_get(v, "confusion");
     int k = nr_json_len(cm);
-    if (k <= 0)
+    if (k <= 0 || k > NG_MAX_CLASSES)
         return NULL;
     nr_confusion c;
     if (nr_confusion_init(&c, k) != 0)
         return NULL;
     for (int t = 0; t < k; t++)
         for (int p = 0; p < k; p++) {
-            double x = nr_json_num(nr_json_at(nr_json_at(cm, t), p));
-            c.m[(int64_t)t * k + p] = isfinite(x) && x > 0 ? (int64_t)x : 0;
+            long long x = 0;
+            nr_json_int(nr_json_at(nr_json_at(cm, t), p), 0, RP_MAX_PIXELS, &x);
+            c.m[(int64_t)t * k + p] = x;
         }
     nr_metrics m;
     char *buf = NULL;
@@ -185,15 +185,13 @@ static int parse_metrics(run *r, char *text, const char *path, char *err, size_t
         while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
             line[--n] = 0;
         nr_json *j = nr_json_parse(line, n, why, sizeof why);
-        int old = 0; /* netrun 0.1 left the line's closing brace out */
-        if (!j && n && line[n - 1] == '}') {
+        if (!j && n && line[n - 1] == '}') { /* netrun 0.1 left the line's closing brace out */
             char *fixed = malloc(n + 2);
             if (fixed) {
                 memcpy(fixed, line, n);
                 memcpy(fixed + n, "}", 2);
                 j = nr_json_parse(fixed, n + 1, why, sizeof why);
                 free(fixed);
-                old = j != NULL;
             }
         }
         if (!j) {
@@ -201,27 +199,19 @@ static int parse_metrics(run *r, char *text, const char *path, char *err, size_t
                 break; /* a last line cut short by a killed run */
             return ng_fail(err, errlen, "%s:%d: %s", path, lineno, why);
         }
-        const char *vs = strstr(line, "\"validation\":");
-        const nr_json *bj = nr_json_get(j, "best");
-        epoch_rec e = {(int)nr_json_num(nr_json_get(j, "epoch")), (long long)nr_json_num(nr_json_get(j, "step")),
-                       bj ? bj->type == NR_JSON_BOOL && bj->num != 0 : -1, NULL, NULL, NULL};
-        int has_val = nr_json_get(j, "validation") != NULL;
-        nr_json_free(j);
-        if (!vs || !has_val)
-            continue;
-        epoch_rec *g = ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g);
-        if (!g)
-            return ng_fail(err, errlen, "out of memory");
-        r->ep = g;
-        vs += strlen("\"validation\":");
-        n = strlen(vs) - !old; /* without the line's closing brace */
-        e.val = strndup(vs, n);
-        e.v = e.val ? nr_json_parse(e.val, n, why, sizeof why) : NULL;
-        if (!e.v) {
-            free(e.val);
-            return ng_fail(err, errlen, "%s:%d: the validation object: %s", path, lineno, e.val ? why : "out of memory");
+        const nr_json *bj = nr_json_get(j, "best"), *v = nr_json_get(j, "validation");
+        long long ep, step;
+        int ours = nr_json_int(nr_json_get(j, "epoch"), 0, INT_MAX, &ep) &&
+                   nr_json_int(nr_json_get(j, "step"), 0, (long long)1 << 53, &step); /* else not train's line */
+        epoch_rec *g = v && ours ? ng_vec_grow(r->ep, &cap, (size_t)r->n_ep + 1, sizeof *g) : NULL;
+        if (!g) {
+            nr_json_free(j);
+            if (v && ours)
+                return ng_fail(err, errlen, "out of memory");
+            continue; /* an epoch without validation */
         }
-        e.collapse = collapse_text(e.v);
+        r->ep = g;
+        epoch_rec e = {(int)ep, step, bj ? bj->type == NR_JSON_BOOL && bj->num != 0 : -1, j, v, collapse_text(v)};
         r->ep[r->n_ep++] = e;
     }
     return 0;

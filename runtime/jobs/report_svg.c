@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_TICKS 40 /* per axis */
+
 /* Tick spacing of about `want` ticks over [lo, hi]: 1, 2 or 5 times a power of 10. */
 static double nice_step(double lo, double hi, int want)
 {
@@ -73,14 +75,16 @@ void rp_line_chart(FILE *f, const char *title, const char *xlabel, const series 
         fprintf(f, "</text>\n");
         lx += 30 + 7 * (int)strlen(s[k].name);
     }
-    /* grid and axes */
-    for (double v = ceil(y0 / ys - 1e-9) * ys; v <= y1 + ys * 1e-9; v += ys) {
+    /* grid and axes: a tick a step (counted: at a large value a small step
+     * would not move v), a few dozen at most */
+    double v;
+    for (int i = 0; i <= MAX_TICKS && (v = ceil(y0 / ys - 1e-9) * ys + i * ys) <= y1 + ys * 1e-9; i++) {
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/><text x=\"%d\" y=\"%.1f\" "
                    "class=\"ax\" text-anchor=\"end\">", L, W - R, PY(v), PY(v), L - 6, PY(v) + 4);
         tick_label(f, v, ys);
         fprintf(f, "</text>\n");
     }
-    for (double v = ceil(x0 / xs - 1e-9) * xs; v <= x1 + xs * 1e-9; v += xs) {
+    for (int i = 0; i <= MAX_TICKS && (v = ceil(x0 / xs - 1e-9) * xs + i * xs) <= x1 + xs * 1e-9; i++) {
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" class=\"tick\"/><text x=\"%.1f\" y=\"%d\" "
                    "class=\"ax\" text-anchor=\"middle\">", PX(v), PX(v), T + ph, T + ph + 4, PX(v), T + ph + 17);
         tick_label(f, v, xs);
@@ -132,7 +136,7 @@ void rp_iou_bars(FILE *f, const nr_json *v, const nr_palette *pal)
 {
     const nr_json *iou = nr_json_get(v, "iou"), *cm = nr_json_get(v, "confusion");
     int k = nr_json_len(iou);
-    if (k <= 0 || nr_json_len(cm) != k) {
+    if (k <= 0 || k > NG_MAX_CLASSES || nr_json_len(cm) != k) {
         fprintf(f, "<p>No per-class figures.</p>\n");
         return;
     }
@@ -144,8 +148,8 @@ void rp_iou_bars(FILE *f, const nr_json *v, const nr_palette *pal)
     }
     for (int t = 0; t < k; t++)
         for (int p = 0; p < k; p++) {
-            double x = nr_json_num(nr_json_at(nr_json_at(cm, t), p));
-            int64_t c = isfinite(x) ? (int64_t)x : 0;
+            long long c = 0;
+            nr_json_int(nr_json_at(nr_json_at(cm, t), p), 0, RP_MAX_PIXELS, &c);
             truth[t] += c, pred[p] += c, total += c;
         }
     for (int c = 0; c < k; c++)
@@ -232,7 +236,7 @@ void rp_confusion_map(FILE *f, const nr_json *v)
 {
     const nr_json *cm = nr_json_get(v, "confusion");
     int k = nr_json_len(cm);
-    if (k <= 0) {
+    if (k <= 0 || k > NG_MAX_CLASSES) {
         fprintf(f, "<p>No confusion matrix.</p>\n");
         return;
     }
@@ -249,9 +253,9 @@ void rp_confusion_map(FILE *f, const nr_json *v)
     for (int t = 0; t < k; t++) {
         const nr_json *r = nr_json_at(cm, t);
         double sum = 0;
-        for (int p = 0; p < k; p++) {
+        for (int p = 0; p < k; p++) { /* of the counts; a negative one is no count, its cell white */
             double x = nr_json_num(nr_json_at(r, p));
-            sum += isfinite(x) ? x : 0;
+            sum += x > 0 ? x : 0;
         }
         if (sum == 0) {
             fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"norow\"><title>class %d: no "
