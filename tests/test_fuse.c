@@ -4,19 +4,8 @@
  * and the one-pass backward ops in train; a norm whose output something
  * else reads too, a batch norm, and an activation of something else stay
  * as written. */
-#include <stdio.h>
-#include <string.h>
-
+#include "check.h"
 #include "compile.h"
-
-static int failures, checks;
-
-static void check(int ok, const char *name)
-{
-    checks++;
-    printf("%s - %s\n", ok ? "ok" : "FAIL", name);
-    failures += !ok;
-}
 
 /* The model with body as its hidden layer h (from x, a conv of image). */
 static const char *MODEL = "input image : f32[2, 1, 8, 8]\n"
@@ -77,7 +66,7 @@ static void fused(const char *body, float want_slope, int params)
             ok = ok && c[NG_OP_GROUP_NORM_ACT_SUMS] == 1 && c[NG_OP_GROUP_NORM_ACT_BWD] == 1 &&
                  c[NG_OP_GROUP_NORM_ACT_PARAM] == params && !c[NG_OP_GROUP_NORM_BWD] &&
                  !c[NG_OP_GROUP_NORM_BWD_GAMMA] && !c[NG_OP_LEAKY_RELU_BWD] && !c[NG_OP_RELU_BWD];
-        check(ok, name);
+        check(ok, name, "the ops are not as fused");
     }
 }
 
@@ -89,7 +78,7 @@ static void not_fused(const char *body, int norm_op, int act_op)
     named(name, sizeof name, body, "not fused");
     check(count_ops(body, "train", c, &slope) == 0 && !c[NG_OP_GROUP_NORM_ACT] && c[norm_op] == 1 &&
               c[act_op] == 1,
-          name);
+          name, "fused, or the ops are not as written");
 }
 
 int main(void)
@@ -101,6 +90,5 @@ int main(void)
     not_fused("y = instance_norm(x)\nh = leaky_relu(y) + y", NG_OP_GROUP_NORM, NG_OP_LEAKY_RELU);
     not_fused("h = leaky_relu(batch_norm(x))", NG_OP_BATCH_NORM, NG_OP_LEAKY_RELU);
     not_fused("h = instance_norm(leaky_relu(x))", NG_OP_GROUP_NORM, NG_OP_LEAKY_RELU);
-    printf("%d checks, %d failed\n", checks, failures);
-    return failures != 0;
+    return check_done();
 }
