@@ -49,11 +49,13 @@ static inline void act_grad8(f8 *d, const float *z, const float *dz, int64_t i, 
 }
 
 /* Mean and 1/sqrt(biased variance + eps) of a group, its cg channels of hw
- * values at x, from the sum and the sum of squares in one pass (double; the
- * variance E[x^2] - mean^2 loses nothing that matters for float data unless
- * |mean| / std exceeds ~10^6).  The one place the statistics are computed,
- * so that the forward and every backward kernel normalize with the same
- * floats. */
+ * (m values in all) at x, from the sum and the sum of squares in one pass,
+ * in double.  The variance E[x^2] - mean^2 then carries a relative error of
+ * at most about (m / 8) * 2^-53 * (1 + mean^2 / var): under float's 6e-8
+ * while |mean| / std stays under ~1000 for an instance norm of 128x128
+ * (m = 16384), ~100 for a million values.  The one place the statistics
+ * are computed, so that the forward and every backward kernel normalize
+ * with the same floats. */
 static void gn_stats(const float *x, int cg, int64_t hw, float eps, float *mean, float *rstd)
 {
     d8 s = {0}, ss = {0};
