@@ -49,32 +49,31 @@ static inline void act_grad8(f8 *d, const float *z, const float *dz, int64_t i, 
 }
 
 /* Mean and 1/sqrt(biased variance + eps) of a group, its cg channels of hw
- * (m values in all) at x, from the sum and the sum of squares in one pass,
- * in double.  The variance E[x^2] - mean^2 then carries a relative error of
- * at most about (m / 8) * 2^-53 * (1 + mean^2 / var): under float's 6e-8
- * while |mean| / std stays under ~500 for an instance norm of 128x128
- * (m = 16384), ~60 for a million values (worst cases: rounding errors of
- * random sign cancel far more).  The one place the statistics
- * are computed, so that the forward and every backward kernel normalize
- * with the same floats. */
+ * (m values in all) at x, in one pass in double: the sum and the sum of
+ * squares of x - k, k = x[0] (the shifted-data algorithm: k is one of the
+ * values, so |mean - k| is of the order of the deviation and E[(x-k)^2] -
+ * E[x-k]^2 cancels nothing large, however far the mean is from 0).  The
+ * one place the statistics are computed, so that the forward and every
+ * backward kernel normalize with the same floats. */
 static void gn_stats(const float *x, int cg, int64_t hw, float eps, float *mean, float *rstd)
 {
     d8 s = {0}, ss = {0};
     int64_t m = (int64_t)cg * hw, i = 0;
+    double k = x[0];
     for (; i + 8 <= m; i += 8) {
         f8 xv;
         load8(&xv, x + i);
-        d8 v = __builtin_convertvector(xv, d8);
+        d8 v = __builtin_convertvector(xv, d8) - k;
         s += v;
         ss += v * v;
     }
     for (int j = 0; i < m; i++, j++) {
-        double v = x[i];
+        double v = x[i] - k;
         s[j] += v;
         ss[j] += v * v;
     }
-    double mu = total8(&s) / (double)m, var = total8(&ss) / (double)m - mu * mu;
-    *mean = (float)mu;
+    double d = total8(&s) / (double)m, var = total8(&ss) / (double)m - d * d;
+    *mean = (float)(k + d);
     *rstd = (float)(1.0 / sqrt((var > 0 ? var : 0) + eps));
 }
 
