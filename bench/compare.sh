@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/compare.sh — netrun against PyTorch, side by side, on the U-Net of models/unet.net.
+# bench/compare.sh — netrun against PyTorch, side by side, on the U-Net of models/unet.net
+# (configurations 1-4) and the recipe network of models/unet_nn.net (configuration 5).
 #
 # Builds netc and netrun (ninja in $BUILD), compiles one graph per configuration, checks that
 # PyTorch's network (bench/torch_bench.py) has netrun's parameter count, measures this machine's
@@ -17,9 +18,12 @@
 # the file's values):
 #   1: BASE=64 SIZE=256 BATCH=1 (the file as is)   2: BASE=64 SIZE=256 BATCH=4
 #   3: BASE=16 SIZE=128 BATCH=8                    4: BASE=8 SIZE=64 BATCH=16
+#   5: models/unet_nn.net at BASE=16 SIZE=128 BATCH=8 (DEPTH 4, CLASSES 32, Adam at its LR, no
+#      clipping), with -D DS=false -D LOSS=ce: PyTorch's build (torch_bench.py --net unet_nn)
+#      has no deep supervision and plain cross-entropy
 # Modes: train (forward, loss, backward, Adam update) and infer (forward only, no gradients).
 #
-# Environment: CONFIGS (default "1 2 3 4"), MODES (default "train infer"), REPEAT (rounds,
+# Environment: CONFIGS (default "1 2 3 4 5"), MODES (default "train infer"), REPEAT (rounds,
 # default 3), STEPS (timed steps per run; default per configuration: 5, 2, 10, 20), WARMUP
 # (untimed steps before the timed ones, both programs, default 2), THREADS (default 2), BUILD
 # (default build-bench), OUT (default $BUILD/compare), PYTHON (default /usr/bin/python3),
@@ -33,7 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CONFIGS=${CONFIGS:-"1 2 3 4"}
+CONFIGS=${CONFIGS:-"1 2 3 4 5"}
 MODES=${MODES:-"train infer"}
 REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-2}
@@ -49,11 +53,15 @@ RUNS=$OUT/runs
 HZ=$(getconf CLK_TCK)
 
 declare -A DEFS=([1]="BASE=64 SIZE=256 BATCH=1" [2]="BASE=64 SIZE=256 BATCH=4"
-                 [3]="BASE=16 SIZE=128 BATCH=8" [4]="BASE=8 SIZE=64 BATCH=16")
-declare -A DEFAULT_STEPS=([1]=5 [2]=2 [3]=10 [4]=20)
+                 [3]="BASE=16 SIZE=128 BATCH=8" [4]="BASE=8 SIZE=64 BATCH=16" [5]="BASE=16 SIZE=128 BATCH=8")
+declare -A DEFAULT_STEPS=([1]=5 [2]=2 [3]=10 [4]=20 [5]=10)
+# the model file of each configuration, and the netc flags that make it the network and loss
+# torch_bench.py builds
+model() { [ "$1" = 5 ] && echo models/unet_nn.net || echo models/unet.net; }
+netc_flags() { [ "$1" = 5 ] && echo "-D DS=false -D LOSS=ce" || echo "-D TAU=0 -D WEIGHTS=balanced"; }
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
-for c in $CONFIGS; do [ -n "${DEFS[$c]:-}" ] || die "no configuration '$c' (1..4)"; done
+for c in $CONFIGS; do [ -n "${DEFS[$c]:-}" ] || die "no configuration '$c' (1..5)"; done
 for m in $MODES; do case $m in train|infer) ;; *) die "no mode '$m' (train, infer)" ;; esac; done
 [ -x "$TIME" ] || die "$TIME missing (apt-get install time)"
 "$PYTHON" -c 'import torch' 2>/dev/null ||
@@ -70,24 +78,32 @@ cc -O2 -std=c11 -pthread bench/fma_peak.c -o "$OUT/fma_peak"
 for k in BASE SIZE BATCH DEPTH CLASSES DROPOUT LR; do
     grep -qE "^const $k *=" models/unet.net || die "models/unet.net: no const $k"
 done
-# value NAME CONFIG: the -D override of NAME in CONFIG, or the const's value in models/unet.net
+for k in BASE SIZE BATCH DEPTH CLASSES LR DS LOSS OPT; do
+    grep -qE "^const $k *=" models/unet_nn.net || die "models/unet_nn.net: no const $k"
+done
+grep -qE '^const OPT *= *adam' models/unet_nn.net || die "models/unet_nn.net: OPT is not adam (torch_bench.py has Adam)"
+# value NAME CONFIG: the -D override of NAME in CONFIG, or the const's value in its model file
 value() {
     local d
     for d in ${DEFS[$2]}; do [ "${d%%=*}" = "$1" ] && { echo "${d#*=}"; return; }; done
-    sed -nE "s/^const $1 *= *([^ #]+).*/\1/p" models/unet.net
+    sed -nE "s/^const $1 *= *([^ #]+).*/\1/p" "$(model "$2")"
 }
 # the optimizer: torch_bench.py has Adam; the gradient clip comes from the minimize line
 minimize=$(grep -E '^minimize ' models/unet.net) || die "models/unet.net: no minimize line"
 [[ $minimize == *" with adam("* ]] || die "models/unet.net: '$minimize' — torch_bench.py has Adam only"
 ADAM_CLIP=$(sed -nE 's/.*[(,] *clip *= *([0-9.eE+-]+).*/\1/p' <<< "$minimize")
 ADAM_CLIP=${ADAM_CLIP:-0}
-graph() { echo "$OUT/unet-base$(value BASE "$1")-size$(value SIZE "$1")-batch$(value BATCH "$1").netg"; }
+graph() { echo "$OUT/$(basename "$(model "$1")" .net)-base$(value BASE "$1")-size$(value SIZE "$1")-batch$(value BATCH "$1").netg"; }
 # torch_cmd CONFIG MODE STEPS: sets CMD to the torch_bench.py command line
 torch_cmd() {
     CMD=("$PYTHON" bench/torch_bench.py --mode "$2" --steps "$3" --warmup "$WARMUP" --threads "$THREADS"
          --base "$(value BASE "$1")" --size "$(value SIZE "$1")" --batch "$(value BATCH "$1")"
-         --depth "$(value DEPTH "$1")" --classes "$(value CLASSES "$1")"
-         --dropout "$(value DROPOUT "$1")" --lr "$(value LR "$1")" --clip "$ADAM_CLIP")
+         --depth "$(value DEPTH "$1")" --classes "$(value CLASSES "$1")" --lr "$(value LR "$1")")
+    if [ "$1" = 5 ]; then
+        CMD+=(--net unet_nn --clip 0)
+    else
+        CMD+=(--dropout "$(value DROPOUT "$1")" --clip "$ADAM_CLIP")
+    fi
 }
 # jget FILE KEY...: the values of the keys in the JSON object of FILE, tab-separated
 jget() {
@@ -153,8 +169,10 @@ for c in $CONFIGS; do
     g=$(graph "$c")
     defs=()
     for d in ${DEFS[$c]}; do defs+=(-D "$d"); done
-    # balanced class-weighted CE, as torch_bench.py computes (unet.net's default is logit-adjusted)
-    "$NETC" models/unet.net -D TAU=0 -D WEIGHTS=balanced "${defs[@]}" -o "$g"
+    # the loss torch_bench.py computes: for unet.net balanced class-weighted CE (its default is
+    # logit-adjusted), for unet_nn.net plain CE without deep supervision
+    # shellcheck disable=SC2046
+    "$NETC" "$(model "$c")" $(netc_flags "$c") "${defs[@]}" -o "$g"
     np=$("$NETRUN" info "$g" | sed -nE 's/^parameters: ([0-9]+) .*/\1/p')
     torch_cmd "$c" train 0
     "${CMD[@]}" > "$RUNS/params-$c.json"
@@ -207,7 +225,7 @@ ceiling=${avx512:-$avx2}
 ceiling_isa=$([ -n "$avx512" ] && echo AVX-512 || echo AVX2)
 
 {
-    echo "# netrun vs PyTorch: models/unet.net"
+    echo "# netrun vs PyTorch: models/unet.net (configurations 1-4), models/unet_nn.net (5)"
     echo
     sed 's/^/- /' "$OUT/header.txt"
     echo "- fp32 FMA ceiling (bench/fma_peak.c):" \

@@ -4,13 +4,17 @@
 Run with Debian's interpreter (python3-torch), e.g.
     /usr/bin/python3 bench/torch_bench.py --base 64 --size 256 --batch 1 --mode train --steps 3
 
-The network is bench/torch_unet.py's UNet: models/unet.net for the given --base, --size,
---batch, --depth, --classes, --dropout (spatial dropout on the two deepest levels, 2x2
-up-convs padded 0 top/left and 1 bottom/right).  --mode train times a training step:
+The network (--net unet, the default) is bench/torch_unet.py's UNet: models/unet.net for the
+given --base, --size, --batch, --depth, --classes, --dropout (spatial dropout on the two deepest
+levels, 2x2 up-convs padded 0 top/left and 1 bottom/right).  --mode train times a training step:
 zero_grad, forward, CrossEntropyLoss(weight=balanced, ignore_index=255), backward,
 clip_grad_value_(0.01), Adam(lr, eps=1e-7) step, loss.item() (models/unet.net's
 `minimize loss with adam(lr = LR, clip = 0.01)`; netc's Adam has eps 1e-7 and the Keras form of
-the bias correction, the same work per step).  --mode infer times model.eval() under
+the bias correction, the same work per step).  --net unet_nn is the recipe network,
+bench/torch_recipe.py's UNet (models/unet_nn.net's body: instance norm with affine parameters
+and LeakyReLU(0.01) after every convolution, no deep supervision); its loss is the plain
+CrossEntropyLoss(ignore_index=255) (netc -D DS=false -D LOSS=ce) and --clip 0 (its Adam has no
+clipping); --dropout does not apply.  --mode infer times model.eval() under
 torch.inference_mode(): forward and softmax over the classes (netrun's `infer` entry).
 
 Inputs: a uniform random image and uniform random labels 0..classes-1, the same batch every
@@ -35,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_recipe import UNet as RecipeUNet  # noqa: E402  (models/unet_nn.net's body)
 from torch_unet import UNet, add_run_args  # noqa: E402  (the same network as bench/rss.sh measures)
 
 
@@ -63,6 +68,7 @@ def conv_flops(model, x, mode):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=("train", "infer"), default="train")
+    ap.add_argument("--net", choices=("unet", "unet_nn"), default="unet")
     add_run_args(ap, batch=1)
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -74,8 +80,8 @@ def main():
     torch.manual_seed(a.seed)
     K = a.classes
 
-    model = UNet(a.base, a.depth, K, a.dropout)
-    out = {"tool": "torch", "mode": a.mode, "torch": torch.__version__,
+    model = UNet(a.base, a.depth, K, a.dropout) if a.net == "unet" else RecipeUNet(a.base, a.depth, K)
+    out = {"tool": "torch", "net": a.net, "mode": a.mode, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "base": a.base, "size": a.size,
            "batch": a.batch, "depth": a.depth, "classes": K,
            "params": sum(p.numel() for p in model.parameters())}
@@ -91,7 +97,7 @@ def main():
 
     if a.mode == "train":
         model.train()
-        loss_fn = nn.CrossEntropyLoss(weight=w.float(), ignore_index=255)
+        loss_fn = nn.CrossEntropyLoss(weight=w.float() if a.net == "unet" else None, ignore_index=255)
         opt = torch.optim.Adam(model.parameters(), lr=a.lr, eps=1e-7)
 
         def step():

@@ -6,7 +6,7 @@
 
 The network is models/lib/unet_nn.net's body with NORM = instance and SLOPE = 0.01: per level
 two 3x3 convolutions (no bias), each followed by instance norm (affine) and LeakyReLU(0.01);
-2x2 max-pooling; decoder: nearest upsampling x2, a 2x2 'same' convolution (TensorFlow's padding:
+2x2 max-pooling; decoder: nearest upsampling x2, a 2x2 'same' convolution with bias (TensorFlow's padding:
 0 top/left, 1 bottom/right), instance norm, LeakyReLU, concatenation with the skip, the two-conv
 block; a 1x1 head (with bias).  He-normal initialization (nnU-Net's InitWeights_He(1e-2)).
 No dropout, no deep supervision, no logit adjustment, no test-time augmentation.
@@ -42,8 +42,8 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from torch_unet import load_dataset  # noqa: E402  (bench/'s dataset reader)
 
 
-def conv_norm_act(cin, ch, k=3):
-    return [nn.Conv2d(cin, ch, k, padding=1 if k == 3 else 0, bias=False),
+def conv_norm_act(cin, ch, k=3, bias=False):
+    return [nn.Conv2d(cin, ch, k, padding=1 if k == 3 else 0, bias=bias),
             nn.InstanceNorm2d(ch, affine=True), nn.LeakyReLU(0.01)]
 
 
@@ -56,7 +56,9 @@ class Level(nn.Module):
         self.last = d == depth
         if not self.last:
             self.deeper = Level(ch, ch * 2, d + 1, depth)
-            self.up = nn.Sequential(*conv_norm_act(ch * 2, ch, k=2))
+            # unet_nn.net's up-convolution keeps conv2d's bias: no effect before the instance
+            # norm (its gradient is 0), but parameters, which bench/compare.sh checks are equal
+            self.up = nn.Sequential(*conv_norm_act(ch * 2, ch, k=2, bias=True))
             self.dec = nn.Sequential(*conv_norm_act(ch * 2, ch), *conv_norm_act(ch, ch))
 
     def forward(self, x):

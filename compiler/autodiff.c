@@ -341,6 +341,27 @@ static void g_group_norm(ad *A, const nc_node *n, int dy)
         acc(A, beta, bop1(A, NG_OP_CONV2D_BWD_BIAS, dy, NULL, NULL, gname(A, beta), n->loc), n->loc);
 }
 
+/* group_norm_act: the sums of GROUP_NORM_ACT_SUMS (one pass over dy, y and
+ * x) feed dx (GROUP_NORM_ACT_BWD, one more) and the parameters' gradients
+ * (GROUP_NORM_ACT_PARAM, a sum over the batch of the sums). */
+static void g_group_norm_act(ad *A, const nc_node *n, int dy)
+{
+    const ng_node *f = &n->n;
+    int x = f->in[0], gamma = f->in[1], beta = f->in[2];
+    int32_t in_s[3] = {dy, f->out, x};
+    int s = bop(A, NG_OP_GROUP_NORM_ACT_SUMS, 3, in_s, f->ia, f->fa, gtmp(A, x, "norm_sums"), n->loc);
+    if (A->needs[x]) {
+        int32_t in[5] = {dy, f->out, x, gamma, s};
+        acc(A, x, bop(A, NG_OP_GROUP_NORM_ACT_BWD, 5, in, f->ia, f->fa, gname(A, x), n->loc), n->loc);
+    }
+    for (int which = 0; which < 2; which++) {
+        int p = which ? gamma : beta;
+        int32_t ia[NG_MAX_IA] = {which};
+        if (p >= 0 && A->needs[p])
+            acc(A, p, bop1(A, NG_OP_GROUP_NORM_ACT_PARAM, s, ia, NULL, gname(A, p), n->loc), n->loc);
+    }
+}
+
 /* batch_norm (the train-mode op: batch statistics): as group_norm, with
  * each channel's N*H*W values as the group; the running statistics take no
  * gradient. */

@@ -1,6 +1,7 @@
 /* compile.c — the pipeline of netc, in the order the passes run (compile.h).
  * Each pass requires what the one before it made: the elaborator a parsed
- * model file, autodiff a forward graph with a scalar loss, entries the
+ * model file, the fusion of norm and activation (fuse.c) and autodiff a
+ * forward graph (autodiff: with a scalar loss), entries the
  * graph with its backward pass and updates, the planner the entries, emit
  * the planned entries. */
 #include "compile.h"
@@ -10,6 +11,7 @@
 
 #include "autodiff.h"
 #include "emit.h"
+#include "fuse.h"
 #include "parse.h"
 
 int nc_compile(nc_unit *u, const nc_options *o)
@@ -25,6 +27,7 @@ int nc_compile(nc_unit *u, const nc_options *o)
         return -1;
     if (o->stop_after_elaborate)
         return 0;
+    nc_fuse_norm_act(&u->g);
     if (o->keep_gradients)
         u->g.opt = NC_OPT_NONE;
     if (nc_autodiff(&u->g, &u->d))

@@ -36,7 +36,7 @@ typedef struct {
     ng_graph *out;          /* the emitted graph, passed ng_graph_check */
 } nc_unit;
 
-/* parse → elaborate → autodiff (+ optimizer) → entries (dead code, dropout
+/* parse → elaborate → fuse norm + activation → autodiff (+ optimizer) → entries (dead code, dropout
  * off outside training, recompute, update scheduling) → plan → emit →
  * ng_graph_check.  Returns 0, or -1 after the diagnostics went to
  * o->diag_out (u->d.n_errors of them).  An emitted graph that fails the

@@ -3,7 +3,7 @@
  * with helpers to name paths in it, make folders and remove it again, and
  * the end of a test program (check_done).
  * Included by kcheck.h (the kernel tests), test_backend.c, test_data.c,
- * test_io.c, test_report.c and test_sampler.c. */
+ * test_fuse.c, test_io.c, test_report.c and test_sampler.c. */
 #ifndef CHECK_H
 #define CHECK_H
 

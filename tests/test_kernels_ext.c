@@ -1,8 +1,9 @@
 /* test_kernels_ext.c — what the op table (test_ops.c) does not check of the
  * normalization, pooling, padding, bilinear, dropout, sort and cumsum
  * kernels (runtime/cpu/norm.c, spatial.c, elementwise.c, reduce.c): the backward passes as exact adjoints,
- * reflection and sorting by hand, dropout's statistics, and the same bits
- * on 1 and 3 threads.  One line per check; exit status 1 on failure. */
+ * reflection and sorting by hand, dropout's statistics, the fused group
+ * norm + leaky relu against the two ops and their backward ops, and the same
+ * bits on 1 and 3 threads.  One line per check; exit status 1 on failure. */
 #include "kernels.h"
 #include "netg.h"
 #include "kcheck.h"
@@ -10,11 +11,12 @@
 /* The kernels of kernels_ext.c on 1 and 3 threads: identical bits. */
 static void test_ext_thread_invariance(void)
 {
-    enum { N = 3, C = 8, H = 66, W = 70, G = 4, KERNELS = 14 };
+    enum { N = 3, C = 8, H = 66, W = 70, G = 4, KERNELS = 18 };
     const int64_t hw = (int64_t)H * W, n = (int64_t)N * C * hw;
     float *x = alloc_rand(n), *dy = alloc_rand(n), *ga = alloc_rand(C), *be = alloc_rand(C);
     float *y = alloc_f(n), *ws = alloc_f(2 * N * G), *out[2][KERNELS];
-    int64_t len[KERNELS] = {n, n, n, n, n, C, n, n, C, 2 * C, n, n / 4, n, (int64_t)N * C * (H + 2) * (W + 2)};
+    int64_t len[KERNELS] = {n, n, n, n, n, C, n, n, C, 2 * C, n, n / 4, n, (int64_t)N * C * (H + 2) * (W + 2),
+                            n, 4 * N * C, n, C};
     ng_unary_f32(NG_OP_SIGMOID, n, x, 0, 0, y);
     for (int t = 0; t < 2; t++) {
         nr_kernels_set_threads(t ? 3 : 1);
@@ -36,11 +38,17 @@ static void test_ext_thread_invariance(void)
         nr_avg_pool_fwd(N, C, H, W, 2, x, out[t][11]);
         nr_upsample_bilinear_bwd(N, C, H / 2, W / 2, 2, 0, dy, out[t][12]);
         nr_pad2d_fwd(N, C, H, W, 1, 1, 1, 1, 1, x, out[t][13]);
+        nr_group_norm_act_fwd(N, C, hw, G, 1e-5f, 0.01f, x, ga, be, out[t][14]);
+        nr_group_norm_act_sums(N, C, hw, G, 1e-5f, 0.01f, dy, out[t][14], x, out[t][15]);
+        nr_group_norm_act_bwd(N, C, hw, G, 0.01f, dy, out[t][14], x, ga, out[t][15], out[t][16]);
+        nr_group_norm_act_param(N, C, 1, out[t][15], out[t][17]);
     }
     static const char *const names[KERNELS] = {"sigmoid_bwd", "tanh_bwd", "leaky_relu_bwd", "group_norm",
                                                "group_norm_bwd", "group_norm_bwd_gamma", "batch_norm",
                                                "batch_norm_bwd", "batch_norm_bwd_gamma", "batch_norm_update",
-                                               "dropout", "avg_pool", "upsample_bilinear_bwd", "pad2d"};
+                                               "dropout", "avg_pool", "upsample_bilinear_bwd", "pad2d",
+                                               "group_norm_act", "group_norm_act_sums", "group_norm_act_bwd",
+                                               "group_norm_act_param"};
     for (int k = 0; k < KERNELS; k++) {
         char name[96];
         snprintf(name, sizeof name, "%s: same bits on 1 and 3 threads", names[k]);
@@ -50,6 +58,46 @@ static void test_ext_thread_invariance(void)
     }
     nr_kernels_set_threads(0);
     free(x), free(dy), free(ga), free(be), free(y), free(ws);
+}
+
+/* group_norm_act (slope a) against group_norm then leaky_relu, and its
+ * backward (sums, dx, the parameters' gradients) against leaky_relu_bwd then
+ * group_norm_bwd, group_norm_bwd_gamma and the per-channel sum of dy: the
+ * forward gives the same bits; the backward the same arithmetic but for the
+ * sums, which the fused ops keep per sample and channel in float. */
+static void test_group_norm_act(void)
+{
+    enum { N = 2, C = 6, H = 9, W = 11, G = 3 };
+    const int64_t hw = (int64_t)H * W, n = (int64_t)N * C * hw;
+    const float a = 0.1f;
+    float *x = alloc_rand(n), *dz = alloc_rand(n), *ga = alloc_rand(C), *be = alloc_rand(C);
+    float *z = alloc_f(n), *y = alloc_f(n), *z2 = alloc_f(n), *dy = alloc_f(n), *s = alloc_f(4 * N * C);
+    float *dx = alloc_f(n), *dx2 = alloc_f(n), *dg = alloc_f(C), *dg2 = alloc_f(C), *db = alloc_f(C),
+          *db2 = alloc_f(C), *ws = alloc_f(2 * N * G);
+    nr_group_norm_act_fwd(N, C, hw, G, 1e-5f, a, x, ga, be, z);
+    nr_group_norm_fwd(N, C, hw, G, 1e-5f, x, ga, be, y);
+    ng_unary_f32(NG_OP_LEAKY_RELU, n, y, a, 0, z2);
+    check(memcmp(z, z2, (size_t)n * sizeof *z) == 0, "group_norm_act: group_norm then leaky_relu, bit for bit",
+          "differs");
+    nr_group_norm_act_sums(N, C, hw, G, 1e-5f, a, dz, z, x, s);
+    nr_group_norm_act_bwd(N, C, hw, G, a, dz, z, x, ga, s, dx);
+    nr_group_norm_act_param(N, C, 1, s, dg);
+    nr_group_norm_act_param(N, C, 0, s, db);
+    nr_unary_bwd(NG_OP_LEAKY_RELU_BWD, n, dz, z2, a, 0, dy);
+    nr_group_norm_bwd(N, C, hw, G, 1e-5f, dy, x, ga, dx2);
+    nr_group_norm_bwd_gamma(N, C, hw, G, 1e-5f, dy, x, dg2, ws);
+    for (int c = 0; c < C; c++) {
+        double sum = 0;
+        for (int b = 0; b < N; b++)
+            for (int64_t i = 0; i < hw; i++)
+                sum += dy[((int64_t)b * C + c) * hw + i];
+        db2[c] = (float)sum;
+    }
+    check_close("group_norm_act_bwd: leaky_relu_bwd then group_norm_bwd", dx, dx2, n, 1e-3, 1e-5);
+    check_close("group_norm_act_param 1: group_norm_bwd_gamma of leaky_relu_bwd", dg, dg2, C, 1e-3, 1e-6);
+    check_close("group_norm_act_param 0: the channel sums of leaky_relu_bwd", db, db2, C, 1e-3, 1e-6);
+    free(x), free(dz), free(ga), free(be), free(z), free(y), free(z2), free(dy), free(s);
+    free(dx), free(dx2), free(dg), free(dg2), free(db), free(db2), free(ws);
 }
 
 /* ---- kernels_ext.c: dropout, pooling, padding, bilinear ---------------- */
@@ -160,5 +208,6 @@ int main(void)
     test_sort_cumsum();
     test_spatial_ops();
     test_ext_thread_invariance();
+    test_group_norm_act();
     return check_done();
 }

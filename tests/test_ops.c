@@ -465,6 +465,14 @@ static void normalize(const ref_ctx *r, int groups, int batch, int running)
 
 static void ref_group_norm(const ref_ctx *r) { normalize(r, r->n->ia[0], 0, 0); }
 
+static void ref_group_norm_act(const ref_ctx *r) /* then v > 0 ? v : slope * v */
+{
+    normalize(r, r->n->ia[0], 0, 0);
+    for (int64_t i = 0; i < nel(r->out); i++)
+        if (!(r->want[i] > 0))
+            r->want[i] *= r->n->fa[1];
+}
+
 static void ref_batch_norm(const ref_ctx *r) /* train (ia[0] 1) or the running statistics */
 {
     normalize(r, r->t[0]->dim[1], 1, !r->n->ia[0]);
@@ -622,6 +630,20 @@ static const op_case cases[] = {
      .ref = ref_group_norm, .tol = 2e-5},
     {NG_OP_GROUP_NORM, "layer norm (1 group), no affine", {IN('o', 2, 4, 4, 5), ABSENT, ABSENT}, {1}, {1e-5f},
      .ref = ref_group_norm, .tol = 2e-5},
+    /* group_norm_act (netc's fusion): ia groups, fa eps, slope; its gradient
+     * runs group_norm_act_sums, _bwd and _param.  A step of gamma or beta
+     * moves every y of a channel, and central differences across the
+     * activation's kink at y = 0 are off by up to ~50%: the parameters'
+     * gradients are checked with slope 1 (no kink), the activation's
+     * derivative through dx (a step of x moves mostly its own y). */
+    {NG_OP_GROUP_NORM_ACT, "slope 1, 3 groups", {IN('o', 2, 6, 5, 7), IN('r', 6), IN('r', 6)}, {3},
+     {1e-5f, 1}, .ref = ref_group_norm_act, .tol = 2e-5},
+    {NG_OP_GROUP_NORM_ACT, "leaky 0.01, 3 groups, no affine", {IN('o', 2, 6, 5, 7), ABSENT, ABSENT}, {3},
+     {1e-5f, 0.01f}, .ref = ref_group_norm_act, .tol = 2e-5},
+    {NG_OP_GROUP_NORM_ACT, "relu, instance norm, 8x9 planes, no affine", {IN('o', 2, 4, 8, 9), ABSENT, ABSENT},
+     {4}, {1e-5f, 0}, .ref = ref_group_norm_act, .tol = 2e-5},
+    {NG_OP_GROUP_NORM_ACT, "leaky 0.2, 1 group, affine", {IN('o', 2, 3, 5, 6), IN('r', 3), IN('r', 3)}, {1},
+     {1e-5f, 0.2f}, .ref = ref_group_norm_act, .tol = 2e-5, .fwd_only = 1},
     /* batch_norm: x, gamma?, beta?, running (2,C); ia train; fa eps, momentum */
     {NG_OP_BATCH_NORM, "train", {IN('o', 3, 4, 3, 5), IN('r', 4), IN('r', 4), IN('p', 2, 4)}, {1}, {1e-5f, 0.1f},
      .ref = ref_batch_norm, .tol = 2e-5},

@@ -368,6 +368,33 @@ static void k_group_norm_bwd_gamma(const nr_kctx *k) /* dy, x */
                             k->n->fa[0], k->in[0], k->in[1], k->y, k->ws);
 }
 
+static void k_group_norm_act(const nr_kctx *k) /* x, gamma?, beta? */
+{
+    const ng_tensor *x = tin(k, 0);
+    nr_group_norm_act_fwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0], k->n->fa[0],
+                          k->n->fa[1], k->in[0], k->in[1], k->in[2], k->y);
+}
+
+static void k_group_norm_act_sums(const nr_kctx *k) /* dz, z, x */
+{
+    const ng_tensor *x = tin(k, 2);
+    nr_group_norm_act_sums(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0], k->n->fa[0],
+                           k->n->fa[1], k->in[0], k->in[1], k->in[2], k->y);
+}
+
+static void k_group_norm_act_bwd(const nr_kctx *k) /* dz, z, x, gamma?, s */
+{
+    const ng_tensor *x = tin(k, 2);
+    nr_group_norm_act_bwd(x->dim[0], x->dim[1], (int64_t)x->dim[2] * x->dim[3], k->n->ia[0], k->n->fa[1],
+                          k->in[0], k->in[1], k->in[2], k->in[3], k->in[4], k->y);
+}
+
+static void k_group_norm_act_param(const nr_kctx *k) /* s */
+{
+    const ng_tensor *s = tin(k, 0);
+    nr_group_norm_act_param(s->dim[0], s->dim[1], k->n->ia[0], k->in[0], k->y);
+}
+
 static void k_batch_norm(const nr_kctx *k) /* x, gamma?, beta?, running */
 {
     const ng_tensor *x = tin(k, 0);

@@ -191,6 +191,23 @@ void nr_group_norm_bwd(int n, int c, int64_t hw, int g, float eps, const float *
 void nr_group_norm_bwd_gamma(int n, int c, int64_t hw, int g, float eps, const float *dy,
                              const float *x, float *dgamma, float *ws);
 
+/* The fused group normalization and activation (ops.def GROUP_NORM_ACT):
+ * y = act(group_norm(x)), act(v) = v > 0 ? v : slope * v (slope 0: ReLU,
+ * 1: the identity).  Statistics as nr_group_norm_fwd's. */
+void nr_group_norm_act_fwd(int n, int c, int64_t hw, int g, float eps, float slope, const float *x,
+                           const float *gamma, const float *beta, float *y);
+/* s (N,C,4): per sample and channel, the sum of d and of d * xhat, then the
+ * group's mean and 1/sqrt(var + eps), where d = dz where z > 0, slope * dz
+ * elsewhere (dz, z, x (N,C,HW); z the forward's output) */
+void nr_group_norm_act_sums(int n, int c, int64_t hw, int g, float eps, float slope, const float *dz,
+                            const float *z, const float *x, float *s);
+/* dx (N,C,HW) = rstd * (d * gamma - mean(d * gamma) - xhat * mean(d * gamma
+ * * xhat)) over each group, from s of nr_group_norm_act_sums */
+void nr_group_norm_act_bwd(int n, int c, int64_t hw, int g, float slope, const float *dz, const float *z,
+                           const float *x, const float *gamma, const float *s, float *dx);
+/* dp (C) = the sum over samples of s[:, :, which]: which 0 dbeta, 1 dgamma */
+void nr_group_norm_act_param(int n, int c, int which, const float *s, float *dp);
+
 /* Batch normalization of x (N,C,HW) per channel.  train: over the batch,
  * mean and biased variance in double; else mean = running[c], var =
  * running[C + c] (running (2,C)).  y = (x - mean) / sqrt(var + eps) * gamma

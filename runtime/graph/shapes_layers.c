@@ -181,6 +181,32 @@ int shape_unary(const sctx *c, const ng_node *n, const ng_tensor *const *in,
     return 0;
 }
 
+/* ia[0] groups divides C, fa[0] eps > 0 (the group norms' attributes) */
+static int gn_groups_eps(const sctx *c, const ng_node *n, int32_t C)
+{
+    if (n->ia[0] < 1 || C % n->ia[0])
+        return ng_fail(c->err, c->errlen, "%s: %" PRId32 " groups do not divide %" PRId32
+                       " channels", c->op, n->ia[0], C);
+    if (frange(c, "eps", n->fa[0], 0, HUGE_VAL, 0))
+        return -1;
+    if (!(n->fa[0] > 0))
+        return ng_fail(c->err, c->errlen, "%s: eps must be > 0", c->op);
+    return 0;
+}
+
+/* t, when present, is a (C) vector of the norm's parameters */
+static int gn_per_channel(const sctx *c, const ng_tensor *t, const char *what, int32_t C)
+{
+    if (!t)
+        return 0;
+    if (need(c, t, what, NG_F32, 1))
+        return -1;
+    if (t->dim[0] != C)
+        return ng_fail(c->err, c->errlen, "%s: %s has %" PRId32 " elements but the "
+                       "input has %" PRId32 " channels", c->op, what, t->dim[0], C);
+    return 0;
+}
+
 /* GROUP_NORM x(N,C,H,W), gamma(C)?, beta(C)? -> x's shape;
  * GROUP_NORM_BWD dy, x, gamma? -> x's shape; GROUP_NORM_BWD_GAMMA dy, x ->
  * (C), workspace 2*N*G.  ia[0] groups divides C, fa[0] eps > 0. */
@@ -201,29 +227,73 @@ int shape_group_norm(const sctx *c, const ng_node *n, const ng_tensor *const *in
                            ng_shape_str(b2, x->ndim, x->dim));
     }
     int32_t G = n->ia[0], C = x->dim[1];
-    if (G < 1 || C % G)
-        return ng_fail(c->err, c->errlen, "%s: %" PRId32 " groups do not divide %" PRId32
-                       " channels", c->op, G, C);
-    if (frange(c, "eps", n->fa[0], 0, HUGE_VAL, 0))
+    if (gn_groups_eps(c, n, C))
         return -1;
-    if (!(n->fa[0] > 0))
-        return ng_fail(c->err, c->errlen, "%s: eps must be > 0", c->op);
-    for (int i = fwd ? 1 : 2; i < (n->op == NG_OP_GROUP_NORM_BWD_GAMMA ? 0 : 3); i++) {
-        const char *what = i == 2 && fwd ? "beta" : "gamma";
-        if (!in[i])
-            continue;
-        if (need(c, in[i], what, NG_F32, 1))
+    for (int i = fwd ? 1 : 2; i < (n->op == NG_OP_GROUP_NORM_BWD_GAMMA ? 0 : 3); i++)
+        if (gn_per_channel(c, in[i], i == 2 && fwd ? "beta" : "gamma", C))
             return -1;
-        if (in[i]->dim[0] != C)
-            return ng_fail(c->err, c->errlen, "%s: %s has %" PRId32 " elements but the "
-                           "input has %" PRId32 " channels", c->op, what, in[i]->dim[0], C);
-    }
     if (n->op == NG_OP_GROUP_NORM_BWD_GAMMA) {
         set_out(out, 1, C, 0, 0, 0);
         *ws = 2 * (int64_t)x->dim[0] * G;
     } else {
         copy_shape(out, x);
     }
+    return 0;
+}
+
+/* GROUP_NORM_ACT x(N,C,H,W), gamma(C)?, beta(C)? -> x's shape;
+ * GROUP_NORM_ACT_SUMS dz, z, x -> (N,C,4); GROUP_NORM_ACT_BWD dz, z, x,
+ * gamma?, s(N,C,4) -> x's shape; GROUP_NORM_ACT_PARAM s(N,C,4) -> (C), ia[0]
+ * 0 or 1.  The others: ia[0] groups divides C, fa[0] eps > 0, fa[1] slope
+ * finite >= 0. */
+int shape_group_norm_act(const sctx *c, const ng_node *n, const ng_tensor *const *in,
+                         ng_tensor *out, int64_t *ws)
+{
+    char b1[64], b2[64];
+    int op = n->op;
+    (void)ws;
+    if (op == NG_OP_GROUP_NORM_ACT_PARAM) {
+        const ng_tensor *s = in[0];
+        if (need(c, s, "sums", NG_F32, 3))
+            return -1;
+        if (s->dim[2] != 4)
+            return ng_fail(c->err, c->errlen, "%s: sums must be (N,C,4), not %s", c->op,
+                           ng_shape_str(b1, s->ndim, s->dim));
+        if (n->ia[0] != 0 && n->ia[0] != 1)
+            return ng_fail(c->err, c->errlen, "%s: which = %" PRId32 " must be 0 (beta) or 1 (gamma)",
+                           c->op, n->ia[0]);
+        set_out(out, 1, s->dim[1], 0, 0, 0);
+        return 0;
+    }
+    int fwd = op == NG_OP_GROUP_NORM_ACT;
+    const ng_tensor *x = in[fwd ? 0 : 2];
+    if (need(c, x, fwd ? "input" : "x", NG_F32, 4))
+        return -1;
+    for (int i = 0; !fwd && i < 2; i++) {
+        const char *what = i ? "z" : "dz";
+        if (need(c, in[i], what, NG_F32, 4))
+            return -1;
+        if (!ng_same_shape(in[i], x))
+            return ng_fail(c->err, c->errlen, "%s: %s is %s but x is %s", c->op, what,
+                           ng_shape_str(b1, in[i]->ndim, in[i]->dim), ng_shape_str(b2, x->ndim, x->dim));
+    }
+    int32_t C = x->dim[1];
+    if (gn_groups_eps(c, n, C) || frange(c, "slope", n->fa[1], 0, HUGE_VAL, 0))
+        return -1;
+    if (fwd && (gn_per_channel(c, in[1], "gamma", C) || gn_per_channel(c, in[2], "beta", C)))
+        return -1;
+    if (op == NG_OP_GROUP_NORM_ACT_SUMS) {
+        set_out(out, 3, x->dim[0], C, 4, 0);
+        return 0;
+    }
+    if (op == NG_OP_GROUP_NORM_ACT_BWD) {
+        if (gn_per_channel(c, in[3], "gamma", C) || need(c, in[4], "sums", NG_F32, 3))
+            return -1;
+        if (in[4]->dim[0] != x->dim[0] || in[4]->dim[1] != C || in[4]->dim[2] != 4)
+            return ng_fail(c->err, c->errlen, "%s: sums is %s but x is %s (want (N,C,4))", c->op,
+                           ng_shape_str(b1, in[4]->ndim, in[4]->dim), ng_shape_str(b2, x->ndim, x->dim));
+    }
+    copy_shape(out, x);
     return 0;
 }
 

@@ -413,8 +413,9 @@ static int x_reshape(nx *x, const ng_node *n, const char *type)
 
 /* GROUP_NORM as PyTorch 1.13 exports it: Reshape (N, G, -1),
  * InstanceNormalization with unit scale and zero bias, Reshape back to
- * Shape(x), then Mul gamma and Add beta, each Unsqueezed to (C, 1, 1) */
-static int x_group_norm(nx *x, const ng_node *n, const char *type)
+ * Shape(x), then Mul gamma and Add beta, each Unsqueezed to (C, 1, 1); the
+ * result named out */
+static int group_norm_to(nx *x, const ng_node *n, const char *type, const char *out)
 {
     const char *in[NG_MAX_IN];
     char b[12][NAME_MAX_LEN];
@@ -428,7 +429,6 @@ static int x_group_norm(nx *x, const ng_node *n, const char *type)
         ones[i] = 1, ones[G + i] = 0;
     int64_t gshape[3] = {0, G, -1}, axes[2] = {1, 2};
     int has_g = n->in[1] >= 0, has_b = n->in[2] >= 0;
-    const char *out = tname(x, n->out);
     const char *grouped = derived(b[0], x, n->out, "grouped"), *normed = derived(b[1], x, n->out, "normed"),
                *shape = derived(b[2], x, n->out, "shape"),
                *back = has_g || has_b ? derived(b[3], x, n->out, "ungrouped") : out,
@@ -455,6 +455,29 @@ static int x_group_norm(nx *x, const ng_node *n, const char *type)
         node(x, "Unsqueeze", 2, (const char *[]){in[2], ax}, derived(b[10], x, n->out, "beta"));
         node(x, "Add", 2, (const char *[]){last, b[10]}, out);
     }
+    return 0;
+}
+
+static int x_group_norm(nx *x, const ng_node *n, const char *type)
+{
+    return group_norm_to(x, n, type, tname(x, n->out));
+}
+
+/* GROUP_NORM_ACT: GROUP_NORM's nodes, then Relu (slope 0) or LeakyRelu,
+ * the two ops netc fused */
+static int x_group_norm_act(nx *x, const ng_node *n, const char *type)
+{
+    char b[NAME_MAX_LEN];
+    const char *normed = derived(b, x, n->out, "norm");
+    if (group_norm_to(x, n, type, normed))
+        return -1;
+    if (n->fa[1] == 0) {
+        node(x, "Relu", 1, &normed, tname(x, n->out));
+        return 0;
+    }
+    size_t at = node_open(x, "LeakyRelu", tname(x, n->out), 1, &normed, tname(x, n->out));
+    attr_float(x, "alpha", n->fa[1]);
+    nr_pb_close(x->b, at);
     return 0;
 }
 
