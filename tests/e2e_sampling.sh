@@ -6,7 +6,8 @@
 # the class index is cached in the run folder, reused by the next run,
 # rebuilt when a mask changes and, with a warning, when the cache is corrupt;
 # a run of 5 steps extended by 5 (--resume) ends bit for bit as one of 10;
-# the option on images of the model's size warns that it does nothing.
+# on images of the model's size the forced slots' images are drawn by class
+# (no crops) and the run trains.
 . "$(dirname "$0")/e2e_lib.sh"
 D=$WORK/train
 "$GEN_DATA" --out "$D" --count 24 --size 64 --classes 6 --max-objects 1 --seed 5 >/dev/null
@@ -24,17 +25,17 @@ out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --epochs $EPOCHS --out "$R" --t
     fail "train: $(tail -3 <<<"$out")"
 grep -q "class statistics: 24 masks indexed" <<<"$out" && [ -s "$R/class_stats.bin" ] &&
     ok "the first run indexes the masks into class_stats.bin" || fail "index: $(head -3 <<<"$out")"
-grep -q "the last 3 of every 6 samples centred on a foreground pixel" <<<"$out" &&
-    ok "foreground = 0.5 with batch 6 forces the last 3 slots" || fail "foreground line: $(grep -i foreground <<<"$out")"
+grep -q "the last 3 of every 6 images drawn by class (0.5 of 0.5 asked; [0-9]* foreground classes in 24 images); their crops centred on a pixel of the class" <<<"$out" &&
+    ok "foreground = 0.5 with batch 6 forces the last 3 slots, their crops centred" || fail "foreground line: $(grep -i foreground <<<"$out")"
 # the epoch's length L from the repeat factors; steps = ceil(L / 6); in
 # every step the slots 3..5 present are forced
 L=$(sed -n 's/.*an epoch is \([0-9]*\) samples.*/\1/p' <<<"$out")
 spe=$(sed -n 's/.* \([0-9]*\) steps per epoch.*/\1/p' <<<"$out")
-forced=$(sed -n 's/.*oversampling: [0-9]* crops, \([0-9]*\) forced.*/\1/p' <<<"$out")
-crops=$(sed -n 's/.*oversampling: \([0-9]*\) crops.*/\1/p' <<<"$out")
+forced=$(sed -n 's/.*oversampling: [0-9]* images, \([0-9]*\) drawn by class.*/\1/p' <<<"$out")
+crops=$(sed -n 's/.*oversampling: \([0-9]*\) images,.*/\1/p' <<<"$out")
 want=$(awk -v L="$L" -v e=$EPOCHS 'BEGIN { f = 0; for (p = 0; p < L; p += 6) { c = L - p < 6 ? L - p : 6; f += c > 3 ? c - 3 : 0 } print e * f }')
 if [ -n "$L" ] && [ "$L" -gt 24 ] && [ "$spe" = $(((L + 5) / 6)) ] && [ "$crops" = $((EPOCHS * L)) ] && [ "$forced" = "$want" ]; then
-    ok "repeat 0.3: an epoch of $L samples in $spe steps; $forced of $crops crops forced, as asked"
+    ok "repeat 0.3: an epoch of $L samples in $spe steps; $forced of $crops samples drawn by class, as asked"
 else
     fail "counts: L=$L steps/epoch=$spe crops=$crops forced=$forced (want $want); $(grep -E 'repeat|oversampling' <<<"$out")"
 fi
@@ -94,15 +95,25 @@ out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 4 --out "$WORK/r3" --th
     fail "--set off: $(grep -E 'oversampling|steps per epoch' <<<"$out")"
 out=$("$NETRUN" train "$WORK/s.netg" --data "$D" --steps 4 --out "$WORK/r3" --overwrite --threads 1 --set foreground=1 \
       --set foreground_mode=random 2>&1) || fail "train --set random"
-grep -q "each sample with probability 1 centred" <<<"$out" && grep -q "oversampling: 24 crops, 24 forced" <<<"$out" &&
-    ok "--set foreground=1 foreground_mode=random forces every crop" ||
+grep -q "each image with probability 1 drawn by class" <<<"$out" && grep -q "oversampling: 24 images, 24 drawn by class" <<<"$out" &&
+    ok "--set foreground=1 foreground_mode=random forces every sample" ||
     fail "--set random: $(grep -E 'oversampling' <<<"$out")"
 expect 2 "option 'foreground' takes a number in 0..1, not '2'" "--set foreground=2 is refused" -- \
     "$NETRUN" train "$WORK/s.netg" --data "$D" --steps 1 --out "$WORK/r3" --set foreground=2
 
-# images of the model's size: nothing to crop, a warning
+# images of the model's size: no crops, the forced slots' images drawn by
+# class all the same; the run trains, and differs from one without
 "$GEN_DATA" --out "$WORK/small" --count 6 --size 32 --classes 6 --seed 6 >/dev/null
-expect 0 "option foreground = 0.5 does nothing here: no training image is larger than the model input" \
-    "foreground oversampling without crops warns" -- \
-    "$NETRUN" train "$WORK/s.netg" --data "$WORK/small" --steps 1 --out "$WORK/r2" --threads 1
+out=$("$NETRUN" train "$WORK/s.netg" --data "$WORK/small" --steps 1 --out "$WORK/r2" --threads 1 --set repeat=0 2>&1) ||
+    fail "train on images of the model's size: $(tail -3 <<<"$out")"
+grep -q "the last 3 of every 6 images drawn by class (0.5 of 0.5 asked; [0-9]* foreground classes in 6 images)$" \
+    <<<"$out" && grep -q "oversampling: 6 images, 3 drawn by class" <<<"$out" && ! grep -q "does nothing" <<<"$out" &&
+    [ -s "$WORK/r2/last.safetensors" ] &&
+    ok "foreground = 0.5 on images of the model's size: the last 3 of 6 drawn by class, no warning, trained" ||
+    fail "model-size images: $(grep -E 'oversampling|warning' <<<"$out")"
+"$NETRUN" train "$WORK/s.netg" --data "$WORK/small" --steps 1 --out "$WORK/r2off" --threads 1 --set repeat=0 \
+    --set foreground=0 --quiet || fail "train without foreground"
+cmp -s "$WORK/r2/last.safetensors" "$WORK/r2off/last.safetensors" &&
+    fail "foreground = 0.5 on images of the model's size changed nothing" ||
+    ok "foreground = 0.5 on images of the model's size changes the batches (other weights than without)"
 finish

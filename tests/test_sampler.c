@@ -2,8 +2,9 @@
  * what was asked: the class location index (counts, bounded position
  * samples) and its cache (reused, rebuilt after a mask changes, corrupt
  * files rebuilt with a warning), foreground oversampling (the share of forced
- * crops, the chosen class at the centre +- jitter, uniform class and pixel
- * choice) and repeat factors (the LVIS formula, the stream's counts).  Works
+ * samples, the class uniform over the training set's and an image holding
+ * it, a rare class as often as a common one, the drawn class at the crop's
+ * centre +- jitter, uniform pixel choice) and repeat factors (the LVIS formula, the stream's counts).  Works
  * in a fresh mkdtemp folder; prints "ok - name" / "FAIL - name: detail". */
 #define _POSIX_C_SOURCE 200809L
 #include "netg.h" /* ng_crc32 */
@@ -126,6 +127,16 @@ static void test_index(void)
     for (int c = 0; c < AK; c++)
         ok &= tot[c] == want[c];
     check(ok, "index: sizes and per-image class counts equal the masks'", "mismatch");
+    /* per foreground class the images holding it: 1, 2, 3 in images 0 and 3,
+     * 4 in 2 and 3; none for class 0 or out of range */
+    const int *fg, *h1, *h4, *h0, *h9;
+    int nfg = nr_class_index_fg(ix, &fg);
+    int in1 = nr_class_index_holders(ix, 1, &h1), in4 = nr_class_index_holders(ix, 4, &h4);
+    int in0 = nr_class_index_holders(ix, 0, &h0), in9 = nr_class_index_holders(ix, 9, &h9);
+    check(nfg == 4 && fg[0] == 1 && fg[3] == 4 && in1 == 2 && h1[0] == 0 && h1[1] == 3 && in4 == 2 && h4[0] == 2 &&
+              h4[1] == 3 && in0 == 0 && in9 == 0,
+          "index: the foreground classes and the images holding each", "%d classes; class 1 in %d, 4 in %d", nfg,
+          in1, in4);
     int64_t old[AK];
     int rc = nr_dataset_class_counts(ds, AH, AW, AK, 255, old, err, sizeof err);
     check(rc == 0 && memcmp(old, tot, sizeof old) == 0, "index: totals equal nr_dataset_class_counts'",
@@ -209,6 +220,16 @@ static int same_index(const nr_class_index *a, const nr_class_index *b)
                 (na && memcmp(pa, pb, sizeof *pa * (size_t)na) != 0))
                 return 0;
         }
+    const int *fa, *fb;
+    int nfa = nr_class_index_fg(a, &fa), nfb = nr_class_index_fg(b, &fb);
+    if (nfa != nfb || (nfa && memcmp(fa, fb, sizeof *fa * (size_t)nfa) != 0))
+        return 0;
+    for (int c = 0; c < nr_class_index_classes(a); c++) {
+        const int *ha, *hb;
+        int na = nr_class_index_holders(a, c, &ha), nb = nr_class_index_holders(b, c, &hb);
+        if (na != nb || (na && memcmp(ha, hb, sizeof *ha * (size_t)na) != 0))
+            return 0;
+    }
     return 1;
 }
 
@@ -344,6 +365,15 @@ static void test_cache(void)
 
 /* ---- foreground oversampling --------------------------------------------------- */
 
+/* Whether mask m (h * w) holds class c. */
+static int holds(const uint8_t *m, int hw, int c)
+{
+    for (int p = 0; p < hw; p++)
+        if (m[p] == c)
+            return 1;
+    return 0;
+}
+
 static void test_foreground(void)
 {
     nr_dataset *ds = nr_dataset_open(P("a"), 1, err, sizeof err);
@@ -354,48 +384,72 @@ static void test_foreground(void)
     }
     enum { CH = 8, CW = 12, B = 6, N = 60000 };
     /* LAST: batch 6, 0.33 -> slots >= round(4.02) = 4 forced: exactly 1/3 */
-    nr_fg_sampler s = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0, 0};
-    int64_t cls_cnt[AK] = {0}, pix_cnt[3] = {0};
-    int centred = 1, slots_ok = 1, forced_img0 = 0;
+    nr_fg_sampler s = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0};
+    int64_t cls_cnt[AK] = {0}, pix_cnt[3] = {0}, img4[2] = {0};
+    int centred = 1, slots_ok = 1, held = 1, forced = 0;
     uint64_t draw = 99;
     for (int k = 0; k < N; k++) {
-        int slot = k % B, y0, x0, cy, cx;
+        int slot = k % B, y0, x0, cy, cx, img = -1;
         draw = draw * 6364136223846793005ULL + 1442695040888963407ULL;
-        int c = nr_fg_choose(&s, 0, slot, draw, AH, AW, CH, CW, &y0, &x0, &cy, &cx);
+        int c = nr_fg_draw(&s, slot, draw, &img);
         slots_ok &= (c >= 0) == (slot >= 4);
         if (c < 0)
             continue;
-        forced_img0++;
+        forced++;
         cls_cnt[c]++;
-        /* the chosen pixel holds the class, sits in the window at the centre
-         * +- jitter (crop / 4), unless the window was clamped at a border */
+        held &= img >= 0 && img < 4 && holds(amask[img], AH * AW, c);
+        if (c == 4)
+            img4[img == 3]++;
+        /* the crop of the drawn image: the chosen pixel holds the class and
+         * sits in the window at the centre +- jitter (crop / 4), unless the
+         * window was clamped at a border */
+        int cc = nr_fg_choose(&s, img, slot, draw, AH, AW, CH, CW, &y0, &x0, &cy, &cx);
         int jy = CH / 4, jx = CW / 4;
         int dy = cy - y0 - CH / 2, dx = cx - x0 - CW / 2;
         int clamped_y = y0 == 0 || y0 == AH - CH, clamped_x = x0 == 0 || x0 == AW - CW;
-        centred &= amask[0][cy * AW + cx] == c && cy >= y0 && cy < y0 + CH && cx >= x0 && cx < x0 + CW &&
-                   (clamped_y || abs(dy) <= jy) && (clamped_x || abs(dx) <= jx) && y0 >= 0 && x0 >= 0 &&
-                   y0 <= AH - CH && x0 <= AW - CW;
-        if (c == 1)
+        centred &= cc == c && amask[img][cy * AW + cx] == c && cy >= y0 && cy < y0 + CH && cx >= x0 &&
+                   cx < x0 + CW && (clamped_y || abs(dy) <= jy) && (clamped_x || abs(dx) <= jx) && y0 >= 0 &&
+                   x0 >= 0 && y0 <= AH - CH && x0 <= AW - CW;
+        if (c == 1 && img == 0)
             pix_cnt[cy * AW + cx == 0 ? 0 : cy * AW + cx == 31 ? 1 : 2]++;
     }
-    check(s.drawn == N && s.forced * 3 == N && slots_ok && nr_fg_effective(&s) > 0.333 &&
-              nr_fg_effective(&s) < 0.334,
-          "foreground last: exactly the last 2 of 6 slots forced (1/3)", "drawn %lld forced %lld slots %d",
-          (long long)s.drawn, (long long)s.forced, slots_ok);
-    check(centred, "foreground: every forced window holds the chosen class at its centre +- jitter", "no");
-    /* the class is uniform among 1, 2, 3 despite 3 vs 100 vs 400 pixels:
-     * chi-square with 2 degrees of freedom, 13.8 is p = 0.001 */
-    double x2 = chi2_uniform(cls_cnt + 1, 3);
-    check(cls_cnt[0] == 0 && cls_cnt[4] == 0 && x2 < 13.8, "foreground: class uniform among the present ones",
-          "counts %lld %lld %lld chi2 %.2f", (long long)cls_cnt[1], (long long)cls_cnt[2], (long long)cls_cnt[3],
-          x2);
+    check(forced * 3 == N && slots_ok && nr_fg_effective(&s) > 0.333 && nr_fg_effective(&s) < 0.334,
+          "foreground last: exactly the last 2 of 6 slots forced (1/3)", "forced %d slots %d", forced, slots_ok);
+    check(centred, "foreground: every forced crop holds the drawn class at its centre +- jitter", "no");
+    /* the class is uniform among the training set's 1..4, though class 1 has
+     * 3 pixels in image 0 and class 4 lies in another image: chi-square with
+     * 3 degrees of freedom, 16.3 is p = 0.001; the image uniform among those
+     * holding it (class 4: images 2 and 3, 1 degree, 10.8) */
+    double x2 = chi2_uniform(cls_cnt + 1, 4), x2i = chi2_uniform(img4, 2);
+    check(cls_cnt[0] == 0 && x2 < 16.3 && held && x2i < 10.8,
+          "foreground: class uniform over the training set's, then an image holding it",
+          "counts %lld %lld %lld %lld chi2 %.2f; held %d; class 4 in images 2 / 3: %lld / %lld", (long long)cls_cnt[1],
+          (long long)cls_cnt[2], (long long)cls_cnt[3], (long long)cls_cnt[4], x2, held, (long long)img4[0],
+          (long long)img4[1]);
     double x2p = chi2_uniform(pix_cnt, 3);
     check(x2p < 13.8, "foreground: pixel uniform among the class's", "counts %lld %lld %lld chi2 %.2f",
           (long long)pix_cnt[0], (long long)pix_cnt[1], (long long)pix_cnt[2], x2p);
 
+    /* a batch's images: the forced slots get the drawn image of the draw the
+     * batcher gives the crop hook at that stream position; the others keep
+     * theirs */
+    int idx[B], same = 1;
+    for (int rep = 0; rep < 50; rep++) {
+        uint64_t pos = 1000 + (uint64_t)rep * B;
+        for (int j = 0; j < B; j++)
+            idx[j] = 1;
+        nr_fg_images(&s, 7, pos, B, idx);
+        for (int j = 0; j < B; j++) {
+            int img = -1, c = nr_fg_draw(&s, j, nr_batcher_draw(7, pos + (uint64_t)j), &img);
+            same &= c >= 0 ? idx[j] == img && c > 0 : idx[j] == 1;
+        }
+    }
+    check(same && s.drawn == 50 * B && s.forced == 50 * 2, "foreground: a batch's forced slots take the drawn images",
+          "same %d drawn %lld forced %lld", same, (long long)s.drawn, (long long)s.forced);
+
     /* Python's round: batch 4 at 0.5 -> round(2.0) = 2 -> 2 forced; batch 2
      * at 0.25 -> round(1.5) = 2 -> none; batch 1 at 0.33 -> round(0.67) = 1 -> none */
-    nr_fg_sampler q = {ix, 0.5, NR_FG_LAST, -1, 4, 0, 0, 0};
+    nr_fg_sampler q = {ix, 0.5, NR_FG_LAST, -1, 4, 0, 0};
     int f4 = 0;
     for (int j = 0; j < 4; j++)
         f4 += nr_fg_forced(&q, j, 0);
@@ -409,42 +463,49 @@ static void test_foreground(void)
           "foreground last: nnU-Net's rounding of the forced slots", "%d %d %d %d", f4, f2, f1, f1all);
 
     /* RANDOM: per sample with probability 0.3; 4 sigma of a binomial */
-    nr_fg_sampler r = {ix, 0.3, NR_FG_RANDOM, 2, 1, 0, 0, 0};
+    nr_fg_sampler r = {ix, 0.3, NR_FG_RANDOM, 2, 1, 0, 0};
     int jit_ok = 1;
     for (int k = 0; k < N; k++) {
-        int y0, x0, cy, cx;
-        int c = nr_fg_choose(&r, 2, 0, rnd(), AH, AW, CH, CW, &y0, &x0, &cy, &cx);
+        int y0, x0, cy, cx, img = 1;
+        nr_fg_images(&r, 3, (uint64_t)k, 1, &img);
+        int c = nr_fg_choose(&r, img, 0, nr_batcher_draw(3, (uint64_t)k), AH, AW, CH, CW, &y0, &x0, &cy, &cx);
         if (c >= 0) {
             int clamped_y = y0 == 0 || y0 == AH - CH, clamped_x = x0 == 0 || x0 == AW - CW;
-            jit_ok &= c == 4 && (clamped_y || abs(cy - y0 - CH / 2) <= 2) && (clamped_x || abs(cx - x0 - CW / 2) <= 2);
+            jit_ok &= (clamped_y || abs(cy - y0 - CH / 2) <= 2) && (clamped_x || abs(cx - x0 - CW / 2) <= 2);
         }
+        jit_ok &= (c >= 0) == (img != 1);
     }
     double sd = sqrt(N * 0.3 * 0.7);
-    check(fabs(r.forced - 0.3 * N) < 4 * sd && jit_ok, "foreground random: share 0.3 within 4 sigma, jitter 2",
-          "forced %lld of %d (sd %.1f) jitter %d", (long long)r.forced, N, sd, jit_ok);
+    check(r.drawn == N && fabs(r.forced - 0.3 * N) < 4 * sd && jit_ok,
+          "foreground random: share 0.3 within 4 sigma, jitter 2", "forced %lld of %d (sd %.1f) jitter %d",
+          (long long)r.forced, N, sd, jit_ok);
 
-    /* an image without foreground: forced samples fall back to random crops */
-    nr_fg_sampler e = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
+    /* a forced sample whose image does not hold the drawn class (image 1:
+     * background only): a uniform random crop */
+    nr_fg_sampler e = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0};
     int64_t ycnt[AH - CH + 1] = {0};
+    int all_uniform = 1;
     for (int k = 0; k < N; k++) {
         int y0, x0;
         int c = nr_fg_choose(&e, 1, 0, rnd(), AH, AW, CH, CW, &y0, &x0, NULL, NULL);
-        if (c == -1 && y0 >= 0 && y0 <= AH - CH)
+        all_uniform &= c == -1 && y0 >= 0 && y0 <= AH - CH;
+        if (all_uniform)
             ycnt[y0]++;
     }
     /* 12 degrees of freedom: 32.9 is p = 0.001 */
     double x2y = chi2_uniform(ycnt, AH - CH + 1);
-    check(e.forced == N && e.forced_empty == N && x2y < 32.9,
-          "foreground: no foreground in the image -> uniform random crops", "forced %lld empty %lld chi2 %.1f",
-          (long long)e.forced, (long long)e.forced_empty, x2y);
+    check(all_uniform && x2y < 32.9, "foreground: an image without the drawn class -> uniform random crops",
+          "uniform %d chi2 %.1f", all_uniform, x2y);
 
     /* a crop larger than the image pads: offsets in img - crop .. 0, and the
      * chosen pixel is still inside */
-    nr_fg_sampler pd = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
+    nr_fg_sampler pd = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0};
     int pad_ok = 1;
     for (int k = 0; k < 2000; k++) {
-        int y0, x0, cy, cx;
-        int c = nr_fg_choose(&pd, 0, 0, rnd(), AH, AW, 32, 40, &y0, &x0, &cy, &cx);
+        int y0, x0, cy, cx, img = -1;
+        uint64_t dr = rnd();
+        nr_fg_draw(&pd, 0, dr, &img);
+        int c = nr_fg_choose(&pd, img, 0, dr, AH, AW, 32, 40, &y0, &x0, &cy, &cx);
         pad_ok &= c > 0 && y0 >= AH - 32 && y0 <= 0 && x0 >= AW - 40 && x0 <= 0 && cy - y0 >= 0 && cy - y0 < 32 &&
                   cx - x0 >= 0 && cx - x0 < 40;
     }
@@ -452,23 +513,105 @@ static void test_foreground(void)
 
     /* the batcher's hook: a sample not forced keeps the batcher's window,
      * a forced one gets nr_fg_choose's */
-    nr_fg_sampler hk = {ix, 0.5, NR_FG_LAST, -1, 2, 0, 0, 0};
-    int hy = -77, hx = -88, wy, wx;
+    nr_fg_sampler hk = {ix, 0.5, NR_FG_LAST, -1, 2, 0, 0};
+    int hy = -77, hx = -88, wy, wx, himg = -1;
     nr_fg_crop_hook(&hk, 0, 0, 4242, AH, AW, CH, CW, &hy, &hx);
     int kept = hy == -77 && hx == -88;
     hy = -77, hx = -88;
-    nr_fg_crop_hook(&hk, 0, 1, 4242, AH, AW, CH, CW, &hy, &hx);
-    nr_fg_choose(&hk, 0, 1, 4242, AH, AW, CH, CW, &wy, &wx, NULL, NULL);
-    check(kept && hy == wy && hx == wx && hk.drawn == 3 && hk.forced == 2,
-          "foreground hook: slot 0 of 2 keeps the uniform window, slot 1 is centred", "kept %d (%d,%d) vs (%d,%d)",
-          kept, hy, hx, wy, wx);
+    nr_fg_draw(&hk, 1, 4242, &himg);
+    nr_fg_crop_hook(&hk, himg, 1, 4242, AH, AW, CH, CW, &hy, &hx);
+    int hc = nr_fg_choose(&hk, himg, 1, 4242, AH, AW, CH, CW, &wy, &wx, NULL, NULL);
+    check(kept && hc > 0 && hy == wy && hx == wx, "foreground hook: slot 0 of 2 keeps the uniform window, slot 1 is centred",
+          "kept %d class %d (%d,%d) vs (%d,%d)", kept, hc, hy, hx, wy, wx);
 
     /* the same draw gives the same window */
     int a0, a1, b0, b1;
-    nr_fg_sampler d1 = {ix, 0.5, NR_FG_RANDOM, -1, 1, 0, 0, 0};
+    nr_fg_sampler d1 = {ix, 0.5, NR_FG_RANDOM, -1, 1, 0, 0};
     nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &a0, &a1, NULL, NULL);
     nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &b0, &b1, NULL, NULL);
     check(a0 == b0 && a1 == b1, "foreground: a window is a function of the draw", "differs");
+    nr_class_index_free(ix);
+    nr_dataset_free(ds);
+
+    /* masks without foreground: nothing forced, the images kept */
+    make_set("z");
+    uint8_t zm[4] = {0, 0, 255, 0};
+    write_sample("z", "z0.png", 2, 2, zm);
+    write_sample("z", "z1.png", 2, 2, zm);
+    ds = nr_dataset_open(P("z"), 1, err, sizeof err);
+    ix = ds ? nr_class_index_get(ds, 3, 255, 10, NULL, NULL, NULL, err, sizeof err) : NULL;
+    const int *zc;
+    nr_fg_sampler z = {ix, 1.0, NR_FG_LAST, -1, 2, 0, 0};
+    int zidx[2] = {1, 0}, zimg = -5;
+    if (ix)
+        nr_fg_images(&z, 1, 0, 2, zidx);
+    check(ix && nr_class_index_fg(ix, &zc) == 0 && nr_fg_draw(&z, 1, 5, &zimg) == -1 && zimg == -5 && zidx[0] == 1 &&
+              zidx[1] == 0 && z.forced == 0,
+          "foreground: masks without foreground force nothing", "%s", ix ? "drawn" : err);
+    nr_class_index_free(ix);
+    nr_dataset_free(ds);
+}
+
+/* The class-aware draw on 1000 images: class 1 (rare) in image 617 only,
+ * class 2 in every image, class 3 in the even ones, class 4 in images
+ * 0..9; images and masks are hard links to 5 files.  Every forced sample's
+ * class is uniform over 1..4 (the plain shuffle would give class 1 to one
+ * sample in 1000), its image holds it, and class 4's image is uniform
+ * among its 10. */
+static void test_rare_class(void)
+{
+    enum { NI = 1000, RARE = 617, ND = 40000 };
+    make_set("k");
+    uint8_t pat[5][4] = {{2, 0, 0, 0}, {2, 3, 0, 0}, {2, 4, 0, 0}, {2, 3, 4, 0}, {2, 1, 0, 0}};
+    char name[64];
+    for (int k = 0; k < 5; k++) {
+        snprintf(name, sizeof name, "p%d.png", k);
+        write_sample("k", name, 2, 2, pat[k]);
+    }
+    for (int i = 0; i < NI; i++) {
+        int k = i == RARE ? 4 : (i % 2 == 0) + 2 * (i < 10);
+        snprintf(name, sizeof name, "k%04d.png", i);
+        char src[4096];
+        snprintf(src, sizeof src, "%s", P("k/masks/p%d.png", k));
+        if (link(src, P("k/masks/%s", name)) != 0 || (snprintf(src, sizeof src, "%s", P("k/images/p%d.png", k)),
+                                                      link(src, P("k/images/%s", name)) != 0)) {
+            check(0, "rare class: the dataset's links", "%s", name);
+            return;
+        }
+    }
+    for (int k = 0; k < 5; k++) {
+        snprintf(name, sizeof name, "p%d.png", k);
+        unlink(P("k/masks/%s", name));
+        unlink(P("k/images/%s", name));
+    }
+    nr_dataset *ds = nr_dataset_open(P("k"), 1, err, sizeof err);
+    nr_class_index *ix = ds ? nr_class_index_get(ds, 5, 255, 10, NULL, NULL, NULL, err, sizeof err) : NULL;
+    if (!check(ix && nr_class_index_images(ix) == NI, "rare class: index of 1000 masks", "%s", err)) {
+        nr_class_index_free(ix);
+        nr_dataset_free(ds);
+        return;
+    }
+    nr_fg_sampler s = {ix, 1.0 / 3, NR_FG_RANDOM, -1, 8, 0, 0};
+    int64_t cls[5] = {0}, img4[10] = {0};
+    int held = 1, forced = 0;
+    uint64_t pos;
+    for (pos = 0; forced < ND; pos++) {
+        int img = -1, c = nr_fg_draw(&s, 0, nr_batcher_draw(11, pos), &img);
+        if (c < 0)
+            continue;
+        forced++;
+        cls[c]++;
+        held &= c == 1 ? img == RARE : c == 2 ? img >= 0 && img < NI : c == 3 ? img % 2 == 0 : img >= 0 && img < 10;
+        if (c == 4 && img >= 0 && img < 10)
+            img4[img]++;
+    }
+    /* 3 degrees of freedom: 16.3 is p = 0.001; 9 degrees: 27.9 */
+    double x2 = chi2_uniform(cls + 1, 4), x2i = chi2_uniform(img4, 10);
+    double share = (double)ND / (double)pos;
+    check(cls[0] == 0 && x2 < 16.3 && held && x2i < 27.9 && fabs(share - 1.0 / 3) < 0.01,
+          "rare class: forced samples' classes uniform over the present ones, the rare one in its image",
+          "classes 1..4: %lld %lld %lld %lld (chi2 %.2f), held %d, class 4's images chi2 %.2f, share %.4f",
+          (long long)cls[1], (long long)cls[2], (long long)cls[3], (long long)cls[4], x2, held, x2i, share);
     nr_class_index_free(ix);
     nr_dataset_free(ds);
 }
@@ -598,6 +741,7 @@ int main(void)
     test_index();
     test_cache();
     test_foreground();
+    test_rare_class();
     test_repeat();
     return check_done();
 }

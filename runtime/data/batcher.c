@@ -106,6 +106,11 @@ static void augment_sample(const nr_batcher *b, int fh, int fv, int tr,
         }
 }
 
+uint64_t nr_batcher_draw(uint64_t seed, uint64_t pos)
+{
+    return ng_splitmix64(seed ^ 0x63726f70ULL ^ ng_splitmix64(pos ^ 0x5bd1e995ULL));
+}
+
 /* The crop's top-left corner for an ih x iw image: uniform over the
  * positions that keep the window inside the image (or the image inside the
  * window, along a side where it is smaller), then the hook's choice. */
@@ -166,7 +171,7 @@ static int load_one(nr_batcher *b, batch_slot *s, int j, int wid, char *err, siz
     } else {
         int y0 = 0, x0 = 0;
         if (s->policy == NR_SIZE_CROP) {
-            uint64_t draw = ng_splitmix64(s->seed ^ 0x63726f70ULL ^ ng_splitmix64(pos ^ 0x5bd1e995ULL));
+            uint64_t draw = nr_batcher_draw(s->seed, pos);
             crop_origin(b, s, sample, j, draw, ih, iw, &y0, &x0);
         }
         nr_window_f32(im, b->c, ih, iw, y0, x0, di, b->h, b->w, 0.0f);

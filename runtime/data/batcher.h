@@ -71,6 +71,10 @@ void nr_batcher_set_normalize(nr_batcher *b, const float *mean, const float *std
 typedef void (*nr_crop_fn)(void *ctx, int sample, int slot, uint64_t draw, int img_h, int img_w, int crop_h,
                            int crop_w, int *y0, int *x0);
 void nr_batcher_set_crop(nr_batcher *b, nr_crop_fn fn, void *ctx);
+/* The draw the crop hook gets for the sample at stream position pos of a
+ * stream seeded by seed (nr_batcher_set_stream): the sampler draws the
+ * images of a batch from the same value before submitting them. */
+uint64_t nr_batcher_draw(uint64_t seed, uint64_t pos);
 
 /* The loader threads; the seconds nr_batcher_wait spent waiting for a
  * batch not yet loaded, summed over all waits so far (*waits of them). */

@@ -20,6 +20,7 @@
 #include "class_index.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,6 +49,12 @@ typedef struct {
 struct nr_class_index {
     int n, classes, ignore, max_locs;
     cs_image *img; /* (n) */
+    /* the other way round (index_invert): the foreground classes with stored
+     * positions in some image, and per class the images that hold them */
+    int n_fg;
+    int *fg;      /* (n_fg) those classes, increasing */
+    int *first;   /* (classes + 1) class c's images are holder[first[c] .. first[c + 1]) */
+    int *holder;  /* image numbers, increasing per class */
 };
 
 static void image_free(cs_image *im)
@@ -64,6 +71,9 @@ void nr_class_index_free(nr_class_index *ix)
     for (int i = 0; ix->img && i < ix->n; i++)
         image_free(&ix->img[i]);
     free(ix->img);
+    free(ix->fg);
+    free(ix->first);
+    free(ix->holder);
     free(ix);
 }
 
@@ -91,10 +101,53 @@ int nr_class_index_locations(const nr_class_index *ix, int i, int c, const uint3
     return (int)ix->img[i].nloc[c];
 }
 
-int nr_class_index_fg(const nr_class_index *ix, int i, const int **classes)
+int nr_class_index_fg(const nr_class_index *ix, const int **classes)
 {
-    *classes = ix->img[i].fg;
-    return ix->img[i].n_fg;
+    *classes = ix->fg;
+    return ix->n_fg;
+}
+
+int nr_class_index_holders(const nr_class_index *ix, int c, const int **images)
+{
+    if (c < 1 || c >= ix->classes) {
+        *images = NULL;
+        return 0;
+    }
+    *images = ix->holder + ix->first[c];
+    return ix->first[c + 1] - ix->first[c];
+}
+
+/* Fill the class -> images lists from the images' foreground lists; 0 or -1
+ * (out of memory). */
+static int index_invert(nr_class_index *ix)
+{
+    int64_t total = 0;
+    for (int i = 0; i < ix->n; i++)
+        total += ix->img[i].n_fg;
+    if (total > INT_MAX)
+        return -1;
+    ix->first = calloc((size_t)ix->classes + 1, sizeof *ix->first);
+    ix->fg = malloc((size_t)ix->classes * sizeof *ix->fg);
+    ix->holder = malloc((size_t)(total > 0 ? total : 1) * sizeof *ix->holder);
+    if (!ix->first || !ix->fg || !ix->holder)
+        return -1;
+    for (int i = 0; i < ix->n; i++)
+        for (int k = 0; k < ix->img[i].n_fg; k++)
+            ix->first[ix->img[i].fg[k] + 1]++;
+    ix->n_fg = 0;
+    for (int c = 0; c < ix->classes; c++) {
+        if (ix->first[c + 1] > 0)
+            ix->fg[ix->n_fg++] = c;
+        ix->first[c + 1] += ix->first[c];
+    }
+    int *at = ix->first; /* advanced while filling, then moved back */
+    for (int i = 0; i < ix->n; i++)
+        for (int k = 0; k < ix->img[i].n_fg; k++)
+            ix->holder[at[ix->img[i].fg[k]]++] = i;
+    for (int c = ix->classes; c > 0; c--)
+        at[c] = at[c - 1];
+    at[0] = 0;
+    return 0;
 }
 
 void nr_class_index_totals(const nr_class_index *ix, int64_t *counts)
@@ -273,6 +326,11 @@ static nr_class_index *index_build(const nr_dataset *ds, int classes, int ignore
             ix = NULL;
             break;
         }
+    if (ix && index_invert(ix) != 0) {
+        ng_fail(err, errlen, "class index: out of memory");
+        nr_class_index_free(ix);
+        ix = NULL;
+    }
 done:
     free(rc);
     free(msgs);
@@ -458,6 +516,8 @@ static nr_class_index *cache_parse(const unsigned char *b, size_t len, uint64_t 
     if (p != end)
         goto bad;
 #undef NEED
+    if (index_invert(ix) != 0)
+        goto oom;
     *why = NULL;
     return ix;
 oom:

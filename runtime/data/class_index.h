@@ -1,6 +1,7 @@
 /* class_index.h — the class location index of a dataset's masks: per image
  * its size, the pixels of every class and a bounded sample of every
- * foreground class's positions, built once and cached in the run folder as
+ * foreground class's positions, per foreground class the images holding it,
+ * built once and cached in the run folder as
  * class_stats.bin (its format in class_index.c).  What foreground
  * oversampling, repeat factors and class weights are computed from
  * (sampler.h).  Functions return 0 / a pointer, or -1 / NULL with a
@@ -51,9 +52,13 @@ int64_t nr_class_index_pixels(const nr_class_index *ix, int i, int c);
  * their count (0 for class 0, an absent class, or c out of range) and points
  * *pos at them (owned by the index). */
 int nr_class_index_locations(const nr_class_index *ix, int i, int c, const uint32_t **pos);
-/* The foreground classes with stored positions in image i, increasing:
+/* The foreground classes with stored positions in some image, increasing:
  * returns their count and points *classes at them (owned by the index). */
-int nr_class_index_fg(const nr_class_index *ix, int i, const int **classes);
+int nr_class_index_fg(const nr_class_index *ix, const int **classes);
+/* The images with stored positions of foreground class c, increasing:
+ * returns their count (0 for class 0, an absent class, or c out of range)
+ * and points *images at them (owned by the index). */
+int nr_class_index_holders(const nr_class_index *ix, int c, const int **images);
 /* Pixels per class over all images into counts (classes): the counts class
  * weights are computed from (nr_model_set_class_weights). */
 void nr_class_index_totals(const nr_class_index *ix, int64_t *counts /* (classes) */);

@@ -55,49 +55,64 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-int nr_fg_choose(nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h, int img_w, int crop_h,
+int nr_fg_draw(const nr_fg_sampler *s, int slot, uint64_t draw, int *image)
+{
+    const int *classes, *holders;
+    int n_cls = s->ix ? nr_class_index_fg(s->ix, &classes) : 0;
+    if (n_cls == 0 || !nr_fg_forced(s, slot, draw))
+        return -1;
+    int c = classes[ng_below(sub(draw, 1), (uint64_t)n_cls)];
+    int n_img = nr_class_index_holders(s->ix, c, &holders);
+    *image = holders[ng_below(sub(draw, 7), (uint64_t)n_img)];
+    return c;
+}
+
+void nr_fg_images(nr_fg_sampler *s, uint64_t seed, uint64_t pos, int count, int *idx)
+{
+    for (int j = 0; j < count; j++) {
+        int image;
+        if (nr_fg_draw(s, j, nr_batcher_draw(seed, pos + (uint64_t)j), &image) >= 0)
+            idx[j] = image, s->forced++;
+    }
+    s->drawn += count;
+}
+
+int nr_fg_choose(const nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h, int img_w, int crop_h,
                  int crop_w, int *y0, int *x0, int *cy, int *cx)
 {
     int ylo, yhi, xlo, xhi;
     int ny = axis_range(img_h, crop_h, &ylo, &yhi), nx = axis_range(img_w, crop_w, &xlo, &xhi);
-    __atomic_fetch_add(&s->drawn, 1, __ATOMIC_RELAXED); /* the loader threads share s */
-    int cls = -1;
-    const int *fg = NULL;
-    int n_fg = s->ix && image >= 0 && image < nr_class_index_images(s->ix) ? nr_class_index_fg(s->ix, image, &fg) : 0;
-    if (nr_fg_forced(s, slot, draw)) {
-        __atomic_fetch_add(&s->forced, 1, __ATOMIC_RELAXED);
-        if (n_fg > 0) {
-            const uint32_t *pos;
-            int ih, iw;
-            cls = fg[ng_below(sub(draw, 1), (uint64_t)n_fg)];
-            int n_pos = nr_class_index_locations(s->ix, image, cls, &pos);
-            uint32_t p = pos[ng_below(sub(draw, 2), (uint64_t)n_pos)];
-            nr_class_index_size(s->ix, image, &ih, &iw);
-            int py = (int)(p / (uint32_t)iw), px = (int)(p % (uint32_t)iw);
-            if (ih != img_h) /* the image was resized: nearest position */
-                py = (int)((int64_t)py * img_h / ih);
-            if (iw != img_w)
-                px = (int)((int64_t)px * img_w / iw);
-            int jy = s->jitter < 0 ? crop_h / 4 : s->jitter, jx = s->jitter < 0 ? crop_w / 4 : s->jitter;
-            if (jy > (crop_h - 1) / 2)
-                jy = (crop_h - 1) / 2;
-            if (jx > (crop_w - 1) / 2)
-                jx = (crop_w - 1) / 2;
-            int dy = (int)ng_below(sub(draw, 3), (uint64_t)(2 * jy + 1)) - jy;
-            int dx = (int)ng_below(sub(draw, 4), (uint64_t)(2 * jx + 1)) - jx;
-            *y0 = clampi(py + dy - crop_h / 2, ylo, yhi);
-            *x0 = clampi(px + dx - crop_w / 2, xlo, xhi);
-            if (cy)
-                *cy = py;
-            if (cx)
-                *cx = px;
-            return cls;
-        }
-        __atomic_fetch_add(&s->forced_empty, 1, __ATOMIC_RELAXED);
+    int drawn_image, cls = nr_fg_draw(s, slot, draw, &drawn_image);
+    const uint32_t *pos;
+    int n_pos = cls >= 0 && image >= 0 && image < nr_class_index_images(s->ix)
+                    ? nr_class_index_locations(s->ix, image, cls, &pos) : 0;
+    if (n_pos == 0) { /* not forced, or not the drawn image's class: uniform */
+        *y0 = ylo + (int)ng_below(sub(draw, 5), (uint64_t)ny);
+        *x0 = xlo + (int)ng_below(sub(draw, 6), (uint64_t)nx);
+        return -1;
     }
-    *y0 = ylo + (int)ng_below(sub(draw, 5), (uint64_t)ny);
-    *x0 = xlo + (int)ng_below(sub(draw, 6), (uint64_t)nx);
-    return -1;
+    int ih, iw;
+    uint32_t p = pos[ng_below(sub(draw, 2), (uint64_t)n_pos)];
+    nr_class_index_size(s->ix, image, &ih, &iw);
+    int py = (int)(p / (uint32_t)iw), px = (int)(p % (uint32_t)iw);
+    if (ih != img_h) /* the image was resized: nearest position */
+        py = (int)((int64_t)py * img_h / ih);
+    if (iw != img_w)
+        px = (int)((int64_t)px * img_w / iw);
+    int jy = s->jitter < 0 ? crop_h / 4 : s->jitter, jx = s->jitter < 0 ? crop_w / 4 : s->jitter;
+    if (jy > (crop_h - 1) / 2)
+        jy = (crop_h - 1) / 2;
+    if (jx > (crop_w - 1) / 2)
+        jx = (crop_w - 1) / 2;
+    int dy = (int)ng_below(sub(draw, 3), (uint64_t)(2 * jy + 1)) - jy;
+    int dx = (int)ng_below(sub(draw, 4), (uint64_t)(2 * jx + 1)) - jx;
+    *y0 = clampi(py + dy - crop_h / 2, ylo, yhi);
+    *x0 = clampi(px + dx - crop_w / 2, xlo, xhi);
+    if (cy)
+        *cy = py;
+    if (cx)
+        *cx = px;
+    return cls;
 }
 
 /* ---- repeat factors --------------------------------------------------------- */
@@ -259,6 +274,45 @@ void nr_fg_crop_hook(void *ctx, int sample, int slot, uint64_t draw, int img_h, 
         *y0 = y, *x0 = x;
 }
 
+/* What foreground oversampling does on this data: its line on out, or a
+ * warning when it does nothing. */
+static void print_foreground(const nr_fg_sampler *f, const ng_graph *g, int n, int model_h, int model_w, FILE *out)
+{
+    const int *classes;
+    int n_cls = nr_class_index_fg(f->ix, &classes), larger = 0;
+    if (n_cls == 0) {
+        fprintf(out, "warning: option foreground = %g does nothing here: the training masks hold no foreground "
+                "class\n", f->fraction);
+        return;
+    }
+    for (int i = 0; i < n && !larger; i++) {
+        int h, w;
+        nr_class_index_size(f->ix, i, &h, &w);
+        larger = h > model_h || w > model_w;
+    }
+    const char *policy = nr_option(g, "size");
+    char crops[128] = "";
+    if (larger && (!policy || strcmp(policy, "crop") == 0)) {
+        if (f->jitter < 0)
+            snprintf(crops, sizeof crops, "; their crops centred on a pixel of the class, centre jitter %d x %d px "
+                     "(a quarter of the crop)", model_h / 4, model_w / 4);
+        else
+            snprintf(crops, sizeof crops, "; their crops centred on a pixel of the class, centre jitter %d px",
+                     f->jitter);
+    }
+    double eff = nr_fg_effective(f);
+    if (f->mode == NR_FG_LAST)
+        fprintf(out, "foreground oversampling: the last %d of every %d images drawn by class (%.3g of %g asked; "
+                "%d foreground classes in %d images)%s\n", (int)llround(eff * f->batch), f->batch, eff,
+                f->fraction, n_cls, n, crops);
+    else
+        fprintf(out, "foreground oversampling: each image with probability %g drawn by class (%d foreground "
+                "classes in %d images)%s\n", f->fraction, n_cls, n, crops);
+    if (f->mode == NR_FG_LAST && eff == 0)
+        fprintf(out, "warning: with batch %d, no slot is forced (nnU-Net rounds batch * (1 - %g)); use "
+                "option foreground_mode = random\n", f->batch, f->fraction);
+}
+
 struct nr_sampling {
     nr_class_index *ix;
     nr_fg_sampler fg; /* fraction 0: off */
@@ -303,36 +357,9 @@ nr_sampling *nr_sampling_new(const ng_graph *g, const nr_dataset *ds, const char
     }
     if (fg > 0) {
         s->fg = (nr_fg_sampler){s->ix, fg, nr_option_is(g, "foreground_mode", "random") ? NR_FG_RANDOM : NR_FG_LAST,
-                                (int)jit, batch, 0, 0, 0};
-        int larger = 0;
-        for (int i = 0; i < s->n && !larger; i++) {
-            int h, w;
-            nr_class_index_size(s->ix, i, &h, &w);
-            larger = h > model_h || w > model_w;
-        }
-        const char *policy = nr_option(g, "size");
-        int crops = !policy || strcmp(policy, "crop") == 0;
-        if (out && (!larger || !crops))
-            fprintf(out, "warning: option foreground = %g does nothing here: %s\n", fg,
-                    !crops ? "the size policy is not crop, so training takes no crops"
-                           : "no training image is larger than the model input, so there is nothing to crop");
-        else if (out) {
-            char jbuf[64];
-            if (jit < 0)
-                snprintf(jbuf, sizeof jbuf, "%d x %d px (a quarter of the crop)", model_h / 4, model_w / 4);
-            else
-                snprintf(jbuf, sizeof jbuf, "%d px", (int)jit);
-            if (s->fg.mode == NR_FG_LAST)
-                fprintf(out, "foreground oversampling: the last %d of every %d samples centred on a foreground "
-                        "pixel (%.3g of %g asked), centre jitter %s\n",
-                        (int)llround(nr_fg_effective(&s->fg) * batch), batch, nr_fg_effective(&s->fg), fg, jbuf);
-            else
-                fprintf(out, "foreground oversampling: each sample with probability %g centred on a foreground "
-                        "pixel, centre jitter %s\n", fg, jbuf);
-            if (s->fg.mode == NR_FG_LAST && nr_fg_effective(&s->fg) == 0)
-                fprintf(out, "warning: with batch %d, no slot is forced (nnU-Net rounds batch * (1 - %g)); use "
-                        "option foreground_mode = random\n", batch, fg);
-        }
+                                (int)jit, batch, 0, 0};
+        if (out)
+            print_foreground(&s->fg, g, s->n, model_h, model_w, out);
     }
     if (t > 0) {
         if (!(r = malloc(sizeof *r * (size_t)s->n))) {
@@ -384,6 +411,12 @@ int nr_sampling_order(nr_sampling *s, int epoch, int *order)
     return 1;
 }
 
+void nr_sampling_images(nr_sampling *s, uint64_t seed, uint64_t pos, int count, int *idx)
+{
+    if (s && s->fg.fraction > 0)
+        nr_fg_images(&s->fg, seed, pos, count, idx);
+}
+
 void nr_sampling_attach(nr_sampling *s, nr_batcher *b)
 {
     if (s && s->fg.fraction > 0)
@@ -400,9 +433,6 @@ void nr_sampling_print_counts(const nr_sampling *s, FILE *out)
     const nr_fg_sampler *f = nr_sampling_foreground(s);
     if (!f || !out)
         return;
-    int64_t drawn = __atomic_load_n(&f->drawn, __ATOMIC_RELAXED), forced = __atomic_load_n(&f->forced, __ATOMIC_RELAXED);
-    int64_t empty = __atomic_load_n(&f->forced_empty, __ATOMIC_RELAXED);
-    fprintf(out, "foreground oversampling: %lld crops, %lld forced (%.3f), %lld of them in images without "
-            "foreground (random crops)\n", (long long)drawn, (long long)forced, drawn ? (double)forced / drawn : 0.0,
-            (long long)empty);
+    fprintf(out, "foreground oversampling: %lld images, %lld drawn by class (%.3f)\n", (long long)f->drawn,
+            (long long)f->forced, f->drawn ? (double)f->forced / f->drawn : 0.0);
 }

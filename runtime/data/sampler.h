@@ -1,6 +1,7 @@
 /* sampler.h — what training draws from a dataset beyond the plain shuffle,
  * on the class location index of the training masks (class_index.h):
- * nnU-Net's foreground oversampling (a crop hook for the batcher) and LVIS's
+ * foreground oversampling (images drawn by class, their crops centred on
+ * the class: a crop hook for the batcher) and LVIS's
  * repeat-factor image sampling (the sample stream of the epochs).  Functions
  * return 0 / a pointer, or -1 / NULL with a one-line message in err naming
  * the file or the value. */
@@ -30,10 +31,9 @@ typedef struct {
     int mode;        /* NR_FG_LAST or NR_FG_RANDOM */
     int jitter;      /* centre offset, pixels, uniform in [-j, j] per axis; -1: crop / 4 */
     int batch;       /* batch size (for NR_FG_LAST) */
-    /* counters, added to atomically by nr_fg_choose (on the batcher's loader
-     * threads): samples drawn, forced ones, forced ones in an image with no
-     * foreground (a random crop, as nnU-Net does) */
-    int64_t drawn, forced, forced_empty;
+    /* counters, added to by nr_fg_images: samples, and those whose image
+     * was drawn by class */
+    int64_t drawn, forced;
 } nr_fg_sampler;
 
 /* Whether the sample in batch slot `slot` is forced, for the rule; draw is
@@ -44,19 +44,35 @@ int nr_fg_forced(const nr_fg_sampler *s, int slot, uint64_t draw);
  * RANDOM: fraction). */
 double nr_fg_effective(const nr_fg_sampler *s);
 
+/* The class-aware draw of a forced sample (the rule of the issue's
+ * nnU-Net-style recipe): a foreground class uniform among those the index's
+ * images hold (nr_class_index_fg), so a rare class comes as often as a
+ * common one, then an image holding it uniform among those
+ * (nr_class_index_holders), into *image.  Returns the class; -1, *image
+ * untouched, when the sample is not forced or no image holds foreground.
+ * A function of slot and draw alone. */
+int nr_fg_draw(const nr_fg_sampler *s, int slot, uint64_t draw, int *image);
+
+/* The images of a batch: idx[j] (slot j, j < count) is the sample at
+ * position pos + j of the stream seeded by seed; where nr_fg_draw forces
+ * slot j with that sample's draw (nr_batcher_draw(seed, pos + j), the value
+ * the crop hook gets), idx[j] becomes the drawn image.  Adds to the
+ * counters. */
+void nr_fg_images(nr_fg_sampler *s, uint64_t seed, uint64_t pos, int count, int *idx);
+
 /* The crop window (top-left y0, x0; crop_h x crop_w) of image `image` (of
  * img_h x img_w) in batch slot `slot`, from draw alone.  Offsets range over
  * lo..hi per axis, lo = min(0, img - crop), hi = max(0, img - crop) (a
- * negative offset pads).  Not forced: uniform over that range.  Forced: a
- * foreground class uniform among those the index stores for the image, one
- * of its stored pixels uniformly, the centre at that pixel plus a uniform
- * jitter in [-j, j] (j = jitter, -1: crop / 4; at most (crop - 1) / 2, so the
- * pixel stays inside the window), clamped to the range.  When the image's
- * size differs from the index's (a resize policy), positions are scaled.
- * Returns the chosen class (-1 when not forced or none present) and, when
- * cy/cx are not NULL, the chosen pixel. */
-int nr_fg_choose(nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h, int img_w,
-                 int crop_h, int crop_w, int *y0, int *x0, int *cy, int *cx);
+ * negative offset pads).  When nr_fg_draw forces the sample and `image`
+ * holds the drawn class (it is the drawn image, nr_fg_images): one of the
+ * class's stored pixels in it uniformly, the centre at that pixel plus a
+ * uniform jitter in [-j, j] (j = jitter, -1: crop / 4; at most (crop - 1) /
+ * 2, so the pixel stays inside the window), clamped to the range.
+ * Otherwise uniform over the range.  When the image's size differs from the
+ * index's (a resize policy), positions are scaled.  Returns the class
+ * centred on (-1 when none) and, when cy/cx are not NULL, its pixel. */
+int nr_fg_choose(const nr_fg_sampler *s, int image, int slot, uint64_t draw, int img_h, int img_w, int crop_h,
+                 int crop_w, int *y0, int *x0, int *cy, int *cx);
 
 /* ---- repeat-factor sampling (LVIS, Gupta et al. 2019) -------------------- */
 
@@ -92,10 +108,11 @@ typedef struct nr_sampling nr_sampling;
 /* Index ds (the cache is RUNDIR/class_stats.bin when rundir is not NULL),
  * set up foreground oversampling for a model input of model_h x model_w and
  * batches of `batch` (per process), and the repeat stream (seeded by seed;
- * shuffled or not).  out (NULL: quiet) gets what was set up, and a warning
- * when foreground oversampling is asked for but no training image is
- * larger than the model input, or the size policy is not crop (no crop
- * happens, so it does nothing).  Free with nr_sampling_free. */
+ * shuffled or not).  With both, the forced slots take images drawn by
+ * class and the others the repeat stream's.  out (NULL: quiet) gets what
+ * was set up, and a warning when foreground oversampling is asked for but
+ * the training masks hold no foreground class (it does nothing).  Free with
+ * nr_sampling_free. */
 nr_sampling *nr_sampling_new(const ng_graph *g, const nr_dataset *ds, const char *rundir, int batch,
                              int model_h, int model_w, uint64_t seed, int shuffle, FILE *out, char *err,
                              size_t errlen);
@@ -107,10 +124,14 @@ int nr_sampling_epoch_len(const nr_sampling *s);
 /* With repeat factors: the samples of `epoch` into order
  * (nr_sampling_epoch_len of them) and 1; without: 0 (the caller shuffles). */
 int nr_sampling_order(nr_sampling *s, int epoch, int *order);
+/* The forced samples' images (nr_fg_images; nothing when foreground is 0):
+ * call on every batch's idx before submitting it, seed and pos those of
+ * the batcher's stream (nr_batcher_set_stream). */
+void nr_sampling_images(nr_sampling *s, uint64_t seed, uint64_t pos, int count, int *idx);
 /* Install the foreground crop hook on b (nothing when foreground is 0). */
 void nr_sampling_attach(nr_sampling *s, nr_batcher *b);
-/* One line on out: crops drawn, forced, forced without foreground (nothing
- * when foreground oversampling is off). */
+/* One line on out: samples drawn, and those drawn by class (nothing when
+ * foreground oversampling is off). */
 void nr_sampling_print_counts(const nr_sampling *s, FILE *out);
 /* The foreground sampler (its counters), or NULL when off. */
 const nr_fg_sampler *nr_sampling_foreground(const nr_sampling *s);

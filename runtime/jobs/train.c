@@ -78,9 +78,9 @@ static void epoch_order(int *perm, int n, uint64_t seed, int epoch, int shuffle)
 /* The sample indices of step s into idx; returns their count.  perm holds
  * the order of epoch *cur_epoch and is redrawn when s enters another.  Over
  * N ranks (dist.h) step s takes N * batch samples of the one order, and this
- * rank its share; with augmentation, b's stream position is set to the
- * samples' place in the epochs' orders, so that the draws are those of one
- * process with batch N * batch. */
+ * rank its share; b's stream position is set to the samples' place in the
+ * epochs' orders, so that the draws (flips, crops, and the forced slots'
+ * images drawn by class) are those of one process with batch N * batch. */
 static int step_batch(int64_t s, int spe, int n, int batch, const nr_train_opts *o, int *perm,
                       int *cur_epoch, int *idx, nr_batcher *b, nr_sampling *smp)
 {
@@ -93,10 +93,12 @@ static int step_batch(int64_t s, int spe, int n, int batch, const nr_train_opts 
     int cnt = nr_dist_shard(k, batch, n, &first);
     for (int i = 0; i < cnt; i++)
         idx[i] = perm[first + i];
+    uint64_t pos = (uint64_t)epoch * (uint64_t)n + (uint64_t)first;
+    nr_sampling_images(smp, o->seed, pos, cnt, idx); /* foreground oversampling: forced slots drawn by class */
     if (o->augment)
-        nr_batcher_set_augment(b, o->seed, (uint64_t)epoch * (uint64_t)n + (uint64_t)first);
+        nr_batcher_set_augment(b, o->seed, pos);
     else /* the crops' draws (random and foreground crops): resumable the same way */
-        nr_batcher_set_stream(b, o->seed, (uint64_t)epoch * (uint64_t)n + (uint64_t)first);
+        nr_batcher_set_stream(b, o->seed, pos);
     return cnt;
 }
 
