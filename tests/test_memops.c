@@ -4,7 +4,8 @@
  * softmax on every ISA the CPU has (NETRUN_ISA's choices: generic, avx2,
  * avx512) with tails that are not a multiple of the vector, more classes
  * than the kernels buffer, ignored and out-of-range labels, class weights
- * and large logits; that their bits do not depend on the thread count.
+ * and large logits; that their bits do not depend on the thread count;
+ * max-pool and upsampling backward passes (their k = 2 and s = 2 loops).
  * One line per check; exit status 1 on failure. */
 #include "conv.h"
 #include "lse_isa.h"
@@ -222,6 +223,66 @@ static void check_ce(const ce_case *k, int isa)
     free(want_sm);
 }
 
+/* ---- pooling and upsampling ---------------------------------------------- */
+
+/* maxpool_bwd with k = 2 (its own pass) and k = 3 against the rule written
+ * out: in each window the first maximum in row-major order takes dy, a NaN
+ * beating any number; ties everywhere (values from {0, 1, 2}), NaNs, odd H
+ * and W (a row and a column past the last window: 0). */
+static void check_maxpool_bwd(int k, int n, int c, int h, int w)
+{
+    const int oh = h / k, ow = w / k;
+    const int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * oh * ow;
+    float *x = alloc_f(nx), *dy = alloc_rand(ny), *dx = alloc_rand(nx);
+    double *want = calloc((size_t)nx, sizeof *want);
+    if (!want)
+        exit(2);
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = i % 29 == 3 ? NAN : (float)((int)((frand() + 1.0f) * 1.5f));
+    for (int64_t pl = 0; pl < (int64_t)n * c; pl++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                const float *xw = x + pl * h * w + (int64_t)oy * k * w + ox * k;
+                int64_t best = 0;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        float v = xw[ky * w + kx], m = xw[best];
+                        if (v > m || (isnan(v) && !isnan(m)))
+                            best = ky * w + kx;
+                    }
+                want[pl * h * w + (int64_t)oy * k * w + ox * k + best] = dy[pl * oh * ow + (int64_t)oy * ow + ox];
+            }
+    nr_maxpool_bwd(n, c, h, w, k, dy, x, NULL, dx);
+    char name[128];
+    snprintf(name, sizeof name, "maxpool_bwd k %d, %dx%dx%dx%d with ties and NaNs", k, n, c, h, w);
+    check_array(name, dx, want, nx, 0.0);
+    free(x);
+    free(dy);
+    free(dx);
+    free(want);
+}
+
+/* upsample_bwd: the s x s sums, for s = 2 (its own pass) and 3 */
+static void check_upsample_bwd(int s, int n, int c, int h, int w)
+{
+    const int64_t nx = (int64_t)n * c * h * w, ny = nx * s * s;
+    float *dy = alloc_rand(ny), *dx = alloc_rand(nx);
+    double *want = calloc((size_t)nx, sizeof *want);
+    if (!want)
+        exit(2);
+    for (int64_t pl = 0; pl < (int64_t)n * c; pl++)
+        for (int y = 0; y < h * s; y++)
+            for (int x = 0; x < w * s; x++)
+                want[pl * h * w + (int64_t)(y / s) * w + x / s] += dy[pl * ny / (n * c) + (int64_t)y * w * s + x];
+    nr_upsample_bwd(n, c, h, w, s, dy, dx);
+    char name[128];
+    snprintf(name, sizeof name, "upsample_bwd s %d, %dx%dx%dx%d", s, n, c, h, w);
+    check_array(name, dx, want, nx, 4 * 0x1p-23 * s * s);
+    free(dy);
+    free(dx);
+    free(want);
+}
+
 int main(void)
 {
     const int best = nr_conv_set_isa(NR_ISA_AVX512);
@@ -235,5 +296,12 @@ int main(void)
             check_ce(&ce_cases[i], isa);
     }
     nr_conv_set_isa(best);
+    nr_par_set_threads(2);
+    check_maxpool_bwd(2, 2, 3, 7, 9);
+    check_maxpool_bwd(2, 1, 2, 16, 35);
+    check_maxpool_bwd(3, 2, 2, 8, 7);
+    check_upsample_bwd(2, 2, 3, 5, 7);
+    check_upsample_bwd(2, 1, 2, 16, 19);
+    check_upsample_bwd(3, 1, 2, 4, 5);
     return check_done();
 }
