@@ -29,7 +29,7 @@ static inline float nr_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)fn + 127) << 23;
+    int32_t e = ((int32_t)(fn == fn ? fn : 0.0f) + 127) << 23; /* NaN: p is NaN already */
     float two_n;
     memcpy(&two_n, &e, sizeof two_n);
     return x < -87.33654f ? 0.0f : p * two_n;
