@@ -198,56 +198,27 @@ void nr_upsample_bwd(int n, int c, int h, int w, int s, const float *dy, float *
                  &ctx);
 }
 
-/* The channel moves as tasks of nr_par_for: task t copies the block of
- * image t / n_in, input t % n_in (a slice has one input: x); a block that
- * already lies at its place (a zero-copy plan) is not copied. */
-typedef struct {
-    int n_in, c_out;
-    const int *cs;           /* channels per input (N,cs[i],HW) */
-    int64_t hw;
-    const float *const *xs;
-    float *y;                /* (N,c_out,HW) */
-    int cx, x0;              /* slice: channels of x, the first one taken */
-} chan_ctx;
-
-static void concat_task(void *p, int64_t t, int tid)
-{
-    const chan_ctx *c = p;
-    const int64_t b = t / c->n_in, i = t % c->n_in, len = (int64_t)c->cs[i] * c->hw;
-    int64_t c0 = 0; /* where input i's channels start in y */
-    for (int64_t k = 0; k < i; k++)
-        c0 += c->cs[k];
-    const float *src = c->xs[i] + b * len;
-    float *dst = c->y + (b * c->c_out + c0) * c->hw;
-    (void)tid;
-    if (src != dst)
-        memcpy(dst, src, (size_t)len * sizeof *dst);
-}
-
 void nr_concat_fwd(int n, int n_in, const int *cs, int64_t hw,
                    const float *const *xs, float *y)
 {
-    int c_out = 0;
-    for (int i = 0; i < n_in; i++)
-        c_out += cs[i];
-    chan_ctx ctx = {.n_in = n_in, .c_out = c_out, .cs = cs, .hw = hw, .xs = xs, .y = y};
-    nr_par_for((int64_t)n * n_in, concat_task, &ctx);
-}
-
-static void slice_task(void *p, int64_t b, int tid)
-{
-    const chan_ctx *c = p;
-    const float *src = c->xs[0] + (b * c->cx + c->x0) * c->hw;   /* (cy, HW) */
-    float *dst = c->y + b * c->c_out * c->hw;
-    (void)tid;
-    if (src != dst) /* equal: a zero-copy slice */
-        memcpy(dst, src, (size_t)((int64_t)c->c_out * c->hw) * sizeof *dst);
+    for (int b = 0; b < n; b++) {
+        for (int i = 0; i < n_in; i++) {
+            int64_t len = (int64_t)cs[i] * hw;                 /* xs[i] (N,cs[i],HW) */
+            if (xs[i] + b * len != y) /* equal: the planner put it in place */
+                memcpy(y, xs[i] + b * len, (size_t)len * sizeof *y);
+            y += len;
+        }
+    }
 }
 
 void nr_slice_c(int n, int cx, int c0, int cy, int64_t hw, const float *x, float *y)
 {
-    chan_ctx ctx = {.c_out = cy, .hw = hw, .xs = &x, .y = y, .cx = cx, .x0 = c0};
-    nr_par_for(n, slice_task, &ctx);
+    for (int b = 0; b < n; b++) {
+        const float *src = x + ((int64_t)b * cx + c0) * hw; /* (cy, HW) */
+        float *dst = y + (int64_t)b * cy * hw;
+        if (src != dst) /* equal: a zero-copy slice */
+            memcpy(dst, src, (size_t)((int64_t)cy * hw) * sizeof *y);
+    }
 }
 
 /* ---- pooling, padding, bilinear upsampling: one task per (n, c) plane --- */
