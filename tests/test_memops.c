@@ -35,7 +35,7 @@ static void check_exp(const nr_lse_ops *ops)
     enum { MAX = 1 << 18 };
     float *x = alloc_f(MAX + 64), *y = alloc_f(MAX + 64);
     int64_t n = 0;
-    for (int64_t i = 0; -104.0 + i / 512.0 <= 89.0; i++)
+    for (int64_t i = 0; i < 193 * 512 + 1; i++) /* -104 + i/512 up to 89 */
         x[n++] = (float)(-104.0 + i / 512.0);
     for (uint32_t b = 0; b < 0xc2d00000u; b += 32749) { /* +0 to 89, -0 to -104 */
         float v;
@@ -71,8 +71,7 @@ static void check_exp(const nr_lse_ops *ops)
         }
     }
     char name[96];
-    snprintf(name, sizeof name, "exp %s: within 2 ulp of expf on [-87.33, 88] (%lld points)", ops->name,
-             (long long)n);
+    snprintf(name, sizeof name, "exp %s: within 2 ulp of expf on [-87.33, 88] (%lld points)", ops->name, (long long)n);
     check(worst <= 2, name, "%lld ulp at x = %.9g: got %.9g, expf %.9g", (long long)worst, x[worst_at], y[worst_at],
           expf(x[worst_at]));
     snprintf(name, sizeof name, "exp %s: 0 below -87.33 and at -inf, NaN at NaN, e^88 above 88", ops->name);
@@ -90,7 +89,7 @@ static void check_exp(const nr_lse_ops *ops)
 typedef struct {
     const char *what;
     int n, c, h, w;
-    float scale;     /* logits uniform in [-scale, scale) */
+    float scale; /* logits uniform in [-scale, scale) */
     int weighted;
     int ignore;
 } ce_case;

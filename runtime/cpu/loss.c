@@ -77,8 +77,8 @@ static void generic_block_lse(int c, int64_t hw, const float *x, int nb, float *
 
 /* nr_lse_ops.block_softmax in plain C: the exponentials written to y, then
  * scaled there */
-static void generic_block_softmax(int c, int64_t hw, const float *x, int nb, const float *coef,
-                                  const int32_t *labels, float *y)
+static void generic_block_softmax(int c, int64_t hw, const float *x, int nb, const float *coef, const int32_t *labels,
+                                  float *y)
 {
     float mx[NR_PIX_BLOCK], f[NR_PIX_BLOCK];
     generic_lse_rows(c, hw, x, nb, mx, f, y);
@@ -122,7 +122,7 @@ typedef struct {
     double g;             /* cross-entropy backward: dloss / wsum */
     int64_t t0;           /* cross-entropy forward: the round's first block */
     double *part;         /* per task of the round: its partial sums (2) */
-    const nr_lse_ops *ops;/* the log-sum-exp pass */
+    const nr_lse_ops *ops; /* the log-sum-exp pass */
 } nr_sm_ctx;
 
 static int64_t nr_sm_tasks(int64_t n, int64_t hw, nr_sm_ctx *c)

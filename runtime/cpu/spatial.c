@@ -106,8 +106,8 @@ static void nr_maxpool_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e *
         for (int oy = 0; oy < oh; oy++) {
             float *rows = dxp + (int64_t)oy * k * w;           /* k rows of dx */
             if (k == 2) {
-                nr_maxpool2_bwd_row(w, xp + (int64_t)oy * 2 * w, xp + (int64_t)oy * 2 * w + w,
-                                    dyp + (int64_t)oy * ow, rows, rows + w);
+                nr_maxpool2_bwd_row(w, xp + (int64_t)oy * 2 * w, xp + (int64_t)oy * 2 * w + w, dyp + (int64_t)oy * ow,
+                                    rows, rows + w);
                 continue;
             }
             for (int ky = 0; ky < k; ky++)
