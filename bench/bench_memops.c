@@ -1,7 +1,7 @@
 /* bench_memops.c — the memory-bound kernels of a small U-Net's training step
  * (models/unet.net -D BASE=8 -D SIZE=64 -D BATCH=16: the level-0 shapes) by
  * themselves: the cross-entropy forward and backward on every ISA the CPU
- * has (lse_isa.h), then relu_bwd, maxpool_bwd, upsample_bwd, the bias
+ * has (lse_isa.h), then relu_bwd, maxpool_bwd, upsample and its backward, the bias
  * gradient, concat and adam.  Minimum over the repetitions, in ms, and the
  * bytes each reads and writes once per ms (GB/s).
  *   ninja -C build bench_memops && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench_memops [threads] [reps] */
@@ -14,9 +14,9 @@
 
 #include "bench.h"
 
-enum { CE_FWD, CE_BWD, RELU_BWD, MAXPOOL_BWD, UPSAMPLE_BWD, BWD_BIAS, CONCAT, ADAM, N_KERNELS };
+enum { CE_FWD, CE_BWD, RELU_BWD, MAXPOOL_BWD, UPSAMPLE, UPSAMPLE_BWD, BWD_BIAS, CONCAT, ADAM, N_KERNELS };
 static const char *names[N_KERNELS] = {"cross_entropy", "cross_entropy_bwd", "relu_bwd", "maxpool_bwd",
-                                       "upsample_bwd", "conv2d_bwd_bias", "concat", "adam"};
+                                       "upsample",      "upsample_bwd", "conv2d_bwd_bias", "concat", "adam"};
 
 enum { N = 16, C = 8, H = 64, W = 64, CLASSES = 32 };
 #define PLANE ((int64_t)H * W)
@@ -39,6 +39,7 @@ static double run(int k, bufs *B)
         return 8.0 * nlog + 4.0 * N * PLANE;
     case RELU_BWD: nr_relu_bwd(act, B->a, B->b, B->y); return 12.0 * act;
     case MAXPOOL_BWD: nr_maxpool_bwd(N, C, H, W, 2, B->small, B->a, NULL, B->y); return 8.0 * act + act;
+    case UPSAMPLE: nr_upsample_fwd(N, C, H / 2, W / 2, 2, B->small, B->y); return 4.0 * act + act;
     case UPSAMPLE_BWD: nr_upsample_bwd(N, C, H / 2, W / 2, 2, B->a, B->small); return 4.0 * act + act;
     case BWD_BIAS: {
         nr_conv_geom g = {.n = N, .k = C, .oh = H, .ow = W};

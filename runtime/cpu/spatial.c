@@ -145,9 +145,13 @@ static void nr_upsample_range(void *p, int64_t b, int64_t e) /* planes b..e */
         for (int iy = 0; iy < h; iy++) {
             const float *xr = xp + (int64_t)iy * w;
             float *yr = yp + (int64_t)iy * s * ws;
-            for (int ix = 0; ix < w; ix++)
-                for (int j = 0; j < s; j++)
-                    yr[ix * s + j] = xr[ix];
+            if (s == 2) /* the same stores in a loop that vectorizes */
+                for (int ix = 0; ix < w; ix++)
+                    yr[2 * ix] = yr[2 * ix + 1] = xr[ix];
+            else
+                for (int ix = 0; ix < w; ix++)
+                    for (int j = 0; j < s; j++)
+                        yr[ix * s + j] = xr[ix];
             for (int a = 1; a < s; a++)
                 memcpy(yr + a * ws, yr, (size_t)ws * sizeof *yr);
         }
