@@ -2,7 +2,7 @@
  * check: deterministic random data, error measures, central finite
  * differences, the optimizers' reference step and the reference
  * convolution.  Included by test_kernels.c, test_kernels_ext.c,
- * test_kernels_optim.c, test_conv.c and test_ops.c. */
+ * test_kernels_optim.c, test_conv.c, test_memops.c and test_ops.c. */
 #ifndef KCHECK_H
 #define KCHECK_H
 

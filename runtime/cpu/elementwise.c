@@ -99,6 +99,46 @@ static void nr_binary_range(void *p, int64_t b, int64_t e)
     nr_binary_row(c->op, e - b, c->a + b * c->sa, c->sa, c->b + b * c->sb, c->sb, c->y + b);
 }
 
+/* Dims merged where both inputs step through two neighbours as through one
+ * (the outer stride is the inner one times the inner size, 0 and 0
+ * included): the dims d with strides sa, sb become D with A, B, the
+ * innermost as long as the broadcast allows (a channel bias of an
+ * (N,C,H,W) tensor: rows of H*W).  The inner strides stay 0 or 1, and y,
+ * dense, keeps its order. */
+typedef struct {
+    int op;
+    int64_t d[4], sa[4], sb[4];
+    const float *a, *b;
+    float *y;
+} nr_rows_ctx;
+
+static void nr_merge_dims(const int64_t d[4], const int64_t sa[4], const int64_t sb[4], nr_rows_ctx *r)
+{
+    int m = 3;
+    for (int k = 0; k < 4; k++)
+        r->d[k] = 1, r->sa[k] = r->sb[k] = 0;
+    for (int k = 3; k >= 0; k--) {
+        if (d[k] == 1)
+            continue;
+        if (r->d[m] > 1 && !(sa[k] == r->sa[m] * r->d[m] && sb[k] == r->sb[m] * r->d[m]))
+            m--;
+        r->sa[m] = r->d[m] > 1 ? r->sa[m] : sa[k];
+        r->sb[m] = r->d[m] > 1 ? r->sb[m] : sb[k];
+        r->d[m] *= d[k];
+    }
+}
+
+/* rows b..e of the merged dims, row r at (r / (D1*D2), r / D2 % D1, r % D2) */
+static void nr_binary_rows(void *p, int64_t b, int64_t e)
+{
+    const nr_rows_ctx *c = p;
+    for (int64_t r = b; r < e; r++) {
+        const int64_t i0 = r / (c->d[1] * c->d[2]), i1 = r / c->d[2] % c->d[1], i2 = r % c->d[2];
+        nr_binary_row(c->op, c->d[3], c->a + i0 * c->sa[0] + i1 * c->sa[1] + i2 * c->sa[2], c->sa[3],
+                      c->b + i0 * c->sb[0] + i1 * c->sb[1] + i2 * c->sb[2], c->sb[3], c->y + r * c->d[3]);
+    }
+}
+
 void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
                const float *b, const int64_t sb[4], float *y)
 {
@@ -110,20 +150,10 @@ void nr_binary(int op, const int64_t d[4], const float *a, const int64_t sa[4],
         nr_par_range(n, NR_GRAIN, nr_binary_range, &c);
         return;
     }
-    for (int64_t i0 = 0; i0 < d[0]; i0++)
-        for (int64_t i1 = 0; i1 < d[1]; i1++)
-            for (int64_t i2 = 0; i2 < d[2]; i2++) {
-                const float *ar = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];  /* (D3) */
-                const float *br = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];  /* (D3) */
-                float *yr = y + ((i0 * d[1] + i1) * d[2] + i2) * d[3];       /* (D3) */
-                if (sa[3] == 0 && sb[3] == 0) {
-                    nr_binary_row(op, 1, ar, 0, br, 0, yr);
-                    for (int64_t i = 1; i < d[3]; i++)
-                        yr[i] = yr[0];
-                } else {
-                    nr_binary_row(op, d[3], ar, sa[3], br, sb[3], yr);
-                }
-            }
+    nr_rows_ctx c = {.op = op, .a = a, .b = b, .y = y};
+    nr_merge_dims(d, sa, sb, &c);
+    const int64_t rows = c.d[0] * c.d[1] * c.d[2];
+    nr_par_range(rows, c.d[3] >= NR_GRAIN ? 1 : NR_GRAIN / c.d[3], nr_binary_rows, &c);
 }
 
 /* ---- the backward ops of the UNARY_DX rows ----------------------------- */

@@ -1,7 +1,11 @@
 /* loss.c — softmax, log-softmax, one-hot and the fused cross-entropy (contracts in kernels.h). Chunks depend on the sizes only,
  * never on the thread count, and reductions add the chunks' partial sums in
- * chunk order, so every kernel gives the same bits on any number of threads. */
+ * chunk order, so every kernel gives the same bits on any number of threads.
+ * The log-sum-exp pass under them is the SIMD one of lse_isa.h where the CPU
+ * has it, else the generic C one here. */
+#include "conv.h"
 #include "kernels.h"
+#include "lse_isa.h"
 #include "parallel.h"
 
 #include <math.h>
@@ -10,14 +14,14 @@
 
 /* e^x in float, branch-free so that loops over it vectorize: Cephes' expf
  * (x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial for e^r; error about 1
- * ulp); below -87.3 it gives 2^-126 instead of a denormal or 0, above 88
- * it gives e^88 (the power of 2 must stay finite).  For the softmax-like
- * kernels, whose arguments are x - max <= 0. */
+ * ulp); the contract of nr_lse_ops.exp (lse_isa.h): 0 below -87.33 (and at
+ * -inf), e^88 above 88 (the power of 2 must stay finite), NaN at NaN.  For
+ * the softmax-like kernels, whose arguments are x - max <= 0. */
 static inline float nr_expf(float x)
 {
-    x = x < -87.33654f ? -87.33654f : x > 88.0f ? 88.0f : x;
-    float fn = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    const float xc = x < -87.33654f ? -87.33654f : x > 88.0f ? 88.0f : x;
+    float fn = floorf(xc * 1.44269504088896341f + 0.5f);
+    float r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -25,22 +29,22 @@ static inline float nr_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)fn + 127) << 23;
+    int32_t e = ((int32_t)(fn == fn ? fn : 0.0f) + 127) << 23; /* NaN: p is NaN already */
     float two_n;
     memcpy(&two_n, &e, sizeof two_n);
-    return p * two_n;
+    return x < -87.33654f ? 0.0f : p * two_n;
 }
 
-/* ---- softmax and cross-entropy ---------------------------------------- */
+static void generic_exp(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = nr_expf(x[i]);
+}
 
-/* Pixels per block: the per-pixel running max and sum live on the stack
- * while the C channel rows of the block are swept, each one contiguous. */
-#define NR_PIX_BLOCK 256
-
-/* mx[j] = max over channels, se[j] = sum of exp(x - mx[j]) for pixels j of
- * the block x (C, HW) starting at the block's first pixel, nb pixels. */
-static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
-                         float *se)
+/* mx (nb) = max over channels of the block x (C, nb of HW), se (nb) = sum of
+ * exp(x - mx), and e (C, nb of HW) = those exponentials unless e is NULL:
+ * one channel row of the block at a time */
+static void generic_lse_rows(int c, int64_t hw, const float *x, int nb, float *mx, float *se, float *e)
 {
     for (int j = 0; j < nb; j++)
         mx[j] = x[j];
@@ -53,10 +57,57 @@ static void nr_block_lse(int c, int64_t hw, const float *x, int nb, float *mx,
         se[j] = 0.0f;
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + ch * hw;
-        for (int j = 0; j < nb; j++)
-            se[j] += nr_expf(xc[j] - mx[j]);
+        for (int j = 0; j < nb; j++) {
+            float ev = nr_expf(xc[j] - mx[j]);
+            if (e)
+                e[ch * hw + j] = ev;
+            se[j] += ev;
+        }
     }
 }
+
+static void generic_block_lse(int c, int64_t hw, const float *x, int nb, float *mx, float *se)
+{
+    generic_lse_rows(c, hw, x, nb, mx, se, NULL);
+}
+
+/* Pixels per block: the per-pixel running max and sum live on the stack
+ * while the C channel rows of the block are swept. */
+#define NR_PIX_BLOCK 1024
+
+/* nr_lse_ops.block_softmax in plain C: the exponentials written to y, then
+ * scaled there */
+static void generic_block_softmax(int c, int64_t hw, const float *x, int nb, const float *coef, const int32_t *labels,
+                                  float *y)
+{
+    float mx[NR_PIX_BLOCK], f[NR_PIX_BLOCK];
+    generic_lse_rows(c, hw, x, nb, mx, f, y);
+    for (int j = 0; j < nb; j++)
+        f[j] = (coef ? coef[j] : 1.0f) / f[j];
+    for (int ch = 0; ch < c; ch++) {
+        float *yc = y + ch * hw;
+        for (int j = 0; j < nb; j++)
+            yc[j] *= f[j];
+    }
+    for (int j = 0; labels && j < nb; j++)
+        if (labels[j] >= 0 && labels[j] < c)
+            y[(int64_t)labels[j] * hw + j] -= coef ? coef[j] : 1.0f;
+}
+
+static const nr_lse_ops generic_ops = {"generic", generic_block_lse, generic_block_softmax, generic_exp};
+
+const nr_lse_ops *nr_lse_ops_now(void)
+{
+    switch (nr_conv_isa()) {
+#if defined(__x86_64__) || defined(__i386__)
+    case NR_ISA_AVX512: return &nr_lse_avx512_ops;
+    case NR_ISA_AVX2: return &nr_lse_avx2_ops;
+#endif
+    default: return &generic_ops;
+    }
+}
+
+/* ---- softmax and cross-entropy ---------------------------------------- */
 
 /* The softmax-like kernels run one task per NR_PIX_BLOCK pixels of one
  * image: task t is image t / blocks, pixels from (t % blocks) * NR_PIX_BLOCK. */
@@ -71,10 +122,12 @@ typedef struct {
     double g;             /* cross-entropy backward: dloss / wsum */
     int64_t t0;           /* cross-entropy forward: the round's first block */
     double *part;         /* per task of the round: its partial sums (2) */
+    const nr_lse_ops *ops; /* the log-sum-exp pass */
 } nr_sm_ctx;
 
 static int64_t nr_sm_tasks(int64_t n, int64_t hw, nr_sm_ctx *c)
 {
+    c->ops = nr_lse_ops_now();
     c->blocks = (hw + NR_PIX_BLOCK - 1) / NR_PIX_BLOCK;
     return n * c->blocks;
 }
@@ -99,32 +152,8 @@ static void nr_softmax_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
     const nr_sm_blk k = nr_sm_block(c, t);
-    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
     (void)tid;
-    for (int j = 0; j < k.nb; j++)
-        mx[j] = k.x[j];
-    for (int ch = 1; ch < c->c; ch++) {
-        const float *xc = k.x + ch * c->hw;
-        for (int j = 0; j < k.nb; j++)
-            mx[j] = xc[j] > mx[j] ? xc[j] : mx[j];
-    }
-    for (int j = 0; j < k.nb; j++)
-        se[j] = 0.0f;
-    for (int ch = 0; ch < c->c; ch++) {
-        const float *xc = k.x + ch * c->hw;
-        float *yc = k.y + ch * c->hw;
-        for (int j = 0; j < k.nb; j++) {
-            yc[j] = nr_expf(xc[j] - mx[j]);
-            se[j] += yc[j];
-        }
-    }
-    for (int j = 0; j < k.nb; j++)
-        se[j] = 1.0f / se[j];
-    for (int ch = 0; ch < c->c; ch++) {
-        float *yc = k.y + ch * c->hw;
-        for (int j = 0; j < k.nb; j++)
-            yc[j] *= se[j];
-    }
+    c->ops->block_softmax(c->c, c->hw, k.x, k.nb, NULL, NULL, k.y);
 }
 
 void nr_softmax_c(int64_t n, int c, int64_t hw, const float *x, float *y)
@@ -139,7 +168,7 @@ static void nr_log_softmax_task(void *p, int64_t t, int tid)
     const nr_sm_blk k = nr_sm_block(c, t);
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
     (void)tid;
-    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
+    c->ops->block_lse(c->c, c->hw, k.x, k.nb, mx, se);
     for (int j = 0; j < k.nb; j++)
         se[j] = mx[j] + logf(se[j]);                           /* log-sum-exp */
     for (int ch = 0; ch < c->c; ch++) {
@@ -209,7 +238,7 @@ static void nr_ce_fwd_task(void *p, int64_t t, int tid)
     float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK];
     (void)tid;
     double loss = 0.0, wsum = 0.0;
-    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
+    c->ops->block_lse(c->c, c->hw, k.x, k.nb, mx, se);
     for (int j = 0; j < k.nb; j++) {
         float wy = nr_label_weight(k.labels[j], c->c, c->w, c->ignore);
         if (wy == 0.0f)
@@ -253,27 +282,16 @@ void nr_cross_entropy_sums(int n, int c, int64_t hw, const float *logits, const 
     *wsum_out = wsum;
 }
 
+/* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
 static void nr_ce_bwd_task(void *p, int64_t t, int tid)
 {
     const nr_sm_ctx *c = p;
     const nr_sm_blk k = nr_sm_block(c, t);
-    float mx[NR_PIX_BLOCK], se[NR_PIX_BLOCK], coef[NR_PIX_BLOCK];
+    float coef[NR_PIX_BLOCK];
     (void)tid;
-    nr_block_lse(c->c, c->hw, k.x, k.nb, mx, se);
-    /* d/dx_ch = coef * (softmax_ch - [ch == y]), coef = dloss*w_y/wsum */
-    for (int j = 0; j < k.nb; j++) {
-        coef[j] = (float)(c->g * nr_label_weight(k.labels[j], c->c, c->w, c->ignore));
-        se[j] = coef[j] / se[j];
-    }
-    for (int ch = 0; ch < c->c; ch++) {
-        const float *xc = k.x + ch * c->hw;
-        float *dc = k.y + ch * c->hw;
-        for (int j = 0; j < k.nb; j++)
-            dc[j] = nr_expf(xc[j] - mx[j]) * se[j];
-    }
     for (int j = 0; j < k.nb; j++)
-        if (coef[j] != 0.0f)
-            k.y[(int64_t)k.labels[j] * c->hw + j] -= coef[j];
+        coef[j] = (float)(c->g * nr_label_weight(k.labels[j], c->c, c->w, c->ignore));
+    c->ops->block_softmax(c->c, c->hw, k.x, k.nb, coef, k.labels, k.y);
 }
 
 double nr_cross_entropy_wsum(int n, int c, int64_t hw, const int32_t *labels, const float *w, int ignore)

@@ -16,30 +16,33 @@ typedef struct {
     float lr_t;            /* keras: lr sqrt(1 - b2^t) / (1 - b1^t); pytorch: lr / (1 - b1^t) */
     float bc2_sqrt;        /* pytorch: sqrt(1 - b2^t) */
     float decay;           /* 1 - lr wd (decoupled weight decay), else 1 */
+    float scale, wd;       /* o->scale, o->weight_decay */
 } opt_ctx;
 
 /* The gradient element the update uses: g * scale, clamped to [lo, hi],
- * plus wd * p for L2 (coupled) weight decay. */
+ * plus wd * p for L2 (coupled) weight decay.  The update loops call it on a
+ * copy of their context (a local that the stores to p, m, v cannot change),
+ * so that they vectorize. */
 static inline float grad_in(const opt_ctx *c, int64_t i, int l2)
 {
-    float gi = c->g[i] * c->o->scale;
+    float gi = c->g[i] * c->scale;
     gi = gi < c->lo ? c->lo : gi > c->hi ? c->hi : gi;
     if (l2)
-        gi += c->o->weight_decay * c->p[i];
+        gi += c->wd * c->p[i];
     return gi;
 }
 
 static void adam_keras_range(void *ctx, int64_t b, int64_t e)
 {
-    const opt_ctx *c = ctx;
+    const opt_ctx cc = *(const opt_ctx *)ctx, *c = &cc;
     const float b1 = c->o->beta1, b2 = c->o->beta2, c1 = 1.0f - b1, c2 = 1.0f - b2;
     const float eps = c->o->eps, lr_t = c->lr_t;
-    const int l2 = c->o->weight_decay > 0 && !c->o->decoupled;
+    const int l2 = c->o->weight_decay > 0 && !c->o->decoupled, decoupled = c->o->decoupled;
     for (int64_t i = b; i < e; i++) {
         float gi = grad_in(c, i, l2);
         c->m[i] = b1 * c->m[i] + c1 * gi;
         c->v[i] = b2 * c->v[i] + c2 * gi * gi;
-        if (c->o->decoupled)
+        if (decoupled)
             c->p[i] *= c->decay;
         c->p[i] -= lr_t * c->m[i] / (sqrtf(c->v[i]) + eps);
     }
@@ -47,13 +50,13 @@ static void adam_keras_range(void *ctx, int64_t b, int64_t e)
 
 static void adam_torch_range(void *ctx, int64_t b, int64_t e)
 {
-    const opt_ctx *c = ctx;
+    const opt_ctx cc = *(const opt_ctx *)ctx, *c = &cc;
     const float b1 = c->o->beta1, b2 = c->o->beta2, c1 = 1.0f - b1, c2 = 1.0f - b2;
     const float eps = c->o->eps, step = c->lr_t, bc2s = c->bc2_sqrt;
-    const int l2 = c->o->weight_decay > 0 && !c->o->decoupled;
+    const int l2 = c->o->weight_decay > 0 && !c->o->decoupled, decoupled = c->o->decoupled;
     for (int64_t i = b; i < e; i++) {
         float gi = grad_in(c, i, l2);
-        if (c->o->decoupled)
+        if (decoupled)
             c->p[i] *= c->decay;
         c->m[i] = b1 * c->m[i] + c1 * gi;
         c->v[i] = b2 * c->v[i] + c2 * gi * gi;
@@ -63,6 +66,8 @@ static void adam_torch_range(void *ctx, int64_t b, int64_t e)
 
 static void clip_bounds(const nr_opt *o, opt_ctx *c)
 {
+    c->scale = o->scale;
+    c->wd = o->weight_decay;
     c->lo = o->clip > 0.0f ? -o->clip : -INFINITY;
     c->hi = o->clip > 0.0f ? o->clip : INFINITY;
 }
@@ -85,7 +90,7 @@ void nr_adam_step(int64_t n, float *p, const float *g, float *m, float *v, const
 
 static void sgd_range(void *ctx, int64_t b, int64_t e)
 {
-    const opt_ctx *c = ctx;
+    const opt_ctx cc = *(const opt_ctx *)ctx, *c = &cc;
     const float mu = c->o->momentum, lr = c->o->lr;
     const int l2 = c->o->weight_decay > 0, nesterov = c->o->nesterov;
     for (int64_t i = b; i < e; i++) {

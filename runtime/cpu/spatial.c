@@ -66,6 +66,33 @@ void nr_maxpool_fwd(int n, int c, int h, int w, int k, const float *x, float *y)
     nr_par_range((int64_t)n * c, nr_plane_grain((int64_t)h * w), nr_maxpool_range, &ctx);
 }
 
+/* Rows oy*k.. of dx for k = 2, from rows r0, r1 of x and the row dyr of dy:
+ * each window's four entries get dy at the first maximum in the order
+ * nr_window_argmax reads them (a NaN wins), 0 elsewhere, in one pass that
+ * vectorizes; a last odd column gets 0. */
+static void nr_maxpool2_bwd_row(int w, const float *r0, const float *r1, const float *dyr, float *d0, float *d1)
+{
+    const int ow = w / 2;
+    for (int ox = 0; ox < ow; ox++) {
+        const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], g = dyr[ox];
+        /* v wins over m when v > m or v is NaN, unless m is NaN; the
+         * argmax kept as a float (at), so that GCC vectorizes the loop */
+        float m = a, at = 0.0f;
+        if (!(b <= m) && m == m)
+            m = b, at = 1.0f;
+        if (!(c <= m) && m == m)
+            m = c, at = 2.0f;
+        if (!(d <= m) && m == m)
+            at = 3.0f;
+        d0[2 * ox] = at == 0.0f ? g : 0.0f;
+        d0[2 * ox + 1] = at == 1.0f ? g : 0.0f;
+        d1[2 * ox] = at == 2.0f ? g : 0.0f;
+        d1[2 * ox + 1] = at == 3.0f ? g : 0.0f;
+    }
+    if (w % 2)
+        d0[w - 1] = d1[w - 1] = 0.0f;
+}
+
 /* Each window's k*k entries of dx are written once: dy at the argmax, 0
  * elsewhere; rows and columns past the last whole window get 0. */
 static void nr_maxpool_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e */
@@ -78,6 +105,11 @@ static void nr_maxpool_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e *
         float *dxp = c->y + nc * h * w;                        /* (H,W) */
         for (int oy = 0; oy < oh; oy++) {
             float *rows = dxp + (int64_t)oy * k * w;           /* k rows of dx */
+            if (k == 2) {
+                nr_maxpool2_bwd_row(w, xp + (int64_t)oy * 2 * w, xp + (int64_t)oy * 2 * w + w, dyp + (int64_t)oy * ow,
+                                    rows, rows + w);
+                continue;
+            }
             for (int ky = 0; ky < k; ky++)
                 memset(rows + (int64_t)ky * w, 0, (size_t)w * sizeof *rows);
             for (int ox = 0; ox < ow; ox++) {
@@ -113,9 +145,13 @@ static void nr_upsample_range(void *p, int64_t b, int64_t e) /* planes b..e */
         for (int iy = 0; iy < h; iy++) {
             const float *xr = xp + (int64_t)iy * w;
             float *yr = yp + (int64_t)iy * s * ws;
-            for (int ix = 0; ix < w; ix++)
-                for (int j = 0; j < s; j++)
-                    yr[ix * s + j] = xr[ix];
+            if (s == 2) /* the same stores in a loop that vectorizes */
+                for (int ix = 0; ix < w; ix++)
+                    yr[2 * ix] = yr[2 * ix + 1] = xr[ix];
+            else
+                for (int ix = 0; ix < w; ix++)
+                    for (int j = 0; j < s; j++)
+                        yr[ix * s + j] = xr[ix];
             for (int a = 1; a < s; a++)
                 memcpy(yr + a * ws, yr, (size_t)ws * sizeof *yr);
         }
@@ -138,6 +174,12 @@ static void nr_upsample_bwd_range(void *p, int64_t b, int64_t e) /* planes b..e 
         float *dxp = c->y + nc * h * w;                        /* (H,W) */
         for (int iy = 0; iy < h; iy++) {
             float *dxr = dxp + (int64_t)iy * w;
+            if (s == 2) { /* the sums below in their order, in one pass that vectorizes */
+                const float *r0 = dyp + (int64_t)iy * 2 * ws, *r1 = r0 + ws;
+                for (int ix = 0; ix < w; ix++)
+                    dxr[ix] = (r0[2 * ix] + r0[2 * ix + 1]) + (r1[2 * ix] + r1[2 * ix + 1]);
+                continue;
+            }
             for (int ix = 0; ix < w; ix++)
                 dxr[ix] = 0.0f;
             for (int a = 0; a < s; a++) {
