@@ -37,12 +37,30 @@ static int bf16_handled(const nr_conv_geom *g)
 
 enum { PASS_FWD, PASS_DATA, PASS_FILT };
 
-/* Whether a pass of g runs in bf16 under NR_BF16_AUTO. */
+/* Whether a pass of g runs in bf16 under NR_BF16_AUTO: where it measured
+ * faster than conv.h's fp32 choice (bench/bench_conv_fast.c's
+ * "bf16/auto" column, and single-thread best of 30 per geometry, 2026-12-07,
+ * under load 17 on 2 cores; docs/benchmarks.md has the figures).  Not taken:
+ * passes reading fewer than 32 channels (the packing costs more than the
+ * products save: 0.2-0.6x at 1 and 16 channels), 3x3 forward and data
+ * passes (fp32 Winograd does half the multiplies: bf16 was 0.6-0.94x of it
+ * at 16-256 channels), 1x1 weight gradients (0.76-0.81x), the 3x3 weight
+ * gradient below 128 x 128 channel pairs (0.72-0.85x at 32 x 32 and
+ * 64 x 64; 1.13x at 128 x 128 and 1.43x at 256 x 256), and 512 x 512 pairs
+ * or more (fp32 runs im2col + OpenBLAS there; not compared).  Taken: the 1x1
+ * forward and data passes (1.3-2.6x), the 2x2 and other kernels at 64 x 32
+ * pairs or more (1.5-1.6x at 128 -> 64; 1.0x at 32 -> 16). */
 static int bf16_wanted(const nr_conv_geom *g, int pass)
 {
-    (void)g;
-    (void)pass;
-    return 1;
+    const int64_t pairs = (int64_t)g->c * g->k;
+    const int reads = pass == PASS_FWD ? g->c : pass == PASS_DATA ? g->k : g->c < g->k ? g->c : g->k;
+    if (reads < 32 || pairs >= 512 * 512)
+        return 0;
+    if (g->kh == 1 && g->kw == 1)
+        return pass != PASS_FILT;
+    if (g->kh == 3 && g->kw == 3)
+        return pass == PASS_FILT && pairs >= 128 * 128;
+    return pairs >= 64 * 32;
 }
 
 static int bf16_takes(const nr_conv_geom *g, int pass)

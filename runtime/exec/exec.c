@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "grad_sync.h"
+#include "options.h"
 #include "util.h"
 
 /* What the model keeps per entry, each part made when the entry first needs
@@ -37,6 +38,7 @@ struct nr_model {
     unsigned char *frozen;    /* per tensor: 1 if its update nodes are skipped (nr_model_freeze), or NULL */
     int64_t scratch_bytes;
     int profile_on;
+    int precision;            /* nr_precision of option precision, f32 where the backend lacks it */
     char err[1024];
 };
 
@@ -126,6 +128,27 @@ static int check_supported(const nr_model *m, char *err, size_t errlen)
     return 0;
 }
 
+/* The precision of option precision, or f32 with the backend's one-line
+ * reason on stderr (once per process) where it lacks it. */
+static int choose_precision(const ng_graph *g, const nr_backend *be)
+{
+    static int told;
+    if (strcmp(nr_option(g, "precision"), "bf16"))
+        return NR_PREC_F32;
+    const char *why = be->precision_missing ? be->precision_missing(NR_PREC_BF16)
+                                            : "precision bf16: this backend has none; running f32";
+    if (!why)
+        return NR_PREC_BF16;
+    if (!told++)
+        fprintf(stderr, "netrun: %s\n", why);
+    return NR_PREC_F32;
+}
+
+int nr_model_precision(const nr_model *m)
+{
+    return m->precision;
+}
+
 nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen)
 {
     nr_model *m = calloc(1, sizeof *m);
@@ -148,6 +171,7 @@ nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *e
         nr_model_free(m);
         return NULL;
     }
+    m->precision = choose_precision(g, be);
     int64_t total = 0;
     for (int t = 0; t < g->n_tensors; t++) {
         m->state_off[t] = -1;
@@ -440,6 +464,7 @@ int nr_model_run(nr_model *m, const char *entry)
         if (frozen_update(m, n))
             continue;
         k.n = n;
+        k.precision = m->precision != NR_PREC_F32 && be->supports(n, m->precision) ? m->precision : NR_PREC_F32;
         for (int s = 0; s < n->n_in; s++)
             k.in[s] = tensor_ptr(m, e, n->in[s]);
         k.y = tensor_ptr(m, e, n->out);

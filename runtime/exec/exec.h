@@ -21,6 +21,10 @@ typedef struct nr_model nr_model;
  * values).  NULL with err on failure, a node be cannot run included. */
 nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen);
 void nr_model_free(nr_model *m);
+/* The nr_precision its nodes run at where the backend supports it (option
+ * precision; f32 when the backend lacks it, which nr_model_new said on
+ * stderr). */
+int nr_model_precision(const nr_model *m);
 const ng_graph *nr_model_graph(const nr_model *m);
 const char *nr_model_error(const nr_model *m);
 
