@@ -22,6 +22,9 @@
  * precision (a step that moves the loss past bf16's rounding moves it past
  * the curvature too), so the gradients are checked the same way.
  *
+ * A small network (two 3x3 convolutions and a ReLU): its gradients within
+ * the bounds propagated from those (check_network says how).
+ *
  * Also: the error is larger than fp32's (the bf16 path really ran); results
  * identical on 1 and 2 threads; every pass refused, writing nothing, under
  * NETRUN_ISA=avx2 levels (nr_conv_set_isa) and for geometries it does not
@@ -144,6 +147,122 @@ static void check_case(const char *name, const nr_conv_geom *g)
     free(y); free(y2); free(dx); free(dx2); free(dw); free(dw2); free(ws);
 }
 
+/* ---- a small network's gradients ----------------------------------------- */
+
+static double *dalloc(int64_t n)
+{
+    double *p = calloc((size_t)n, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static float *to_f(const double *a, int64_t n)
+{
+    float *b = alloc_f(n);
+    for (int64_t i = 0; i < n; i++)
+        b[i] = (float)(a[i] * (1 + ldexp(1, -20)));   /* rounded up: a bound stays a bound */
+    return b;
+}
+
+static double unit(int64_t n) { return ldexp(1, -7) + ldexp(1, -16) + (double)n * ldexp(1, -23); }
+
+/* L = sum(r * conv_b(relu(conv_a(x)))), both 3x3 'same', every gradient
+ * (of b, a and x) by the bf16 kernels against the double-precision
+ * definition, within a bound propagated from each kernel's bound above (to
+ * first order: each kernel's own bound on the inputs it got, plus the errors
+ * of those inputs carried through it by a convolution of their bounds with
+ * the other factor's magnitudes):
+ *   h = relu(conv_a(x)):   e_h = u_a * conv(|x|, |a|)
+ *   g_b = filt(r, h):      u_b' * filt(|r|, |h^|) + filt(|r|, e_h)
+ *   d = data(r, b):        e_d = u_b * data(|r|, |b|)
+ *   dh = d * [h > 0]:      e_d where the mask is certain (|h_exact| > e_h),
+ *                          else |d^| + e_d (bf16 may take the other side)
+ *   g_a = filt(dh, x):     u_a' * filt(|dh^|, |x|) + filt(e_dh, |x|)
+ *   dx = data(dh, a):      u_a'' * data(|dh^|, |a|) + data(e_dh, |a|)
+ * with u_k = 2^-7 + 2^-16 + n*2^-23 for each pass's reduction length n. */
+static void check_network(void)
+{
+    const nr_conv_geom ga = G(2, 8, 10, 12, 16, 3, 3, 1, 1), gb = G(2, 16, 10, 12, 12, 3, 3, 1, 1);
+    const int64_t nx = 2 * 8 * 120, nh = 2 * 16 * 120, ny = 2 * 12 * 120;
+    const int64_t na = 16 * 8 * 9, nb = 12 * 16 * 9;
+    float *x = alloc_rand(nx), *a = alloc_rand(na), *b = alloc_rand(nb), *r = alloc_rand(ny);
+    float *ax = absf(x, nx), *aa = absf(a, na), *ab = absf(b, nb), *ar = absf(r, ny);
+    int64_t wsn = nr_conv_bf16_ws_elems(&ga) > nr_conv_bf16_ws_elems(&gb) ? nr_conv_bf16_ws_elems(&ga)
+                                                                          : nr_conv_bf16_ws_elems(&gb);
+    float *ws = aligned_alloc(64, (size_t)(wsn * 4 + 64) / 64 * 64);
+    /* bf16 */
+    float *h = alloc_f(nh), *d = alloc_f(nh), *gbw = alloc_f(nb), *gaw = alloc_f(na), *dx = alloc_f(nx);
+    int rc = nr_conv_bf16_fwd(&ga, x, a, NULL, 1, h, ws);
+    rc |= nr_conv_bf16_bwd_filter(&gb, r, h, gbw, ws);
+    rc |= nr_conv_bf16_bwd_data(&gb, r, b, d, ws);
+    for (int64_t i = 0; i < nh; i++)
+        d[i] = h[i] > 0 ? d[i] : 0;
+    rc |= nr_conv_bf16_bwd_filter(&ga, d, x, gaw, ws);
+    rc |= nr_conv_bf16_bwd_data(&ga, d, a, dx, ws);
+    if (!check(rc == 0, "network: every pass taken in bf16", "a pass refused")) {
+        free(x); free(a); free(b); free(r); free(ax); free(aa); free(ab); free(ar); free(ws);
+        free(h); free(d); free(gbw); free(gaw); free(dx);
+        return;
+    }
+    /* the exact network, in double (h and dh rounded to float to feed the
+     * reference convolutions: 2^-24 relative, far inside the bounds) */
+    double *hp = dalloc(nh), *dp = dalloc(nh), *tmp = dalloc(nx > nh ? nx : nh);
+    double *rgb = dalloc(nb), *rga = dalloc(na), *rdx = dalloc(nx);
+    ref_conv_fwd(&ga, x, a, NULL, 0, hp);
+    float *hf = alloc_f(nh);
+    for (int64_t i = 0; i < nh; i++)
+        hf[i] = hp[i] > 0 ? (float)hp[i] : 0;
+    ref_bwd(&gb, hf, b, r, dp, rgb);
+    float *dhf = alloc_f(nh);
+    for (int64_t i = 0; i < nh; i++)
+        dhf[i] = hp[i] > 0 ? (float)dp[i] : 0;
+    ref_bwd(&ga, x, a, dhf, rdx, rga);
+    /* the bounds */
+    double *eh = dalloc(nh), *ed = dalloc(nh), *bgb = dalloc(nb), *bga = dalloc(na), *bdx = dalloc(nx);
+    double *t1 = dalloc(nb > na ? nb : na), *t2 = dalloc(nx > nh ? nx : nh);
+    ref_conv_fwd(&ga, ax, aa, NULL, 0, eh);
+    for (int64_t i = 0; i < nh; i++)
+        eh[i] *= unit(8 * 9);
+    float *ehf = to_f(eh, nh), *ah = absf(h, nh);
+    ref_bwd(&gb, ah, ab, ar, ed, bgb);           /* ed = data(|r|,|b|), bgb = filt(|r|,|h^|) */
+    ref_bwd(&gb, ehf, ab, ar, tmp, t1);          /* t1 = filt(|r|, e_h) */
+    for (int64_t i = 0; i < nb; i++)
+        bgb[i] = unit(ny / 12) * bgb[i] + t1[i];
+    float *edh = alloc_f(nh), *adh = absf(d, nh);
+    for (int64_t i = 0; i < nh; i++) {
+        ed[i] *= unit(12 * 9);
+        edh[i] = (float)((fabs(hp[i]) > eh[i] ? ed[i] : fabs((double)d[i]) + ed[i]) * (1 + ldexp(1, -20)));
+    }
+    ref_bwd(&ga, ax, aa, adh, bdx, bga);         /* data(|dh^|,|a|), filt(|dh^|,|x|) */
+    ref_bwd(&ga, ax, aa, edh, t2, t1);           /* data(e_dh,|a|), filt(e_dh,|x|) */
+    for (int64_t i = 0; i < na; i++)
+        bga[i] = unit(nh / 16) * bga[i] + t1[i];
+    for (int64_t i = 0; i < nx; i++)
+        bdx[i] = unit(16 * 9) * bdx[i] + t2[i];
+    const struct { const char *what; const float *got; const double *ref, *bound; int64_t n; } g[] = {
+        {"network: gradient of b (3x3, 16 -> 12)", gbw, rgb, bgb, nb},
+        {"network: gradient of a through b and the ReLU (3x3, 8 -> 16)", gaw, rga, bga, na},
+        {"network: gradient of x", dx, rdx, bdx, nx},
+    };
+    for (int k = 0; k < 3; k++) {
+        double worst = 0;
+        for (int64_t i = 0; i < g[k].n; i++) {
+            const double q = fabs(g[k].got[i] - g[k].ref[i]) / g[k].bound[i];
+            worst = q > worst || q != q ? q : worst;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "%s within its bound (worst %.2g of it)", g[k].what, worst);
+        check(worst <= 1, what, "worst error %.3g of its bound", worst);
+    }
+    free(x); free(a); free(b); free(r); free(ax); free(aa); free(ab); free(ar); free(ws);
+    free(h); free(d); free(gbw); free(gaw); free(dx); free(hp); free(dp); free(tmp);
+    free(rgb); free(rga); free(rdx); free(hf); free(dhf); free(eh); free(ed); free(bgb);
+    free(bga); free(bdx); free(t1); free(t2); free(ehf); free(ah); free(edh); free(adh);
+}
+
 /* Refused, output untouched: geometries outside conv_bf16.h, and every pass
  * under the AVX2 level of NETRUN_ISA. */
 static void check_refusals(void)
@@ -182,6 +301,7 @@ int main(void)
     nr_conv_bf16_set_algo(NR_BF16_ALWAYS);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(cases[i].name, &cases[i].g);
+    check_network();
     check_refusals();
     nr_conv_bf16_release();
     nr_conv_fast_release();
