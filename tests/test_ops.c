@@ -779,7 +779,7 @@ static int build(const op_case *c, op_run *R, char *err, size_t errlen)
             R->buf[R->r][i] = frand();
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ng_node *n = &g->nodes[i].n;
-        int64_t need = (nr_backend_cpu()->scratch_bytes(&R->G, n) + 3) / 4;
+        int64_t need = (nr_backend_cpu()->scratch_bytes(&R->G, n, NR_PREC_BF16) + 3) / 4;
         if (need > scratch_elems) {
             free(scratch);
             scratch = aligned_alloc(64, (size_t)(need + 16) * 4 / 64 * 64);

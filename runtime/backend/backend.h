@@ -92,8 +92,9 @@ typedef struct nr_backend {
      * line saying why not (exec then runs f32 and prints it); a NULL
      * function: the backend has f32 only */
     const char *(*precision_missing)(int precision);
-    /* Bytes of k->scratch that run needs for node n of g (0: none). */
-    int64_t (*scratch_bytes)(const ng_graph *g, const ng_node *n);
+    /* Bytes of k->scratch that run needs for node n of g run at precision
+     * (0: none). */
+    int64_t (*scratch_bytes)(const ng_graph *g, const ng_node *n, int precision);
     /* Runs node k->n.  May queue it: work is done in call order, and by the
      * time sync, download or a collective on its output returns. */
     void (*run)(const nr_kctx *k);

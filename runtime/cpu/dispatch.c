@@ -546,12 +546,13 @@ const char *nr_dispatch_precision_missing(int precision)
     return NULL;
 }
 
-int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n)
+int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n, int precision)
 {
     if (!is_conv(n))
         return 0;
     nr_conv_geom geom;
     node_conv_geom(g, n, &geom);
-    const int64_t f32 = nr_conv_fast_ws_elems(&geom), bf16 = nr_conv_bf16_ws_elems(&geom);
+    const int64_t f32 = nr_conv_fast_ws_elems(&geom);
+    const int64_t bf16 = precision == NR_PREC_BF16 ? nr_conv_bf16_ws_elems(&geom) : 0;
     return (f32 > bf16 ? f32 : bf16) * (int64_t)sizeof(float);
 }

@@ -23,9 +23,9 @@ int nr_dispatch_supports(const ng_node *n, int precision);
  * (conv_bf16.h: nr_conv_bf16_available). */
 const char *nr_dispatch_precision_missing(int precision);
 
-/* Bytes of k->scratch node n of g needs: the fast convolutions' workspace
- * (the larger of nr_conv_fast_ws_elems and nr_conv_bf16_ws_elems) for a conv
- * node, else 0. */
-int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n);
+/* Bytes of k->scratch node n of g needs at precision: the fast
+ * convolutions' workspace for a conv node (nr_conv_fast_ws_elems; at bf16
+ * the larger of that and nr_conv_bf16_ws_elems), else 0. */
+int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n, int precision);
 
 #endif

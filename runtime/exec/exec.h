@@ -25,6 +25,10 @@ void nr_model_free(nr_model *m);
  * precision; f32 when the backend lacks it, which nr_model_new said on
  * stderr). */
 int nr_model_precision(const nr_model *m);
+/* The same for g on be, silently; and the precision node n runs at under
+ * a model precision: it where be supports n at it, else f32. */
+int nr_graph_precision(const ng_graph *g, const nr_backend *be);
+int nr_node_precision(const nr_backend *be, const ng_node *n, int precision);
 const ng_graph *nr_model_graph(const nr_model *m);
 const char *nr_model_error(const nr_model *m);
 
