@@ -240,6 +240,5 @@ int main(int argc, char **argv)
         if (strchr(which, configs[i].name))
             bench_config_run(&configs[i], threads, reps);
     nr_conv_fast_release();
-    nr_conv_bf16_release();
     return 0;
 }

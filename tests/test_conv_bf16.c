@@ -303,7 +303,6 @@ int main(void)
         check_case(cases[i].name, &cases[i].g);
     check_network();
     check_refusals();
-    nr_conv_bf16_release();
     nr_conv_fast_release();
     nr_par_set_threads(1);
     return check_done();

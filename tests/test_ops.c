@@ -20,6 +20,7 @@
  * bf16's rounding (test_conv_bf16.c checks the gradient kernels, and
  * tests/e2e_bf16.sh a network's gradients). */
 #include "autodiff.h"
+#include "conv.h"
 #include "conv_bf16.h"
 #include "cpu.h"
 #include "kcheck.h"
@@ -984,7 +985,7 @@ int main(void)
                 check(0, name, "%s", err);
             free_run(&R);
         }
-        nr_conv_bf16_release();
+        nr_conv_fast_release();
     }
     free(scratch);
     return check_done();

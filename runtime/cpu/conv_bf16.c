@@ -1,6 +1,6 @@
 /* conv_bf16.c — the bf16 convolutions (conv_bf16.h): which geometries and
- * passes, the split into nr_par_for tasks, the per-thread scratch and the
- * weight gradient's partial sums; the kernels are conv_bf16_avx512.c's. */
+ * passes, the split into nr_par_for tasks and the weight gradient's partial
+ * sums; the kernels are conv_bf16_avx512.c's, the per-thread scratch conv.c's. */
 #include "conv_bf16.h"
 #include "conv.h"
 #include "conv_bf16_isa.h"
@@ -69,35 +69,6 @@ static int bf16_takes(const nr_conv_geom *g, int pass)
            (bf16_algo == NR_BF16_ALWAYS || bf16_wanted(g, pass));
 }
 
-/* ---- per-thread scratch ------------------------------------------------ */
-
-static void *scratch[NR_PAR_MAX_THREADS];
-static int64_t scratch_len[NR_PAR_MAX_THREADS];   /* bytes */
-
-static int scratch_reserve(int64_t bytes)
-{
-    bytes = (bytes + 63) / 64 * 64;
-    for (int t = 0; t < nr_par_threads(); t++) {
-        if (scratch_len[t] >= bytes)
-            continue;
-        free(scratch[t]);
-        scratch[t] = aligned_alloc(64, (size_t)bytes);
-        scratch_len[t] = scratch[t] ? bytes : 0;
-        if (!scratch[t])
-            return -1;
-    }
-    return 0;
-}
-
-void nr_conv_bf16_release(void)
-{
-    for (int t = 0; t < NR_PAR_MAX_THREADS; t++) {
-        free(scratch[t]);
-        scratch[t] = NULL;
-        scratch_len[t] = 0;
-    }
-}
-
 /* ---- sizes --------------------------------------------------------------- */
 
 static int64_t round_up(int64_t a, int64_t b)
@@ -159,7 +130,7 @@ static void conv_task(void *ctx, int64_t task, int tid)
     const conv_job *j = ctx;
     const int kb0 = (int)(task % j->kgroups) * j->kg;
     const int kb1 = kb0 + j->kg < j->nkb ? kb0 + j->kg : j->nkb;
-    nr_bf16_conv_tile(&j->c, task / j->kgroups, kb0, kb1, scratch[tid]);
+    nr_bf16_conv_tile(&j->c, task / j->kgroups, kb0, kb1, nr_conv_scratch(tid));
 }
 
 /* out (n, v->no, ho, w) = act(bias + conv(in (n, v->ni, hi, w), v)), the kernel
@@ -184,7 +155,7 @@ static int run_conv(int n, int hi, int ho, int w, int kh, int kw, int pt, int pl
         .out_is = (int64_t)v->no * ho * w, .a = (const uint32_t *)ws, .r2 = r2,
         .bias = bias, .relu = relu, .tv = (int)tv, .tiles = (int)((nv + tv - 1) / tv),
     };
-    if (scratch_reserve(nr_bf16_conv_scratch(&j.c)) < 0)
+    if (nr_conv_scratch_reserve((size_t)(nr_bf16_conv_scratch(&j.c) + 3) / 4) < 0)
         return -1;
     pack_job pj = {v, r2, (uint32_t *)ws};
     nr_par_for(nkb, pack_task, &pj);
@@ -239,7 +210,7 @@ static void filt_task(void *ctx, int64_t task, int tid)
     const int r = (int)(task / j->rgroups);
     const int rb0 = (int)(task % j->rgroups) * j->rg;
     const int rb1 = rb0 + j->rg < j->nrb ? rb0 + j->rg : j->nrb;
-    nr_bf16_filt_range(&j->f, r, rb0, rb1, j->part + r * j->part_len, scratch[tid]);
+    nr_bf16_filt_range(&j->f, r, rb0, rb1, j->part + r * j->part_len, nr_conv_scratch(tid));
 }
 
 /* Task k: dw[k] = the partial sums of every range, added in range order. */
@@ -269,7 +240,7 @@ int nr_conv_bf16_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
                          g->pad_l, x, hw, g->c * hw, dy, ohw, g->k * ohw, filt_ranges(g),
                          (g->k + 15) / 16, (int)round_up((int64_t)g->c * nt, NR_BF16_FR)};
     j.nrb = j.f.rpad / NR_BF16_FR;
-    if (scratch_reserve(nr_bf16_filt_scratch(&j.f)) < 0)
+    if (nr_conv_scratch_reserve((size_t)(nr_bf16_filt_scratch(&j.f) + 3) / 4) < 0)
         return -1;
     const int64_t want = 4 * (int64_t)nr_par_threads();
     int64_t groups = j.f.ranges >= want ? 1 : (want + j.f.ranges - 1) / j.f.ranges;

@@ -9,7 +9,8 @@
  * Handled: the geometries of conv.h's fast path without its channel limit
  * (stride 1, dilation 1, one group, ow == w, kh*kw <= 25, 0 <= pad_t < kh,
  * 0 <= pad_l < kw): 'same' convolutions of any kernel size and 1x1.  Results
- * do not depend on the number of threads.  Not reentrant (nr_par_for). */
+ * do not depend on the number of threads.  Not reentrant (nr_par_for); the
+ * per-thread scratch is conv.c's (nr_conv_fast_release frees it). */
 #ifndef NR_CONV_BF16_H
 #define NR_CONV_BF16_H
 
@@ -40,8 +41,5 @@ int nr_conv_bf16_bwd_data(const nr_conv_geom *g, const float *dy, const float *w
                           float *ws);
 int nr_conv_bf16_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x, float *dw,
                             float *ws);
-
-/* Frees the per-thread scratch (rebuilt on the next call). */
-void nr_conv_bf16_release(void);
 
 #endif
