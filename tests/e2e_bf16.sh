@@ -3,12 +3,14 @@
 # training runs: it changes the weights (the bf16 kernels ran) but not the
 # files (a bf16 checkpoint evaluates like any other); the results do not
 # depend on the thread count; a run of 8 steps and one of 4 extended by 4
-# end with the same bits; under NETRUN_ISA=avx2 it says in one line that it
+# (4 and 2 + 2 when QUICK) end with the same bits; under NETRUN_ISA=avx2 it says in one line that it
 # runs f32 and ends with the same bits as f32.  `netrun bench` prints the
 # precision.  The bf16 parts are skipped on a CPU without AVX512_BF16.  The
 # network has 32 channels, so that the automatic choice takes bf16 for its
 # 1x1 head and 2x2 up-convolutions (conv_bf16.c: bf16_wanted).
 . "$(dirname "$0")/e2e_lib.sh"
+N=8     # steps of the straight runs; the resumed one does N/2 + N/2
+[ "$QUICK" = 1 ] && N=4
 D=$WORK/train
 "$GEN_DATA" --out "$D" --count 8 --size 16 --classes 4 --seed 1 >/dev/null
 "$NETC" "$SOURCE_ROOT/models/unet.net" -D BASE=32 -D SIZE=16 -D DEPTH=1 -D BATCH=4 -D CLASSES=4 \
@@ -37,20 +39,20 @@ if [[ $head != *"precision bf16"* ]]; then
 fi
 ok "bench prints the precision it ran (bf16)"
 
-train --steps 8 --threads 1 --out "$WORK/f32" || fail "train f32"
-train --steps 8 --threads 1 --out "$WORK/bf16_1" --set precision=bf16 || fail "train bf16, 1 thread"
-train --steps 8 --threads 2 --out "$WORK/bf16_2" --set precision=bf16 || fail "train bf16, 2 threads"
+train --steps $N --threads 1 --out "$WORK/f32" || fail "train f32"
+train --steps $N --threads 1 --out "$WORK/bf16_1" --set precision=bf16 || fail "train bf16, 1 thread"
+train --steps $N --threads 2 --out "$WORK/bf16_2" --set precision=bf16 || fail "train bf16, 2 threads"
 cmp -s "$WORK/f32/last.safetensors" "$WORK/bf16_1/last.safetensors" &&
     fail "precision=bf16 ended with the same weights as f32: the bf16 kernels did not run" ||
     ok "precision=bf16 changes the weights (its kernels ran)"
 cmp -s "$WORK/bf16_1/last.safetensors" "$WORK/bf16_2/last.safetensors" &&
     ok "bf16: the same bits on 1 and 2 threads" || fail "bf16: 1 and 2 threads differ"
-train --steps 4 --threads 2 --out "$WORK/bf16_4" --set precision=bf16 || fail "train bf16, 4 steps"
-expect 0 "" "bf16: a finished run of 4 steps extended by 4 (--resume)" -- \
-    "$NETRUN" train "$WORK/u.netg" --data "$D" --seed 3 --quiet --steps 4 --threads 1 \
+train --steps $((N / 2)) --threads 2 --out "$WORK/bf16_4" --set precision=bf16 || fail "train bf16, N/2 steps"
+expect 0 "" "bf16: a finished run of $((N / 2)) steps extended by $((N / 2)) (--resume)" -- \
+    "$NETRUN" train "$WORK/u.netg" --data "$D" --seed 3 --quiet --steps $((N / 2)) --threads 1 \
     --set precision=bf16 --out "$WORK/bf16_4" --resume "$WORK/bf16_4/last.safetensors"
 cmp -s "$WORK/bf16_4/last.safetensors" "$WORK/bf16_1/last.safetensors" &&
-    ok "bf16: 4 steps resumed for 4 more end with the same bits as 8 steps" ||
+    ok "bf16: $((N / 2)) steps resumed for $((N / 2)) more end with the same bits as $N steps" ||
     fail "bf16: the resumed run differs from the straight one"
 expect 0 "mIoU" "a bf16 checkpoint evaluates like any other" -- \
     "$NETRUN" eval "$WORK/u.netg" --weights "$WORK/bf16_1/last.safetensors" --data "$D"
