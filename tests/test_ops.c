@@ -551,6 +551,8 @@ static const op_case cases[] = {
     /* conv_transpose2d: ia stride, pads, HO, WO */
     {NG_OP_CONV_TRANSPOSE2D, "3x3 stride 2", {IN('r', 2, 3, 4, 5), IN('r', 3, 2, 3, 3), IN('r', 2)},
      {2, 1, 1, 1, 1, 7, 9}, .ref = ref_conv_transpose2d, .tol = 2e-5},
+    {NG_OP_CONV_TRANSPOSE2D, "3x3 stride 1 same (the fast and bf16 data pass)", {IN('r', 2, 3, 4, 5), IN('r', 3, 2, 3, 3),
+     IN('r', 2)}, {1, 1, 1, 1, 1, 4, 5}, .ref = ref_conv_transpose2d, .tol = 2e-5},
     {NG_OP_CONV_TRANSPOSE2D, "2x2 stride 2, no bias", {IN('r', 1, 2, 3, 3), IN('r', 2, 3, 2, 2), ABSENT},
      {2, 0, 0, 0, 0, 6, 6}, .ref = ref_conv_transpose2d, .tol = 2e-5},
     {NG_OP_RELU, "", {IN('a', 2, 3, 4, 5)}, .ref = ref_relu, .tol = EXACT},

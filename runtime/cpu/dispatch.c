@@ -479,10 +479,9 @@ static void k_conv_transpose2d(const nr_kctx *k)
     const ng_tensor *y = tout(k);
     nr_conv_geom g;
     conv_geom(y, tin(k, 1), tin(k, 0), k->n, &g);
-    if (k->precision == NR_PREC_BF16 &&
-        nr_conv_bf16_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
-        return;
-    if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) != 0)
+    if (!(k->precision == NR_PREC_BF16 &&
+          nr_conv_bf16_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0) &&
+        nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) != 0)
         nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
     if (k->in[2])
         nr_add_channel_bias(y->dim[0], y->dim[1], (int64_t)y->dim[2] * y->dim[3], k->in[2], k->y);
