@@ -15,8 +15,11 @@
  * OpenBLAS onto slower kernels, hence the env -u.  GFLOP/s = 2*N*K*OH*OW*
  * C*KH*KW / best time, for every algorithm (Winograd does fewer flops);
  * "-": the algorithm refused the layer; a layer that conv.h refuses counts
- * in "auto" with the im2col time, as netrun falls back to it. */
+ * in "auto" with the im2col time, as netrun falls back to it.  On a CPU with
+ * AVX512_BF16 the column "bf16" times conv_bf16.h's kernels on every layer
+ * they take (NR_BF16_ALWAYS) and "bf16/auto" is auto's time over theirs. */
 #include "conv.h"
+#include "conv_bf16.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -89,10 +92,16 @@ typedef struct {
     float *x, *w, *b, *y, *dy, *dx, *dw, *ws;
 } bench_bufs;
 
-/* Runs pass p once with the im2col kernels (algo < 0) or conv.h forced to
- * algo; 0, or -1 when conv.h refuses. */
+enum { BENCH_BF16 = 100 };   /* algo: conv_bf16.h */
+
+/* Runs pass p once with the im2col kernels (algo < 0), conv.h forced to
+ * algo or conv_bf16.h (BENCH_BF16); 0, or -1 when refused. */
 static int run_pass(const bench_bufs *u, int p, int algo)
 {
+    if (algo == BENCH_BF16)
+        return p == FWD ? nr_conv_bf16_fwd(u->g, u->x, u->w, u->b, 1, u->y, u->ws)
+             : p == DATA ? nr_conv_bf16_bwd_data(u->g, u->dy, u->w, u->dx, u->ws)
+             : nr_conv_bf16_bwd_filter(u->g, u->dy, u->x, u->dw, u->ws);
     if (algo >= 0) {
         nr_conv_set_algo(algo);
         return p == FWD ? nr_conv_fast_fwd(u->g, u->x, u->w, u->b, 1, u->y, u->ws)
@@ -123,7 +132,7 @@ static double time_pass(const bench_bufs *u, int p, int algo, int reps)
     return best;
 }
 
-enum { OLD, DIRECT, WINO, AUTO, N_ALGO };
+enum { OLD, DIRECT, WINO, AUTO, BF16, N_ALGO };
 
 /* GFLOP/s, or "-" for a refused pass, in a column of 8. */
 static void print_rate(double flops, double t)
@@ -136,14 +145,16 @@ static void print_rate(double flops, double t)
 
 static void bench_config_run(const bench_config *cf, int threads, int reps)
 {
-    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_AUTO};
+    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_AUTO,
+                                      BENCH_BF16};
     bench_layer layers[MAX_LAYERS];
     const int nl = unet_layers(cf, layers);
     double step_flops = 0, pass_flops[N_PASS] = {0}, pass_t[N_PASS][N_ALGO] = {{0}};
     printf("\nconfig %c: base %d, %dx%d, batch %d, %d threads\n", cf->name, cf->base,
            cf->size, cf->size, cf->batch, threads);
-    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %7s %6s\n", "layer C->K kxk @ HxW", "count",
-           "pass", "GFLOP", "im2col", "direct", "winograd", "auto", "speedup", "share");
+    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %8s %7s %6s %9s\n", "layer C->K kxk @ HxW",
+           "count", "pass", "GFLOP", "im2col", "direct", "winograd", "auto", "bf16", "speedup",
+           "share", "bf16/auto");
     for (int i = 0; i < nl; i++) {
         const nr_conv_geom *g = &layers[i].g;
         const double f = 2.0 * g->n * g->k * g->oh * g->ow * (double)g->c * g->kh * g->kw;
@@ -155,10 +166,11 @@ static void bench_config_run(const bench_config *cf, int threads, int reps)
         const int64_t nx = (int64_t)g->n * g->c * g->h * g->w;
         const int64_t nw = (int64_t)g->k * g->c * g->kh * g->kw;
         const int64_t ny = (int64_t)g->n * g->k * g->oh * g->ow;
-        const int64_t ws_old = nr_conv_ws_elems(g), ws_new = nr_conv_fast_ws_elems(g);
+        int64_t ws = nr_conv_ws_elems(g);
+        ws = ws > nr_conv_fast_ws_elems(g) ? ws : nr_conv_fast_ws_elems(g);
+        ws = ws > nr_conv_bf16_ws_elems(g) ? ws : nr_conv_bf16_ws_elems(g);
         bench_bufs u = {g, alloc_rand(nx), alloc_rand(nw), alloc_rand(g->k), alloc_rand(ny),
-                        alloc_rand(ny), alloc_rand(nx), alloc_rand(nw),
-                        alloc_rand(ws_old > ws_new ? ws_old : ws_new)};
+                        alloc_rand(ny), alloc_rand(nx), alloc_rand(nw), alloc_rand(ws)};
         const double f = 2.0 * g->n * g->k * g->oh * g->ow * (double)g->c * g->kh * g->kw;
         for (int p = FWD; p < N_PASS; p++) {
             const int count = p == DATA ? l->count_data : l->count;
@@ -183,8 +195,10 @@ static void bench_config_run(const bench_config *cf, int threads, int reps)
             printf("%-24s %5d %-10s %7.3f", name, count, pass_names[p], f * 1e-9);
             for (int a = OLD; a < N_ALGO; a++)
                 print_rate(f, t[a]);
-            printf(" %7.2f %5.1f%%%s\n", t[OLD] / t[AUTO], 100.0 * f * count / step_flops,
-                   fallback ? "  (refused: im2col)" : "");
+            printf(" %7.2f %5.1f%%", t[OLD] / t[AUTO], 100.0 * f * count / step_flops);
+            if (t[BF16] > 0)
+                printf(" %9.2f", t[AUTO] / t[BF16]);
+            printf("%s\n", fallback ? "  (refused: im2col)" : "");
             pass_flops[p] += f * count;
             for (int a = OLD; a < N_ALGO; a++)
                 pass_t[p][a] += (t[a] > 0 ? t[a] : t[AUTO]) * count;
@@ -200,14 +214,14 @@ static void bench_config_run(const bench_config *cf, int threads, int reps)
             print_rate(pass_flops[p], pass_t[p][a]);
             all_t[a] += pass_t[p][a];
         }
-        printf(" %7.2f %5.1f%%\n", pass_t[p][OLD] / pass_t[p][AUTO],
-               100.0 * pass_flops[p] / step_flops);
+        printf(" %7.2f %5.1f%% %9.2f\n", pass_t[p][OLD] / pass_t[p][AUTO],
+               100.0 * pass_flops[p] / step_flops, pass_t[p][AUTO] / pass_t[p][BF16]);
     }
     printf("%-24s %5s %-10s %7.3f", "whole step", "", "all", step_flops * 1e-9);
     for (int a = OLD; a < N_ALGO; a++)
         print_rate(step_flops, all_t[a]);
-    printf(" %7.2f   (convolutions: %.3f s im2col, %.3f s auto)\n", all_t[OLD] / all_t[AUTO],
-           all_t[OLD], all_t[AUTO]);
+    printf(" %7.2f   (convolutions: %.3f s im2col, %.3f s auto, %.3f s bf16)\n",
+           all_t[OLD] / all_t[AUTO], all_t[OLD], all_t[AUTO], all_t[BF16]);
 }
 
 int main(int argc, char **argv)
@@ -219,6 +233,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_conv_fast [threads >= 1] [reps >= 1] [configs, e.g. abcd]\n");
         return 2;
     }
+    nr_conv_bf16_set_algo(NR_BF16_ALWAYS);
     printf("fast convolutions: %s; GFLOP/s = 2*N*K*OH*OW*C*KH*KW / best time\n",
            nr_conv_isa_name(nr_conv_isa()));
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)

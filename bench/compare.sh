@@ -29,7 +29,8 @@
 # (default build-bench), OUT (default $BUILD/compare), PYTHON (default /usr/bin/python3),
 # NETRUN (default $BUILD/runtime/netrun), NO_BUILD=1 (skip ninja), WAIT_IDLE (before each run,
 # wait up to this many seconds for a second in which other processes use under 0.1 cores;
-# default 10, 0: never wait).
+# default 10, 0: never wait), PRECISION (f32, the default, or bf16: netrun with --set
+# precision=bf16, PyTorch under torch.autocast("cpu", dtype=torch.bfloat16)).
 #
 # A round's figure is the program's own median over its timed steps (netrun bench --json
 # "median_s"; torch_bench.py "median_s"); the table gives the median over the rounds, the
@@ -43,6 +44,7 @@ REPEAT=${REPEAT:-3}
 WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 WAIT_IDLE=${WAIT_IDLE:-10}
+PRECISION=${PRECISION:-f32}
 BUILD=${BUILD:-build-bench}
 OUT=${OUT:-$BUILD/compare}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -63,6 +65,7 @@ netc_flags() { [ "$1" = 5 ] && echo "-D DS=false -D LOSS=ce" || echo "-D TAU=0 -
 die() { echo "compare.sh: $*" >&2; exit 1; }
 for c in $CONFIGS; do [ -n "${DEFS[$c]:-}" ] || die "no configuration '$c' (1..5)"; done
 for m in $MODES; do case $m in train|infer) ;; *) die "no mode '$m' (train, infer)" ;; esac; done
+case $PRECISION in f32|bf16) ;; *) die "no precision '$PRECISION' (f32, bf16)" ;; esac
 [ -x "$TIME" ] || die "$TIME missing (apt-get install time)"
 "$PYTHON" -c 'import torch' 2>/dev/null ||
     die "$PYTHON lacks torch (apt-get install -y python3-torch python3-numpy python3-pil)"
@@ -98,7 +101,8 @@ graph() { echo "$OUT/$(basename "$(model "$1")" .net)-base$(value BASE "$1")-siz
 torch_cmd() {
     CMD=("$PYTHON" bench/torch_bench.py --mode "$2" --steps "$3" --warmup "$WARMUP" --threads "$THREADS"
          --base "$(value BASE "$1")" --size "$(value SIZE "$1")" --batch "$(value BATCH "$1")"
-         --depth "$(value DEPTH "$1")" --classes "$(value CLASSES "$1")" --lr "$(value LR "$1")")
+         --depth "$(value DEPTH "$1")" --classes "$(value CLASSES "$1")" --lr "$(value LR "$1")"
+         --precision "$PRECISION")
     if [ "$1" = 5 ]; then
         CMD+=(--net unet_nn --clip 0)
     else
@@ -160,7 +164,8 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$OUT/fma_peak" "$THREADS" > "$OUT/
     echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-<unset>}" \
          "here; both unset (env -u) for every program measured"
     echo "torch $("$PYTHON" -c 'import torch; print(torch.__version__)') ($PYTHON); threads: $THREADS each" \
-         "(netrun --threads, torch.set_num_threads); rounds: $REPEAT; warm-up steps: $WARMUP"
+         "(netrun --threads, torch.set_num_threads); rounds: $REPEAT; warm-up steps: $WARMUP;" \
+         "precision: $PRECISION"
 } | tee "$OUT/header.txt"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -195,7 +200,7 @@ for c in $CONFIGS; do
                 echo "configuration $c ($(echo "${DEFS[$c]}" | tr ' ' ,)), $m, round $r/$REPEAT: $tool..." >&2
                 if [ $tool = netrun ]; then
                     res=$(measure "$name" "$NETRUN" bench "$(graph "$c")" --entry "$m" --steps "$steps" \
-                        --warmup "$WARMUP" --threads "$THREADS" --json)
+                        --warmup "$WARMUP" --threads "$THREADS" --set precision="$PRECISION" --json)
                 else
                     torch_cmd "$c" "$m" "$steps"
                     res=$(measure "$name" "${CMD[@]}")

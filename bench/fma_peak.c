@@ -1,10 +1,12 @@
 /* fma_peak.c — the fp32 FMA ceiling of this machine: GFLOP/s of a loop of nothing but
- * fused multiply-adds on 1..T threads, with AVX-512 (when the CPU has avx512f) and with AVX2.
+ * fused multiply-adds on 1..T threads, with AVX-512 (when the CPU has avx512f) and with AVX2,
+ * and the bf16 ceiling beside it: the same loop of vdpbf16ps (when the CPU has avx512_bf16;
+ * each multiplies 16 pairs of bf16 and adds both products to an fp32 lane: 4 flops a lane).
  *
  *   cc -O2 -pthread bench/fma_peak.c -o fma_peak && ./fma_peak [max threads (default 2)]
  *
  * Prints one line per measurement, e.g. "avx512 threads 2 gflops 441.3" (an FMA counts as 2
- * flops). Each thread keeps ACC independent accumulator vectors, acc = acc * m + c, so the
+ * flops, a vdpbf16ps lane 4). Each thread keeps ACC independent accumulator vectors, acc = acc * m + c, so the
  * FMA latency (4 cycles) never limits the issue rate of the FMA units: 16 zmm chains for
  * AVX-512 (32 registers) and 12 ymm chains for AVX2 (16 registers, two of them hold m and c).
  * All threads run at once, each REPS timed calls of ~1 ms; the figure adds up each thread's
@@ -40,6 +42,24 @@ __attribute__((target("avx512f"))) static float fma_avx512(long iters)
 #pragma GCC unroll 16
         for (int i = 0; i < ACC512; i++) /* unrolled: acc[] lives in registers */
             acc[i] = _mm512_fmadd_ps(acc[i], m, c);
+    }
+    for (int i = 1; i < ACC512; i++)
+        acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+
+/* The bf16 loop: acc = acc + a[0]*b[0] + a[1]*b[1] per lane, 16 independent chains as above. */
+__attribute__((target("avx512f,avx512bf16"))) static float dpbf16_avx512(long iters)
+{
+    __m512 acc[ACC512];
+    for (int i = 0; i < ACC512; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+    const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-6f), _mm512_set1_ps(-1e-6f));
+    for (long n = 0; n < iters; n++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < ACC512; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
     }
     for (int i = 1; i < ACC512; i++)
         acc[0] = _mm512_add_ps(acc[0], acc[i]);
@@ -116,7 +136,9 @@ static double iters_per_s(float (*kernel)(long), long iters, int threads)
     return rate;
 }
 
-static void measure(const char *isa, float (*kernel)(long), int acc, int lanes, int threads)
+/* flops: per lane and instruction (2 for an FMA, 4 for vdpbf16ps) */
+static void measure(const char *isa, float (*kernel)(long), int acc, int lanes, int flops,
+                    int threads)
 {
     long iters = 1 << 16;
     for (;;) { /* calibrate: ~1 ms per call */
@@ -128,7 +150,7 @@ static void measure(const char *isa, float (*kernel)(long), int acc, int lanes, 
         iters *= 2;
     }
     iters *= 2;
-    double gflops = 2.0 * lanes * acc * iters_per_s(kernel, iters, threads) * 1e-9;
+    double gflops = (double)flops * lanes * acc * iters_per_s(kernel, iters, threads) * 1e-9;
     printf("%s threads %d gflops %.1f\n", isa, threads, gflops);
     fflush(stdout);
 }
@@ -147,8 +169,10 @@ int main(int argc, char **argv)
     }
     for (int t = 1; t <= max_threads; t++) {
         if (__builtin_cpu_supports("avx512f"))
-            measure("avx512", fma_avx512, ACC512, 16, t);
-        measure("avx2", fma_avx2, ACC256, 8, t);
+            measure("avx512", fma_avx512, ACC512, 16, 2, t);
+        measure("avx2", fma_avx2, ACC256, 8, 2, t);
+        if (__builtin_cpu_supports("avx512bf16"))
+            measure("avx512_bf16", dpbf16_avx512, ACC512, 16, 4, t);
     }
     return 0;
 }

@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--clip", type=float, default=0.01, help="gradient value clip (0: none)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
     ap.add_argument("--steps", type=int, default=3, help="timed steps")
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                    help="bf16: the step under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -83,7 +85,7 @@ def main():
     model = UNet(a.base, a.depth, K, a.dropout) if a.net == "unet" else RecipeUNet(a.base, a.depth, K)
     out = {"tool": "torch", "net": a.net, "mode": a.mode, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "base": a.base, "size": a.size,
-           "batch": a.batch, "depth": a.depth, "classes": K,
+           "batch": a.batch, "depth": a.depth, "classes": K, "precision": a.precision,
            "params": sum(p.numel() for p in model.parameters())}
     if a.steps == 0:
         print(json.dumps({**out, "steps": 0, "median_s": None, "gflops": None}), flush=True)
@@ -102,7 +104,8 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                loss = loss_fn(model(x), y)
             loss.backward()
             if a.clip > 0:
                 torch.nn.utils.clip_grad_value_(model.parameters(), a.clip)
@@ -112,7 +115,8 @@ def main():
         model.eval()
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                        enabled=a.precision == "bf16"):
                 return F.softmax(model(x), dim=1)[0, 0, 0, 0].item()
 
     for _ in range(a.warmup):

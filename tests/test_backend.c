@@ -106,7 +106,10 @@ static int w_supports(const ng_node *node, int precision)
     return node->op != w_refuse && cpu->supports(node, precision);
 }
 
-static int64_t w_scratch_bytes(const ng_graph *g, const ng_node *node) { return cpu->scratch_bytes(g, node); }
+static int64_t w_scratch_bytes(const ng_graph *g, const ng_node *node, int precision)
+{
+    return cpu->scratch_bytes(g, node, precision);
+}
 
 static void w_run(const nr_kctx *k)
 {
@@ -120,7 +123,7 @@ static void w_run(const nr_kctx *k)
         mine(k->y, (size_t)ng_tensor_bytes(&T[node->out]));
     if (node->ws >= 0)
         mine(k->ws, (size_t)ng_tensor_bytes(&T[node->ws]));
-    int64_t sb = cpu->scratch_bytes(k->g, node);
+    int64_t sb = cpu->scratch_bytes(k->g, node, k->precision);
     if (sb > 0)
         mine(k->scratch, (size_t)sb);
     cpu->run(k);

@@ -28,33 +28,7 @@ static void *alloc_or_die(size_t bytes)
     return p;
 }
 
-/* ---- reference: the definition, in double (the forward pass: kcheck.h) --- */
-
-/* dx (N,C,H,W) and dw (K,C,KH,KW) from dy (N,K,OH,OW), by scattering each
- * output's gradient to what it read */
-static void ref_bwd(const nr_conv_geom *g, const float *x, const float *w,
-                    const float *dy, double *dx, double *dw)
-{
-    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    memset(dx, 0, (size_t)(g->n * g->c * hw) * sizeof *dx);
-    memset(dw, 0, (size_t)(g->k * g->c * g->kh * g->kw) * sizeof *dw);
-    for (int n = 0; n < g->n; n++)
-        for (int k = 0; k < g->k; k++)
-            for (int oy = 0; oy < g->oh; oy++)
-                for (int ox = 0; ox < g->ow; ox++) {
-                    const double d = dy[(n * g->k + k) * ohw + oy * g->ow + ox];
-                    for (int c = 0; c < g->c; c++)
-                        for (int ky = 0; ky < g->kh; ky++)
-                            for (int kx = 0; kx < g->kw; kx++) {
-                                const int64_t p = ref_in(g, oy, ox, ky, kx);
-                                const int64_t wi = ((k * g->c + c) * g->kh + ky) * g->kw + kx;
-                                if (p < 0)
-                                    continue;
-                                dx[(n * g->c + c) * hw + p] += d * w[wi];
-                                dw[wi] += d * x[(n * g->c + c) * hw + p];
-                            }
-                }
-}
+/* ---- errors (the reference, in double: kcheck.h) --------------------------- */
 
 /* max |a - r| / max |r| over n, r in double (rd) or, rd NULL, in float (rf) */
 static double rel_err_of(const float *a, const double *rd, const float *rf, int64_t n)

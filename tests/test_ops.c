@@ -10,8 +10,18 @@
  * central differences of L.  A UNARY row whose attributes all have defaults
  * gets a case of its own from the table (x in [0.5, 2), where every such
  * function is defined and smooth); backward ops run inside the gradients;
- * an op that no case runs is a failure. */
+ * an op that no case runs is a failure.
+ * On a CPU with AVX512_BF16 the convolution rows run again at precision
+ * bf16 (conv_bf16.h, forced onto every geometry it takes): their forward
+ * pass against the same reference within the bound of test_conv_bf16.c,
+ * (2^-7 + 2^-16 + n*2^-23) * sum |x||w| per output (n: the reduction's
+ * terms, bias included), the sum from the reference run on |x|, |w|, |b|.
+ * Their gradients are not probed there: finite differences cannot resolve
+ * bf16's rounding (test_conv_bf16.c checks the gradient kernels, and
+ * tests/e2e_bf16.sh a network's gradients). */
 #include "autodiff.h"
+#include "conv.h"
+#include "conv_bf16.h"
 #include "cpu.h"
 #include "kcheck.h"
 
@@ -549,6 +559,8 @@ static const op_case cases[] = {
     /* conv_transpose2d: ia stride, pads, HO, WO */
     {NG_OP_CONV_TRANSPOSE2D, "3x3 stride 2", {IN('r', 2, 3, 4, 5), IN('r', 3, 2, 3, 3), IN('r', 2)},
      {2, 1, 1, 1, 1, 7, 9}, .ref = ref_conv_transpose2d, .tol = 2e-5},
+    {NG_OP_CONV_TRANSPOSE2D, "3x3 stride 1 same (the fast and bf16 data pass)", {IN('r', 2, 3, 4, 5), IN('r', 3, 2, 3, 3),
+     IN('r', 2)}, {1, 1, 1, 1, 1, 4, 5}, .ref = ref_conv_transpose2d, .tol = 2e-5},
     {NG_OP_CONV_TRANSPOSE2D, "2x2 stride 2, no bias", {IN('r', 1, 2, 3, 3), IN('r', 2, 3, 2, 2), ABSENT},
      {2, 0, 0, 0, 0, 6, 6}, .ref = ref_conv_transpose2d, .tol = 2e-5},
     {NG_OP_RELU, "", {IN('a', 2, 3, 4, 5)}, .ref = ref_relu, .tol = EXACT},
@@ -677,6 +689,7 @@ enum { SAMPLES = 48 };         /* entries of each input whose gradient is probed
 #define GRAD_FLOOR 0.05
 
 static int ran[NG_OP_COUNT];   /* nodes run, per op */
+static int precision;          /* nr_precision the nodes run at, where the backend has it */
 static float *scratch;         /* the fast convolutions' workspace */
 static int64_t scratch_elems;
 
@@ -796,7 +809,7 @@ static int build(const op_case *c, op_run *R, char *err, size_t errlen)
             R->buf[R->r][i] = frand();
     for (size_t i = 0; i < g->n_nodes; i++) {
         const ng_node *n = &g->nodes[i].n;
-        int64_t need = (nr_backend_cpu()->scratch_bytes(&R->G, n) + 3) / 4;
+        int64_t need = (nr_backend_cpu()->scratch_bytes(&R->G, n, NR_PREC_BF16) + 3) / 4;
         if (need > scratch_elems) {
             free(scratch);
             scratch = aligned_alloc(64, (size_t)(need + 16) * 4 / 64 * 64);
@@ -822,7 +835,8 @@ static void run_nodes(op_run *R, size_t from, size_t to)
     for (size_t i = from; i < to; i++) {
         const ng_node *n = &R->g.nodes[i].n;
         nr_kctx k = {.g = &R->G, .n = n, .y = n->out >= 0 ? R->buf[n->out] : NULL,
-                     .ws = n->ws >= 0 ? R->buf[n->ws] : NULL, .scratch = scratch, .seed = 7, .step = 3};
+                     .ws = n->ws >= 0 ? R->buf[n->ws] : NULL, .scratch = scratch, .seed = 7, .step = 3,
+                     .precision = nr_backend_cpu()->supports(n, precision) ? precision : NR_PREC_F32};
         for (int j = 0; j < n->n_in; j++)
             k.in[j] = n->in[j] >= 0 ? R->buf[n->in[j]] : NULL;
         run_node(&k);
@@ -837,6 +851,33 @@ static double loss(const op_run *R)
     for (int64_t i = 0; i < ng_tensor_nelem(&R->G.tensors[R->y]); i++)
         s += (double)R->buf[R->y][i] * R->buf[R->r][i];
     return s;
+}
+
+/* The bf16 bound of each output of a convolution (rc as for its reference):
+ * (2^-7 + 2^-16 + n*2^-23) * the reference on |x|, |w|, |b|. */
+static double *bf16_bounds(const ref_ctx *rc, int n_in)
+{
+    const int64_t ny = ng_tensor_nelem(rc->out);
+    const int32_t *wd = rc->t[1]->dim;
+    const int64_t n = (rc->n->op == NG_OP_CONV2D ? (int64_t)wd[1] : wd[0]) * wd[2] * wd[3] + 1;
+    const double u = ldexp(1, -7) + ldexp(1, -16) + (double)n * ldexp(1, -23);
+    ref_ctx a = *rc;
+    float *ax[NG_MAX_IN] = {0};
+    for (int i = 0; i < n_in; i++)
+        if (rc->x[i]) {
+            const int64_t m = ng_tensor_nelem(rc->t[i]);
+            ax[i] = alloc_f(m);
+            for (int64_t j = 0; j < m; j++)
+                ax[i][j] = fabsf(rc->x[i][j]);
+            a.x[i] = ax[i];
+        }
+    a.want = calloc((size_t)ny, sizeof *a.want);
+    (rc->n->op == NG_OP_CONV2D ? ref_conv2d : ref_conv_transpose2d)(&a);
+    for (int64_t i = 0; i < ny; i++)
+        a.want[i] *= u;
+    for (int i = 0; i < n_in; i++)
+        free(ax[i]);
+    return a.want;
 }
 
 /* The forward pass (all of the graph) against the reference. */
@@ -860,10 +901,12 @@ static void check_forward(const op_case *c, op_run *R, const char *name)
     rc.got = got;
     rc.want = calloc((size_t)n, sizeof *rc.want);
     (c->ref ? c->ref : ref_unary)(&rc);
-    double tol = c->tol == EXACT ? 0 : c->tol, floor = c->ref ? 1 : 1e-6, worst = 0;
+    double *bound = precision == NR_PREC_BF16 ? bf16_bounds(&rc, R->n_in) : NULL;
+    double tol = bound ? 1 : c->tol == EXACT ? 0 : c->tol, floor = c->ref ? 1 : 1e-6, worst = 0;
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
-        double e = c->tol == EXACT ? got[i] != (float)rc.want[i]
+        double e = bound ? fabs(got[i] - rc.want[i]) / bound[i]
+                 : c->tol == EXACT ? got[i] != (float)rc.want[i]
                                    : fabs(got[i] - rc.want[i]) / fmax(floor, fabs(rc.want[i]));
         if (e > worst || e != e)
             worst = e, at = i;
@@ -874,6 +917,7 @@ static void check_forward(const op_case *c, op_run *R, const char *name)
         free(keep[i]);
     free(got);
     free(rc.want);
+    free(bound);
 }
 
 /* The gradient of L with respect to each param input, as the backward
@@ -954,6 +998,24 @@ int main(void)
         if (!ran[op] && strlen(missing) + strlen(ng_ops[op].name) + 2 < sizeof missing)
             strcat(strcat(missing, " "), ng_ops[op].name);
     check(!missing[0], "every op of ops.def runs in some case", "never run:%s", missing);
+    if (nr_conv_bf16_available()) {
+        nr_conv_bf16_set_algo(NR_BF16_ALWAYS);
+        precision = NR_PREC_BF16;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            const op_case *c = &cases[i];
+            if (c->op != NG_OP_CONV2D && c->op != NG_OP_CONV_TRANSPOSE2D)
+                continue;
+            char name[200], err[512];
+            snprintf(name, sizeof name, "%s %s at bf16", ng_ops[c->op].name, c->what);
+            op_run R = {0};
+            if (build(c, &R, err, sizeof err) == 0)
+                check_forward(c, &R, name);
+            else
+                check(0, name, "%s", err);
+            free_run(&R);
+        }
+        nr_conv_fast_release();
+    }
     free(scratch);
     return check_done();
 }

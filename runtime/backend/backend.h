@@ -39,8 +39,11 @@
 
 #include "netg.h"
 
-/* The precisions a node may run at; bf16 comes with issue 21. */
-typedef enum { NR_PREC_F32 } nr_precision;
+/* The precisions a node may run at: f32, or bf16 (inputs and weights
+ * rounded to bfloat16, sums in f32: the convolutions of a backend that has
+ * them).  A precision is a ceiling on the error: exec runs a node at bf16
+ * only where supports says so, every other node at f32. */
+typedef enum { NR_PREC_F32, NR_PREC_BF16 } nr_precision;
 
 /* Everything a kernel call needs: the node, its graph (for tensor shapes)
  * and the storage of its inputs, output and workspace, all in memory of
@@ -53,6 +56,8 @@ typedef struct {
     float *ws;              /* workspace or NULL */
     float *scratch;         /* the backend's own workspace: at least
                                scratch_bytes of every node of the entry */
+    int precision;          /* nr_precision of this node: NR_PREC_BF16 only
+                               where supports(n, NR_PREC_BF16) */
     uint64_t seed;          /* the run's seed (dropout) */
     int64_t step;           /* updates done before this run (Adam's t - 1) */
     int rank;               /* data-parallel rank (the backend's rank()):
@@ -83,8 +88,13 @@ typedef struct nr_backend {
     /* 1 when run handles node n (of any graph that passed ng_graph_check)
      * at precision (nr_precision), else 0; defined for every op row */
     int (*supports)(const ng_node *n, int precision);
-    /* Bytes of k->scratch that run needs for node n of g (0: none). */
-    int64_t (*scratch_bytes)(const ng_graph *g, const ng_node *n);
+    /* NULL when this machine runs precision's fast kernels, else the one
+     * line saying why not (exec then runs f32 and prints it); a NULL
+     * function: the backend has f32 only */
+    const char *(*precision_missing)(int precision);
+    /* Bytes of k->scratch that run needs for node n of g run at precision
+     * (0: none). */
+    int64_t (*scratch_bytes)(const ng_graph *g, const ng_node *n, int precision);
     /* Runs node k->n.  May queue it: work is done in call order, and by the
      * time sync, download or a collective on its output returns. */
     void (*run)(const nr_kctx *k);

@@ -35,6 +35,7 @@ static const nr_backend cpu = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .supports = nr_dispatch_supports,
+    .precision_missing = nr_dispatch_precision_missing,
     .scratch_bytes = nr_dispatch_scratch_bytes,
     .run = nr_dispatch,
     .rank = nr_dist_rank,

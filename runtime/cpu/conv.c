@@ -211,7 +211,7 @@ static size_t scratch_len[NR_PAR_MAX_THREADS];   /* floats */
 
 /* Makes scratch[t] hold n floats, 64-byte aligned, for every thread t of the
  * pool; 0, or -1 when out of memory. */
-static int nr_scratch_reserve(size_t n)
+int nr_conv_scratch_reserve(size_t n)
 {
     const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
     for (int t = 0; t < nr_par_threads(); t++) {
@@ -224,6 +224,11 @@ static int nr_scratch_reserve(size_t n)
             return -1;
     }
     return 0;
+}
+
+float *nr_conv_scratch(int tid)
+{
+    return scratch[tid];
 }
 
 void nr_conv_fast_release(void)
@@ -428,7 +433,7 @@ static int nr_run_wino(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
     int64_t plane = ((int64_t)chunk * f->w + NR_CONV_MAX_VL - 1) / NR_CONV_MAX_VL;
     plane = (plane | 1) * NR_CONV_MAX_VL;
     const nr_conv_plan *pl = nr_plan_get(&key);
-    if (!pl || nr_scratch_reserve((size_t)(6 * ci * plane)) < 0)
+    if (!pl || nr_conv_scratch_reserve((size_t)(6 * ci * plane)) < 0)
         return -1;
     nr_pack_job pj = {&f->v, ws, nkb};
     nr_par_for(nkb, nr_wino_weights_task, &pj);
@@ -566,7 +571,7 @@ static int nr_filt_chan(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     j.part_len = (int64_t)g->k * nt * j.f.cpad;
     j.ngroups = (g->c + ops->vl - 1) / ops->vl;
     const int seg = rows < g->oh ? rows : g->oh;      /* rows of one image per piece */
-    if (nr_scratch_reserve((size_t)(seg + g->kh - 1) * (g->w + g->kw - 1) * NR_CONV_MAX_VL) < 0)
+    if (nr_conv_scratch_reserve((size_t)(seg + g->kh - 1) * (g->w + g->kw - 1) * NR_CONV_MAX_VL) < 0)
         return -1;
     nr_par_for(j.ranges * j.ngroups, nr_dchan_task, &j);
     nr_par_for(g->k, nr_dchan_sum_task, &j);
@@ -695,7 +700,7 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     j.ranges = ((int64_t)g->n * n_strips + j.f.strips - 1) / j.f.strips;
     j.part_len = 18 * (int64_t)g->k * j.f.cpad;
     j.ngroups = (g->c + ops->vl - 1) / ops->vl;
-    if (nr_scratch_reserve((size_t)nr_wino_filt_scratch(&j.f)) < 0)
+    if (nr_conv_scratch_reserve((size_t)nr_wino_filt_scratch(&j.f)) < 0)
         return -1;
     nr_par_for(j.ranges * j.ngroups, nr_wfilt_task, &j);
     nr_par_for(g->k, nr_wfilt_sum_task, &j);

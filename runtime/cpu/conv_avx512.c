@@ -40,32 +40,7 @@ static inline vf vload_m(const float *p, vmask m) { return _mm512_maskz_loadu_ps
 static inline void vstore_m(float *p, vmask m, vf a) { _mm512_mask_storeu_ps(p, m, a); }
 static inline float vhsum(vf a) { return _mm512_reduce_add_ps(a); }
 
-/* r[0..15] (row i in r[i]) becomes its transpose */
-static inline void vtranspose(vf *r)
-{
-    vf t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {   /* u[i+j]: rows i..i+3 at columns 4L+j */
-        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int j = 0; j < 4; j++) {       /* 4x4 transpose of 128-bit lanes */
-        const vf v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        const vf v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-        const vf v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        const vf v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-        r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-        r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-    }
-}
-
+#include "conv_transpose512.h"
 #include "conv_kernels.inc"
 
 #endif

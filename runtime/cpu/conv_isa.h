@@ -5,6 +5,7 @@
 #ifndef NR_CONV_ISA_H
 #define NR_CONV_ISA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The SIMD kernels exist on x86 only; elsewhere every pass returns -1. */
@@ -141,5 +142,12 @@ static inline int64_t nr_wino_filt_scratch(const nr_wino_filt *f)
 #ifdef NR_CONV_X86
 extern const nr_conv_ops nr_conv_avx512_ops, nr_conv_avx2_ops;
 #endif
+
+/* conv.c's per-thread scratch, which conv_bf16.c shares: reserve makes the
+ * buffer of every thread of the pool hold n floats, 64-byte aligned (0, or
+ * -1 when out of memory); nr_conv_scratch(tid) is thread tid's (tid of
+ * nr_par_for).  nr_conv_fast_release frees them. */
+int nr_conv_scratch_reserve(size_t n);
+float *nr_conv_scratch(int tid);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "conv_bf16.h"
 #include "dist.h"
 #include "kernels.h"
 
@@ -87,6 +88,9 @@ static void k_conv2d(const nr_kctx *k)
 {
     nr_conv_geom g;
     conv_geom(tin(k, 0), tin(k, 1), tout(k), k->n, &g);
+    if (k->precision == NR_PREC_BF16 &&
+        nr_conv_bf16_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y, k->scratch) == 0)
+        return;
     if (nr_conv_dw_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y) == 0)
         return;
     if (nr_conv_fast_fwd(&g, k->in[0], k->in[1], k->in[2], k->n->ia[5], k->y, k->scratch) == 0)
@@ -100,6 +104,9 @@ static void k_conv2d_bwd_data(const nr_kctx *k) /* dy, w -> dx */
 {
     nr_conv_geom g;
     conv_geom(tout(k), tin(k, 1), tin(k, 0), k->n, &g);
+    if (k->precision == NR_PREC_BF16 &&
+        nr_conv_bf16_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
+        return;
     if (nr_conv_dw_bwd_data(&g, k->in[0], k->in[1], k->y) == 0)
         return;
     if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
@@ -111,6 +118,9 @@ static void k_conv2d_bwd_filter(const nr_kctx *k) /* dy, x -> dw */
 {
     nr_conv_geom g;
     conv_geom(tin(k, 1), tout(k), tin(k, 0), k->n, &g);
+    if (k->precision == NR_PREC_BF16 &&
+        nr_conv_bf16_bwd_filter(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
+        return;
     if (nr_conv_dw_bwd_filter(&g, k->in[0], k->in[1], k->y) == 0)
         return;
     if (nr_conv_fast_bwd_filter(&g, k->in[0], k->in[1], k->y, k->scratch) == 0)
@@ -496,7 +506,9 @@ static void k_conv_transpose2d(const nr_kctx *k)
     const ng_tensor *y = tout(k);
     nr_conv_geom g;
     conv_geom(y, tin(k, 1), tin(k, 0), k->n, &g);
-    if (nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) != 0)
+    if (!(k->precision == NR_PREC_BF16 &&
+          nr_conv_bf16_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) == 0) &&
+        nr_conv_fast_bwd_data(&g, k->in[0], k->in[1], k->y, k->scratch) != 0)
         nr_conv2d_bwd_data(&g, k->in[0], k->in[1], k->y, k->ws);
     if (k->in[2])
         nr_add_channel_bias(y->dim[0], y->dim[1], (int64_t)y->dim[2] * y->dim[3], k->in[2], k->y);
@@ -540,17 +552,33 @@ void nr_dispatch(const nr_kctx *k)
     kernels[k->n->op](k);
 }
 
-int nr_dispatch_supports(const ng_node *n, int precision)
+static int is_conv(const ng_node *n)
 {
-    return precision == NR_PREC_F32 && n->op < NG_OP_COUNT && kernels[n->op] != NULL;
+    return n->op == NG_OP_CONV2D || n->op == NG_OP_CONV2D_BWD_DATA ||
+           n->op == NG_OP_CONV2D_BWD_FILTER || n->op == NG_OP_CONV_TRANSPOSE2D;
 }
 
-int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n)
+int nr_dispatch_supports(const ng_node *n, int precision)
 {
-    if (n->op != NG_OP_CONV2D && n->op != NG_OP_CONV2D_BWD_DATA && n->op != NG_OP_CONV2D_BWD_FILTER &&
-        n->op != NG_OP_CONV_TRANSPOSE2D)
+    if (n->op >= NG_OP_COUNT || kernels[n->op] == NULL)
+        return 0;
+    return precision == NR_PREC_F32 || (precision == NR_PREC_BF16 && is_conv(n) && nr_conv_bf16_available());
+}
+
+const char *nr_dispatch_precision_missing(int precision)
+{
+    if (precision == NR_PREC_BF16 && !nr_conv_bf16_available())
+        return "precision bf16 needs AVX512_BF16; running f32";
+    return NULL;
+}
+
+int64_t nr_dispatch_scratch_bytes(const ng_graph *g, const ng_node *n, int precision)
+{
+    if (!is_conv(n))
         return 0;
     nr_conv_geom geom;
     node_conv_geom(g, n, &geom);
-    return nr_conv_fast_ws_elems(&geom) * (int64_t)sizeof(float);
+    const int64_t f32 = nr_conv_fast_ws_elems(&geom);
+    const int64_t bf16 = precision == NR_PREC_BF16 ? nr_conv_bf16_ws_elems(&geom) : 0;
+    return (f32 > bf16 ? f32 : bf16) * (int64_t)sizeof(float);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "grad_sync.h"
+#include "options.h"
 #include "util.h"
 
 /* What the model keeps per entry, each part made when the entry first needs
@@ -37,6 +38,7 @@ struct nr_model {
     unsigned char *frozen;    /* per tensor: 1 if its update nodes are skipped (nr_model_freeze), or NULL */
     int64_t scratch_bytes;
     int profile_on;
+    int precision;            /* nr_precision of option precision, f32 where the backend lacks it */
     char err[1024];
 };
 
@@ -126,6 +128,43 @@ static int check_supported(const nr_model *m, char *err, size_t errlen)
     return 0;
 }
 
+/* Why be cannot run g's option precision, or NULL when it can (or it is
+ * f32). */
+static const char *precision_missing(const ng_graph *g, const nr_backend *be)
+{
+    if (strcmp(nr_option(g, "precision"), "bf16"))
+        return NULL;
+    return be->precision_missing ? be->precision_missing(NR_PREC_BF16)
+                                 : "precision bf16: this backend has none; running f32";
+}
+
+int nr_graph_precision(const ng_graph *g, const nr_backend *be)
+{
+    return strcmp(nr_option(g, "precision"), "bf16") || precision_missing(g, be) ? NR_PREC_F32
+                                                                                : NR_PREC_BF16;
+}
+
+int nr_node_precision(const nr_backend *be, const ng_node *n, int precision)
+{
+    return precision != NR_PREC_F32 && be->supports(n, precision) ? precision : NR_PREC_F32;
+}
+
+/* nr_graph_precision, saying on stderr (once per process) why not where
+ * the backend lacks the option's precision. */
+static int choose_precision(const ng_graph *g, const nr_backend *be)
+{
+    static int told;
+    const char *why = precision_missing(g, be);
+    if (why && !told++)
+        fprintf(stderr, "netrun: %s\n", why);
+    return nr_graph_precision(g, be);
+}
+
+int nr_model_precision(const nr_model *m)
+{
+    return m->precision;
+}
+
 nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen)
 {
     nr_model *m = calloc(1, sizeof *m);
@@ -148,6 +187,7 @@ nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *e
         nr_model_free(m);
         return NULL;
     }
+    m->precision = choose_precision(g, be);
     int64_t total = 0;
     for (int t = 0; t < g->n_tensors; t++) {
         m->state_off[t] = -1;
@@ -324,7 +364,8 @@ static int grow_scratch(nr_model *m, const ng_entry *en)
 {
     int64_t need = 0;
     for (int i = 0; i < en->n_nodes; i++) {
-        int64_t b = m->be->scratch_bytes(m->g, &en->nodes[i]);
+        const ng_node *n = &en->nodes[i];
+        int64_t b = m->be->scratch_bytes(m->g, n, nr_node_precision(m->be, n, m->precision));
         need = b > need ? b : need;
     }
     if (need <= m->scratch_bytes)
@@ -440,6 +481,7 @@ int nr_model_run(nr_model *m, const char *entry)
         if (frozen_update(m, n))
             continue;
         k.n = n;
+        k.precision = nr_node_precision(be, n, m->precision);
         for (int s = 0; s < n->n_in; s++)
             k.in[s] = tensor_ptr(m, e, n->in[s]);
         k.y = tensor_ptr(m, e, n->out);

@@ -21,6 +21,14 @@ typedef struct nr_model nr_model;
  * values).  NULL with err on failure, a node be cannot run included. */
 nr_model *nr_model_new(ng_graph *g, const nr_backend *be, uint64_t seed, char *err, size_t errlen);
 void nr_model_free(nr_model *m);
+/* The nr_precision its nodes run at where the backend supports it (option
+ * precision; f32 when the backend lacks it, which nr_model_new said on
+ * stderr). */
+int nr_model_precision(const nr_model *m);
+/* The same for g on be, silently; and the precision node n runs at under
+ * a model precision: it where be supports n at it, else f32. */
+int nr_graph_precision(const ng_graph *g, const nr_backend *be);
+int nr_node_precision(const nr_backend *be, const ng_node *n, int precision);
 const ng_graph *nr_model_graph(const nr_model *m);
 const char *nr_model_error(const nr_model *m);
 

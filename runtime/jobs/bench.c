@@ -139,15 +139,17 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
             }
             order[j] = k;
         }
+    /* the precision the convolutions ran at (f32 where the machine lacks bf16) */
+    const char *prec = nr_model_precision(m) == NR_PREC_BF16 ? "bf16" : "f32";
     if (o->median_s)
         *o->median_s = median;
     if (!out) {
         /* the median alone */
     } else if (o->json) {
         fprintf(out, "{\"entry\": \"%s\", \"steps\": %d, \"warmup\": %d, \"threads\": %d, "
-                     "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"flops\": %.0f, "
+                     "\"precision\": \"%s\", \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"flops\": %.0f, "
                      "\"gflops\": %.3f, \"finite_check_s\": %.6f, \"ops\": [",
-                o->entry, o->steps, o->warmup, o->threads, median, t[0], t[o->steps - 1], flops,
+                o->entry, o->steps, o->warmup, o->threads, prec, median, t[0], t[o->steps - 1], flops,
                 flops / median * 1e-9, check_s);
         for (int j = 0; j < n_kinds; j++) {
             const kind_stat *k = &kinds[order[j]];
@@ -157,8 +159,8 @@ int nr_bench(nr_model *m, const nr_bench_opts *o, FILE *out, char *err, size_t e
         }
         fprintf(out, "]}\n");
     } else {
-        fprintf(out, "%s entry of %s: %d steps after %d warm-up, %d threads\n", o->entry,
-                g->source ? g->source : "graph", o->steps, o->warmup, o->threads);
+        fprintf(out, "%s entry of %s: %d steps after %d warm-up, %d threads, precision %s\n", o->entry,
+                g->source ? g->source : "graph", o->steps, o->warmup, o->threads, prec);
         fprintf(out, "step: median %.4f s (min %.4f, max %.4f); %.2f GFLOP per step, %.1f GFLOP/s\n",
                 median, t[0], t[o->steps - 1], flops * 1e-9, flops / median * 1e-9);
         if (train)

@@ -177,6 +177,7 @@ int plan_netc(const plan_ctx *p, const char *model, const nr_plan_cfg *c, const 
 int64_t plan_graph_bytes(const ng_graph *g, const nr_backend *be)
 {
     int64_t bytes = 0, scratch = 0;
+    const int prec = nr_graph_precision(g, be);
     for (int t = 0; t < g->n_tensors; t++) /* twice: the state, and a checkpoint's bytes read or written */
         if (ng_role_is_persistent(g->tensors[t].role))
             bytes += 2 * ng_tensor_bytes(&g->tensors[t]);
@@ -186,7 +187,7 @@ int64_t plan_graph_bytes(const ng_graph *g, const nr_backend *be)
             continue; /* training runs these two (eval: validation) */
         bytes += en->arena_bytes;
         for (int i = 0; i < en->n_nodes; i++) {
-            int64_t s = be->scratch_bytes(g, &en->nodes[i]);
+            int64_t s = be->scratch_bytes(g, &en->nodes[i], nr_node_precision(be, &en->nodes[i], prec));
             scratch = s > scratch ? s : scratch;
         }
     }
