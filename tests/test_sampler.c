@@ -384,7 +384,7 @@ static void test_foreground(void)
     }
     enum { CH = 8, CW = 12, B = 6, N = 60000 };
     /* LAST: batch 6, 0.33 -> slots >= round(4.02) = 4 forced: exactly 1/3 */
-    nr_fg_sampler s = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0};
+    nr_fg_sampler s = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0, 0};
     int64_t cls_cnt[AK] = {0}, pix_cnt[3] = {0}, img4[2] = {0};
     int centred = 1, slots_ok = 1, held = 1, forced = 0;
     uint64_t draw = 99;
@@ -447,9 +447,42 @@ static void test_foreground(void)
     check(same && s.drawn == 50 * B && s.forced == 50 * 2, "foreground: a batch's forced slots take the drawn images",
           "same %d drawn %lld forced %lld", same, (long long)s.drawn, (long long)s.forced);
 
+    /* foreground_draw = image (nnU-Net v2's rule): the batch keeps the
+     * stream's images; a forced crop is centred on a class the image holds,
+     * uniform among them (image 0 holds 1..3: chi-square, 2 degrees, 13.8 is
+     * p = 0.001); nothing is drawn by class */
+    nr_fg_sampler v = {ix, 0.33, NR_FG_LAST, -1, B, 0, 0, 1};
+    int stream = 1, own = 1, none = 1;
+    int64_t own_cnt[3] = {0};
+    for (int rep = 0; rep < 600; rep++) {
+        for (int j = 0; j < B; j++)
+            idx[j] = 0;
+        nr_fg_images(&v, 7, (uint64_t)rep * B, B, idx);
+        for (int j = 0; j < B; j++) {
+            int y0, x0, cy, cx, img = -1;
+            uint64_t d = nr_batcher_draw(7, (uint64_t)rep * B + (uint64_t)j);
+            stream &= idx[j] == 0;
+            none &= nr_fg_draw(&v, j, d, &img) == -1 && img == -1;
+            int c = nr_fg_choose(&v, 0, j, d, AH, AW, CH, CW, &y0, &x0, &cy, &cx);
+            if (j < 4) {
+                own &= c == -1;
+                continue;
+            }
+            own &= c >= 1 && c <= 3 && amask[0][cy * AW + cx] == c && cy >= y0 && cy < y0 + CH && cx >= x0 &&
+                   cx < x0 + CW;
+            if (c >= 1 && c <= 3)
+                own_cnt[c - 1]++;
+        }
+    }
+    double x2o = chi2_uniform(own_cnt, 3);
+    check(stream && none && own && x2o < 13.8 && v.forced == 600 * 2 && v.drawn == 600 * B,
+          "foreground_draw = image: the stream's images kept, crops centred on a class of the image",
+          "stream %d none %d own %d counts %lld %lld %lld chi2 %.2f forced %lld", stream, none, own,
+          (long long)own_cnt[0], (long long)own_cnt[1], (long long)own_cnt[2], x2o, (long long)v.forced);
+
     /* Python's round: batch 4 at 0.5 -> round(2.0) = 2 -> 2 forced; batch 2
      * at 0.25 -> round(1.5) = 2 -> none; batch 1 at 0.33 -> round(0.67) = 1 -> none */
-    nr_fg_sampler q = {ix, 0.5, NR_FG_LAST, -1, 4, 0, 0};
+    nr_fg_sampler q = {ix, 0.5, NR_FG_LAST, -1, 4, 0, 0, 0};
     int f4 = 0;
     for (int j = 0; j < 4; j++)
         f4 += nr_fg_forced(&q, j, 0);
@@ -463,7 +496,7 @@ static void test_foreground(void)
           "foreground last: nnU-Net's rounding of the forced slots", "%d %d %d %d", f4, f2, f1, f1all);
 
     /* RANDOM: per sample with probability 0.3; 4 sigma of a binomial */
-    nr_fg_sampler r = {ix, 0.3, NR_FG_RANDOM, 2, 1, 0, 0};
+    nr_fg_sampler r = {ix, 0.3, NR_FG_RANDOM, 2, 1, 0, 0, 0};
     int jit_ok = 1;
     for (int k = 0; k < N; k++) {
         int y0, x0, cy, cx, img = 1;
@@ -482,7 +515,7 @@ static void test_foreground(void)
 
     /* a forced sample whose image does not hold the drawn class (image 1:
      * background only): a uniform random crop */
-    nr_fg_sampler e = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0};
+    nr_fg_sampler e = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
     int64_t ycnt[AH - CH + 1] = {0};
     int all_uniform = 1;
     for (int k = 0; k < N; k++) {
@@ -499,7 +532,7 @@ static void test_foreground(void)
 
     /* a crop larger than the image pads: offsets in img - crop .. 0, and the
      * chosen pixel is still inside */
-    nr_fg_sampler pd = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0};
+    nr_fg_sampler pd = {ix, 1.0, NR_FG_LAST, -1, 1, 0, 0, 0};
     int pad_ok = 1;
     for (int k = 0; k < 2000; k++) {
         int y0, x0, cy, cx, img = -1;
@@ -513,7 +546,7 @@ static void test_foreground(void)
 
     /* the batcher's hook: a sample not forced keeps the batcher's window,
      * a forced one gets nr_fg_choose's */
-    nr_fg_sampler hk = {ix, 0.5, NR_FG_LAST, -1, 2, 0, 0};
+    nr_fg_sampler hk = {ix, 0.5, NR_FG_LAST, -1, 2, 0, 0, 0};
     int hy = -77, hx = -88, wy, wx, himg = -1;
     nr_fg_crop_hook(&hk, 0, 0, 4242, AH, AW, CH, CW, &hy, &hx);
     int kept = hy == -77 && hx == -88;
@@ -526,7 +559,7 @@ static void test_foreground(void)
 
     /* the same draw gives the same window */
     int a0, a1, b0, b1;
-    nr_fg_sampler d1 = {ix, 0.5, NR_FG_RANDOM, -1, 1, 0, 0};
+    nr_fg_sampler d1 = {ix, 0.5, NR_FG_RANDOM, -1, 1, 0, 0, 0};
     nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &a0, &a1, NULL, NULL);
     nr_fg_choose(&d1, 3, 0, 777, AH, AW, CH, CW, &b0, &b1, NULL, NULL);
     check(a0 == b0 && a1 == b1, "foreground: a window is a function of the draw", "differs");
@@ -541,7 +574,7 @@ static void test_foreground(void)
     ds = nr_dataset_open(P("z"), 1, err, sizeof err);
     ix = ds ? nr_class_index_get(ds, 3, 255, 10, NULL, NULL, NULL, err, sizeof err) : NULL;
     const int *zc;
-    nr_fg_sampler z = {ix, 1.0, NR_FG_LAST, -1, 2, 0, 0};
+    nr_fg_sampler z = {ix, 1.0, NR_FG_LAST, -1, 2, 0, 0, 0};
     int zidx[2] = {1, 0}, zimg = -5;
     if (ix)
         nr_fg_images(&z, 1, 0, 2, zidx);
@@ -591,7 +624,7 @@ static void test_rare_class(void)
         nr_dataset_free(ds);
         return;
     }
-    nr_fg_sampler s = {ix, 1.0 / 3, NR_FG_RANDOM, -1, 8, 0, 0};
+    nr_fg_sampler s = {ix, 1.0 / 3, NR_FG_RANDOM, -1, 8, 0, 0, 0};
     int64_t cls[5] = {0}, img4[10] = {0};
     int held = 1, forced = 0;
     uint64_t pos;

@@ -59,7 +59,7 @@ int nr_fg_draw(const nr_fg_sampler *s, int slot, uint64_t draw, int *image)
 {
     const int *classes, *holders;
     int n_cls = s->ix ? nr_class_index_fg(s->ix, &classes) : 0;
-    if (n_cls == 0 || !nr_fg_forced(s, slot, draw))
+    if (n_cls == 0 || s->by_image || !nr_fg_forced(s, slot, draw))
         return -1;
     int c = classes[ng_below(sub(draw, 1), (uint64_t)n_cls)];
     int n_img = nr_class_index_holders(s->ix, c, &holders);
@@ -67,11 +67,33 @@ int nr_fg_draw(const nr_fg_sampler *s, int slot, uint64_t draw, int *image)
     return c;
 }
 
+/* The class of a forced crop of image under foreground_draw = image: uniform
+ * among the foreground classes the image holds; -1 when not forced or none. */
+static int image_class(const nr_fg_sampler *s, int image, int slot, uint64_t draw)
+{
+    const int *classes;
+    int n_cls = s->ix ? nr_class_index_fg(s->ix, &classes) : 0, held = 0;
+    if (image < 0 || image >= (s->ix ? nr_class_index_images(s->ix) : 0) || !nr_fg_forced(s, slot, draw))
+        return -1;
+    for (int k = 0; k < n_cls; k++)
+        held += nr_class_index_pixels(s->ix, image, classes[k]) > 0;
+    if (held == 0)
+        return -1;
+    int pick = (int)ng_below(sub(draw, 1), (uint64_t)held);
+    for (int k = 0; k < n_cls; k++)
+        if (nr_class_index_pixels(s->ix, image, classes[k]) > 0 && pick-- == 0)
+            return classes[k];
+    return -1;
+}
+
 void nr_fg_images(nr_fg_sampler *s, uint64_t seed, uint64_t pos, int count, int *idx)
 {
     for (int j = 0; j < count; j++) {
         int image;
-        if (nr_fg_draw(s, j, nr_batcher_draw(seed, pos + (uint64_t)j), &image) >= 0)
+        uint64_t draw = nr_batcher_draw(seed, pos + (uint64_t)j);
+        if (s->by_image)
+            s->forced += nr_fg_forced(s, j, draw);
+        else if (nr_fg_draw(s, j, draw, &image) >= 0)
             idx[j] = image, s->forced++;
     }
     s->drawn += count;
@@ -82,7 +104,7 @@ int nr_fg_choose(const nr_fg_sampler *s, int image, int slot, uint64_t draw, int
 {
     int ylo, yhi, xlo, xhi;
     int ny = axis_range(img_h, crop_h, &ylo, &yhi), nx = axis_range(img_w, crop_w, &xlo, &xhi);
-    int drawn_image, cls = nr_fg_draw(s, slot, draw, &drawn_image);
+    int drawn_image, cls = s->by_image ? image_class(s, image, slot, draw) : nr_fg_draw(s, slot, draw, &drawn_image);
     const uint32_t *pos;
     int n_pos = cls >= 0 && image >= 0 && image < nr_class_index_images(s->ix)
                     ? nr_class_index_locations(s->ix, image, cls, &pos) : 0;
@@ -301,6 +323,16 @@ static void print_foreground(const nr_fg_sampler *f, const ng_graph *g, int n, i
                      f->jitter);
     }
     double eff = nr_fg_effective(f);
+    if (f->by_image) {
+        if (!crops[0])
+            fprintf(out, "warning: option foreground = %g with foreground_draw = image does nothing here: no "
+                    "crops to centre on a class\n", f->fraction);
+        else
+            fprintf(out, "foreground oversampling: %s%.3g of the crops centred on a foreground class of their "
+                    "image (foreground_draw = image)%s\n", f->mode == NR_FG_LAST ? "the last " : "", eff,
+                    crops + 1);
+        return;
+    }
     if (f->mode == NR_FG_LAST)
         fprintf(out, "foreground oversampling: the last %d of every %d images drawn by class (%.3g of %g asked; "
                 "%d foreground classes in %d images)%s\n", (int)llround(eff * f->batch), f->batch, eff,
@@ -357,7 +389,7 @@ nr_sampling *nr_sampling_new(const ng_graph *g, const nr_dataset *ds, const char
     }
     if (fg > 0) {
         s->fg = (nr_fg_sampler){s->ix, fg, nr_option_is(g, "foreground_mode", "random") ? NR_FG_RANDOM : NR_FG_LAST,
-                                (int)jit, batch, 0, 0};
+                                (int)jit, batch, 0, 0, nr_option_is(g, "foreground_draw", "image")};
         if (out)
             print_foreground(&s->fg, g, s->n, model_h, model_w, out);
     }

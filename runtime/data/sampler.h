@@ -34,6 +34,8 @@ typedef struct {
     /* counters, added to by nr_fg_images: samples, and those whose image
      * was drawn by class */
     int64_t drawn, forced;
+    int by_image; /* option foreground_draw = image: the class among the
+                   * image's own, the image not replaced */
 } nr_fg_sampler;
 
 /* Whether the sample in batch slot `slot` is forced, for the rule; draw is
