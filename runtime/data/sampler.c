@@ -327,10 +327,12 @@ static void print_foreground(const nr_fg_sampler *f, const ng_graph *g, int n, i
         if (!crops[0])
             fprintf(out, "warning: option foreground = %g with foreground_draw = image does nothing here: no "
                     "crops to centre on a class\n", f->fraction);
+        else if (f->mode == NR_FG_LAST)
+            fprintf(out, "foreground oversampling: the last %d of every %d crops centred on a foreground class "
+                    "of their image (foreground_draw = image)%s\n", (int)llround(eff * f->batch), f->batch, crops);
         else
-            fprintf(out, "foreground oversampling: %s%.3g of the crops centred on a foreground class of their "
-                    "image (foreground_draw = image)%s\n", f->mode == NR_FG_LAST ? "the last " : "", eff,
-                    crops + 1);
+            fprintf(out, "foreground oversampling: each crop with probability %g centred on a foreground class "
+                    "of its image (foreground_draw = image)%s\n", f->fraction, crops);
         return;
     }
     if (f->mode == NR_FG_LAST)
@@ -465,6 +467,7 @@ void nr_sampling_print_counts(const nr_sampling *s, FILE *out)
     const nr_fg_sampler *f = nr_sampling_foreground(s);
     if (!f || !out)
         return;
-    fprintf(out, "foreground oversampling: %lld images, %lld drawn by class (%.3f)\n", (long long)f->drawn,
-            (long long)f->forced, f->drawn ? (double)f->forced / f->drawn : 0.0);
+    fprintf(out, "foreground oversampling: %lld images, %lld %s (%.3f)\n", (long long)f->drawn,
+            (long long)f->forced, f->by_image ? "forced (crops centred on a class of their image)" : "drawn by class",
+            f->drawn ? (double)f->forced / f->drawn : 0.0);
 }
