@@ -13,7 +13,7 @@ D=$WORK/train
 "$GEN_DATA" --out "$D" --count 24 --size 64 --classes 6 --max-objects 1 --seed 5 >/dev/null
 mkdir -p "$WORK/models"
 cp -r "$SOURCE_ROOT/models/lib" "$WORK/models/"
-{ cat "$SOURCE_ROOT/models/unet.net"; printf '\noption foreground = 0.5\noption repeat = 0.3\n'; } > "$WORK/models/s.net"
+{ cat "$SOURCE_ROOT/models/unet.net"; printf '\noption foreground = 0.5\noption foreground_draw = class\noption repeat = 0.3\n'; } > "$WORK/models/s.net"
 EPOCHS=2 BASE=4 AGAIN=(--epochs 1)
 # QUICK: a smaller U-Net, one epoch for the counts, one step for the runs that look at the index only
 [ "$QUICK" = 1 ] && EPOCHS=1 BASE=2 AGAIN=(--steps 1)
@@ -116,4 +116,15 @@ grep -q "the last 3 of every 6 images drawn by class (0.5 of 0.5 asked; [0-9]* f
 cmp -s "$WORK/r2/last.safetensors" "$WORK/r2off/last.safetensors" &&
     fail "foreground = 0.5 on images of the model's size changed nothing" ||
     ok "foreground = 0.5 on images of the model's size changes the batches (other weights than without)"
+# the default draw (image: nnU-Net v2's rule) has no crops to centre here: it says so, and changes nothing
+# (the tensors' bytes compared: the header records the options)
+st_data() { local n; n=$(od -An -t u8 -N8 "$1" | tr -d ' '); tail -c +$((9 + n)) "$1"; }
+out=$("$NETRUN" train "$WORK/s.netg" --data "$WORK/small" --steps 1 --out "$WORK/r2img" --threads 1 --set repeat=0 \
+      --set foreground_draw=image 2>&1) || fail "train with foreground_draw = image: $(tail -3 <<<"$out")"
+grep -q "warning: option foreground = 0.5 with foreground_draw = image does nothing here: no crops" <<<"$out" &&
+    "$NETRUN" train "$WORK/s.netg" --data "$WORK/small" --steps 1 --out "$WORK/r2img0" --threads 1 --set repeat=0 \
+        --set foreground=0 --quiet &&
+    cmp -s <(st_data "$WORK/r2img/last.safetensors") <(st_data "$WORK/r2img0/last.safetensors") &&
+    ok "foreground_draw = image on images of the model's size: a warning, the same weights as without" ||
+    fail "foreground_draw = image: $(grep -E 'oversampling|warning' <<<"$out")"
 finish
