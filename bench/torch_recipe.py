@@ -19,8 +19,10 @@ then an image that contains it; the others an image uniformly; all with replacem
 Optimizer: Adam(lr 1e-3), poly decay lr * (1 - step / steps)^0.9 over the run, gradient-norm
 clip 12.
 
-The images must be the model's size (the study's default); they are whole-image batches, as
-netrun's are then.  Evaluation on --val: the last weights, the confusion matrix pooled over
+Training batches are whole images (the study's default, images of the model's size), or with
+--patch P nnU-Net's P x P patches: uniform windows, and for the forced third a window centred on
+a uniform pixel of the drawn class, clamped to the image (as netrun's crops, without the jitter).
+Evaluation on --val (whole images: the network is fully convolutional): the last weights, the confusion matrix pooled over
 all validation pixels (label 255 ignored), and the figures of `netrun eval --json` with
 netrun's definitions (runtime/jobs/metrics.c): per-class IoU (null when a class is in neither
 truth nor prediction), pixel_accuracy, miou_foreground (mean over the non-null foreground
@@ -104,15 +106,38 @@ class Sampler:
     def __init__(self, masks, classes, batch, rng):
         self.n, self.batch, self.rng = len(masks), batch, rng
         self.forced = batch - round(batch * (1 - 0.33))
-        self.by_class = [np.flatnonzero([(m == c).any() for m in masks]) for c in range(1, classes)]
-        self.by_class = [ix for ix in self.by_class if len(ix)]
+        by_class = [np.flatnonzero([(m == c).any() for m in masks]) for c in range(1, classes)]
+        self.classes = [c for c, ix in zip(range(1, classes), by_class) if len(ix)]
+        self.by_class = [ix for ix in by_class if len(ix)]
 
     def draw(self):
+        """The batch's images, and per slot the class it was drawn for (-1: not forced)."""
         idx = list(self.rng.integers(0, self.n, self.batch - self.forced))
+        cls = [-1] * len(idx)
         for _ in range(self.forced):
-            ix = self.by_class[self.rng.integers(len(self.by_class))] if self.by_class else np.arange(self.n)
+            k = self.rng.integers(len(self.by_class)) if self.by_class else -1
+            ix = self.by_class[k] if k >= 0 else np.arange(self.n)
             idx.append(ix[self.rng.integers(len(ix))])
-        return np.array(idx)
+            cls.append(self.classes[k] if k >= 0 else -1)
+        return np.array(idx), cls
+
+
+def crop_batch(images, masks, idx, cls, patch, rng):
+    """nnU-Net's patches: a uniform P x P window of each image, or for a forced slot one centred
+    on a uniform pixel of its drawn class (clamped to the image)."""
+    h, w = images.shape[2], images.shape[3]
+    xs, ys = [], []
+    for i, c in zip(idx, cls):
+        pix = np.flatnonzero(masks[i] == c) if c >= 0 else np.empty(0, np.int64)
+        if len(pix):
+            p = pix[rng.integers(len(pix))]
+            y0 = min(max(p // w - patch // 2, 0), h - patch)
+            x0 = min(max(p % w - patch // 2, 0), w - patch)
+        else:
+            y0, x0 = rng.integers(0, h - patch + 1), rng.integers(0, w - patch + 1)
+        xs.append(images[i, :, y0:y0 + patch, x0:x0 + patch])
+        ys.append(masks[i, y0:y0 + patch, x0:x0 + patch])
+    return np.stack(xs), np.stack(ys)
 
 
 def evaluate(model, images, masks, classes, batch):
@@ -148,6 +173,9 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--patch", type=int, default=0,
+                    help="train on P x P patches (nnU-Net's; forced ones centred on the drawn class); "
+                         "0: whole images")
     ap.add_argument("--json", help="write the evaluation here (default: stdout)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -158,6 +186,8 @@ def main():
     vimages, vmasks = load_dataset(a.val)
     if images.shape[2] % (1 << a.depth) or images.shape[3] % (1 << a.depth):
         sys.exit(f"{a.data}: {images.shape[2]}x{images.shape[3]} images do not divide by 2^{a.depth}")
+    if a.patch and (a.patch % (1 << a.depth) or a.patch > min(images.shape[2], images.shape[3])):
+        sys.exit(f"--patch {a.patch}: must divide by 2^{a.depth} and fit the {images.shape[2]}x{images.shape[3]} images")
     if masks.max(initial=0) != 255 and masks.max(initial=0) >= a.classes:
         sys.exit(f"{a.data}: a mask holds class {masks.max()}, the model has {a.classes}")
     model = UNet(a.base, a.depth, a.classes)
@@ -168,8 +198,12 @@ def main():
     t0 = time.monotonic()
     model.train()
     for step in range(a.steps):
-        idx = sampler.draw()
-        x, y = torch.from_numpy(images[idx]), torch.from_numpy(masks[idx])
+        idx, cls = sampler.draw()
+        if a.patch:
+            xb, yb = crop_batch(images, masks, idx, cls, a.patch, rng)
+            x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+        else:
+            x, y = torch.from_numpy(images[idx]), torch.from_numpy(masks[idx])
         loss = ce_dice(model(x), y)
         if not math.isfinite(loss.item()):
             sys.exit(f"step {step}: loss {loss.item()}")

@@ -72,7 +72,7 @@ run() { # setting recipe seed
     if [ "$i" = 6 ]; then # the PyTorch reference, SMALL's network
         /usr/bin/python3 bench/torch_recipe.py --data "$OUT/$s/data/train" --val "$OUT/$s/data/val" \
             --steps "$STEPS" --base "$BASE" --depth "$DEPTH" --batch "$BATCH" --classes "$CLASSES" --seed "$seed" \
-            --threads "$THREADS" --json "$r.json" > "$r.log" 2>&1
+            --threads "$THREADS" $([ "$IMAGE" -gt "$SIZE" ] && echo "--patch $SIZE") --json "$r.json" > "$r.log" 2>&1
         score "$r.json" > "$r.score"
         return
     fi
