@@ -3,9 +3,11 @@
 #
 #   tests/fuzz/campaign.sh                       # every target, 3600 s each, all at once
 #   SECONDS_EACH=600 tests/fuzz/campaign.sh fuzz_png fuzz_jpeg
+#   NICE=0 JOBS=2 tests/fuzz/campaign.sh         # an idle 2-core machine: a core-hour per target
 #
 # Builds build-asan/ (clang, ASan+UBSan, libFuzzer) when it is missing, then runs the named
-# targets (default: every fuzz_* of tests/fuzz/meson.build) side by side, each for SECONDS_EACH
+# targets (default: every fuzz_* of tests/fuzz/meson.build), JOBS at a time (default: all side by
+# side; JOBS=2 on 2 idle cores gives each target a core for its whole run), each for SECONDS_EACH
 # of wall-clock time (default 3600) at nice NICE (default 19, so the campaign takes only the
 # CPU nothing else wants), from the committed seeds in tests/fuzz/NAME (and NAME.dict), growing a
 # corpus of its own in OUT/NAME/corpus (OUT default build-asan/fuzz-campaign; kept between runs,
@@ -23,6 +25,7 @@ set -u
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${SECONDS_EACH:-3600}
 NICE=${NICE:-19}
+JOBS=${JOBS:-0}
 MERGE=${MERGE:-1}
 BUILD=${BUILD:-build-asan}
 OUT=${OUT:-$BUILD/fuzz-campaign}
@@ -44,8 +47,9 @@ for t in "${targets[@]}"; do
 done
 
 HZ=$(getconf CLK_TCK)
-declare -A PIDS
+[ "$JOBS" -gt 0 ] 2>/dev/null || JOBS=${#targets[@]}
 for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
     name=${t#fuzz_} dir=$OUT/$t
     mkdir -p "$dir/corpus" "$dir/artifacts"
     dict=()
@@ -57,10 +61,9 @@ for t in "${targets[@]}"; do
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" "tests/fuzz/$name" \
         >"$dir/log" 2>&1 &
-    PIDS[$t]=$!
     echo "campaign.sh: $t started ($SECONDS_EACH s, pid $!, log $dir/log)"
 done
-for t in "${targets[@]}"; do wait "${PIDS[$t]}"; done
+wait
 
 {
     echo "| target | wall s | CPU s | executions | exec/s (CPU) | corpus | added to seeds | findings |"
