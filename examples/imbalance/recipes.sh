@@ -12,6 +12,9 @@
 #                             CE + batch Dice, 1/3 foreground-class sampling, Adam 1e-3 poly, clip 12)
 #   recipe + EMA              models/unet_nn.net -D DECAY=0 (row 7); + Adam poly: -D EMA=0 (row 8)
 #   unet_nn.net               its defaults: poly(0.9) decay and EMA 0.999 (row 9)
+#   + a Dice term             models/unet_nn.net -D LOSS=la_dice (row 10)
+#   + gradient-norm clip 12   models/unet_nn.net -D CLIP_NORM=12 (row 11; nnU-Net's and the reference's)
+#   + gradient-norm clip 1    models/unet_nn.net -D CLIP_NORM=1 (row 12: a clip that binds)
 # Each netrun row's last checkpoint is evaluated with and without --tta; with BEST=1 training
 # also validates on the validation set (every epoch) and its best checkpoint is evaluated too
 # (chosen on the set it is scored on: an optimistic bound for "is the last as good as the best").
@@ -25,7 +28,7 @@
 # COUNT (320 training images), VAL (640 validation images: enough that every
 # class is present, so a class at IoU 0 is one the model missed, not one
 # absent from validation and predicted once), BASE (8), DEPTH (3), BATCH (4): the network every row
-# trains, STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, default all ten),
+# trains, STEPS (1600), SEEDS ("1 2 3"), RECIPES (row numbers, default all thirteen),
 # THREADS (1 per run; JOBS (1) runs go side by side), BUILD (build), OUT ($BUILD/recipes; with
 # GEN=glyphs $BUILD/recipes-glyphs), TRAIN_FLAGS (more `netrun train` flags for every netrun row,
 # e.g. "--set foreground=0").
@@ -38,7 +41,7 @@ BUILD=${BUILD:-build}
 netc_build "$BUILD" >/dev/null
 
 SETTINGS=${SETTINGS:-"99 97"} CLASSES=${CLASSES:-32} SIZE=${SIZE:-32} IMAGE=${IMAGE:-${SIZE:-32}} COUNT=${COUNT:-320} VAL=${VAL:-640}
-STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5 6 7 8 9"}
+STEPS=${STEPS:-1600} SEEDS=${SEEDS:-"1 2 3"} RECIPES=${RECIPES:-"0 1 2 3 4 5 6 7 8 9 10 11 12"}
 THREADS=${THREADS:-1} JOBS=${JOBS:-1}
 GEN=${GEN:-gen_data}
 OUT=${OUT:-$BUILD/recipes$([ "$GEN" = gen_data ] || echo "-$GEN")}
@@ -47,11 +50,12 @@ BASE=${BASE:-8} DEPTH=${DEPTH:-3} BATCH=${BATCH:-4}
 SMALL=(-D BASE="$BASE" -D SIZE="$SIZE" -D DEPTH="$DEPTH" -D BATCH="$BATCH" -D CLASSES="$CLASSES")
 
 names=("plain cross-entropy" "balanced CE (clip 50)" "CE + Dice" "logit-adjusted CE" "CE + Lovasz" "recipe, constant rate, no EMA"
-       "PyTorch nnU-Net-style" "recipe + EMA 0.999" "recipe + Adam poly(0.9)" "unet_nn (poly + EMA)")
+       "PyTorch nnU-Net-style" "recipe + EMA 0.999" "recipe + Adam poly(0.9)" "unet_nn (poly + EMA)"
+       "unet_nn + Dice term" "unet_nn + clip_norm 12" "unet_nn + clip_norm 1")
 models=(models/unet.net models/unet.net models/unet_dice.net models/unet_la.net models/unet_lovasz.net models/unet_nn.net
-        "" models/unet_nn.net models/unet_nn.net models/unet_nn.net)
+        "" models/unet_nn.net models/unet_nn.net models/unet_nn.net models/unet_nn.net models/unet_nn.net models/unet_nn.net)
 defs=("-D TAU=0 -D LR=3e-3" "-D TAU=0 -D WEIGHTS=balanced -D CLIP=50 -D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3" "-D LR=3e-3"
-      "-D DECAY=0 -D EMA=0" "" "-D DECAY=0" "-D EMA=0" "")
+      "-D DECAY=0 -D EMA=0" "" "-D DECAY=0" "-D EMA=0" "" "-D LOSS=la_dice" "-D CLIP_NORM=12" "-D CLIP_NORM=1")
 nrecipes=${#names[@]}
 
 score() { # JSON -> "pixel_acc fg_miou worst_fg fg_classes_at_iou_0"

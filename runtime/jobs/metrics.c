@@ -250,11 +250,13 @@ int nr_metrics_warn_collapse(FILE *out, const nr_metrics *m)
             "where the truth has %.2f%%, and %d of %d foreground classes are never predicted.\n"
             "  High pixel accuracy here means little. Remedies, best first as examples/imbalance/recipes.sh\n"
             "  ranks them at 99%% background (README.md, \"Class imbalance\"):\n"
-            "    1. the full recipe, models/unet_nn.net (instance norm, deep supervision, logit adjustment),\n"
-            "       evaluated with --tta; with images larger than the model, option foreground = 0.33\n"
+            "    1. the full recipe, models/unet_nn.net (instance norm, deep supervision, logit adjustment,\n"
+            "       Adam with poly decay, weight EMA; crops centred on foreground when images are larger)\n"
             "    2. logit-adjusted cross-entropy: cross_entropy(logits + log(class_priors()), mask)\n"
             "    3. + 0.5 * soft_dice(logits, mask, present_only = true)   from lib/losses.net\n"
-            "  (class weights, weights = balanced, and Lovasz-softmax did worse than plain cross-entropy there)\n",
+            "  (class weights, weights = balanced, did worse than plain cross-entropy there). Evaluate with\n"
+            "  and without --tta: flips helped where the classes look alike mirrored and hurt where they do\n"
+            "  not (characters).\n",
             100 * m->pred_share0, 100 * m->true_share0, m->fg_never_predicted, m->fg_present);
     return 1;
 }
