@@ -98,22 +98,24 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
          : g->c >= 8 && g->c <= 256 && g->k <= 256;
 }
 
-/* Whether a pass of g runs Winograd.  Measured (bench/bench_conv_fast.c and
+/* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
+ * NR_CONV_WINOGRAD2D.  Measured (bench/bench_conv_fast.c and
  * single-thread CPU time per shape): the forward and data passes were
  * 1.2-1.9x faster than direct from 4x4 to 256x256 images with 16-256
  * channels, except with a single input channel (the first layer), where the
  * input transform costs more than it saves.  The weight gradient was faster
  * on rows of 16 or more, and on 8x8 images only up to 64 x 128 channel pairs
  * (slower with 128 x 256 and 256 x 256, and on 4x4 images). */
-static int nr_conv_use_wino(const nr_conv_geom *g, int pass)
+static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
     if (algo_now == NR_CONV_DIRECT || !nr_conv_wino_possible(g, pass))
-        return 0;
-    if (algo_now == NR_CONV_WINOGRAD)
-        return 1;
+        return NR_CONV_DIRECT;
+    if (algo_now != NR_CONV_AUTO)
+        return algo_now;
     if (pass == NR_PASS_FILT)
-        return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192);
-    return (pass == NR_PASS_DATA ? g->k : g->c) >= 8;
+        return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192) ? NR_CONV_WINOGRAD
+                                                                         : NR_CONV_DIRECT;
+    return (pass == NR_PASS_DATA ? g->k : g->c) >= 8 ? NR_CONV_WINOGRAD : NR_CONV_DIRECT;
 }
 
 static int64_t nr_conv_round_kb(int64_t n)
@@ -292,9 +294,20 @@ static void nr_pack_task(void *ctx, int64_t kb, int tid)
         }
 }
 
-/* Task kb: block kb of the Winograd weights u (conv_isa.h: nr_wino.u), the
- * columns of G g for every 3-tap column g of the kernel, with
+/* u = G g for three taps g, with
  * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
+static void nr_wino_g(float g0, float g1, float g2, float *u)
+{
+    u[0] = g0 / 4.0f;
+    u[1] = -(g0 + g1 + g2) / 6.0f;
+    u[2] = -(g0 - g1 + g2) / 6.0f;
+    u[3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+    u[4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+    u[5] = g2;
+}
+
+/* Task kb: block kb of the Winograd weights u (conv_isa.h: nr_wino.u), the
+ * columns of G g for every 3-tap column g of the kernel. */
 static void nr_wino_weights_task(void *ctx, int64_t kb, int tid)
 {
     const nr_pack_job *j = ctx;
@@ -304,23 +317,35 @@ static void nr_wino_weights_task(void *ctx, int64_t kb, int tid)
         for (int i = 0; i < v->ni; i++)
             for (int b = 0; b < NR_CONV_KB; b++) {
                 const int o = (int)kb * NR_CONV_KB + b;
-                float g0 = 0, g1 = 0, g2 = 0;
-                if (o < v->no) {
-                    g0 = nr_wview_at(v, o, i, 0, tx);
-                    g1 = nr_wview_at(v, o, i, 1, tx);
-                    g2 = nr_wview_at(v, o, i, 2, tx);
-                }
-                const float u[6] = {
-                    g0 / 4.0f,
-                    -(g0 + g1 + g2) / 6.0f,
-                    -(g0 - g1 + g2) / 6.0f,
-                    g0 / 24.0f + g1 / 12.0f + g2 / 6.0f,
-                    g0 / 24.0f - g1 / 12.0f + g2 / 6.0f,
-                    g2,
-                };
+                float u[6] = {0};
+                if (o < v->no)
+                    nr_wino_g(nr_wview_at(v, o, i, 0, tx), nr_wview_at(v, o, i, 1, tx),
+                              nr_wview_at(v, o, i, 2, tx), u);
                 for (int xi = 0; xi < 6; xi++)
                     j->out[(((xi * j->nkb + kb) * 3 + tx) * v->ni + i) * NR_CONV_KB + b] = u[xi];
             }
+}
+
+/* Task kb: block kb of the 2D Winograd weights u (conv_isa.h: nr_wino2.u),
+ * G g G^T of every kernel g. */
+static void nr_wino2_weights_task(void *ctx, int64_t kb, int tid)
+{
+    const nr_pack_job *j = ctx;
+    const nr_wview *v = j->v;
+    (void)tid;
+    for (int i = 0; i < v->ni; i++)
+        for (int b = 0; b < NR_CONV_KB; b++) {
+            const int o = (int)kb * NR_CONV_KB + b;
+            float gc[3][6] = {{0}}, u[6][6] = {{0}};    /* G g by kernel column; G g G^T */
+            if (o < v->no)
+                for (int tx = 0; tx < 3; tx++)
+                    nr_wino_g(nr_wview_at(v, o, i, 0, tx), nr_wview_at(v, o, i, 1, tx),
+                              nr_wview_at(v, o, i, 2, tx), gc[tx]);
+            for (int xi = 0; xi < 6; xi++)
+                nr_wino_g(gc[0][xi], gc[1][xi], gc[2][xi], u[xi]);
+            for (int e = 0; e < 36; e++)
+                j->out[((e * j->nkb + kb) * v->ni + i) * NR_CONV_KB + b] = u[e / 6][e % 6];
+        }
 }
 
 /* ---- the convolution as the kernels see it ------------------------------ */
@@ -455,6 +480,71 @@ static int nr_run_wino(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
     return 0;
 }
 
+typedef struct {
+    const nr_conv_ops *ops;
+    nr_wino2 w;
+} nr_wino2_job;
+
+static void nr_wino2_task(void *ctx, int64_t b, int tid)
+{
+    const nr_wino2_job *j = ctx;
+    j->ops->wino2(&j->w, b, scratch[tid]);
+}
+
+/* Tiles per block of the 2D Winograd: whole register blocks (vl * dc_wv
+ * tiles), as many as keep V (36 x CI x block floats) within 512 KiB (half
+ * of L2), then evened out so that the threads get equal shares. */
+static int nr_wino2_block(const nr_conv_ops *ops, int ci, int64_t tiles)
+{
+    const int64_t unit = (int64_t)ops->vl * ops->dc_wv;
+    int64_t b = 131072 / ((int64_t)36 * ci) / unit * unit;
+    b = b < unit ? unit : b;
+    const int64_t th = nr_par_threads();
+    int64_t blocks = (tiles + b - 1) / b;
+    blocks = (blocks + th - 1) / th * th;
+    b = ((tiles + blocks - 1) / blocks + unit - 1) / unit * unit;
+    return (int)b;
+}
+
+static int nr_run_wino2(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
+{
+    const int ci = f->v.ni, ko = f->v.no, nkb = (ko + NR_CONV_KB - 1) / NR_CONV_KB;
+    const int th = (f->ho + 3) / 4, tw = (f->w + 3) / 4;
+    const int64_t tiles = (int64_t)f->n * th * tw;
+    const int block = nr_wino2_block(ops, ci, tiles);
+    const nr_plan_key key = {ops->vl, 1, 1, block, 1, 1, 0, 0};
+    /* an odd number of 64-byte lines per plane (as nr_run_wino) */
+    const int64_t plane = (((int64_t)block + NR_CONV_MAX_VL - 1) / NR_CONV_MAX_VL | 1) *
+                          NR_CONV_MAX_VL;
+    nr_wino2_job j = {.ops = ops};
+    j.w = (nr_wino2){
+        .n = f->n, .ci = ci, .ko = ko, .hi = f->hi, .ho = f->ho, .w = f->w,
+        .pt = f->pt, .pl = f->pl, .th = th, .tw = tw, .block = block, .plane = plane,
+        .in = f->in, .in_cs = (int64_t)f->hi * f->w, .in_is = (int64_t)ci * f->hi * f->w,
+        .out = f->out, .out_cs = (int64_t)f->ho * f->w, .out_is = (int64_t)ko * f->ho * f->w,
+        .u = ws, .bias = f->bias, .relu = f->relu,
+    };
+    j.w.plan = nr_plan_get(&key);
+    if (!j.w.plan || nr_conv_scratch_reserve((size_t)nr_wino2_scratch(&j.w)) < 0)
+        return -1;
+    nr_pack_job pj = {&f->v, ws, nkb};
+    nr_par_for(nkb, nr_wino2_weights_task, &pj);
+    nr_par_for((tiles + block - 1) / block, nr_wino2_task, &j);
+    return 0;
+}
+
+/* The forward pass or the data gradient f by the algorithm that pass of g
+ * takes. */
+static int nr_run_fconv(const nr_conv_ops *ops, const nr_conv_geom *g, int pass,
+                        const nr_fconv *f, float *ws)
+{
+    switch (nr_conv_algo_of(g, pass)) {
+    case NR_CONV_WINOGRAD2D: return nr_run_wino2(ops, f, ws);
+    case NR_CONV_WINOGRAD: return nr_run_wino(ops, f, ws);
+    default: return nr_run_direct(ops, f, ws);
+    }
+}
+
 /* ---- the three passes ---------------------------------------------------- */
 
 int nr_conv_fast_fwd(const nr_conv_geom *g, const float *x, const float *w,
@@ -463,12 +553,11 @@ int nr_conv_fast_fwd(const nr_conv_geom *g, const float *x, const float *w,
     const nr_conv_ops *ops = nr_conv_ops_now();
     if (!ops || !nr_conv_handled(g))
         return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FWD))
+    if (algo_now >= NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FWD))
         return -1;
     const nr_fconv f = {g->n, g->h, g->oh, g->w, g->pad_t, g->pad_l, x, y,
                         nr_wview_fwd(g, w), b, relu};
-    return nr_conv_use_wino(g, NR_PASS_FWD) ? nr_run_wino(ops, &f, ws)
-                                            : nr_run_direct(ops, &f, ws);
+    return nr_run_fconv(ops, g, NR_PASS_FWD, &f, ws);
 }
 
 int nr_conv_fast_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
@@ -477,14 +566,13 @@ int nr_conv_fast_bwd_data(const nr_conv_geom *g, const float *dy, const float *w
     const nr_conv_ops *ops = nr_conv_ops_now();
     if (!ops || !nr_conv_handled(g))
         return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_DATA))
+    if (algo_now >= NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_DATA))
         return -1;
     /* dx[iy] = sum_ty dy[iy + pad_t - ty] w[ty] = the forward convolution of
      * dy with the flipped kernel, reading from row iy - (kh - 1 - pad_t) */
     const nr_fconv f = {g->n, g->oh, g->h, g->w, g->kh - 1 - g->pad_t, g->kw - 1 - g->pad_l,
                         dy, dx, nr_wview_bwd(g, w), NULL, 0};
-    return nr_conv_use_wino(g, NR_PASS_DATA) ? nr_run_wino(ops, &f, ws)
-                                             : nr_run_direct(ops, &f, ws);
+    return nr_run_fconv(ops, g, NR_PASS_DATA, &f, ws);
 }
 
 /* ---- weight gradient ------------------------------------------------- */
@@ -713,9 +801,10 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
     const nr_conv_ops *ops = nr_conv_ops_now();
     if (!ops || !nr_conv_handled(g))
         return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FILT))
+    if ((algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FILT)) ||
+        algo_now == NR_CONV_WINOGRAD2D)
         return -1;
-    if (nr_conv_use_wino(g, NR_PASS_FILT))
+    if (nr_conv_algo_of(g, NR_PASS_FILT) == NR_CONV_WINOGRAD)
         return nr_filt_wino(ops, g, dy, x, dw, ws);
     return nr_filt_by_chan(g) ? nr_filt_chan(ops, g, dy, x, dw, ws)
                               : nr_filt_pos(ops, g, dy, x, dw, ws);
@@ -727,11 +816,12 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
 {
     if (!nr_conv_handled(g))
         return 0;
-    /* the packed (or Winograd) weights of the forward and data passes */
+    /* the packed (or Winograd: 36 floats per kernel in 2D) weights of the
+     * forward and data passes */
     const int64_t kk = (int64_t)g->kh * g->kw;
-    const int64_t fwd = (nr_conv_wino_possible(g, NR_PASS_FWD) ? 18 : kk) *
+    const int64_t fwd = (nr_conv_wino_possible(g, NR_PASS_FWD) ? 36 : kk) *
                         nr_conv_round_kb(g->k) * g->c;
-    const int64_t bwd = (nr_conv_wino_possible(g, NR_PASS_DATA) ? 18 : kk) *
+    const int64_t bwd = (nr_conv_wino_possible(g, NR_PASS_DATA) ? 36 : kk) *
                         nr_conv_round_kb(g->c) * g->k;
     const int64_t pack = fwd > bwd ? fwd : bwd;
     /* the weight gradient's partial sums, of either algorithm */

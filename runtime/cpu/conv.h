@@ -66,12 +66,15 @@ const char *nr_conv_isa_name(int isa);
 /* Algorithm: NR_CONV_AUTO (the default) picks per geometry and pass what
  * measured fastest (bench/bench_conv_fast.c): Winograd for most 3x3 passes,
  * direct for the rest.  NR_CONV_DIRECT forces the direct kernels;
- * NR_CONV_WINOGRAD forces Winograd where it exists (3x3 kernels whose pass
- * reads at most 256 channels; the weight gradient also needs 8 channels of
- * x) and makes every other pass return -1; both for tests and benchmarks.
- * Winograd's error measured about 3e-6 of the largest output against a
+ * NR_CONV_WINOGRAD forces the row-wise Winograd F(4,3) where it exists (3x3
+ * kernels whose pass reads at most 256 channels; the weight gradient also
+ * needs 8 channels of x) and makes every other pass return -1;
+ * NR_CONV_WINOGRAD2D forces the two-dimensional F(4x4,3x3) of the forward and
+ * data passes where F(4,3) exists, every other pass (the weight gradient
+ * always) returning -1; all three for tests and benchmarks.  Winograd's
+ * error measured about 3e-6 of the largest output against a
  * double-precision reference, the direct kernels' about 1e-6. */
-enum { NR_CONV_AUTO, NR_CONV_DIRECT, NR_CONV_WINOGRAD };
+enum { NR_CONV_AUTO, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_WINOGRAD2D };
 void nr_conv_set_algo(int algo);
 
 /* Frees the module's caches: per-thread scratch and the lane masks kept per
