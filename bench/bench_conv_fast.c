@@ -2,8 +2,9 @@
  * (models/unet.net, depth 4, 32 classes) at the four benchmark
  * configurations: the im2col + sgemm kernels of kernels.h (OpenBLAS on T
  * threads) against the fast ones of conv.h (T pool threads), direct,
- * Winograd and the automatic choice, per layer shape and pass, and weighted
- * by flops over the whole step.
+ * Winograd F(4,3) along the rows ("winograd"), the 2D F(4x4,3x3) ("wino2d":
+ * forward and data passes) and the automatic choice, per layer shape and
+ * pass, and weighted by flops over the whole step.
  *
  *   ninja -C build bench_conv_fast
  *   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench_conv_fast [threads] [reps] [configs]
@@ -132,7 +133,7 @@ static double time_pass(const bench_bufs *u, int p, int algo, int reps)
     return best;
 }
 
-enum { OLD, DIRECT, WINO, AUTO, BF16, N_ALGO };
+enum { OLD, DIRECT, WINO, WINO2D, AUTO, BF16, N_ALGO };
 
 /* GFLOP/s, or "-" for a refused pass, in a column of 8. */
 static void print_rate(double flops, double t)
@@ -145,16 +146,16 @@ static void print_rate(double flops, double t)
 
 static void bench_config_run(const bench_config *cf, int threads, int reps)
 {
-    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_AUTO,
-                                      BENCH_BF16};
+    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_WINOGRAD2D,
+                                      NR_CONV_AUTO, BENCH_BF16};
     bench_layer layers[MAX_LAYERS];
     const int nl = unet_layers(cf, layers);
     double step_flops = 0, pass_flops[N_PASS] = {0}, pass_t[N_PASS][N_ALGO] = {{0}};
     printf("\nconfig %c: base %d, %dx%d, batch %d, %d threads\n", cf->name, cf->base,
            cf->size, cf->size, cf->batch, threads);
-    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %8s %7s %6s %9s\n", "layer C->K kxk @ HxW",
-           "count", "pass", "GFLOP", "im2col", "direct", "winograd", "auto", "bf16", "speedup",
-           "share", "bf16/auto");
+    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %8s %8s %7s %6s %9s\n", "layer C->K kxk @ HxW",
+           "count", "pass", "GFLOP", "im2col", "direct", "winograd", "wino2d", "auto", "bf16",
+           "speedup", "share", "bf16/auto");
     for (int i = 0; i < nl; i++) {
         const nr_conv_geom *g = &layers[i].g;
         const double f = 2.0 * g->n * g->k * g->oh * g->ow * (double)g->c * g->kh * g->kw;

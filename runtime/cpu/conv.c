@@ -294,16 +294,32 @@ static void nr_pack_task(void *ctx, int64_t kb, int tid)
         }
 }
 
-/* u = G g for three taps g, with
- * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
-static void nr_wino_g(float g0, float g1, float g2, float *u)
+/* u[xi][b] = (G g_b)[xi] for the three taps g_b = (g0[b], g1[b], g2[b]) of
+ * each of KB kernels, with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
+static void nr_wino_g(const float *g0, const float *g1, const float *g2,
+                      float (*u)[NR_CONV_KB])
 {
-    u[0] = g0 / 4.0f;
-    u[1] = -(g0 + g1 + g2) / 6.0f;
-    u[2] = -(g0 - g1 + g2) / 6.0f;
-    u[3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-    u[4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-    u[5] = g2;
+    for (int b = 0; b < NR_CONV_KB; b++) {
+        const float s = g0[b] + g2[b], t = g0[b] * (1.0f / 24) + g2[b] * (1.0f / 6);
+        u[0][b] = g0[b] * 0.25f;
+        u[1][b] = -(s + g1[b]) * (1.0f / 6);
+        u[2][b] = -(s - g1[b]) * (1.0f / 6);
+        u[3][b] = t + g1[b] * (1.0f / 12);
+        u[4][b] = t - g1[b] * (1.0f / 12);
+        u[5][b] = g2[b];
+    }
+}
+
+/* g[ty][tx][b] = the kernel of output channel kb*KB + b (0 past v->no) and
+ * input channel i. */
+static void nr_wview_block(const nr_wview *v, int64_t kb, int i, float (*g)[3][NR_CONV_KB])
+{
+    for (int t = 0; t < 9; t++)
+        for (int b = 0; b < NR_CONV_KB; b++) {
+            const int o = (int)kb * NR_CONV_KB + b;
+            g[t / 3][t % 3][b] = o < v->no ? nr_wview_at(v, o, i, t / 3, t % 3) : 0.0f;
+        }
 }
 
 /* Task kb: block kb of the Winograd weights u (conv_isa.h: nr_wino.u), the
@@ -313,39 +329,44 @@ static void nr_wino_weights_task(void *ctx, int64_t kb, int tid)
     const nr_pack_job *j = ctx;
     const nr_wview *v = j->v;
     (void)tid;
-    for (int tx = 0; tx < 3; tx++)
-        for (int i = 0; i < v->ni; i++)
-            for (int b = 0; b < NR_CONV_KB; b++) {
-                const int o = (int)kb * NR_CONV_KB + b;
-                float u[6] = {0};
-                if (o < v->no)
-                    nr_wino_g(nr_wview_at(v, o, i, 0, tx), nr_wview_at(v, o, i, 1, tx),
-                              nr_wview_at(v, o, i, 2, tx), u);
-                for (int xi = 0; xi < 6; xi++)
-                    j->out[(((xi * j->nkb + kb) * 3 + tx) * v->ni + i) * NR_CONV_KB + b] = u[xi];
-            }
+    for (int i = 0; i < v->ni; i++) {
+        float g[3][3][NR_CONV_KB], u[6][NR_CONV_KB];
+        nr_wview_block(v, kb, i, g);
+        for (int tx = 0; tx < 3; tx++) {
+            nr_wino_g(g[0][tx], g[1][tx], g[2][tx], u);
+            for (int xi = 0; xi < 6; xi++)
+                memcpy(j->out + (((xi * j->nkb + kb) * 3 + tx) * v->ni + i) * NR_CONV_KB, u[xi],
+                       sizeof u[xi]);
+        }
+    }
 }
 
 /* Task kb: block kb of the 2D Winograd weights u (conv_isa.h: nr_wino2.u),
- * G g G^T of every kernel g. */
+ * G g G^T of every kernel g, for 16 input channels at a time, so that the 36
+ * planes of u are written in runs of 128 floats (one float at a time into 36
+ * planes 16 KiB apart thrashed the cache sets). */
 static void nr_wino2_weights_task(void *ctx, int64_t kb, int tid)
 {
     const nr_pack_job *j = ctx;
     const nr_wview *v = j->v;
+    float u[36][16][NR_CONV_KB];                    /* (e, channel of the run, KB) */
     (void)tid;
-    for (int i = 0; i < v->ni; i++)
-        for (int b = 0; b < NR_CONV_KB; b++) {
-            const int o = (int)kb * NR_CONV_KB + b;
-            float gc[3][6] = {{0}}, u[6][6] = {{0}};    /* G g by kernel column; G g G^T */
-            if (o < v->no)
-                for (int tx = 0; tx < 3; tx++)
-                    nr_wino_g(nr_wview_at(v, o, i, 0, tx), nr_wview_at(v, o, i, 1, tx),
-                              nr_wview_at(v, o, i, 2, tx), gc[tx]);
-            for (int xi = 0; xi < 6; xi++)
-                nr_wino_g(gc[0][xi], gc[1][xi], gc[2][xi], u[xi]);
+    for (int i0 = 0; i0 < v->ni; i0 += 16) {
+        const int ni = v->ni - i0 < 16 ? v->ni - i0 : 16;
+        for (int i = 0; i < ni; i++) {
+            float g[3][3][NR_CONV_KB], gc[3][6][NR_CONV_KB], ge[6][6][NR_CONV_KB];
+            nr_wview_block(v, kb, i0 + i, g);
+            for (int tx = 0; tx < 3; tx++)          /* G g, kernel column tx */
+                nr_wino_g(g[0][tx], g[1][tx], g[2][tx], gc[tx]);
+            for (int xi = 0; xi < 6; xi++)          /* (G g) G^T, row xi */
+                nr_wino_g(gc[0][xi], gc[1][xi], gc[2][xi], ge[xi]);
             for (int e = 0; e < 36; e++)
-                j->out[((e * j->nkb + kb) * v->ni + i) * NR_CONV_KB + b] = u[e / 6][e % 6];
+                memcpy(u[e][i], ge[e / 6][e % 6], sizeof u[e][i]);
         }
+        for (int e = 0; e < 36; e++)
+            memcpy(j->out + ((e * j->nkb + kb) * v->ni + i0) * NR_CONV_KB, u[e],
+                   (size_t)ni * NR_CONV_KB * sizeof(float));
+    }
 }
 
 /* ---- the convolution as the kernels see it ------------------------------ */

@@ -105,11 +105,13 @@ typedef struct {
     const nr_conv_plan *plan;   /* one tap over a row of `block` positions, all live */
 } nr_wino2;
 
-/* Scratch floats of nr_conv_ops.wino2 for w, any ISA: V, and the 6 input
- * rows and their transform for one row of tiles, in 4 column phases. */
+/* Scratch floats of nr_conv_ops.wino2 for w, any ISA: V, the row transform
+ * of one run of tiles in 4 column phases (24 rows), and where each tile's
+ * outputs go (an int64_t and an int per tile). */
 static inline int64_t nr_wino2_scratch(const nr_wino2 *w)
 {
-    return 36 * (int64_t)w->ci * w->plane + 48 * ((int64_t)w->block + 2 * NR_CONV_MAX_VL);
+    return 36 * (int64_t)w->ci * w->plane + 24 * ((int64_t)w->block + 2 * NR_CONV_MAX_VL) +
+           3 * (int64_t)w->block;
 }
 
 /* The weight gradient with channels of x in the lanes: output rows are cut
