@@ -504,12 +504,17 @@ static int nr_run_wino(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
 typedef struct {
     const nr_conv_ops *ops;
     nr_wino2 w;
+    int64_t blocks, per_task;   /* blocks in all, per task */
 } nr_wino2_job;
 
-static void nr_wino2_task(void *ctx, int64_t b, int tid)
+/* Task t: blocks t*per_task .. one after the other, each prefetching the
+ * next one's input. */
+static void nr_wino2_task(void *ctx, int64_t task, int tid)
 {
     const nr_wino2_job *j = ctx;
-    j->ops->wino2(&j->w, b, scratch[tid]);
+    const int64_t b1 = (task + 1) * j->per_task < j->blocks ? (task + 1) * j->per_task : j->blocks;
+    for (int64_t b = task * j->per_task; b < b1; b++)
+        j->ops->wino2(&j->w, b, b + 1 < b1 ? b + 1 : -1, scratch[tid]);
 }
 
 /* Tiles per block of the 2D Winograd: whole register blocks (vl * dc_wv
@@ -537,7 +542,11 @@ static int nr_run_wino2(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
     /* an odd number of 64-byte lines per plane (as nr_run_wino) */
     const int64_t plane = (((int64_t)block + NR_CONV_MAX_VL - 1) / NR_CONV_MAX_VL | 1) *
                           NR_CONV_MAX_VL;
-    nr_wino2_job j = {.ops = ops};
+    /* tasks of a few blocks each (4 per thread or more), so that most blocks
+     * have their input fetched ahead */
+    const int64_t blocks = (tiles + block - 1) / block, nth = nr_par_threads();
+    nr_wino2_job j = {.ops = ops, .blocks = blocks,
+                      .per_task = blocks / (4 * nth) < 1 ? 1 : blocks / (4 * nth)};
     j.w = (nr_wino2){
         .n = f->n, .ci = ci, .ko = ko, .hi = f->hi, .ho = f->ho, .w = f->w,
         .pt = f->pt, .pl = f->pl, .th = th, .tw = tw, .block = block, .plane = plane,
@@ -550,7 +559,7 @@ static int nr_run_wino2(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
         return -1;
     nr_pack_job pj = {&f->v, ws, nkb};
     nr_par_for(nkb, nr_wino2_weights_task, &pj);
-    nr_par_for((tiles + block - 1) / block, nr_wino2_task, &j);
+    nr_par_for((blocks + j.per_task - 1) / j.per_task, nr_wino2_task, &j);
     return 0;
 }
 

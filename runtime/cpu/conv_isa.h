@@ -105,13 +105,12 @@ typedef struct {
     const nr_conv_plan *plan;   /* one tap over a row of `block` positions, all live */
 } nr_wino2;
 
-/* Scratch floats of nr_conv_ops.wino2 for w, any ISA: V, the row transform
- * of one run of tiles in 4 column phases (24 rows), and where each tile's
- * outputs go (an int64_t and an int per tile). */
+/* Scratch floats of nr_conv_ops.wino2 for w, any ISA: V, and per tile of a
+ * block where its input comes from (4 floats), where its outputs go (3)
+ * and an index (1). */
 static inline int64_t nr_wino2_scratch(const nr_wino2 *w)
 {
-    return 36 * (int64_t)w->ci * w->plane + 24 * ((int64_t)w->block + 2 * NR_CONV_MAX_VL) +
-           3 * (int64_t)w->block;
+    return 36 * (int64_t)w->ci * w->plane + 8 * (int64_t)w->block + 1;
 }
 
 /* The weight gradient with channels of x in the lanes: output rows are cut
@@ -162,8 +161,9 @@ typedef struct {
     /* range r of f, channels c0..c0+vl-1 of x, into g_r (its slice of them
      * overwritten); scratch: nr_wino_filt_scratch floats */
     void (*wino_filt)(const nr_wino_filt *f, int64_t r, int c0, float *g, float *scratch);
-    /* block b of w's tiles; scratch: nr_wino2_scratch floats */
-    void (*wino2)(const nr_wino2 *w, int64_t b, float *scratch);
+    /* block b of w's tiles, prefetching the input of block next meanwhile
+     * (none: -1); scratch: nr_wino2_scratch floats */
+    void (*wino2)(const nr_wino2 *w, int64_t b, int64_t next, float *scratch);
 } nr_conv_ops;
 
 /* Scratch floats of nr_conv_ops.wino_filt for f, any ISA. */
