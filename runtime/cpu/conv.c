@@ -99,7 +99,15 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
 }
 
 /* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
- * NR_CONV_WINOGRAD2D.  Measured (bench/bench_conv_fast.c and
+ * NR_CONV_WINOGRAD2D.  F(4x4,3x3) against F(4,3), measured by CPU time on
+ * one thread of a shared core (docs/benchmarks.md), the pass reading ci
+ * channels and writing ko: 1.1-1.6x faster where the harmonic mean of ci and
+ * ko is 40 or more (its transforms cost ci + ko per tile, its products
+ * ci * ko) and there are 64 output tiles of 4x4 or more in the batch (its
+ * weight transform, 36 floats per kernel, costs as much as the products of
+ * a few dozen tiles); elsewhere as fast or slower (0.55-0.95x with 8-16
+ * channels, 8x8 images of batch 2 with 256 channels).  F(4,3) against
+ * direct, measured (bench/bench_conv_fast.c and
  * single-thread CPU time per shape): the forward and data passes were
  * 1.2-1.9x faster than direct from 4x4 to 256x256 images with 16-256
  * channels, except with a single input channel (the first layer), where the
@@ -115,7 +123,12 @@ static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
     if (pass == NR_PASS_FILT)
         return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192) ? NR_CONV_WINOGRAD
                                                                          : NR_CONV_DIRECT;
-    return (pass == NR_PASS_DATA ? g->k : g->c) >= 8 ? NR_CONV_WINOGRAD : NR_CONV_DIRECT;
+    const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
+    const int64_t rows = pass == NR_PASS_DATA ? g->h : g->oh;   /* of the pass's output */
+    const int64_t tiles = g->n * ((rows + 3) / 4) * ((g->w + 3) / 4);
+    if (ci * ko >= 20 * (ci + ko) && tiles >= 64)
+        return NR_CONV_WINOGRAD2D;
+    return ci >= 8 ? NR_CONV_WINOGRAD : NR_CONV_DIRECT;
 }
 
 static int64_t nr_conv_round_kb(int64_t n)
