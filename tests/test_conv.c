@@ -90,6 +90,8 @@ static const conv_case cases[] = {
     {"3x3 pad 0,0 rows 14 -> 12, 9->17 14x10", G(1, 9, 14, 10, 17, 3, 3, 1, 0, 0, 12, 10)},
     {"3x3 64->24 39x41 batch 3 (tile rows across blocks)", G(3, 64, 39, 41, 24, 3, 3, 1, 1, 1, 39, 41)},
     {"3x3 256->40 6x5 batch 2", G(2, 256, 6, 5, 40, 3, 3, 1, 1, 1, 6, 5)},
+    {"3x3 260->12 4x4 batch 64 (forward: 2D only)", G(64, 260, 4, 4, 12, 3, 3, 1, 1, 1, 4, 4)},
+    {"3x3 12->260 9x7 batch 11 (data: 2D only)", G(11, 12, 9, 7, 260, 3, 3, 1, 1, 1, 9, 7)},
 };
 
 /* What the fast path must refuse (and leave its output alone). */
@@ -192,7 +194,32 @@ static void case_data_free(case_data *d)
 static const char *algo_name(int algo)
 {
     return algo == NR_CONV_WINOGRAD2D ? "winograd 2d" : algo == NR_CONV_WINOGRAD ? "winograd"
-                                                                                : "direct";
+         : algo == NR_CONV_DIRECT ? "direct" : "auto";
+}
+
+/* Whether the forced algorithm takes pass p (0 forward, 1 data, 2 weights)
+ * of the 3x3 geometry g (conv.h): F(4,3) reads at most 256 channels (and 8
+ * or more of x for the weights); F(4x4,3x3) also takes the forward and data
+ * passes beyond that when they have 64 output tiles of 4x4 or more. */
+static int wino_takes(const nr_conv_geom *g, int algo, int p)
+{
+    const int wino1 = p == 0 ? g->c <= 256 : p == 1 ? g->k <= 256
+                    : g->c >= 8 && g->c <= 256 && g->k <= 256;
+    const int64_t tiles = (int64_t)g->n * ((g->h + 3) / 4) * ((g->w + 3) / 4);
+    if (algo == NR_CONV_WINOGRAD2D)
+        return p < 2 && (wino1 || tiles >= 64);
+    return algo != NR_CONV_WINOGRAD || wino1;
+}
+
+/* Checks pass p's result (rc, error e) against tol, or that it was refused
+ * when the algorithm does not take it. */
+static void check_pass(const case_data *d, int algo, int p, int rc, double e, double tol,
+                       const char *name)
+{
+    if (!wino_takes(&d->cs->g, algo, p))
+        check(rc == -1, name, "rc %d, expected -1 (not taken by %s)", rc, algo_name(algo));
+    else
+        check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
 }
 
 /* Every pass of d's case with the given ISA, threads and algorithm, against
@@ -217,24 +244,19 @@ static void run_case(const case_data *d, int isa, int threads, int algo)
                                          : rel_err(d->out, d->ry[mode], d->ny);
         snprintf(name, sizeof name, "%s: forward%s%s, %s", d->cs->name, bias ? " + bias" : "",
                  relu ? " + relu" : "", how);
-        check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+        check_pass(d, algo, 0, rc, e, tol, name);
     }
     memset(d->out, 0xff, (size_t)d->nx * sizeof(float));
     int rc = nr_conv_fast_bwd_data(g, d->dy, d->w, d->out, d->ws);
     double e = rc ? 1 : wino2 ? abs_err(d->out, d->rdx, d->sdx, d->nx)
                               : rel_err(d->out, d->rdx, d->nx);
     snprintf(name, sizeof name, "%s: data gradient, %s", d->cs->name, how);
-    check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+    check_pass(d, algo, 1, rc, e, tol, name);
     memset(d->out, 0xff, (size_t)d->nw * sizeof(float));
     rc = nr_conv_fast_bwd_filter(g, d->dy, d->x, d->out, d->ws);
     e = rc ? 1 : rel_err(d->out, d->rdw, d->nw);
     snprintf(name, sizeof name, "%s: weight gradient, %s", d->cs->name, how);
-    if (wino2)              /* F(4x4,3x3) has no weight gradient */
-        check(rc == -1, name, "rc %d, expected -1 (no 2D weight gradient)", rc);
-    else if (wino && g->c < 8)   /* the Winograd weight gradient needs 8 channels */
-        check(rc == -1, name, "rc %d, expected -1 (fewer than 8 channels)", rc);
-    else
-        check(rc == 0 && e <= tol, name, "rc %d, error %.3g > %.3g", rc, e, tol);
+    check_pass(d, algo, 2, rc, e, tol, name);
 }
 
 /* The three passes give the same bits on 1 and on 2 threads (fixed task
@@ -394,6 +416,47 @@ static void test_depthwise(void)
     check(rc == -3 && untouched, "depthwise path refuses groups = 1", "rc %d", rc);
 }
 
+/* F(4x4,3x3) beyond the 512 x 512 channel pairs that the other fast paths
+ * refuse: the forward pass (bias + ReLU) and the data gradient against
+ * kernels.h's im2col + sgemm (too big for the double reference), on 1 and 2
+ * threads, under AUTO (which picks it there) and forced. */
+static void test_wino2_big(void)
+{
+    const nr_conv_geom g = G(16, 512, 8, 8, 520, 3, 3, 1, 1, 1, 8, 8);   /* 64 tiles */
+    const int64_t nx = (int64_t)g.n * g.c * g.h * g.w, nw = (int64_t)g.k * g.c * 9,
+                  ny = (int64_t)g.n * g.k * g.oh * g.ow;
+    float *x = alloc_rand(nx), *w = alloc_rand(nw), *b = alloc_rand(g.k), *dy = alloc_rand(ny);
+    const int64_t wsn = nr_conv_ws_elems(&g) > nr_conv_fast_ws_elems(&g) ? nr_conv_ws_elems(&g)
+                                                                           : nr_conv_fast_ws_elems(&g);
+    float *ws = alloc_or_die((size_t)wsn * sizeof(float));
+    float *ry = alloc_or_die((size_t)ny * 4), *rdx = alloc_or_die((size_t)nx * 4);
+    float *y = alloc_or_die((size_t)ny * 4), *dx = alloc_or_die((size_t)nx * 4);
+    nr_conv2d_fwd(&g, x, w, b, ry, ws);
+    for (int64_t j = 0; j < ny; j++)
+        ry[j] = ry[j] > 0 ? ry[j] : 0;
+    nr_conv2d_bwd_data(&g, dy, w, rdx, ws);
+    for (int t = 1; t <= 2; t++)
+        for (int algo = NR_CONV_AUTO; algo <= NR_CONV_WINOGRAD2D; algo += NR_CONV_WINOGRAD2D) {
+            nr_par_set_threads(t);
+            nr_conv_set_algo(algo);
+            memset(y, 0xff, (size_t)ny * 4);
+            memset(dx, 0xff, (size_t)nx * 4);
+            const int rc = nr_conv_fast_fwd(&g, x, w, b, 1, y, ws) |
+                           nr_conv_fast_bwd_data(&g, dy, w, dx, ws);
+            const double e[2] = {rel_errf(y, ry, ny), rel_errf(dx, rdx, nx)};
+            char name[160];
+            snprintf(name, sizeof name, "3x3 512->520 8x8 batch 16 (2D only), %s, %d thread%s: "
+                     "forward + bias + relu, data, against im2col", algo_name(algo), t, t > 1 ? "s" : "");
+            check(rc == 0 && e[0] <= tol_wino && e[1] <= tol_wino, name, "rc %d, errors %.3g %.3g",
+                  rc, e[0], e[1]);
+        }
+    nr_conv_set_algo(NR_CONV_DIRECT);
+    check(nr_conv_fast_fwd(&g, x, w, b, 1, y, ws) == -1, "3x3 512->520: direct refuses it",
+          "not refused");
+    nr_conv_set_algo(NR_CONV_AUTO);
+    free(x), free(w), free(b), free(dy), free(ws), free(ry), free(rdx), free(y), free(dx);
+}
+
 int main(void)
 {
     const int best = nr_conv_set_isa(NR_ISA_AVX512);
@@ -426,6 +489,7 @@ int main(void)
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         run_refused(&refused[i], 1);
     test_depthwise();
+    test_wino2_big();
     nr_conv_set_isa(NR_ISA_GENERIC);
     run_refused(&cases[2], 0);   /* generic: no fast path at all */
     nr_conv_fast_release();

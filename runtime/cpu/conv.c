@@ -70,16 +70,22 @@ static const nr_conv_ops *nr_conv_ops_now(void)
 
 /* ---- geometry and algorithm -------------------------------------------- */
 
-/* The geometries of conv.h, and fewer than 512 x 512 channel pairs: with
- * more, im2col + OpenBLAS measured 1.0-1.8x faster than the direct kernel
- * (512-1024 channels on 16x16 and 32x32 images; their weights, 9-38 MB, do
- * not stay in cache), and Winograd does not take them. */
-static int nr_conv_handled(const nr_conv_geom *g)
+/* The geometries of conv.h, any number of channels. */
+static int nr_conv_geom_ok(const nr_conv_geom *g)
 {
     return g->n > 0 && g->c > 0 && g->k > 0 && g->h > 0 && g->w > 0 && g->oh > 0 &&
            nr_geom_dil(g) == 1 && nr_geom_groups(g) == 1 && g->stride == 1 && g->ow == g->w && g->kh > 0 && g->kw > 0 &&
            g->kh * g->kw <= NR_CONV_MAX_TAPS && g->pad_t >= 0 && g->pad_t < g->kh &&
-           g->pad_l >= 0 && g->pad_l < g->kw && (int64_t)g->c * g->k < 512 * 512;
+           g->pad_l >= 0 && g->pad_l < g->kw;
+}
+
+/* The geometries of conv.h with fewer than 512 x 512 channel pairs: with
+ * more, im2col + OpenBLAS measured 1.0-1.8x faster than the direct kernel
+ * (512-1024 channels on 16x16 and 32x32 images; their weights, 9-38 MB, do
+ * not stay in cache), and F(4,3) does not take them (F(4x4,3x3) does, below). */
+static int nr_conv_handled(const nr_conv_geom *g)
+{
+    return nr_conv_geom_ok(g) && (int64_t)g->c * g->k < 512 * 512;
 }
 
 enum { NR_PASS_FWD, NR_PASS_DATA, NR_PASS_FILT };
@@ -98,8 +104,29 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
          : g->c >= 8 && g->c <= 256 && g->k <= 256;
 }
 
+/* 4x4 output tiles of the forward (pass 0) or data pass of g, over the batch. */
+static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
+{
+    const int64_t rows = pass == NR_PASS_DATA ? g->h : g->oh;   /* of the pass's output */
+    return g->n * ((rows + 3) / 4) * ((g->w + 3) / 4);
+}
+
+/* F(4x4,3x3) is possible for the forward and data passes of 3x3 geometries
+ * where F(4,3) is, and beyond its channel limits (and the 512 x 512 channel
+ * pairs of nr_conv_handled) where the batch has 64 output tiles or more:
+ * 1.9-2.9x faster than im2col there (512-1024 channels on 32x32 and 64x64
+ * images, batch 1-4), as fast as it with 16 tiles (16x16, batch 1), where its
+ * weights, 36 floats per kernel (151 MB for 1024 x 1024 channels), are
+ * transformed for the products of too few tiles.  The workspace holds those
+ * weights wherever it is possible. */
+static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
+{
+    return pass != NR_PASS_FILT && nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
+           (nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
+}
+
 /* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
- * NR_CONV_WINOGRAD2D.  F(4x4,3x3) against F(4,3), measured by CPU time on
+ * NR_CONV_WINOGRAD2D; -1 for none (the caller runs kernels.h).  F(4x4,3x3) against F(4,3), measured by CPU time on
  * one thread of a shared core (docs/benchmarks.md), the pass reading ci
  * channels and writing ko: 1.1-1.6x faster where the harmonic mean of ci and
  * ko is 40 or more (its transforms cost ci + ko per tile, its products
@@ -116,18 +143,23 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
  * (slower with 128 x 256 and 256 x 256, and on 4x4 images). */
 static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
-    if (algo_now == NR_CONV_DIRECT || !nr_conv_wino_possible(g, pass))
+    switch (algo_now) {
+    case NR_CONV_DIRECT: return nr_conv_handled(g) ? NR_CONV_DIRECT : -1;
+    case NR_CONV_WINOGRAD: return nr_conv_wino_possible(g, pass) ? NR_CONV_WINOGRAD : -1;
+    case NR_CONV_WINOGRAD2D: return nr_conv_wino2_possible(g, pass) ? NR_CONV_WINOGRAD2D : -1;
+    default: break;
+    }
+    const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
+    if (nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
+        nr_conv_tiles(g, pass) >= 64)
+        return NR_CONV_WINOGRAD2D;
+    if (!nr_conv_handled(g))
+        return -1;
+    if (!nr_conv_wino_possible(g, pass))
         return NR_CONV_DIRECT;
-    if (algo_now != NR_CONV_AUTO)
-        return algo_now;
     if (pass == NR_PASS_FILT)
         return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192) ? NR_CONV_WINOGRAD
                                                                          : NR_CONV_DIRECT;
-    const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
-    const int64_t rows = pass == NR_PASS_DATA ? g->h : g->oh;   /* of the pass's output */
-    const int64_t tiles = g->n * ((rows + 3) / 4) * ((g->w + 3) / 4);
-    if (ci * ko >= 20 * (ci + ko) && tiles >= 64)
-        return NR_CONV_WINOGRAD2D;
     return ci >= 8 ? NR_CONV_WINOGRAD : NR_CONV_DIRECT;
 }
 
@@ -577,14 +609,15 @@ static int nr_run_wino2(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
 }
 
 /* The forward pass or the data gradient f by the algorithm that pass of g
- * takes. */
+ * takes; -1 when none does. */
 static int nr_run_fconv(const nr_conv_ops *ops, const nr_conv_geom *g, int pass,
                         const nr_fconv *f, float *ws)
 {
     switch (nr_conv_algo_of(g, pass)) {
     case NR_CONV_WINOGRAD2D: return nr_run_wino2(ops, f, ws);
     case NR_CONV_WINOGRAD: return nr_run_wino(ops, f, ws);
-    default: return nr_run_direct(ops, f, ws);
+    case NR_CONV_DIRECT: return nr_run_direct(ops, f, ws);
+    default: return -1;
     }
 }
 
@@ -594,9 +627,7 @@ int nr_conv_fast_fwd(const nr_conv_geom *g, const float *x, const float *w,
                      const float *b, int relu, float *y, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
-        return -1;
-    if (algo_now >= NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FWD))
+    if (!ops)
         return -1;
     const nr_fconv f = {g->n, g->h, g->oh, g->w, g->pad_t, g->pad_l, x, y,
                         nr_wview_fwd(g, w), b, relu};
@@ -607,9 +638,7 @@ int nr_conv_fast_bwd_data(const nr_conv_geom *g, const float *dy, const float *w
                           float *dx, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
-        return -1;
-    if (algo_now >= NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_DATA))
+    if (!ops)
         return -1;
     /* dx[iy] = sum_ty dy[iy + pad_t - ty] w[ty] = the forward convolution of
      * dy with the flipped kernel, reading from row iy - (kh - 1 - pad_t) */
@@ -842,12 +871,10 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
                             float *dw, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
+    const int algo = nr_conv_algo_of(g, NR_PASS_FILT);
+    if (!ops || algo < 0)
         return -1;
-    if ((algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FILT)) ||
-        algo_now == NR_CONV_WINOGRAD2D)
-        return -1;
-    if (nr_conv_algo_of(g, NR_PASS_FILT) == NR_CONV_WINOGRAD)
+    if (algo == NR_CONV_WINOGRAD)
         return nr_filt_wino(ops, g, dy, x, dw, ws);
     return nr_filt_by_chan(g) ? nr_filt_chan(ops, g, dy, x, dw, ws)
                               : nr_filt_pos(ops, g, dy, x, dw, ws);
@@ -857,16 +884,16 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
 
 int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
 {
-    if (!nr_conv_handled(g))
-        return 0;
     /* the packed (or Winograd: 36 floats per kernel in 2D) weights of the
      * forward and data passes */
-    const int64_t kk = (int64_t)g->kh * g->kw;
-    const int64_t fwd = (nr_conv_wino_possible(g, NR_PASS_FWD) ? 36 : kk) *
+    const int64_t kk = (int64_t)g->kh * g->kw, handled = nr_conv_handled(g);
+    const int64_t fwd = (nr_conv_wino2_possible(g, NR_PASS_FWD) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->k) * g->c;
-    const int64_t bwd = (nr_conv_wino_possible(g, NR_PASS_DATA) ? 36 : kk) *
+    const int64_t bwd = (nr_conv_wino2_possible(g, NR_PASS_DATA) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->c) * g->k;
     const int64_t pack = fwd > bwd ? fwd : bwd;
+    if (!handled)
+        return pack;
     /* the weight gradient's partial sums, of either algorithm */
     int64_t part;
     if (nr_filt_by_chan(g)) {
