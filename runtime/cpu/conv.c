@@ -128,12 +128,12 @@ static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
 /* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
  * NR_CONV_WINOGRAD2D; -1 for none (the caller runs kernels.h).  F(4x4,3x3) against F(4,3), measured by CPU time on
  * one thread of a shared core (docs/benchmarks.md), the pass reading ci
- * channels and writing ko: 1.1-1.6x faster where the harmonic mean of ci and
- * ko is 40 or more (its transforms cost ci + ko per tile, its products
+ * channels and writing ko: 1.05-1.5x faster where the harmonic mean of ci
+ * and ko is 40 or more (its transforms cost ci + ko per tile, its products
  * ci * ko) and there are 64 output tiles of 4x4 or more in the batch (its
  * weight transform, 36 floats per kernel, costs as much as the products of
- * a few dozen tiles); elsewhere as fast or slower (0.55-0.95x with 8-16
- * channels, 8x8 images of batch 2 with 256 channels).  F(4,3) against
+ * a few dozen tiles); elsewhere as fast or slower (0.6-0.9x with 8-16
+ * channels, 0.75-0.86x with 256 channels on one 16x16 image).  F(4,3) against
  * direct, measured (bench/bench_conv_fast.c and
  * single-thread CPU time per shape): the forward and data passes were
  * 1.2-1.9x faster than direct from 4x4 to 256x256 images with 16-256

@@ -1,6 +1,6 @@
-/* conv.h — netrun's fast convolutions: register-blocked direct kernels and
- * a row-wise Winograd F(4,3) for 3x3 kernels, AVX-512 or AVX2 chosen at run
- * time, threaded through nr_par_for (parallel.h).  Same layouts and
+/* conv.h — netrun's fast convolutions: register-blocked direct kernels, a
+ * row-wise Winograd F(4,3) and a two-dimensional F(4x4,3x3) for 3x3 kernels,
+ * AVX-512 or AVX2 chosen at run time, threaded through nr_par_for (parallel.h).  Same layouts and
  * contracts as the im2col kernels of kernels.h; each function returns 0 when
  * it computed its result and -1, having written nothing, for a geometry or
  * machine it does not handle, and the caller then uses kernels.h. */
