@@ -2,16 +2,19 @@
  * (models/unet.net, depth 4, 32 classes) at the four benchmark
  * configurations: the im2col + sgemm kernels of kernels.h (OpenBLAS on T
  * threads) against the fast ones of conv.h (T pool threads), direct,
- * Winograd and the automatic choice, per layer shape and pass, and weighted
- * by flops over the whole step.
+ * Winograd F(4,3) along the rows ("winograd"), the 2D F(4x4,3x3) ("wino2d":
+ * forward and data passes) and the automatic choice, per layer shape and
+ * pass, and weighted by flops over the whole step.
  *
  *   ninja -C build bench_conv_fast
- *   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench_conv_fast [threads] [reps] [configs]
+ *   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench_conv_fast [threads] [reps] [configs] [cpu]
  *
  * threads: default 2; reps: timed runs after one warm-up, the best counts
  * (default 3); configs: letters of a (base 64, 256x256, batch 1), b (base 64,
  * batch 4), c (base 16, 128x128, batch 8), d (base 8, 64x64, batch 16),
- * default "abcd".  The machine's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE push
+ * default "abcd"; cpu: time by the process's CPU time instead of the wall
+ * clock (1 thread only), which leaves out the time slices a shared core gives
+ * to other processes.  The machine's OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE push
  * OpenBLAS onto slower kernels, hence the env -u.  GFLOP/s = 2*N*K*OH*OW*
  * C*KH*KW / best time, for every algorithm (Winograd does fewer flops);
  * "-": the algorithm refused the layer; a layer that conv.h refuses counts
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -117,22 +121,33 @@ static int run_pass(const bench_bufs *u, int p, int algo)
     return 0;
 }
 
+static int use_cpu_time;   /* 1: the process's CPU time, else the wall clock */
+
+static double bench_now(void)
+{
+    struct timespec ts;
+    if (!use_cpu_time)
+        return ng_now();
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Best of reps timed runs after a warm-up, in seconds; 0 when refused. */
 static double time_pass(const bench_bufs *u, int p, int algo, int reps)
 {
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
-        const double t0 = ng_now();
+        const double t0 = bench_now();
         if (run_pass(u, p, algo))
             return 0;
-        const double t = ng_now() - t0;
+        const double t = bench_now() - t0;
         if (r > 0 && t < best)
             best = t;
     }
     return best;
 }
 
-enum { OLD, DIRECT, WINO, AUTO, BF16, N_ALGO };
+enum { OLD, DIRECT, WINO, WINO2D, AUTO, BF16, N_ALGO };
 
 /* GFLOP/s, or "-" for a refused pass, in a column of 8. */
 static void print_rate(double flops, double t)
@@ -145,16 +160,16 @@ static void print_rate(double flops, double t)
 
 static void bench_config_run(const bench_config *cf, int threads, int reps)
 {
-    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_AUTO,
-                                      BENCH_BF16};
+    static const int algos[N_ALGO] = {-1, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_WINOGRAD2D,
+                                      NR_CONV_AUTO, BENCH_BF16};
     bench_layer layers[MAX_LAYERS];
     const int nl = unet_layers(cf, layers);
     double step_flops = 0, pass_flops[N_PASS] = {0}, pass_t[N_PASS][N_ALGO] = {{0}};
     printf("\nconfig %c: base %d, %dx%d, batch %d, %d threads\n", cf->name, cf->base,
            cf->size, cf->size, cf->batch, threads);
-    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %8s %7s %6s %9s\n", "layer C->K kxk @ HxW",
-           "count", "pass", "GFLOP", "im2col", "direct", "winograd", "auto", "bf16", "speedup",
-           "share", "bf16/auto");
+    printf("%-24s %5s %-10s %7s %8s %8s %8s %8s %8s %8s %7s %6s %9s\n", "layer C->K kxk @ HxW",
+           "count", "pass", "GFLOP", "im2col", "direct", "winograd", "wino2d", "auto", "bf16",
+           "speedup", "share", "bf16/auto");
     for (int i = 0; i < nl; i++) {
         const nr_conv_geom *g = &layers[i].g;
         const double f = 2.0 * g->n * g->k * g->oh * g->ow * (double)g->c * g->kh * g->kw;
@@ -229,13 +244,15 @@ int main(int argc, char **argv)
     const int threads = argc > 1 ? atoi(argv[1]) : 2;
     const int reps = argc > 2 ? atoi(argv[2]) : 3;
     const char *which = argc > 3 ? argv[3] : "abcd";
-    if (threads < 1 || reps < 1) {
-        fprintf(stderr, "usage: bench_conv_fast [threads >= 1] [reps >= 1] [configs, e.g. abcd]\n");
+    use_cpu_time = argc > 4 && !strcmp(argv[4], "cpu");
+    if (threads < 1 || reps < 1 || (argc > 4 && (!use_cpu_time || threads != 1))) {
+        fprintf(stderr, "usage: bench_conv_fast [threads >= 1] [reps >= 1] [configs, e.g. abcd] "
+                        "[cpu, with 1 thread]\n");
         return 2;
     }
     nr_conv_bf16_set_algo(NR_BF16_ALWAYS);
-    printf("fast convolutions: %s; GFLOP/s = 2*N*K*OH*OW*C*KH*KW / best time\n",
-           nr_conv_isa_name(nr_conv_isa()));
+    printf("fast convolutions: %s; GFLOP/s = 2*N*K*OH*OW*C*KH*KW / best %s time\n",
+           nr_conv_isa_name(nr_conv_isa()), use_cpu_time ? "CPU" : "wall");
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
         if (strchr(which, configs[i].name))
             bench_config_run(&configs[i], threads, reps);

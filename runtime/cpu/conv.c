@@ -70,16 +70,22 @@ static const nr_conv_ops *nr_conv_ops_now(void)
 
 /* ---- geometry and algorithm -------------------------------------------- */
 
-/* The geometries of conv.h, and fewer than 512 x 512 channel pairs: with
- * more, im2col + OpenBLAS measured 1.0-1.8x faster than the direct kernel
- * (512-1024 channels on 16x16 and 32x32 images; their weights, 9-38 MB, do
- * not stay in cache), and Winograd does not take them. */
-static int nr_conv_handled(const nr_conv_geom *g)
+/* The geometries of conv.h, any number of channels. */
+static int nr_conv_geom_ok(const nr_conv_geom *g)
 {
     return g->n > 0 && g->c > 0 && g->k > 0 && g->h > 0 && g->w > 0 && g->oh > 0 &&
            nr_geom_dil(g) == 1 && nr_geom_groups(g) == 1 && g->stride == 1 && g->ow == g->w && g->kh > 0 && g->kw > 0 &&
            g->kh * g->kw <= NR_CONV_MAX_TAPS && g->pad_t >= 0 && g->pad_t < g->kh &&
-           g->pad_l >= 0 && g->pad_l < g->kw && (int64_t)g->c * g->k < 512 * 512;
+           g->pad_l >= 0 && g->pad_l < g->kw;
+}
+
+/* The geometries of conv.h with fewer than 512 x 512 channel pairs: with
+ * more, im2col + OpenBLAS measured 1.0-1.8x faster than the direct kernel
+ * (512-1024 channels on 16x16 and 32x32 images; their weights, 9-38 MB, do
+ * not stay in cache), and F(4,3) does not take them (F(4x4,3x3) does, below). */
+static int nr_conv_handled(const nr_conv_geom *g)
+{
+    return nr_conv_geom_ok(g) && (int64_t)g->c * g->k < 512 * 512;
 }
 
 enum { NR_PASS_FWD, NR_PASS_DATA, NR_PASS_FILT };
@@ -98,22 +104,63 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
          : g->c >= 8 && g->c <= 256 && g->k <= 256;
 }
 
-/* Whether a pass of g runs Winograd.  Measured (bench/bench_conv_fast.c and
+/* 4x4 output tiles of the forward (pass 0) or data pass of g, over the batch. */
+static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
+{
+    const int64_t rows = pass == NR_PASS_DATA ? g->h : g->oh;   /* of the pass's output */
+    return g->n * ((rows + 3) / 4) * ((g->w + 3) / 4);
+}
+
+/* F(4x4,3x3) is possible for the forward and data passes of 3x3 geometries
+ * where F(4,3) is, and beyond its channel limits (and the 512 x 512 channel
+ * pairs of nr_conv_handled) where the batch has 64 output tiles or more:
+ * 1.9-2.9x faster than im2col there (512-1024 channels on 32x32 and 64x64
+ * images, batch 1-4), as fast as it with 16 tiles (16x16, batch 1), where its
+ * weights, 36 floats per kernel (151 MB for 1024 x 1024 channels), are
+ * transformed for the products of too few tiles.  The workspace holds those
+ * weights wherever it is possible. */
+static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
+{
+    return pass != NR_PASS_FILT && nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
+           (nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
+}
+
+/* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
+ * NR_CONV_WINOGRAD2D; -1 for none (the caller runs kernels.h).  F(4x4,3x3) against F(4,3), measured by CPU time on
+ * one thread of a shared core (docs/benchmarks.md), the pass reading ci
+ * channels and writing ko: 1.05-1.5x faster where the harmonic mean of ci
+ * and ko is 40 or more (its transforms cost ci + ko per tile, its products
+ * ci * ko) and there are 64 output tiles of 4x4 or more in the batch (its
+ * weight transform, 36 floats per kernel, costs as much as the products of
+ * a few dozen tiles); elsewhere as fast or slower (0.6-0.9x with 8-16
+ * channels, 0.75-0.86x with 256 channels on one 16x16 image).  F(4,3) against
+ * direct, measured (bench/bench_conv_fast.c and
  * single-thread CPU time per shape): the forward and data passes were
  * 1.2-1.9x faster than direct from 4x4 to 256x256 images with 16-256
  * channels, except with a single input channel (the first layer), where the
  * input transform costs more than it saves.  The weight gradient was faster
  * on rows of 16 or more, and on 8x8 images only up to 64 x 128 channel pairs
  * (slower with 128 x 256 and 256 x 256, and on 4x4 images). */
-static int nr_conv_use_wino(const nr_conv_geom *g, int pass)
+static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
-    if (algo_now == NR_CONV_DIRECT || !nr_conv_wino_possible(g, pass))
-        return 0;
-    if (algo_now == NR_CONV_WINOGRAD)
-        return 1;
+    switch (algo_now) {
+    case NR_CONV_DIRECT: return nr_conv_handled(g) ? NR_CONV_DIRECT : -1;
+    case NR_CONV_WINOGRAD: return nr_conv_wino_possible(g, pass) ? NR_CONV_WINOGRAD : -1;
+    case NR_CONV_WINOGRAD2D: return nr_conv_wino2_possible(g, pass) ? NR_CONV_WINOGRAD2D : -1;
+    default: break;
+    }
+    const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
+    if (nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
+        nr_conv_tiles(g, pass) >= 64)
+        return NR_CONV_WINOGRAD2D;
+    if (!nr_conv_handled(g))
+        return -1;
+    if (!nr_conv_wino_possible(g, pass))
+        return NR_CONV_DIRECT;
     if (pass == NR_PASS_FILT)
-        return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192);
-    return (pass == NR_PASS_DATA ? g->k : g->c) >= 8;
+        return g->w >= 16 || (g->w >= 8 && (int64_t)g->c * g->k <= 8192) ? NR_CONV_WINOGRAD
+                                                                         : NR_CONV_DIRECT;
+    return ci >= 8 ? NR_CONV_WINOGRAD : NR_CONV_DIRECT;
 }
 
 static int64_t nr_conv_round_kb(int64_t n)
@@ -292,35 +339,79 @@ static void nr_pack_task(void *ctx, int64_t kb, int tid)
         }
 }
 
+/* u[xi][b] = (G g_b)[xi] for the three taps g_b = (g0[b], g1[b], g2[b]) of
+ * each of KB kernels, with G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
+static void nr_wino_g(const float *g0, const float *g1, const float *g2,
+                      float (*u)[NR_CONV_KB])
+{
+    for (int b = 0; b < NR_CONV_KB; b++) {
+        const float s = g0[b] + g2[b], t = g0[b] * (1.0f / 24) + g2[b] * (1.0f / 6);
+        u[0][b] = g0[b] * 0.25f;
+        u[1][b] = -(s + g1[b]) * (1.0f / 6);
+        u[2][b] = -(s - g1[b]) * (1.0f / 6);
+        u[3][b] = t + g1[b] * (1.0f / 12);
+        u[4][b] = t - g1[b] * (1.0f / 12);
+        u[5][b] = g2[b];
+    }
+}
+
+/* g[ty][tx][b] = the kernel of output channel kb*KB + b (0 past v->no) and
+ * input channel i. */
+static void nr_wview_block(const nr_wview *v, int64_t kb, int i, float (*g)[3][NR_CONV_KB])
+{
+    for (int t = 0; t < 9; t++)
+        for (int b = 0; b < NR_CONV_KB; b++) {
+            const int o = (int)kb * NR_CONV_KB + b;
+            g[t / 3][t % 3][b] = o < v->no ? nr_wview_at(v, o, i, t / 3, t % 3) : 0.0f;
+        }
+}
+
 /* Task kb: block kb of the Winograd weights u (conv_isa.h: nr_wino.u), the
- * columns of G g for every 3-tap column g of the kernel, with
- * G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]. */
+ * columns of G g for every 3-tap column g of the kernel. */
 static void nr_wino_weights_task(void *ctx, int64_t kb, int tid)
 {
     const nr_pack_job *j = ctx;
     const nr_wview *v = j->v;
     (void)tid;
-    for (int tx = 0; tx < 3; tx++)
-        for (int i = 0; i < v->ni; i++)
-            for (int b = 0; b < NR_CONV_KB; b++) {
-                const int o = (int)kb * NR_CONV_KB + b;
-                float g0 = 0, g1 = 0, g2 = 0;
-                if (o < v->no) {
-                    g0 = nr_wview_at(v, o, i, 0, tx);
-                    g1 = nr_wview_at(v, o, i, 1, tx);
-                    g2 = nr_wview_at(v, o, i, 2, tx);
-                }
-                const float u[6] = {
-                    g0 / 4.0f,
-                    -(g0 + g1 + g2) / 6.0f,
-                    -(g0 - g1 + g2) / 6.0f,
-                    g0 / 24.0f + g1 / 12.0f + g2 / 6.0f,
-                    g0 / 24.0f - g1 / 12.0f + g2 / 6.0f,
-                    g2,
-                };
-                for (int xi = 0; xi < 6; xi++)
-                    j->out[(((xi * j->nkb + kb) * 3 + tx) * v->ni + i) * NR_CONV_KB + b] = u[xi];
-            }
+    for (int i = 0; i < v->ni; i++) {
+        float g[3][3][NR_CONV_KB], u[6][NR_CONV_KB];
+        nr_wview_block(v, kb, i, g);
+        for (int tx = 0; tx < 3; tx++) {
+            nr_wino_g(g[0][tx], g[1][tx], g[2][tx], u);
+            for (int xi = 0; xi < 6; xi++)
+                memcpy(j->out + (((xi * j->nkb + kb) * 3 + tx) * v->ni + i) * NR_CONV_KB, u[xi],
+                       sizeof u[xi]);
+        }
+    }
+}
+
+/* Task kb: block kb of the 2D Winograd weights u (conv_isa.h: nr_wino2.u),
+ * G g G^T of every kernel g, for 16 input channels at a time, so that the 36
+ * planes of u are written in runs of 128 floats (one float at a time into 36
+ * planes 16 KiB apart thrashed the cache sets). */
+static void nr_wino2_weights_task(void *ctx, int64_t kb, int tid)
+{
+    const nr_pack_job *j = ctx;
+    const nr_wview *v = j->v;
+    float u[36][16][NR_CONV_KB];                    /* (e, channel of the run, KB) */
+    (void)tid;
+    for (int i0 = 0; i0 < v->ni; i0 += 16) {
+        const int ni = v->ni - i0 < 16 ? v->ni - i0 : 16;
+        for (int i = 0; i < ni; i++) {
+            float g[3][3][NR_CONV_KB], gc[3][6][NR_CONV_KB], ge[6][6][NR_CONV_KB];
+            nr_wview_block(v, kb, i0 + i, g);
+            for (int tx = 0; tx < 3; tx++)          /* G g, kernel column tx */
+                nr_wino_g(g[0][tx], g[1][tx], g[2][tx], gc[tx]);
+            for (int xi = 0; xi < 6; xi++)          /* (G g) G^T, row xi */
+                nr_wino_g(gc[0][xi], gc[1][xi], gc[2][xi], ge[xi]);
+            for (int e = 0; e < 36; e++)
+                memcpy(u[e][i], ge[e / 6][e % 6], sizeof u[e][i]);
+        }
+        for (int e = 0; e < 36; e++)
+            memcpy(j->out + ((e * j->nkb + kb) * v->ni + i0) * NR_CONV_KB, u[e],
+                   (size_t)ni * NR_CONV_KB * sizeof(float));
+    }
 }
 
 /* ---- the convolution as the kernels see it ------------------------------ */
@@ -455,36 +546,105 @@ static int nr_run_wino(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
     return 0;
 }
 
+typedef struct {
+    const nr_conv_ops *ops;
+    nr_wino2 w;
+    int64_t blocks, per_task;   /* blocks in all, per task */
+} nr_wino2_job;
+
+/* Task t: blocks t*per_task .. one after the other, each prefetching the
+ * next one's input. */
+static void nr_wino2_task(void *ctx, int64_t task, int tid)
+{
+    const nr_wino2_job *j = ctx;
+    const int64_t b1 = (task + 1) * j->per_task < j->blocks ? (task + 1) * j->per_task : j->blocks;
+    for (int64_t b = task * j->per_task; b < b1; b++)
+        j->ops->wino2(&j->w, b, b + 1 < b1 ? b + 1 : -1, scratch[tid]);
+}
+
+/* Tiles per block of the 2D Winograd: whole register blocks (vl * dc_wv
+ * tiles), as many as keep V (36 x CI x block floats) within 512 KiB (half
+ * of L2), then evened out so that the threads get equal shares. */
+static int nr_wino2_block(const nr_conv_ops *ops, int ci, int64_t tiles)
+{
+    const int64_t unit = (int64_t)ops->vl * ops->dc_wv;
+    int64_t b = 131072 / ((int64_t)36 * ci) / unit * unit;
+    b = b < unit ? unit : b;
+    const int64_t th = nr_par_threads();
+    int64_t blocks = (tiles + b - 1) / b;
+    blocks = (blocks + th - 1) / th * th;
+    b = ((tiles + blocks - 1) / blocks + unit - 1) / unit * unit;
+    return (int)b;
+}
+
+static int nr_run_wino2(const nr_conv_ops *ops, const nr_fconv *f, float *ws)
+{
+    const int ci = f->v.ni, ko = f->v.no, nkb = (ko + NR_CONV_KB - 1) / NR_CONV_KB;
+    const int th = (f->ho + 3) / 4, tw = (f->w + 3) / 4;
+    const int64_t tiles = (int64_t)f->n * th * tw;
+    const int block = nr_wino2_block(ops, ci, tiles);
+    const nr_plan_key key = {ops->vl, 1, 1, block, 1, 1, 0, 0};
+    /* an odd number of 64-byte lines per plane (as nr_run_wino) */
+    const int64_t plane = (((int64_t)block + NR_CONV_MAX_VL - 1) / NR_CONV_MAX_VL | 1) *
+                          NR_CONV_MAX_VL;
+    /* tasks of a few blocks each (4 per thread or more), so that most blocks
+     * have their input fetched ahead */
+    const int64_t blocks = (tiles + block - 1) / block, nth = nr_par_threads();
+    nr_wino2_job j = {.ops = ops, .blocks = blocks,
+                      .per_task = blocks / (4 * nth) < 1 ? 1 : blocks / (4 * nth)};
+    j.w = (nr_wino2){
+        .n = f->n, .ci = ci, .ko = ko, .hi = f->hi, .ho = f->ho, .w = f->w,
+        .pt = f->pt, .pl = f->pl, .th = th, .tw = tw, .block = block, .plane = plane,
+        .in = f->in, .in_cs = (int64_t)f->hi * f->w, .in_is = (int64_t)ci * f->hi * f->w,
+        .out = f->out, .out_cs = (int64_t)f->ho * f->w, .out_is = (int64_t)ko * f->ho * f->w,
+        .u = ws, .bias = f->bias, .relu = f->relu,
+    };
+    j.w.plan = nr_plan_get(&key);
+    if (!j.w.plan || nr_conv_scratch_reserve((size_t)nr_wino2_scratch(&j.w)) < 0)
+        return -1;
+    nr_pack_job pj = {&f->v, ws, nkb};
+    nr_par_for(nkb, nr_wino2_weights_task, &pj);
+    nr_par_for((blocks + j.per_task - 1) / j.per_task, nr_wino2_task, &j);
+    return 0;
+}
+
+/* The forward pass or the data gradient f by the algorithm that pass of g
+ * takes; -1 when none does. */
+static int nr_run_fconv(const nr_conv_ops *ops, const nr_conv_geom *g, int pass,
+                        const nr_fconv *f, float *ws)
+{
+    switch (nr_conv_algo_of(g, pass)) {
+    case NR_CONV_WINOGRAD2D: return nr_run_wino2(ops, f, ws);
+    case NR_CONV_WINOGRAD: return nr_run_wino(ops, f, ws);
+    case NR_CONV_DIRECT: return nr_run_direct(ops, f, ws);
+    default: return -1;
+    }
+}
+
 /* ---- the three passes ---------------------------------------------------- */
 
 int nr_conv_fast_fwd(const nr_conv_geom *g, const float *x, const float *w,
                      const float *b, int relu, float *y, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
-        return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FWD))
+    if (!ops)
         return -1;
     const nr_fconv f = {g->n, g->h, g->oh, g->w, g->pad_t, g->pad_l, x, y,
                         nr_wview_fwd(g, w), b, relu};
-    return nr_conv_use_wino(g, NR_PASS_FWD) ? nr_run_wino(ops, &f, ws)
-                                            : nr_run_direct(ops, &f, ws);
+    return nr_run_fconv(ops, g, NR_PASS_FWD, &f, ws);
 }
 
 int nr_conv_fast_bwd_data(const nr_conv_geom *g, const float *dy, const float *w,
                           float *dx, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
-        return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_DATA))
+    if (!ops)
         return -1;
     /* dx[iy] = sum_ty dy[iy + pad_t - ty] w[ty] = the forward convolution of
      * dy with the flipped kernel, reading from row iy - (kh - 1 - pad_t) */
     const nr_fconv f = {g->n, g->oh, g->h, g->w, g->kh - 1 - g->pad_t, g->kw - 1 - g->pad_l,
                         dy, dx, nr_wview_bwd(g, w), NULL, 0};
-    return nr_conv_use_wino(g, NR_PASS_DATA) ? nr_run_wino(ops, &f, ws)
-                                             : nr_run_direct(ops, &f, ws);
+    return nr_run_fconv(ops, g, NR_PASS_DATA, &f, ws);
 }
 
 /* ---- weight gradient ------------------------------------------------- */
@@ -711,11 +871,10 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
                             float *dw, float *ws)
 {
     const nr_conv_ops *ops = nr_conv_ops_now();
-    if (!ops || !nr_conv_handled(g))
+    const int algo = nr_conv_algo_of(g, NR_PASS_FILT);
+    if (!ops || algo < 0)
         return -1;
-    if (algo_now == NR_CONV_WINOGRAD && !nr_conv_wino_possible(g, NR_PASS_FILT))
-        return -1;
-    if (nr_conv_use_wino(g, NR_PASS_FILT))
+    if (algo == NR_CONV_WINOGRAD)
         return nr_filt_wino(ops, g, dy, x, dw, ws);
     return nr_filt_by_chan(g) ? nr_filt_chan(ops, g, dy, x, dw, ws)
                               : nr_filt_pos(ops, g, dy, x, dw, ws);
@@ -725,15 +884,16 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
 
 int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
 {
-    if (!nr_conv_handled(g))
-        return 0;
-    /* the packed (or Winograd) weights of the forward and data passes */
-    const int64_t kk = (int64_t)g->kh * g->kw;
-    const int64_t fwd = (nr_conv_wino_possible(g, NR_PASS_FWD) ? 18 : kk) *
+    /* the packed (or Winograd: 36 floats per kernel in 2D) weights of the
+     * forward and data passes */
+    const int64_t kk = (int64_t)g->kh * g->kw, handled = nr_conv_handled(g);
+    const int64_t fwd = (nr_conv_wino2_possible(g, NR_PASS_FWD) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->k) * g->c;
-    const int64_t bwd = (nr_conv_wino_possible(g, NR_PASS_DATA) ? 18 : kk) *
+    const int64_t bwd = (nr_conv_wino2_possible(g, NR_PASS_DATA) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->c) * g->k;
     const int64_t pack = fwd > bwd ? fwd : bwd;
+    if (!handled)
+        return pack;
     /* the weight gradient's partial sums, of either algorithm */
     int64_t part;
     if (nr_filt_by_chan(g)) {

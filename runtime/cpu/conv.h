@@ -1,6 +1,6 @@
-/* conv.h — netrun's fast convolutions: register-blocked direct kernels and
- * a row-wise Winograd F(4,3) for 3x3 kernels, AVX-512 or AVX2 chosen at run
- * time, threaded through nr_par_for (parallel.h).  Same layouts and
+/* conv.h — netrun's fast convolutions: register-blocked direct kernels, a
+ * row-wise Winograd F(4,3) and a two-dimensional F(4x4,3x3) for 3x3 kernels,
+ * AVX-512 or AVX2 chosen at run time, threaded through nr_par_for (parallel.h).  Same layouts and
  * contracts as the im2col kernels of kernels.h; each function returns 0 when
  * it computed its result and -1, having written nothing, for a geometry or
  * machine it does not handle, and the caller then uses kernels.h. */
@@ -15,16 +15,18 @@
  * kernels.h), stride 1, output width = input width (ow == w), kh*kw <= 25,
  * 0 <= pad_t < kh, 0 <= pad_l < kw, no empty dimension, fewer than
  * 512 x 512 channel pairs (C*K; with more, im2col + OpenBLAS measured
- * faster), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
+ * faster, except for the 3x3 forward and data passes with 64 output tiles of
+ * 4x4 or more, which F(4x4,3x3) takes at any C*K), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
  * size (pad_b and pad_r implied by oh and ow as in kernels.h, e.g.
  * TensorFlow's 2x2 'same') and 1x1 ones.  The results do not depend on the number of threads (fixed task
  * boundaries, partial sums added in a fixed order).  Not reentrant: one
  * caller thread at a time, as for nr_par_for. */
 
 /* Floats of workspace the three functions need for g, 0 when they do not
- * handle it: the packed or Winograd-transformed weights (up to 2x the
- * weights) and the weight gradient's partial sums (up to 8 MiB or 1x the
- * weights, whichever is more; 16x the weights below 8 input channels).  A
+ * handle it: the packed or Winograd-transformed weights (1x the weights
+ * packed, 4x for 3x3 kernels: F(4x4,3x3)'s) and the weight gradient's
+ * partial sums (up to 8 MiB or 1x the weights, whichever is more; 16x the
+ * weights below 8 input channels).  A
  * pure function of the geometry, so a
  * memory plan can size it ahead; it does not include nr_conv_ws_elems
  * (kernels.h), which the fallback needs. */
@@ -66,12 +68,17 @@ const char *nr_conv_isa_name(int isa);
 /* Algorithm: NR_CONV_AUTO (the default) picks per geometry and pass what
  * measured fastest (bench/bench_conv_fast.c): Winograd for most 3x3 passes,
  * direct for the rest.  NR_CONV_DIRECT forces the direct kernels;
- * NR_CONV_WINOGRAD forces Winograd where it exists (3x3 kernels whose pass
- * reads at most 256 channels; the weight gradient also needs 8 channels of
- * x) and makes every other pass return -1; both for tests and benchmarks.
- * Winograd's error measured about 3e-6 of the largest output against a
+ * NR_CONV_WINOGRAD forces the row-wise Winograd F(4,3) where it exists (3x3
+ * kernels whose pass reads at most 256 channels; the weight gradient also
+ * needs 8 channels of x) and makes every other pass return -1;
+ * NR_CONV_WINOGRAD2D forces the two-dimensional F(4x4,3x3) of the forward and
+ * data passes where it exists (where F(4,3) does, and for 3x3 passes of any
+ * number of channels with 64 output tiles of 4x4 or more in the batch),
+ * every other pass (the weight gradient always) returning -1; all three for
+ * tests and benchmarks.  Winograd's
+ * error measured about 3e-6 of the largest output against a
  * double-precision reference, the direct kernels' about 1e-6. */
-enum { NR_CONV_AUTO, NR_CONV_DIRECT, NR_CONV_WINOGRAD };
+enum { NR_CONV_AUTO, NR_CONV_DIRECT, NR_CONV_WINOGRAD, NR_CONV_WINOGRAD2D };
 void nr_conv_set_algo(int algo);
 
 /* Frees the module's caches: per-thread scratch and the lane masks kept per

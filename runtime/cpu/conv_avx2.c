@@ -43,6 +43,18 @@ static inline vmask vbits(unsigned bits)
 static inline vmask vmask_at(const uint16_t *p) { return vbits(*p); }
 static inline vf vload_m(const float *p, vmask m) { return _mm256_maskload_ps(p, m); }
 static inline void vstore_m(float *p, vmask m, vf a) { _mm256_maskstore_ps(p, m, a); }
+/* b[p] lane l = element 4l + p of a[0..3] laid end to end: the 4x4
+ * transposes within 128-bit lanes, then lane q*4 + k of each to k*4 + q */
+static inline void vdeint4(const vf *a, vf *b)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const vf t0 = _mm256_unpacklo_ps(a[0], a[1]), t1 = _mm256_unpackhi_ps(a[0], a[1]);
+    const vf t2 = _mm256_unpacklo_ps(a[2], a[3]), t3 = _mm256_unpackhi_ps(a[2], a[3]);
+    b[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), idx);
+    b[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xee), idx);
+    b[2] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), idx);
+    b[3] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xee), idx);
+}
 static inline float vhsum(vf a)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));

@@ -39,6 +39,18 @@ static inline vmask vmask_at(const uint16_t *p) { return _load_mask16((__mmask16
 static inline vf vload_m(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline void vstore_m(float *p, vmask m, vf a) { _mm512_mask_storeu_ps(p, m, a); }
 static inline float vhsum(vf a) { return _mm512_reduce_add_ps(a); }
+/* b[p] lane l = element 4l + p of a[0..3] laid end to end: the 4x4
+ * transposes within 128-bit lanes, then lane q*4 + k of each to k*4 + q */
+static inline void vdeint4(const vf *a, vf *b)
+{
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const vf t0 = _mm512_unpacklo_ps(a[0], a[1]), t1 = _mm512_unpackhi_ps(a[0], a[1]);
+    const vf t2 = _mm512_unpacklo_ps(a[2], a[3]), t3 = _mm512_unpackhi_ps(a[2], a[3]);
+    b[0] = _mm512_permutexvar_ps(idx, _mm512_shuffle_ps(t0, t2, 0x44));
+    b[1] = _mm512_permutexvar_ps(idx, _mm512_shuffle_ps(t0, t2, 0xee));
+    b[2] = _mm512_permutexvar_ps(idx, _mm512_shuffle_ps(t1, t3, 0x44));
+    b[3] = _mm512_permutexvar_ps(idx, _mm512_shuffle_ps(t1, t3, 0xee));
+}
 
 #include "conv_transpose512.h"
 #include "conv_kernels.inc"

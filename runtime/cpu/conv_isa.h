@@ -82,6 +82,37 @@ typedef struct {
                                  * chunk*w, a multiple of NR_CONV_MAX_VL */
 } nr_wino;
 
+/* The 3x3 stride-1 Winograd F(4x4,3x3): output tiles of 4x4, tile
+ * t = (n*th + ty)*tw + tx covering rows 4ty.. and columns 4tx.. of image n,
+ * computed from the 6x6 input patch at row 4ty - pt, column 4tx - pl (0
+ * outside the input).  Tiles come in blocks of `block` (a multiple of the
+ * ISA's vl * dc_wv); per block, V = B^T d B of every channel (36, CI, plane),
+ * then for each output-channel block the 36 products U[e] V[e] (dconv with
+ * one tap over positions = tiles) and y = A^T m A. */
+typedef struct {
+    int n, ci, ko, hi, ho, w, pt, pl;
+    int th, tw;                 /* tile rows ceil(ho / 4), tile columns ceil(w / 4) */
+    int block;                  /* tiles per block */
+    int64_t plane;              /* floats per channel of V: at least block */
+    const float *in;            /* (N, CI, HI, W), planes in_cs, images in_is apart */
+    int64_t in_cs, in_is;
+    float *out;                 /* (N, KO, HO, W) */
+    int64_t out_cs, out_is;
+    const float *u;             /* transformed weights (36, ceil(KO/KB), CI, KB): element
+                                 * e = 6*xi + xj of G g G^T, as nr_dconv.wp with nt = 1 */
+    const float *bias;          /* (KO), or NULL */
+    int relu;
+    const nr_conv_plan *plan;   /* one tap over a row of `block` positions, all live */
+} nr_wino2;
+
+/* Scratch floats of nr_conv_ops.wino2 for w, any ISA: V, and per tile of a
+ * block where its input comes from (4 floats), where its outputs go (3)
+ * and an index (1). */
+static inline int64_t nr_wino2_scratch(const nr_wino2 *w)
+{
+    return 36 * (int64_t)w->ci * w->plane + 8 * (int64_t)w->block + 1;
+}
+
 /* The weight gradient with channels of x in the lanes: output rows are cut
  * into ranges of `rows` rows (numbered over the batch: range r covers rows
  * r*rows .. of the images laid end to end), and range r gives partial sums
@@ -130,6 +161,9 @@ typedef struct {
     /* range r of f, channels c0..c0+vl-1 of x, into g_r (its slice of them
      * overwritten); scratch: nr_wino_filt_scratch floats */
     void (*wino_filt)(const nr_wino_filt *f, int64_t r, int c0, float *g, float *scratch);
+    /* block b of w's tiles, prefetching the input of block next meanwhile
+     * (none: -1); scratch: nr_wino2_scratch floats */
+    void (*wino2)(const nr_wino2 *w, int64_t b, int64_t next, float *scratch);
 } nr_conv_ops;
 
 /* Scratch floats of nr_conv_ops.wino_filt for f, any ISA. */
