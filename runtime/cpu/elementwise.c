@@ -16,11 +16,20 @@
 
 typedef struct { const float *a, *b; float *y; } nr_ew_ctx;
 
+/* The relu loops are written to vectorize: pointers in locals (else the
+ * compiler reloads them from the context after every store) and no branch
+ * (a sign the branch predictor cannot learn made relu_bwd a scalar loop at
+ * 0.3 G elements/s, 9% of a base-16 U-Net's training step).  Output and
+ * input may be the same array (in place, same index: no loop-carried
+ * dependence, as ivdep tells the compiler). */
 static void nr_relu_range(void *p, int64_t b, int64_t e)
 {
     const nr_ew_ctx *c = p;
+    const float *x = c->a;
+    float *y = c->y;
+#pragma GCC ivdep
     for (int64_t i = b; i < e; i++)
-        c->y[i] = c->a[i] > 0.0f ? c->a[i] : 0.0f;
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void nr_relu_fwd(int64_t n, const float *x, float *y)
@@ -31,9 +40,12 @@ void nr_relu_fwd(int64_t n, const float *x, float *y)
 
 static void nr_relu_bwd_range(void *p, int64_t b, int64_t e)
 {
-    const nr_ew_ctx *c = p; /* a = dy, b = y */
+    const nr_ew_ctx *c = p;
+    const float *dy = c->a, *y = c->b;
+    float *dx = c->y;
+#pragma GCC ivdep
     for (int64_t i = b; i < e; i++)
-        c->y[i] = c->b[i] > 0.0f ? c->a[i] : 0.0f;
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void nr_relu_bwd(int64_t n, const float *dy, const float *y, float *dx)
