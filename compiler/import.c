@@ -84,7 +84,8 @@ static char *read_source(elab *E, const char *path, size_t *len)
         return NULL;
     if (!E->read_file)
         ng_input_keep(path); /* netc's output must not replace it */
-    char *text = nc_arena_strndup(E->a, buf, *len);
+    char *text = nc_arena_alloc(E->a, *len + 1); /* all of it: nc_parse reports a NUL in it */
+    memcpy(text, buf, *len);
     free(buf);
     return text;
 }
