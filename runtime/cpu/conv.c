@@ -121,7 +121,9 @@ static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
  * weights wherever it is possible. */
 static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
 {
-    return pass != NR_PASS_FILT && nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
+    if (pass == NR_PASS_FILT)   /* channels of x in the lanes, as F(4,3)'s */
+        return nr_conv_handled(g) && g->kh == 3 && g->kw == 3 && g->c >= 8;
+    return nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
            (nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
 }
 
@@ -150,7 +152,7 @@ static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
     default: break;
     }
     const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
-    if (nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
+    if (pass != NR_PASS_FILT && nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
         nr_conv_tiles(g, pass) >= 64)
         return NR_CONV_WINOGRAD2D;
     if (!nr_conv_handled(g))
@@ -818,14 +820,16 @@ static void nr_wfilt_task(void *ctx, int64_t task, int tid)
                       j->part + r * j->part_len, scratch[tid]);
 }
 
+/* F(4,3)'s G (nr_wino_g), for the weight gradients' G^T m. */
+static const float nr_wino_gm[6][3] = {
+    {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
+};
+
 /* Task k: m = the partial sums of every range, added in range order, then
  * dw[k][c][ky][tx] = sum_xi G[xi][ky] m[xi][k][tx][c]. */
 static void nr_wfilt_sum_task(void *ctx, int64_t k, int tid)
 {
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
-    };
     const nr_wfilt_job *j = ctx;
     const int ko = j->f.ko, ci = j->f.ci;
     (void)tid;
@@ -842,7 +846,7 @@ static void nr_wfilt_sum_task(void *ctx, int64_t k, int tid)
             for (int ky = 0; ky < 3; ky++) {
                 float s = 0;
                 for (int xi = 0; xi < 6; xi++)
-                    s += G[xi][ky] * m[xi];
+                    s += nr_wino_gm[xi][ky] * m[xi];
                 j->dw[((k * ci + c) * 3 + ky) * 3 + tx] = s;
             }
         }
@@ -867,6 +871,91 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     return 0;
 }
 
+/* Strips (tile rows) per range of the 2D Winograd weight gradient: about
+ * 4096 positions (as nr_dchan_rows), more when the partial sums (36*K*cpad
+ * floats per range) would pass 2M. */
+static int nr_wfilt2_strips(const nr_conv_geom *g)
+{
+    const int64_t all = (int64_t)g->n * ((g->oh + 3) / 4);
+    const int64_t per = 36 * (int64_t)g->k * nr_conv_cpad(g->c);
+    int64_t r = all * 4 * g->ow / 4096;
+    r = r > 2 * 1024 * 1024 / per ? 2 * 1024 * 1024 / per : r;
+    r = r < 1 ? 1 : r > all ? all : r;
+    return (int)((all + r - 1) / r);
+}
+
+typedef struct {
+    const nr_conv_ops *ops;
+    nr_wino2_filt f;
+    int64_t ranges, part_len;   /* ranges, floats of partial sums per range */
+    int ngroups;                /* groups of vl channels of x */
+    float *part;                /* (ranges, 36, K, cpad) */
+    float *dw;                  /* (K, C, 3, 3) */
+} nr_wfilt2_job;
+
+static void nr_wfilt2_task(void *ctx, int64_t task, int tid)
+{
+    const nr_wfilt2_job *j = ctx;
+    const int64_t r = task / j->ngroups;
+    j->ops->wino2_filt(&j->f, r, (int)(task % j->ngroups) * j->ops->vl,
+                       j->part + r * j->part_len, scratch[tid]);
+}
+
+/* Task k: m = the partial sums of every range, added in range order, then
+ * dw[k][c] = G^T m[.][k][c] G. */
+static void nr_wfilt2_sum_task(void *ctx, int64_t k, int tid)
+{
+    const nr_wfilt2_job *j = ctx;
+    const int ko = j->f.ko, ci = j->f.ci;
+    (void)tid;
+    for (int c = 0; c < ci; c++) {
+        float m[6][6], mg[6][3];                    /* m, m G */
+        for (int e = 0; e < 36; e++) {
+            const float *p = j->part + ((int64_t)e * ko + k) * j->f.cpad + c;
+            float s = p[0];
+            for (int64_t r = 1; r < j->ranges; r++)
+                s += p[r * j->part_len];
+            m[e / 6][e % 6] = s;
+        }
+        for (int xi = 0; xi < 6; xi++)
+            for (int kx = 0; kx < 3; kx++) {
+                float s = 0;
+                for (int xj = 0; xj < 6; xj++)
+                    s += m[xi][xj] * nr_wino_gm[xj][kx];
+                mg[xi][kx] = s;
+            }
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                float s = 0;
+                for (int xi = 0; xi < 6; xi++)
+                    s += nr_wino_gm[xi][ky] * mg[xi][kx];
+                j->dw[((k * ci + c) * 3 + ky) * 3 + kx] = s;
+            }
+    }
+}
+
+static int nr_filt_wino2(const nr_conv_ops *ops, const nr_conv_geom *g, const float *dy,
+                         const float *x, float *dw, float *ws)
+{
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    const int th = (g->oh + 3) / 4, tw = (g->w + 3) / 4, strips = nr_wfilt2_strips(g);
+    /* pieces of about 64 tiles: the transformed input and dy of one, 36 x 64
+     * vectors each, stay in L2 */
+    const int piece = 64 / tw < 1 ? 1 : 64 / tw > strips ? strips : 64 / tw;
+    nr_wfilt2_job j = {.ops = ops, .part = ws, .dw = dw};
+    j.f = (nr_wino2_filt){g->n, g->c, g->k, g->h, g->w, g->oh, g->pad_t, g->pad_l, th, tw,
+                          x, hw, g->c * hw, dy, ohw, g->k * ohw, strips, piece,
+                          nr_conv_cpad(g->c)};
+    j.ranges = ((int64_t)g->n * th + strips - 1) / strips;
+    j.part_len = 36 * (int64_t)g->k * j.f.cpad;
+    j.ngroups = (g->c + ops->vl - 1) / ops->vl;
+    if (nr_conv_scratch_reserve((size_t)nr_wino2_filt_scratch(&j.f)) < 0)
+        return -1;
+    nr_par_for(j.ranges * j.ngroups, nr_wfilt2_task, &j);
+    nr_par_for(g->k, nr_wfilt2_sum_task, &j);
+    return 0;
+}
+
 int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
                             float *dw, float *ws)
 {
@@ -874,6 +963,8 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
     const int algo = nr_conv_algo_of(g, NR_PASS_FILT);
     if (!ops || algo < 0)
         return -1;
+    if (algo == NR_CONV_WINOGRAD2D)
+        return nr_filt_wino2(ops, g, dy, x, dw, ws);
     if (algo == NR_CONV_WINOGRAD)
         return nr_filt_wino(ops, g, dy, x, dw, ws);
     return nr_filt_by_chan(g) ? nr_filt_chan(ops, g, dy, x, dw, ws)
@@ -905,6 +996,11 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
     if (nr_conv_wino_possible(g, NR_PASS_FILT)) {
         const int64_t strips = nr_wfilt_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
         const int64_t wpart = (all + strips - 1) / strips * 18 * g->k * nr_conv_cpad(g->c);
+        part = part > wpart ? part : wpart;
+    }
+    if (nr_conv_wino2_possible(g, NR_PASS_FILT)) {
+        const int64_t strips = nr_wfilt2_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        const int64_t wpart = (all + strips - 1) / strips * 36 * g->k * nr_conv_cpad(g->c);
         part = part > wpart ? part : wpart;
     }
     return pack > part ? pack : part;
