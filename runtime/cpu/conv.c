@@ -888,7 +888,7 @@ typedef struct {
     const nr_conv_ops *ops;
     nr_wino2_filt f;
     int64_t ranges, part_len;   /* ranges, floats of partial sums per range */
-    int ngroups;                /* groups of vl channels of x */
+    int ntg;                    /* tasks per range: groups of groups channels of x */
     float *part;                /* (ranges, 36, K, cpad) */
     float *dw;                  /* (K, C, 3, 3) */
 } nr_wfilt2_job;
@@ -896,42 +896,46 @@ typedef struct {
 static void nr_wfilt2_task(void *ctx, int64_t task, int tid)
 {
     const nr_wfilt2_job *j = ctx;
-    const int64_t r = task / j->ngroups;
-    j->ops->wino2_filt(&j->f, r, (int)(task % j->ngroups) * j->ops->vl,
+    const int64_t r = task / j->ntg;
+    j->ops->wino2_filt(&j->f, r, (int)(task % j->ntg) * j->f.groups * j->ops->vl,
                        j->part + r * j->part_len, scratch[tid]);
 }
 
 /* Task k: m = the partial sums of every range, added in range order, then
- * dw[k][c] = G^T m[.][k][c] G. */
+ * dw[k][c] = G^T m[.][k][c] G; each step runs over the channels c (so that
+ * it vectorizes), in the thread's scratch: m (36, cpad), m G (6, 3, cpad). */
 static void nr_wfilt2_sum_task(void *ctx, int64_t k, int tid)
 {
     const nr_wfilt2_job *j = ctx;
     const int ko = j->f.ko, ci = j->f.ci;
-    (void)tid;
-    for (int c = 0; c < ci; c++) {
-        float m[6][6], mg[6][3];                    /* m, m G */
-        for (int e = 0; e < 36; e++) {
-            const float *p = j->part + ((int64_t)e * ko + k) * j->f.cpad + c;
-            float s = p[0];
-            for (int64_t r = 1; r < j->ranges; r++)
-                s += p[r * j->part_len];
-            m[e / 6][e % 6] = s;
-        }
-        for (int xi = 0; xi < 6; xi++)
-            for (int kx = 0; kx < 3; kx++) {
+    const int64_t cp = j->f.cpad;
+    float *m = scratch[tid], *mg = m + 36 * cp;
+    for (int e = 0; e < 36; e++) {
+        const float *p = j->part + ((int64_t)e * ko + k) * cp;
+        float *me = m + e * cp;
+        memcpy(me, p, (size_t)ci * sizeof *me);
+        for (int64_t r = 1; r < j->ranges; r++)
+            for (int c = 0; c < ci; c++)
+                me[c] += p[r * j->part_len + c];
+    }
+    for (int xi = 0; xi < 6; xi++)
+        for (int kx = 0; kx < 3; kx++) {
+            float *o = mg + (xi * 3 + kx) * cp;
+            for (int c = 0; c < ci; c++) {
                 float s = 0;
                 for (int xj = 0; xj < 6; xj++)
-                    s += m[xi][xj] * nr_wino_gm[xj][kx];
-                mg[xi][kx] = s;
+                    s += m[(6 * xi + xj) * cp + c] * nr_wino_gm[xj][kx];
+                o[c] = s;
             }
-        for (int ky = 0; ky < 3; ky++)
-            for (int kx = 0; kx < 3; kx++) {
-                float s = 0;
-                for (int xi = 0; xi < 6; xi++)
-                    s += nr_wino_gm[xi][ky] * mg[xi][kx];
-                j->dw[((k * ci + c) * 3 + ky) * 3 + kx] = s;
-            }
-    }
+        }
+    float *dw = j->dw + k * ci * 9;                     /* (C, 3, 3) */
+    for (int t = 0; t < 9; t++)
+        for (int c = 0; c < ci; c++) {
+            float s = 0;
+            for (int xi = 0; xi < 6; xi++)
+                s += nr_wino_gm[xi][t / 3] * mg[(xi * 3 + t % 3) * cp + c];
+            dw[c * 9 + t] = s;
+        }
 }
 
 static int nr_filt_wino2(const nr_conv_ops *ops, const nr_conv_geom *g, const float *dy,
@@ -939,19 +943,20 @@ static int nr_filt_wino2(const nr_conv_ops *ops, const nr_conv_geom *g, const fl
 {
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
     const int th = (g->oh + 3) / 4, tw = (g->w + 3) / 4, strips = nr_wfilt2_strips(g);
-    /* pieces of about 64 tiles: the transformed input and dy of one, 36 x 64
-     * vectors each, stay in L2 */
-    const int piece = 64 / tw < 1 ? 1 : 64 / tw > strips ? strips : 64 / tw;
+    /* pieces of about 32 tiles (or a strip): the transformed input of one,
+     * 36 x 4 x 32 vectors, stays in L2 */
+    const int piece = 32 / tw < 1 ? 1 : 32 / tw > strips ? strips : 32 / tw;
     nr_wfilt2_job j = {.ops = ops, .part = ws, .dw = dw};
     j.f = (nr_wino2_filt){g->n, g->c, g->k, g->h, g->w, g->oh, g->pad_t, g->pad_l, th, tw,
-                          x, hw, g->c * hw, dy, ohw, g->k * ohw, strips, piece,
+                          x, hw, g->c * hw, dy, ohw, g->k * ohw, strips, piece, 4,
                           nr_conv_cpad(g->c)};
     j.ranges = ((int64_t)g->n * th + strips - 1) / strips;
     j.part_len = 36 * (int64_t)g->k * j.f.cpad;
-    j.ngroups = (g->c + ops->vl - 1) / ops->vl;
-    if (nr_conv_scratch_reserve((size_t)nr_wino2_filt_scratch(&j.f)) < 0)
+    j.ntg = (g->c + j.f.groups * ops->vl - 1) / (j.f.groups * ops->vl);
+    const int64_t sc = nr_wino2_filt_scratch(&j.f), sum = 54 * j.f.cpad;
+    if (nr_conv_scratch_reserve((size_t)(sc > sum ? sc : sum)) < 0)
         return -1;
-    nr_par_for(j.ranges * j.ngroups, nr_wfilt2_task, &j);
+    nr_par_for(j.ranges * j.ntg, nr_wfilt2_task, &j);
     nr_par_for(g->k, nr_wfilt2_sum_task, &j);
     return 0;
 }
