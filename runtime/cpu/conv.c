@@ -142,7 +142,14 @@ static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
  * channels, except with a single input channel (the first layer), where the
  * input transform costs more than it saves.  The weight gradient was faster
  * on rows of 16 or more, and on 8x8 images only up to 64 x 128 channel pairs
- * (slower with 128 x 256 and 256 x 256, and on 4x4 images). */
+ * (slower with 128 x 256 and 256 x 256, and on 4x4 images).  The weight
+ * gradient by F(4x4,3x3) against the faster of F(4,3) and direct, measured
+ * the same way on the U-Nets of bench_conv_fast (configurations a and c):
+ * 1.1-1.9x faster where the harmonic mean of the channels is 24 or more
+ * (1.5-1.9x on 64-256 channels at 128x128 and 256x256), 0.94-1.07x with 16
+ * channels on one side; with 32 tiles (8x8, batch 8), 1.2x with 128 x 256
+ * channel pairs but 0.94x with 256 x 256, where its 36 partial sums per
+ * weight cost as much as the products of a few dozen tiles. */
 static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
     switch (algo_now) {
@@ -154,6 +161,9 @@ static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
     const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
     if (pass != NR_PASS_FILT && nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
         nr_conv_tiles(g, pass) >= 64)
+        return NR_CONV_WINOGRAD2D;
+    if (pass == NR_PASS_FILT && nr_conv_wino2_possible(g, pass) && ci * ko >= 12 * (ci + ko) &&
+        (nr_conv_tiles(g, pass) >= 64 || ci * ko <= 128 * 256))
         return NR_CONV_WINOGRAD2D;
     if (!nr_conv_handled(g))
         return -1;
