@@ -216,14 +216,16 @@ static const char *algo_name(int algo)
  * of the 3x3 geometry g (conv.h): F(4,3) reads at most 256 channels (and 8
  * or more of x for the weights); F(4x4,3x3) also takes the forward and data
  * passes beyond that when they have 64 output tiles of 4x4 or more, and the
- * weights with 8 channels of x or more and fewer than 512 x 512 pairs. */
+ * weights with 8 channels of x or more (beyond 512 x 512 pairs, with 64
+ * tiles too). */
 static int wino_takes(const nr_conv_geom *g, int algo, int p)
 {
     const int wino1 = p == 0 ? g->c <= 256 : p == 1 ? g->k <= 256
                     : g->c >= 8 && g->c <= 256 && g->k <= 256;
     const int64_t tiles = (int64_t)g->n * ((g->h + 3) / 4) * ((g->w + 3) / 4);
     if (algo == NR_CONV_WINOGRAD2D)
-        return p < 2 ? wino1 || tiles >= 64 : g->c >= 8 && (int64_t)g->c * g->k < 512 * 512;
+        return p < 2 ? wino1 || tiles >= 64
+                     : g->c >= 8 && ((int64_t)g->c * g->k < 512 * 512 || tiles >= 64);
     return algo != NR_CONV_WINOGRAD || wino1;
 }
 
@@ -430,9 +432,9 @@ static void test_depthwise(void)
 }
 
 /* F(4x4,3x3) beyond the 512 x 512 channel pairs that the other fast paths
- * refuse: the forward pass (bias + ReLU) and the data gradient against
- * kernels.h's im2col + sgemm (too big for the double reference), on 1 and 2
- * threads, under AUTO (which picks it there) and forced. */
+ * refuse: the forward pass (bias + ReLU), the data and weight gradients
+ * against kernels.h's im2col + sgemm (too big for the double reference), on
+ * 1 and 2 threads, under AUTO (which picks it there) and forced. */
 static void test_wino2_big(void)
 {
     const nr_conv_geom g = G(16, 512, 8, 8, 520, 3, 3, 1, 1, 1, 8, 8);   /* 64 tiles */
@@ -444,30 +446,36 @@ static void test_wino2_big(void)
     float *ws = alloc_or_die((size_t)wsn * sizeof(float));
     float *ry = alloc_or_die((size_t)ny * 4), *rdx = alloc_or_die((size_t)nx * 4);
     float *y = alloc_or_die((size_t)ny * 4), *dx = alloc_or_die((size_t)nx * 4);
+    float *rdw = alloc_or_die((size_t)nw * 4), *dw = alloc_or_die((size_t)nw * 4);
     nr_conv2d_fwd(&g, x, w, b, ry, ws);
     for (int64_t j = 0; j < ny; j++)
         ry[j] = ry[j] > 0 ? ry[j] : 0;
     nr_conv2d_bwd_data(&g, dy, w, rdx, ws);
+    nr_conv2d_bwd_filter(&g, dy, x, rdw, ws);
     for (int t = 1; t <= 2; t++)
         for (int algo = NR_CONV_AUTO; algo <= NR_CONV_WINOGRAD2D; algo += NR_CONV_WINOGRAD2D) {
             nr_par_set_threads(t);
             nr_conv_set_algo(algo);
             memset(y, 0xff, (size_t)ny * 4);
             memset(dx, 0xff, (size_t)nx * 4);
+            memset(dw, 0xff, (size_t)nw * 4);
             const int rc = nr_conv_fast_fwd(&g, x, w, b, 1, y, ws) |
-                           nr_conv_fast_bwd_data(&g, dy, w, dx, ws);
-            const double e[2] = {rel_errf(y, ry, ny), rel_errf(dx, rdx, nx)};
+                           nr_conv_fast_bwd_data(&g, dy, w, dx, ws) |
+                           nr_conv_fast_bwd_filter(&g, dy, x, dw, ws);
+            const double e[3] = {rel_errf(y, ry, ny), rel_errf(dx, rdx, nx), rel_errf(dw, rdw, nw)};
             char name[160];
             snprintf(name, sizeof name, "3x3 512->520 8x8 batch 16 (2D only), %s, %d thread%s: "
-                     "forward + bias + relu, data, against im2col", algo_name(algo), t, t > 1 ? "s" : "");
-            check(rc == 0 && e[0] <= tol_wino && e[1] <= tol_wino, name, "rc %d, errors %.3g %.3g",
-                  rc, e[0], e[1]);
+                     "forward + bias + relu, data, weights, against im2col", algo_name(algo), t,
+                     t > 1 ? "s" : "");
+            check(rc == 0 && e[0] <= tol_wino && e[1] <= tol_wino && e[2] <= tol_wino, name,
+                  "rc %d, errors %.3g %.3g %.3g", rc, e[0], e[1], e[2]);
         }
     nr_conv_set_algo(NR_CONV_DIRECT);
     check(nr_conv_fast_fwd(&g, x, w, b, 1, y, ws) == -1, "3x3 512->520: direct refuses it",
           "not refused");
     nr_conv_set_algo(NR_CONV_AUTO);
     free(x), free(w), free(b), free(dy), free(ws), free(ry), free(rdx), free(y), free(dx);
+    free(rdw), free(dw);
 }
 
 int main(void)

@@ -118,13 +118,15 @@ static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
  * images, batch 1-4), as fast as it with 16 tiles (16x16, batch 1), where its
  * weights, 36 floats per kernel (151 MB for 1024 x 1024 channels), are
  * transformed for the products of too few tiles.  The workspace holds those
- * weights wherever it is possible. */
+ * weights wherever it is possible.  The weight gradient, with channels of x
+ * in the lanes (as F(4,3)'s), needs 8 of them; beyond the 512 x 512 pairs,
+ * 64 tiles as well (its partial sums, 36 per weight, are then as large as
+ * the forward pass's U). */
 static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
 {
-    if (pass == NR_PASS_FILT)   /* channels of x in the lanes, as F(4,3)'s */
-        return nr_conv_handled(g) && g->kh == 3 && g->kw == 3 && g->c >= 8;
     return nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
-           (nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
+           (pass == NR_PASS_FILT ? g->c >= 8 && (nr_conv_handled(g) || nr_conv_tiles(g, pass) >= 64)
+                                 : nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
 }
 
 /* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
@@ -998,24 +1000,25 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
     const int64_t bwd = (nr_conv_wino2_possible(g, NR_PASS_DATA) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->c) * g->k;
     const int64_t pack = fwd > bwd ? fwd : bwd;
+    /* the weight gradient's partial sums, of any algorithm */
+    int64_t part = 0;
+    if (nr_conv_wino2_possible(g, NR_PASS_FILT)) {
+        const int64_t strips = nr_wfilt2_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        part = (all + strips - 1) / strips * 36 * g->k * nr_conv_cpad(g->c);
+    }
     if (!handled)
-        return pack;
-    /* the weight gradient's partial sums, of either algorithm */
-    int64_t part;
+        return pack > part ? pack : part;
     if (nr_filt_by_chan(g)) {
         const int64_t rows = nr_dchan_rows(g), rows_all = (int64_t)g->n * g->oh;
-        part = (rows_all + rows - 1) / rows * g->k * kk * nr_conv_cpad(g->c);
+        const int64_t cpart = (rows_all + rows - 1) / rows * g->k * kk * nr_conv_cpad(g->c);
+        part = part > cpart ? part : cpart;
     } else {
-        part = nr_dpos_ranges(g) * (int64_t)g->k * g->c * kk;
+        const int64_t ppart = nr_dpos_ranges(g) * (int64_t)g->k * g->c * kk;
+        part = part > ppart ? part : ppart;
     }
     if (nr_conv_wino_possible(g, NR_PASS_FILT)) {
         const int64_t strips = nr_wfilt_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
         const int64_t wpart = (all + strips - 1) / strips * 18 * g->k * nr_conv_cpad(g->c);
-        part = part > wpart ? part : wpart;
-    }
-    if (nr_conv_wino2_possible(g, NR_PASS_FILT)) {
-        const int64_t strips = nr_wfilt2_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
-        const int64_t wpart = (all + strips - 1) / strips * 36 * g->k * nr_conv_cpad(g->c);
         part = part > wpart ? part : wpart;
     }
     return pack > part ? pack : part;
