@@ -147,11 +147,12 @@ static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
  * (slower with 128 x 256 and 256 x 256, and on 4x4 images).  The weight
  * gradient by F(4x4,3x3) against the faster of F(4,3) and direct, measured
  * the same way on the U-Nets of bench_conv_fast (configurations a and c):
- * 1.1-1.9x faster where the harmonic mean of the channels is 24 or more
- * (1.5-1.9x on 64-256 channels at 128x128 and 256x256), 0.94-1.07x with 16
- * channels on one side; with 32 tiles (8x8, batch 8), 1.2x with 128 x 256
- * channel pairs but 0.94x with 256 x 256, where its 36 partial sums per
- * weight cost as much as the products of a few dozen tiles. */
+ * 1.2-1.6x faster where the harmonic mean of the channels is 24 or more
+ * (1.3-1.6x on 64-256 channels at 64x64-256x256), 0.94-1.1x with 16
+ * channels on one side; with 32 tiles (8x8, batch 8), 1.2-1.6x with 128 x
+ * 256 channel pairs but 0.94-1.14x with 256 x 256, where its 36 partial sums
+ * per weight cost as much as the products of a few dozen tiles; beyond 512 x
+ * 512 pairs (64 tiles), 1.04-1.15x im2col. */
 static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
     switch (algo_now) {
@@ -802,13 +803,14 @@ static int nr_filt_pos(const nr_conv_ops *ops, const nr_conv_geom *g, const floa
     return 0;
 }
 
-/* Strips per range of the Winograd weight gradient: about 4096 positions
- * (as nr_dchan_rows), more when the partial sums (18*K*cpad floats per
- * range) would pass 2M. */
-static int nr_wfilt_strips(const nr_conv_geom *g)
+/* Strips (rows of 4x4 tiles) per range of the Winograd weight gradients:
+ * about 4096 positions (as nr_dchan_rows), more when the partial sums
+ * (elems*K*cpad floats per range: 18 for F(4,3), 36 for F(4x4,3x3)) would
+ * pass 2M. */
+static int nr_wfilt_strips(const nr_conv_geom *g, int elems)
 {
     const int64_t all = (int64_t)g->n * ((g->oh + 3) / 4);
-    const int64_t per = 18 * (int64_t)g->k * nr_conv_cpad(g->c);
+    const int64_t per = elems * (int64_t)g->k * nr_conv_cpad(g->c);
     int64_t r = all * 4 * g->ow / 4096;
     r = r > 2 * 1024 * 1024 / per ? 2 * 1024 * 1024 / per : r;
     r = r < 1 ? 1 : r > all ? all : r;
@@ -871,7 +873,7 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     const int n_strips = (g->oh + 3) / 4;
     nr_wfilt_job j = {.ops = ops, .part = ws, .dw = dw};
     j.f = (nr_wino_filt){g->n, g->c, g->k, g->h, g->w, g->oh, g->pad_t, g->pad_l, n_strips,
-                         x, hw, g->c * hw, dy, ohw, g->k * ohw, nr_wfilt_strips(g),
+                         x, hw, g->c * hw, dy, ohw, g->k * ohw, nr_wfilt_strips(g, 18),
                          nr_conv_cpad(g->c)};
     j.ranges = ((int64_t)g->n * n_strips + j.f.strips - 1) / j.f.strips;
     j.part_len = 18 * (int64_t)g->k * j.f.cpad;
@@ -883,24 +885,11 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     return 0;
 }
 
-/* Strips (tile rows) per range of the 2D Winograd weight gradient: about
- * 4096 positions (as nr_dchan_rows), more when the partial sums (36*K*cpad
- * floats per range) would pass 2M. */
-static int nr_wfilt2_strips(const nr_conv_geom *g)
-{
-    const int64_t all = (int64_t)g->n * ((g->oh + 3) / 4);
-    const int64_t per = 36 * (int64_t)g->k * nr_conv_cpad(g->c);
-    int64_t r = all * 4 * g->ow / 4096;
-    r = r > 2 * 1024 * 1024 / per ? 2 * 1024 * 1024 / per : r;
-    r = r < 1 ? 1 : r > all ? all : r;
-    return (int)((all + r - 1) / r);
-}
-
 typedef struct {
     const nr_conv_ops *ops;
     nr_wino2_filt f;
     int64_t ranges, part_len;   /* ranges, floats of partial sums per range */
-    int ntg;                    /* tasks per range: groups of groups channels of x */
+    int ntg;                    /* tasks per range, each f.groups groups of vl channels of x */
     float *part;                /* (ranges, 36, K, cpad) */
     float *dw;                  /* (K, C, 3, 3) */
 } nr_wfilt2_job;
@@ -954,7 +943,7 @@ static int nr_filt_wino2(const nr_conv_ops *ops, const nr_conv_geom *g, const fl
                          const float *x, float *dw, float *ws)
 {
     const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
-    const int th = (g->oh + 3) / 4, tw = (g->w + 3) / 4, strips = nr_wfilt2_strips(g);
+    const int th = (g->oh + 3) / 4, tw = (g->w + 3) / 4, strips = nr_wfilt_strips(g, 36);
     /* pieces of about 32 tiles (or a strip): the transformed input of one,
      * 36 x 4 x 32 vectors, stays in L2 */
     const int piece = 32 / tw < 1 ? 1 : 32 / tw > strips ? strips : 32 / tw;
@@ -1003,7 +992,7 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
     /* the weight gradient's partial sums, of any algorithm */
     int64_t part = 0;
     if (nr_conv_wino2_possible(g, NR_PASS_FILT)) {
-        const int64_t strips = nr_wfilt2_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        const int64_t strips = nr_wfilt_strips(g, 36), all = (int64_t)g->n * ((g->oh + 3) / 4);
         part = (all + strips - 1) / strips * 36 * g->k * nr_conv_cpad(g->c);
     }
     if (!handled)
@@ -1017,7 +1006,7 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
         part = part > ppart ? part : ppart;
     }
     if (nr_conv_wino_possible(g, NR_PASS_FILT)) {
-        const int64_t strips = nr_wfilt_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        const int64_t strips = nr_wfilt_strips(g, 18), all = (int64_t)g->n * ((g->oh + 3) / 4);
         const int64_t wpart = (all + strips - 1) / strips * 18 * g->k * nr_conv_cpad(g->c);
         part = part > wpart ? part : wpart;
     }

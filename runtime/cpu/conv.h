@@ -15,8 +15,8 @@
  * kernels.h), stride 1, output width = input width (ow == w), kh*kw <= 25,
  * 0 <= pad_t < kh, 0 <= pad_l < kw, no empty dimension, fewer than
  * 512 x 512 channel pairs (C*K; with more, im2col + OpenBLAS measured
- * faster, except for the 3x3 forward and data passes with 64 output tiles of
- * 4x4 or more, which F(4x4,3x3) takes at any C*K), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
+ * faster, except for the 3x3 passes with 64 output tiles of 4x4 or more,
+ * which F(4x4,3x3) takes at any C*K), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
  * size (pad_b and pad_r implied by oh and ow as in kernels.h, e.g.
  * TensorFlow's 2x2 'same') and 1x1 ones.  The results do not depend on the number of threads (fixed task
  * boundaries, partial sums added in a fixed order).  Not reentrant: one
