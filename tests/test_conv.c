@@ -128,8 +128,7 @@ static const double tol_direct = 1e-5, tol_wino = 1e-4, tol_wino2 = 2 * 0x1p-24 
  * tap that reads no input, as on 1x1 images, sums to 0, but its transformed
  * elements are shared with the other taps and carry their roundoff; with
  * clang's contractions it came out 4e-8, not 0): its transforms are the same
- * three
- * matrices (dw = G^T (sum over tiles of (A t A^T) (B^T d B)) G), so a
+ * three matrices (dw = G^T (sum over tiles of (A t A^T) (B^T d B)) G), so a
  * rounding comes back at most K2 = 114 times, but its sums run over the T
  * tiles of the batch (N * ceil(OH/4) * ceil(W/4), 3 to 1024 here) instead
  * of the channels: the worst case is u * K2 * (T + 8), 7e-3 at T = 1024.
