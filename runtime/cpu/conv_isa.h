@@ -160,7 +160,7 @@ typedef struct {
     int64_t dy_cs, dy_is;
     int strips;                 /* strips per range */
     int piece;                  /* strips transformed together, at most `strips` */
-    int groups;                 /* 1..4 */
+    int groups;                 /* channel groups of vl per call, 1..4 (dchan's instances) */
     int64_t cpad;
 } nr_wino2_filt;
 
