@@ -2,8 +2,8 @@
  * (models/unet.net, depth 4, 32 classes) at the four benchmark
  * configurations: the im2col + sgemm kernels of kernels.h (OpenBLAS on T
  * threads) against the fast ones of conv.h (T pool threads), direct,
- * Winograd F(4,3) along the rows ("winograd"), the 2D F(4x4,3x3) ("wino2d":
- * forward and data passes) and the automatic choice, per layer shape and
+ * Winograd F(4,3) along the rows ("winograd"), the 2D F(4x4,3x3) ("wino2d")
+ * and the automatic choice, per layer shape and
  * pass, and weighted by flops over the whole step.
  *
  *   ninja -C build bench_conv_fast

@@ -118,11 +118,15 @@ static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
  * images, batch 1-4), as fast as it with 16 tiles (16x16, batch 1), where its
  * weights, 36 floats per kernel (151 MB for 1024 x 1024 channels), are
  * transformed for the products of too few tiles.  The workspace holds those
- * weights wherever it is possible. */
+ * weights wherever it is possible.  The weight gradient, with channels of x
+ * in the lanes (as F(4,3)'s), needs 8 of them; beyond the 512 x 512 pairs,
+ * 64 tiles as well (its partial sums, 36 per weight, are then as large as
+ * the forward pass's U). */
 static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
 {
-    return pass != NR_PASS_FILT && nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
-           (nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
+    return nr_conv_geom_ok(g) && g->kh == 3 && g->kw == 3 &&
+           (pass == NR_PASS_FILT ? g->c >= 8 && (nr_conv_handled(g) || nr_conv_tiles(g, pass) >= 64)
+                                 : nr_conv_wino_possible(g, pass) || nr_conv_tiles(g, pass) >= 64);
 }
 
 /* The algorithm a pass of g runs: NR_CONV_DIRECT, NR_CONV_WINOGRAD or
@@ -140,7 +144,15 @@ static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
  * channels, except with a single input channel (the first layer), where the
  * input transform costs more than it saves.  The weight gradient was faster
  * on rows of 16 or more, and on 8x8 images only up to 64 x 128 channel pairs
- * (slower with 128 x 256 and 256 x 256, and on 4x4 images). */
+ * (slower with 128 x 256 and 256 x 256, and on 4x4 images).  The weight
+ * gradient by F(4x4,3x3) against the faster of F(4,3) and direct, measured
+ * the same way on the U-Nets of bench_conv_fast (configurations a and c):
+ * 1.2-1.6x faster where the harmonic mean of the channels is 24 or more
+ * (1.3-1.6x on 64-256 channels at 64x64-256x256), 0.94-1.1x with 16
+ * channels on one side; with 32 tiles (8x8, batch 8), 1.2-1.6x with 128 x
+ * 256 channel pairs but 0.94-1.14x with 256 x 256, where its 36 partial sums
+ * per weight cost as much as the products of a few dozen tiles; beyond 512 x
+ * 512 pairs (64 tiles), 1.04-1.15x im2col. */
 static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
 {
     switch (algo_now) {
@@ -150,8 +162,11 @@ static int nr_conv_algo_of(const nr_conv_geom *g, int pass)
     default: break;
     }
     const int64_t ci = pass == NR_PASS_DATA ? g->k : g->c, ko = pass == NR_PASS_DATA ? g->c : g->k;
-    if (nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
+    if (pass != NR_PASS_FILT && nr_conv_wino2_possible(g, pass) && ci * ko >= 20 * (ci + ko) &&
         nr_conv_tiles(g, pass) >= 64)
+        return NR_CONV_WINOGRAD2D;
+    if (pass == NR_PASS_FILT && nr_conv_wino2_possible(g, pass) && ci * ko >= 12 * (ci + ko) &&
+        (nr_conv_tiles(g, pass) >= 64 || ci * ko <= 128 * 256))
         return NR_CONV_WINOGRAD2D;
     if (!nr_conv_handled(g))
         return -1;
@@ -788,13 +803,14 @@ static int nr_filt_pos(const nr_conv_ops *ops, const nr_conv_geom *g, const floa
     return 0;
 }
 
-/* Strips per range of the Winograd weight gradient: about 4096 positions
- * (as nr_dchan_rows), more when the partial sums (18*K*cpad floats per
- * range) would pass 2M. */
-static int nr_wfilt_strips(const nr_conv_geom *g)
+/* Strips (rows of 4x4 tiles) per range of the Winograd weight gradients:
+ * about 4096 positions (as nr_dchan_rows), more when the partial sums
+ * (elems*K*cpad floats per range: 18 for F(4,3), 36 for F(4x4,3x3)) would
+ * pass 2M. */
+static int nr_wfilt_strips(const nr_conv_geom *g, int elems)
 {
     const int64_t all = (int64_t)g->n * ((g->oh + 3) / 4);
-    const int64_t per = 18 * (int64_t)g->k * nr_conv_cpad(g->c);
+    const int64_t per = elems * (int64_t)g->k * nr_conv_cpad(g->c);
     int64_t r = all * 4 * g->ow / 4096;
     r = r > 2 * 1024 * 1024 / per ? 2 * 1024 * 1024 / per : r;
     r = r < 1 ? 1 : r > all ? all : r;
@@ -818,14 +834,16 @@ static void nr_wfilt_task(void *ctx, int64_t task, int tid)
                       j->part + r * j->part_len, scratch[tid]);
 }
 
+/* F(4,3)'s G (nr_wino_g), for the weight gradients' G^T m. */
+static const float nr_wino_gm[6][3] = {
+    {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
+};
+
 /* Task k: m = the partial sums of every range, added in range order, then
  * dw[k][c][ky][tx] = sum_xi G[xi][ky] m[xi][k][tx][c]. */
 static void nr_wfilt_sum_task(void *ctx, int64_t k, int tid)
 {
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
-    };
     const nr_wfilt_job *j = ctx;
     const int ko = j->f.ko, ci = j->f.ci;
     (void)tid;
@@ -842,7 +860,7 @@ static void nr_wfilt_sum_task(void *ctx, int64_t k, int tid)
             for (int ky = 0; ky < 3; ky++) {
                 float s = 0;
                 for (int xi = 0; xi < 6; xi++)
-                    s += G[xi][ky] * m[xi];
+                    s += nr_wino_gm[xi][ky] * m[xi];
                 j->dw[((k * ci + c) * 3 + ky) * 3 + tx] = s;
             }
         }
@@ -855,7 +873,7 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     const int n_strips = (g->oh + 3) / 4;
     nr_wfilt_job j = {.ops = ops, .part = ws, .dw = dw};
     j.f = (nr_wino_filt){g->n, g->c, g->k, g->h, g->w, g->oh, g->pad_t, g->pad_l, n_strips,
-                         x, hw, g->c * hw, dy, ohw, g->k * ohw, nr_wfilt_strips(g),
+                         x, hw, g->c * hw, dy, ohw, g->k * ohw, nr_wfilt_strips(g, 18),
                          nr_conv_cpad(g->c)};
     j.ranges = ((int64_t)g->n * n_strips + j.f.strips - 1) / j.f.strips;
     j.part_len = 18 * (int64_t)g->k * j.f.cpad;
@@ -867,6 +885,83 @@ static int nr_filt_wino(const nr_conv_ops *ops, const nr_conv_geom *g, const flo
     return 0;
 }
 
+typedef struct {
+    const nr_conv_ops *ops;
+    nr_wino2_filt f;
+    int64_t ranges, part_len;   /* ranges, floats of partial sums per range */
+    int ntg;                    /* tasks per range, each f.groups groups of vl channels of x */
+    float *part;                /* (ranges, 36, K, cpad) */
+    float *dw;                  /* (K, C, 3, 3) */
+} nr_wfilt2_job;
+
+static void nr_wfilt2_task(void *ctx, int64_t task, int tid)
+{
+    const nr_wfilt2_job *j = ctx;
+    const int64_t r = task / j->ntg;
+    j->ops->wino2_filt(&j->f, r, (int)(task % j->ntg) * j->f.groups * j->ops->vl,
+                       j->part + r * j->part_len, scratch[tid]);
+}
+
+/* Task k: m = the partial sums of every range, added in range order, then
+ * dw[k][c] = G^T m[.][k][c] G; each step runs over the channels c (so that
+ * it vectorizes), in the thread's scratch: m (36, cpad), m G (6, 3, cpad). */
+static void nr_wfilt2_sum_task(void *ctx, int64_t k, int tid)
+{
+    const nr_wfilt2_job *j = ctx;
+    const int ko = j->f.ko, ci = j->f.ci;
+    const int64_t cp = j->f.cpad;
+    float *m = scratch[tid], *mg = m + 36 * cp;
+    for (int e = 0; e < 36; e++) {
+        const float *p = j->part + ((int64_t)e * ko + k) * cp;
+        float *me = m + e * cp;
+        memcpy(me, p, (size_t)ci * sizeof *me);
+        for (int64_t r = 1; r < j->ranges; r++)
+            for (int c = 0; c < ci; c++)
+                me[c] += p[r * j->part_len + c];
+    }
+    for (int xi = 0; xi < 6; xi++)
+        for (int kx = 0; kx < 3; kx++) {
+            float *o = mg + (xi * 3 + kx) * cp;
+            for (int c = 0; c < ci; c++) {
+                float s = 0;
+                for (int xj = 0; xj < 6; xj++)
+                    s += m[(6 * xi + xj) * cp + c] * nr_wino_gm[xj][kx];
+                o[c] = s;
+            }
+        }
+    float *dw = j->dw + k * ci * 9;                     /* (C, 3, 3) */
+    for (int t = 0; t < 9; t++)
+        for (int c = 0; c < ci; c++) {
+            float s = 0;
+            for (int xi = 0; xi < 6; xi++)
+                s += nr_wino_gm[xi][t / 3] * mg[(xi * 3 + t % 3) * cp + c];
+            dw[c * 9 + t] = s;
+        }
+}
+
+static int nr_filt_wino2(const nr_conv_ops *ops, const nr_conv_geom *g, const float *dy,
+                         const float *x, float *dw, float *ws)
+{
+    const int64_t hw = (int64_t)g->h * g->w, ohw = (int64_t)g->oh * g->ow;
+    const int th = (g->oh + 3) / 4, tw = (g->w + 3) / 4, strips = nr_wfilt_strips(g, 36);
+    /* pieces of about 32 tiles (or a strip): the transformed input of one,
+     * 36 x 4 x 32 vectors, stays in L2 */
+    const int piece = 32 / tw < 1 ? 1 : 32 / tw > strips ? strips : 32 / tw;
+    nr_wfilt2_job j = {.ops = ops, .part = ws, .dw = dw};
+    j.f = (nr_wino2_filt){g->n, g->c, g->k, g->h, g->w, g->oh, g->pad_t, g->pad_l, th, tw,
+                          x, hw, g->c * hw, dy, ohw, g->k * ohw, strips, piece, 4,
+                          nr_conv_cpad(g->c)};
+    j.ranges = ((int64_t)g->n * th + strips - 1) / strips;
+    j.part_len = 36 * (int64_t)g->k * j.f.cpad;
+    j.ntg = (g->c + j.f.groups * ops->vl - 1) / (j.f.groups * ops->vl);
+    const int64_t sc = nr_wino2_filt_scratch(&j.f), sum = 54 * j.f.cpad;
+    if (nr_conv_scratch_reserve((size_t)(sc > sum ? sc : sum)) < 0)
+        return -1;
+    nr_par_for(j.ranges * j.ntg, nr_wfilt2_task, &j);
+    nr_par_for(g->k, nr_wfilt2_sum_task, &j);
+    return 0;
+}
+
 int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float *x,
                             float *dw, float *ws)
 {
@@ -874,6 +969,8 @@ int nr_conv_fast_bwd_filter(const nr_conv_geom *g, const float *dy, const float 
     const int algo = nr_conv_algo_of(g, NR_PASS_FILT);
     if (!ops || algo < 0)
         return -1;
+    if (algo == NR_CONV_WINOGRAD2D)
+        return nr_filt_wino2(ops, g, dy, x, dw, ws);
     if (algo == NR_CONV_WINOGRAD)
         return nr_filt_wino(ops, g, dy, x, dw, ws);
     return nr_filt_by_chan(g) ? nr_filt_chan(ops, g, dy, x, dw, ws)
@@ -892,18 +989,24 @@ int64_t nr_conv_fast_ws_elems(const nr_conv_geom *g)
     const int64_t bwd = (nr_conv_wino2_possible(g, NR_PASS_DATA) ? 36 : handled ? kk : 0) *
                         nr_conv_round_kb(g->c) * g->k;
     const int64_t pack = fwd > bwd ? fwd : bwd;
+    /* the weight gradient's partial sums, of any algorithm */
+    int64_t part = 0;
+    if (nr_conv_wino2_possible(g, NR_PASS_FILT)) {
+        const int64_t strips = nr_wfilt_strips(g, 36), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        part = (all + strips - 1) / strips * 36 * g->k * nr_conv_cpad(g->c);
+    }
     if (!handled)
-        return pack;
-    /* the weight gradient's partial sums, of either algorithm */
-    int64_t part;
+        return pack > part ? pack : part;
     if (nr_filt_by_chan(g)) {
         const int64_t rows = nr_dchan_rows(g), rows_all = (int64_t)g->n * g->oh;
-        part = (rows_all + rows - 1) / rows * g->k * kk * nr_conv_cpad(g->c);
+        const int64_t cpart = (rows_all + rows - 1) / rows * g->k * kk * nr_conv_cpad(g->c);
+        part = part > cpart ? part : cpart;
     } else {
-        part = nr_dpos_ranges(g) * (int64_t)g->k * g->c * kk;
+        const int64_t ppart = nr_dpos_ranges(g) * (int64_t)g->k * g->c * kk;
+        part = part > ppart ? part : ppart;
     }
     if (nr_conv_wino_possible(g, NR_PASS_FILT)) {
-        const int64_t strips = nr_wfilt_strips(g), all = (int64_t)g->n * ((g->oh + 3) / 4);
+        const int64_t strips = nr_wfilt_strips(g, 18), all = (int64_t)g->n * ((g->oh + 3) / 4);
         const int64_t wpart = (all + strips - 1) / strips * 18 * g->k * nr_conv_cpad(g->c);
         part = part > wpart ? part : wpart;
     }

@@ -15,8 +15,8 @@
  * kernels.h), stride 1, output width = input width (ow == w), kh*kw <= 25,
  * 0 <= pad_t < kh, 0 <= pad_l < kw, no empty dimension, fewer than
  * 512 x 512 channel pairs (C*K; with more, im2col + OpenBLAS measured
- * faster, except for the 3x3 forward and data passes with 64 output tiles of
- * 4x4 or more, which F(4x4,3x3) takes at any C*K), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
+ * faster, except for the 3x3 passes with 64 output tiles of 4x4 or more,
+ * which F(4x4,3x3) takes at any C*K), on a CPU with AVX2 + FMA: the 'same' convolutions of any kernel
  * size (pad_b and pad_r implied by oh and ow as in kernels.h, e.g.
  * TensorFlow's 2x2 'same') and 1x1 ones.  The results do not depend on the number of threads (fixed task
  * boundaries, partial sums added in a fixed order).  Not reentrant: one
@@ -25,8 +25,8 @@
 /* Floats of workspace the three functions need for g, 0 when they do not
  * handle it: the packed or Winograd-transformed weights (1x the weights
  * packed, 4x for 3x3 kernels: F(4x4,3x3)'s) and the weight gradient's
- * partial sums (up to 8 MiB or 1x the weights, whichever is more; 16x the
- * weights below 8 input channels).  A
+ * partial sums (up to 8 MiB or 1x the weights, whichever is more; 4x the
+ * weights by F(4x4,3x3); 16x the weights below 8 input channels).  A
  * pure function of the geometry, so a
  * memory plan can size it ahead; it does not include nr_conv_ws_elems
  * (kernels.h), which the fallback needs. */
@@ -71,10 +71,11 @@ const char *nr_conv_isa_name(int isa);
  * NR_CONV_WINOGRAD forces the row-wise Winograd F(4,3) where it exists (3x3
  * kernels whose pass reads at most 256 channels; the weight gradient also
  * needs 8 channels of x) and makes every other pass return -1;
- * NR_CONV_WINOGRAD2D forces the two-dimensional F(4x4,3x3) of the forward and
- * data passes where it exists (where F(4,3) does, and for 3x3 passes of any
- * number of channels with 64 output tiles of 4x4 or more in the batch),
- * every other pass (the weight gradient always) returning -1; all three for
+ * NR_CONV_WINOGRAD2D forces the two-dimensional F(4x4,3x3) where it exists
+ * (forward and data passes: where F(4,3) does, and for 3x3 passes of any
+ * number of channels with 64 output tiles of 4x4 or more in the batch; the
+ * weight gradient: 3x3 kernels with 8 channels of x or more and fewer than
+ * 512 x 512 channel pairs), every other pass returning -1; all three for
  * tests and benchmarks.  Winograd's
  * error measured about 3e-6 of the largest output against a
  * double-precision reference, the direct kernels' about 1e-6. */

@@ -143,6 +143,36 @@ typedef struct {
     int64_t cpad;
 } nr_wino_filt;
 
+/* The Winograd weight gradient by F(4x4,3x3), transposed:
+ * m[e][ko][ci] = sum over the 4x4 tiles of dy (as nr_wino2's output tiles) of
+ * (A t A^T)[e] * (B^T d B)[e], t the tile of dy channel ko (0 outside dy), d
+ * its 6x6 patch of x channel ci, A the 6x4 transpose of A^T; then dw =
+ * G^T m G (conv.c).  Strips (tile rows, strip s = n*th + ty) are cut into
+ * ranges of `strips` strips; range r gives partial sums
+ * g_r[(e*KO + ko)*cpad + ci], taking `piece` strips at a time, `groups`
+ * groups of vl channels of x per call. */
+typedef struct {
+    int n, ci, ko, h, w, oh, pt, pl;
+    int th, tw;                 /* tile rows ceil(oh / 4), tile columns ceil(w / 4) */
+    const float *x;             /* (N, CI, H, W) */
+    int64_t x_cs, x_is;
+    const float *dy;            /* (N, KO, OH, W) */
+    int64_t dy_cs, dy_is;
+    int strips;                 /* strips per range */
+    int piece;                  /* strips transformed together, at most `strips` */
+    int groups;                 /* channel groups of vl per call, 1..4 (dchan's instances) */
+    int64_t cpad;
+} nr_wino2_filt;
+
+/* Scratch floats of nr_conv_ops.wino2_filt for f, any ISA: one strip's 6
+ * input rows, the transformed input and dy of a piece. */
+static inline int64_t nr_wino2_filt_scratch(const nr_wino2_filt *f)
+{
+    const int64_t nq = (int64_t)f->piece * f->tw;
+    return (6 * (4 * (int64_t)f->tw + 2) + 36 * f->groups * nq) * NR_CONV_MAX_VL +
+           36 * NR_CONV_MAX_KB * nq;
+}
+
 typedef struct {
     const char *name;
     int vl;                     /* lanes per vector */
@@ -164,6 +194,9 @@ typedef struct {
     /* block b of w's tiles, prefetching the input of block next meanwhile
      * (none: -1); scratch: nr_wino2_scratch floats */
     void (*wino2)(const nr_wino2 *w, int64_t b, int64_t next, float *scratch);
+    /* range r of f, channels c0..c0+groups*vl-1 of x, into g_r (its slice of
+     * them overwritten); scratch: nr_wino2_filt_scratch floats */
+    void (*wino2_filt)(const nr_wino2_filt *f, int64_t r, int c0, float *g, float *scratch);
 } nr_conv_ops;
 
 /* Scratch floats of nr_conv_ops.wino_filt for f, any ISA. */
