@@ -225,14 +225,14 @@ static const char *algo_name(int algo)
 /* Whether the forced algorithm takes pass p (0 forward, 1 data, 2 weights)
  * of the 3x3 geometry g (conv.h): F(4,3) reads at most 256 channels (and 8
  * or more of x for the weights); F(4x4,3x3) also takes the forward and data
- * passes beyond that when they have 64 output tiles of 4x4 or more, and the
+ * passes beyond that when an image has 64 output tiles of 4x4 or more, and the
  * weights with 8 channels of x or more (beyond 512 x 512 pairs, with 64
  * tiles too). */
 static int wino_takes(const nr_conv_geom *g, int algo, int p)
 {
     const int wino1 = p == 0 ? g->c <= 256 : p == 1 ? g->k <= 256
                     : g->c >= 8 && g->c <= 256 && g->k <= 256;
-    const int64_t tiles = (int64_t)g->n * ((g->h + 3) / 4) * ((g->w + 3) / 4);
+    const int64_t tiles = (int64_t)((g->h + 3) / 4) * ((g->w + 3) / 4);   /* per image */
     if (algo == NR_CONV_WINOGRAD2D)
         return p < 2 ? wino1 || tiles >= 64
                      : g->c >= 8 && ((int64_t)g->c * g->k < 512 * 512 || tiles >= 64);
@@ -447,7 +447,7 @@ static void test_depthwise(void)
  * 1 and 2 threads, under AUTO (which picks it there) and forced. */
 static void test_wino2_big(void)
 {
-    const nr_conv_geom g = G(16, 512, 8, 8, 520, 3, 3, 1, 1, 1, 8, 8);   /* 64 tiles */
+    const nr_conv_geom g = G(1, 512, 32, 32, 520, 3, 3, 1, 1, 1, 32, 32);   /* 64 tiles */
     const int64_t nx = (int64_t)g.n * g.c * g.h * g.w, nw = (int64_t)g.k * g.c * 9,
                   ny = (int64_t)g.n * g.k * g.oh * g.ow;
     float *x = alloc_rand(nx), *w = alloc_rand(nw), *b = alloc_rand(g.k), *dy = alloc_rand(ny);

@@ -104,16 +104,20 @@ static int nr_conv_wino_possible(const nr_conv_geom *g, int pass)
          : g->c >= 8 && g->c <= 256 && g->k <= 256;
 }
 
-/* 4x4 output tiles of the forward (pass 0) or data pass of g, over the batch. */
+/* 4x4 output tiles of one image of the forward (pass 0) or data pass of g.
+ * The choice of algorithm depends on one image's geometry, never on the
+ * batch: N ranks of batch B then compute what one process of batch N*B
+ * does, to rounding (tests/e2e_mpi.sh; F(4x4,3x3) and F(4,3) round
+ * differently, and a choice by the batch's tiles split them). */
 static int64_t nr_conv_tiles(const nr_conv_geom *g, int pass)
 {
     const int64_t rows = pass == NR_PASS_DATA ? g->h : g->oh;   /* of the pass's output */
-    return g->n * ((rows + 3) / 4) * ((g->w + 3) / 4);
+    return ((rows + 3) / 4) * ((g->w + 3) / 4);
 }
 
 /* F(4x4,3x3) is possible for the forward and data passes of 3x3 geometries
  * where F(4,3) is, and beyond its channel limits (and the 512 x 512 channel
- * pairs of nr_conv_handled) where the batch has 64 output tiles or more:
+ * pairs of nr_conv_handled) where an image has 64 output tiles or more:
  * 1.9-2.9x faster than im2col there (512-1024 channels on 32x32 and 64x64
  * images, batch 1-4), as fast as it with 16 tiles (16x16, batch 1), where its
  * weights, 36 floats per kernel (151 MB for 1024 x 1024 channels), are
@@ -134,7 +138,7 @@ static int nr_conv_wino2_possible(const nr_conv_geom *g, int pass)
  * one thread of a shared core (docs/benchmarks.md), the pass reading ci
  * channels and writing ko: 1.05-1.5x faster where the harmonic mean of ci
  * and ko is 40 or more (its transforms cost ci + ko per tile, its products
- * ci * ko) and there are 64 output tiles of 4x4 or more in the batch (its
+ * ci * ko) and an image has 64 output tiles of 4x4 or more (its
  * weight transform, 36 floats per kernel, costs as much as the products of
  * a few dozen tiles); elsewhere as fast or slower (0.6-0.9x with 8-16
  * channels, 0.75-0.86x with 256 channels on one 16x16 image).  F(4,3) against

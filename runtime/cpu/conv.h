@@ -73,7 +73,7 @@ const char *nr_conv_isa_name(int isa);
  * needs 8 channels of x) and makes every other pass return -1;
  * NR_CONV_WINOGRAD2D forces the two-dimensional F(4x4,3x3) where it exists
  * (forward and data passes: where F(4,3) does, and for 3x3 passes of any
- * number of channels with 64 output tiles of 4x4 or more in the batch; the
+ * number of channels with 64 output tiles of 4x4 or more per image; the
  * weight gradient: 3x3 kernels with 8 channels of x or more and fewer than
  * 512 x 512 channel pairs), every other pass returning -1; all three for
  * tests and benchmarks.  Winograd's
