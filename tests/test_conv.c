@@ -505,7 +505,9 @@ int main(void)
                 run_case(&d, isa, threads, NR_CONV_DIRECT);
                 if (cases[i].g.kh == 3 && cases[i].g.kw == 3) {
                     run_case(&d, isa, threads, NR_CONV_WINOGRAD);
-                    run_case(&d, isa, threads, NR_CONV_WINOGRAD2D);
+                    /* on 2 threads F(4x4,3x3) gives 1 thread's bits: run_determinism */
+                    if (threads == 1)
+                        run_case(&d, isa, threads, NR_CONV_WINOGRAD2D);
                 }
             }
         case_data_free(&d);
